@@ -1,0 +1,3 @@
+"""Roster: the people layer for company intranets."""
+
+__version__ = "0.1.0"

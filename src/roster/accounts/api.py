@@ -1,0 +1,107 @@
+"""Sign-in, sign-out, the caller's own account, personal access tokens, password reset."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from fastapi import APIRouter, Request, Response, status
+
+from roster.accounts import service
+from roster.accounts.deps import DB, AppSettings, CurrentUser
+from roster.accounts.schemas import (
+    LoginIn,
+    LoginOut,
+    PasswordChangeIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    PersonalTokenIn,
+    PersonalTokenOut,
+    UserOut,
+    user_out,
+)
+from roster.accounts.security import csrf_token_for
+
+router = APIRouter(tags=["sign-in"])
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/auth/login", response_model=LoginOut)
+def login(body: LoginIn, request: Request, session: DB, settings: AppSettings) -> LoginOut:
+    """Exchange credentials for a bearer token. Every failure answers 401 ``invalid_credentials``."""
+    request.app.state.login_limiter.check(
+        organization=body.organization, email=body.email, address=client_address(request)
+    )
+    user = service.authenticate(
+        session, organization=body.organization, email=body.email, password=body.password
+    )
+    issued = service.issue_token(session, user, kind="bearer", lifetime=timedelta(days=settings.session_days))
+    return LoginOut(access_token=issued.secret, user=user_out(user))
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(principal: CurrentUser, session: DB) -> Response:
+    """End the session or token used for this request."""
+    service.revoke_token(session, principal.token)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie("roster_session", path="/")
+    return response
+
+
+@router.get("/me", response_model=UserOut)
+def me(principal: CurrentUser) -> UserOut:
+    return user_out(principal.user)
+
+
+@router.get("/auth/csrf")
+def csrf(principal: CurrentUser, settings: AppSettings) -> dict[str, str]:
+    """The CSRF token that cookie-authenticated writes send as ``X-CSRF-Token``."""
+    return {"csrf_token": csrf_token_for(principal.secret, settings.resolved_secret_key)}
+
+
+@router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
+def change_password(body: PasswordChangeIn, principal: CurrentUser, session: DB) -> None:
+    service.change_password(session, principal.user, current=body.current_password, new=body.new_password)
+
+
+@router.get("/me/tokens", response_model=list[PersonalTokenOut])
+def list_tokens(principal: CurrentUser, session: DB) -> list[PersonalTokenOut]:
+    return [
+        PersonalTokenOut.model_validate(t, from_attributes=True)
+        for t in service.list_personal_tokens(session, principal.user)
+    ]
+
+
+@router.post("/me/tokens", response_model=PersonalTokenOut, status_code=status.HTTP_201_CREATED)
+def create_token(body: PersonalTokenIn, principal: CurrentUser, session: DB) -> PersonalTokenOut:
+    """A personal access token for scripts; the secret is shown once."""
+    lifetime = timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    issued = service.issue_token(session, principal.user, kind="pat", name=body.name, lifetime=lifetime)
+    out = PersonalTokenOut.model_validate(issued.token, from_attributes=True)
+    out.token = issued.secret
+    return out
+
+
+@router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_token(token_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+    service.revoke_token(session, service.get_personal_token(session, principal.user, token_id))
+
+
+@router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED)
+def request_password_reset(
+    body: PasswordResetIn, request: Request, session: DB, settings: AppSettings
+) -> dict[str, str]:
+    """Mail a reset link if the account exists. The answer is the same either way."""
+    request.app.state.login_limiter.check(
+        organization=body.organization, email=body.email, address=client_address(request)
+    )
+    service.request_password_reset(session, settings, organization=body.organization, email=body.email)
+    return {"detail": "If the account exists, a reset link is on its way."}
+
+
+@router.post("/auth/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
+def confirm_password_reset(body: PasswordResetConfirmIn, session: DB) -> None:
+    service.reset_password(session, secret=body.token, password=body.password)

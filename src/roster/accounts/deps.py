@@ -1,0 +1,132 @@
+"""Request dependencies: the database session, and who is calling.
+
+Authorization lives here, in one place: every route takes ``CurrentUser`` or ``AdminUser``; a
+route that takes neither is public and is listed in tests/test_route_security.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from roster.accounts import service as accounts
+from roster.accounts.models import AuthToken, Organization, User
+from roster.accounts.security import csrf_matches
+from roster.domain import errors
+from roster.settings import Settings
+
+SESSION_COOKIE = "roster_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed when the route returns, rolled back on any error.
+
+    Writing requests take SQLite's write lock at BEGIN, so concurrent writers queue instead of
+    failing on lock upgrade.
+    """
+    factories: dict[str, sessionmaker[Session]] = request.app.state.sessions
+    factory = factories["read" if request.method in SAFE_METHODS else "write"]
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+DB = Annotated[Session, Depends(get_db, scope="function")]
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+
+
+@dataclass
+class Principal:
+    """The signed-in caller."""
+
+    user: User
+    token: AuthToken
+    secret: str
+    via_cookie: bool
+
+    @property
+    def org_id(self) -> uuid.UUID:
+        return self.user.org_id
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.is_admin
+
+    def organization(self, session: Session) -> Organization:
+        org = session.get(Organization, self.org_id)
+        assert org is not None
+        return org
+
+
+def presented_secret(request: Request) -> tuple[str | None, bool]:
+    """The bearer token or session cookie on the request, and whether it came from the cookie."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip(), False
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        return cookie, True
+    return None, False
+
+
+def get_principal_optional(request: Request, session: DB, settings: AppSettings) -> Principal | None:
+    """The caller, or None when no live credential was presented."""
+    if hasattr(request.state, "principal"):
+        cached: Principal | None = request.state.principal
+        return cached
+    secret, via_cookie = presented_secret(request)
+    principal = None
+    if secret:
+        found = accounts.resolve_token(session, secret)
+        if found is not None:
+            token, user = found
+            accounts.touch_token(session, token)
+            principal = Principal(user=user, token=token, secret=secret, via_cookie=via_cookie)
+    request.state.principal = principal
+    return principal
+
+
+def get_principal(
+    request: Request,
+    settings: AppSettings,
+    principal: Annotated[Principal | None, Depends(get_principal_optional)],
+) -> Principal:
+    """The signed-in caller; 401 otherwise. Cookie-authenticated writes must carry the CSRF token."""
+    if principal is None:
+        raise errors.Unauthorized("Sign in first.")
+    if principal.via_cookie and request.method not in SAFE_METHODS:
+        candidate = request.headers.get(CSRF_HEADER)
+        if not csrf_matches(principal.secret, settings.resolved_secret_key, candidate):
+            raise errors.CsrfFailed()
+    return principal
+
+
+def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    """The signed-in caller, who must be an admin of their organization."""
+    if not principal.is_admin:
+        raise errors.Forbidden("Only an administrator may do this.")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(get_principal)]
+AdminUser = Annotated[Principal, Depends(get_admin)]
+OptionalUser = Annotated[Principal | None, Depends(get_principal_optional)]

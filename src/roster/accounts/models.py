@@ -1,0 +1,125 @@
+"""Organizations, users and their credentials."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from roster import clock
+from roster.db.base import Base, TenantMixin
+from roster.domain.users import Role, UserStatus
+from roster.ids import new_id
+from roster.references import Disposition, Handling, Meaning, UserReference, register
+
+
+class Organization(Base):
+    """A tenant. Not itself a tenant table: it is the key everything else is distributed by."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    plan: Mapped[str] = mapped_column(String(20), default="free")
+    restore_window_days: Mapped[int] = mapped_column(default=30, server_default=text("30"))
+    employees_may_change_photo: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    show_former_employee_names: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class User(TenantMixin, Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        # The email is unique among the users that hold it: a deleted user's email_key is NULL, so
+        # the address is free at once (and comes back on restore when nobody took it).
+        UniqueConstraint("org_id", "email_key"),
+    )
+
+    email: Mapped[str | None] = mapped_column(String(320))
+    email_key: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str] = mapped_column(String(100), default="")
+    last_name: Mapped[str] = mapped_column(String(100), default="")
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    position: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(20), default=Role.EMPLOYEE.value)
+    status: Mapped[str] = mapped_column(String(20), default=UserStatus.ACTIVE.value)
+    is_system: Mapped[bool] = mapped_column(default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now, onupdate=clock.now)
+    dismissed_at: Mapped[datetime | None] = mapped_column()
+    deleted_at: Mapped[datetime | None] = mapped_column()
+    restorable_until: Mapped[datetime | None] = mapped_column()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == UserStatus.ACTIVE.value and not self.is_system
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN.value
+
+
+class AuthToken(TenantMixin, Base):
+    """A server-side session (cookie), an API bearer token from login, or a personal access token.
+
+    Only a SHA-256 of the secret is stored. The secret itself carries the organization id, so a
+    lookup is by ``(org_id, token_hash)`` and stays within one shard.
+    """
+
+    __tablename__ = "auth_tokens"
+    __table_args__ = (
+        UniqueConstraint("org_id", "token_hash"),
+        ForeignKeyConstraint(["org_id", "user_id"], ["users.org_id", "users.id"], ondelete="CASCADE"),
+        Index("ix_auth_tokens_user", "org_id", "user_id"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column()
+    kind: Mapped[str] = mapped_column(String(20))  # session | bearer | pat
+    name: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime | None] = mapped_column()
+
+
+class PasswordReset(TenantMixin, Base):
+    __tablename__ = "password_resets"
+    __table_args__ = (
+        UniqueConstraint("org_id", "token_hash"),
+        ForeignKeyConstraint(["org_id", "user_id"], ["users.org_id", "users.id"], ondelete="CASCADE"),
+        Index("ix_password_resets_user", "org_id", "user_id"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column()
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+
+
+register(
+    UserReference(
+        kind="accounts.token.holder",
+        table="auth_tokens",
+        column="user_id",
+        label="Sessions and access tokens",
+        meaning=Meaning.HOLDER,
+        dispositions=(Disposition.DELETE,),
+        handling=Handling.CREDENTIAL,
+    )
+)
+register(
+    UserReference(
+        kind="accounts.password_reset.holder",
+        table="password_resets",
+        column="user_id",
+        label="Password reset links",
+        meaning=Meaning.HOLDER,
+        dispositions=(Disposition.DELETE,),
+        handling=Handling.CREDENTIAL,
+    )
+)

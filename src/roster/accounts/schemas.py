@@ -1,0 +1,114 @@
+"""The User and UserRef shapes of API.md, used by every feature."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from roster.accounts.models import User
+
+
+class UserRef(BaseModel):
+    id: uuid.UUID
+    display_name: str
+    status: Literal["active", "dismissed", "deleted"]
+    is_system: bool
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str | None
+    display_name: str
+    first_name: str
+    last_name: str
+    position: str
+    department_id: uuid.UUID | None = None
+    role: Literal["admin", "employee"]
+    status: Literal["active", "dismissed", "deleted"]
+    is_system: bool
+    photo_url: str | None = None
+    created_at: datetime
+    dismissed_at: datetime | None
+    deleted_at: datetime | None
+    restorable_until: datetime | None
+
+
+def user_ref(user: User) -> UserRef:
+    return UserRef(
+        id=user.id,
+        display_name=user.display_name,
+        status=user.status,  # type: ignore[arg-type]
+        is_system=user.is_system,
+    )
+
+
+def user_out(user: User) -> UserOut:
+    """The API's User object. The directory feature fills ``department_id`` and ``photo_url``."""
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        position=user.position,
+        department_id=getattr(user, "primary_department_id", None),
+        role=user.role,  # type: ignore[arg-type]
+        status=user.status,  # type: ignore[arg-type]
+        is_system=user.is_system,
+        photo_url=_photo_url(user),
+        created_at=user.created_at,
+        dismissed_at=user.dismissed_at,
+        deleted_at=user.deleted_at,
+        restorable_until=user.restorable_until,
+    )
+
+
+def _photo_url(user: User) -> str | None:
+    if user.is_system:
+        return None
+    return f"/api/v1/users/{user.id}/photo?size=256"
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(str_max_length=1024)
+    organization: str = Field(max_length=63)
+    email: str = Field(max_length=320)
+    password: str
+
+
+class LoginOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    user: UserOut
+
+
+class PersonalTokenIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class PersonalTokenOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    token: str | None = None  # shown once, at creation
+
+
+class PasswordResetIn(BaseModel):
+    organization: str = Field(max_length=63)
+    email: str = Field(max_length=320)
+
+
+class PasswordResetConfirmIn(BaseModel):
+    token: str = Field(max_length=300)
+    password: str = Field(max_length=1024)
+
+
+class PasswordChangeIn(BaseModel):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)

@@ -1,0 +1,313 @@
+"""Organizations, sign-in, sessions, access tokens and password reset.
+
+Services never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from roster import clock
+from roster.accounts.models import AuthToken, Organization, PasswordReset, User
+from roster.accounts.security import (
+    hash_password,
+    hash_secret,
+    needs_rehash,
+    new_secret,
+    split_secret,
+    verify_password,
+)
+from roster.domain import errors
+from roster.domain.plans import Plan
+from roster.domain.users import Role, UserStatus, password_problem
+from roster.mail.service import queue_mail
+from roster.settings import Settings
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+SYSTEM_USER_NAME = "System User"
+
+
+def normalize_email(email: str) -> str:
+    """Validate an address and return it as stored; raises InvalidEmail."""
+    try:
+        result = validate_email(email.strip(), check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        raise errors.InvalidEmail(str(exc), field="email") from None
+    return result.normalized
+
+
+def email_key(email: str) -> str:
+    """The case-insensitive key an email is unique by."""
+    return unicodedata.normalize("NFKC", email).casefold()
+
+
+def compose_display_name(first_name: str, last_name: str, fallback: str = "") -> str:
+    name = " ".join(part for part in (first_name.strip(), last_name.strip()) if part)
+    return name or fallback
+
+
+def check_password(password: str) -> None:
+    problem = password_problem(password)
+    if problem:
+        raise errors.WeakPassword(problem, field="password")
+
+
+def get_organization_by_slug(session: Session, slug: str) -> Organization | None:
+    return session.scalar(select(Organization).where(Organization.slug == slug.strip().lower()))
+
+
+def get_system_user(session: Session, org_id: uuid.UUID) -> User:
+    """The organization's System User, which receives the content of deleted people."""
+    return session.scalars(select(User).where(User.org_id == org_id, User.is_system.is_(True))).one()
+
+
+def get_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    """A user of this organization, or NotFound (another organization's ids do not exist)."""
+    user = session.get(User, (org_id, user_id))
+    if user is None:
+        raise errors.NotFound("No such user.")
+    return user
+
+
+def get_user_by_email(session: Session, org_id: uuid.UUID, email: str) -> User | None:
+    return session.scalar(select(User).where(User.org_id == org_id, User.email_key == email_key(email)))
+
+
+def create_organization(
+    session: Session,
+    *,
+    slug: str,
+    name: str,
+    plan: str,
+    admin_email: str,
+    admin_password: str,
+    admin_first_name: str = "",
+    admin_last_name: str = "",
+) -> tuple[Organization, User]:
+    """Create an organization with its System User and first admin."""
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        raise errors.InvalidSlug("Use 1-63 lowercase letters, digits and hyphens.", field="slug")
+    if not name.strip():
+        raise errors.ValidationFailed("The name must not be empty.", field="name")
+    try:
+        plan = Plan(plan).value
+    except ValueError:
+        raise errors.ValidationFailed(
+            f"Unknown plan; choose one of {', '.join(p.value for p in Plan)}.", field="plan"
+        ) from None
+    if get_organization_by_slug(session, slug) is not None:
+        raise errors.OrganizationExists(f"The slug {slug!r} is taken.")
+    email = normalize_email(admin_email)
+    check_password(admin_password)
+
+    org = Organization(slug=slug, name=name.strip(), plan=plan)
+    session.add(org)
+    session.flush()
+    session.add(
+        User(
+            org_id=org.id,
+            email=None,
+            email_key=None,
+            display_name=SYSTEM_USER_NAME,
+            first_name="System",
+            last_name="User",
+            role=Role.EMPLOYEE.value,
+            status=UserStatus.ACTIVE.value,
+            is_system=True,
+        )
+    )
+    admin = User(
+        org_id=org.id,
+        email=email,
+        email_key=email_key(email),
+        first_name=admin_first_name.strip(),
+        last_name=admin_last_name.strip(),
+        display_name=compose_display_name(admin_first_name, admin_last_name, email.split("@")[0]),
+        role=Role.ADMIN.value,
+        password_hash=hash_password(admin_password),
+    )
+    session.add(admin)
+    session.flush()
+    return org, admin
+
+
+def authenticate(session: Session, *, organization: str, email: str, password: str) -> User:
+    """The active user with these credentials; InvalidCredentials for every kind of failure."""
+    org = get_organization_by_slug(session, organization) if organization else None
+    user = None
+    if org is not None and email:
+        user = session.scalar(select(User).where(User.org_id == org.id, User.email_key == email_key(email)))
+    hashed = user.password_hash if user is not None else None
+    ok = verify_password(hashed, password)  # always runs, so timing says nothing about the email
+    if not ok or user is None or not user.is_active:
+        raise errors.InvalidCredentials("The organization, email or password is not right.")
+    if hashed and needs_rehash(hashed):
+        user.password_hash = hash_password(password)
+    return user
+
+
+@dataclass
+class IssuedToken:
+    token: AuthToken
+    secret: str
+
+
+def issue_token(
+    session: Session,
+    user: User,
+    *,
+    kind: str,
+    name: str = "",
+    lifetime: timedelta | None = None,
+) -> IssuedToken:
+    """Create a session (``session``), a login bearer token (``bearer``) or a personal token (``pat``)."""
+    secret = new_secret(user.org_id)
+    token = AuthToken(
+        org_id=user.org_id,
+        user_id=user.id,
+        kind=kind,
+        name=name,
+        token_hash=hash_secret(secret),
+        expires_at=clock.now() + lifetime if lifetime else None,
+    )
+    session.add(token)
+    session.flush()
+    return IssuedToken(token=token, secret=secret)
+
+
+def resolve_token(session: Session, secret: str) -> tuple[AuthToken, User] | None:
+    """The live token and its active user for a presented secret, or None."""
+    org_id = split_secret(secret)
+    if org_id is None:
+        return None
+    row = session.execute(
+        select(AuthToken, User)
+        .join(User, (User.org_id == AuthToken.org_id) & (User.id == AuthToken.user_id))
+        .where(AuthToken.org_id == org_id, AuthToken.token_hash == hash_secret(secret))
+    ).first()
+    if row is None:
+        return None
+    token, user = row
+    now = clock.now()
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    if not user.is_active:
+        return None
+    return token, user
+
+
+def touch_token(session: Session, token: AuthToken) -> None:
+    """Record use, at most once a minute, so reads do not turn into writes on every request."""
+    now = clock.now()
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        session.execute(
+            update(AuthToken)
+            .where(AuthToken.org_id == token.org_id, AuthToken.id == token.id)
+            .values(last_used_at=now)
+        )
+
+
+def revoke_token(session: Session, token: AuthToken) -> None:
+    session.execute(delete(AuthToken).where(AuthToken.org_id == token.org_id, AuthToken.id == token.id))
+
+
+def revoke_all_tokens(session: Session, user: User) -> int:
+    """End every session and token of a user at once (dismissal, deletion, password reset)."""
+    result = session.execute(
+        delete(AuthToken).where(AuthToken.org_id == user.org_id, AuthToken.user_id == user.id)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def list_personal_tokens(session: Session, user: User) -> list[AuthToken]:
+    return list(
+        session.scalars(
+            select(AuthToken)
+            .where(AuthToken.org_id == user.org_id, AuthToken.user_id == user.id, AuthToken.kind == "pat")
+            .order_by(AuthToken.created_at, AuthToken.id)
+        )
+    )
+
+
+def get_personal_token(session: Session, user: User, token_id: uuid.UUID) -> AuthToken:
+    token = session.get(AuthToken, (user.org_id, token_id))
+    if token is None or token.user_id != user.id or token.kind != "pat":
+        raise errors.NotFound("No such token.")
+    return token
+
+
+def request_password_reset(session: Session, settings: Settings, *, organization: str, email: str) -> None:
+    """Mail a one-time reset link if the account exists; says nothing either way."""
+    org = get_organization_by_slug(session, organization)
+    if org is None:
+        return
+    user = get_user_by_email(session, org.id, email)
+    if user is None or not user.is_active or user.email is None:
+        return
+    secret = new_secret(org.id)
+    expires = clock.now() + timedelta(minutes=settings.password_reset_minutes)
+    session.add(
+        PasswordReset(org_id=org.id, user_id=user.id, token_hash=hash_secret(secret), expires_at=expires)
+    )
+    link = f"{settings.base_url.rstrip('/')}/reset-password/{secret}"
+    queue_mail(
+        session,
+        org_id=org.id,
+        to=user.email,
+        subject=f"Reset your {org.name} password",
+        body=(
+            f"Hello {user.display_name},\n\nSomeone asked to reset the password of your {org.name} "
+            f"account. To choose a new one, open this link within {settings.password_reset_minutes} "
+            f"minutes:\n\n{link}\n\nIf it was not you, ignore this message; nothing changes.\n"
+        ),
+        purpose="password_reset",
+    )
+
+
+def get_password_reset(session: Session, secret: str) -> tuple[PasswordReset, User]:
+    org_id = split_secret(secret)
+    reset = None
+    if org_id is not None:
+        reset = session.scalar(
+            select(PasswordReset).where(
+                PasswordReset.org_id == org_id, PasswordReset.token_hash == hash_secret(secret)
+            )
+        )
+    if reset is None or reset.used_at is not None:
+        raise errors.InvalidToken("This reset link is invalid or has been used.")
+    if reset.expires_at <= clock.now():
+        raise errors.TokenExpired("This reset link has expired; ask for a new one.")
+    user = get_user(session, reset.org_id, reset.user_id)
+    if not user.is_active:
+        raise errors.InvalidToken("This reset link is invalid or has been used.")
+    return reset, user
+
+
+def reset_password(session: Session, *, secret: str, password: str) -> User:
+    """Set a new password from a reset link; the link dies and every session ends."""
+    reset, user = get_password_reset(session, secret)
+    check_password(password)
+    reset.used_at = clock.now()
+    user.password_hash = hash_password(password)
+    revoke_all_tokens(session, user)
+    return user
+
+
+def change_password(session: Session, user: User, *, current: str, new: str) -> None:
+    if not verify_password(user.password_hash, current):
+        raise errors.InvalidCredentials("The current password is not right.")
+    check_password(new)
+    user.password_hash = hash_password(new)
+
+
+def expires_in(days: int) -> datetime:
+    return clock.now() + timedelta(days=days)

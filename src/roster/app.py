@@ -1,0 +1,103 @@
+"""The ASGI application: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from sqlalchemy import Connection, Engine, text
+
+from roster import __version__, problems
+from roster.accounts.api import router as accounts_router
+from roster.accounts.ratelimit import LoginLimiter
+from roster.db.engine import make_engine, make_sessionmaker, writer
+from roster.settings import Settings, get_settings
+
+log = logging.getLogger("roster.requests")
+
+API_PREFIX = "/api/v1"
+
+
+def api_routers() -> list[APIRouter]:
+    """Every feature's API router; a new feature adds itself here."""
+    return [accounts_router]
+
+
+def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
+    """Build the application. ``bind`` lets tests hand in their own engine or connection."""
+    settings = settings or get_settings()
+    settings.resolved_secret_key  # noqa: B018  (create the key file before serving)
+    db_engine = bind if bind is not None else make_engine(settings.resolved_database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        workers = []
+        if settings.background_workers:
+            from roster.workers import start_workers
+
+            workers = start_workers(app)
+        yield
+        for worker in workers:
+            worker.stop()
+
+    app = FastAPI(
+        title="Roster",
+        version=__version__,
+        description="The people layer for company intranets.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = db_engine
+    app.state.sessions = {
+        "read": make_sessionmaker(db_engine),
+        "write": make_sessionmaker(writer(db_engine)),
+    }
+    app.state.login_limiter = LoginLimiter(settings)
+    problems.install(app)
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request.state.request_id = request_id
+        started = time.perf_counter()
+        response = await call_next(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+        response.headers["X-Request-ID"] = request_id
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        log.info(
+            json.dumps(
+                {
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "duration_ms": round(duration_ms, 2),
+                }
+            )
+        )
+        return response
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> Response:
+        """The database answers."""
+        try:
+            with app.state.sessions["read"]() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:
+            return problems.problem(503, "unavailable", "Not ready", "The database is not answering.")
+        return Response('{"status":"ok"}', media_type="application/json")
+
+    for router in api_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    return app

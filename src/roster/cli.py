@@ -1,0 +1,107 @@
+"""The ``roster`` command: the server and its data. Commands call the same services as the API."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+
+from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+from roster.domain.errors import RosterError
+from roster.settings import get_settings
+
+app = typer.Typer(help="Roster: the people layer for company intranets.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(org_app, name="org")
+console = Console()
+
+
+def sessions() -> sessionmaker[Session]:
+    """Sessions for one command; their transactions take SQLite's write lock up front."""
+    engine = make_engine(get_settings().resolved_database_url)
+    return make_sessionmaker(writer(engine))
+
+
+def fail(exc: RosterError) -> typer.Exit:
+    console.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+    return typer.Exit(code=1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database named by ROSTER_DATABASE_URL."""
+    from roster.db.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    console.print("[green]database is up to date[/green]")
+
+
+@org_app.command("create")
+def org_create(
+    slug: Annotated[str, typer.Option(help="Short name used to sign in, e.g. acme.")],
+    name: Annotated[str, typer.Option(help="The organization's display name.")],
+    admin_email: Annotated[str, typer.Option()],
+    admin_password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    plan: Annotated[str, typer.Option(help="free, plus, standard, professional, enterprise")] = "free",
+) -> None:
+    """Create an organization with its System User and first admin."""
+    from roster.accounts.service import create_organization
+
+    try:
+        with transaction(sessions()) as session:
+            org, admin = create_organization(
+                session,
+                slug=slug,
+                name=name,
+                plan=plan,
+                admin_email=admin_email,
+                admin_password=admin_password,
+            )
+            console.print(f"created organization [bold]{org.slug}[/bold] ({org.id}); admin {admin.email}")
+    except RosterError as exc:
+        raise fail(exc) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+) -> None:
+    """Serve the web application and the API."""
+    import uvicorn
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run("roster.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+
+
+@app.command()
+def demo(
+    password: Annotated[str, typer.Option(help="Password of every demo account.")] = "demo-password-1",
+) -> None:
+    """Create the demo organization (slug ``demo``) with sample people and content, if it is missing."""
+    from roster.demo import DEMO_ADMIN_EMAIL, DEMO_SLUG, create_demo
+
+    with transaction(sessions()) as session:
+        created = create_demo(session, password=password)
+    base = get_settings().base_url
+    if created:
+        console.print("[green]demo organization created[/green]")
+    console.print(
+        f"\nSign in at [bold]{base}/login[/bold]\n"
+        f"  organization: [bold]{DEMO_SLUG}[/bold]\n  email:        [bold]{DEMO_ADMIN_EMAIL}[/bold]\n"
+        f"  password:     [bold]{password}[/bold]\n"
+        f"API: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
+        f'-d \'{{"organization":"{DEMO_SLUG}","email":"{DEMO_ADMIN_EMAIL}","password":"{password}"}}\'\n'
+    )
+
+
+if __name__ == "__main__":
+    app()

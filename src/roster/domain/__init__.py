@@ -1,0 +1,1 @@
+"""Pure rules: no SQLAlchemy, no FastAPI. Unit-tested without a database."""

@@ -1,0 +1,110 @@
+"""RFC 9457 problem+json answers for every error."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from roster.domain import errors
+
+log = logging.getLogger("roster.errors")
+
+PROBLEM_TYPE = "https://roster.invalid/problems/"
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"type": PROBLEM_TYPE + code, "title": title, "status": status, "detail": detail, "code": code}
+    body.update({k: v for k, v in extra.items() if k not in body})
+    return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.RosterError)
+    async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
+        headers = None
+        if isinstance(exc, errors.TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
+        extra = {
+            k: (str(v) if not isinstance(v, int | float | bool | str | list | dict | None) else v)
+            for k, v in exc.extra.items()
+        }
+        return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+            problems.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+        first = problems[0] if problems else {"field": None, "message": "invalid"}
+        detail = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
+        return problem(
+            422, "validation_failed", "Invalid input", detail, errors=problems, field=first["field"]
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return problem(
+            exc.status_code,
+            code,
+            code.replace("_", " ").capitalize(),
+            detail,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        # A race lost to a concurrent request (two creates of one unique thing): nothing was written.
+        log.info("integrity conflict request_id=%s: %s", _request_id(request), exc.orig)
+        return problem(
+            409, "conflict", "Conflict", "Someone else changed this at the same moment; reload and try again."
+        )
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database error request_id=%s: %s", _request_id(request), exc.orig)
+        return problem(
+            503,
+            "unavailable",
+            "Service unavailable",
+            "The database is not answering; try again shortly.",
+            headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error request_id=%s", _request_id(request))
+        return problem(
+            500,
+            "internal_error",
+            "Internal error",
+            f"Something went wrong on our side (request {_request_id(request)}).",
+        )

@@ -1,0 +1,70 @@
+"""Settings from the environment (prefix ``ROSTER_``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROSTER_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Where the SQLite file, files and keys live.")
+    database_url: str | None = Field(default=None, description="Defaults to a SQLite file in data_dir.")
+    secret_key: str | None = Field(default=None, description="Generated and stored in data_dir if unset.")
+    base_url: str = "http://127.0.0.1:8000"
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Roster <no-reply@roster.invalid>"
+
+    invitation_days: int = 7
+    session_days: int = 14
+    password_reset_minutes: int = 60
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_photo_bytes: int = 10 * 1024 * 1024
+
+    # Rate limits for sign-in, in the `limits` library's notation.
+    login_limit_per_account: str = "10/5minutes"
+    login_limit_per_address: str = "30/minute"
+    rate_limit_storage: str = "memory://"
+
+    background_workers: bool = True
+    cookie_secure: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'roster.db').resolve()}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def resolved_secret_key(self) -> str:
+        """The configured key, or one generated once and kept in ``data_dir/secret_key``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        key = path.read_text().strip()
+        self.secret_key = key
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

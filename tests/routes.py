@@ -1,0 +1,70 @@
+"""The route table, read from the app, and sample objects for every path parameter.
+
+A feature that adds a route with a new path parameter adds a maker to ``OBJECT_MAKERS``: it makes
+one object of that kind in the given organization and returns its id. test_route_security.py fails
+on any parameter without one, so new routes are covered automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+
+from roster.accounts import deps
+from roster.accounts import service as accounts
+from tests.factories import OrgWithAdmin, make_user
+
+ObjectMaker = Callable[[Session, OrgWithAdmin], str]
+
+
+def _personal_token(db: Session, o: OrgWithAdmin) -> str:
+    return str(accounts.issue_token(db, o.admin, kind="pat", name="sample").token.id)
+
+
+OBJECT_MAKERS: dict[str, ObjectMaker] = {
+    "user_id": lambda db, o: str(make_user(db, o.org).id),
+    "token_id": _personal_token,
+}
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    access: str  # public | user | admin
+    has_body: bool
+
+    @property
+    def params(self) -> list[str]:
+        return [part[1:-1].split(":")[0] for part in self.path.split("/") if part.startswith("{")]
+
+
+def _calls(dependant: Dependant) -> set[object]:
+    found: set[object] = set()
+    for sub in dependant.dependencies:
+        found.add(sub.call)
+        found |= _calls(sub)
+    return found
+
+
+def api_routes(app: FastAPI) -> list[Route]:
+    routes = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        calls = _calls(route.dependant)
+        if deps.get_admin in calls:
+            access = "admin"
+        elif deps.get_principal in calls:
+            access = "user"
+        else:
+            access = "public"
+        has_body = route.dependant.body_params != []
+        for method in sorted(route.methods or []):
+            routes.append(Route(method, route.path, access, has_body))
+    return routes

@@ -1,0 +1,163 @@
+"""Sign-in, sessions, tokens and password reset through the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+
+from roster import clock
+from roster.app import create_app
+from roster.mail.models import OutboxMessage
+from tests.conftest import make_settings
+from tests.factories import PASSWORD, auth, make_org, make_user
+
+
+def login(client: TestClient, slug: str, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/v1/auth/login", json={"organization": slug, "email": email, "password": password}
+    )
+
+
+def test_an_admin_signs_in_and_reads_their_account(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    response = login(client, "acme", "ADMIN@acme.test")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["user"]["email"] == "admin@acme.test"
+    assert body["user"]["role"] == "admin"
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["id"] == str(o.admin.id)
+
+
+def test_every_failed_sign_in_gives_the_same_answer(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    dismissed = make_user(db, o.org, dismissed=True)
+    answers = [
+        login(client, "acme", "admin@acme.test", "wrong-password-1"),
+        login(client, "acme", "nobody@acme.test"),
+        login(client, "nope", "admin@acme.test"),
+        login(client, "acme", dismissed.email or ""),
+    ]
+    for answer in answers:
+        assert answer.status_code == 401
+        assert answer.headers["content-type"] == "application/problem+json"
+        body = answer.json()
+        assert body["code"] == "invalid_credentials"
+    assert len({a.json()["detail"] for a in answers}) == 1
+
+
+def test_the_system_user_cannot_sign_in(client: TestClient, db: Session) -> None:
+    make_org(db, slug="acme")
+    assert login(client, "acme", "").status_code in (401, 422)
+
+
+def test_logout_ends_the_token_at_once(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    headers = auth(db, o.admin)
+    assert client.post("/api/v1/auth/logout", headers=headers).status_code == 204
+    answer = client.get("/api/v1/me", headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "unauthorized"
+
+
+def test_an_expired_token_is_refused(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    token = login(client, "acme", "admin@acme.test").json()["access_token"]
+    clock.advance(timedelta(days=15))
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert o.admin.id
+
+
+def test_garbage_tokens_are_refused_without_error(client: TestClient) -> None:
+    for value in ["x", "rst_zz_" + "a" * 40, "rst_" + "0" * 32 + "_short", "Bearer", "rst__"]:
+        answer = client.get("/api/v1/me", headers={"Authorization": f"Bearer {value}"})
+        assert answer.status_code == 401, value
+
+
+def test_personal_access_tokens_work_and_can_be_revoked(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    headers = auth(db, o.admin)
+    created = client.post("/api/v1/me/tokens", json={"name": "script"}, headers=headers)
+    assert created.status_code == 201
+    pat = created.json()["token"]
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {pat}"}).status_code == 200
+    listed = client.get("/api/v1/me/tokens", headers=headers).json()
+    assert [t["name"] for t in listed] == ["script"]
+    assert all(t["token"] is None for t in listed)
+    assert client.delete(f"/api/v1/me/tokens/{created.json()['id']}", headers=headers).status_code == 204
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {pat}"}).status_code == 401
+
+
+def test_too_many_sign_in_attempts_answer_429_with_retry_after(
+    connection: Connection, db: Session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(tmp_path, login_limit_per_account="3/minute"), bind=connection)
+    make_org(db, slug="acme")
+    with TestClient(app) as client:
+        for _ in range(3):
+            assert login(client, "acme", "admin@acme.test", "wrong-password-1").status_code == 401
+        refused = login(client, "acme", "admin@acme.test")
+        assert refused.status_code == 429
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["code"] == "too_many_requests"
+
+
+def test_password_reset_by_mailed_link(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    old_headers = auth(db, o.admin)
+    answer = client.post(
+        "/api/v1/auth/password-reset", json={"organization": "acme", "email": "admin@acme.test"}
+    )
+    assert answer.status_code == 202
+    unknown = client.post(
+        "/api/v1/auth/password-reset", json={"organization": "acme", "email": "x@acme.test"}
+    )
+    assert unknown.status_code == 202 and unknown.json() == answer.json()
+    mails = db.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "password_reset")).all()
+    assert [m.to_address for m in mails] == ["admin@acme.test"]
+    link = next(line for line in mails[0].body_text.splitlines() if "/reset-password/" in line)
+    token = link.rsplit("/", 1)[1]
+    weak = client.post("/api/v1/auth/password-reset/confirm", json={"token": token, "password": "short"})
+    assert weak.status_code == 422 and weak.json()["code"] == "weak_password"
+    done = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": "a-new-long-password"}
+    )
+    assert done.status_code == 204
+    assert client.get("/api/v1/me", headers=old_headers).status_code == 401  # every session ended
+    again = client.post(
+        "/api/v1/auth/password-reset/confirm", json={"token": token, "password": "another-password-2"}
+    )
+    assert again.status_code == 404 and again.json()["code"] == "invalid_token"
+    assert login(client, "acme", "admin@acme.test", "a-new-long-password").status_code == 200
+
+
+def test_validation_errors_name_the_field(client: TestClient) -> None:
+    answer = client.post("/api/v1/auth/login", json={"organization": "acme"})
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["code"] == "validation_failed"
+    assert body["field"] in ("email", "password")
+
+
+def test_malformed_json_is_a_clear_422(client: TestClient) -> None:
+    answer = client.post("/api/v1/auth/login", content=b"{nope", headers={"content-type": "application/json"})
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "validation_failed"
+
+
+def test_unknown_routes_answer_problem_json(client: TestClient) -> None:
+    answer = client.get("/api/v1/does-not-exist")
+    assert answer.status_code == 404
+    assert answer.json()["code"] == "not_found"
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.headers["x-request-id"]

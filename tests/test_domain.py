@@ -1,0 +1,35 @@
+"""Pure rules, no database."""
+
+from __future__ import annotations
+
+import uuid
+
+from roster.accounts.security import hash_secret, new_secret, split_secret
+from roster.domain.plans import Plan, seat_limit
+from roster.domain.users import password_problem
+from roster.ids import new_id
+
+
+def test_plans_have_the_documented_seat_limits() -> None:
+    assert [seat_limit(p) for p in Plan] == [12, 24, 50, 100, None]
+
+
+def test_passwords_must_be_long_and_varied() -> None:
+    assert password_problem("short") is not None
+    assert password_problem("aaaaaaaaaaaa") is not None
+    assert password_problem("a-long-varied-password") is None
+
+
+def test_ids_are_version_7_and_increase_with_time() -> None:
+    ids = [new_id() for _ in range(100)]
+    assert all(i.version == 7 for i in ids)
+    assert len(set(ids)) == 100
+    assert ids[0].bytes[:6] <= ids[-1].bytes[:6]
+
+
+def test_secrets_carry_their_organization_and_are_hashed() -> None:
+    org = uuid.uuid4()
+    secret = new_secret(org)
+    assert split_secret(secret) == org
+    assert split_secret("nonsense") is None
+    assert len(hash_secret(secret)) == 64 and hash_secret(secret) != secret
