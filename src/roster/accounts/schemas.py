@@ -36,10 +36,16 @@ class UserOut(BaseModel):
     restorable_until: datetime | None
 
 
-def user_ref(user: User) -> UserRef:
+FORMER_EMPLOYEE = "Former employee"
+
+
+def user_ref(user: User, *, show_former_names: bool = True) -> UserRef:
+    """How content names a person. With the organization's ``show_former_employee_names`` off,
+    dismissed and deleted people appear as "Former employee" (the System User keeps its name)."""
+    hidden = not show_former_names and not user.is_system and user.status != "active"
     return UserRef(
         id=user.id,
-        display_name=user.display_name,
+        display_name=FORMER_EMPLOYEE if hidden else user.display_name,
         status=user.status,  # type: ignore[arg-type]
         is_system=user.is_system,
     )

@@ -77,6 +77,18 @@ def get_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
     return user
 
 
+def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    """The user, who must be active: pickers, mentions, assignees and recipients refuse anyone else.
+
+    Unknown ids and other organizations' ids are NotFound; dismissed, deleted and System users are
+    InactiveUser.
+    """
+    user = get_user(session, org_id, user_id)
+    if not user.is_active:
+        raise errors.InactiveUser(f"{user.display_name} is not an active user.", user_id=str(user.id))
+    return user
+
+
 def get_user_by_email(session: Session, org_id: uuid.UUID, email: str) -> User | None:
     return session.scalar(select(User).where(User.org_id == org_id, User.email_key == email_key(email)))
 

@@ -1,4 +1,4 @@
-"""intranet: stream, tasks, drive, messages, crm
+"""intranet: stream and messages
 
 Revision ID: 0004
 Revises: 0003
