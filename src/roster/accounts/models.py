@@ -14,6 +14,11 @@ from roster.domain.users import Role, UserStatus
 from roster.ids import new_id
 from roster.references import Disposition, Handling, Meaning, UserReference, register
 
+# Folded names for prefix search (roster.directory.keys). Byte order ("C") on PostgreSQL, so a
+# prefix is one index range whatever the database's locale.
+SEARCH_KEY_LENGTH = 400
+SearchKey = String(SEARCH_KEY_LENGTH).with_variant(String(SEARCH_KEY_LENGTH, collation="C"), "postgresql")
+
 
 class Organization(Base):
     """A tenant. Not itself a tenant table: it is the key everything else is distributed by."""
@@ -27,6 +32,11 @@ class Organization(Base):
     restore_window_days: Mapped[int] = mapped_column(default=30, server_default=text("30"))
     employees_may_change_photo: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     show_former_employee_names: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    # Guarded seat counter (active users + pending invitations), see lifecycle/seats.py.
+    seats_used: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # Head of the organization's audit chain, so removing the newest events is detected too.
+    audit_seq: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    audit_head: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
@@ -53,6 +63,14 @@ class User(TenantMixin, Base):
     dismissed_at: Mapped[datetime | None] = mapped_column()
     deleted_at: Mapped[datetime | None] = mapped_column()
     restorable_until: Mapped[datetime | None] = mapped_column()
+    # Directory (roster.directory): search keys kept in step by mapper events, the primary
+    # department, and the photo's version (NULL: no photo, the initials avatar is served).
+    first_name_key: Mapped[str] = mapped_column(SearchKey, default="", server_default="")
+    last_name_key: Mapped[str] = mapped_column(SearchKey, default="", server_default="")
+    display_name_key: Mapped[str] = mapped_column(SearchKey, default="", server_default="")
+    email_search_key: Mapped[str] = mapped_column(SearchKey, default="", server_default="")
+    primary_department_id: Mapped[uuid.UUID | None] = mapped_column()
+    photo_version: Mapped[int | None] = mapped_column()
 
     @property
     def is_active(self) -> bool:

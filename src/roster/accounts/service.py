@@ -121,7 +121,7 @@ def create_organization(
     email = normalize_email(admin_email)
     check_password(admin_password)
 
-    org = Organization(slug=slug, name=name.strip(), plan=plan)
+    org = Organization(slug=slug, name=name.strip(), plan=plan, seats_used=1)  # the first admin
     session.add(org)
     session.flush()
     session.add(

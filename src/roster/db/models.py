@@ -5,6 +5,9 @@ A new feature adds one import line here.
 
 from roster.accounts import models as accounts_models
 from roster.db.base import Base
+from roster.directory import models as directory_models
+from roster.lifecycle import deletion_models
+from roster.lifecycle import models as lifecycle_models
 from roster.mail import models as mail_models
 
-__all__ = ["Base", "accounts_models", "mail_models"]
+__all__ = ["Base", "accounts_models", "deletion_models", "directory_models", "lifecycle_models", "mail_models"]

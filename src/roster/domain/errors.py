@@ -96,3 +96,79 @@ class InvalidToken(NotFound):
 
 class TokenExpired(Gone):
     code, title = "token_expired", "The link has expired"
+
+
+class SeatLimitReached(Conflict):
+    code, title = "seat_limit_reached", "Every seat of the plan is taken"
+
+
+class PlanTooSmall(Conflict):
+    code, title = "plan_too_small", "The plan has fewer seats than are in use"
+
+
+class EmailBelongsToDismissedUser(Conflict):
+    code, title = "email_belongs_to_dismissed_user", "The email belongs to a dismissed user"
+
+
+class InvitationExpired(Gone):
+    code, title = "invitation_expired", "The invitation has expired"
+
+
+class InvitationNotFound(NotFound):
+    code, title = "invitation_not_found", "The invitation is invalid, used or revoked"
+
+
+class LastAdmin(Conflict):
+    code, title = "last_admin", "The organization needs at least one active administrator"
+
+
+class CannotActOnSelf(Conflict):
+    code, title = "cannot_act_on_self", "You cannot do this to your own account"
+
+
+class InvalidTransition(Conflict):
+    code, title = "invalid_transition", "The user is not in a state that allows this"
+
+
+class UnknownUser(ValidationFailed):
+    code, title = "unknown_user", "No such user in this organization"
+
+
+class EmptyText(ValidationFailed):
+    code, title = "empty_text", "The text must not be empty"
+
+
+class TextTooLong(ValidationFailed):
+    code, title = "text_too_long", "The text is too long"
+
+
+class NotAGroupChat(Conflict):
+    code, title = "not_a_group_chat", "Only group chats have members to add or remove"
+
+
+class ConfirmationMismatch(ValidationFailed):
+    code, title = "confirmation_mismatch", "Type the user's email address to confirm"
+
+
+class RestoreWindowPassed(Gone):
+    code, title = "restore_window_passed", "The restore window has passed"
+
+
+class DispositionNotAllowed(ValidationFailed):
+    code, title = "disposition_not_allowed", "That disposition is not allowed for this kind"
+
+
+class InvalidSuccessor(ValidationFailed):
+    code, title = "invalid_successor", "The successor must be another active user"
+
+
+class InvalidImage(ValidationFailed):
+    code, title = "invalid_image", "The file is not an image Roster accepts"
+
+
+class DepartmentCycle(ValidationFailed):
+    code, title = "department_cycle", "A department cannot be placed under itself or its own sub-department"
+
+
+class NotInAudience(ValidationFailed):
+    code, title = "not_in_audience", "That person cannot see this post"

@@ -24,3 +24,4 @@ class OutboxMessage(TenantMixin, Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=clock.now)
     sent_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_via: Mapped[str | None] = mapped_column(String(20))  # smtp | log

@@ -1,0 +1,1 @@
+"""The employee lifecycle: invitations, seats, dismiss/rehire, deletion and the audit log."""

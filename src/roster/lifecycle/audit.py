@@ -1,0 +1,386 @@
+"""The audit log: append-only and hash-chained per organization.
+
+Each event's ``hash`` is SHA-256 over the previous hash, the event's structural fields (seq, time,
+action, actor and subject ids) and ``personal_digest``, a SHA-256 of its personal fields (actor and
+subject display names, details). The organization row keeps the chain's head (``audit_seq``,
+``audit_head``), so removing the newest events is detected as well as editing or removing any other.
+
+Erasure (GDPR Art. 17) must remove a person's name from old events without breaking the chain. The
+chained ``personal_digest`` stays the original; the rewrite is recorded on the event
+(``redactions``: the seq of the redaction event and the digest of the rewritten personal fields),
+and the redaction event's own (chained) details carry a digest over every (event seq, new digest)
+it made. ``verify_chain`` accepts personal fields that match either the original digest or the
+latest attested redaction; anything else is tampering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from roster import clock
+from roster.accounts.models import Organization, User
+from roster.domain import errors
+from roster.ids import new_id
+from roster.lifecycle.models import AuditEvent
+
+GENESIS = "0" * 64
+REDACTION_ACTION = "audit.redacted"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _plain(details: dict[str, Any] | None) -> dict[str, Any]:
+    """Details as plain JSON (dates and ids become strings), exactly as they will read back."""
+    result: dict[str, Any] = json.loads(_canonical(details or {}))
+    return result
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def personal_digest_of(actor_display: str, subject_display: str, details: dict[str, Any]) -> str:
+    """The digest of an event's personal fields."""
+    return _digest(_canonical({"actor": actor_display, "subject": subject_display, "details": details}))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(
+    *,
+    prev_hash: str,
+    org_id: uuid.UUID,
+    event_id: uuid.UUID,
+    seq: int,
+    created_at: datetime,
+    action: str,
+    actor_id: uuid.UUID | None,
+    subject_id: uuid.UUID | None,
+    personal_digest: str,
+) -> str:
+    """The chained hash of one event."""
+    core = {
+        "prev": prev_hash,
+        "org": str(org_id),
+        "id": str(event_id),
+        "seq": seq,
+        "at": _iso(created_at),
+        "action": action,
+        "actor": str(actor_id) if actor_id else None,
+        "subject": str(subject_id) if subject_id else None,
+        "personal": personal_digest,
+    }
+    return _digest(_canonical(core))
+
+
+def _display(user: User | None) -> str:
+    if user is None:
+        return "System"
+    return user.display_name or (user.email or "")
+
+
+def record_event(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    action: str,
+    actor: User | None,
+    subject: User | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the organization's chain, in the caller's transaction.
+
+    ``actor=None`` is the system (a background job, a SCIM token: say which in ``details``).
+    """
+    # The UPDATE takes the organization's row lock (write lock on SQLite): appends are serialised
+    # per organization, so two transactions can never extend the chain from the same head.
+    session.execute(
+        update(Organization)
+        .where(Organization.id == org_id)
+        .values(audit_seq=Organization.audit_seq + 1)
+        .execution_options(synchronize_session=False)
+    )
+    row = session.execute(
+        select(Organization.audit_seq, Organization.audit_head).where(Organization.id == org_id)
+    ).one()
+    seq, prev = int(row[0]), row[1] or GENESIS
+    plain = _plain(details)
+    actor_display = _display(actor)
+    subject_display = _display(subject) if subject is not None else ""
+    personal = personal_digest_of(actor_display, subject_display, plain)
+    created_at = clock.now()
+    event_id = new_id()
+    digest = event_hash(
+        prev_hash=prev,
+        org_id=org_id,
+        event_id=event_id,
+        seq=seq,
+        created_at=created_at,
+        action=action,
+        actor_id=actor.id if actor else None,
+        subject_id=subject.id if subject else None,
+        personal_digest=personal,
+    )
+    event = AuditEvent(
+        org_id=org_id,
+        id=event_id,
+        seq=seq,
+        created_at=created_at,
+        action=action,
+        actor_id=actor.id if actor else None,
+        subject_id=subject.id if subject else None,
+        actor_display=actor_display[:200],
+        subject_display=subject_display[:200],
+        details=plain,
+        personal_digest=personal,
+        redactions=None,
+        prev_hash=prev,
+        hash=digest,
+    )
+    session.add(event)
+    session.execute(
+        update(Organization)
+        .where(Organization.id == org_id)
+        .values(audit_head=digest)
+        .execution_options(synchronize_session=False)
+    )
+    org = session.get(Organization, org_id)
+    if org is not None:
+        session.expire(org, ["audit_seq", "audit_head"])
+    session.flush()
+    return event
+
+
+def _scrub(value: Any, needles: list[str], pseudonym: str) -> Any:
+    """``value`` with every occurrence of the person's names and emails replaced by the pseudonym."""
+    if isinstance(value, str):
+        lowered = value.casefold()
+        if any(n in lowered for n in needles):
+            result = value
+            for needle in needles:
+                result = _replace_casefold(result, needle, pseudonym)
+            return result
+        return value
+    if isinstance(value, list):
+        return [_scrub(v, needles, pseudonym) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, needles, pseudonym) for k, v in value.items()}
+    return value
+
+
+def _replace_casefold(text: str, needle: str, replacement: str) -> str:
+    out, i, low = [], 0, text.casefold()
+    if len(low) != len(text):  # casefold changed the length (ß -> ss): replace the whole string
+        return replacement if needle in low else text
+    while True:
+        j = low.find(needle, i)
+        if j < 0:
+            out.append(text[i:])
+            return "".join(out)
+        out.append(text[i:j])
+        out.append(replacement)
+        i = j + len(needle)
+
+
+def _combined(entries: list[tuple[int, str]]) -> str:
+    return _digest(_canonical(sorted(entries)))
+
+
+def redact_user(session: Session, *, org_id: uuid.UUID, user_id: uuid.UUID, pseudonym: str) -> int:
+    """Replace a person's name and email in every old event with a pseudonym; returns the count.
+
+    Call it before wiping the user row (it reads the person's name and email from it, and from the
+    names the log recorded). The redaction is itself an event, which attests every rewrite.
+    """
+    user = session.get(User, (org_id, user_id))
+    names: set[str] = set()
+    if user is not None:
+        for part in (user.email, user.display_name, f"{user.first_name} {user.last_name}".strip()):
+            if part and len(part.strip()) >= 3:
+                names.add(part.strip())
+    recorded = session.execute(
+        select(AuditEvent.actor_display).where(AuditEvent.org_id == org_id, AuditEvent.actor_id == user_id)
+    ).scalars()
+    names |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
+    recorded = session.execute(
+        select(AuditEvent.subject_display).where(
+            AuditEvent.org_id == org_id, AuditEvent.subject_id == user_id
+        )
+    ).scalars()
+    names |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
+    # Longest first, so "Ada Lovelace" is replaced before a bare "Ada" could split it.
+    needles = sorted({n.casefold() for n in names}, key=len, reverse=True)
+
+    details_text = func.lower(cast(AuditEvent.details, String))
+    conditions = [
+        AuditEvent.actor_id == user_id,
+        AuditEvent.subject_id == user_id,
+        details_text.contains(str(user_id)),
+    ]
+    conditions += [details_text.contains(n) for n in needles if n.isascii()]
+    candidates = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.org_id == org_id, or_(*conditions))
+        .order_by(AuditEvent.seq)
+        .with_for_update()
+    ).all()
+
+    rewrites: list[tuple[AuditEvent, str, str, dict[str, Any], str]] = []
+    for event in candidates:
+        actor_display = pseudonym if event.actor_id == user_id else event.actor_display
+        subject_display = pseudonym if event.subject_id == user_id else event.subject_display
+        if needles:
+            actor_display = _scrub(actor_display, needles, pseudonym)
+            subject_display = _scrub(subject_display, needles, pseudonym)
+        details = _scrub(event.details, needles, pseudonym) if needles else event.details
+        if (actor_display, subject_display, details) == (
+            event.actor_display,
+            event.subject_display,
+            event.details,
+        ):
+            continue
+        new_digest = personal_digest_of(actor_display, subject_display, details)
+        rewrites.append((event, actor_display, subject_display, details, new_digest))
+
+    # The redaction event is appended first so its seq is known; it attests exactly these rewrites.
+    redaction = record_event(
+        session,
+        org_id=org_id,
+        action=REDACTION_ACTION,
+        actor=None,
+        subject=None,
+        details={
+            "user_id": str(user_id),
+            "pseudonym": pseudonym,
+            "events": len(rewrites),
+            "digest": _combined([(e.seq, d) for e, _, _, _, d in rewrites]),
+        },
+    )
+    for event, actor_display, subject_display, details, new_digest in rewrites:
+        event.actor_display = actor_display
+        event.subject_display = subject_display
+        event.details = details
+        event.redactions = [*(event.redactions or []), {"seq": redaction.seq, "digest": new_digest}]
+    session.flush()
+    return len(rewrites)
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    events: int
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    redacted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "redacted": self.redacted, "problems": self.problems}
+
+
+def verify_chain(session: Session, org_id: uuid.UUID) -> VerifyResult:
+    """Check an organization's whole chain: edits, removals and unattested redactions."""
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise errors.NotFound("No such organization.")
+    session.refresh(org, ["audit_seq", "audit_head"])
+    problems: list[dict[str, Any]] = []
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    redacted = 0
+    attested: dict[int, str] = {}  # redaction seq -> digest its (chained) details claim
+    claimed: dict[int, list[tuple[int, str]]] = defaultdict(list)  # redaction seq -> rewrites seen
+
+    rows = session.execute(
+        select(AuditEvent).where(AuditEvent.org_id == org_id).order_by(AuditEvent.seq)
+    ).scalars()
+    for event in rows:
+        count += 1
+        where = {"seq": event.seq, "event_id": str(event.id), "action": event.action}
+        if event.seq != expected_seq:
+            problems.append(
+                {
+                    **where,
+                    "problem": "missing",
+                    "detail": f"events {expected_seq}..{event.seq - 1} are missing",
+                }
+            )
+        if event.prev_hash != prev:
+            problems.append(
+                {**where, "problem": "broken_link", "detail": "prev_hash does not match the event before"}
+            )
+        recomputed = event_hash(
+            prev_hash=event.prev_hash,
+            org_id=event.org_id,
+            event_id=event.id,
+            seq=event.seq,
+            created_at=event.created_at,
+            action=event.action,
+            actor_id=event.actor_id,
+            subject_id=event.subject_id,
+            personal_digest=event.personal_digest,
+        )
+        if recomputed != event.hash:
+            problems.append(
+                {**where, "problem": "edited", "detail": "the event's fields do not match its hash"}
+            )
+        current = personal_digest_of(event.actor_display, event.subject_display, event.details or {})
+        valid = current == event.personal_digest
+        if event.redactions:
+            for entry in event.redactions:
+                claimed[int(entry.get("seq", -1))].append((event.seq, str(entry.get("digest", ""))))
+            valid = current == str(event.redactions[-1].get("digest"))
+            if valid:
+                redacted += 1
+            else:
+                problems.append(
+                    {**where, "problem": "edited", "detail": "personal fields changed after redaction"}
+                )
+        elif not valid:
+            problems.append(
+                {**where, "problem": "edited", "detail": "personal fields do not match their digest"}
+            )
+        if event.action == REDACTION_ACTION and valid:
+            attested[event.seq] = str((event.details or {}).get("digest", ""))
+        prev = event.hash
+        expected_seq = event.seq + 1
+
+    if expected_seq - 1 != org.audit_seq:
+        problems.append(
+            {
+                "seq": expected_seq,
+                "problem": "missing",
+                "detail": f"the log should end at event {org.audit_seq}",
+            }
+        )
+    elif count and prev != org.audit_head:
+        problems.append(
+            {"seq": expected_seq - 1, "problem": "broken_link", "detail": "the head does not match"}
+        )
+    for seq, entries in claimed.items():
+        if attested.get(seq) != _combined(entries):
+            problems.append(
+                {
+                    "seq": seq,
+                    "problem": "unattested_redaction",
+                    "detail": "a redaction does not match its record",
+                }
+            )
+    for seq, digest in attested.items():
+        if seq not in claimed and digest != _combined([]):
+            problems.append(
+                {"seq": seq, "problem": "unattested_redaction", "detail": "redacted events were altered"}
+            )
+    return VerifyResult(ok=not problems, events=count, problems=problems, redacted=redacted)

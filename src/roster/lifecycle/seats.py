@@ -1,0 +1,126 @@
+"""Seats: a guarded counter on ``organizations``, never a count of users per request.
+
+``seats_used`` = active users (not the System User) + pending invitations. Taking a seat is one
+conditional UPDATE, which both databases execute atomically (the row lock on PostgreSQL, the write
+lock on SQLite), so concurrent requests can never push an organization over its plan's limit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, func, literal, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from roster.accounts.models import Organization, User
+from roster.domain import errors
+from roster.domain.plans import SEAT_LIMITS, seat_limit
+from roster.domain.users import UserStatus
+from roster.lifecycle.models import Invitation
+
+FREE_A_SEAT = "To free a seat, revoke a pending invitation, dismiss or delete someone, or upgrade the plan."
+
+
+@dataclass(frozen=True)
+class SeatLedger:
+    plan: str
+    limit: int | None
+    used: int
+    active: int
+    pending_invitations: int
+    available: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "plan": self.plan,
+            "limit": self.limit,
+            "used": self.used,
+            "active": self.active,
+            "pending_invitations": self.pending_invitations,
+            "available": self.available,
+        }
+
+
+def _limit_of_plan() -> ColumnElement[Any]:
+    """The plan's limit computed in SQL, so a concurrent plan change is seen by the same UPDATE."""
+    limited = {plan.value: limit for plan, limit in SEAT_LIMITS.items() if limit is not None}
+    return case(limited, value=Organization.plan, else_=literal(None))
+
+
+def take_seat(session: Session, org_id: uuid.UUID) -> None:
+    """Take one seat atomically; raises SeatLimitReached (with the ledger) when the plan is full."""
+    limit = _limit_of_plan()
+    result = session.execute(
+        update(Organization)
+        .where(Organization.id == org_id, (limit.is_(None)) | (Organization.seats_used < limit))
+        .values(seats_used=Organization.seats_used + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if int(result.rowcount or 0) == 1:  # type: ignore[attr-defined]
+        _refresh_counter(session, org_id)
+        return
+    ledger = get_seat_ledger(session, org_id)
+    raise errors.SeatLimitReached(
+        f"All {ledger.limit} seats of the {ledger.plan} plan are in use ({ledger.active} active, "
+        f"{ledger.pending_invitations} pending invitations). {FREE_A_SEAT}",
+        **ledger.as_dict(),
+    )
+
+
+def release_seat(session: Session, org_id: uuid.UUID, count: int = 1) -> None:
+    """Give seats back (dismissal, deletion, a revoked or expired invitation)."""
+    if count <= 0:
+        return
+    session.execute(
+        update(Organization)
+        .where(Organization.id == org_id)
+        # Never below zero: users written directly (fixtures, imports) never took a seat.
+        .values(
+            seats_used=case(
+                (Organization.seats_used >= count, Organization.seats_used - count), else_=literal(0)
+            )
+        )
+        .execution_options(synchronize_session=False)
+    )
+    _refresh_counter(session, org_id)
+
+
+def _refresh_counter(session: Session, org_id: uuid.UUID) -> None:
+    org = session.get(Organization, org_id)
+    if org is not None:
+        session.expire(org, ["seats_used"])
+
+
+def get_seat_ledger(session: Session, org_id: uuid.UUID) -> SeatLedger:
+    """The plan, its limit and how the seats are used (the counter, with its two parts)."""
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise errors.NotFound("No such organization.")
+    session.refresh(org, ["seats_used", "plan"])
+    active = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(
+            User.org_id == org_id,
+            User.status == UserStatus.ACTIVE.value,
+            User.is_system.is_(False),
+        )
+    )
+    pending = session.scalar(
+        select(func.count())
+        .select_from(Invitation)
+        .where(Invitation.org_id == org_id, Invitation.status == "pending")
+    )
+    limit = seat_limit(org.plan)
+    used = org.seats_used
+    return SeatLedger(
+        plan=org.plan,
+        limit=limit,
+        used=used,
+        active=int(active or 0),
+        pending_invitations=int(pending or 0),
+        available=None if limit is None else max(limit - used, 0),
+    )
