@@ -50,6 +50,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
 
+    # Fail fast when the server is gone (answer 503) and reconnect by itself when it is back.
+    kwargs.setdefault("connect_args", {"connect_timeout": 5})
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
