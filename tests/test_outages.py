@@ -6,6 +6,7 @@ it disturbs nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -71,10 +72,8 @@ def cluster() -> Iterator[PrivateCluster]:
     pg.init()
     pg.start()
     yield pg
-    try:
+    with contextlib.suppress(subprocess.CalledProcessError):
         pg.stop()
-    except subprocess.CalledProcessError:
-        pass
     shutil.rmtree(root, ignore_errors=True)
 
 
