@@ -1,0 +1,1 @@
+"""The directory: listing, search, autocomplete, profiles, photos and departments."""

@@ -1,0 +1,94 @@
+"""Departments: the tree, heads, members, and the routes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from roster.directory import departments as depts
+from roster.domain import errors
+from roster.lifecycle.models import AuditEvent
+from tests.factories import auth, make_org, make_user
+
+
+def _actions(db: Session, org_id: uuid.UUID) -> list[str]:
+    return list(db.scalars(select(AuditEvent.action).where(AuditEvent.org_id == org_id).order_by(AuditEvent.seq)))
+
+
+def test_departments_form_a_tree_and_refuse_cycles(db: Session) -> None:
+    o = make_org(db)
+    top = depts.create_department(db, o.org.id, actor=o.admin, name="Company")
+    sales = depts.create_department(db, o.org.id, actor=o.admin, name="Sales", parent_id=top.id)
+    emea = depts.create_department(db, o.org.id, actor=o.admin, name="EMEA", parent_id=sales.id)
+    with pytest.raises(errors.DepartmentCycle):
+        depts.update_department(db, top, actor=o.admin, parent_id=emea.id)
+    with pytest.raises(errors.DepartmentCycle):
+        depts.update_department(db, sales, actor=o.admin, parent_id=sales.id)
+    assert top.parent_id is None
+    depts.update_department(db, emea, actor=o.admin, parent_id=top.id, name="  Europe  ")
+    assert (emea.parent_id, emea.name) == (top.id, "Europe")
+    assert "department.created" in _actions(db, o.org.id)
+    assert "department.updated" in _actions(db, o.org.id)
+
+
+def test_heads_and_new_members_must_be_active(db: Session) -> None:
+    o = make_org(db)
+    gone = make_user(db, o.org, dismissed=True)
+    with pytest.raises(errors.InactiveUser):
+        depts.create_department(db, o.org.id, actor=o.admin, name="Ops", head_id=gone.id)
+    ops = depts.create_department(db, o.org.id, actor=o.admin, name="Ops")
+    with pytest.raises(errors.InactiveUser):
+        depts.add_department_members(db, ops, [gone.id], actor=o.admin)
+    assert depts.list_department_members(db, ops, include_inactive=True) == ([], 0)
+
+
+def test_membership_sets_the_primary_department_and_removal_moves_it(db: Session) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org)
+    a = depts.create_department(db, o.org.id, actor=o.admin, name="A")
+    b = depts.create_department(db, o.org.id, actor=o.admin, name="B")
+    assert depts.add_department_members(db, a, [erin.id, erin.id], actor=None) == [erin.id]
+    depts.add_department_members(db, b, [erin.id], actor=None)
+    db.refresh(erin)
+    assert erin.primary_department_id == a.id
+    assert depts.list_user_department_ids(db, erin) == [a.id, b.id]
+    depts.remove_department_members(db, a, [erin.id], actor=None)
+    db.refresh(erin)
+    assert erin.primary_department_id == b.id
+    added, removed = depts.set_department_members(db, b, [o.admin.id], actor=None)
+    assert (added, removed) == ([o.admin.id], [erin.id])
+    db.refresh(erin)
+    assert erin.primary_department_id is None
+
+
+def test_deleting_a_department_moves_children_up_and_ends_memberships(db: Session) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org)
+    top = depts.create_department(db, o.org.id, actor=o.admin, name="Top")
+    mid = depts.create_department(db, o.org.id, actor=o.admin, name="Mid", parent_id=top.id)
+    low = depts.create_department(db, o.org.id, actor=o.admin, name="Low", parent_id=mid.id)
+    depts.add_department_members(db, mid, [erin.id], actor=o.admin)
+    depts.delete_department(db, mid, actor=o.admin)
+    db.refresh(low)
+    db.refresh(erin)
+    assert low.parent_id == top.id
+    assert erin.primary_department_id is None
+    with pytest.raises(errors.NotFound):
+        depts.get_department(db, o.org.id, mid.id)
+    assert "department.deleted" in _actions(db, o.org.id)
+
+
+def test_list_departments_filters_by_name_case_insensitively(db: Session) -> None:
+    o = make_org(db)
+    depts.create_department(db, o.org.id, actor=None, name="Sales", external_id="x-1")
+    depts.create_department(db, o.org.id, actor=None, name="Support")
+    other = make_org(db)
+    depts.create_department(db, other.org.id, actor=None, name="Sales")
+    items, total = depts.list_departments(db, o.org.id, name_filter="SALES")
+    assert total == 1 and items[0].external_id == "x-1"
+    assert depts.list_departments(db, o.org.id)[1] == 2
+    assert depts.get_department_by_external_id(db, o.org.id, "x-1") is not None
