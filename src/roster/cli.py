@@ -18,7 +18,7 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
-console = Console()
+console = Console(soft_wrap=True)  # long lines (the curl example) stay copyable
 
 
 def sessions() -> sessionmaker[Session]:
