@@ -14,9 +14,12 @@ from sqlalchemy import Connection, Engine, text
 
 from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
+from roster.lifecycle.api import router as lifecycle_router
 from roster.accounts.ratelimit import LoginLimiter
 from roster.db.engine import make_engine, make_sessionmaker, writer
+from roster.messages.api import router as messages_router
 from roster.settings import Settings, get_settings
+from roster.stream.api import router as stream_router
 
 log = logging.getLogger("roster.requests")
 
@@ -25,7 +28,7 @@ API_PREFIX = "/api/v1"
 
 def api_routers() -> list[APIRouter]:
     """Every feature's API router; a new feature adds itself here."""
-    return [accounts_router]
+    return [accounts_router, lifecycle_router, stream_router, messages_router]
 
 
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
@@ -100,4 +103,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
 
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
+
+    from roster.web import install as install_web
+
+    install_web(app)  # the pages (at the site root), /static, and people-friendly error pages
     return app

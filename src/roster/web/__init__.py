@@ -1,0 +1,88 @@
+"""The web application: server-rendered pages on the same services as the API."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from roster.domain import errors
+from roster.web.core import CONTENT_SECURITY_POLICY, WEB_DIR, login_url, redirect, render, wants_html
+
+Handler = Callable[[Request, Any], Response | Awaitable[Response]]
+
+_TITLES = {
+    401: "Please sign in",
+    403: "This page is not for you",
+    404: "We could not find that page",
+    409: "That did not work",
+    410: "This link has expired",
+    413: "That file is too large",
+    422: "Something in the form needs a look",
+    429: "Too many attempts",
+}
+
+
+def error_page(request: Request, status: int, detail: str, csrf_failed: bool = False) -> Response:
+    """An error written for people: what happened and where to go next."""
+    principal = getattr(request.state, "principal", None)
+    return render(
+        request,
+        "error.html",
+        {
+            "status": status,
+            "title": _TITLES.get(status, "Something went wrong"),
+            "detail": detail,
+            "csrf_failed": csrf_failed,
+        },
+        principal=principal,
+        status_code=status,
+    )
+
+
+async def _call(handler: Handler, request: Request, exc: Exception) -> Response:
+    result = handler(request, exc)
+    return await result if inspect.isawaitable(result) else result
+
+
+def install(app: FastAPI) -> None:
+    """Mount the pages, their static files, people-friendly error pages and the CSP header."""
+    from roster.web.pages import routers
+
+    api_roster_error: Handler = app.exception_handlers[errors.RosterError]
+    api_http_error: Handler = app.exception_handlers[StarletteHTTPException]
+
+    async def roster_error(request: Request, exc: Exception) -> Response:
+        if not wants_html(request) or not isinstance(exc, errors.RosterError):
+            return await _call(api_roster_error, request, exc)
+        if isinstance(exc, errors.Unauthorized) and not isinstance(exc, errors.InvalidCredentials):
+            return redirect(login_url(request))
+        return error_page(request, exc.status, exc.detail, isinstance(exc, errors.CsrfFailed))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        if not wants_html(request) or not isinstance(exc, StarletteHTTPException):
+            return await _call(api_http_error, request, exc)
+        detail = "The address may be mistyped, or the page has moved." if exc.status_code == 404 else ""
+        return error_page(request, exc.status_code, detail or str(exc.detail))
+
+    app.add_exception_handler(errors.RosterError, roster_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+    @app.middleware("http")
+    async def page_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if response.headers.get("content-type", "").startswith(
+            "text/html"
+        ) and not request.url.path.startswith(("/docs", "/redoc")):
+            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    for router in routers():
+        app.include_router(router)

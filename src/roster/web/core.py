@@ -1,0 +1,319 @@
+"""What every page shares: templates, the signed-in person, CSRF, flash messages, redirects.
+
+Pages authenticate through the same dependencies as the API (``accounts.deps.get_principal`` and
+``get_admin``), so the route-security tests see them as user or admin routes. A browser form cannot
+send the ``X-CSRF-Token`` header those dependencies check, so :func:`promote_form_csrf` runs first and
+hands the form's hidden ``csrf_token`` field to that same check: there is one CSRF rule, not two.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.orm import Session
+
+from roster import clock
+from roster.accounts.deps import (
+    CSRF_HEADER,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    Principal,
+    get_admin,
+    get_principal,
+)
+from roster.accounts.models import Organization, User
+from roster.accounts.security import csrf_token_for
+from roster.domain import errors
+from roster.settings import Settings
+
+WEB_DIR = Path(__file__).parent
+FLASH_COOKIE = "roster_flash"
+ANON_COOKIE = "roster_anon"  # binds the CSRF token of forms shown before sign-in
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self'",
+        "script-src 'self'",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def _format_dt(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> str:
+    if value is None:
+        return ""
+    return value.strftime(fmt)
+
+
+def _format_date(value: datetime | None) -> str:
+    return _format_dt(value, "%d %b %Y")
+
+
+def _ago(value: datetime | None) -> str:
+    """ "3 min ago", "yesterday": how people read recent times."""
+    if value is None:
+        return ""
+    seconds = int((clock.now() - value).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''} ago"
+    days = seconds // 86400
+    if days == 1:
+        return "yesterday"
+    if days < 7:
+        return f"{days} days ago"
+    return _format_date(value)
+
+
+def _initials(name: str) -> str:
+    parts = [p for p in name.replace("@", " ").split() if p]
+    letters = "".join(p[0] for p in parts[:2]).upper()
+    return letters or "?"
+
+
+def _filesize(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"
+
+
+def _avatar_hue(value: object) -> int:
+    digest = hashlib.sha256(str(value).encode()).digest()
+    return digest[0] % 8
+
+
+templates = Environment(
+    loader=FileSystemLoader(str(WEB_DIR / "templates")),
+    autoescape=select_autoescape(["html", "xml"], default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.filters["dt"] = _format_dt
+templates.filters["date"] = _format_date
+templates.filters["ago"] = _ago
+templates.filters["initials"] = _initials
+templates.filters["filesize"] = _filesize
+templates.filters["hue"] = _avatar_hue
+
+
+def app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# --- CSRF ---------------------------------------------------------------------------------------
+
+
+async def promote_form_csrf(request: Request) -> None:
+    """Give a posted form's ``csrf_token`` field to the API's CSRF check (which reads a header)."""
+    if request.method in SAFE_METHODS or request.headers.get(CSRF_HEADER):
+        return
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return
+    form = await request.form()
+    token = form.get("csrf_token")
+    if isinstance(token, str) and token:
+        request.scope["headers"] = [*request.scope["headers"], (CSRF_HEADER.lower().encode(), token.encode())]
+        if hasattr(request, "_headers"):
+            del request._headers  # Starlette caches the parsed headers
+
+
+def anonymous_csrf(request: Request) -> tuple[str, str]:
+    """The visitor's pre-sign-in nonce (existing or new) and the CSRF token bound to it."""
+    nonce = request.cookies.get(ANON_COOKIE) or secrets.token_urlsafe(24)
+    return nonce, csrf_token_for("anon:" + nonce, app_settings(request).resolved_secret_key)
+
+
+async def check_anonymous_csrf(request: Request) -> None:
+    """Forms shown before sign-in (sign in, reset, accept an invitation) carry a token too."""
+    if request.method in SAFE_METHODS:
+        return
+    form = await request.form()
+    nonce = request.cookies.get(ANON_COOKIE)
+    candidate = form.get("csrf_token")
+    expected = csrf_token_for("anon:" + (nonce or ""), app_settings(request).resolved_secret_key)
+    if not nonce or not isinstance(candidate, str) or not hmac.compare_digest(candidate, expected):
+        raise errors.CsrfFailed("The form has expired. Reload the page and try again.")
+
+
+def _web_user(
+    _csrf: Annotated[None, Depends(promote_form_csrf)],
+    principal: Annotated[Principal, Depends(get_principal)],
+) -> Principal:
+    return principal
+
+
+def _web_admin(
+    _csrf: Annotated[None, Depends(promote_form_csrf)],
+    principal: Annotated[Principal, Depends(get_admin)],
+) -> Principal:
+    return principal
+
+
+WebUser = Annotated[Principal, Depends(_web_user)]
+WebAdmin = Annotated[Principal, Depends(_web_admin)]
+AnonymousCsrf = Annotated[None, Depends(check_anonymous_csrf)]
+
+
+# --- Flash messages -----------------------------------------------------------------------------
+
+
+def _sign(payload: bytes, key: str) -> str:
+    return hmac.new(key.encode(), b"flash:" + payload, hashlib.sha256).hexdigest()[:32]
+
+
+def flash(response: Response, request: Request, message: str, kind: str = "success") -> Response:
+    """Show ``message`` once on the next page (success, error, info)."""
+    existing = read_flashes(request)
+    existing.append({"kind": kind, "message": message})
+    payload = base64.urlsafe_b64encode(json.dumps(existing[-3:]).encode())
+    value = payload.decode() + "." + _sign(payload, app_settings(request).resolved_secret_key)
+    response.set_cookie(FLASH_COOKIE, value, httponly=True, samesite="lax", path="/", max_age=120)
+    return response
+
+
+def read_flashes(request: Request) -> list[dict[str, str]]:
+    raw = request.cookies.get(FLASH_COOKIE, "")
+    payload, _, signature = raw.partition(".")
+    if not payload or not hmac.compare_digest(
+        signature, _sign(payload.encode(), app_settings(request).resolved_secret_key)
+    ):
+        return []
+    try:
+        items = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except ValueError:
+        return []
+    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+
+
+def redirect(url: str, request: Request | None = None, message: str = "", kind: str = "success") -> Response:
+    """303 See Other (the post/redirect/get pattern), with an optional flash message."""
+    response = RedirectResponse(url, status_code=303)
+    if message and request is not None:
+        flash(response, request, message, kind)
+    return response
+
+
+# --- Rendering ----------------------------------------------------------------------------------
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    principal: Principal | None = None,
+    session: Session | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """A page. The layout gets the signed-in person, their organization and the CSRF token."""
+    ctx: dict[str, Any] = {
+        "request": request,
+        "path": request.url.path,
+        "flashes": read_flashes(request),
+        "me": None,
+        "org": None,
+        "is_admin": False,
+        "csrf": "",
+    }
+    anon_nonce: str | None = None
+    if principal is not None:
+        ctx["me"] = principal.user
+        ctx["is_admin"] = principal.is_admin
+        ctx["csrf"] = csrf_token_for(principal.secret, app_settings(request).resolved_secret_key)
+        if session is not None:
+            ctx["org"] = session.get(Organization, principal.org_id)
+    else:
+        anon_nonce, ctx["csrf"] = anonymous_csrf(request)
+    ctx.update(context or {})
+    html = templates.get_template(template).render(ctx)
+    response = HTMLResponse(html, status_code=status_code)
+    if ctx["flashes"]:
+        response.delete_cookie(FLASH_COOKIE, path="/")
+    if anon_nonce and request.cookies.get(ANON_COOKIE) != anon_nonce:
+        response.set_cookie(
+            ANON_COOKIE,
+            anon_nonce,
+            httponly=True,
+            samesite="lax",
+            secure=app_settings(request).cookie_secure,
+            path="/",
+        )
+    return response
+
+
+def set_session_cookie(response: Response, request: Request, secret: str) -> None:
+    settings = app_settings(request)
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+        max_age=settings.session_days * 86400,
+    )
+
+
+def wants_html(request: Request) -> bool:
+    """Browsers get pages; API clients (and fetch calls) keep getting problem+json."""
+    path = request.url.path
+    if path.startswith(("/api/", "/scim/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after signing in; never another site."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/stream"
+
+
+def login_url(request: Request) -> str:
+    target = request.url.path
+    if request.url.query:
+        target += "?" + request.url.query
+    return "/login?next=" + quote(target, safe="")
+
+
+def parse_uuid(value: str | None) -> uuid.UUID | None:
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value.strip())
+    except ValueError:
+        return None
+
+
+def user_label(user: User) -> str:
+    return user.display_name or (user.email or "")

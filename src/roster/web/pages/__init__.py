@@ -1,0 +1,12 @@
+"""Page routers, one module per area."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def routers() -> list[APIRouter]:
+    """Every page router, mounted at the site root (no /api/v1 prefix)."""
+    from roster.web.pages import account, stream
+
+    return [account.router, stream.router]

@@ -1,0 +1,163 @@
+"""The stream: posts with mentions, comments and likes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from roster.accounts.deps import DB, Principal
+from roster.accounts.schemas import UserRef
+from roster.domain import errors
+from roster.stream import service
+from roster.stream.schemas import PostOut, comment_out, post_out
+from roster.web.core import WebUser, parse_uuid, redirect, render
+from roster.web.pages.shared import authorship_notes, picker_people
+
+router = APIRouter(include_in_schema=False)
+
+PER_PAGE = 20
+
+
+def segments(markup: str, people: list[UserRef]) -> list[dict[str, Any]]:
+    """Text and mentions, in order: the template escapes the text and links each person."""
+    by_id = {str(p.id): p for p in people}
+    parts: list[dict[str, Any]] = []
+    last = 0
+    for match in service.TOKEN_RE.finditer(markup):
+        parts.append({"text": markup[last : match.start()]})
+        person = by_id.get(match.group(1).lower())
+        parts.append({"person": person} if person else {"text": "@" + match.group(1)})
+        last = match.end()
+    parts.append({"text": markup[last:]})
+    return parts
+
+
+def _ids(values: list[str]) -> list[uuid.UUID]:
+    return [u for u in (parse_uuid(v) for v in values) if u is not None]
+
+
+def stream_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    page: int = 1,
+    error: str = "",
+    draft: str = "",
+    status_code: int = 200,
+) -> Response:
+    org = principal.organization(session)
+    posts, total = service.list_stream(
+        session, principal.org_id, viewer=principal.user, page=page, per_page=PER_PAGE
+    )
+    loaded = service.load_post_page(session, principal.org_id, posts, viewer=principal.user)
+    items: list[dict[str, Any]] = []
+    for post in posts:
+        out: PostOut = post_out(post, loaded, show_former_names=org.show_former_employee_names)
+        comments, _ = service.list_comments(session, post, per_page=50)
+        cpage = service.load_comment_page(session, principal.org_id, comments)
+        comment_items = []
+        for comment in comments:
+            cout = comment_out(comment, cpage, show_former_names=org.show_former_employee_names)
+            comment_items.append({"out": cout, "segments": segments(cout.body_markup, cout.mentions)})
+        items.append(
+            {
+                "out": out,
+                "segments": segments(out.body_markup, out.mentions),
+                "comments": comment_items,
+                "mine": post.author_id == principal.user.id,
+            }
+        )
+    notes = authorship_notes(session, principal, "stream.post.author", [p.id for p in posts])
+    return render(
+        request,
+        "intranet/stream.html",
+        {
+            "section": "stream",
+            "items": items,
+            "total": total,
+            "page": page,
+            "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE),
+            "error": error,
+            "draft": draft,
+            "picker_people": picker_people(session, principal),
+            "notes": notes,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/stream")
+def stream(request: Request, principal: WebUser, session: DB, page: int = 1) -> Response:
+    return stream_page(request, principal, session, page=max(1, min(page, 100_000)))
+
+
+@router.post("/stream/posts")
+def create_post(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    body: Annotated[str, Form(max_length=50_000)] = "",
+    mentions: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+) -> Response:
+    """Publish a post; people named with @ must be active."""
+    try:
+        with session.begin_nested():
+            service.create_post(session, actor=principal.user, body=body, mentions=_ids(mentions))
+    except errors.RosterError as exc:
+        return stream_page(request, principal, session, error=exc.detail, draft=body, status_code=exc.status)
+    return redirect("/stream", request, "Your post is published.")
+
+
+def _post(session: Session, principal: Principal, post_id: uuid.UUID) -> Any:
+    return service.get_post(session, principal.org_id, post_id, viewer=principal.user)
+
+
+@router.post("/stream/posts/{post_id}/comments")
+def add_comment(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    post_id: uuid.UUID,
+    body: Annotated[str, Form(max_length=50_000)] = "",
+) -> Response:
+    post = _post(session, principal, post_id)
+    try:
+        with session.begin_nested():
+            service.add_comment(session, post, actor=principal.user, body=body)
+    except errors.RosterError as exc:
+        return redirect(f"/stream#post-{post_id}", request, exc.detail, "error")
+    return redirect(f"/stream#post-{post_id}", request, "Comment added.")
+
+
+@router.post("/stream/posts/{post_id}/like")
+def like(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    post_id: uuid.UUID,
+    action: Annotated[str, Form(max_length=10)] = "like",
+) -> Response:
+    post = _post(session, principal, post_id)
+    if action == "unlike":
+        service.unlike_post(session, post, actor=principal.user)
+    else:
+        service.like_post(session, post, actor=principal.user)
+    return redirect(f"/stream#post-{post_id}")
+
+
+@router.post("/stream/posts/{post_id}/delete")
+def delete_post(request: Request, principal: WebUser, session: DB, post_id: uuid.UUID) -> Response:
+    post = _post(session, principal, post_id)
+    try:
+        with session.begin_nested():
+            service.delete_post(session, post, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect("/stream", request, exc.detail, "error")
+    return redirect("/stream", request, "The post is deleted.")

@@ -1,0 +1,276 @@
+/* Roster's small enhancements. Every page works without this file; it adds mention and
+   people-picker autocomplete, live previews, confirmations and photo previews. */
+(function () {
+  "use strict";
+
+  var AUTOCOMPLETE_URL = "/api/v1/users/autocomplete";
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function initials(name) {
+    return (name || "?").split(/\s+/).filter(Boolean).slice(0, 2).map(function (p) { return p[0]; }).join("").toUpperCase();
+  }
+
+  var seq = 0;
+  function search(q, callback) {
+    var mine = ++seq;
+    fetch(AUTOCOMPLETE_URL + "?limit=8&q=" + encodeURIComponent(q), {
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (items) { if (mine === seq) callback(Array.isArray(items) ? items : (items.items || [])); })
+      .catch(function () { callback([]); });
+  }
+
+  /* A listbox under an input: arrow keys move, Enter or Tab picks, Escape closes. */
+  function Listbox(anchor, input, onPick) {
+    this.list = el("ul", { "class": "ac-list", role: "listbox", id: "ac-" + Math.random().toString(36).slice(2) });
+    this.list.hidden = true;
+    anchor.appendChild(this.list);
+    this.input = input;
+    this.items = [];
+    this.active = -1;
+    this.onPick = onPick;
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", this.list.id);
+    input.setAttribute("aria-expanded", "false");
+    var self = this;
+    this.list.addEventListener("mousedown", function (e) {
+      var li = e.target.closest("li[data-index]");
+      if (li) { e.preventDefault(); self.pick(+li.getAttribute("data-index")); }
+    });
+  }
+  Listbox.prototype.show = function (items) {
+    this.items = items;
+    this.active = items.length ? 0 : -1;
+    this.list.textContent = "";
+    var self = this;
+    items.forEach(function (item, i) {
+      var li = el("li", { "class": "ac-option", role: "option", id: self.list.id + "-" + i, "data-index": String(i) });
+      var av = el("span", { "class": "avatar avatar-xs hue-" + (i % 8), "aria-hidden": "true" }, initials(item.display_name));
+      if (item.photo_url) { var img = el("img", { src: item.photo_url.replace("size=256", "size=64"), alt: "" }); av.appendChild(img); }
+      li.appendChild(av);
+      var text = el("span", {}, item.display_name);
+      if (item.position) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", {}, item.position)); }
+      li.appendChild(text);
+      self.list.appendChild(li);
+    });
+    if (!items.length) {
+      this.list.appendChild(el("li", { "class": "ac-option", "aria-disabled": "true" }, "No active colleague matches"));
+    }
+    this.list.hidden = false;
+    this.input.setAttribute("aria-expanded", "true");
+    this.highlight();
+  };
+  Listbox.prototype.hide = function () {
+    this.list.hidden = true;
+    this.items = [];
+    this.input.setAttribute("aria-expanded", "false");
+    this.input.removeAttribute("aria-activedescendant");
+  };
+  Listbox.prototype.isOpen = function () { return !this.list.hidden; };
+  Listbox.prototype.highlight = function () {
+    var self = this;
+    Array.prototype.forEach.call(this.list.children, function (li, i) {
+      li.setAttribute("aria-selected", i === self.active ? "true" : "false");
+    });
+    if (this.active >= 0) this.input.setAttribute("aria-activedescendant", this.list.id + "-" + this.active);
+  };
+  Listbox.prototype.pick = function (i) {
+    var item = this.items[i];
+    this.hide();
+    if (item) this.onPick(item);
+  };
+  Listbox.prototype.keydown = function (e) {
+    if (!this.isOpen()) return false;
+    if (e.key === "ArrowDown") { this.active = Math.min(this.items.length - 1, this.active + 1); this.highlight(); }
+    else if (e.key === "ArrowUp") { this.active = Math.max(0, this.active - 1); this.highlight(); }
+    else if ((e.key === "Enter" || e.key === "Tab") && this.active >= 0 && this.items.length) { this.pick(this.active); }
+    else if (e.key === "Escape") { this.hide(); }
+    else return false;
+    e.preventDefault();
+    return true;
+  };
+
+  function ensureOption(select, item) {
+    var opt = select.querySelector('option[value="' + item.id + '"]');
+    if (!opt) {
+      opt = el("option", { value: item.id, "data-name": item.display_name }, item.display_name);
+      select.appendChild(opt);
+    }
+    return opt;
+  }
+
+  /* Mentions: "@jo" in a textarea offers active colleagues; picking writes "@Name" and records the id. */
+  function initMentions(textarea) {
+    var form = textarea.form;
+    var select = form.querySelector("[data-mention-select]");
+    var fallback = form.querySelector("[data-mention-fallback]");
+    if (fallback) fallback.hidden = true;
+    var box = new Listbox(textarea.parentNode, textarea, function (item) {
+      var caret = textarea.selectionStart;
+      var before = textarea.value.slice(0, caret).replace(/@([^\s@]{0,40})$/, "@" + item.display_name + " ");
+      textarea.value = before + textarea.value.slice(caret);
+      textarea.setSelectionRange(before.length, before.length);
+      if (select) ensureOption(select, item).selected = true;
+      textarea.dispatchEvent(new Event("input"));
+      textarea.focus();
+    });
+    textarea.addEventListener("input", function () {
+      var match = textarea.value.slice(0, textarea.selectionStart).match(/(^|\s)@([^\s@]{1,40})$/);
+      if (match) { search(match[2], function (items) { box.show(items); }); } else { box.hide(); }
+    });
+    textarea.addEventListener("keydown", function (e) { box.keydown(e); });
+    textarea.addEventListener("blur", function () { setTimeout(function () { box.hide(); }, 150); });
+    form.addEventListener("submit", function () {
+      if (!select) return;
+      Array.prototype.forEach.call(select.options, function (opt) {
+        if (opt.selected && textarea.value.indexOf("@" + opt.getAttribute("data-name")) === -1) opt.selected = false;
+      });
+    });
+  }
+
+  /* Live preview: the text as it will read, with mentions highlighted. */
+  function initPreview(textarea) {
+    var preview = document.getElementById(textarea.getAttribute("data-preview"));
+    if (!preview) return;
+    var select = textarea.form && textarea.form.querySelector("[data-mention-select]");
+    function update() {
+      var text = textarea.value;
+      preview.hidden = !text.trim();
+      preview.textContent = "";
+      if (!text.trim()) return;
+      var names = [];
+      if (select) Array.prototype.forEach.call(select.options, function (o) { if (o.selected) names.push(o.getAttribute("data-name")); });
+      names.sort(function (a, b) { return b.length - a.length; });
+      var i = 0;
+      while (i < text.length) {
+        var found = null;
+        if (text[i] === "@") {
+          for (var n = 0; n < names.length; n++) {
+            if (text.substr(i + 1, names[n].length) === names[n]) { found = names[n]; break; }
+          }
+        }
+        if (found) {
+          preview.appendChild(el("span", { "class": "mention" }, "@" + found));
+          i += found.length + 1;
+        } else {
+          var next = text.indexOf("@", i + 1);
+          var chunk = text.slice(i, next === -1 ? text.length : next);
+          preview.appendChild(document.createTextNode(chunk));
+          i += chunk.length;
+        }
+      }
+    }
+    textarea.addEventListener("input", update);
+    update();
+  }
+
+  /* People picker: the plain <select> becomes a search box with chips. */
+  function initPicker(wrapper) {
+    var select = wrapper.querySelector("[data-picker-select]");
+    if (!select) return;
+    var multiple = select.multiple;
+    var label = wrapper.querySelector("label");
+    var ac = wrapper.querySelector(".ac");
+    var input = el("input", { type: "text", autocomplete: "off", placeholder: "Type a name…", id: select.id + "-search" });
+    if (label) label.setAttribute("for", input.id);
+    var chips = el("div", { "class": "chips", "aria-live": "polite" });
+    select.hidden = true;
+    select.setAttribute("aria-hidden", "true");
+    select.tabIndex = -1;
+    ac.appendChild(input);
+    wrapper.insertBefore(chips, ac.nextSibling);
+
+    function render() {
+      chips.textContent = "";
+      Array.prototype.forEach.call(select.options, function (opt) {
+        if (!opt.selected || !opt.value) return;
+        var chip = el("span", { "class": "chip" }, opt.getAttribute("data-name") || opt.textContent.split(" — ")[0]);
+        var remove = el("button", { type: "button", "aria-label": "Remove " + chip.textContent }, "×");
+        remove.addEventListener("click", function () { opt.selected = false; render(); input.focus(); });
+        chip.appendChild(remove);
+        chips.appendChild(chip);
+      });
+    }
+    var box = new Listbox(ac, input, function (item) {
+      if (!multiple) Array.prototype.forEach.call(select.options, function (o) { o.selected = false; });
+      ensureOption(select, item).selected = true;
+      input.value = "";
+      render();
+      input.focus();
+    });
+    input.addEventListener("input", function () {
+      var q = input.value.trim();
+      if (q) { search(q, function (items) { box.show(items); }); } else { box.hide(); }
+    });
+    input.addEventListener("keydown", function (e) {
+      if (!box.keydown(e) && e.key === "Enter") e.preventDefault();
+    });
+    input.addEventListener("blur", function () { setTimeout(function () { box.hide(); }, 150); });
+    render();
+  }
+
+  /* Type-to-confirm: the destructive button waits for the exact email. */
+  function initTypeToConfirm(input) {
+    var expected = (input.getAttribute("data-confirm-match") || "").toLowerCase();
+    var button = document.getElementById(input.getAttribute("data-confirm-button"));
+    if (!button) return;
+    function update() {
+      var ok = input.value.trim().toLowerCase() === expected;
+      button.disabled = !ok;
+      button.setAttribute("aria-disabled", ok ? "false" : "true");
+    }
+    input.addEventListener("input", update);
+    update();
+  }
+
+  /* A photo shows the moment it is chosen, before it is uploaded. */
+  function initPhotoPreview(input) {
+    var target = document.getElementById(input.getAttribute("data-photo-preview"));
+    if (!target) return;
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      if (!file || !/^image\//.test(file.type)) return;
+      var reader = new FileReader();
+      reader.onload = function () {
+        var img = target.querySelector("img") || target.appendChild(el("img", { alt: "" }));
+        img.src = reader.result;
+      };
+      reader.readAsDataURL(file);
+    });
+  }
+
+  /* Character counter for long text. */
+  function initCounter(field) {
+    var out = document.getElementById(field.getAttribute("data-counter"));
+    var max = +field.getAttribute("maxlength");
+    if (!out || !max) return;
+    function update() { out.textContent = field.value.length + " / " + max; }
+    field.addEventListener("input", update);
+    update();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("textarea[data-mention]").forEach(initMentions);
+    document.querySelectorAll("textarea[data-preview]").forEach(initPreview);
+    document.querySelectorAll("[data-picker]").forEach(initPicker);
+    document.querySelectorAll("[data-confirm-match]").forEach(initTypeToConfirm);
+    document.querySelectorAll("input[data-photo-preview]").forEach(initPhotoPreview);
+    document.querySelectorAll("[data-counter]").forEach(initCounter);
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (e) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
+      });
+    });
+    var main = document.getElementById("main");
+    var firstError = document.querySelector("[aria-invalid='true']");
+    if (firstError) firstError.focus();
+    else if (main && location.hash === "") main.blur();
+  });
+})();
