@@ -19,12 +19,14 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from roster import clock
 from roster.accounts.models import Organization, User
@@ -384,3 +386,85 @@ def verify_chain(session: Session, org_id: uuid.UUID) -> VerifyResult:
                 {"seq": seq, "problem": "unattested_redaction", "detail": "redacted events were altered"}
             )
     return VerifyResult(ok=not problems, events=count, problems=problems, redacted=redacted)
+
+
+def _audit_filters(
+    org_id: uuid.UUID,
+    *,
+    action: str | None = None,
+    actor_id: uuid.UUID | None = None,
+    subject_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [AuditEvent.org_id == org_id]
+    if action:
+        # "user." lists every user event; "user.dismissed" exactly that one.
+        if action.endswith("."):
+            conditions.append(AuditEvent.action.startswith(action, autoescape=True))
+        else:
+            conditions.append(AuditEvent.action == action)
+    if actor_id is not None:
+        conditions.append(AuditEvent.actor_id == actor_id)
+    if subject_id is not None:
+        conditions.append(AuditEvent.subject_id == subject_id)
+    if since is not None:
+        conditions.append(AuditEvent.created_at >= since)
+    if until is not None:
+        conditions.append(AuditEvent.created_at < until)
+    return conditions
+
+
+def list_audit_events(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    action: str | None = None,
+    actor_id: uuid.UUID | None = None,
+    subject_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[AuditEvent], int]:
+    """Events matching the filters, newest first."""
+    conditions = _audit_filters(
+        org_id, action=action, actor_id=actor_id, subject_id=subject_id, since=since, until=until
+    )
+    total = session.scalar(select(func.count()).select_from(AuditEvent).where(*conditions)) or 0
+    items = session.scalars(
+        select(AuditEvent)
+        .where(*conditions)
+        .order_by(AuditEvent.seq.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return list(items), int(total)
+
+
+def iter_audit_events(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    action: str | None = None,
+    actor_id: uuid.UUID | None = None,
+    subject_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    batch: int = 500,
+) -> Iterator[AuditEvent]:
+    """Every matching event, newest first, fetched in batches (for the CSV export)."""
+    conditions = _audit_filters(
+        org_id, action=action, actor_id=actor_id, subject_id=subject_id, since=since, until=until
+    )
+    last: int | None = None
+    while True:
+        query = select(AuditEvent).where(*conditions)
+        if last is not None:
+            query = query.where(AuditEvent.seq < last)
+        rows = session.scalars(query.order_by(AuditEvent.seq.desc()).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+        session.expunge_all()
