@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts import deps
 from roster.accounts import service as accounts
+from roster.ids import new_id
 from tests.factories import OrgWithAdmin, make_user
 
 ObjectMaker = Callable[[Session, OrgWithAdmin], str]
@@ -26,7 +27,16 @@ def _personal_token(db: Session, o: OrgWithAdmin) -> str:
     return str(accounts.issue_token(db, o.admin, kind="pat", name="sample").token.id)
 
 
+def _invitation(db: Session, o: OrgWithAdmin) -> str:
+    from roster.lifecycle.invitations import invite_user
+
+    email = f"invitee-{new_id().hex[:8]}@{o.org.slug}.test"
+    invitation, _ = invite_user(db, o.org.id, actor=o.admin, email=email)
+    return str(invitation.id)
+
+
 OBJECT_MAKERS: dict[str, ObjectMaker] = {
+    "invitation_id": _invitation,
     "user_id": lambda db, o: str(make_user(db, o.org).id),
     "token_id": _personal_token,
 }
