@@ -35,7 +35,31 @@ def _invitation(db: Session, o: OrgWithAdmin) -> str:
     return str(invitation.id)
 
 
+def _post(db: Session, o: OrgWithAdmin) -> str:
+    from roster.stream.service import create_post
+
+    return str(create_post(db, actor=o.admin, body="A sample post").id)
+
+
+def _comment(db: Session, o: OrgWithAdmin) -> str:
+    from roster.stream.service import add_comment, create_post
+
+    post = create_post(db, actor=o.admin, body="A post with a comment")
+    return str(add_comment(db, post, actor=o.admin, body="A sample comment").id)
+
+
+def _chat(db: Session, o: OrgWithAdmin) -> str:
+    from roster.messages.service import create_group_chat
+
+    other = make_user(db, o.org)
+    return str(create_group_chat(db, actor=o.admin, title="Sample", member_ids=[other.id]).id)
+
+
 OBJECT_MAKERS: dict[str, ObjectMaker] = {
+    "post_id": _post,
+    "comment_id": _comment,
+    "chat_id": _chat,
+    "member_id": lambda db, o: str(o.admin.id),  # the admin is a member of every sample chat
     "invitation_id": _invitation,
     "user_id": lambda db, o: str(make_user(db, o.org).id),
     "token_id": _personal_token,

@@ -9,5 +9,7 @@ from roster.directory import models as directory_models
 from roster.lifecycle import deletion_models
 from roster.lifecycle import models as lifecycle_models
 from roster.mail import models as mail_models
+from roster.messages import models as messages_models
+from roster.stream import models as stream_models
 
-__all__ = ["Base", "accounts_models", "deletion_models", "directory_models", "lifecycle_models", "mail_models"]
+__all__ = ["Base", "accounts_models", "deletion_models", "directory_models", "lifecycle_models", "mail_models", "messages_models", "stream_models"]

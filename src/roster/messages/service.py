@@ -1,0 +1,358 @@
+"""Direct messages and group chats. Only members see a chat; services never commit.
+
+A direct chat is found by its two members (so a merged account's conversations are found under
+the account they moved to); ``direct_key`` keeps two concurrent first messages from opening two
+chats for one pair.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, delete, func, select
+from sqlalchemy.orm import Session, aliased
+
+from roster import clock
+from roster.accounts import service as accounts
+from roster.accounts.models import User
+from roster.domain import errors
+from roster.domain.text import clean_text
+from roster.ids import new_id
+from roster.messages.models import KIND_DIRECT, KIND_GROUP, Chat, ChatMember, Message
+from roster.stream.service import load_users, require_active_users
+
+BODY_LIMIT = 10_000
+TITLE_LIMIT = 200
+MEMBER_LIMIT = 500
+
+
+def _direct_key(a: uuid.UUID, b: uuid.UUID) -> str:
+    low, high = sorted((str(a), str(b)))
+    return f"{low}:{high}"
+
+
+def _membership(session: Session, chat: Chat, user_id: uuid.UUID) -> ChatMember | None:
+    return session.scalar(
+        select(ChatMember).where(
+            ChatMember.org_id == chat.org_id,
+            ChatMember.chat_id == chat.id,
+            ChatMember.user_id == user_id,
+            ChatMember.hidden_by.is_(None),
+        )
+    )
+
+
+def list_member_ids(session: Session, chat: Chat) -> list[uuid.UUID]:
+    """The chat's current members, in the order they joined."""
+    return list(
+        session.scalars(
+            select(ChatMember.user_id)
+            .where(
+                ChatMember.org_id == chat.org_id,
+                ChatMember.chat_id == chat.id,
+                ChatMember.hidden_by.is_(None),
+            )
+            .order_by(ChatMember.joined_at, ChatMember.id)
+        )
+    )
+
+
+def get_chat(session: Session, org_id: uuid.UUID, chat_id: uuid.UUID, *, viewer: User) -> Chat:
+    """A chat the viewer is a member of, or NotFound (for everyone else, admins included)."""
+    chat = session.scalar(
+        select(Chat)
+        .join(
+            ChatMember,
+            and_(
+                ChatMember.org_id == Chat.org_id,
+                ChatMember.chat_id == Chat.id,
+                ChatMember.user_id == viewer.id,
+                ChatMember.hidden_by.is_(None),
+            ),
+        )
+        .where(Chat.org_id == org_id, Chat.id == chat_id)
+    )
+    if chat is None:
+        raise errors.NotFound("No such chat.")
+    return chat
+
+
+def find_direct_chat(session: Session, org_id: uuid.UUID, a: uuid.UUID, b: uuid.UUID) -> Chat | None:
+    """The direct chat whose current members are these two people, if there is one."""
+    first, second = aliased(ChatMember), aliased(ChatMember)
+    return session.scalar(
+        select(Chat)
+        .join(
+            first,
+            and_(
+                first.org_id == Chat.org_id,
+                first.chat_id == Chat.id,
+                first.user_id == a,
+                first.hidden_by.is_(None),
+            ),
+        )
+        .join(
+            second,
+            and_(
+                second.org_id == Chat.org_id,
+                second.chat_id == Chat.id,
+                second.user_id == b,
+                second.hidden_by.is_(None),
+            ),
+        )
+        .where(Chat.org_id == org_id, Chat.kind == KIND_DIRECT)
+        .order_by(Chat.created_at, Chat.id)
+        .limit(1)
+    )
+
+
+def _add_member(session: Session, chat: Chat, user_id: uuid.UUID) -> ChatMember:
+    member = ChatMember(
+        org_id=chat.org_id, id=new_id(), chat_id=chat.id, user_id=user_id, joined_at=clock.now()
+    )
+    session.add(member)
+    return member
+
+
+def _post(session: Session, chat: Chat, *, actor: User, text: str) -> Message:
+    now = clock.now()
+    message = Message(
+        org_id=chat.org_id, id=new_id(), chat_id=chat.id, sender_id=actor.id, body=text, created_at=now
+    )
+    session.add(message)
+    chat.last_message_at = now
+    mine = _membership(session, chat, actor.id)
+    if mine is not None:
+        mine.last_read_at = now  # what you write yourself is read
+    session.flush()
+    return message
+
+
+def send_direct_message(session: Session, *, actor: User, to_user_id: uuid.UUID, body: str) -> Message:
+    """Send a message to one person, opening the direct chat on the first one."""
+    text = clean_text(body, field="body", limit=BODY_LIMIT)
+    if to_user_id == actor.id:
+        raise errors.ValidationFailed("You cannot send a direct message to yourself.", field="to_user_id")
+    recipient = require_active_users(session, actor.org_id, [to_user_id])[to_user_id]
+    chat = find_direct_chat(session, actor.org_id, actor.id, recipient.id)
+    if chat is None:
+        chat = Chat(
+            org_id=actor.org_id,
+            id=new_id(),
+            kind=KIND_DIRECT,
+            title="",
+            direct_key=_direct_key(actor.id, recipient.id),
+            created_by=actor.id,
+            created_at=clock.now(),
+        )
+        session.add(chat)
+        session.flush()
+        _add_member(session, chat, actor.id)
+        _add_member(session, chat, recipient.id)
+        session.flush()
+    return _post(session, chat, actor=actor, text=text)
+
+
+def create_group_chat(session: Session, *, actor: User, title: str, member_ids: Sequence[uuid.UUID]) -> Chat:
+    """Start a group chat with the actor and these active people."""
+    clean_title = clean_text(title, field="title", limit=TITLE_LIMIT, multiline=False, allow_empty=True)
+    others = set(member_ids) - {actor.id}
+    if not others:
+        raise errors.ValidationFailed("Add at least one other person to a group chat.", field="member_ids")
+    if len(others) > MEMBER_LIMIT:
+        raise errors.ValidationFailed(f"A group chat has at most {MEMBER_LIMIT} members.", field="member_ids")
+    require_active_users(session, actor.org_id, others)
+    chat = Chat(
+        org_id=actor.org_id,
+        id=new_id(),
+        kind=KIND_GROUP,
+        title=clean_title,
+        direct_key=None,
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
+    session.add(chat)
+    session.flush()
+    _add_member(session, chat, actor.id).last_read_at = chat.created_at
+    for user_id in sorted(others, key=str):
+        _add_member(session, chat, user_id)
+    session.flush()
+    return chat
+
+
+def send_message(session: Session, chat: Chat, *, actor: User, body: str) -> Message:
+    """Post into a chat the actor belongs to; a direct chat needs the other person still active."""
+    text = clean_text(body, field="body", limit=BODY_LIMIT)
+    if chat.kind == KIND_DIRECT:
+        others = [i for i in list_member_ids(session, chat) if i != actor.id]
+        if not others:
+            raise errors.InactiveUser("The other person of this conversation is no longer here.")
+        require_active_users(session, chat.org_id, others)
+    return _post(session, chat, actor=actor, text=text)
+
+
+def list_messages(
+    session: Session, chat: Chat, *, viewer: User, page: int = 1, per_page: int = 50, mark_read: bool = True
+) -> tuple[list[Message], int]:
+    """A chat's messages, newest first, and their total; reading marks the chat read."""
+    clause = and_(Message.org_id == chat.org_id, Message.chat_id == chat.id, Message.hidden_by.is_(None))
+    total = session.scalar(select(func.count()).select_from(Message).where(clause)) or 0
+    messages = list(
+        session.scalars(
+            select(Message)
+            .where(clause)
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    if mark_read:
+        mark_chat_read(session, chat, viewer=viewer)
+    return messages, total
+
+
+def mark_chat_read(session: Session, chat: Chat, *, viewer: User) -> None:
+    """Everything in the chat up to now counts as read by the viewer."""
+    member = _membership(session, chat, viewer.id)
+    if member is not None:
+        member.last_read_at = clock.now()
+        session.flush()
+
+
+def get_direct_conversation(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    viewer: User,
+    other_id: uuid.UUID,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[Chat | None, list[Message], int]:
+    """The viewer's direct chat with another user (any status: history stays readable)."""
+    other = accounts.get_user(session, org_id, other_id)
+    chat = find_direct_chat(session, org_id, viewer.id, other.id) if other.id != viewer.id else None
+    if chat is None:
+        return None, [], 0
+    messages, total = list_messages(session, chat, viewer=viewer, page=page, per_page=per_page)
+    return chat, messages, total
+
+
+def add_chat_member(session: Session, chat: Chat, *, actor: User, user_id: uuid.UUID) -> None:
+    """A member adds an active person to a group chat; adding a member again changes nothing."""
+    if chat.kind != KIND_GROUP:
+        raise errors.NotAGroupChat(
+            "A direct conversation has exactly two people; start a group chat instead."
+        )
+    require_active_users(session, chat.org_id, [user_id])
+    if _membership(session, chat, user_id) is not None:
+        return
+    if len(list_member_ids(session, chat)) >= MEMBER_LIMIT + 1:
+        raise errors.ValidationFailed(f"A group chat has at most {MEMBER_LIMIT} members.", field="user_id")
+    _add_member(session, chat, user_id)
+    session.flush()
+
+
+def remove_chat_member(session: Session, chat: Chat, *, actor: User, member_id: uuid.UUID) -> None:
+    """Leave a group chat, or (as the one who started it) remove someone from it."""
+    if chat.kind != KIND_GROUP:
+        raise errors.NotAGroupChat("Nobody can leave a direct conversation.")
+    member = _membership(session, chat, member_id)
+    if member is None:
+        raise errors.NotFound("No such member of this chat.")
+    if member_id != actor.id and chat.created_by != actor.id:
+        raise errors.Forbidden("Only the person who started the chat may remove others.")
+    session.execute(delete(ChatMember).where(ChatMember.org_id == member.org_id, ChatMember.id == member.id))
+    session.expunge(member)
+
+
+def list_chats(
+    session: Session, org_id: uuid.UUID, *, viewer: User, page: int = 1, per_page: int = 50
+) -> tuple[list[Chat], int]:
+    """The viewer's chats, most recently active first, and their total."""
+    mine = and_(
+        ChatMember.org_id == Chat.org_id,
+        ChatMember.chat_id == Chat.id,
+        ChatMember.user_id == viewer.id,
+        ChatMember.hidden_by.is_(None),
+    )
+    total = (
+        session.scalar(
+            select(func.count()).select_from(Chat).join(ChatMember, mine).where(Chat.org_id == org_id)
+        )
+        or 0
+    )
+    chats = session.scalars(
+        select(Chat)
+        .join(ChatMember, mine)
+        .where(Chat.org_id == org_id)
+        .order_by(func.coalesce(Chat.last_message_at, Chat.created_at).desc(), Chat.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return list(chats), total
+
+
+@dataclass
+class ChatPage:
+    """Members, unread counts and referenced users of a page of chats, in three queries."""
+
+    members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=lambda: defaultdict(list))
+    unread: dict[uuid.UUID, int] = field(default_factory=dict)
+    users: dict[uuid.UUID, User] = field(default_factory=dict)
+
+
+def count_unread(
+    session: Session, org_id: uuid.UUID, chat_ids: Sequence[uuid.UUID], *, viewer: User
+) -> dict[uuid.UUID, int]:
+    """Per chat, the messages by others newer than the viewer's read mark."""
+    if not chat_ids:
+        return {}
+    rows = session.execute(
+        select(Message.chat_id, func.count())
+        .join(
+            ChatMember,
+            and_(
+                ChatMember.org_id == Message.org_id,
+                ChatMember.chat_id == Message.chat_id,
+                ChatMember.user_id == viewer.id,
+                ChatMember.hidden_by.is_(None),
+            ),
+        )
+        .where(
+            Message.org_id == org_id,
+            Message.chat_id.in_(chat_ids),
+            Message.hidden_by.is_(None),
+            Message.sender_id != viewer.id,
+            (ChatMember.last_read_at.is_(None)) | (Message.created_at > ChatMember.last_read_at),
+        )
+        .group_by(Message.chat_id)
+    ).tuples()
+    return dict(rows)
+
+
+def load_chat_page(session: Session, org_id: uuid.UUID, chats: Sequence[Chat], *, viewer: User) -> ChatPage:
+    """Everything needed to render these chats for the viewer."""
+    page = ChatPage()
+    ids = [c.id for c in chats]
+    if not ids:
+        return page
+    for chat_id, user_id in session.execute(
+        select(ChatMember.chat_id, ChatMember.user_id)
+        .where(ChatMember.org_id == org_id, ChatMember.chat_id.in_(ids), ChatMember.hidden_by.is_(None))
+        .order_by(ChatMember.joined_at, ChatMember.id)
+    ).tuples():
+        page.members[chat_id].append(user_id)
+    page.unread = count_unread(session, org_id, ids, viewer=viewer)
+    wanted = {c.created_by for c in chats}
+    for members in page.members.values():
+        wanted |= set(members)
+    page.users = load_users(session, org_id, wanted)
+    return page
+
+
+def load_senders(session: Session, org_id: uuid.UUID, messages: Sequence[Message]) -> dict[uuid.UUID, User]:
+    """The senders of a page of messages, in one query."""
+    return load_users(session, org_id, {m.sender_id for m in messages})
