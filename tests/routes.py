@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
@@ -55,7 +56,24 @@ def _chat(db: Session, o: OrgWithAdmin) -> str:
     return str(create_group_chat(db, actor=o.admin, title="Sample", member_ids=[other.id]).id)
 
 
+def _department(db: Session, o: OrgWithAdmin) -> str:
+    from roster.directory import departments
+
+    return str(departments.create_department(db, o.org.id, actor=o.admin, name="Sample department").id)
+
+
+def _department_member(db: Session, o: OrgWithAdmin) -> str:
+    from roster.directory import departments
+
+    department = departments.create_department(db, o.org.id, actor=o.admin, name="Sample team")
+    member = make_user(db, o.org)
+    departments.add_department_members(db, department, [member.id], actor=o.admin)
+    return str(member.id)
+
+
 OBJECT_MAKERS: dict[str, ObjectMaker] = {
+    "department_id": _department,
+    "member_user_id": _department_member,
     "post_id": _post,
     "comment_id": _comment,
     "chat_id": _chat,
@@ -63,6 +81,9 @@ OBJECT_MAKERS: dict[str, ObjectMaker] = {
     "invitation_id": _invitation,
     "user_id": lambda db, o: str(make_user(db, o.org).id),
     "token_id": _personal_token,
+    # Secrets in the links of public pages (sign-in is not needed, so no object is checked).
+    "reset_token": lambda db, o: "rst_not_a_real_reset_link",
+    "invite_token": lambda db, o: "rst_not_a_real_invitation",
 }
 
 
@@ -86,19 +107,33 @@ def _calls(dependant: Dependant) -> set[object]:
     return found
 
 
+def _flat_routes(routes: list[Any]) -> list[tuple[str, set[str], Dependant]]:
+    """(path, methods, dependant) of every API route, including those of included routers
+    (FastAPI keeps an included router as one ``_IncludedRouter`` entry of ``app.routes``)."""
+    found: list[tuple[str, set[str], Dependant]] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found.append((route.path, set(route.methods or []), route.dependant))
+        elif hasattr(route, "effective_candidates"):
+            for candidate in route.effective_candidates():
+                if hasattr(candidate, "effective_candidates"):
+                    found.extend(_flat_routes([candidate]))
+                elif isinstance(candidate.original_route, APIRoute) and candidate.dependant is not None:
+                    found.append((candidate.path, set(candidate.methods or []), candidate.dependant))
+    return found
+
+
 def api_routes(app: FastAPI) -> list[Route]:
     routes = []
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        calls = _calls(route.dependant)
+    for path, methods, dependant in _flat_routes(list(app.routes)):
+        calls = _calls(dependant)
         if deps.get_admin in calls:
             access = "admin"
         elif deps.get_principal in calls:
             access = "user"
         else:
             access = "public"
-        has_body = route.dependant.body_params != []
-        for method in sorted(route.methods or []):
-            routes.append(Route(method, route.path, access, has_body))
+        has_body = dependant.body_params != []
+        for method in sorted(methods):
+            routes.append(Route(method, path, access, has_body))
     return routes

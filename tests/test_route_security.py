@@ -23,6 +23,16 @@ PUBLIC = {
     ("POST", "/api/v1/auth/password-reset/confirm"),
     ("GET", "/api/v1/invitations/lookup"),
     ("POST", "/api/v1/invitations/accept"),
+    # Pages a visitor needs before signing in (their forms carry a CSRF token bound to the visitor).
+    ("GET", "/"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("GET", "/forgot-password"),
+    ("POST", "/forgot-password"),
+    ("GET", "/reset-password/{reset_token}"),
+    ("POST", "/reset-password/{reset_token}"),
+    ("GET", "/invite/{invite_token}"),
+    ("POST", "/invite/{invite_token}"),
 }
 
 
