@@ -71,7 +71,24 @@ def _department_member(db: Session, o: OrgWithAdmin) -> str:
     return str(member.id)
 
 
+def _department(db: Session, o: OrgWithAdmin) -> str:
+    from roster.directory import departments
+
+    return str(departments.create_department(db, o.org.id, actor=o.admin, name="Sample department").id)
+
+
+def _department_member(db: Session, o: OrgWithAdmin) -> str:
+    from roster.directory import departments
+
+    department = departments.create_department(db, o.org.id, actor=o.admin, name="Sample team")
+    member = make_user(db, o.org)
+    departments.add_department_members(db, department, [member.id], actor=o.admin)
+    return str(member.id)
+
+
 OBJECT_MAKERS: dict[str, ObjectMaker] = {
+    "department_id": _department,
+    "member_user_id": _department_member,
     "department_id": _department,
     "member_user_id": _department_member,
     "post_id": _post,

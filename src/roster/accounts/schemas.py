@@ -60,11 +60,11 @@ def user_out(user: User) -> UserOut:
         first_name=user.first_name,
         last_name=user.last_name,
         position=user.position,
-        department_id=getattr(user, "primary_department_id", None),
+        department_id=user.primary_department_id,
         role=user.role,  # type: ignore[arg-type]
         status=user.status,  # type: ignore[arg-type]
         is_system=user.is_system,
-        photo_url=_photo_url(user),
+        photo_url=photo_url_of(user),
         created_at=user.created_at,
         dismissed_at=user.dismissed_at,
         deleted_at=user.deleted_at,
@@ -72,10 +72,13 @@ def user_out(user: User) -> UserOut:
     )
 
 
-def _photo_url(user: User) -> str | None:
+def photo_url_of(user: User, size: int = 256) -> str | None:
+    """The photo (or initials avatar) URL; the version in it changes with every new photo, so
+    caches may keep each version for long."""
     if user.is_system:
         return None
-    return f"/api/v1/users/{user.id}/photo?size=256"
+    url = f"/api/v1/users/{user.id}/photo?size={size}"
+    return f"{url}&v={user.photo_version}" if user.photo_version else url
 
 
 class LoginIn(BaseModel):

@@ -1,0 +1,282 @@
+"""Directory routes: people, search, autocomplete, profiles, photos, departments."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from roster.accounts.deps import DB, AdminUser, AppSettings, CurrentUser, Principal
+from roster.accounts.models import User
+from roster.accounts.schemas import UserOut, user_out
+from roster.directory import departments as depts
+from roster.directory import photos, search, service
+from roster.directory.models import Department
+from roster.directory.schemas import (
+    DepartmentIn,
+    DepartmentOut,
+    DepartmentPatch,
+    MembersIn,
+    Page,
+    PersonSuggestion,
+    ProfilePatch,
+    department_out,
+    person_suggestion,
+)
+from roster.domain import errors
+
+router = APIRouter(tags=["directory"])
+
+PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+PerPage = Annotated[int, Query(ge=1, le=200)]
+StatusFilter = Literal["active", "dismissed", "deleted", "all"]
+
+
+@router.get("/users", response_model=Page[UserOut])
+def list_users(
+    principal: CurrentUser,
+    session: DB,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    status: StatusFilter = "active",
+    department_id: uuid.UUID | None = None,
+    page: PageNo = 1,
+    per_page: PerPage = 50,
+) -> Page[UserOut]:
+    """The directory. Everyone sees active people; other statuses are for admins only."""
+    if status != "active" and not principal.is_admin:
+        raise errors.Forbidden("Only an administrator may list people who are not active.")
+    users, total = search.search_users(
+        session,
+        principal.org_id,
+        q=q,
+        status=status,
+        department_id=department_id,
+        page=page,
+        per_page=per_page,
+    )
+    return Page[UserOut](items=[user_out(u) for u in users], total=total)
+
+
+@router.get("/users/autocomplete", response_model=list[PersonSuggestion])
+def autocomplete_users(
+    principal: CurrentUser,
+    session: DB,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=search.MAX_AUTOCOMPLETE)] = 10,
+) -> list[PersonSuggestion]:
+    """Active people for mentions, tags and pickers: prefix of first, last, display name or email."""
+    return [person_suggestion(u) for u in search.autocomplete(session, principal.org_id, q, limit)]
+
+
+@router.get("/users/{user_id}", response_model=UserOut)
+def get_user(user_id: uuid.UUID, principal: CurrentUser, session: DB) -> UserOut:
+    """A person's profile. Employees see active people and themselves; admins see everyone."""
+    return user_out(service.get_visible_user(session, principal.user, user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def patch_user(user_id: uuid.UUID, body: ProfilePatch, principal: CurrentUser, session: DB) -> UserOut:
+    """Edit a profile: one's own, or anyone's (and the role) as an admin."""
+    user = service.get_visible_user(session, principal.user, user_id)
+    changes = body.model_dump(include=body.model_fields_set)
+    return user_out(service.update_profile(session, user, actor=principal.user, changes=changes))
+
+
+@router.put("/users/{user_id}/photo", response_model=UserOut)
+def put_photo(
+    user_id: uuid.UUID,
+    file: Annotated[UploadFile, File()],
+    principal: CurrentUser,
+    session: DB,
+    settings: AppSettings,
+) -> UserOut:
+    """Set a photo (JPEG, PNG, WebP or GIF): the person themself, or an admin."""
+    user = service.get_visible_user(session, principal.user, user_id)
+    if user.is_system:
+        raise errors.SystemUserImmutable("The System User has no photo.")
+    photos._check_may_change(session, user, principal.user)
+    data = photos.read_limited(file.file, settings.max_photo_bytes)
+    return user_out(photos.set_user_photo(session, user, data, actor=principal.user))
+
+
+@router.delete("/users/{user_id}/photo", response_model=UserOut)
+def delete_photo(user_id: uuid.UUID, principal: CurrentUser, session: DB) -> UserOut:
+    """Remove a photo; the initials avatar is shown instead."""
+    user = service.get_visible_user(session, principal.user, user_id)
+    return user_out(photos.remove_user_photo(session, user, actor=principal.user))
+
+
+@router.get(
+    "/users/{user_id}/photo",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/svg+xml": {}}}},
+)
+def get_photo(
+    user_id: uuid.UUID,
+    request: Request,
+    principal: CurrentUser,
+    session: DB,
+    size: Literal[64, 256] = 256,
+    v: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    """The photo as a square JPEG, or an initials avatar (SVG); with ETag and Cache-Control."""
+    user = _photo_subject(session, principal, user_id)
+    stored = photos.get_photo_bytes(session, user, size) if user is not None else None
+    if stored is not None and user is not None:
+        content, version = stored
+        etag = f'"p-{user.id}-{version}-{size}"'
+        # A URL that names the current version never changes: cache it for long.
+        cache = "private, max-age=31536000, immutable" if v == version else "private, no-cache"
+        media_type = "image/jpeg"
+    else:
+        initials = photos.initials_of(user.display_name) if user is not None else "?"
+        content = photos.initials_avatar(str(user_id), initials, size)
+        etag = '"a-' + hashlib.sha256(content).hexdigest()[:32] + '"'
+        cache = "private, no-cache"
+        media_type = "image/svg+xml"
+    headers = {"ETag": etag, "Cache-Control": cache}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return Response(content=content, media_type=media_type, headers=headers)
+
+
+def _photo_subject(session: Session, principal: Principal, user_id: uuid.UUID) -> User | None:
+    """Whose picture to draw: None draws an anonymous avatar (a former employee whose name the
+    organization hides, or a deleted person); unknown ids are 404."""
+    user = service.get_user_any(session, principal.org_id, user_id)
+    if service.can_see_user(principal.user, user):
+        return user
+    org = principal.organization(session)
+    if user.status == "dismissed" and org.show_former_employee_names:
+        return user
+    return None
+
+
+# Departments ---------------------------------------------------------------------------------
+
+
+def _departments_out(session: Session, principal: Principal, items: list[Department]) -> list[DepartmentOut]:
+    head_ids = {d.head_id for d in items if d.head_id is not None}
+    heads: dict[uuid.UUID, User] = {}
+    if head_ids:
+        heads = {
+            u.id: u
+            for u in session.scalars(
+                select(User).where(User.org_id == principal.org_id, User.id.in_(head_ids))
+            )
+        }
+    show = principal.organization(session).show_former_employee_names
+    return [
+        department_out(d, heads.get(d.head_id) if d.head_id else None, show_former_names=show) for d in items
+    ]
+
+
+@router.get("/departments", response_model=Page[DepartmentOut])
+def list_departments(
+    principal: CurrentUser,
+    session: DB,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    page: PageNo = 1,
+    per_page: PerPage = 50,
+) -> Page[DepartmentOut]:
+    """Every department, by name (``name``: case-insensitive equality)."""
+    items, total = depts.list_departments(
+        session, principal.org_id, name_filter=name, page=page, per_page=per_page
+    )
+    return Page[DepartmentOut](items=_departments_out(session, principal, items), total=total)
+
+
+@router.post("/departments", response_model=DepartmentOut, status_code=status.HTTP_201_CREATED)
+def create_department(body: DepartmentIn, principal: AdminUser, session: DB) -> DepartmentOut:
+    department = depts.create_department(
+        session,
+        principal.org_id,
+        actor=principal.user,
+        name=body.name,
+        parent_id=body.parent_id,
+        head_id=body.head_id,
+        external_id=body.external_id,
+    )
+    return _departments_out(session, principal, [department])[0]
+
+
+@router.get("/departments/{department_id}", response_model=DepartmentOut)
+def get_department(department_id: uuid.UUID, principal: CurrentUser, session: DB) -> DepartmentOut:
+    department = depts.get_department(session, principal.org_id, department_id)
+    return _departments_out(session, principal, [department])[0]
+
+
+@router.patch("/departments/{department_id}", response_model=DepartmentOut)
+def patch_department(
+    department_id: uuid.UUID, body: DepartmentPatch, principal: AdminUser, session: DB
+) -> DepartmentOut:
+    """Change what is sent; ``null`` clears the parent, head or external id."""
+    department = depts.get_department(session, principal.org_id, department_id)
+    sent = body.model_fields_set
+    if "name" in sent and body.name is None:
+        raise errors.ValidationFailed("The department name must not be empty.", field="name")
+    depts.update_department(
+        session,
+        department,
+        actor=principal.user,
+        name=body.name if "name" in sent and body.name is not None else depts.UNSET,
+        parent_id=body.parent_id if "parent_id" in sent else depts.UNSET,
+        head_id=body.head_id if "head_id" in sent else depts.UNSET,
+        external_id=body.external_id if "external_id" in sent else depts.UNSET,
+    )
+    return _departments_out(session, principal, [department])[0]
+
+
+@router.delete("/departments/{department_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_department(department_id: uuid.UUID, principal: AdminUser, session: DB) -> Response:
+    """Delete a department; sub-departments move up to its parent; members stay users."""
+    department = depts.get_department(session, principal.org_id, department_id)
+    depts.delete_department(session, department, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/departments/{department_id}/members", response_model=Page[UserOut])
+def list_members(
+    department_id: uuid.UUID,
+    principal: CurrentUser,
+    session: DB,
+    status: Literal["active", "all"] = "active",
+    page: PageNo = 1,
+    per_page: PerPage = 50,
+) -> Page[UserOut]:
+    """The department's members. Employees see active members; ``status=all`` is admin only."""
+    if status != "active" and not principal.is_admin:
+        raise errors.Forbidden("Only an administrator may list people who are not active.")
+    department = depts.get_department(session, principal.org_id, department_id)
+    users, total = depts.list_department_members(
+        session, department, include_inactive=status == "all", page=page, per_page=per_page
+    )
+    return Page[UserOut](items=[user_out(u) for u in users], total=total)
+
+
+@router.post("/departments/{department_id}/members", response_model=Page[UserOut])
+def add_members(
+    department_id: uuid.UUID, body: MembersIn, principal: AdminUser, session: DB
+) -> Page[UserOut]:
+    """Add active people to the department; answers the first page of its active members."""
+    department = depts.get_department(session, principal.org_id, department_id)
+    depts.add_department_members(session, department, body.user_ids, actor=principal.user)
+    users, total = depts.list_department_members(session, department)
+    return Page[UserOut](items=[user_out(u) for u in users], total=total)
+
+
+@router.delete(
+    "/departments/{department_id}/members/{member_user_id}", status_code=status.HTTP_204_NO_CONTENT
+)
+def remove_member(
+    department_id: uuid.UUID, member_user_id: uuid.UUID, principal: AdminUser, session: DB
+) -> Response:
+    department = depts.get_department(session, principal.org_id, department_id)
+    if not depts.remove_department_members(session, department, [member_user_id], actor=principal.user):
+        raise errors.NotFound("That person is not a member of this department.")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

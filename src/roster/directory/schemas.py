@@ -1,0 +1,105 @@
+"""Request and response shapes of the directory routes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from roster.accounts.models import User
+from roster.accounts.schemas import UserOut, UserRef, photo_url_of, user_ref
+from roster.directory.models import Department
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+
+
+class PersonSuggestion(UserRef):
+    """What people pickers, mentions and tags show: a UserRef with position and photo."""
+
+    position: str
+    photo_url: str | None
+
+
+def person_suggestion(user: User) -> PersonSuggestion:
+    ref = user_ref(user)
+    return PersonSuggestion(**ref.model_dump(), position=user.position, photo_url=photo_url_of(user))
+
+
+class ProfilePatch(BaseModel):
+    """Fields a person may change on their own profile; ``role`` is for admins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    display_name: str | None = Field(default=None, max_length=200)
+    position: str | None = Field(default=None, max_length=200)
+    department_id: uuid.UUID | None = None
+    role: Literal["admin", "employee"] | None = None
+
+
+class DepartmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    parent_id: uuid.UUID | None = None
+    head_id: uuid.UUID | None = None
+    external_id: str | None = Field(default=None, max_length=255)
+
+
+class DepartmentPatch(BaseModel):
+    """Only the fields sent change; ``null`` clears the parent, head or external id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    parent_id: uuid.UUID | None = None
+    head_id: uuid.UUID | None = None
+    external_id: str | None = Field(default=None, max_length=255)
+
+
+class DepartmentOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    parent_id: uuid.UUID | None
+    head: UserRef | None
+    external_id: str | None
+    created_at: datetime
+
+
+class MembersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
+
+
+def department_out(department: Department, head: User | None, *, show_former_names: bool) -> DepartmentOut:
+    return DepartmentOut(
+        id=department.id,
+        name=department.name,
+        parent_id=department.parent_id,
+        head=user_ref(head, show_former_names=show_former_names) if head is not None else None,
+        external_id=department.external_id,
+        created_at=department.created_at,
+    )
+
+
+__all__ = [
+    "DepartmentIn",
+    "DepartmentOut",
+    "DepartmentPatch",
+    "MembersIn",
+    "Page",
+    "PersonSuggestion",
+    "ProfilePatch",
+    "UserOut",
+    "department_out",
+    "person_suggestion",
+]

@@ -1,0 +1,99 @@
+"""Profiles: who may see whom, and editing one's own profile (or anyone's, for admins)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from roster.accounts.models import User
+from roster.accounts.service import compose_display_name, get_user
+from roster.directory import departments
+from roster.domain import errors
+from roster.domain.users import Role
+
+PROFILE_FIELDS = ("first_name", "last_name", "display_name", "position")
+
+
+def can_see_user(viewer: User, user: User) -> bool:
+    """Admins see everyone; employees see active colleagues and themselves."""
+    return viewer.is_admin or viewer.id == user.id or user.is_active
+
+
+def get_user_any(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
+    """Any user of the organization (whatever their status), or NotFound."""
+    return get_user(session, org_id, user_id)
+
+
+def get_visible_user(session: Session, viewer: User, user_id: uuid.UUID) -> User:
+    """A user the viewer may see, or NotFound (a dismissed person does not exist for employees)."""
+    user = get_user(session, viewer.org_id, user_id)
+    if not can_see_user(viewer, user):
+        raise errors.NotFound("No such user.")
+    return user
+
+
+def update_profile(session: Session, user: User, *, actor: User, changes: dict[str, Any]) -> User:
+    """Change profile fields (self or admin), the primary department and the role (admin only).
+
+    ``changes`` holds only the fields sent. Refuses the System User, and demoting the last admin.
+    """
+    if user.is_system:
+        raise errors.SystemUserImmutable("The System User's profile cannot be changed.")
+    is_self = actor.id == user.id
+    if not (is_self or actor.is_admin):
+        raise errors.Forbidden("You may change only your own profile.")
+    if "role" in changes and changes["role"] is not None and not actor.is_admin:
+        raise errors.Forbidden("Only an administrator may change roles.")
+
+    before = {name: getattr(user, name) for name in PROFILE_FIELDS}
+    updated: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        if name in changes and changes[name] is not None:
+            value = " ".join(str(changes[name]).split())
+            if name == "display_name" and not value:
+                raise errors.ValidationFailed("The display name must not be empty.", field="display_name")
+            if value != getattr(user, name):
+                setattr(user, name, value)
+                updated[name] = value
+    if ("first_name" in updated or "last_name" in updated) and "display_name" not in changes:
+        # A display name that was the composed name follows the name; a chosen one stays.
+        composed_before = compose_display_name(before["first_name"], before["last_name"])
+        if before["display_name"] in ("", composed_before):
+            fallback = user.email.split("@")[0] if user.email else before["display_name"]
+            user.display_name = compose_display_name(user.first_name, user.last_name, fallback)
+            if user.display_name != before["display_name"]:
+                updated["display_name"] = user.display_name
+
+    if "department_id" in changes and changes["department_id"] != user.primary_department_id:
+        departments.set_primary_department(session, user, changes["department_id"], actor=actor)
+        updated["department_id"] = str(changes["department_id"]) if changes["department_id"] else None
+
+    role = changes.get("role")
+    old_role = user.role
+    if role is not None and role != user.role:
+        _change_role(session, user, Role(role))
+
+    session.flush()
+    if updated:
+        _audit(session, user, actor, "user.updated", {"fields": sorted(updated)})
+    if user.role != old_role:
+        _audit(session, user, actor, "user.role_changed", {"from": old_role, "to": user.role})
+    return user
+
+
+def _change_role(session: Session, user: User, role: Role) -> None:
+    from roster.lifecycle.users import guard_last_admin, lock_organization
+
+    if role is Role.EMPLOYEE:
+        # Locked, so two admins demoting each other at once cannot leave nobody.
+        lock_organization(session, user.org_id)
+        guard_last_admin(session, user)
+    user.role = role.value
+
+
+def _audit(session: Session, user: User, actor: User, action: str, details: dict[str, Any]) -> None:
+    from roster.lifecycle.audit import record_event
+
+    record_event(session, org_id=user.org_id, action=action, actor=actor, subject=user, details=details)
