@@ -71,24 +71,37 @@ def _department_member(db: Session, o: OrgWithAdmin) -> str:
     return str(member.id)
 
 
-def _department(db: Session, o: OrgWithAdmin) -> str:
-    from roster.directory import departments
+def _task(db: Session, o: OrgWithAdmin) -> str:
+    from roster.tasks.service import create_task
 
-    return str(departments.create_department(db, o.org.id, actor=o.admin, name="Sample department").id)
+    return str(create_task(db, actor=o.admin, title="A sample task", responsible_id=o.admin.id).id)
 
 
-def _department_member(db: Session, o: OrgWithAdmin) -> str:
-    from roster.directory import departments
+def _file(db: Session, o: OrgWithAdmin) -> str:
+    from roster.drive.models import DriveFile
 
-    department = departments.create_department(db, o.org.id, actor=o.admin, name="Sample team")
-    member = make_user(db, o.org)
-    departments.add_department_members(db, department, [member.id], actor=o.admin)
-    return str(member.id)
+    # A row is enough: the routes answer for another organization before any bytes are read.
+    file = DriveFile(
+        org_id=o.org.id,
+        name="sample.txt",
+        size=1,
+        content_type="text/plain",
+        sha256="0" * 64,
+        owner_id=o.admin.id,
+        uploader_id=o.admin.id,
+    )
+    db.add(file)
+    db.flush()
+    return str(file.id)
+
+
+def _lead(db: Session, o: OrgWithAdmin) -> str:
+    from roster.crm.service import create_lead
+
+    return str(create_lead(db, actor=o.admin, title="A sample lead", responsible_id=o.admin.id).id)
 
 
 OBJECT_MAKERS: dict[str, ObjectMaker] = {
-    "department_id": _department,
-    "member_user_id": _department_member,
     "department_id": _department,
     "member_user_id": _department_member,
     "post_id": _post,
@@ -98,6 +111,9 @@ OBJECT_MAKERS: dict[str, ObjectMaker] = {
     "invitation_id": _invitation,
     "user_id": lambda db, o: str(make_user(db, o.org).id),
     "token_id": _personal_token,
+    "task_id": _task,
+    "file_id": _file,
+    "lead_id": _lead,
     # Secrets in the links of public pages (sign-in is not needed, so no object is checked).
     "reset_token": lambda db, o: "rst_not_a_real_reset_link",
     "invite_token": lambda db, o: "rst_not_a_real_invitation",
