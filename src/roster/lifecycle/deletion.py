@@ -1,0 +1,1257 @@
+"""Delete with reassignment, restore, purge, erase, merge and transfer.
+
+Everything here reads the reference registry (roster.references) and never names a module's
+table: a module that registers its user columns is deleted, restored, merged and erased with the
+rest. References move with set-based SQL, one ``INSERT ... SELECT`` into the authorship map and
+one ``UPDATE`` per registered column, so deleting a person who owns a million rows costs what the
+raw SQL costs. Every action is one function, one transaction (the caller's) and one audit event;
+a refused action raises before it writes anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Delete,
+    Result,
+    String,
+    Table,
+    Uuid,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from roster import clock
+from roster.accounts import service as accounts
+from roster.accounts.models import Organization, User
+from roster.accounts.schemas import FORMER_EMPLOYEE
+from roster.db.base import Base, UTCDateTime
+from roster.domain import errors
+from roster.domain.users import Role, UserStatus
+from roster.lifecycle.audit import record_event, redact_user
+from roster.lifecycle.deletion_models import Authorship, LifecycleOperation, OperationKind
+from roster.lifecycle.seats import release_seat
+from roster.references import (
+    Disposition,
+    Handling,
+    UserReference,
+    all_references,
+    content_references,
+    get_reference,
+)
+
+RESTORABLE_KINDS = (OperationKind.DELETE.value, OperationKind.MERGE.value)
+PSEUDONYM_PREFIX = "Former employee"
+AUTHORSHIP: Table = Authorship.__table__  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass(frozen=True)
+class DispositionPlan:
+    """What a deletion does with each kind of reference (API.md: ``disposition``)."""
+
+    default: Disposition = Disposition.SYSTEM_USER
+    successor_id: uuid.UUID | None = None
+    kinds: Mapping[str, Disposition] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreviewItem:
+    kind: str
+    label: str
+    count: int
+    dispositions: list[str]
+
+
+@dataclass(frozen=True)
+class DeletionPreview:
+    user: User
+    references: list[PreviewItem]
+    total: int
+
+
+@dataclass(frozen=True)
+class DeletionResult:
+    user: User
+    operation_id: uuid.UUID
+    moved: dict[str, int]
+    deleted: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    user: User
+    operation_id: uuid.UUID
+    restored: dict[str, int]  # references returned, per kind
+    left: dict[str, int]  # references changed after the deletion, left as they are now
+    unhidden: int  # rows the deletion had hidden, shown again
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    user: User
+    operation_id: uuid.UUID
+    pseudonym: str
+    moved: dict[str, int]
+    deleted: dict[str, int]
+    destroyed: int  # hidden rows destroyed now
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    user: User  # the duplicate, now deleted (restorable)
+    into: User
+    operation_id: uuid.UUID
+    moved: dict[str, int]
+    deleted: dict[str, int]  # association rows hidden because `into` already had them
+
+
+@dataclass(frozen=True)
+class AuthorshipEntry:
+    operation_id: uuid.UUID
+    kind: str
+    object_id: uuid.UUID
+    original_user: User
+    original_display_name: str
+    moved_to: User
+    moved_at: datetime
+    restored_at: datetime | None
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the registry: tables, object ids, hide columns
+
+
+def _table(ref: UserReference) -> Table:
+    return Base.metadata.tables[ref.table]
+
+
+def _object_column(ref: UserReference, table: Table) -> Column[Any]:
+    """What identifies a row in the map: its id, or for a table without one, its unique_with column."""
+    if "id" in table.c:
+        return table.c["id"]
+    if len(ref.unique_with) == 1:
+        return table.c[ref.unique_with[0]]
+    raise RuntimeError(f"{ref.kind}: {ref.table} needs an id column or exactly one unique_with column")
+
+
+def _hide_column(ref: UserReference, table: Table) -> Column[Any] | None:
+    if ref.hide_column:
+        return table.c[ref.hide_column]
+    if "hidden_by" in table.c:
+        return table.c["hidden_by"]
+    return None
+
+
+def _hide_targets() -> list[tuple[Table, Column[Any]]]:
+    """Every (table, hide column) a content reference can hide rows with, each once."""
+    seen: dict[tuple[str, str], tuple[Table, Column[Any]]] = {}
+    for ref in content_references():
+        table = _table(ref)
+        hide = _hide_column(ref, table)
+        if hide is not None:
+            seen.setdefault((table.name, hide.name), (table, hide))
+    return [seen[k] for k in sorted(seen)]
+
+
+def _values(table: Table, changes: dict[str, Any]) -> dict[str, Any]:
+    """``changes``, plus every column with an ON UPDATE default set to itself: moving a reference
+    is not an edit (no "updated" bump), and restore must give back the rows exactly as they were."""
+    values: dict[str, Any] = {c.name: c for c in table.c if c.onupdate is not None and c.name not in changes}
+    values.update(changes)
+    return values
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _clash(ref: UserReference, table: Table, target: ColumnElement[Any] | uuid.UUID) -> ColumnElement[bool]:
+    """The row's association already exists for ``target`` (moving it would duplicate it)."""
+    other = table.alias(f"{table.name}_other")
+    return exists().where(
+        other.c.org_id == table.c.org_id,
+        other.c[ref.column] == target,
+        *[other.c[col] == table.c[col] for col in ref.unique_with],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Set-based moves
+
+
+@dataclass
+class _Counts:
+    moved: dict[str, int] = field(default_factory=dict)
+    hidden: dict[str, int] = field(default_factory=dict)
+
+    def add(self, bucket: dict[str, int], kind: str, n: int) -> None:
+        if n:
+            bucket[kind] = bucket.get(kind, 0) + n
+
+
+def _hide_rows(
+    session: Session, ref: UserReference, *, org_id: uuid.UUID, user_id: uuid.UUID, op_id: uuid.UUID
+) -> int:
+    """The ``delete`` disposition: hide the user's visible rows of this kind under the operation."""
+    table = _table(ref)
+    hide = _hide_column(ref, table)
+    if hide is None:
+        raise errors.DispositionNotAllowed(f"{ref.kind} cannot be deleted.", kind=ref.kind)
+    result = session.execute(
+        update(table)
+        .where(table.c.org_id == org_id, table.c[ref.column] == user_id, hide.is_(None))
+        .values(_values(table, {hide.name: op_id}))
+    )
+    return _rowcount(result)
+
+
+def _move_rows(
+    session: Session,
+    ref: UserReference,
+    *,
+    org_id: uuid.UUID,
+    from_id: uuid.UUID,
+    to_id: uuid.UUID,
+    op_id: uuid.UUID,
+    original_name: str,
+    now: datetime,
+    originally_by: uuid.UUID | None = None,
+) -> tuple[int, int]:
+    """Move one kind of reference from one user to another, recording each row in the map.
+
+    Returns (moved, hidden): association rows whose target already exists are hidden under the
+    operation instead of moved, so no duplicate appears and restore can bring them back.
+    """
+    table = _table(ref)
+    col = table.c[ref.column]
+    obj = _object_column(ref, table)
+    hide = _hide_column(ref, table)
+    where: list[ColumnElement[bool]] = [table.c.org_id == org_id, col == from_id]
+    if originally_by is not None:
+        amap = AUTHORSHIP
+        where.append(
+            exists().where(
+                amap.c.org_id == table.c.org_id,
+                amap.c.kind == ref.kind,
+                amap.c.object_id == obj,
+                amap.c.original_user_id == originally_by,
+                amap.c.moved_to_id == from_id,
+                amap.c.restored_at.is_(None),
+            )
+        )
+    hidden = 0
+    if ref.unique_with:
+        clash = _clash(ref, table, to_id)
+        if hide is not None:
+            hidden = _rowcount(
+                session.execute(update(table).where(*where, hide.is_(None), clash).values(_values(table, {hide.name: op_id})))
+            )
+        where.append(~clash)  # rows hidden by another operation that clash stay where they are
+    if hide is not None:
+        # Rows hidden by another operation still move: if that operation is restored they must
+        # not come back pointing at a deleted person. Rows this operation hid stay with the user.
+        where.append(or_(hide.is_(None), hide != op_id))
+    amap = AUTHORSHIP
+    session.execute(
+        insert(amap).from_select(
+            [
+                "org_id",
+                "operation_id",
+                "kind",
+                "object_id",
+                "original_user_id",
+                "original_display_name",
+                "moved_to_id",
+                "moved_at",
+            ],
+            select(
+                table.c.org_id,
+                literal(op_id, Uuid()),
+                literal(ref.kind, String()),
+                obj,
+                literal(from_id, Uuid()),
+                literal(original_name[:200], String()),
+                literal(to_id, Uuid()),
+                literal(now, UTCDateTime()),
+            ).where(*where),
+        )
+    )
+    moved = _rowcount(session.execute(update(table).where(*where).values(_values(table, {col.name: to_id}))))
+    return moved, hidden
+
+
+def _delete_credentials(session: Session, *, org_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Sessions, tokens and reset links die with the account (and are never restored)."""
+    for ref in all_references():
+        if ref.handling is Handling.CREDENTIAL:
+            table = _table(ref)
+            session.execute(delete(table).where(table.c.org_id == org_id, table.c[ref.column] == user_id))
+
+
+def _dispose(
+    session: Session,
+    user: User,
+    *,
+    op: LifecycleOperation,
+    plan: Mapping[str, Disposition],
+    system_user: User,
+    successor: User | None,
+    now: datetime,
+) -> _Counts:
+    """Apply a resolved plan to every content reference of the user."""
+    counts = _Counts()
+    refs = content_references()
+    # Hide first, so a row hidden for one kind (a task deleted with its responsible) is not also
+    # moved for another kind of the same table (its creator) by this operation.
+    for ref in refs:
+        if plan.get(ref.kind) is Disposition.DELETE:
+            n = _hide_rows(session, ref, org_id=user.org_id, user_id=user.id, op_id=op.id)
+            counts.add(counts.hidden, ref.kind, n)
+    for ref in refs:
+        disposition = plan.get(ref.kind)
+        if disposition is None or disposition is Disposition.DELETE:
+            continue
+        target = successor if disposition is Disposition.SUCCESSOR else system_user
+        assert target is not None
+        moved, hidden = _move_rows(
+            session,
+            ref,
+            org_id=user.org_id,
+            from_id=user.id,
+            to_id=target.id,
+            op_id=op.id,
+            original_name=user.display_name,
+            now=now,
+        )
+        counts.add(counts.moved, ref.kind, moved)
+        counts.add(counts.hidden, ref.kind, hidden)
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# Guards
+
+
+def _is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _lock_org(session: Session, org_id: uuid.UUID) -> Organization:
+    """Serialise lifecycle actions of one organization (PostgreSQL row lock; SQLite's write lock)."""
+    org = session.scalars(
+        select(Organization)
+        .where(Organization.id == org_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return org
+
+
+def _lock_user(session: Session, user: User) -> User:
+    locked = session.scalars(
+        select(User)
+        .where(User.org_id == user.org_id, User.id == user.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if locked is None:
+        raise errors.NotFound("No such user.")
+    return locked
+
+
+def _check_removable(session: Session, user: User, *, actor: User | None) -> None:
+    """Refusals shared by delete, erase and merge."""
+    if user.is_system:
+        raise errors.SystemUserImmutable("The System User cannot be deleted.")
+    if actor is not None and actor.org_id == user.org_id and actor.id == user.id:
+        raise errors.CannotActOnSelf("You cannot delete your own account; ask another administrator.")
+    if user.role == Role.ADMIN.value and user.status == UserStatus.ACTIVE.value:
+        other_admin = session.scalar(
+            select(User.id)
+            .where(
+                User.org_id == user.org_id,
+                User.id != user.id,
+                User.role == Role.ADMIN.value,
+                User.status == UserStatus.ACTIVE.value,
+                User.is_system.is_(False),
+            )
+            .limit(1)
+        )
+        if other_admin is None:
+            raise errors.LastAdmin(
+                f"{user.display_name} is the only active administrator; make someone else an "
+                "administrator first."
+            )
+
+
+def _check_confirmation(user: User, confirm: str | None) -> None:
+    expected = user.email if user.email else str(user.id)
+    if not confirm or confirm.strip().casefold() != expected.strip().casefold():
+        raise errors.ConfirmationMismatch(
+            f"To confirm, type the user's email address ({expected}) in `confirm`.", field="confirm"
+        )
+
+
+def _active_other_user(
+    session: Session, org_id: uuid.UUID, user_id: uuid.UUID, *, not_id: uuid.UUID, field_name: str
+) -> User:
+    """A successor, merge target or transfer recipient: another active user of the organization."""
+    if user_id == not_id:
+        raise errors.InvalidSuccessor("References cannot be handed to the same person.", field=field_name)
+    target = session.get(User, (org_id, user_id))
+    if target is None:
+        raise errors.UnknownUser("No such user in this organization.", field=field_name)
+    if not target.is_active:
+        raise errors.InactiveUser(
+            f"{target.display_name} is not an active user.", user_id=str(target.id), field=field_name
+        )
+    return target
+
+
+def _resolve_plan(
+    session: Session, user: User, plan: DispositionPlan
+) -> tuple[dict[str, Disposition], User | None]:
+    """The disposition of every content kind, and the successor if any kind goes to one.
+
+    An explicit per-kind choice that the kind does not allow is refused; the default falls back to
+    the kind's own default where the kind does not allow it (a mention cannot go to a successor).
+    """
+    refs = {ref.kind: ref for ref in content_references()}
+    for kind in plan.kinds:
+        if kind not in refs:
+            raise errors.DispositionNotAllowed(f"Unknown kind of reference {kind!r}.", kind=kind)
+    resolved: dict[str, Disposition] = {}
+    for kind, ref in refs.items():
+        chosen = plan.kinds.get(kind)
+        if chosen is not None:
+            chosen = Disposition(chosen)
+            if chosen not in ref.dispositions:
+                raise errors.DispositionNotAllowed(
+                    f"{ref.label} ({kind}) cannot be handled with {chosen.value!r}; allowed: "
+                    f"{', '.join(d.value for d in ref.dispositions)}.",
+                    kind=kind,
+                    disposition=chosen.value,
+                    allowed=[d.value for d in ref.dispositions],
+                )
+        else:
+            chosen = plan.default if plan.default in ref.dispositions else ref.default_disposition
+        resolved[kind] = chosen
+    successor = None
+    if Disposition.SUCCESSOR in resolved.values() or plan.successor_id is not None:
+        if plan.successor_id is None:
+            raise errors.InvalidSuccessor("Name the successor (`successor_id`).", field="successor_id")
+        successor = _active_other_user(
+            session, user.org_id, plan.successor_id, not_id=user.id, field_name="successor_id"
+        )
+    return resolved, successor
+
+
+def _mark_deleted(session: Session, user: User, *, org: Organization, now: datetime) -> None:
+    """The tombstone: status deleted, email freed at once, credentials gone, seat released."""
+    held_seat = user.status == UserStatus.ACTIVE.value
+    user.status = UserStatus.DELETED.value
+    user.deleted_at = now
+    user.restorable_until = now + timedelta(days=org.restore_window_days)
+    user.email_key = None
+    _delete_credentials(session, org_id=user.org_id, user_id=user.id)
+    accounts.revoke_all_tokens(session, user)
+    if held_seat:
+        release_seat(session, user.org_id)
+
+
+def _new_operation(
+    session: Session,
+    *,
+    kind: OperationKind,
+    user: User,
+    actor: User | None,
+    successor: User | None,
+    now: datetime,
+    restorable_until: datetime | None,
+    dispositions: dict[str, Any],
+) -> LifecycleOperation:
+    op = LifecycleOperation(
+        org_id=user.org_id,
+        kind=kind.value,
+        user_id=user.id,
+        actor_id=actor.id if actor is not None else None,
+        successor_id=successor.id if successor is not None else None,
+        dispositions=dispositions,
+        created_at=now,
+        restorable_until=restorable_until,
+    )
+    session.add(op)
+    session.flush()
+    return op
+
+
+def _finish(session: Session) -> None:
+    """Core statements bypass the identity map: let loaded objects read the new state."""
+    session.flush()
+    session.expire_all()
+
+
+# --------------------------------------------------------------------------------------------
+# Preview
+
+
+def preview_deletion(session: Session, user: User) -> DeletionPreview:
+    """Per content kind: how many visible rows reference the user and what deletion may do."""
+    refs = content_references()
+    selects = []
+    for ref in refs:
+        table = _table(ref)
+        hide = _hide_column(ref, table)
+        conditions = [table.c.org_id == user.org_id, table.c[ref.column] == user.id]
+        if hide is not None:
+            conditions.append(hide.is_(None))
+        selects.append(
+            select(literal(ref.kind, String()).label("kind"), func.count().label("n"))
+            .select_from(table)
+            .where(*conditions)
+        )
+    counts: dict[str, int] = {}
+    if selects:
+        counts = {str(kind): int(n) for kind, n in session.execute(union_all(*selects)).all()}
+    items = [
+        PreviewItem(
+            kind=ref.kind,
+            label=ref.label,
+            count=counts.get(ref.kind, 0),
+            dispositions=[d.value for d in ref.dispositions],
+        )
+        for ref in refs
+    ]
+    return DeletionPreview(user=user, references=items, total=sum(i.count for i in items))
+
+
+# --------------------------------------------------------------------------------------------
+# Delete
+
+
+def delete_user(
+    session: Session,
+    user: User,
+    *,
+    actor: User | None,
+    confirm: str | None,
+    disposition: DispositionPlan | None = None,
+) -> DeletionResult:
+    """Delete a user: move or hide every content reference per the plan, record the moves in the
+    authorship map, free the email and the seat; restorable until the organization's window ends."""
+    org = _lock_org(session, user.org_id)
+    user = _lock_user(session, user)
+    _check_removable(session, user, actor=actor)
+    if user.status == UserStatus.DELETED.value:
+        raise errors.InvalidTransition(f"{user.display_name} is already deleted.")
+    _check_confirmation(user, confirm)
+    plan, successor = _resolve_plan(session, user, disposition or DispositionPlan())
+    system_user = accounts.get_system_user(session, user.org_id)
+    now = clock.now()
+    restorable_until = now + timedelta(days=org.restore_window_days)
+    op = _new_operation(
+        session,
+        kind=OperationKind.DELETE,
+        user=user,
+        actor=actor,
+        successor=successor,
+        now=now,
+        restorable_until=restorable_until,
+        dispositions={"kinds": {k: v.value for k, v in plan.items()}},
+    )
+    counts = _dispose(session, user, op=op, plan=plan, system_user=system_user, successor=successor, now=now)
+    op.dispositions = {**op.dispositions, "moved": counts.moved, "deleted": counts.hidden}
+    _mark_deleted(session, user, org=org, now=now)
+    record_event(
+        session,
+        org_id=user.org_id,
+        action="user.deleted",
+        actor=actor,
+        subject=user,
+        details={
+            "operation_id": str(op.id),
+            "successor_id": str(successor.id) if successor else None,
+            "moved": counts.moved,
+            "deleted": counts.hidden,
+            "restorable_until": restorable_until.isoformat(),
+        },
+    )
+    _finish(session)
+    return DeletionResult(user=user, operation_id=op.id, moved=counts.moved, deleted=counts.hidden)
+
+
+# --------------------------------------------------------------------------------------------
+# Restore
+
+
+def _latest_restorable_operation(session: Session, user: User) -> LifecycleOperation | None:
+    return session.scalars(
+        select(LifecycleOperation)
+        .where(
+            LifecycleOperation.org_id == user.org_id,
+            LifecycleOperation.user_id == user.id,
+            LifecycleOperation.kind.in_(RESTORABLE_KINDS),
+            LifecycleOperation.restored_at.is_(None),
+        )
+        .order_by(LifecycleOperation.created_at.desc(), LifecycleOperation.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _email_taken(session: Session, org_id: uuid.UUID, key: str) -> bool:
+    """Whether an active or dismissed user, or a pending invitation, now holds the address."""
+    holder = session.scalar(select(User.id).where(User.org_id == org_id, User.email_key == key).limit(1))
+    if holder is not None:
+        return True
+    invitations = Base.metadata.tables.get("invitations")
+    if invitations is not None and "email_key" in invitations.c:
+        conditions = [invitations.c.org_id == org_id, invitations.c.email_key == key]
+        if "status" in invitations.c:
+            conditions.append(invitations.c.status == "pending")
+        if session.scalar(select(invitations.c.email_key).where(*conditions).limit(1)) is not None:
+            return True
+    return False
+
+
+def _return_rows(
+    session: Session, ref: UserReference, *, op: LifecycleOperation, user_id: uuid.UUID, now: datetime
+) -> int:
+    """Move back every reference of one kind that still points where the operation put it."""
+    table = _table(ref)
+    col = table.c[ref.column]
+    obj = _object_column(ref, table)
+    amap = AUTHORSHIP
+    where: list[ColumnElement[bool]] = [
+        table.c.org_id == op.org_id,
+        exists().where(
+            amap.c.org_id == table.c.org_id,
+            amap.c.operation_id == op.id,
+            amap.c.kind == ref.kind,
+            amap.c.object_id == obj,
+            amap.c.moved_to_id == col,
+            amap.c.restored_at.is_(None),
+        ),
+    ]
+    if ref.unique_with:
+        where.append(~_clash(ref, table, user_id))
+    returned = _rowcount(session.execute(update(table).where(*where).values(_values(table, {col.name: user_id}))))
+    if returned:
+        back = exists().where(table.c.org_id == amap.c.org_id, obj == amap.c.object_id, col == user_id)
+        session.execute(
+            update(amap)
+            .where(
+                amap.c.org_id == op.org_id,
+                amap.c.operation_id == op.id,
+                amap.c.kind == ref.kind,
+                amap.c.restored_at.is_(None),
+                back,
+            )
+            .values(restored_at=now)
+        )
+    return returned
+
+
+def restore_user(session: Session, user: User, *, actor: User | None) -> RestoreResult:
+    """Undo a deletion or merge within the window: references still where the deletion put them
+    go back, hidden content reappears, and the account returns as dismissed (no seat)."""
+    _lock_org(session, user.org_id)
+    user = _lock_user(session, user)
+    if user.status != UserStatus.DELETED.value:
+        raise errors.InvalidTransition(f"{user.display_name} is not deleted.")
+    now = clock.now()
+    op = _latest_restorable_operation(session, user)
+    if (
+        op is None
+        or op.purged_at is not None
+        or op.restorable_until is None
+        or op.restorable_until <= now
+        or not user.email
+    ):
+        raise errors.RestoreWindowPassed(
+            "The restore window has passed: the account was purged and cannot come back."
+        )
+    key = accounts.email_key(user.email)
+    if _email_taken(session, user.org_id, key):
+        raise errors.EmailInUse(
+            f"{user.email} now belongs to someone else (a user or a pending invitation); change "
+            "or free that address first.",
+            email=user.email,
+        )
+    amap = AUTHORSHIP
+    kinds = sorted(
+        session.scalars(
+            select(amap.c.kind)
+            .where(amap.c.org_id == op.org_id, amap.c.operation_id == op.id, amap.c.restored_at.is_(None))
+            .distinct()
+        ).all()
+    )
+    totals: dict[str, int] = dict(
+        session.execute(
+            select(amap.c.kind, func.count())
+            .where(amap.c.org_id == op.org_id, amap.c.operation_id == op.id, amap.c.restored_at.is_(None))
+            .group_by(amap.c.kind)
+        )
+        .all()
+    )
+    restored: dict[str, int] = {}
+    left: dict[str, int] = {}
+    for kind in kinds:
+        ref = get_reference(kind)
+        n = 0 if ref is None else _return_rows(session, ref, op=op, user_id=user.id, now=now)
+        if n:
+            restored[kind] = n
+        if int(totals.get(kind, 0)) - n > 0:
+            left[kind] = int(totals.get(kind, 0)) - n
+    unhidden = 0
+    for table, hide in _hide_targets():
+        unhidden += _rowcount(
+            session.execute(
+                update(table).where(table.c.org_id == op.org_id, hide == op.id).values(_values(table, {hide.name: None}))
+            )
+        )
+    op.restored_at = now
+    user.status = UserStatus.DISMISSED.value
+    user.email_key = key
+    user.deleted_at = None
+    user.restorable_until = None
+    user.dismissed_at = user.dismissed_at or now
+    record_event(
+        session,
+        org_id=user.org_id,
+        action="user.restored",
+        actor=actor,
+        subject=user,
+        details={"operation_id": str(op.id), "restored": restored, "left": left, "unhidden": unhidden},
+    )
+    _finish(session)
+    return RestoreResult(user=user, operation_id=op.id, restored=restored, left=left, unhidden=unhidden)
+
+
+# --------------------------------------------------------------------------------------------
+# Purge
+
+
+def _destroy(
+    session: Session, table: Table, where: list[ColumnElement[bool]], org_id: uuid.UUID, depth: int = 0
+) -> int:
+    """Delete rows, after the rows of other tables that point at them without ON DELETE CASCADE."""
+    if depth < 5:
+        for child in Base.metadata.tables.values():
+            if child is table or child.name in ("users", "organizations"):
+                continue
+            for fk in child.foreign_key_constraints:
+                if fk.referred_table is not table or (fk.ondelete or "").upper() in ("CASCADE", "SET NULL"):
+                    continue
+                pairs = [
+                    (element.parent, element.column)
+                    for element in fk.elements
+                    if element.parent.name != "org_id"
+                ]
+                if len(pairs) != 1:
+                    continue
+                child_col, parent_col = pairs[0]
+                parents = select(parent_col).where(*where)
+                _destroy(
+                    session, child, [child.c.org_id == org_id, child_col.in_(parents)], org_id, depth + 1
+                )
+    statement: Delete = delete(table).where(*where)
+    return _rowcount(session.execute(statement))
+
+
+def _destroy_hidden(session: Session, op: LifecycleOperation) -> int:
+    destroyed = 0
+    for table, hide in _hide_targets():
+        destroyed += _destroy(session, table, [table.c.org_id == op.org_id, hide == op.id], op.org_id)
+    return destroyed
+
+
+def _scrub_user_row(user: User, display_name: str) -> None:
+    """Remove personal data from the tombstone; the map keeps the name for admins."""
+    user.email = None
+    user.email_key = None
+    user.first_name = ""
+    user.last_name = ""
+    user.display_name = display_name
+    user.position = ""
+    user.password_hash = None
+    user.restorable_until = None
+
+
+def _due_operations(session: Session, now: datetime, limit: int | None) -> list[LifecycleOperation]:
+    query = (
+        select(LifecycleOperation)
+        .where(
+            LifecycleOperation.purged_at.is_(None),
+            LifecycleOperation.restorable_until <= now,
+            LifecycleOperation.restored_at.is_(None),
+            LifecycleOperation.kind.in_(RESTORABLE_KINDS),
+        )
+        .order_by(LifecycleOperation.restorable_until, LifecycleOperation.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    if _is_postgres(session):
+        # Several server processes run the purge: each claims different operations.
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query).all())
+
+
+def count_purgeable(session: Session, *, now: datetime | None = None) -> int:
+    """How many deletions have passed their restore window and wait for the purge."""
+    now = now or clock.now()
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(LifecycleOperation)
+            .where(
+                LifecycleOperation.purged_at.is_(None),
+                LifecycleOperation.restorable_until <= now,
+                LifecycleOperation.restored_at.is_(None),
+                LifecycleOperation.kind.in_(RESTORABLE_KINDS),
+            )
+        )
+        or 0
+    )
+
+
+def purge_expired(session: Session, *, now: datetime | None = None, limit: int | None = None) -> int:
+    """End every restore window that has passed: destroy the hidden content and the personal data
+    of the user row (the map keeps the original name). Returns how many deletions were purged."""
+    now = now or clock.now()
+    operations = _due_operations(session, now, limit)
+    for op in operations:
+        destroyed = _destroy_hidden(session, op)
+        op.purged_at = now
+        user = session.get(User, (op.org_id, op.user_id))
+        if user is not None and user.status == UserStatus.DELETED.value:
+            _scrub_user_row(user, FORMER_EMPLOYEE)
+        record_event(
+            session,
+            org_id=op.org_id,
+            action="user.purged",
+            actor=None,
+            subject=user,
+            details={"operation_id": str(op.id), "destroyed": destroyed, "by": "purge"},
+        )
+    if operations:
+        _finish(session)
+    return len(operations)
+
+
+# --------------------------------------------------------------------------------------------
+# Erase (GDPR Art. 17)
+
+
+def _next_pseudonym(session: Session, org_id: uuid.UUID) -> str:
+    """ "Former employee N", N counting the organization's erasures (the org row is locked)."""
+    erased = session.scalar(
+        select(func.count())
+        .select_from(LifecycleOperation)
+        .where(LifecycleOperation.org_id == org_id, LifecycleOperation.kind == OperationKind.ERASE.value)
+    )
+    return f"{PSEUDONYM_PREFIX} {int(erased or 0) + 1}"
+
+
+def _personal_strings(user: User) -> list[str]:
+    values = {user.email or "", user.display_name, f"{user.first_name} {user.last_name}".strip()}
+    return sorted((v for v in values if len(v.strip()) >= 3), key=len, reverse=True)
+
+
+def _forget_mail_and_invitations(
+    session: Session, user: User, needles: Iterable[str], pseudonym: str
+) -> None:
+    """Mail to the person goes; their name leaves other mail; their invitations are redacted."""
+    outbox = Base.metadata.tables.get("mail_outbox")
+    if outbox is not None and user.email:
+        session.execute(
+            delete(outbox).where(
+                outbox.c.org_id == user.org_id, func.lower(outbox.c.to_address) == user.email.lower()
+            )
+        )
+        for needle in needles:
+            for column in ("subject", "body_text"):
+                if column in outbox.c:
+                    session.execute(
+                        update(outbox)
+                        .where(outbox.c.org_id == user.org_id, outbox.c[column].contains(needle))
+                        .values({column: func.replace(outbox.c[column], needle, pseudonym)})
+                    )
+    invitations = Base.metadata.tables.get("invitations")
+    if invitations is None:
+        return
+    mine: list[ColumnElement[bool]] = []
+    if "accepted_user_id" in invitations.c:
+        mine.append(invitations.c.accepted_user_id == user.id)
+    if user.email and "email_key" in invitations.c:
+        key_match = invitations.c.email_key == accounts.email_key(user.email)
+        if "status" in invitations.c:
+            # A pending invitation to the same address is somebody's new start, not this record.
+            key_match = and_(key_match, invitations.c.status != "pending")
+        mine.append(key_match)
+    if not mine:
+        return
+    values: dict[str, Any] = {}
+    placeholder = f"erased-{user.id.hex[:12]}@invalid"
+    for column, value in (
+        ("email", placeholder),
+        ("email_key", placeholder),
+        ("first_name", ""),
+        ("last_name", ""),
+        ("position", ""),
+    ):
+        if column in invitations.c:
+            values[column] = value
+    if values:
+        session.execute(
+            update(invitations).where(invitations.c.org_id == user.org_id, or_(*mine)).values(values)
+        )
+
+
+def erase_user(
+    session: Session,
+    user: User,
+    *,
+    actor: User | None,
+    confirm: str | None,
+    disposition: DispositionPlan | None = None,
+) -> ErasureResult:
+    """Delete and purge at once, and replace the person's name everywhere with a pseudonym
+    ("Former employee N"): user row, authorship map, audit details, mail, invitations."""
+    org = _lock_org(session, user.org_id)
+    user = _lock_user(session, user)
+    _check_removable(session, user, actor=actor)
+    erased_before = session.scalar(
+        select(LifecycleOperation.id).where(
+            LifecycleOperation.org_id == user.org_id,
+            LifecycleOperation.user_id == user.id,
+            LifecycleOperation.kind == OperationKind.ERASE.value,
+        )
+    )
+    if erased_before is not None:
+        raise errors.InvalidTransition("This person has already been erased.")
+    _check_confirmation(user, confirm)
+    already_deleted = user.status == UserStatus.DELETED.value
+    plan: dict[str, Disposition] = {}
+    successor = None
+    if not already_deleted:
+        plan, successor = _resolve_plan(session, user, disposition or DispositionPlan())
+    now = clock.now()
+    pseudonym = _next_pseudonym(session, user.org_id)
+    op = _new_operation(
+        session,
+        kind=OperationKind.ERASE,
+        user=user,
+        actor=actor,
+        successor=successor,
+        now=now,
+        restorable_until=None,
+        dispositions={"kinds": {k: v.value for k, v in plan.items()}},
+    )
+    counts = _Counts()
+    if not already_deleted:
+        system_user = accounts.get_system_user(session, user.org_id)
+        counts = _dispose(
+            session, user, op=op, plan=plan, system_user=system_user, successor=successor, now=now
+        )
+        _mark_deleted(session, user, org=org, now=now)
+    _delete_credentials(session, org_id=user.org_id, user_id=user.id)
+    # The earlier deletion's window ends now too: its hidden content is destroyed with this one's.
+    pending = list(
+        session.scalars(
+            select(LifecycleOperation).where(
+                LifecycleOperation.org_id == user.org_id,
+                LifecycleOperation.user_id == user.id,
+                LifecycleOperation.kind.in_(RESTORABLE_KINDS),
+                LifecycleOperation.restored_at.is_(None),
+                LifecycleOperation.purged_at.is_(None),
+            )
+        ).all()
+    )
+    destroyed = 0
+    for earlier in [*pending, op]:
+        destroyed += _destroy_hidden(session, earlier)
+        earlier.purged_at = now
+    op.dispositions = {**op.dispositions, "moved": counts.moved, "deleted": counts.hidden}
+
+    needles = _personal_strings(user)
+    _forget_mail_and_invitations(session, user, needles, pseudonym)
+    redact_user(session, org_id=user.org_id, user_id=user.id, pseudonym=pseudonym)
+    amap = AUTHORSHIP
+    session.execute(
+        update(amap)
+        .where(amap.c.org_id == user.org_id, amap.c.original_user_id == user.id)
+        .values(original_display_name=pseudonym)
+    )
+    _scrub_user_row(user, pseudonym)
+    session.flush()
+    record_event(
+        session,
+        org_id=user.org_id,
+        action="user.erased",
+        actor=actor,
+        subject=user,
+        details={
+            "operation_id": str(op.id),
+            "pseudonym": pseudonym,
+            "moved": counts.moved,
+            "deleted": counts.hidden,
+            "destroyed": destroyed,
+        },
+    )
+    _finish(session)
+    return ErasureResult(
+        user=user,
+        operation_id=op.id,
+        pseudonym=pseudonym,
+        moved=counts.moved,
+        deleted=counts.hidden,
+        destroyed=destroyed,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Merge and transfer
+
+
+def merge_users(
+    session: Session, source: User, *, into: User, actor: User | None, confirm: str | None
+) -> MergeResult:
+    """Move every content reference of a duplicate account to ``into``, then delete the duplicate
+    (restorable like any deletion; the map records each move under one operation)."""
+    org = _lock_org(session, source.org_id)
+    source = _lock_user(session, source)
+    if into.org_id != source.org_id:
+        raise errors.UnknownUser("No such user in this organization.", field="into_id")
+    _check_removable(session, source, actor=actor)
+    if source.status == UserStatus.DELETED.value:
+        raise errors.InvalidTransition(f"{source.display_name} is already deleted.")
+    target = _active_other_user(session, source.org_id, into.id, not_id=source.id, field_name="into_id")
+    _check_confirmation(source, confirm)
+    now = clock.now()
+    restorable_until = now + timedelta(days=org.restore_window_days)
+    op = _new_operation(
+        session,
+        kind=OperationKind.MERGE,
+        user=source,
+        actor=actor,
+        successor=target,
+        now=now,
+        restorable_until=restorable_until,
+        dispositions={"into_id": str(target.id)},
+    )
+    counts = _Counts()
+    for ref in content_references():
+        moved, hidden = _move_rows(
+            session,
+            ref,
+            org_id=source.org_id,
+            from_id=source.id,
+            to_id=target.id,
+            op_id=op.id,
+            original_name=source.display_name,
+            now=now,
+        )
+        counts.add(counts.moved, ref.kind, moved)
+        counts.add(counts.hidden, ref.kind, hidden)
+    op.dispositions = {**op.dispositions, "moved": counts.moved, "deleted": counts.hidden}
+    _mark_deleted(session, source, org=org, now=now)
+    record_event(
+        session,
+        org_id=source.org_id,
+        action="user.merged",
+        actor=actor,
+        subject=source,
+        details={
+            "operation_id": str(op.id),
+            "into_id": str(target.id),
+            "moved": counts.moved,
+            "deleted": counts.hidden,
+            "restorable_until": restorable_until.isoformat(),
+        },
+    )
+    _finish(session)
+    return MergeResult(
+        user=source, into=target, operation_id=op.id, moved=counts.moved, deleted=counts.hidden
+    )
+
+
+def transfer_references(
+    session: Session,
+    from_user: User,
+    *,
+    to: User,
+    actor: User | None,
+    kinds: Iterable[str] | None = None,
+    originally_by: uuid.UUID | None = None,
+) -> dict[str, int]:
+    """Hand a person's references (every kind that may go to a successor, or the chosen kinds) to
+    an active user without deleting anyone; ``originally_by`` keeps only what the map says was
+    originally that person's. Recorded in the map and the audit log."""
+    _lock_org(session, from_user.org_id)
+    if to.org_id != from_user.org_id:
+        raise errors.UnknownUser("No such user in this organization.", field="to_id")
+    target = _active_other_user(session, from_user.org_id, to.id, not_id=from_user.id, field_name="to_id")
+    refs = {ref.kind: ref for ref in content_references()}
+    if kinds is None:
+        chosen = [ref for ref in refs.values() if Disposition.SUCCESSOR in ref.dispositions]
+    else:
+        chosen = []
+        for kind in dict.fromkeys(kinds):
+            ref = refs.get(kind)
+            if ref is None:
+                raise errors.DispositionNotAllowed(f"Unknown kind of reference {kind!r}.", kind=kind)
+            if Disposition.SUCCESSOR not in ref.dispositions:
+                raise errors.DispositionNotAllowed(
+                    f"{ref.label} ({kind}) cannot be handed to another person.",
+                    kind=kind,
+                    allowed=[d.value for d in ref.dispositions],
+                )
+            chosen.append(ref)
+    if originally_by is not None and session.get(User, (from_user.org_id, originally_by)) is None:
+        raise errors.UnknownUser("No such user in this organization.", field="originally_by")
+    now = clock.now()
+    op = _new_operation(
+        session,
+        kind=OperationKind.TRANSFER,
+        user=from_user,
+        actor=actor,
+        successor=target,
+        now=now,
+        restorable_until=None,
+        dispositions={
+            "kinds": [ref.kind for ref in chosen],
+            "originally_by": str(originally_by) if originally_by else None,
+        },
+    )
+    counts = _Counts()
+    for ref in chosen:
+        moved, hidden = _move_rows(
+            session,
+            ref,
+            org_id=from_user.org_id,
+            from_id=from_user.id,
+            to_id=target.id,
+            op_id=op.id,
+            original_name=from_user.display_name,
+            now=now,
+            originally_by=originally_by,
+        )
+        counts.add(counts.moved, ref.kind, moved)
+        counts.add(counts.hidden, ref.kind, hidden)
+    op.dispositions = {**op.dispositions, "moved": counts.moved, "deleted": counts.hidden}
+    record_event(
+        session,
+        org_id=from_user.org_id,
+        action="references.transferred",
+        actor=actor,
+        subject=from_user,
+        details={
+            "operation_id": str(op.id),
+            "to_id": str(target.id),
+            "originally_by": str(originally_by) if originally_by else None,
+            "moved": counts.moved,
+            "deleted": counts.hidden,
+        },
+    )
+    _finish(session)
+    return counts.moved
+
+
+# --------------------------------------------------------------------------------------------
+# The authorship map (admin only)
+
+
+def list_authorship(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    kind: str | None = None,
+    object_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    include_restored: bool = False,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[AuthorshipEntry], int]:
+    """Moved references and whose they originally were, newest first: (items, total)."""
+    conditions: list[ColumnElement[bool]] = [Authorship.org_id == org_id]
+    if kind is not None:
+        conditions.append(Authorship.kind == kind)
+    if object_id is not None:
+        conditions.append(Authorship.object_id == object_id)
+    if user_id is not None:
+        conditions.append(Authorship.original_user_id == user_id)
+    if not include_restored:
+        conditions.append(Authorship.restored_at.is_(None))
+    total = int(session.scalar(select(func.count()).select_from(Authorship).where(*conditions)) or 0)
+    rows = session.scalars(
+        select(Authorship)
+        .where(*conditions)
+        .order_by(
+            Authorship.moved_at.desc(), Authorship.operation_id.desc(), Authorship.kind, Authorship.object_id
+        )
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    user_ids = {r.original_user_id for r in rows} | {r.moved_to_id for r in rows}
+    users = (
+        {
+            u.id: u
+            for u in session.scalars(select(User).where(User.org_id == org_id, User.id.in_(user_ids))).all()
+        }
+        if user_ids
+        else {}
+    )
+    items = [
+        AuthorshipEntry(
+            operation_id=r.operation_id,
+            kind=r.kind,
+            object_id=r.object_id,
+            original_user=users[r.original_user_id],
+            original_display_name=r.original_display_name,
+            moved_to=users[r.moved_to_id],
+            moved_at=r.moved_at,
+            restored_at=r.restored_at,
+        )
+        for r in rows
+    ]
+    return items, total
+
+
+__all__ = [
+    "AuthorshipEntry",
+    "DeletionPreview",
+    "DeletionResult",
+    "DispositionPlan",
+    "ErasureResult",
+    "MergeResult",
+    "RestoreResult",
+    "count_purgeable",
+    "delete_user",
+    "erase_user",
+    "list_authorship",
+    "merge_users",
+    "preview_deletion",
+    "purge_expired",
+    "restore_user",
+    "transfer_references",
+]

@@ -1,0 +1,106 @@
+"""Request and response shapes of deletion, restore, erase, merge, transfer and the authorship map."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from roster.accounts.schemas import UserOut, UserRef
+from roster.references import Disposition
+
+
+class DispositionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default: Disposition = Disposition.SYSTEM_USER
+    successor_id: uuid.UUID | None = None
+    kinds: dict[str, Disposition] = Field(default_factory=dict, max_length=500)
+
+
+class DeleteIn(BaseModel):
+    confirm: str = Field(default="", max_length=320)
+    disposition: DispositionIn | None = None
+
+
+class EraseIn(BaseModel):
+    confirm: str = Field(default="", max_length=320)
+    disposition: DispositionIn | None = None
+
+
+class MergeIn(BaseModel):
+    into_id: uuid.UUID
+    confirm: str = Field(default="", max_length=320)
+
+
+class TransferIn(BaseModel):
+    to_id: uuid.UUID
+    kinds: list[str] | None = Field(default=None, max_length=500)
+    originally_by: uuid.UUID | None = None
+
+
+class PreviewReferenceOut(BaseModel):
+    kind: str
+    label: str
+    count: int
+    dispositions: list[str]
+
+
+class DeletionPreviewOut(BaseModel):
+    user: UserOut
+    references: list[PreviewReferenceOut]
+    total: int
+
+
+class DeletionOut(BaseModel):
+    user: UserOut
+    operation_id: uuid.UUID
+    moved: dict[str, int]
+    deleted: dict[str, int]
+
+
+class RestoreOut(UserOut):
+    """The restored User (dismissed), plus what came back and what had changed meanwhile."""
+
+    operation_id: uuid.UUID
+    restored: dict[str, int]
+    left: dict[str, int]
+    unhidden: int
+
+
+class ErasureOut(BaseModel):
+    user: UserOut
+    operation_id: uuid.UUID
+    pseudonym: str
+    moved: dict[str, int]
+    deleted: dict[str, int]
+    destroyed: int
+
+
+class MergeOut(BaseModel):
+    user: UserOut
+    into: UserOut
+    operation_id: uuid.UUID
+    moved: dict[str, int]
+    deleted: dict[str, int]
+
+
+class TransferOut(BaseModel):
+    moved: dict[str, int]
+
+
+class AuthorshipOut(BaseModel):
+    kind: str
+    object_id: uuid.UUID
+    original_user: UserRef
+    original_display_name: str
+    moved_to: UserRef
+    moved_at: datetime
+    operation_id: uuid.UUID
+    restored_at: datetime | None
+
+
+class AuthorshipPage(BaseModel):
+    items: list[AuthorshipOut]
+    total: int
