@@ -329,8 +329,8 @@ def count_unread(
             (ChatMember.last_read_at.is_(None)) | (Message.created_at > ChatMember.last_read_at),
         )
         .group_by(Message.chat_id)
-    ).tuples()
-    return dict(rows)
+    )
+    return {chat_id: int(count) for chat_id, count in rows}
 
 
 def load_chat_page(session: Session, org_id: uuid.UUID, chats: Sequence[Chat], *, viewer: User) -> ChatPage:
@@ -343,7 +343,7 @@ def load_chat_page(session: Session, org_id: uuid.UUID, chats: Sequence[Chat], *
         select(ChatMember.chat_id, ChatMember.user_id)
         .where(ChatMember.org_id == org_id, ChatMember.chat_id.in_(ids), ChatMember.hidden_by.is_(None))
         .order_by(ChatMember.joined_at, ChatMember.id)
-    ).tuples():
+    ):
         page.members[chat_id].append(user_id)
     page.unread = count_unread(session, org_id, ids, viewer=viewer)
     wanted = {c.created_by for c in chats}

@@ -118,11 +118,18 @@ class MentionRow:
     hidden: bool
 
 
-def render_mentions(stored: str, rows: Sequence[MentionRow], names: dict[uuid.UUID, str]) -> tuple[str, str]:
+def render_mentions(
+    stored: str,
+    rows: Sequence[MentionRow],
+    names: dict[uuid.UUID, str],
+    *,
+    keep: set[uuid.UUID] | None = None,
+) -> tuple[str, str]:
     """Stored text to (plain text, markup): each placeholder becomes the row's current person.
 
     ``names`` gives the display name to show per user id. Hidden rows show "Former employee" and
-    carry no id. Markup writes visible mentions as ``@[<user id>]``, the form clients send back.
+    carry no id. Markup writes visible mentions as ``@[<user id>]``, the form clients send back;
+    with ``keep``, people outside it are written as plain ``@Name`` (a mention being removed).
     """
     from roster.accounts.schemas import FORMER_EMPLOYEE
 
@@ -141,7 +148,8 @@ def render_mentions(stored: str, rows: Sequence[MentionRow], names: dict[uuid.UU
             markup.append("@" + FORMER_EMPLOYEE)
         else:
             plain.append("@" + names[row.user_id])
-            markup.append(f"@[{row.user_id}]")
+            kept = keep is None or row.user_id in keep
+            markup.append(f"@[{row.user_id}]" if kept else "@" + names[row.user_id])
         last = match.end()
     plain.append(stored[last:])
     markup.append(stored[last:])
@@ -297,7 +305,8 @@ def edit_post(
     if body is None:
         current = [MentionRow(row, user, False) for user, row in current_mentions.items()]
         names = {u.id: u.display_name for u in load_users(session, post.org_id, current_mentions).values()}
-        source = render_mentions(post.body, current, names)[1]
+        keep = None if mentions is None else set(mentions)
+        source = render_mentions(post.body, current, names, keep=keep)[1]
     else:
         source = body
     text = clean_text(source, field="body", limit=BODY_LIMIT)
@@ -500,7 +509,7 @@ def load_post_page(session: Session, org_id: uuid.UUID, posts: Sequence[Post], *
             select(Like.post_id, func.count())
             .where(Like.org_id == org_id, Like.post_id.in_(ids), Like.hidden_by.is_(None))
             .group_by(Like.post_id)
-        ).tuples()
+        )
     }
     page.comment_counts = {
         post_id: count
@@ -508,7 +517,7 @@ def load_post_page(session: Session, org_id: uuid.UUID, posts: Sequence[Post], *
             select(Comment.post_id, func.count())
             .where(Comment.org_id == org_id, Comment.post_id.in_(ids), Comment.hidden_by.is_(None))
             .group_by(Comment.post_id)
-        ).tuples()
+        )
     }
     page.liked = set(
         session.scalars(
