@@ -18,6 +18,10 @@ db_app = typer.Typer(help="The database.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(mail_app, name="mail")
 console = Console(soft_wrap=True)  # long lines (the curl example) stay copyable
 
 
@@ -101,6 +105,74 @@ def demo(
         f"API: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
         f'-d \'{{"organization":"{DEMO_SLUG}","email":"{DEMO_ADMIN_EMAIL}","password":"{password}"}}\'\n'
     )
+
+
+@audit_app.command("verify")
+def audit_verify(
+    org: Annotated[str | None, typer.Option(help="Only this organization (slug); default: all.")] = None,
+) -> None:
+    """Check every organization's audit chain; exits 1 if any event was edited or removed."""
+    from sqlalchemy import select
+
+    from roster.accounts.models import Organization
+    from roster.lifecycle.audit import verify_chain
+
+    broken = False
+    with transaction(sessions()) as session:
+        query = select(Organization).order_by(Organization.slug)
+        if org is not None:
+            query = query.where(Organization.slug == org.strip().lower())
+        orgs = session.scalars(query).all()
+        if org is not None and not orgs:
+            console.print(f"[red]error[/red] (not_found): no organization {org!r}")
+            raise typer.Exit(code=1)
+        for organization in orgs:
+            result = verify_chain(session, organization.id)
+            if result.ok:
+                console.print(
+                    f"[green]ok[/green] {organization.slug}: {result.events} events"
+                    f" ({result.redacted} redacted)"
+                )
+                continue
+            broken = True
+            console.print(f"[red]BROKEN[/red] {organization.slug}: {result.events} events")
+            for problem in result.problems:
+                console.print(f"  event {problem.get('seq')}: {problem['problem']} - {problem['detail']}")
+    if broken:
+        raise typer.Exit(code=1)
+
+
+@mail_app.command("send")
+def mail_send() -> None:
+    """Deliver the mail that is due, once (the server does this every few seconds)."""
+    from roster.mail.delivery import deliver_due_mail
+
+    delivered = deliver_due_mail(sessions(), get_settings())
+    console.print(f"delivered {delivered} message(s)")
+
+
+@app.command()
+def purge() -> None:
+    """Purge deleted users whose restore window has passed: their hidden content and personal data."""
+    from rich.progress import Progress
+
+    from roster.lifecycle.deletion import count_purgeable, purge_expired
+
+    factory = sessions()
+    with transaction(factory) as session:
+        due = count_purgeable(session)
+    purged = 0
+    with Progress(console=console) as progress:
+        task = progress.add_task("purging deleted users", total=due)
+        while True:
+            # One deletion per transaction: a long purge never holds locks for long.
+            with transaction(factory) as session:
+                done = purge_expired(session, limit=1)
+            if not done:
+                break
+            purged += done
+            progress.advance(task, done)
+    console.print(f"purged {purged} deleted user(s)")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def dismiss_user(session: Session, user: User, *, actor: User | None, reason: st
     if user.status == UserStatus.DISMISSED.value:
         return user
     if user.status != UserStatus.ACTIVE.value:
-        raise errors.InvalidTransition(f"A {user.status} user cannot be dismissed.", status=user.status)
+        raise errors.InvalidTransition(f"A {user.status} user cannot be dismissed.", user_status=user.status)
     guard_target(user, actor)
     guard_last_admin(session, user)
     user.status = UserStatus.DISMISSED.value
@@ -122,7 +122,7 @@ def rehire_user(
         return user
     if user.status != UserStatus.DISMISSED.value:
         raise errors.InvalidTransition(
-            f"A {user.status} user cannot be rehired; restore them first.", status=user.status
+            f"A {user.status} user cannot be rehired; restore them first.", user_status=user.status
         )
     guard_target(user, actor)
     take_seat(session, user.org_id)

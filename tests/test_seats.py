@@ -1,0 +1,237 @@
+"""Seats: a guarded counter that concurrent requests can never push over the plan's limit."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from roster.accounts.models import Organization
+from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+from roster.domain import errors
+from roster.lifecycle.invitations import invite_user, revoke_invitation
+from roster.lifecycle.models import Invitation
+from roster.lifecycle.seats import get_seat_ledger, release_seat, take_seat
+from roster.lifecycle.users import dismiss_user
+from tests.conftest import make_settings
+from tests.dbutil import DatabaseFactory
+from tests.factories import auth, make_org, make_user
+from tests.lifecycle_helpers import events
+
+API = "/api/v1"
+
+
+def test_a_new_organization_seats_its_first_admin_and_not_the_system_user(db: Session) -> None:
+    o = make_org(db)
+    ledger = get_seat_ledger(db, o.org.id)
+    assert (ledger.plan, ledger.limit, ledger.used, ledger.active, ledger.available) == ("free", 12, 1, 1, 11)
+
+
+def test_the_seats_endpoint_shows_the_ledger(db: Session, client: TestClient) -> None:
+    o = make_org(db, plan="plus")
+    invite_user(db, o.org.id, actor=o.admin, email="a@example.test")
+    response = client.get(f"{API}/seats", headers=auth(db, o.admin))
+    assert response.json() == {
+        "plan": "plus",
+        "limit": 24,
+        "used": 2,
+        "active": 1,
+        "pending_invitations": 1,
+        "available": 22,
+    }
+    assert client.get(f"{API}/seats", headers=auth(db, make_user(db, o.org))).status_code == 403
+
+
+def test_take_seat_refuses_at_the_limit_with_the_ledger(db: Session) -> None:
+    o = make_org(db)
+    for _ in range(11):
+        take_seat(db, o.org.id)
+    try:
+        take_seat(db, o.org.id)
+    except errors.SeatLimitReached as exc:
+        assert exc.extra["limit"] == 12 and exc.extra["used"] == 12 and exc.extra["plan"] == "free"
+        assert "upgrade the plan" in exc.detail
+    else:
+        raise AssertionError("took a thirteenth seat")
+    release_seat(db, o.org.id)
+    take_seat(db, o.org.id)
+    assert get_seat_ledger(db, o.org.id).used == 12
+
+
+def test_the_enterprise_plan_is_unlimited(db: Session) -> None:
+    o = make_org(db, plan="enterprise")
+    for _ in range(200):
+        take_seat(db, o.org.id)
+    ledger = get_seat_ledger(db, o.org.id)
+    assert ledger.limit is None and ledger.available is None and ledger.used == 201
+
+
+def test_invite_refusal_at_the_limit_explains_how_to_free_a_seat(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    for i in range(11):
+        assert (
+            client.post(
+                f"{API}/invitations", json={"email": f"s{i}@example.test"}, headers=headers
+            ).status_code
+            == 201
+        )
+    response = client.post(f"{API}/invitations", json={"email": "one-too-many@example.test"}, headers=headers)
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "seat_limit_reached"
+    assert {k: body[k] for k in ("plan", "limit", "used", "active", "pending_invitations")} == {
+        "plan": "free",
+        "limit": 12,
+        "used": 12,
+        "active": 1,
+        "pending_invitations": 11,
+    }
+    assert "revoke a pending invitation" in body["detail"] and "dismiss or delete" in body["detail"]
+    assert db.scalar(select(func.count()).select_from(Invitation).where(Invitation.org_id == o.org.id)) == 11
+
+
+def test_dismissing_and_revoking_free_seats_for_new_invitations(db: Session) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org)
+    take_seat(db, o.org.id)  # erin's seat (make_user writes users directly)
+    invitations = [invite_user(db, o.org.id, actor=o.admin, email=f"i{n}@example.test")[0] for n in range(10)]
+    assert get_seat_ledger(db, o.org.id).available == 0
+    dismiss_user(db, erin, actor=o.admin)
+    invite_user(db, o.org.id, actor=o.admin, email="after-dismissal@example.test")
+    revoke_invitation(db, invitations[0], actor=o.admin)
+    invite_user(db, o.org.id, actor=o.admin, email="after-revoke@example.test")
+    assert get_seat_ledger(db, o.org.id).used == 12
+
+
+def test_changing_the_plan_records_old_and_new(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    response = client.put(f"{API}/organization/plan", json={"plan": "standard"}, headers=headers)
+    assert response.status_code == 200 and response.json()["limit"] == 50
+    [event] = events(db, o.org.id, "plan.changed")
+    assert event.details == {"old": "free", "new": "standard", "old_limit": 12, "new_limit": 50}
+    assert (
+        client.put(f"{API}/organization/plan", json={"plan": "standard"}, headers=headers).status_code == 200
+    )
+    assert len(events(db, o.org.id, "plan.changed")) == 1  # unchanged: no event
+    bad = client.put(f"{API}/organization/plan", json={"plan": "gold"}, headers=headers)
+    assert bad.status_code == 422
+
+
+def test_a_plan_smaller_than_the_seats_in_use_is_refused(db: Session, client: TestClient) -> None:
+    o = make_org(db, plan="plus")
+    for n in range(12):
+        invite_user(db, o.org.id, actor=o.admin, email=f"p{n}@example.test")
+    response = client.put(f"{API}/organization/plan", json={"plan": "free"}, headers=auth(db, o.admin))
+    assert response.status_code == 409 and response.json()["code"] == "plan_too_small"
+    assert response.json()["used"] == 13
+    db.refresh(o.org)
+    assert o.org.plan == "plus"
+    assert events(db, o.org.id, "plan.changed") == []
+
+
+def test_organization_settings_can_be_read_and_changed(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    assert client.get(f"{API}/organization/settings", headers=headers).json() == {
+        "restore_window_days": 30,
+        "employees_may_change_photo": True,
+        "show_former_employee_names": True,
+    }
+    response = client.patch(
+        f"{API}/organization/settings",
+        json={
+            "restore_window_days": 45,
+            "show_former_employee_names": False,
+            "employees_may_change_photo": True,
+        },
+        headers=headers,
+    )
+    assert response.status_code == 200 and response.json()["restore_window_days"] == 45
+    [event] = events(db, o.org.id, "settings.changed")
+    assert event.details == {
+        "restore_window_days": {"old": 30, "new": 45},
+        "show_former_employee_names": {"old": True, "new": False},
+    }
+    bad = client.patch(f"{API}/organization/settings", json={"restore_window_days": 0}, headers=headers)
+    assert bad.status_code == 422
+    assert len(events(db, o.org.id, "settings.changed")) == 1
+
+
+def _concurrent_invites(
+    url: str, org_id: uuid.UUID, admin_id: uuid.UUID, tmp_path: Path, n: int
+) -> list[str]:
+    settings = make_settings(tmp_path)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(n)
+
+    def attempt(i: int) -> None:
+        engine = make_engine(url)  # each request: its own engine and connection
+        try:
+            factory = make_sessionmaker(writer(engine))
+            barrier.wait(timeout=30)
+            try:
+                with transaction(factory) as session:
+                    from roster.accounts.models import User
+
+                    admin = session.get(User, (org_id, admin_id))
+                    assert admin is not None
+                    invite_user(
+                        session, org_id, actor=admin, email=f"rush{i}@example.test", settings=settings
+                    )
+                result = "created"
+            except errors.SeatLimitReached:
+                result = "seat_limit_reached"
+            except Exception as exc:
+                result = f"error: {type(exc).__name__}: {exc}"
+            with lock:
+                outcomes.append(result)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return outcomes
+
+
+def test_concurrent_invites_at_the_boundary_never_exceed_the_limit(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = databases.new_database()
+    engine = make_engine(url)
+    factory = make_sessionmaker(writer(engine))
+    with transaction(factory) as session:
+        o = make_org(session)  # free: 12 seats, the admin holds one
+        for n in range(8):
+            invite_user(
+                session,
+                o.org.id,
+                actor=o.admin,
+                email=f"early{n}@example.test",
+                settings=make_settings(tmp_path),
+            )
+        org_id, admin_id = o.org.id, o.admin.id
+    outcomes = _concurrent_invites(url, org_id, admin_id, tmp_path, 24)
+    assert sorted(set(outcomes)) == ["created", "seat_limit_reached"], outcomes
+    assert outcomes.count("created") == 3
+    with factory() as session:
+        org = session.get(Organization, org_id)
+        assert org is not None and org.seats_used == 12
+        pending = session.scalar(
+            select(func.count())
+            .select_from(Invitation)
+            .where(Invitation.org_id == org_id, Invitation.status == "pending")
+        )
+        assert pending == 11
+        ledger = get_seat_ledger(session, org_id)
+        assert ledger.used == ledger.active + ledger.pending_invitations == 12
+    engine.dispose()
