@@ -315,3 +315,23 @@ def test_another_organizations_chats_do_not_exist(client: TestClient, db: Sessio
         answer = client.request(method, f"{API}/chats/{chat_id}{path}", json=body, headers=headers)
         assert answer.status_code == 404, (method, path, answer.text)
     assert _count(db, Message) == 1
+
+
+def test_the_demo_organization_has_conversations_with_unread_messages(
+    client: TestClient, db: Session
+) -> None:
+    from roster.accounts.service import get_organization_by_slug
+    from roster.demo import DEMO_SLUG, create_demo
+    from tests.factories import PASSWORD
+
+    assert create_demo(db, password=PASSWORD)
+    org = get_organization_by_slug(db, DEMO_SLUG)
+    assert org is not None
+    anna = db.scalars(select(User).where(User.org_id == org.id, User.first_name == "Anna")).one()
+    chats = client.get(f"{API}/chats", headers=auth(db, anna)).json()
+    assert chats["total"] == 3
+    assert {c["kind"] for c in chats["items"]} == {"direct", "group"}
+    assert sum(c["unread_count"] for c in chats["items"]) >= 1
+    group = next(c for c in chats["items"] if c["kind"] == "group")
+    messages = client.get(f"{API}/chats/{group['id']}/messages", headers=auth(db, anna)).json()
+    assert messages["total"] == 4 and messages["items"][0]["body"] == "Yes, let's invite both."

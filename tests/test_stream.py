@@ -495,3 +495,25 @@ def test_a_page_of_posts_loads_its_people_in_a_fixed_number_of_queries(
     add_posts(8)
     many = queries_for_stream()
     assert many == few
+
+
+def test_the_demo_organization_has_a_lively_stream(client: TestClient, db: Session) -> None:
+    from roster.accounts.service import get_organization_by_slug
+    from roster.demo import DEMO_SLUG, create_demo
+    from tests.factories import PASSWORD
+
+    assert create_demo(db, password=PASSWORD)
+    org = get_organization_by_slug(db, DEMO_SLUG)
+    assert org is not None
+    john = db.scalars(select(User).where(User.org_id == org.id, User.first_name == "Jöhn")).one()
+    lukas = db.scalars(select(User).where(User.org_id == org.id, User.first_name == "Lukas")).one()
+    stream = client.get(f"{API}/stream", headers=auth(db, john)).json()
+    assert stream["total"] == 6  # including the budget post addressed to him
+    assert client.get(f"{API}/stream", headers=auth(db, lukas)).json()["total"] == 5
+    newest = stream["items"][0]
+    assert (
+        newest["author"]["display_name"] == "Lukas Weber"
+        and newest["mentions"][0]["display_name"] == "Ravi Patel"
+    )
+    assert sum(p["comment_count"] for p in stream["items"]) >= 5
+    assert sum(p["like_count"] for p in stream["items"]) >= 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
@@ -12,6 +13,8 @@ from roster.accounts.service import (
     email_key,
     get_organization_by_slug,
 )
+from roster.messages import demo as messages_demo
+from roster.stream import demo as stream_demo
 
 DEMO_SLUG = "demo"
 DEMO_ADMIN_EMAIL = "admin@demo.test"
@@ -57,4 +60,7 @@ def create_demo(session: Session, *, password: str) -> bool:
             )
         )
     session.flush()
+    people = list(session.scalars(select(User).where(User.org_id == org.id, User.is_system.is_(False))))
+    stream_demo.add_demo_content(session, org.id, people)
+    messages_demo.add_demo_content(session, org.id, people)
     return True
