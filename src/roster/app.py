@@ -16,12 +16,15 @@ from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
 from roster.lifecycle.api import router as lifecycle_router
 from roster.accounts.ratelimit import LoginLimiter
+from roster.crm.api import router as crm_router
 from roster.db.engine import make_engine, make_sessionmaker, writer
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.directory.api import router as directory_router
+from roster.drive.api import router as drive_router
 from roster.messages.api import router as messages_router
 from roster.settings import Settings, get_settings
 from roster.stream.api import router as stream_router
+from roster.tasks.api import router as tasks_router
 
 log = logging.getLogger("roster.requests")
 
@@ -30,7 +33,17 @@ API_PREFIX = "/api/v1"
 
 def api_routers() -> list[APIRouter]:
     """Every feature's API router; a new feature adds itself here."""
-    return [accounts_router, directory_router, lifecycle_router, stream_router, messages_router, deletion_router]
+    return [
+        accounts_router,
+        directory_router,
+        lifecycle_router,
+        stream_router,
+        messages_router,
+        deletion_router,
+        tasks_router,
+        drive_router,
+        crm_router,
+    ]
 
 
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:

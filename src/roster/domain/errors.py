@@ -172,3 +172,11 @@ class DepartmentCycle(ValidationFailed):
 
 class NotInAudience(ValidationFailed):
     code, title = "not_in_audience", "That person cannot see this post"
+
+
+class EmptyFile(ValidationFailed):
+    code, title = "empty_file", "The file is empty"
+
+
+class InvalidFileName(ValidationFailed):
+    code, title = "invalid_file_name", "The file name is not allowed"

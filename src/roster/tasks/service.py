@@ -1,0 +1,342 @@
+"""Tasks: create, list "my tasks" by role, read, change and delete.
+
+Who sees a task: its creator, its responsible person, its participants and observers, and admins.
+Who changes it: its creator, its responsible person and admins. Who deletes it: its creator and
+admins. Everyone else gets 404 (cannot see) or 403 (can see, cannot change). Services never commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from roster import clock
+from roster.accounts.models import User
+from roster.domain import errors
+from roster.domain.text import clean_text
+from roster.tasks.models import Task, TaskObserver, TaskParticipant, TaskStatus
+
+TITLE_LIMIT = 300
+DESCRIPTION_LIMIT = 20_000
+PEOPLE_LIMIT = 100
+
+
+class TaskRole(StrEnum):
+    """How the caller is involved in a task ("my tasks" by role)."""
+
+    ALL = "all"
+    RESPONSIBLE = "responsible"
+    CREATOR = "creator"
+    PARTICIPANT = "participant"
+    OBSERVER = "observer"
+
+
+class _Unset:
+    pass
+
+
+UNSET: Any = _Unset()
+
+PeopleTable = type[TaskParticipant] | type[TaskObserver]
+
+
+def active_users(
+    session: Session, org_id: uuid.UUID, user_ids: Iterable[uuid.UUID], *, field: str
+) -> list[User]:
+    """The users, each of whom must be active, in one query (order kept, repeats dropped).
+
+    Unknown ids (and other organizations' ids) are ``unknown_user``; dismissed, deleted and System
+    users are ``inactive_user``, as :func:`roster.accounts.service.require_active_user` rules.
+    """
+    wanted = list(dict.fromkeys(user_ids))
+    if len(wanted) > PEOPLE_LIMIT:
+        raise errors.ValidationFailed(f"At most {PEOPLE_LIMIT} people.", field=field)
+    if not wanted:
+        return []
+    found = {u.id: u for u in session.scalars(select(User).where(User.org_id == org_id, User.id.in_(wanted)))}
+    users = []
+    for user_id in wanted:
+        user = found.get(user_id)
+        if user is None:
+            raise errors.UnknownUser("No such user in this organization.", field=field, user_id=str(user_id))
+        if not user.is_active:
+            raise errors.InactiveUser(
+                f"{user.display_name} is not an active user.", field=field, user_id=str(user.id)
+            )
+        users.append(user)
+    return users
+
+
+def _clean_title(title: str) -> str:
+    return clean_text(title, field="title", limit=TITLE_LIMIT, multiline=False)
+
+
+def _clean_description(description: str) -> str:
+    return clean_text(description, field="description", limit=DESCRIPTION_LIMIT, allow_empty=True)
+
+
+def create_task(
+    session: Session,
+    *,
+    actor: User,
+    title: str,
+    responsible_id: uuid.UUID,
+    participant_ids: Sequence[uuid.UUID] = (),
+    observer_ids: Sequence[uuid.UUID] = (),
+    deadline: datetime | None = None,
+    description: str = "",
+) -> Task:
+    """Create a task; every person named must be an active user of the actor's organization."""
+    title = _clean_title(title)
+    description = _clean_description(description)
+    (responsible,) = active_users(session, actor.org_id, [responsible_id], field="responsible_id")
+    participants = active_users(session, actor.org_id, participant_ids, field="participant_ids")
+    observers = active_users(session, actor.org_id, observer_ids, field="observer_ids")
+    now = clock.now()
+    task = Task(
+        org_id=actor.org_id,
+        title=title,
+        description=description,
+        status=TaskStatus.OPEN.value,
+        deadline=deadline.astimezone(UTC) if deadline is not None else None,
+        creator_id=actor.id,
+        responsible_id=responsible.id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(task)
+    session.flush()
+    for user in participants:
+        session.add(TaskParticipant(org_id=task.org_id, task_id=task.id, user_id=user.id, added_at=now))
+    for user in observers:
+        session.add(TaskObserver(org_id=task.org_id, task_id=task.id, user_id=user.id, added_at=now))
+    session.flush()
+    return task
+
+
+def _member_of(table: PeopleTable, user: User) -> ColumnElement[bool]:
+    return exists().where(
+        table.org_id == Task.org_id,
+        table.task_id == Task.id,
+        table.user_id == user.id,
+        table.hidden_by.is_(None),
+    )
+
+
+def _role_filter(user: User, role: TaskRole) -> ColumnElement[bool]:
+    if role is TaskRole.RESPONSIBLE:
+        return Task.responsible_id == user.id
+    if role is TaskRole.CREATOR:
+        return Task.creator_id == user.id
+    if role is TaskRole.PARTICIPANT:
+        return _member_of(TaskParticipant, user)
+    if role is TaskRole.OBSERVER:
+        return _member_of(TaskObserver, user)
+    return or_(
+        Task.creator_id == user.id,
+        Task.responsible_id == user.id,
+        _member_of(TaskParticipant, user),
+        _member_of(TaskObserver, user),
+    )
+
+
+def can_see_task(session: Session, viewer: User, task: Task) -> bool:
+    """Admins, the creator, the responsible person, participants and observers see a task."""
+    if task.org_id != viewer.org_id or task.hidden_by is not None:
+        return False
+    if viewer.is_admin or viewer.id in (task.creator_id, task.responsible_id):
+        return True
+    query = select(Task.id).where(
+        Task.org_id == task.org_id, Task.id == task.id, _role_filter(viewer, TaskRole.ALL)
+    )
+    return session.scalar(query) is not None
+
+
+def can_change_task(viewer: User, task: Task) -> bool:
+    """The creator, the responsible person and admins change a task."""
+    return viewer.is_admin or viewer.id in (task.creator_id, task.responsible_id)
+
+
+def can_delete_task(viewer: User, task: Task) -> bool:
+    """The creator and admins delete a task."""
+    return viewer.is_admin or viewer.id == task.creator_id
+
+
+def get_task(session: Session, viewer: User, task_id: uuid.UUID, *, for_update: bool = False) -> Task:
+    """A task the viewer may see, or NotFound."""
+    query = select(Task).where(Task.org_id == viewer.org_id, Task.id == task_id, Task.hidden_by.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    task = session.scalar(query)
+    if task is None or not can_see_task(session, viewer, task):
+        raise errors.NotFound("No such task.")
+    return task
+
+
+def _listing(viewer: User, role: TaskRole, status: TaskStatus | None) -> Select[tuple[Task]]:
+    query = select(Task).where(
+        Task.org_id == viewer.org_id, Task.hidden_by.is_(None), _role_filter(viewer, role)
+    )
+    if status is not None:
+        query = query.where(Task.status == status.value)
+    return query
+
+
+def list_tasks(
+    session: Session,
+    viewer: User,
+    *,
+    role: TaskRole = TaskRole.ALL,
+    status: TaskStatus | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> tuple[list[Task], int]:
+    """The viewer's tasks in the given role, newest first, and how many there are in all."""
+    query = _listing(viewer, role, status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    tasks = session.scalars(
+        query.order_by(Task.created_at.desc(), Task.id.desc()).offset((page - 1) * per_page).limit(per_page)
+    )
+    return list(tasks), total
+
+
+@dataclass
+class TaskPeople:
+    """Everyone a set of tasks names, loaded in one query per table (no query per task)."""
+
+    users: dict[uuid.UUID, User] = field(default_factory=dict)
+    participants: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    observers: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+
+
+def _people_rows(
+    session: Session, table: PeopleTable, org_id: uuid.UUID, task_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    result: dict[uuid.UUID, list[uuid.UUID]] = {task_id: [] for task_id in task_ids}
+    rows = session.execute(
+        select(table.task_id, table.user_id)
+        .where(table.org_id == org_id, table.task_id.in_(task_ids), table.hidden_by.is_(None))
+        .order_by(table.added_at, table.id)
+    )
+    for task_id, user_id in rows:
+        result[task_id].append(user_id)
+    return result
+
+
+def load_people(session: Session, org_id: uuid.UUID, tasks: Sequence[Task]) -> TaskPeople:
+    """The participants, observers and every user the tasks name."""
+    if not tasks:
+        return TaskPeople()
+    task_ids = [t.id for t in tasks]
+    participants = _people_rows(session, TaskParticipant, org_id, task_ids)
+    observers = _people_rows(session, TaskObserver, org_id, task_ids)
+    user_ids = {t.creator_id for t in tasks} | {t.responsible_id for t in tasks}
+    for ids in (*participants.values(), *observers.values()):
+        user_ids.update(ids)
+    users = {
+        u.id: u for u in session.scalars(select(User).where(User.org_id == org_id, User.id.in_(user_ids)))
+    }
+    return TaskPeople(users=users, participants=participants, observers=observers)
+
+
+def _set_people(
+    session: Session, task: Task, table: PeopleTable, user_ids: Sequence[uuid.UUID], *, field: str
+) -> bool:
+    """Make the task's visible people of one kind exactly ``user_ids``; True if anything changed.
+
+    Only people being added must be active: someone dismissed who already takes part stays
+    unless left out. Rows hidden by a pending deletion are not touched (a restore brings them back).
+    """
+    wanted = list(dict.fromkeys(user_ids))
+    rows = list(session.scalars(select(table).where(table.org_id == task.org_id, table.task_id == task.id)))
+    current = {r.user_id: r for r in rows if r.hidden_by is None}
+    hidden = {r.user_id for r in rows if r.hidden_by is not None}
+    added = [user_id for user_id in wanted if user_id not in current]
+    users = active_users(session, task.org_id, added, field=field)
+    if any(u.id in hidden for u in users):
+        raise errors.Conflict(
+            "That person's place on this task is held by a pending deletion; restore or purge it first.",
+            field=field,
+        )
+    removed = [r.id for user_id, r in current.items() if user_id not in wanted]
+    if removed:
+        session.execute(delete(table).where(table.org_id == task.org_id, table.id.in_(removed)))
+    now = clock.now()
+    for user in users:
+        session.add(table(org_id=task.org_id, task_id=task.id, user_id=user.id, added_at=now))
+    return bool(removed or users)
+
+
+def update_task(
+    session: Session,
+    task: Task,
+    *,
+    actor: User,
+    title: str | None = None,
+    description: str | None = None,
+    status: TaskStatus | None = None,
+    responsible_id: uuid.UUID | None = None,
+    deadline: datetime | None = UNSET,
+    participant_ids: Sequence[uuid.UUID] | None = None,
+    observer_ids: Sequence[uuid.UUID] | None = None,
+) -> Task:
+    """Change a task (creator, responsible person or admin); a refused change writes nothing."""
+    if not can_change_task(actor, task):
+        raise errors.Forbidden("Only the task's creator, its responsible person or an admin may change it.")
+    # Validate everything before the first write, so a refusal leaves the task as it was.
+    new_title = _clean_title(title) if title is not None else None
+    new_description = _clean_description(description) if description is not None else None
+    if responsible_id is not None and responsible_id != task.responsible_id:
+        active_users(session, task.org_id, [responsible_id], field="responsible_id")
+    for ids, table, name in (
+        (participant_ids, TaskParticipant, "participant_ids"),
+        (observer_ids, TaskObserver, "observer_ids"),
+    ):
+        if ids is not None:
+            current = set(
+                session.scalars(
+                    select(table.user_id).where(
+                        table.org_id == task.org_id, table.task_id == task.id, table.hidden_by.is_(None)
+                    )
+                )
+            )
+            active_users(session, task.org_id, [i for i in ids if i not in current], field=name)
+
+    changed = False
+    if new_title is not None and new_title != task.title:
+        task.title, changed = new_title, True
+    if new_description is not None and new_description != task.description:
+        task.description, changed = new_description, True
+    if status is not None and status.value != task.status:
+        task.status, changed = status.value, True
+    if responsible_id is not None and responsible_id != task.responsible_id:
+        task.responsible_id, changed = responsible_id, True
+    if deadline is not UNSET and deadline is not None:
+        deadline = deadline.astimezone(UTC)
+    if deadline is not UNSET and deadline != task.deadline:
+        task.deadline, changed = deadline, True
+    if participant_ids is not None:
+        changed = (
+            _set_people(session, task, TaskParticipant, participant_ids, field="participant_ids") or changed
+        )
+    if observer_ids is not None:
+        changed = _set_people(session, task, TaskObserver, observer_ids, field="observer_ids") or changed
+    if changed:
+        task.updated_at = clock.now()
+    session.flush()
+    return task
+
+
+def delete_task(session: Session, task: Task, *, actor: User) -> None:
+    """Delete a task for good (creator or admin); its participants and observers go with it."""
+    if not can_delete_task(actor, task):
+        raise errors.Forbidden("Only the task's creator or an admin may delete it.")
+    session.execute(delete(Task).where(Task.org_id == task.org_id, Task.id == task.id))
+    session.expunge(task)

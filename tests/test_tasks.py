@@ -1,0 +1,435 @@
+"""Tasks through the API: create, "my tasks" by role, who sees and who changes, refusals."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event, func, select
+from sqlalchemy.orm import Session
+
+from roster.accounts.models import User
+from roster.tasks.models import Task, TaskObserver, TaskParticipant
+from tests.factories import auth, make_org, make_user
+
+API = "/api/v1"
+
+
+def _create(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
+    answer = client.post(f"{API}/tasks", json=body, headers=headers)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def _count(db: Session, model: type[Any]) -> int:
+    return db.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_creating_a_task_names_everyone_involved(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org, first_name="Cleo")
+    responsible = make_user(db, o.org, first_name="Rita")
+    participant = make_user(db, o.org, first_name="Pia")
+    observer = make_user(db, o.org, first_name="Otto")
+
+    task = _create(
+        client,
+        auth(db, creator),
+        title="  Prepare the Q3 report  ",
+        responsible_id=str(responsible.id),
+        participant_ids=[str(participant.id), str(participant.id)],
+        observer_ids=[str(observer.id)],
+        deadline="2026-12-01T17:00:00+02:00",
+        description="Numbers from finance.\nCharts from design.",
+    )
+
+    assert task["title"] == "Prepare the Q3 report"
+    assert task["status"] == "open"
+    assert task["creator"] == {
+        "id": str(creator.id),
+        "display_name": creator.display_name,
+        "status": "active",
+        "is_system": False,
+    }
+    assert task["responsible"]["id"] == str(responsible.id)
+    assert [p["id"] for p in task["participants"]] == [str(participant.id)]
+    assert [p["id"] for p in task["observers"]] == [str(observer.id)]
+    assert task["deadline"].startswith("2026-12-01T15:00:00")
+    assert task["description"] == "Numbers from finance.\nCharts from design."
+    stored = db.get(Task, (o.org.id, uuid.UUID(task["id"])))
+    assert stored is not None and stored.creator_id == creator.id
+
+
+def test_a_naive_deadline_is_refused(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    answer = client.post(
+        f"{API}/tasks",
+        json={"title": "T", "responsible_id": str(o.admin.id), "deadline": "2026-12-01T17:00:00"},
+        headers=auth(db, o.admin),
+    )
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "validation_failed"
+    assert _count(db, Task) == 0
+
+
+def test_an_empty_or_overlong_title_is_refused(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    empty = client.post(
+        f"{API}/tasks", json={"title": " \t ", "responsible_id": str(o.admin.id)}, headers=headers
+    )
+    assert empty.status_code == 422 and empty.json()["code"] == "empty_text"
+    long = client.post(
+        f"{API}/tasks", json={"title": "x" * 301, "responsible_id": str(o.admin.id)}, headers=headers
+    )
+    assert long.status_code == 422 and long.json()["code"] == "text_too_long"
+    assert _count(db, Task) == 0
+
+
+def test_assigning_a_dismissed_person_is_refused_and_nothing_is_written(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    gone = make_user(db, o.org, dismissed=True)
+    active = make_user(db, o.org)
+    headers = auth(db, o.admin)
+
+    for body in (
+        {"title": "T", "responsible_id": str(gone.id)},
+        {"title": "T", "responsible_id": str(active.id), "participant_ids": [str(active.id), str(gone.id)]},
+        {"title": "T", "responsible_id": str(active.id), "observer_ids": [str(gone.id)]},
+    ):
+        answer = client.post(f"{API}/tasks", json=body, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "inactive_user"
+        assert answer.json()["user_id"] == str(gone.id)
+    assert _count(db, Task) == 0
+    assert _count(db, TaskParticipant) == 0
+
+
+def test_the_system_user_and_other_organizations_people_cannot_be_assigned(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    other = make_org(db)
+    system = db.scalars(select(User).where(User.org_id == o.org.id, User.is_system.is_(True))).one()
+    headers = auth(db, o.admin)
+
+    answer = client.post(
+        f"{API}/tasks", json={"title": "T", "responsible_id": str(system.id)}, headers=headers
+    )
+    assert answer.json()["code"] == "inactive_user"
+    answer = client.post(
+        f"{API}/tasks", json={"title": "T", "responsible_id": str(other.admin.id)}, headers=headers
+    )
+    assert answer.status_code == 422 and answer.json()["code"] == "unknown_user"
+    assert str(other.org.id) not in answer.text
+    assert _count(db, Task) == 0
+
+
+def test_my_tasks_are_listed_by_role(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    me = make_user(db, o.org)
+    boss = make_user(db, o.org)
+    mine = auth(db, me)
+    theirs = auth(db, boss)
+    responsible = _create(client, theirs, title="I answer for it", responsible_id=str(me.id))
+    created = _create(client, mine, title="I asked for it", responsible_id=str(boss.id))
+    participating = _create(
+        client, theirs, title="I work on it", responsible_id=str(boss.id), participant_ids=[str(me.id)]
+    )
+    observing = _create(
+        client, theirs, title="I watch it", responsible_id=str(boss.id), observer_ids=[str(me.id)]
+    )
+    _create(client, theirs, title="Not mine", responsible_id=str(boss.id))
+
+    def titles(query: str) -> list[str]:
+        answer = client.get(f"{API}/tasks{query}", headers=mine)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert body["total"] == len(body["items"])
+        return [t["title"] for t in body["items"]]
+
+    assert titles("?role=responsible") == [responsible["title"]]
+    assert titles("?role=creator") == [created["title"]]
+    assert titles("?role=participant") == [participating["title"]]
+    assert titles("?role=observer") == [observing["title"]]
+    assert titles("") == [observing["title"], participating["title"], created["title"], responsible["title"]]
+    assert titles("?role=all") == titles("")
+    assert client.get(f"{API}/tasks?role=boss", headers=mine).status_code == 422
+
+
+def test_tasks_are_filtered_by_status_and_paged(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    ids = [
+        _create(client, headers, title=f"Task {i}", responsible_id=str(o.admin.id))["id"] for i in range(5)
+    ]
+    client.patch(f"{API}/tasks/{ids[0]}", json={"status": "done"}, headers=headers)
+
+    done = client.get(f"{API}/tasks?status=done", headers=headers).json()
+    assert [t["id"] for t in done["items"]] == [ids[0]] and done["total"] == 1
+    first = client.get(f"{API}/tasks?per_page=2&page=1", headers=headers).json()
+    second = client.get(f"{API}/tasks?per_page=2&page=2", headers=headers).json()
+    third = client.get(f"{API}/tasks?per_page=2&page=3", headers=headers).json()
+    assert first["total"] == second["total"] == third["total"] == 5
+    listed = [t["id"] for page in (first, second, third) for t in page["items"]]
+    assert listed == list(reversed(ids))
+    assert client.get(f"{API}/tasks?per_page=201", headers=headers).status_code == 422
+    assert client.get(f"{API}/tasks?status=later", headers=headers).status_code == 422
+
+
+def test_a_task_is_visible_to_the_people_on_it_and_admins_only(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    creator, responsible, participant, observer, outsider = (make_user(db, o.org) for _ in range(5))
+    task = _create(
+        client,
+        auth(db, creator),
+        title="Private matter",
+        responsible_id=str(responsible.id),
+        participant_ids=[str(participant.id)],
+        observer_ids=[str(observer.id)],
+    )
+    url = f"{API}/tasks/{task['id']}"
+    for user in (creator, responsible, participant, observer, o.admin):
+        assert client.get(url, headers=auth(db, user)).status_code == 200
+    outsider_headers = auth(db, outsider)
+    for method, body in (("GET", None), ("PATCH", {"title": "Mine now"}), ("DELETE", None)):
+        answer = client.request(method, url, json=body, headers=outsider_headers)
+        assert answer.status_code == 404, f"{method}: {answer.text}"
+        assert answer.json()["code"] == "not_found"
+    assert client.get(f"{API}/tasks?role=all", headers=outsider_headers).json()["total"] == 0
+
+
+def test_another_organizations_task_does_not_exist(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    other = make_org(db)
+    task = _create(client, auth(db, o.admin), title="Ours", responsible_id=str(o.admin.id))
+    url = f"{API}/tasks/{task['id']}"
+    headers = auth(db, other.admin)
+    assert client.get(url, headers=headers).status_code == 404
+    assert client.patch(url, json={"status": "done"}, headers=headers).status_code == 404
+    assert client.delete(url, headers=headers).status_code == 404
+    assert db.get(Task, (o.org.id, uuid.UUID(task["id"]))) is not None
+
+
+def test_the_creator_responsible_and_admins_change_a_task_but_participants_do_not(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    creator, responsible, participant = (make_user(db, o.org) for _ in range(3))
+    task = _create(
+        client,
+        auth(db, creator),
+        title="Ship it",
+        responsible_id=str(responsible.id),
+        participant_ids=[str(participant.id)],
+    )
+    url = f"{API}/tasks/{task['id']}"
+
+    refused = client.patch(url, json={"status": "done"}, headers=auth(db, participant))
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    assert client.get(url, headers=auth(db, creator)).json()["status"] == "open"
+
+    answer = client.patch(url, json={"status": "in_progress"}, headers=auth(db, responsible))
+    assert answer.status_code == 200 and answer.json()["status"] == "in_progress"
+    answer = client.patch(url, json={"title": "Ship it today"}, headers=auth(db, creator))
+    assert answer.json()["title"] == "Ship it today"
+    answer = client.patch(url, json={"status": "done"}, headers=auth(db, o.admin))
+    assert answer.json()["status"] == "done"
+    assert answer.json()["updated_at"] >= task["updated_at"]
+
+
+def test_patch_changes_people_and_clears_the_deadline(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    a, b, c, d = (make_user(db, o.org) for _ in range(4))
+    headers = auth(db, o.admin)
+    task = _create(
+        client,
+        headers,
+        title="Rotate",
+        responsible_id=str(a.id),
+        participant_ids=[str(b.id), str(c.id)],
+        deadline="2026-12-24T12:00:00Z",
+    )
+    url = f"{API}/tasks/{task['id']}"
+
+    answer = client.patch(
+        url,
+        json={
+            "responsible_id": str(d.id),
+            "participant_ids": [str(c.id), str(a.id)],
+            "observer_ids": [str(b.id)],
+        },
+        headers=headers,
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["responsible"]["id"] == str(d.id)
+    assert {p["id"] for p in body["participants"]} == {str(c.id), str(a.id)}
+    assert [p["id"] for p in body["observers"]] == [str(b.id)]
+    assert body["deadline"].startswith("2026-12-24T12:00:00")
+
+    answer = client.patch(url, json={"title": "Rotate again"}, headers=headers)
+    assert answer.json()["deadline"] is not None  # fields not sent stay as they are
+    answer = client.patch(url, json={"deadline": None}, headers=headers)
+    assert answer.json()["deadline"] is None
+    assert answer.json()["title"] == "Rotate again"
+
+
+def test_a_refused_patch_changes_nothing(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    a, b = make_user(db, o.org), make_user(db, o.org)
+    gone = make_user(db, o.org, dismissed=True)
+    headers = auth(db, o.admin)
+    task = _create(client, headers, title="Stable", responsible_id=str(a.id), participant_ids=[str(b.id)])
+    url = f"{API}/tasks/{task['id']}"
+
+    for body in (
+        {"title": "Changed", "responsible_id": str(gone.id)},
+        {"title": "Changed", "participant_ids": [str(gone.id)]},
+        {"title": "Changed", "observer_ids": [str(a.id), str(gone.id)]},
+    ):
+        answer = client.patch(url, json=body, headers=headers)
+        assert answer.status_code == 422 and answer.json()["code"] == "inactive_user", answer.text
+    after = client.get(url, headers=headers).json()
+    assert after["title"] == "Stable"
+    assert after["responsible"]["id"] == str(a.id)
+    assert [p["id"] for p in after["participants"]] == [str(b.id)]
+    assert after["observers"] == []
+
+
+def test_a_dismissed_participant_stays_when_others_change(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    a, b, c = (make_user(db, o.org) for _ in range(3))
+    headers = auth(db, o.admin)
+    task = _create(client, headers, title="T", responsible_id=str(a.id), participant_ids=[str(b.id)])
+    b.status, b.dismissed_at = "dismissed", a.created_at
+    db.flush()
+
+    answer = client.patch(
+        f"{API}/tasks/{task['id']}", json={"participant_ids": [str(b.id), str(c.id)]}, headers=headers
+    )
+    assert answer.status_code == 200, answer.text
+    assert [(p["id"], p["status"]) for p in answer.json()["participants"]] == [
+        (str(b.id), "dismissed"),
+        (str(c.id), "active"),
+    ]
+
+
+def test_dismissed_people_show_marked_and_as_former_employee_when_names_are_off(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org, first_name="Dora", last_name="Gone")
+    task = _create(client, auth(db, creator), title="Left behind", responsible_id=str(o.admin.id))
+    creator.status = "dismissed"
+    db.flush()
+    headers = auth(db, o.admin)
+    url = f"{API}/tasks/{task['id']}"
+
+    shown = client.get(url, headers=headers).json()["creator"]
+    assert shown == {
+        "id": str(creator.id),
+        "display_name": "Dora Gone",
+        "status": "dismissed",
+        "is_system": False,
+    }
+
+    o.org.show_former_employee_names = False
+    db.flush()
+    shown = client.get(url, headers=headers).json()["creator"]
+    assert shown["display_name"] == "Former employee" and shown["status"] == "dismissed"
+    assert client.get(url, headers=headers).json()["responsible"]["display_name"] == o.admin.display_name
+
+
+def test_only_the_creator_or_an_admin_deletes_a_task(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    creator, responsible, observer = (make_user(db, o.org) for _ in range(3))
+    task = _create(
+        client,
+        auth(db, creator),
+        title="Short-lived",
+        responsible_id=str(responsible.id),
+        observer_ids=[str(observer.id)],
+    )
+    url = f"{API}/tasks/{task['id']}"
+    refused = client.delete(url, headers=auth(db, responsible))
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+
+    assert client.delete(url, headers=auth(db, creator)).status_code == 204
+    assert client.get(url, headers=auth(db, creator)).status_code == 404
+    assert _count(db, Task) == 0
+    assert _count(db, TaskObserver) == 0
+
+    other = _create(client, auth(db, creator), title="Admin removes", responsible_id=str(responsible.id))
+    assert client.delete(f"{API}/tasks/{other['id']}", headers=auth(db, o.admin)).status_code == 204
+
+
+def test_hidden_tasks_and_hidden_people_are_left_out(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    a, b = make_user(db, o.org), make_user(db, o.org)
+    headers = auth(db, o.admin)
+    shown = _create(client, headers, title="Shown", responsible_id=str(a.id), participant_ids=[str(b.id)])
+    hidden = _create(client, headers, title="Hidden", responsible_id=str(a.id))
+    operation = uuid.uuid4()
+    row = db.get(Task, (o.org.id, uuid.UUID(hidden["id"])))
+    assert row is not None
+    row.hidden_by = operation
+    participant = db.scalars(select(TaskParticipant).where(TaskParticipant.user_id == b.id)).one()
+    participant.hidden_by = operation
+    db.flush()
+
+    listed = client.get(f"{API}/tasks", headers=auth(db, a)).json()
+    assert [t["id"] for t in listed["items"]] == [shown["id"]] and listed["total"] == 1
+    assert client.get(f"{API}/tasks/{hidden['id']}", headers=headers).status_code == 404
+    assert client.get(f"{API}/tasks/{shown['id']}", headers=headers).json()["participants"] == []
+    assert client.get(f"{API}/tasks/{shown['id']}", headers=auth(db, b)).status_code == 404
+    # Re-setting the people keeps the hidden row for the restore to bring back.
+    client.patch(f"{API}/tasks/{shown['id']}", json={"participant_ids": [str(a.id)]}, headers=headers)
+    assert (
+        db.scalars(select(TaskParticipant.hidden_by).where(TaskParticipant.user_id == b.id)).one()
+        == operation
+    )
+
+
+def test_a_page_of_tasks_loads_its_people_in_a_fixed_number_of_queries(
+    client: TestClient, db: Session, connection: Connection
+) -> None:
+    o = make_org(db)
+    people = [make_user(db, o.org) for _ in range(6)]
+    headers = auth(db, o.admin)
+    for i in range(3):
+        _create(
+            client,
+            headers,
+            title=f"T{i}",
+            responsible_id=str(people[i].id),
+            participant_ids=[str(people[i + 1].id)],
+        )
+
+    def queries_for_listing() -> int:
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(connection, "before_cursor_execute", count)
+        try:
+            assert client.get(f"{API}/tasks", headers=headers).status_code == 200
+        finally:
+            event.remove(connection, "before_cursor_execute", count)
+        return len(statements)
+
+    few = queries_for_listing()
+    assert few > 0
+    for i in range(3, 5):
+        _create(
+            client,
+            headers,
+            title=f"T{i}",
+            responsible_id=str(people[i].id),
+            observer_ids=[str(people[i + 1].id)],
+        )
+    assert queries_for_listing() == few
