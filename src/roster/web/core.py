@@ -110,6 +110,21 @@ def _avatar_hue(value: object) -> int:
     return digest[0] % 8
 
 
+def _photo_url(user: Any, size: int = 64) -> str | None:
+    """The photo URL of a user (or UserRef), versioned so a new photo shows at once."""
+    if getattr(user, "is_system", False):
+        return None
+    url = f"/api/v1/users/{user.id}/photo?size={size}"
+    version = getattr(user, "photo_version", None)
+    return f"{url}&v={version}" if version else url
+
+
+def _days_left(until: datetime | None) -> int:
+    if until is None:
+        return 0
+    return max(0, -(-int((until - clock.now()).total_seconds()) // 86400))
+
+
 templates = Environment(
     loader=FileSystemLoader(str(WEB_DIR / "templates")),
     autoescape=select_autoescape(["html", "xml"], default=True),
@@ -122,6 +137,8 @@ templates.filters["ago"] = _ago
 templates.filters["initials"] = _initials
 templates.filters["filesize"] = _filesize
 templates.filters["hue"] = _avatar_hue
+templates.filters["photo"] = _photo_url
+templates.filters["days_left"] = _days_left
 
 
 def app_settings(request: Request) -> Settings:

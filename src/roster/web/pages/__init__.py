@@ -7,6 +7,6 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     """Every page router, mounted at the site root (no /api/v1 prefix)."""
-    from roster.web.pages import account, stream
+    from roster.web.pages import account, admin, deletion, people, profile, stream
 
-    return [account.router, stream.router]
+    return [account.router, stream.router, people.router, deletion.router, profile.router, admin.router]

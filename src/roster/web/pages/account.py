@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
 from roster.accounts.deps import DB, SESSION_COOKIE, OptionalUser
 from roster.accounts.models import Organization
 from roster.domain import errors
+from roster.lifecycle import invitations
 from roster.web.core import (
     AnonymousCsrf,
     WebUser,
@@ -188,3 +190,105 @@ def reset_password(
     organization = session.get(Organization, user.org_id)
     slug = organization.slug if organization else ""
     return redirect(f"/login?org={slug}", request, "Your password is changed. Sign in with the new one.")
+
+
+# --- Accepting an invitation ----------------------------------------------------------------
+
+
+def _invitation_or_page(request: Request, session: Session, token: str) -> tuple[Any, Any] | Response:
+    try:
+        return invitations.lookup_invitation(session, token)
+    except errors.RosterError as exc:
+        expired = exc.status == 410
+        return render(
+            request,
+            "account/link_invalid.html",
+            {
+                "detail": "This invitation has expired." if expired else "This invitation link is not valid.",
+                "help": "Ask your administrator to send you a new invitation."
+                if expired
+                else "It may have been used already, revoked, or replaced by a newer one. "
+                "Ask your administrator for a new invitation.",
+            },
+            status_code=exc.status,
+        )
+
+
+@router.get("/invite/{invite_token}")
+def invitation_form(request: Request, session: DB, invite_token: str) -> Response:
+    """The invited person sets their name and password."""
+    found = _invitation_or_page(request, session, invite_token)
+    if isinstance(found, Response):
+        return found
+    invitation, org = found
+    return render(
+        request,
+        "account/accept.html",
+        {
+            "token": invite_token,
+            "invitation": invitation,
+            "organization": org,
+            "values": {"first_name": invitation.first_name, "last_name": invitation.last_name},
+        },
+    )
+
+
+@router.post("/invite/{invite_token}")
+def accept_invitation(
+    request: Request,
+    session: DB,
+    invite_token: str,
+    _csrf: AnonymousCsrf,
+    first_name: Annotated[str, Form(max_length=100)] = "",
+    last_name: Annotated[str, Form(max_length=100)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    password_again: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    """Create the account from the invitation and sign the person in."""
+    found = _invitation_or_page(request, session, invite_token)
+    if isinstance(found, Response):
+        return found
+    invitation, org = found
+    values = {"first_name": first_name, "last_name": last_name}
+    field_errors: dict[str, str] = {}
+    error = ""
+    if not first_name.strip():
+        field_errors["first_name"] = "Tell your colleagues your first name."
+    if password != password_again:
+        field_errors["password_again"] = "The two passwords are not the same."
+    if not field_errors:
+        try:
+            with session.begin_nested():
+                user, _issued = invitations.accept_invitation(
+                    session,
+                    token=invite_token,
+                    password=password,
+                    first_name=first_name,
+                    last_name=last_name,
+                    settings=app_settings(request),
+                )
+        except errors.WeakPassword as exc:
+            field_errors["password"] = exc.detail
+        except errors.RosterError as exc:
+            error = exc.detail
+    if field_errors or error:
+        return render(
+            request,
+            "account/accept.html",
+            {
+                "token": invite_token,
+                "invitation": invitation,
+                "organization": org,
+                "values": values,
+                "field_errors": field_errors,
+                "error": error,
+            },
+            status_code=422,
+        )
+    settings = app_settings(request)
+    issued = accounts.issue_token(
+        session, user, kind="session", lifetime=timedelta(days=settings.session_days)
+    )
+    response = redirect("/stream", request, f"Welcome to {org.name}, {user.display_name}!")
+    set_session_cookie(response, request, issued.secret)
+    return response

@@ -217,9 +217,10 @@
   }
 
   /* Type-to-confirm: the destructive button waits for the exact email. */
-  function initTypeToConfirm(input) {
-    var expected = (input.getAttribute("data-confirm-match") || "").toLowerCase();
-    var button = document.getElementById(input.getAttribute("data-confirm-button"));
+  function initTypeToConfirm(marker) {
+    var input = document.getElementById(marker.getAttribute("data-confirm-input")) || marker;
+    var expected = (marker.getAttribute("data-confirm-match") || "").toLowerCase();
+    var button = document.getElementById(marker.getAttribute("data-confirm-button"));
     if (!button) return;
     function update() {
       var ok = input.value.trim().toLowerCase() === expected;

@@ -1,0 +1,208 @@
+"""Admin console pages: the audit log and the organization's settings (plan, restore window,
+names of former employees, photo policy, SCIM tokens)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from roster.accounts.deps import DB, Principal
+from roster.domain import errors
+from roster.domain.plans import SEAT_LIMITS
+from roster.lifecycle.audit import list_audit_events
+from roster.lifecycle.seats import get_seat_ledger
+from roster.lifecycle.users import change_plan, update_organization_settings
+from roster.scim import tokens as scim_tokens
+from roster.web.core import WebAdmin, parse_uuid, redirect, render
+from roster.web.pages.shared import picker_people
+
+router = APIRouter(include_in_schema=False)
+
+PER_PAGE = 50
+
+
+def _day(value: str, *, end: bool = False) -> datetime | None:
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return datetime.combine(day.date(), time.max if end else time.min, tzinfo=UTC)
+
+
+@router.get("/admin/audit")
+def audit(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    action: str = "",
+    actor_id: str = "",
+    subject_id: str = "",
+    since: str = "",
+    until: str = "",
+    page: int = 1,
+) -> Response:
+    """The audit log, newest first, with filters and a CSV export of the same selection."""
+    page = max(1, min(page, 100_000))
+    since_at, until_at = _day(since), _day(until, end=True)
+    events, total = list_audit_events(
+        session,
+        principal.org_id,
+        action=action.strip()[:64] or None,
+        actor_id=parse_uuid(actor_id),
+        subject_id=parse_uuid(subject_id),
+        since=since_at,
+        until=until_at,
+        page=page,
+        per_page=PER_PAGE,
+    )
+    query = {
+        k: v
+        for k, v in {
+            "action": action,
+            "actor_id": actor_id,
+            "subject_id": subject_id,
+            "since": since_at.isoformat() if since_at else "",
+            "until": until_at.isoformat() if until_at else "",
+        }.items()
+        if v
+    }
+    page_query = {
+        k: v
+        for k, v in {
+            "action": action,
+            "actor_id": actor_id,
+            "subject_id": subject_id,
+            "since": since,
+            "until": until,
+        }.items()
+        if v
+    }
+    return render(
+        request,
+        "admin/audit.html",
+        {
+            "section": "audit",
+            "events": events,
+            "total": total,
+            "page": page,
+            "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE),
+            "f": {
+                "action": action,
+                "actor_id": actor_id,
+                "subject_id": subject_id,
+                "since": since,
+                "until": until,
+            },
+            "export_url": "/api/v1/audit/export.csv" + ("?" + urlencode(query) if query else ""),
+            "page_query": urlencode(page_query),
+            "picker_people": picker_people(session, principal),
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+def settings_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    new_token: str = "",
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    org = principal.organization(session)
+    return render(
+        request,
+        "admin/settings.html",
+        {
+            "section": "settings",
+            "plans": [(p.value, limit) for p, limit in SEAT_LIMITS.items()],
+            "seats": get_seat_ledger(session, principal.org_id),
+            "scim_tokens": scim_tokens.list_scim_tokens(session, principal.org_id),
+            "new_token": new_token,
+            "error": error,
+            "organization": org,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/admin/settings")
+def settings(request: Request, principal: WebAdmin, session: DB) -> Response:
+    return settings_page(request, principal, session)
+
+
+@router.post("/admin/settings/plan")
+def set_plan(
+    request: Request, principal: WebAdmin, session: DB, plan: Annotated[str, Form(max_length=20)] = ""
+) -> Response:
+    """Move to another plan; a plan smaller than the seats in use is refused with the reason."""
+    try:
+        with session.begin_nested():
+            change_plan(session, principal.org_id, actor=principal.user, plan=plan)
+    except errors.RosterError as exc:
+        return settings_page(request, principal, session, error=exc.detail, status_code=exc.status)
+    return redirect("/admin/settings", request, f"You are on the {plan.capitalize()} plan now.")
+
+
+@router.post("/admin/settings")
+def save_settings(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    restore_window_days: Annotated[str, Form(max_length=10)] = "",
+    employees_may_change_photo: Annotated[str, Form(max_length=10)] = "",
+    show_former_employee_names: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    try:
+        days = int(restore_window_days)
+    except ValueError:
+        return settings_page(
+            request, principal, session, error="The restore window is a number of days.", status_code=422
+        )
+    try:
+        with session.begin_nested():
+            update_organization_settings(
+                session,
+                principal.org_id,
+                actor=principal.user,
+                restore_window_days=days,
+                employees_may_change_photo=employees_may_change_photo == "on",
+                show_former_employee_names=show_former_employee_names == "on",
+            )
+    except errors.RosterError as exc:
+        return settings_page(request, principal, session, error=exc.detail, status_code=exc.status)
+    return redirect("/admin/settings", request, "Settings saved.")
+
+
+@router.post("/admin/scim-tokens")
+def create_scim_token(
+    request: Request, principal: WebAdmin, session: DB, name: Annotated[str, Form(max_length=200)] = ""
+) -> Response:
+    """A token for the identity provider; shown once, on this page."""
+    try:
+        with session.begin_nested():
+            issued = scim_tokens.create_scim_token(session, principal.org_id, actor=principal.user, name=name)
+    except errors.RosterError as exc:
+        return settings_page(request, principal, session, error=exc.detail, status_code=exc.status)
+    return settings_page(request, principal, session, new_token=issued.secret)
+
+
+@router.post("/admin/scim-tokens/{scim_token_id}/revoke")
+def revoke_scim_token(
+    request: Request, principal: WebAdmin, session: DB, scim_token_id: uuid.UUID
+) -> Response:
+    token = scim_tokens.get_scim_token(session, principal.org_id, scim_token_id)
+    scim_tokens.revoke_scim_token(session, token, actor=principal.user)
+    return redirect(
+        "/admin/settings", request, "The SCIM token is revoked; the identity provider is cut off."
+    )

@@ -1,0 +1,438 @@
+"""The delete wizard (preview -> disposition per kind -> type the email -> result with Restore),
+merge duplicates, erase, restore, and the authorship map."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from roster.accounts.deps import DB, Principal
+from roster.accounts.models import User
+from roster.directory.service import get_user_any
+from roster.domain import errors
+from roster.lifecycle import deletion
+from roster.references import Disposition, get_reference
+from roster.web.core import WebAdmin, parse_uuid, redirect, render
+from roster.web.pages.shared import picker_people
+
+router = APIRouter(include_in_schema=False)
+
+DISPOSITION_LABELS = {
+    "system_user": "System User",
+    "successor": "Successor",
+    "delete": "Delete",
+}
+KIND_PREFIX = "kind:"
+
+
+def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
+    return get_user_any(session, principal.org_id, user_id)
+
+
+def _successors(session: Session, principal: Principal, user: User) -> list[User]:
+    return [u for u in picker_people(session, principal) if u.id != user.id]
+
+
+def _label(kind: str) -> str:
+    ref = get_reference(kind)
+    return ref.label if ref else kind
+
+
+def _counts(values: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"kind": k, "label": _label(k), "count": n} for k, n in sorted(values.items()) if n]
+
+
+async def _kind_choices(request: Request) -> dict[str, str]:
+    form = await request.form()
+    return {
+        key[len(KIND_PREFIX) :]: value
+        for key, value in form.multi_items()
+        if key.startswith(KIND_PREFIX) and isinstance(value, str)
+    }
+
+
+def wizard_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    user: User,
+    *,
+    step: int,
+    choices: dict[str, str] | None = None,
+    successor_id: str = "",
+    error: str = "",
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    preview = deletion.preview_deletion(session, user)
+    items = [i for i in preview.references if i.count]
+    choices = choices or {}
+    successor = None
+    if successor_id:
+        sid = parse_uuid(successor_id)
+        successor = session.get(User, (principal.org_id, sid)) if sid else None
+    summary = [
+        {
+            "label": i.label,
+            "count": i.count,
+            "disposition": choices.get(i.kind, i.dispositions[0] if i.dispositions else "system_user"),
+        }
+        for i in items
+    ]
+    return render(
+        request,
+        "people/delete.html",
+        {
+            "section": "people",
+            "person": user,
+            "step": step,
+            "items": items,
+            "total": preview.total,
+            "choices": choices,
+            "successor_id": successor_id,
+            "successor": successor,
+            "summary": summary,
+            "labels": DISPOSITION_LABELS,
+            "picker_people": _successors(session, principal, user),
+            "error": error,
+            "field_errors": field_errors or {},
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/people/{user_id}/delete")
+def delete_start(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    """Step 1 and 2: what they own, per kind, and where each kind goes."""
+    user = _target(session, principal, user_id)
+    if user.status == "deleted":
+        return redirect(f"/people/{user.id}", request, f"{user.display_name} is already deleted.", "info")
+    return wizard_page(request, principal, session, user, step=1)
+
+
+def _plan(choices: dict[str, str], successor_id: str) -> deletion.DispositionPlan:
+    kinds: dict[str, Disposition] = {}
+    for kind, value in choices.items():
+        try:
+            kinds[kind] = Disposition(value)
+        except ValueError:
+            raise errors.DispositionNotAllowed(
+                f"Choose one of the offered options for {_label(kind)}."
+            ) from None
+    return deletion.DispositionPlan(
+        default=Disposition.SYSTEM_USER, successor_id=parse_uuid(successor_id), kinds=kinds
+    )
+
+
+def _check_choices(choices: dict[str, str], successor_id: str) -> dict[str, str]:
+    if "successor" in choices.values() and parse_uuid(successor_id) is None:
+        return {"successor_id": "Pick the colleague who takes over, or choose another option."}
+    return {}
+
+
+KindChoices = Annotated[dict[str, str], Depends(_kind_choices)]
+
+
+@router.post("/people/{user_id}/delete/review")
+def delete_review(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: uuid.UUID,
+    choices: KindChoices,
+    successor_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Step 3: the choices, and "type the email to confirm"."""
+    user = _target(session, principal, user_id)
+    problems = _check_choices(choices, successor_id)
+    step = 1 if problems else 3
+    return wizard_page(
+        request,
+        principal,
+        session,
+        user,
+        step=step,
+        choices=choices,
+        successor_id=successor_id,
+        field_errors=problems,
+        status_code=422 if problems else 200,
+    )
+
+
+@router.post("/people/{user_id}/delete")
+def delete(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: uuid.UUID,
+    choices: KindChoices,
+    confirm: Annotated[str, Form(max_length=320)] = "",
+    successor_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Step 4: delete, then show what moved and offer Restore."""
+    user = _target(session, principal, user_id)
+    name = user.display_name
+    try:
+        with session.begin_nested():
+            result = deletion.delete_user(
+                session, user, actor=principal.user, confirm=confirm, disposition=_plan(choices, successor_id)
+            )
+    except errors.ConfirmationMismatch:
+        return wizard_page(
+            request,
+            principal,
+            session,
+            user,
+            step=3,
+            choices=choices,
+            successor_id=successor_id,
+            field_errors={"confirm": f"Type {user.email} exactly to confirm."},
+            status_code=422,
+        )
+    except errors.RosterError as exc:
+        return wizard_page(
+            request,
+            principal,
+            session,
+            user,
+            step=1,
+            choices=choices,
+            successor_id=successor_id,
+            error=exc.detail,
+            status_code=exc.status,
+        )
+    return render(
+        request,
+        "people/result.html",
+        {
+            "section": "people",
+            "kind": "deleted",
+            "person": result.user,
+            "name": name,
+            "moved": _counts(result.moved),
+            "deleted": _counts(result.deleted),
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+@router.post("/people/{user_id}/restore")
+def restore(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    """Undo a deletion or merge within the restore window."""
+    user = _target(session, principal, user_id)
+    try:
+        with session.begin_nested():
+            result = deletion.restore_user(session, user, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect(
+            "/people/deleted", request, f"{user.display_name} was not restored: {exc.detail}", "error"
+        )
+    count = sum(result.restored.values())
+    return redirect(
+        f"/people/{user.id}",
+        request,
+        f"{user.display_name} is restored (as dismissed) and {count} item{'s' if count != 1 else ''} "
+        "went back to them. Rehire them to let them sign in.",
+    )
+
+
+# --- Merge ----------------------------------------------------------------------------------
+
+
+def merge_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    user: User,
+    *,
+    into_id: str = "",
+    field_errors: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    preview = deletion.preview_deletion(session, user)
+    return render(
+        request,
+        "people/merge.html",
+        {
+            "section": "people",
+            "person": user,
+            "items": [i for i in preview.references if i.count],
+            "into_id": into_id,
+            "picker_people": _successors(session, principal, user),
+            "field_errors": field_errors or {},
+            "error": error,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/people/{user_id}/merge")
+def merge_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    return merge_page(request, principal, session, _target(session, principal, user_id))
+
+
+@router.post("/people/{user_id}/merge")
+def merge(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: uuid.UUID,
+    into_id: Annotated[str, Form(max_length=64)] = "",
+    confirm: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    """Move everything of a duplicate account to the right one, then delete the duplicate."""
+    user = _target(session, principal, user_id)
+    into_uuid = parse_uuid(into_id)
+    if into_uuid is None:
+        return merge_page(
+            request,
+            principal,
+            session,
+            user,
+            field_errors={"into_id": "Pick the account to keep."},
+            status_code=422,
+        )
+    name = user.display_name
+    try:
+        into = get_user_any(session, principal.org_id, into_uuid)
+        with session.begin_nested():
+            result = deletion.merge_users(session, user, into=into, actor=principal.user, confirm=confirm)
+    except errors.ConfirmationMismatch:
+        return merge_page(
+            request,
+            principal,
+            session,
+            user,
+            into_id=into_id,
+            field_errors={"confirm": f"Type {user.email} exactly to confirm."},
+            status_code=422,
+        )
+    except errors.RosterError as exc:
+        return merge_page(
+            request, principal, session, user, into_id=into_id, error=exc.detail, status_code=exc.status
+        )
+    return render(
+        request,
+        "people/result.html",
+        {
+            "section": "people",
+            "kind": "merged",
+            "person": result.user,
+            "into": result.into,
+            "name": name,
+            "moved": _counts(result.moved),
+            "deleted": _counts(result.deleted),
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+# --- Erase ----------------------------------------------------------------------------------
+
+
+def erase_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    user: User,
+    *,
+    field_errors: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    preview = deletion.preview_deletion(session, user)
+    return render(
+        request,
+        "people/erase.html",
+        {
+            "section": "people",
+            "person": user,
+            "items": [i for i in preview.references if i.count],
+            "field_errors": field_errors or {},
+            "error": error,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/people/{user_id}/erase")
+def erase_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    return erase_page(request, principal, session, _target(session, principal, user_id))
+
+
+@router.post("/people/{user_id}/erase")
+def erase(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: uuid.UUID,
+    confirm: Annotated[str, Form(max_length=320)] = "",
+) -> Response:
+    """Delete and purge at once; their name and email are gone everywhere."""
+    user = _target(session, principal, user_id)
+    name = user.display_name
+    try:
+        with session.begin_nested():
+            result = deletion.erase_user(session, user, actor=principal.user, confirm=confirm)
+    except errors.ConfirmationMismatch:
+        return erase_page(
+            request,
+            principal,
+            session,
+            user,
+            field_errors={"confirm": f"Type {user.email} exactly to confirm."},
+            status_code=422,
+        )
+    except errors.RosterError as exc:
+        return erase_page(request, principal, session, user, error=exc.detail, status_code=exc.status)
+    return render(
+        request,
+        "people/result.html",
+        {
+            "section": "people",
+            "kind": "erased",
+            "person": result.user,
+            "name": name,
+            "pseudonym": result.pseudonym,
+            "moved": _counts(result.moved),
+            "deleted": _counts(result.deleted),
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+# --- Authorship -----------------------------------------------------------------------------
+
+
+@router.get("/people/{user_id}/authorship")
+def authorship(
+    request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID, page: int = 1
+) -> Response:
+    """Content that was moved away from this person, and where it went."""
+    user = _target(session, principal, user_id)
+    page = max(1, min(page, 100_000))
+    entries, total = deletion.list_authorship(
+        session, principal.org_id, user_id=user.id, include_restored=True, page=page, per_page=100
+    )
+    rows = [{"entry": e, "label": _label(e.kind)} for e in entries]
+    return render(
+        request,
+        "people/authorship.html",
+        {"section": "people", "person": user, "rows": rows, "total": total, "page": page},
+        principal=principal,
+        session=session,
+    )

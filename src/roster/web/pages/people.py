@@ -1,0 +1,487 @@
+"""People: the directory for everyone; for admins the console with Invited, Dismissed and Deleted
+tabs, invitations, dismiss and rehire, photos, and the profile card."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from roster.accounts.deps import DB, Principal
+from roster.accounts.models import User
+from roster.directory import departments, photos
+from roster.directory.search import search_users
+from roster.directory.service import get_user_any, get_visible_user
+from roster.domain import errors
+from roster.lifecycle import invitations
+from roster.lifecycle.seats import get_seat_ledger
+from roster.lifecycle.users import dismiss_user, rehire_user
+from roster.web.core import WebAdmin, WebUser, app_settings, parse_uuid, redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+PER_PAGE = 50
+ADMIN_TABS = ("invited", "dismissed", "deleted")
+MAX_BULK = 500
+
+
+def seat_hint(exc: errors.RosterError) -> str:
+    """A seat refusal that says how to free one."""
+    return (
+        f"{exc.detail} To free a seat, revoke a pending invitation, dismiss someone who has left, "
+        "or move to a larger plan in Settings."
+    )
+
+
+def tab_counts(session: Session, principal: Principal) -> dict[str, int]:
+    counts = {"active": search_users(session, principal.org_id, status="active", per_page=1)[1]}
+    if principal.is_admin:
+        counts["invited"] = invitations.list_invitations(
+            session, principal.org_id, status="pending", per_page=1
+        )[1]
+        for status in ("dismissed", "deleted"):
+            counts[status] = search_users(session, principal.org_id, status=status, per_page=1)[1]
+    return counts
+
+
+def people_context(session: Session, principal: Principal, tab: str) -> dict[str, Any]:
+    return {
+        "section": "people",
+        "tab": tab,
+        "counts": tab_counts(session, principal),
+        "seats": get_seat_ledger(session, principal.org_id) if principal.is_admin else None,
+    }
+
+
+def _page(value: int) -> int:
+    return max(1, min(value, 100_000))
+
+
+@router.get("/people")
+def people(
+    request: Request, principal: WebUser, session: DB, q: str = "", department: str = "", page: int = 1
+) -> Response:
+    """The directory: active colleagues, searchable by name or email, filterable by department."""
+    page = _page(page)
+    department_id = parse_uuid(department)
+    users, total = search_users(
+        session,
+        principal.org_id,
+        q=q[:100] or None,
+        status="active",
+        department_id=department_id,
+        page=page,
+        per_page=PER_PAGE,
+    )
+    depts, _ = departments.list_departments(session, principal.org_id, per_page=200)
+    return render(
+        request,
+        "people/list.html",
+        {
+            **people_context(session, principal, "active"),
+            "users": users,
+            "total": total,
+            "q": q,
+            "department": department_id,
+            "departments": depts,
+            "page": page,
+            "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE),
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+@router.get("/people/invited")
+def invited(request: Request, principal: WebAdmin, session: DB, page: int = 1) -> Response:
+    items, total = invitations.list_invitations(
+        session, principal.org_id, status="pending", page=_page(page), per_page=PER_PAGE
+    )
+    return render(
+        request,
+        "people/invited.html",
+        {**people_context(session, principal, "invited"), "invitations": items, "total": total},
+        principal=principal,
+        session=session,
+    )
+
+
+@router.get("/people/dismissed")
+def dismissed(request: Request, principal: WebAdmin, session: DB, q: str = "", page: int = 1) -> Response:
+    users, total = search_users(
+        session, principal.org_id, q=q[:100] or None, status="dismissed", page=_page(page), per_page=PER_PAGE
+    )
+    return render(
+        request,
+        "people/dismissed.html",
+        {**people_context(session, principal, "dismissed"), "users": users, "total": total, "q": q},
+        principal=principal,
+        session=session,
+    )
+
+
+@router.get("/people/deleted")
+def deleted(request: Request, principal: WebAdmin, session: DB, q: str = "", page: int = 1) -> Response:
+    users, total = search_users(
+        session, principal.org_id, q=q[:100] or None, status="deleted", page=_page(page), per_page=PER_PAGE
+    )
+    return render(
+        request,
+        "people/deleted.html",
+        {**people_context(session, principal, "deleted"), "users": users, "total": total, "q": q},
+        principal=principal,
+        session=session,
+    )
+
+
+# --- Invitations ----------------------------------------------------------------------------
+
+
+def invite_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    values: dict[str, str] | None = None,
+    error: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
+    bulk: dict[str, Any] | None = None,
+    bulk_text: str = "",
+    created: list[dict[str, str]] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "people/invite.html",
+        {
+            **people_context(session, principal, "invite"),
+            "section": "invite",
+            "values": values or {"role": "employee"},
+            "error": error,
+            "field_errors": field_errors or {},
+            "bulk": bulk,
+            "bulk_text": bulk_text,
+            "created": created or [],
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/people/invite")
+def invite_form(request: Request, principal: WebAdmin, session: DB) -> Response:
+    return invite_page(request, principal, session)
+
+
+def _refusal(exc: errors.RosterError) -> dict[str, Any]:
+    """A refused invitation, explained: why, and what to do about it."""
+    refusal: dict[str, Any] = {"title": exc.title, "detail": exc.detail, "code": exc.code}
+    if isinstance(exc, errors.SeatLimitReached):
+        refusal["title"] = "All seats are taken"
+        refusal["detail"] = seat_hint(exc)
+    elif isinstance(exc, errors.EmailBelongsToDismissedUser):
+        refusal["title"] = "This person worked here before"
+        refusal["rehire_user_id"] = exc.extra.get("user_id")
+    return refusal
+
+
+@router.post("/people/invite")
+def invite(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    email: Annotated[str, Form(max_length=320)] = "",
+    first_name: Annotated[str, Form(max_length=100)] = "",
+    last_name: Annotated[str, Form(max_length=100)] = "",
+    position: Annotated[str, Form(max_length=200)] = "",
+    role: Annotated[str, Form(max_length=20)] = "employee",
+) -> Response:
+    """Invite one person; the refusal, if any, says why and how to free a seat."""
+    values = {
+        "email": email,
+        "first_name": first_name,
+        "last_name": last_name,
+        "position": position,
+        "role": role,
+    }
+    if not email.strip():
+        return invite_page(
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={"email": "Enter the email address of the person to invite."},
+            status_code=422,
+        )
+    try:
+        with session.begin_nested():
+            invitation, url = invitations.invite_user(
+                session,
+                principal.org_id,
+                actor=principal.user,
+                email=email,
+                role=role,
+                first_name=first_name,
+                last_name=last_name,
+                position=position,
+                settings=app_settings(request),
+            )
+    except errors.InvalidEmail as exc:
+        return invite_page(
+            request, principal, session, values=values, field_errors={"email": exc.detail}, status_code=422
+        )
+    except errors.RosterError as exc:
+        return invite_page(
+            request, principal, session, values=values, error=_refusal(exc), status_code=exc.status
+        )
+    return invite_page(
+        request,
+        principal,
+        session,
+        created=[{"email": invitation.email, "url": url}],
+    )
+
+
+def _split_emails(text: str) -> list[str]:
+    return [part for part in re.split(r"[\s,;]+", text) if part]
+
+
+@router.post("/people/invite/bulk")
+def invite_bulk(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    emails: Annotated[str, Form(max_length=100_000)] = "",
+    role: Annotated[str, Form(max_length=20)] = "employee",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Invite many: a pasted list of addresses, or a CSV (email,first_name,last_name,position,department)."""
+    rows: list[Any] = []
+    if file is not None and file.filename:
+        data = photos.read_limited(file.file, 2 * 1024 * 1024)
+        try:
+            rows = list(invitations.parse_invitation_csv(data))
+        except errors.RosterError as exc:
+            return invite_page(
+                request,
+                principal,
+                session,
+                bulk_text=emails,
+                error={"title": "The CSV file could not be read", "detail": exc.detail},
+                status_code=exc.status,
+            )
+    rows += _split_emails(emails)
+    if not rows:
+        return invite_page(
+            request,
+            principal,
+            session,
+            bulk_text=emails,
+            field_errors={"emails": "Paste at least one email address, or choose a CSV file."},
+            status_code=422,
+        )
+    if len(rows) > MAX_BULK:
+        return invite_page(
+            request,
+            principal,
+            session,
+            bulk_text=emails,
+            field_errors={"emails": f"Invite at most {MAX_BULK} people at once."},
+            status_code=422,
+        )
+    result = invitations.invite_many(
+        session, principal.org_id, actor=principal.user, rows=rows, role=role, settings=app_settings(request)
+    )
+    failed = []
+    for item in result.failed:
+        detail = str(item.get("detail", ""))
+        if item.get("code") == "seat_limit_reached":
+            detail = seat_hint(errors.SeatLimitReached(detail))
+        failed.append({"email": item.get("email", ""), "code": item.get("code", ""), "detail": detail})
+    return invite_page(
+        request,
+        principal,
+        session,
+        created=[{"email": inv.email, "url": url} for inv, url in result.created],
+        bulk={"failed": failed, "created": len(result.created)},
+    )
+
+
+@router.post("/people/invitations/{invitation_id}/resend")
+def resend(request: Request, principal: WebAdmin, session: DB, invitation_id: uuid.UUID) -> Response:
+    invitation = invitations.get_invitation(session, principal.org_id, invitation_id)
+    try:
+        with session.begin_nested():
+            invitations.resend_invitation(
+                session, invitation, actor=principal.user, settings=app_settings(request)
+            )
+    except errors.RosterError as exc:
+        return redirect("/people/invited", request, exc.detail, "error")
+    return redirect("/people/invited", request, f"A new invitation is on its way to {invitation.email}.")
+
+
+@router.post("/people/invitations/{invitation_id}/revoke")
+def revoke(request: Request, principal: WebAdmin, session: DB, invitation_id: uuid.UUID) -> Response:
+    invitation = invitations.get_invitation(session, principal.org_id, invitation_id)
+    try:
+        with session.begin_nested():
+            invitations.revoke_invitation(session, invitation, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect("/people/invited", request, exc.detail, "error")
+    return redirect(
+        "/people/invited", request, f"The invitation of {invitation.email} is revoked and its seat is free."
+    )
+
+
+# --- A person -------------------------------------------------------------------------------
+
+
+@router.get("/people/{user_id}")
+def profile_card(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID) -> Response:
+    """A person's card: what colleagues see; admins also get the actions."""
+    user = get_visible_user(session, principal.user, user_id)
+    dept_ids = departments.list_user_department_ids(session, user)
+    depts = [departments.get_department(session, principal.org_id, d) for d in dept_ids]
+    org = principal.organization(session)
+    return render(
+        request,
+        "people/card.html",
+        {
+            "section": "people",
+            "person": user,
+            "departments": depts,
+            "may_change_photo": photos.may_change_photo(principal.user, user, org) and not user.is_system,
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
+    return get_user_any(session, principal.org_id, user_id)
+
+
+def confirm_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    user: User,
+    action: str,
+    *,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "people/confirm.html",
+        {
+            "section": "people",
+            "person": user,
+            "action": action,
+            "error": error,
+            "seats": get_seat_ledger(session, principal.org_id),
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/people/{user_id}/dismiss")
+def dismiss_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    return confirm_page(request, principal, session, _target(session, principal, user_id), "dismiss")
+
+
+@router.post("/people/{user_id}/dismiss")
+def dismiss(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: uuid.UUID,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Dismiss: every session ends at once, the seat is freed, the work stays theirs."""
+    user = _target(session, principal, user_id)
+    try:
+        with session.begin_nested():
+            dismiss_user(session, user, actor=principal.user, reason=reason.strip() or None)
+    except errors.RosterError as exc:
+        return confirm_page(
+            request, principal, session, user, "dismiss", error=exc.detail, status_code=exc.status
+        )
+    return redirect(
+        "/people/dismissed",
+        request,
+        f"{user.display_name} is dismissed and signed out everywhere. Their seat is free; their work stays.",
+    )
+
+
+@router.get("/people/{user_id}/rehire")
+def rehire_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    return confirm_page(request, principal, session, _target(session, principal, user_id), "rehire")
+
+
+@router.post("/people/{user_id}/rehire")
+def rehire(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    """Rehire a dismissed person: they take a seat again and can sign in."""
+    user = _target(session, principal, user_id)
+    try:
+        with session.begin_nested():
+            rehire_user(session, user, actor=principal.user)
+    except errors.SeatLimitReached as exc:
+        return confirm_page(
+            request, principal, session, user, "rehire", error=seat_hint(exc), status_code=exc.status
+        )
+    except errors.RosterError as exc:
+        return confirm_page(
+            request, principal, session, user, "rehire", error=exc.detail, status_code=exc.status
+        )
+    return redirect(
+        f"/people/{user.id}", request, f"Welcome back, {user.display_name}: they can sign in again."
+    )
+
+
+@router.post("/people/{user_id}/photo")
+def set_photo(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    user_id: uuid.UUID,
+    file: Annotated[UploadFile | None, File()] = None,
+    back: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Upload a photo: your own, or (admins) anyone's."""
+    user = get_visible_user(session, principal.user, user_id)
+    target = "/profile" if back == "profile" else f"/people/{user.id}"
+    if file is None or not file.filename:
+        return redirect(target, request, "Choose a picture first.", "error")
+    try:
+        data = photos.read_limited(file.file, app_settings(request).max_photo_bytes)
+        with session.begin_nested():
+            photos.set_user_photo(session, user, data, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect(target, request, f"The photo was not changed: {exc.detail}", "error")
+    return redirect(target, request, "The new photo is in place.")
+
+
+@router.post("/people/{user_id}/photo/remove")
+def remove_photo(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    user_id: uuid.UUID,
+    back: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    user = get_visible_user(session, principal.user, user_id)
+    target = "/profile" if back == "profile" else f"/people/{user.id}"
+    try:
+        with session.begin_nested():
+            photos.remove_user_photo(session, user, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect(target, request, f"The photo was not removed: {exc.detail}", "error")
+    return redirect(target, request, "The photo is removed; initials show instead.")

@@ -1,0 +1,116 @@
+"""My profile: the fields colleagues see, my photo, my password."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from roster.accounts import service as accounts
+from roster.accounts.deps import DB, Principal
+from roster.directory import photos
+from roster.directory.service import update_profile
+from roster.domain import errors
+from roster.web.core import WebUser, redirect, render
+
+router = APIRouter(include_in_schema=False)
+
+
+def profile_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    values: dict[str, str] | None = None,
+    field_errors: dict[str, str] | None = None,
+    password_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    user = principal.user
+    org = principal.organization(session)
+    return render(
+        request,
+        "intranet/profile.html",
+        {
+            "section": "profile",
+            "values": values
+            or {
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "display_name": user.display_name,
+                "position": user.position,
+            },
+            "field_errors": field_errors or {},
+            "password_errors": password_errors or {},
+            "may_change_photo": photos.may_change_photo(user, user, org),
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/profile")
+def profile(request: Request, principal: WebUser, session: DB) -> Response:
+    return profile_page(request, principal, session)
+
+
+@router.post("/profile")
+def save_profile(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    first_name: Annotated[str, Form(max_length=100)] = "",
+    last_name: Annotated[str, Form(max_length=100)] = "",
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    position: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Change my name, display name and position."""
+    values = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "display_name": display_name,
+        "position": position,
+    }
+    try:
+        with session.begin_nested():
+            update_profile(session, principal.user, actor=principal.user, changes=dict(values))
+    except errors.RosterError as exc:
+        field = str(exc.extra.get("field") or "display_name")
+        return profile_page(
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={field: exc.detail},
+            status_code=exc.status,
+        )
+    return redirect("/profile", request, "Your profile is saved.")
+
+
+@router.post("/profile/password")
+def change_password(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    current_password: Annotated[str, Form(max_length=1024)] = "",
+    new_password: Annotated[str, Form(max_length=1024)] = "",
+) -> Response:
+    try:
+        with session.begin_nested():
+            accounts.change_password(session, principal.user, current=current_password, new=new_password)
+    except errors.InvalidCredentials:
+        return profile_page(
+            request,
+            principal,
+            session,
+            password_errors={"current_password": "That is not your current password."},
+            status_code=422,
+        )
+    except errors.RosterError as exc:
+        return profile_page(
+            request, principal, session, password_errors={"new_password": exc.detail}, status_code=exc.status
+        )
+    return redirect("/profile", request, "Your password is changed.")
