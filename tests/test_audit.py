@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from roster import clock
 from roster.accounts.models import Organization
 from roster.lifecycle.audit import record_event, redact_user, verify_chain
 from roster.lifecycle.models import AuditEvent
-from tests.factories import make_org, make_user
+from tests.factories import auth, make_org, make_user
 
 
 def _three_events(db: Session) -> tuple[Organization, list[AuditEvent]]:
     o = make_org(db)
     erin = make_user(db, o.org, first_name="Erin", last_name="Example", email="erin@example.test")
     events = [
-        record_event(db, org_id=o.org.id, action="user.invited", actor=o.admin, details={"email": erin.email}),
+        record_event(
+            db, org_id=o.org.id, action="user.invited", actor=o.admin, details={"email": erin.email}
+        ),
         record_event(db, org_id=o.org.id, action="user.dismissed", actor=o.admin, subject=erin),
-        record_event(db, org_id=o.org.id, action="plan.changed", actor=None, details={"old": "free", "new": "plus"}),
+        record_event(
+            db, org_id=o.org.id, action="plan.changed", actor=None, details={"old": "free", "new": "plus"}
+        ),
     ]
     return o.org, events
 
@@ -38,7 +49,7 @@ def test_the_chains_of_two_organizations_are_independent(db: Session) -> None:
 
 
 def test_verify_detects_an_edited_event(db: Session) -> None:
-    org, events = _three_events(db)
+    org, _ = _three_events(db)
     db.execute(
         update(AuditEvent)
         .where(AuditEvent.org_id == org.id, AuditEvent.seq == 3)
@@ -51,7 +62,11 @@ def test_verify_detects_an_edited_event(db: Session) -> None:
 
 def test_verify_detects_an_edited_action(db: Session) -> None:
     org, _ = _three_events(db)
-    db.execute(update(AuditEvent).where(AuditEvent.org_id == org.id, AuditEvent.seq == 2).values(action="user.rehired"))
+    db.execute(
+        update(AuditEvent)
+        .where(AuditEvent.org_id == org.id, AuditEvent.seq == 2)
+        .values(action="user.rehired")
+    )
     result = verify_chain(db, org.id)
     assert [(p["seq"], p["problem"]) for p in result.problems] == [(2, "edited")]
 
@@ -95,7 +110,9 @@ def test_editing_a_redacted_event_is_still_tampering(db: Session) -> None:
     assert erin_id is not None
     redact_user(db, org_id=org.id, user_id=erin_id, pseudonym="Former employee 7")
     db.execute(
-        update(AuditEvent).where(AuditEvent.org_id == org.id, AuditEvent.seq == 2).values(subject_display="Someone")
+        update(AuditEvent)
+        .where(AuditEvent.org_id == org.id, AuditEvent.seq == 2)
+        .values(subject_display="Someone")
     )
     result = verify_chain(db, org.id)
     assert [(p["seq"], p["problem"]) for p in result.problems] == [(2, "edited")]
@@ -118,3 +135,100 @@ def test_a_forged_redaction_record_is_tampering(db: Session) -> None:
     result = verify_chain(db, org.id)
     assert not result.ok
     assert {p["problem"] for p in result.problems} == {"unattested_redaction"}
+
+
+API = "/api/v1"
+
+
+def test_the_audit_api_lists_newest_first_with_filters(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    erin = make_user(db, o.org)
+    client.post(f"{API}/invitations", json={"email": "new@example.test"}, headers=headers)
+    client.post(f"{API}/users/{erin.id}/dismiss", headers=headers)
+    client.post(f"{API}/users/{erin.id}/rehire", headers=headers)
+    body = client.get(f"{API}/audit", headers=headers).json()
+    assert [e["action"] for e in body["items"]] == ["user.rehired", "user.dismissed", "user.invited"]
+    assert body["total"] == 3
+    first = body["items"][0]
+    assert first["actor"] == {"id": str(o.admin.id), "display_name": "Ada Admin"}
+    assert first["subject"]["id"] == str(erin.id) and first["details"]["old_status"] == "dismissed"
+    by_subject = client.get(f"{API}/audit", params={"subject_id": str(erin.id)}, headers=headers).json()
+    assert [e["action"] for e in by_subject["items"]] == ["user.rehired", "user.dismissed"]
+    by_action = client.get(f"{API}/audit", params={"action": "user.invited"}, headers=headers).json()
+    assert by_action["total"] == 1
+    by_prefix = client.get(f"{API}/audit", params={"action": "user."}, headers=headers).json()
+    assert by_prefix["total"] == 3
+    by_actor = client.get(f"{API}/audit", params={"actor_id": str(erin.id)}, headers=headers).json()
+    assert by_actor["total"] == 0
+    paged = client.get(f"{API}/audit", params={"per_page": 1, "page": 2}, headers=headers).json()
+    assert [e["action"] for e in paged["items"]] == ["user.dismissed"] and paged["total"] == 3
+    now = clock.now()
+    later = client.get(
+        f"{API}/audit", params={"since": (now + timedelta(minutes=1)).isoformat()}, headers=headers
+    )
+    assert later.json()["total"] == 0
+    earlier = client.get(
+        f"{API}/audit", params={"until": (now + timedelta(minutes=1)).isoformat()}, headers=headers
+    )
+    assert earlier.json()["total"] == 3
+    assert client.get(f"{API}/audit", params={"per_page": 500}, headers=headers).status_code == 422
+
+
+def test_the_audit_log_is_admin_only_and_per_organization(db: Session, client: TestClient) -> None:
+    mine, theirs = make_org(db), make_org(db)
+    record_event(db, org_id=theirs.org.id, action="plan.changed", actor=theirs.admin)
+    assert client.get(f"{API}/audit", headers=auth(db, mine.admin)).json()["total"] == 0
+    assert client.get(f"{API}/audit", headers=auth(db, make_user(db, mine.org))).status_code == 403
+    assert client.get(f"{API}/audit/verify", headers=auth(db, make_user(db, mine.org))).status_code == 403
+
+
+def test_the_audit_export_is_csv_newest_first(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    record_event(
+        db, org_id=o.org.id, action="plan.changed", actor=o.admin, details={"old": "free", "new": "plus"}
+    )
+    record_event(db, org_id=o.org.id, action="settings.changed", actor=o.admin, details={"x": "=HYPERLINK()"})
+    db.commit()  # the export reads through its own session (a savepoint release here)
+    response = client.get(f"{API}/audit/export.csv", headers=auth(db, o.admin))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0][:3] == ["seq", "created_at", "action"]
+    assert [r[2] for r in rows[1:]] == ["settings.changed", "plan.changed"]
+    assert json.loads(rows[2][7]) == {"new": "plus", "old": "free"}
+    assert rows[1][4] == "Ada Admin"
+    filtered = client.get(
+        f"{API}/audit/export.csv", params={"action": "plan.changed"}, headers=auth(db, o.admin)
+    )
+    assert len(list(csv.reader(io.StringIO(filtered.text)))) == 2
+
+
+def test_the_verify_endpoint_reports_tampering(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    client.put(f"{API}/organization/plan", json={"plan": "plus"}, headers=headers)
+    client.put(f"{API}/organization/plan", json={"plan": "standard"}, headers=headers)
+    ok = client.get(f"{API}/audit/verify", headers=headers).json()
+    assert ok["ok"] is True and ok["events"] == 2
+    db.execute(delete(AuditEvent).where(AuditEvent.org_id == o.org.id, AuditEvent.seq == 1))
+    broken = client.get(f"{API}/audit/verify", headers=headers).json()
+    assert broken["ok"] is False and broken["events"] == 1 and broken["problems"]
+
+
+def test_every_lifecycle_action_leaves_a_verifiable_chain(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    invited = client.post(f"{API}/invitations", json={"email": "c@example.test"}, headers=headers).json()
+    token = invited["accept_url"].rsplit("/", 1)[1]
+    client.post(f"{API}/invitations/{invited['id']}/resend", headers=headers)
+    other = client.post(f"{API}/invitations", json={"email": "d@example.test"}, headers=headers).json()
+    client.delete(f"{API}/invitations/{other['id']}", headers=headers)
+    assert (
+        client.post(f"{API}/invitations/accept", json={"token": token, "password": "x" * 3}).status_code
+        == 404
+    )
+    user = make_user(db, o.org)
+    client.post(f"{API}/users/{user.id}/dismiss", headers=headers)
+    client.patch(f"{API}/organization/settings", json={"restore_window_days": 10}, headers=headers)
+    result = verify_chain(db, o.org.id)
+    assert result.ok and result.events == 6
