@@ -101,6 +101,12 @@ def _lead(db: Session, o: OrgWithAdmin) -> str:
     return str(create_lead(db, actor=o.admin, title="A sample lead", responsible_id=o.admin.id).id)
 
 
+def _scim_token(db: Session, o: OrgWithAdmin) -> str:
+    from roster.scim.tokens import create_scim_token
+
+    return str(create_scim_token(db, o.org.id, actor=o.admin, name="sample").token.id)
+
+
 OBJECT_MAKERS: dict[str, ObjectMaker] = {
     "department_id": _department,
     "member_user_id": _department_member,
@@ -114,6 +120,7 @@ OBJECT_MAKERS: dict[str, ObjectMaker] = {
     "task_id": _task,
     "file_id": _file,
     "lead_id": _lead,
+    "scim_token_id": _scim_token,
     # Secrets in the links of public pages (sign-in is not needed, so no object is checked).
     "reset_token": lambda db, o: "rst_not_a_real_reset_link",
     "invite_token": lambda db, o: "rst_not_a_real_invitation",

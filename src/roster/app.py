@@ -14,14 +14,16 @@ from sqlalchemy import Connection, Engine, text
 
 from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
-from roster.lifecycle.api import router as lifecycle_router
 from roster.accounts.ratelimit import LoginLimiter
 from roster.crm.api import router as crm_router
 from roster.db.engine import make_engine, make_sessionmaker, writer
-from roster.lifecycle.deletion_api import router as deletion_router
 from roster.directory.api import router as directory_router
 from roster.drive.api import router as drive_router
+from roster.lifecycle.deletion_api import router as deletion_router
+from roster.lifecycle.api import router as lifecycle_router
 from roster.messages.api import router as messages_router
+from roster.scim.api import create_scim_app
+from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
 from roster.stream.api import router as stream_router
 from roster.tasks.api import router as tasks_router
@@ -43,6 +45,7 @@ def api_routers() -> list[APIRouter]:
         tasks_router,
         drive_router,
         crm_router,
+        scim_router,
     ]
 
 
@@ -118,6 +121,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
 
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
+    app.mount("/scim/v2", create_scim_app(app))  # SCIM 2.0, with its own auth and errors
 
     from roster.web import install as install_web
 

@@ -71,6 +71,17 @@ class User(TenantMixin, Base):
     email_search_key: Mapped[str] = mapped_column(SearchKey, default="", server_default="")
     primary_department_id: Mapped[uuid.UUID | None] = mapped_column()
     photo_version: Mapped[int | None] = mapped_column()
+    # SCIM (roster.scim): the identity provider's userName (NULL: the email is the userName) and
+    # its casefolded key, the email's type, the provider's own id, and the enterprise extension's
+    # employee number, department (its text, as the provider sends it) and manager (a user column,
+    # registered in roster/scim/models.py with its constraint and indexes).
+    scim_user_name: Mapped[str | None] = mapped_column(String(320))
+    scim_user_name_key: Mapped[str | None] = mapped_column(String(320))
+    scim_email_type: Mapped[str | None] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    employee_number: Mapped[str | None] = mapped_column(String(100))
+    scim_department: Mapped[str | None] = mapped_column(String(200))
+    manager_id: Mapped[uuid.UUID | None] = mapped_column()
 
     @property
     def is_active(self) -> bool:

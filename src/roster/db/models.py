@@ -12,7 +12,8 @@ from roster.lifecycle import deletion_models
 from roster.lifecycle import models as lifecycle_models
 from roster.mail import models as mail_models
 from roster.messages import models as messages_models
+from roster.scim import models as scim_models
 from roster.stream import models as stream_models
 from roster.tasks import models as tasks_models
 
-__all__ = ["Base", "crm_models", "drive_models", "tasks_models", "accounts_models", "deletion_models", "directory_models", "lifecycle_models", "mail_models", "messages_models", "stream_models"]
+__all__ = ["Base", "crm_models", "drive_models", "tasks_models", "accounts_models", "deletion_models", "directory_models", "lifecycle_models", "mail_models", "messages_models", "stream_models", "scim_models"]

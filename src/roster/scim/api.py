@@ -1,0 +1,345 @@
+"""SCIM over HTTP: the admin API for tokens (under /api/v1) and the SCIM 2.0 server (/scim/v2).
+
+The SCIM server is its own small application mounted beside the API, so its authentication (a SCIM
+token, not a user's) and its errors (SCIM error objects, not problem+json) apply to it alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from scim2_models import (
+    InvalidSyntaxException,
+    NotFoundException,
+    PayloadTooLargeException,
+    SCIMException,
+    UnauthorizedException,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from roster.accounts.deps import DB, AdminUser
+from roster.domain import errors
+from roster.scim import schemas, service, tokens
+from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
+
+log = logging.getLogger("roster.scim")
+
+SCIM_PREFIX = "/scim/v2"
+MAX_BODY_BYTES = 1_048_576
+
+# --- admin API: tokens ---------------------------------------------------------------------------
+
+router = APIRouter(tags=["scim"])
+
+
+class ScimTokenIn(BaseModel):
+    name: str = Field(default="", max_length=100)
+
+
+class ScimTokenOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    created_by: uuid.UUID | None
+
+
+class ScimTokenCreated(ScimTokenOut):
+    token: str
+
+
+class ScimTokenList(BaseModel):
+    items: list[ScimTokenOut]
+    total: int
+
+
+@router.post("/scim/tokens", response_model=ScimTokenCreated, status_code=status.HTTP_201_CREATED)
+def create_scim_token(principal: AdminUser, session: DB, body: ScimTokenIn | None = None) -> ScimTokenCreated:
+    """A token for an identity provider; the secret is shown only in this answer."""
+    issued = tokens.create_scim_token(
+        session, principal.org_id, actor=principal.user, name=body.name if body else ""
+    )
+    out = ScimTokenOut.model_validate(issued.token, from_attributes=True)
+    return ScimTokenCreated(**out.model_dump(), token=issued.secret)
+
+
+@router.get("/scim/tokens", response_model=ScimTokenList)
+def list_scim_tokens(principal: AdminUser, session: DB) -> ScimTokenList:
+    """The organization's live SCIM tokens (never their secrets), with when each was last used."""
+    items = [
+        ScimTokenOut.model_validate(t, from_attributes=True)
+        for t in tokens.list_scim_tokens(session, principal.org_id)
+    ]
+    return ScimTokenList(items=items, total=len(items))
+
+
+@router.delete("/scim/tokens/{scim_token_id}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_scim_token(scim_token_id: uuid.UUID, principal: AdminUser, session: DB) -> None:
+    """Revoke a token: the identity provider's next request answers 401."""
+    token = tokens.get_scim_token(session, principal.org_id, scim_token_id)
+    tokens.revoke_scim_token(session, token, actor=principal.user)
+
+
+# --- the SCIM server -----------------------------------------------------------------------------
+
+
+def scim_json(body: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status_code, headers=headers, media_type=SCIM_MEDIA_TYPE)
+
+
+def scim_error(
+    status_code: int, detail: str, scim_type: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"schemas": [ERROR], "status": str(status_code)}
+    if scim_type:
+        body["scimType"] = scim_type
+    body["detail"] = detail
+    return scim_json(body, status_code, headers)
+
+
+def scim_base_url(request: Request) -> str:
+    """The absolute URL of /scim/v2 as the client reached it."""
+    url = request.url
+    path = url.path
+    index = path.find(SCIM_PREFIX)
+    root = path[: index + len(SCIM_PREFIX)] if index >= 0 else SCIM_PREFIX
+    return f"{url.scheme}://{url.netloc}{root}"
+
+
+def get_scim_context(request: Request, session: DB) -> service.ScimContext:
+    """The calling identity provider: a live SCIM token names its organization; 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise UnauthorizedException(detail="Send a SCIM token as Authorization: Bearer <token>.")
+    token = tokens.resolve_scim_token(session, value.strip())
+    if token is None:
+        raise UnauthorizedException(detail="The SCIM token is not valid (unknown or revoked).")
+    tokens.touch_scim_token(session, token)
+    return service.ScimContext(
+        session=session, org_id=token.org_id, token=token, base_url=scim_base_url(request)
+    )
+
+
+Scim = Annotated[service.ScimContext, Depends(get_scim_context)]
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object (any JSON media type); invalidSyntax when it is not one."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLargeException(detail=f"Requests are limited to {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidSyntaxException(detail="The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidSyntaxException(detail="The body must be a JSON object.")
+    return data
+
+
+Body = Annotated[dict[str, Any], Depends(read_body)]
+
+_STATUS_OF_ROSTER_ERROR = {401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 429: 429, 503: 503}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every failure under /scim/v2 answers a SCIM error object, never problem+json or a 5xx."""
+
+    @app.exception_handler(SCIMException)
+    async def scim_exception(request: Request, exc: SCIMException) -> JSONResponse:
+        headers = {"WWW-Authenticate": 'Bearer realm="SCIM"'} if exc.status == 401 else None
+        return scim_error(exc.status, exc.detail, exc.scim_type or None, headers)
+
+    @app.exception_handler(errors.RosterError)
+    async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
+        status_code = _STATUS_OF_ROSTER_ERROR.get(exc.status, 400)
+        scim_type = None
+        if isinstance(exc, errors.EmailInUse | errors.EmailBelongsToDismissedUser):
+            scim_type = "uniqueness"
+        elif status_code == 400:
+            scim_type = "invalidValue"
+        return scim_error(status_code, exc.detail, scim_type)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+        return scim_error(400, f"{where}: {first.get('msg', 'invalid')}".strip(": "), "invalidValue")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else "Error"
+        if exc.status_code == 404:
+            detail = f"No SCIM endpoint at {request.url.path}."
+        return scim_error(exc.status_code, detail, None, getattr(exc, "headers", None))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
+        log.info("scim integrity conflict: %s", exc.orig)
+        return scim_error(409, "A concurrent change took that value; retry.", "uniqueness")
+
+    @app.exception_handler(OperationalError)
+    async def unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("scim database error: %s", exc.orig)
+        return scim_error(503, "The database is not answering; retry shortly.", None, {"Retry-After": "2"})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled SCIM error")
+        return scim_error(500, "Something went wrong on our side.")
+
+
+def _query_params(request: Request) -> dict[str, Any]:
+    return dict(request.query_params)
+
+
+def _single(request: Request, resource: dict[str, Any], *, core_urn: str) -> Response:
+    if service.not_modified(request.headers.get("if-none-match"), resource):
+        return Response(status_code=304, headers={"ETag": resource["meta"]["version"]})
+    query = service.read_list_query(_query_params(request))
+    shown = service.project(resource, query.attributes, query.excluded_attributes, core_urn=core_urn)
+    return scim_json(shown, 200, {"ETag": resource["meta"]["version"]})
+
+
+def _written(request: Request, resource: dict[str, Any], status_code: int, *, core_urn: str) -> JSONResponse:
+    query = service.read_list_query(_query_params(request))
+    shown = service.project(resource, query.attributes, query.excluded_attributes, core_urn=core_urn)
+    headers = {"ETag": resource["meta"]["version"]}
+    if status_code == 201:
+        headers["Location"] = resource["meta"]["location"]
+    return scim_json(shown, status_code, headers)
+
+
+def create_scim_app(parent: FastAPI) -> FastAPI:
+    """The SCIM server, sharing the parent application's settings and database sessions."""
+    app = FastAPI(title="Roster SCIM 2.0", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state = parent.state
+    install_error_handlers(app)
+
+    @app.get("/ServiceProviderConfig")
+    def service_provider_config(ctx: Scim) -> JSONResponse:
+        return scim_json(schemas.service_provider_config(ctx.base_url))
+
+    @app.get("/Schemas")
+    def list_schemas(ctx: Scim) -> JSONResponse:
+        found = schemas.schemas(ctx.base_url)
+        return scim_json(service.list_response(found, len(found), service.ListQuery()))
+
+    @app.get("/Schemas/{schema_id}")
+    def get_schema(schema_id: str, ctx: Scim) -> JSONResponse:
+        for schema in schemas.schemas(ctx.base_url):
+            if schema["id"].lower() == schema_id.lower():
+                return scim_json(schema)
+        raise NotFoundException(detail=f"Schema {schema_id} not found.")
+
+    @app.get("/ResourceTypes")
+    def list_resource_types(ctx: Scim) -> JSONResponse:
+        found = schemas.resource_types(ctx.base_url)
+        return scim_json(service.list_response(found, len(found), service.ListQuery()))
+
+    @app.get("/ResourceTypes/{type_id}")
+    def get_resource_type(type_id: str, ctx: Scim) -> JSONResponse:
+        for resource_type in schemas.resource_types(ctx.base_url):
+            if resource_type["id"].lower() == type_id.lower():
+                return scim_json(resource_type)
+        raise NotFoundException(detail=f"Resource type {type_id} not found.")
+
+    @app.post("/.search")
+    def search_everything(ctx: Scim, body: Body) -> JSONResponse:
+        return scim_json(service.search_all(ctx, service.read_list_query(body)))
+
+    # Users
+
+    @app.get("/Users")
+    def list_users(request: Request, ctx: Scim) -> JSONResponse:
+        return scim_json(service.list_users(ctx, service.read_list_query(_query_params(request))))
+
+    @app.post("/Users/.search")
+    def search_users(ctx: Scim, body: Body) -> JSONResponse:
+        return scim_json(service.list_users(ctx, service.read_list_query(body)))
+
+    @app.post("/Users")
+    def create_user(request: Request, ctx: Scim, body: Body) -> JSONResponse:
+        user = service.create_user(ctx, body)
+        return _written(request, service.render_user(ctx, user), 201, core_urn=CORE_USER)
+
+    @app.get("/Users/{user_id}")
+    def get_user(user_id: str, request: Request, ctx: Scim) -> Response:
+        user = service.get_scim_user(ctx, user_id)
+        return _single(request, service.render_user(ctx, user), core_urn=CORE_USER)
+
+    @app.put("/Users/{user_id}")
+    def replace_user(user_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
+        user = service.get_scim_user(ctx, user_id)
+        service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
+        user = service.replace_user(ctx, user, body)
+        return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
+
+    @app.patch("/Users/{user_id}")
+    def patch_user(user_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
+        user = service.get_scim_user(ctx, user_id)
+        service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
+        user = service.patch_user(ctx, user, body)
+        return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
+
+    @app.delete("/Users/{user_id}", status_code=204)
+    def delete_user(user_id: str, request: Request, ctx: Scim) -> Response:
+        user = service.get_scim_user(ctx, user_id)
+        service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
+        service.delete_scim_user(ctx, user)
+        return Response(status_code=204)
+
+    # Groups
+
+    @app.get("/Groups")
+    def list_groups(request: Request, ctx: Scim) -> JSONResponse:
+        return scim_json(service.list_groups(ctx, service.read_list_query(_query_params(request))))
+
+    @app.post("/Groups/.search")
+    def search_groups(ctx: Scim, body: Body) -> JSONResponse:
+        return scim_json(service.list_groups(ctx, service.read_list_query(body)))
+
+    @app.post("/Groups")
+    def create_group(request: Request, ctx: Scim, body: Body) -> JSONResponse:
+        department = service.create_group(ctx, body)
+        return _written(request, service.render_group(ctx, department), 201, core_urn=CORE_GROUP)
+
+    @app.get("/Groups/{group_id}")
+    def get_group(group_id: str, request: Request, ctx: Scim) -> Response:
+        department = service.get_scim_group(ctx, group_id)
+        return _single(request, service.render_group(ctx, department), core_urn=CORE_GROUP)
+
+    @app.put("/Groups/{group_id}")
+    def replace_group(group_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
+        department = service.get_scim_group(ctx, group_id)
+        service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
+        department = service.replace_group(ctx, department, body)
+        ctx.session.refresh(department)
+        return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
+
+    @app.patch("/Groups/{group_id}")
+    def patch_group(group_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
+        department = service.get_scim_group(ctx, group_id)
+        service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
+        department = service.patch_group(ctx, department, body)
+        ctx.session.refresh(department)
+        return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
+
+    @app.delete("/Groups/{group_id}", status_code=204)
+    def delete_group(group_id: str, request: Request, ctx: Scim) -> Response:
+        department = service.get_scim_group(ctx, group_id)
+        service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
+        service.delete_group(ctx, department)
+        return Response(status_code=204)
+
+    return app
