@@ -384,3 +384,9 @@ def test_content_disposition_quotes_every_name_safely() -> None:
     header = service.content_disposition("日本.txt")
     assert header == "attachment; filename=\".txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt"
     assert 'filename="download"' in service.content_disposition("日本")
+
+
+def test_the_blob_sweep_runs_periodically(app: Any) -> None:
+    from roster.workers import periodic_jobs
+
+    assert "drive-blob-sweep" in [name for name, _, _ in periodic_jobs(app)]

@@ -13,8 +13,11 @@ from roster.accounts.service import (
     email_key,
     get_organization_by_slug,
 )
+from roster.crm import demo as crm_demo
+from roster.drive import demo as drive_demo
 from roster.messages import demo as messages_demo
 from roster.stream import demo as stream_demo
+from roster.tasks import demo as tasks_demo
 
 DEMO_SLUG = "demo"
 DEMO_ADMIN_EMAIL = "admin@demo.test"
@@ -63,4 +66,7 @@ def create_demo(session: Session, *, password: str) -> bool:
     people = list(session.scalars(select(User).where(User.org_id == org.id, User.is_system.is_(False))))
     stream_demo.add_demo_content(session, org.id, people)
     messages_demo.add_demo_content(session, org.id, people)
+    tasks_demo.add_demo_content(session, org.id, people)
+    drive_demo.add_demo_content(session, org.id, people)
+    crm_demo.add_demo_content(session, org.id, people)
     return True

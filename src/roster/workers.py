@@ -46,10 +46,12 @@ def start_workers(app: FastAPI) -> list[PeriodicWorker]:
 
 def periodic_jobs(app: FastAPI) -> list[tuple[str, float, Callable[[], object]]]:
     """(name, seconds between runs, job). Features add their jobs here."""
+    from roster.drive.service import drive_jobs
     from roster.lifecycle.deletion_jobs import deletion_jobs
     from roster.lifecycle.jobs import lifecycle_jobs
 
     jobs: list[tuple[str, float, Callable[[], object]]] = []
     jobs += lifecycle_jobs(app)  # mail delivery, invitation expiry
     jobs += deletion_jobs(app)  # purge of deletions whose restore window has passed
+    jobs += drive_jobs(app)  # blobs no file row names any more
     return jobs

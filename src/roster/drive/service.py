@@ -16,8 +16,8 @@ import re
 import unicodedata
 import urllib.parse
 import uuid
-from collections.abc import Sequence
-from typing import BinaryIO
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -240,3 +240,10 @@ def sweep_blobs(factory: sessionmaker[Session], settings: Settings) -> int:
     if removed:
         log.info("drive sweep removed %d unreferenced blobs", removed)
     return removed
+
+
+def drive_jobs(app: Any) -> list[tuple[str, float, Callable[[], object]]]:
+    """The periodic blob sweep (hourly): removes blobs whose last row the purge destroyed."""
+    factory: sessionmaker[Session] = app.state.sessions["write"]
+    settings: Settings = app.state.settings
+    return [("drive-blob-sweep", 3600.0, lambda: sweep_blobs(factory, settings))]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -180,7 +180,7 @@ def get_task(session: Session, viewer: User, task_id: uuid.UUID, *, for_update: 
     return task
 
 
-def _listing(viewer: User, role: TaskRole, status: TaskStatus | None) -> Select[tuple[Task]]:
+def _listing(viewer: User, role: TaskRole, status: TaskStatus | None) -> Select[Task]:
     query = select(Task).where(
         Task.org_id == viewer.org_id, Task.hidden_by.is_(None), _role_filter(viewer, role)
     )
@@ -255,7 +255,10 @@ def _set_people(
     unless left out. Rows hidden by a pending deletion are not touched (a restore brings them back).
     """
     wanted = list(dict.fromkeys(user_ids))
-    rows = list(session.scalars(select(table).where(table.org_id == task.org_id, table.task_id == task.id)))
+    rows = cast(
+        list[TaskParticipant | TaskObserver],
+        list(session.scalars(select(table).where(table.org_id == task.org_id, table.task_id == task.id))),
+    )
     current = {r.user_id: r for r in rows if r.hidden_by is None}
     hidden = {r.user_id for r in rows if r.hidden_by is not None}
     added = [user_id for user_id in wanted if user_id not in current]
