@@ -7,6 +7,15 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     """Every page router, mounted at the site root (no /api/v1 prefix)."""
-    from roster.web.pages import account, admin, deletion, people, profile, stream
+    from roster.web.pages import account, admin, deletion, messages, people, profile, stream, work
 
-    return [account.router, stream.router, people.router, deletion.router, profile.router, admin.router]
+    return [
+        account.router,
+        stream.router,
+        work.router,
+        messages.router,
+        people.router,
+        deletion.router,
+        profile.router,
+        admin.router,
+    ]

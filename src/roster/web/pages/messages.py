@@ -1,0 +1,160 @@
+"""Messages: direct conversations and group chats."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from roster.accounts.deps import DB, Principal
+from roster.accounts.models import User
+from roster.directory.service import get_visible_user
+from roster.domain import errors
+from roster.messages import service
+from roster.messages.models import Chat
+from roster.stream.service import load_users
+from roster.web.core import WebUser, parse_uuid, redirect, render
+from roster.web.pages.shared import picker_people
+
+router = APIRouter(include_in_schema=False)
+
+
+def _chat_list(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    chats, _ = service.list_chats(session, principal.org_id, viewer=principal.user, per_page=100)
+    unread = service.count_unread(session, principal.org_id, [c.id for c in chats], viewer=principal.user)
+    members = {c.id: service.list_member_ids(session, c) for c in chats}
+    users = load_users(session, principal.org_id, {u for ids in members.values() for u in ids})
+    items = []
+    for chat in chats:
+        others = [users[i] for i in members[chat.id] if i != principal.user.id and i in users]
+        if chat.kind == "direct":
+            other = others[0] if others else None
+            title = other.display_name if other else "Former colleague"
+            href = f"/messages/with/{other.id}" if other else f"/messages/chats/{chat.id}"
+        else:
+            other = None
+            title = chat.title or ", ".join(u.display_name for u in others[:3]) or "Group chat"
+            href = f"/messages/chats/{chat.id}"
+        items.append(
+            {
+                "chat": chat,
+                "title": title,
+                "other": other,
+                "others": others,
+                "href": href,
+                "unread": unread.get(chat.id, 0),
+            }
+        )
+    return items
+
+
+def messages_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    chat: Chat | None = None,
+    other: User | None = None,
+    messages: list[Any] | None = None,
+    members: list[User] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    senders = load_users(session, principal.org_id, {m.sender_id for m in messages or []})
+    return render(
+        request,
+        "intranet/messages.html",
+        {
+            "section": "messages",
+            "chats": _chat_list(session, principal),
+            "chat": chat,
+            "other": other,
+            "messages": list(reversed(messages or [])),
+            "senders": senders,
+            "members": members or [],
+            "error": error,
+            "picker_people": [p for p in picker_people(session, principal) if p.id != principal.user.id],
+            "current": request.url.path,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/messages")
+def inbox(request: Request, principal: WebUser, session: DB) -> Response:
+    return messages_page(request, principal, session)
+
+
+@router.get("/messages/with/{user_id}")
+def direct(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID) -> Response:
+    """The conversation with one person (history stays readable after they leave)."""
+    other = get_visible_user(session, principal.user, user_id)
+    chat, messages, _total = service.get_direct_conversation(
+        session, principal.org_id, viewer=principal.user, other_id=other.id, per_page=100
+    )
+    return messages_page(request, principal, session, chat=chat, other=other, messages=messages)
+
+
+@router.post("/messages/with/{user_id}")
+def send_direct(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    user_id: uuid.UUID,
+    body: Annotated[str, Form(max_length=50_000)] = "",
+) -> Response:
+    other = get_visible_user(session, principal.user, user_id)
+    try:
+        with session.begin_nested():
+            service.send_direct_message(session, actor=principal.user, to_user_id=other.id, body=body)
+    except errors.RosterError as exc:
+        return redirect(f"/messages/with/{other.id}", request, exc.detail, "error")
+    return redirect(f"/messages/with/{other.id}#end")
+
+
+@router.post("/messages/chats")
+def create_group(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    title: Annotated[str, Form(max_length=1000)] = "",
+    member_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+) -> Response:
+    """Start a group chat with the chosen colleagues."""
+    ids = [u for u in (parse_uuid(v) for v in member_ids) if u is not None]
+    try:
+        with session.begin_nested():
+            chat = service.create_group_chat(session, actor=principal.user, title=title, member_ids=ids)
+    except errors.RosterError as exc:
+        return redirect("/messages", request, exc.detail, "error")
+    return redirect(f"/messages/chats/{chat.id}", request, "The group chat is ready.")
+
+
+@router.get("/messages/chats/{chat_id}")
+def group(request: Request, principal: WebUser, session: DB, chat_id: uuid.UUID) -> Response:
+    chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    messages, _total = service.list_messages(session, chat, viewer=principal.user, per_page=100)
+    members = list(load_users(session, principal.org_id, service.list_member_ids(session, chat)).values())
+    return messages_page(request, principal, session, chat=chat, messages=messages, members=members)
+
+
+@router.post("/messages/chats/{chat_id}")
+def send_group(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    chat_id: uuid.UUID,
+    body: Annotated[str, Form(max_length=50_000)] = "",
+) -> Response:
+    chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    try:
+        with session.begin_nested():
+            service.send_message(session, chat, actor=principal.user, body=body)
+    except errors.RosterError as exc:
+        return redirect(f"/messages/chats/{chat.id}", request, exc.detail, "error")
+    return redirect(f"/messages/chats/{chat.id}#end")

@@ -1,0 +1,370 @@
+"""Tasks, the drive and CRM leads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from roster.accounts.deps import DB, Principal
+from roster.accounts.models import User
+from roster.crm import service as crm
+from roster.crm.models import LeadStatus
+from roster.domain import errors
+from roster.drive import service as drive
+from roster.drive.storage import get_storage
+from roster.stream.service import load_users
+from roster.tasks import service as tasks
+from roster.tasks.models import TaskStatus
+from roster.web.core import WebUser, app_settings, parse_uuid, redirect, render
+from roster.web.pages.shared import authorship_notes, picker_people
+
+router = APIRouter(include_in_schema=False)
+
+PER_PAGE = 50
+TASK_STATUS_LABELS = {"open": "Open", "in_progress": "In progress", "done": "Done"}
+
+
+def _ids(values: list[str]) -> list[uuid.UUID]:
+    return [u for u in (parse_uuid(v) for v in values) if u is not None]
+
+
+def _deadline(value: str) -> datetime | None:
+    try:
+        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return datetime.combine(day.date(), time(17, 0), tzinfo=UTC)
+
+
+# --- Tasks ----------------------------------------------------------------------------------
+
+
+def tasks_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    role: str = "all",
+    values: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    try:
+        task_role = tasks.TaskRole(role)
+    except ValueError:
+        task_role = tasks.TaskRole.ALL
+    items, total = tasks.list_tasks(session, principal.user, role=task_role, per_page=PER_PAGE)
+    people = tasks.load_people(session, principal.org_id, items)
+    rows = [
+        {
+            "task": t,
+            "responsible": people.users.get(t.responsible_id),
+            "creator": people.users.get(t.creator_id),
+            "participants": [people.users[i] for i in people.participants.get(t.id, []) if i in people.users],
+            "observers": [people.users[i] for i in people.observers.get(t.id, []) if i in people.users],
+            "may_change": tasks.can_change_task(principal.user, t),
+        }
+        for t in items
+    ]
+    return render(
+        request,
+        "intranet/tasks.html",
+        {
+            "section": "tasks",
+            "rows": rows,
+            "total": total,
+            "role": task_role.value,
+            "roles": [r.value for r in tasks.TaskRole],
+            "statuses": TASK_STATUS_LABELS,
+            "values": values or {"responsible_id": str(principal.user.id)},
+            "field_errors": field_errors or {},
+            "picker_people": picker_people(session, principal),
+            "notes": authorship_notes(session, principal, "tasks.task.responsible", [t.id for t in items]),
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/tasks")
+def task_list(request: Request, principal: WebUser, session: DB, role: str = "all") -> Response:
+    return tasks_page(request, principal, session, role=role)
+
+
+@router.post("/tasks")
+def create_task(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    title: Annotated[str, Form(max_length=1000)] = "",
+    responsible_id: Annotated[str, Form(max_length=64)] = "",
+    participant_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    observer_ids: Annotated[list[str], Form()] = [],  # noqa: B006
+    deadline: Annotated[str, Form(max_length=20)] = "",
+    description: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    """Create a task with a responsible person, participants and observers from the people picker."""
+    values = {
+        "title": title,
+        "responsible_id": responsible_id,
+        "participant_ids": participant_ids,
+        "observer_ids": observer_ids,
+        "deadline": deadline,
+        "description": description,
+    }
+    responsible = parse_uuid(responsible_id)
+    if responsible is None:
+        return tasks_page(
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={"responsible_id": "Pick who is responsible."},
+            status_code=422,
+        )
+    try:
+        with session.begin_nested():
+            tasks.create_task(
+                session,
+                actor=principal.user,
+                title=title,
+                responsible_id=responsible,
+                participant_ids=_ids(participant_ids),
+                observer_ids=_ids(observer_ids),
+                deadline=_deadline(deadline),
+                description=description,
+            )
+    except errors.RosterError as exc:
+        field = str(exc.extra.get("field") or "title")
+        return tasks_page(
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={field: exc.detail},
+            status_code=exc.status,
+        )
+    return redirect("/tasks", request, "The task is created.")
+
+
+@router.post("/tasks/{task_id}/status")
+def set_task_status(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    task_id: uuid.UUID,
+    status: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    task = tasks.get_task(session, principal.user, task_id, for_update=True)
+    try:
+        new_status = TaskStatus(status)
+        with session.begin_nested():
+            tasks.update_task(session, task, actor=principal.user, status=new_status)
+    except ValueError:
+        return redirect("/tasks", request, "Choose one of the offered statuses.", "error")
+    except errors.RosterError as exc:
+        return redirect("/tasks", request, exc.detail, "error")
+    return redirect(
+        "/tasks", request, f"“{task.title}” is now {TASK_STATUS_LABELS[new_status.value].lower()}."
+    )
+
+
+# --- Drive ----------------------------------------------------------------------------------
+
+
+@router.get("/drive")
+def drive_page(request: Request, principal: WebUser, session: DB, page: int = 1) -> Response:
+    page = max(1, min(page, 100_000))
+    files, total = drive.list_files(session, principal.user, page=page, per_page=PER_PAGE)
+    owners = load_users(session, principal.org_id, {f.owner_id for f in files})
+    return render(
+        request,
+        "intranet/drive.html",
+        {
+            "section": "drive",
+            "rows": [
+                {
+                    "file": f,
+                    "owner": owners.get(f.owner_id),
+                    "may_delete": drive.can_delete_file(principal.user, f),
+                }
+                for f in files
+            ],
+            "total": total,
+            "notes": authorship_notes(session, principal, "drive.file.owner", [f.id for f in files]),
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+@router.post("/drive")
+def upload(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    file: Annotated[UploadFile | None, File()] = None,
+) -> Response:
+    """Upload a file to the common drive; the uploader owns it."""
+    if file is None or not file.filename:
+        return redirect("/drive", request, "Choose a file to upload first.", "error")
+    settings = app_settings(request)
+    try:
+        with session.begin_nested():
+            stored = drive.upload_file(
+                session,
+                actor=principal.user,
+                name=file.filename,
+                content_type=file.content_type,
+                stream=file.file,
+                storage=get_storage(settings, principal.org_id),
+                max_bytes=settings.max_upload_bytes,
+            )
+    except errors.RosterError as exc:
+        return redirect("/drive", request, f"The file was not uploaded: {exc.detail}", "error")
+    return redirect("/drive", request, f"“{stored.name}” is uploaded.")
+
+
+@router.post("/drive/{file_id}/delete")
+def delete_file(request: Request, principal: WebUser, session: DB, file_id: uuid.UUID) -> Response:
+    file = drive.get_file(session, principal.user, file_id, for_update=True)
+    name = file.name
+    try:
+        with session.begin_nested():
+            drive.delete_file(session, file, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect("/drive", request, exc.detail, "error")
+    return redirect("/drive", request, f"“{name}” is deleted.")
+
+
+# --- CRM ------------------------------------------------------------------------------------
+
+
+def crm_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    status: str = "",
+    values: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    try:
+        lead_status = LeadStatus(status) if status else None
+    except ValueError:
+        lead_status = None
+    leads, total = crm.list_leads(session, principal.user, status=lead_status, per_page=PER_PAGE)
+    users: dict[uuid.UUID, User] = load_users(
+        session, principal.org_id, {lead.responsible_id for lead in leads}
+    )
+    return render(
+        request,
+        "intranet/crm.html",
+        {
+            "section": "crm",
+            "rows": [
+                {
+                    "lead": lead,
+                    "responsible": users.get(lead.responsible_id),
+                    "may_change": crm.can_change_lead(principal.user, lead),
+                }
+                for lead in leads
+            ],
+            "total": total,
+            "status": lead_status.value if lead_status else "",
+            "statuses": [s.value for s in LeadStatus],
+            "values": values or {"responsible_id": str(principal.user.id)},
+            "field_errors": field_errors or {},
+            "picker_people": picker_people(session, principal),
+            "notes": authorship_notes(
+                session, principal, "crm.lead.responsible", [lead.id for lead in leads]
+            ),
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/crm")
+def leads(request: Request, principal: WebUser, session: DB, status: str = "") -> Response:
+    return crm_page(request, principal, session, status=status)
+
+
+@router.post("/crm/leads")
+def create_lead(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    title: Annotated[str, Form(max_length=1000)] = "",
+    responsible_id: Annotated[str, Form(max_length=64)] = "",
+    company: Annotated[str, Form(max_length=500)] = "",
+    contact_name: Annotated[str, Form(max_length=500)] = "",
+    contact_email: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    values = {
+        "title": title,
+        "responsible_id": responsible_id,
+        "company": company,
+        "contact_name": contact_name,
+        "contact_email": contact_email,
+    }
+    responsible = parse_uuid(responsible_id)
+    if responsible is None:
+        return crm_page(
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={"responsible_id": "Pick who is responsible."},
+            status_code=422,
+        )
+    try:
+        with session.begin_nested():
+            crm.create_lead(
+                session,
+                actor=principal.user,
+                title=title,
+                responsible_id=responsible,
+                company=company,
+                contact_name=contact_name,
+                contact_email=contact_email,
+            )
+    except errors.RosterError as exc:
+        field = str(exc.extra.get("field") or "title")
+        return crm_page(
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={field: exc.detail},
+            status_code=exc.status,
+        )
+    return redirect("/crm", request, "The lead is saved.")
+
+
+@router.post("/crm/leads/{lead_id}/status")
+def set_lead_status(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    lead_id: uuid.UUID,
+    status: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
+    try:
+        new_status = LeadStatus(status)
+        with session.begin_nested():
+            crm.update_lead(session, lead, actor=principal.user, status=new_status)
+    except ValueError:
+        return redirect("/crm", request, "Choose one of the offered statuses.", "error")
+    except errors.RosterError as exc:
+        return redirect("/crm", request, exc.detail, "error")
+    return redirect("/crm", request, f"“{lead.title}” is now {new_status.value}.")
