@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
@@ -97,11 +97,7 @@ def audit_actions(db: Session, org_id: uuid.UUID) -> list[str]:
 
 def _routes(client: TestClient) -> set[tuple[str, str]]:
     app: Any = client.app
-    found = set()
-    for route in app.routes:
-        for method in getattr(route, "methods", None) or ():
-            found.add((method, getattr(route, "path", "")))
-    return found
+    return {(method.upper(), path) for path, item in app.openapi()["paths"].items() for method in item}
 
 
 def _ok(answer: Any) -> dict[str, Any]:
@@ -125,7 +121,12 @@ def make_busy(
             mention = _ok(
                 client.post(
                     f"{api}/posts",
-                    json={"body": f"Hello {n}", "mentions": [str(busy.id), str(others[0].id)]},
+                    json={
+                        "body": f"Hello {n}",
+                        "mentions": [str(busy.id), str(others[0].id)],
+                        "tags": [str(busy.id)],
+                        "audience": [str(busy.id), str(others[0].id)],
+                    },
                     headers=them[0],
                 )
             )
@@ -137,7 +138,16 @@ def make_busy(
                 if ("POST", f"{api}/posts/{{post_id}}/comments") in routes:
                     _ok(
                         client.post(
-                            f"{api}/posts/{target['id']}/comments", json={"body": "A comment"}, headers=me
+                            f"{api}/posts/{target['id']}/comments",
+                            json={"body": "A comment", "mentions": [str(others[0].id)]},
+                            headers=me,
+                        )
+                    )
+                    _ok(
+                        client.post(
+                            f"{api}/posts/{target['id']}/comments",
+                            json={"body": "Agreed", "mentions": [str(busy.id)]},
+                            headers=them[0],
                         )
                     )
         if ("POST", f"{api}/tasks") in routes:
@@ -160,9 +170,26 @@ def make_busy(
                         "title": f"Their task {n}",
                         "responsible_id": str(others[0].id),
                         "participant_ids": [str(busy.id)],
-                        "observer_ids": [str(busy.id)] if len(others) < 2 else [str(others[1].id)],
+                        "observer_ids": [str(others[-1].id)],
                     },
                     headers=them[0],
+                )
+            )
+            _ok(
+                client.post(
+                    f"{api}/tasks",
+                    json={
+                        "title": f"Watched task {n}",
+                        "responsible_id": str(others[0].id),
+                        "observer_ids": [str(busy.id)],
+                    },
+                    headers=them[0],
+                )
+            )
+        if ("POST", f"{api}/invitations") in routes and busy.role == "admin":
+            _ok(
+                client.post(
+                    f"{api}/invitations", json={"email": f"new-{uuid.uuid4().hex[:8]}@example.test"}, headers=me
                 )
             )
         if ("POST", f"{api}/files") in routes:
@@ -183,6 +210,13 @@ def make_busy(
                 )
             )
     _departments(db, busy, others)
+    users = Base.metadata.tables["users"]
+    if "manager_id" in users.c:
+        db.execute(
+            update(users)
+            .where(users.c.org_id == busy.org_id, users.c.id == others[0].id)
+            .values(manager_id=busy.id)
+        )
     db.flush()
 
 

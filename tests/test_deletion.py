@@ -60,6 +60,8 @@ def test_the_preview_counts_every_kind_in_one_statement(client: TestClient, db: 
     expected = references_to(db, busy, visible_only=True)
     assert {i.kind: i.count for i in preview.references if i.count} == expected
     assert preview.total == sum(expected.values()) > 0
+    # The busy user has content of every registered kind, so every module is exercised.
+    assert set(references_to(db, busy)) == {r.kind for r in content_references()}
     kinds = {i.kind: i for i in preview.references}
     assert set(kinds) == {r.kind for r in content_references()}
     for ref in content_references():
@@ -145,7 +147,10 @@ def test_dispositions_are_chosen_per_kind(client: TestClient, db: Session) -> No
             assert result.deleted.get(kind) == before[kind]
             assert kind not in result.moved
         else:
-            assert result.moved.get(kind, 0) + result.deleted.get(kind, 0) == before[kind]
+            # Moved, or hidden with its row for another kind of the same table (a lead deleted
+            # for its responsible is not moved for its creator).
+            assert result.moved.get(kind, 0) + result.deleted.get(kind, 0) <= before[kind]
+    assert references_to(db, busy, visible_only=True) == {}
     colleague_refs = references_to(db, colleague)
     for kind, disposition in chosen.items():
         if disposition is Disposition.SUCCESSOR:
