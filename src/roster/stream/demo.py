@@ -35,12 +35,15 @@ def add_demo_content(session: Session, org_id: uuid.UUID, users: list[User]) -> 
     def backdate(post: Post, hours: float) -> None:
         at = now - timedelta(hours=hours)
         session.execute(update(Post).where(Post.org_id == org_id, Post.id == post.id).values(created_at=at))
-        for offset, model in enumerate((Comment, Like)):
-            session.execute(
-                update(model)
-                .where(model.org_id == org_id, model.post_id == post.id)
-                .values(created_at=at + timedelta(minutes=20 + offset * 5))
-            )
+        later = at + timedelta(minutes=20)
+        session.execute(
+            update(Comment)
+            .where(Comment.org_id == org_id, Comment.post_id == post.id)
+            .values(created_at=later)
+        )
+        session.execute(
+            update(Like).where(Like.org_id == org_id, Like.post_id == post.id).values(created_at=later)
+        )
 
     welcome = create_post(
         session,
