@@ -16,7 +16,9 @@ from tests.factories import auth, make_org, make_user
 
 
 def _actions(db: Session, org_id: uuid.UUID) -> list[str]:
-    return list(db.scalars(select(AuditEvent.action).where(AuditEvent.org_id == org_id).order_by(AuditEvent.seq)))
+    return list(
+        db.scalars(select(AuditEvent.action).where(AuditEvent.org_id == org_id).order_by(AuditEvent.seq))
+    )
 
 
 def test_departments_form_a_tree_and_refuse_cycles(db: Session) -> None:
@@ -92,3 +94,92 @@ def test_list_departments_filters_by_name_case_insensitively(db: Session) -> Non
     assert total == 1 and items[0].external_id == "x-1"
     assert depts.list_departments(db, o.org.id)[1] == 2
     assert depts.get_department_by_external_id(db, o.org.id, "x-1") is not None
+
+
+API = "/api/v1"
+
+
+def test_admins_manage_departments_through_the_api(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    admin = auth(db, o.admin)
+    erin = make_user(db, o.org, first_name="Erin", last_name="Head")
+    answer = client.post(
+        f"{API}/departments", json={"name": "Engineering", "head_id": str(erin.id)}, headers=admin
+    )
+    assert answer.status_code == 201, answer.text
+    eng = answer.json()
+    assert eng["head"] == {
+        "id": str(erin.id),
+        "display_name": "Erin Head",
+        "status": "active",
+        "is_system": False,
+    }
+    sub = client.post(
+        f"{API}/departments", json={"name": "Platform", "parent_id": eng["id"]}, headers=admin
+    ).json()
+    answer = client.patch(f"{API}/departments/{eng['id']}", json={"parent_id": sub["id"]}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (422, "department_cycle")
+    answer = client.patch(
+        f"{API}/departments/{eng['id']}", json={"head_id": None, "name": "R&D"}, headers=admin
+    )
+    assert (answer.json()["name"], answer.json()["head"]) == ("R&D", None)
+    answer = client.post(
+        f"{API}/departments/{sub['id']}/members", json={"user_ids": [str(erin.id)]}, headers=admin
+    )
+    assert answer.status_code == 200 and [u["id"] for u in answer.json()["items"]] == [str(erin.id)]
+    members = client.get(f"{API}/departments/{sub['id']}/members", headers=auth(db, erin)).json()
+    assert members["total"] == 1 and members["items"][0]["department_id"] == sub["id"]
+    listed = client.get(f"{API}/departments", headers=auth(db, erin)).json()
+    assert [d["name"] for d in listed["items"]] == ["Platform", "R&D"]
+    assert client.get(f"{API}/departments", params={"name": "r&d"}, headers=admin).json()["total"] == 1
+    assert client.delete(f"{API}/departments/{sub['id']}/members/{erin.id}", headers=admin).status_code == 204
+    assert client.delete(f"{API}/departments/{sub['id']}/members/{erin.id}", headers=admin).status_code == 404
+    assert client.delete(f"{API}/departments/{eng['id']}", headers=admin).status_code == 204
+    assert client.get(f"{API}/departments/{sub['id']}", headers=admin).json()["parent_id"] is None
+    assert client.get(f"{API}/departments/{eng['id']}", headers=admin).status_code == 404
+
+
+def test_department_routes_refuse_bad_input_with_clear_codes(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    admin = auth(db, o.admin)
+    gone = make_user(db, o.org, dismissed=True)
+    answer = client.post(f"{API}/departments", json={"name": "X", "head_id": str(gone.id)}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (422, "inactive_user")
+    dept = client.post(f"{API}/departments", json={"name": "X"}, headers=admin).json()
+    answer = client.post(
+        f"{API}/departments/{dept['id']}/members", json={"user_ids": [str(gone.id)]}, headers=admin
+    )
+    assert (answer.status_code, answer.json()["code"]) == (422, "inactive_user")
+    answer = client.post(
+        f"{API}/departments/{dept['id']}/members", json={"user_ids": [str(uuid.uuid4())]}, headers=admin
+    )
+    assert answer.status_code == 404
+    assert client.post(f"{API}/departments", json={"name": "   "}, headers=admin).status_code == 422
+    assert (
+        client.patch(f"{API}/departments/{dept['id']}", json={"name": None}, headers=admin).status_code == 422
+    )
+    answer = client.post(
+        f"{API}/departments", json={"name": "Y", "parent_id": str(uuid.uuid4())}, headers=admin
+    )
+    assert answer.status_code == 404
+    assert (
+        client.post(
+            f"{API}/departments", json={"name": "Z"}, headers=auth(db, make_user(db, o.org))
+        ).status_code
+        == 403
+    )
+
+
+def test_a_dismissed_head_is_hidden_from_employees_but_shown_to_admins(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    boss = make_user(db, o.org, first_name="Bo", last_name="Boss")
+    dept = depts.create_department(db, o.org.id, actor=o.admin, name="Ops", head_id=boss.id)
+    assert (
+        client.post(f"{API}/users/{boss.id}/dismiss", json={}, headers=auth(db, o.admin)).status_code == 200
+    )
+    seen = client.get(f"{API}/departments/{dept.id}", headers=auth(db, make_user(db, o.org))).json()
+    assert seen["head"] is None
+    seen = client.get(f"{API}/departments/{dept.id}", headers=auth(db, o.admin)).json()
+    assert seen["head"]["status"] == "dismissed"

@@ -120,10 +120,12 @@ def get_photo(
     request: Request,
     principal: CurrentUser,
     session: DB,
-    size: Literal[64, 256] = 256,
+    size: Annotated[int, Query(description="64 or 256")] = 256,
     v: Annotated[int | None, Query(ge=0)] = None,
 ) -> Response:
     """The photo as a square JPEG, or an initials avatar (SVG); with ETag and Cache-Control."""
+    if size not in photos.SIZES:
+        raise errors.ValidationFailed("size must be 64 or 256.", field="size")
     user = _photo_subject(session, principal, user_id)
     stored = photos.get_photo_bytes(session, user, size) if user is not None else None
     if stored is not None and user is not None:
@@ -171,9 +173,15 @@ def _departments_out(session: Session, principal: Principal, items: list[Departm
             )
         }
     show = principal.organization(session).show_former_employee_names
-    return [
-        department_out(d, heads.get(d.head_id) if d.head_id else None, show_former_names=show) for d in items
-    ]
+
+    def head_of(department: Department) -> User | None:
+        head = heads.get(department.head_id) if department.head_id else None
+        # Employees never meet people who are no longer active in the directory.
+        if head is not None and not principal.is_admin and not head.is_active:
+            return None
+        return head
+
+    return [department_out(d, head_of(d), show_former_names=show) for d in items]
 
 
 @router.get("/departments", response_model=Page[DepartmentOut])

@@ -241,13 +241,15 @@ def delete_department(session: Session, department: Department, *, actor: User |
 def _reassign_primary(session: Session, org_id: uuid.UUID, department_id: uuid.UUID) -> None:
     """Users whose primary department was this one get another of theirs, or none."""
     other = (
-        select(func.min(DepartmentMember.department_id))
+        select(DepartmentMember.department_id)
         .where(
             DepartmentMember.org_id == User.org_id,
             DepartmentMember.user_id == User.id,
             DepartmentMember.department_id != department_id,
             DepartmentMember.hidden_by.is_(None),
         )
+        .order_by(DepartmentMember.department_id)
+        .limit(1)
         .scalar_subquery()
     )
     session.execute(
@@ -342,12 +344,14 @@ def remove_department_members(
         .execution_options(synchronize_session=False)
     )
     other = (
-        select(func.min(DepartmentMember.department_id))
+        select(DepartmentMember.department_id)
         .where(
             DepartmentMember.org_id == User.org_id,
             DepartmentMember.user_id == User.id,
             DepartmentMember.hidden_by.is_(None),
         )
+        .order_by(DepartmentMember.department_id)
+        .limit(1)
         .scalar_subquery()
     )
     session.execute(

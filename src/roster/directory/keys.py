@@ -1,8 +1,10 @@
 """Search keys: names folded for case- and accent-insensitive prefix search in any script.
 
 The keys live in columns of ``users`` (``first_name_key`` ...). The mapper events below recompute
-them on every ORM insert and update of a user, so no caller has to remember them. Code that changes
-names with a Core ``UPDATE`` must add :func:`search_key_values` to its values.
+them on every ORM insert and update of a user, and a session hook adds them to ``UPDATE`` statements
+on ``User`` run through a Session (``session.execute(update(User).values(last_name=...))``, also
+with a list of parameter rows), so no caller has to remember them. Only a Core UPDATE on the bare
+table through a Connection, or a name set to a SQL expression, must add :func:`search_key_values`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapper
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session
+from sqlalchemy.sql.elements import BindParameter
 
 from roster.accounts.models import SEARCH_KEY_LENGTH, User
 
@@ -70,3 +73,43 @@ def refresh_search_keys(user: User) -> None:
 @event.listens_for(User, "before_update")
 def _keep_keys_in_step(_mapper: Mapper[Any], _connection: Connection, target: User) -> None:
     refresh_search_keys(target)
+
+
+KEY_OF = {
+    "first_name": "first_name_key",
+    "last_name": "last_name_key",
+    "display_name": "display_name_key",
+    "email": "email_search_key",
+}
+
+
+def _name_of(column: Any) -> str | None:
+    return column if isinstance(column, str) else getattr(column, "key", None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _keys_for_bulk_updates(state: ORMExecuteState) -> None:
+    if not state.is_update:
+        return
+    statement = state.statement
+    description = getattr(statement, "entity_description", None)
+    if not description or description.get("entity") is not User:
+        return
+    values: dict[Any, Any] = getattr(statement, "_values", None) or {}
+    given = {_name_of(c) for c in values}
+    extra: dict[str, str] = {}
+    for column, value in values.items():
+        key = KEY_OF.get(_name_of(column) or "")
+        if key is None or key in given:
+            continue
+        literal = value.value if isinstance(value, BindParameter) else value
+        if literal is None or isinstance(literal, str):
+            extra[key] = search_key(literal)
+    if extra:
+        state.statement = statement.values(**extra)  # type: ignore[attr-defined]
+    rows = state.parameters
+    if isinstance(rows, list):
+        for row in rows:
+            for name, key in KEY_OF.items():
+                if name in row and key not in row and (row[name] is None or isinstance(row[name], str)):
+                    row[key] = search_key(row[name])

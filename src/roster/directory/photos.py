@@ -66,14 +66,14 @@ def decode_image(data: bytes) -> Image.Image:
                 raise _refuse(f"The image is too large ({width} x {height} pixels).")
             image.seek(0)
             image.load()
-            image = ImageOps.exif_transpose(image) or image
+            upright: Image.Image = ImageOps.exif_transpose(image) or image
         except errors.InvalidImage:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _refuse("The image declares too many pixels.") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
             raise _refuse("The file is not a readable image.") from None
-    return image
+    return upright
 
 
 def _flatten(image: Image.Image) -> Image.Image:

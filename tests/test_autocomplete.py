@@ -1,0 +1,150 @@
+"""Autocomplete and the search keys: any case, any accents, any script; active people only."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from roster.accounts.models import User
+from roster.directory.keys import prefix_upper_bound, search_key
+from roster.directory.search import autocomplete
+from tests.factories import auth, make_org, make_user
+
+
+def _names(users: list[User]) -> list[str]:
+    return [u.display_name for u in users]
+
+
+def test_search_keys_fold_case_accents_and_compatibility_forms() -> None:
+    assert search_key("Jöhn") == "john"
+    assert search_key("ÖZİL") == search_key("özil")
+    assert search_key("Straße") == "strasse"
+    assert search_key("  Ａｎｎａ   Ｍａｒｉａ ") == "anna maria"  # full-width forms, spaces collapsed
+    assert search_key("Ἀλέξανδρος") == "αλεξανδροσ"  # casefold: final sigma too
+    assert search_key(None) == ""
+
+
+def test_the_upper_bound_covers_exactly_the_prefix() -> None:
+    upper = prefix_upper_bound("jo")
+    assert "jo" < "jo\U0010ffff" < upper <= "jp"
+    assert prefix_upper_bound("a\U0010ffff") == "b"
+    assert prefix_upper_bound("\ud7ff") == "\ue000"
+
+
+def test_jo_finds_johns_with_accents_and_joneses(db: Session) -> None:
+    o = make_org(db)
+    make_user(db, o.org, first_name="Jöhn", last_name="Smith")
+    make_user(db, o.org, first_name="Anna", last_name="Jones")
+    make_user(db, o.org, first_name="Bob", last_name="Brown", email="bob@x.test")
+    assert sorted(_names(autocomplete(db, o.org.id, "jo"))) == ["Anna Jones", "Jöhn Smith"]
+    assert _names(autocomplete(db, o.org.id, "JÖ")) == ["Jöhn Smith", "Anna Jones"]
+
+
+def test_umlaut_query_finds_the_capital_and_the_plain_forms(db: Session) -> None:
+    o = make_org(db)
+    make_user(db, o.org, first_name="Özgür", last_name="Kaya")
+    make_user(db, o.org, first_name="Oscar", last_name="Wilde")
+    make_user(db, o.org, first_name="Uwe", last_name="Müller")
+    assert sorted(_names(autocomplete(db, o.org.id, "ö"))) == ["Oscar Wilde", "Özgür Kaya"]
+    assert _names(autocomplete(db, o.org.id, "mü")) == ["Uwe Müller"]
+    assert _names(autocomplete(db, o.org.id, "mu")) == ["Uwe Müller"]
+
+
+def test_other_scripts_match_by_prefix(db: Session) -> None:
+    o = make_org(db)
+    make_user(db, o.org, first_name="Дмитрий", last_name="Иванов", email="d@x.test")
+    make_user(db, o.org, first_name="Σωκράτης", last_name="Παππάς", email="s@x.test")
+    make_user(db, o.org, first_name="太郎", last_name="山田", email="t@x.test")
+    make_user(db, o.org, first_name="민준", last_name="김", email="k@x.test")
+    assert _names(autocomplete(db, o.org.id, "дми")) == ["Дмитрий Иванов"]
+    assert _names(autocomplete(db, o.org.id, "ИВ")) == ["Дмитрий Иванов"]
+    assert _names(autocomplete(db, o.org.id, "σωκρα")) == ["Σωκράτης Παππάς"]
+    assert _names(autocomplete(db, o.org.id, "παπ")) == ["Σωκράτης Παππάς"]
+    assert _names(autocomplete(db, o.org.id, "山")) == ["太郎 山田"]
+    assert _names(autocomplete(db, o.org.id, "太")) == ["太郎 山田"]
+    assert _names(autocomplete(db, o.org.id, "김")) == ["민준 김"]
+
+
+def test_email_prefix_matches(db: Session) -> None:
+    o = make_org(db)
+    make_user(db, o.org, first_name="Pat", last_name="Lee", email="zed.lee@example.test")
+    assert _names(autocomplete(db, o.org.id, "zed.l")) == ["Pat Lee"]
+    assert autocomplete(db, o.org.id, "zed.x") == []
+
+
+def test_exact_matches_come_first_then_first_names_then_the_rest(db: Session) -> None:
+    o = make_org(db)
+    make_user(db, o.org, first_name="Anders", last_name="Berg", email="a1@x.test")
+    make_user(db, o.org, first_name="Zoe", last_name="Andersson", email="z1@x.test")
+    make_user(db, o.org, first_name="Ann", last_name="Young", email="ann@x.test")
+    make_user(db, o.org, first_name="Bea", last_name="Ann", email="b1@x.test")
+    names = _names(autocomplete(db, o.org.id, "ann"))
+    assert names == ["Ann Young", "Bea Ann"]
+    names = _names(autocomplete(db, o.org.id, "an"))
+    # Nobody is exactly "an"; first-name matches before last-name matches, each by name.
+    assert names == ["Anders Berg", "Ann Young", "Bea Ann", "Zoe Andersson"]
+
+
+def test_the_limit_is_respected(db: Session) -> None:
+    o = make_org(db)
+    for i in range(12):
+        make_user(db, o.org, first_name=f"Sam{i:02d}", last_name="Stone")
+    assert len(autocomplete(db, o.org.id, "sam", limit=5)) == 5
+    assert len(autocomplete(db, o.org.id, "s", limit=10)) == 10
+
+
+def test_dismissed_deleted_and_system_users_are_never_suggested(db: Session) -> None:
+    o = make_org(db)
+    make_user(db, o.org, first_name="Joanna", last_name="Gone", dismissed=True)
+    deleted = make_user(db, o.org, first_name="Jonas", last_name="Deleted")
+    deleted.status = "deleted"
+    db.flush()
+    keep = make_user(db, o.org, first_name="Josef", last_name="Here")
+    assert autocomplete(db, o.org.id, "jo") == [keep]
+    assert autocomplete(db, o.org.id, "system") == []
+    assert all(u.is_active for u in autocomplete(db, o.org.id, ""))
+
+
+def test_other_organizations_are_never_suggested(db: Session) -> None:
+    mine = make_org(db)
+    theirs = make_org(db)
+    make_user(db, theirs.org, first_name="Joachim", last_name="Elsewhere")
+    assert autocomplete(db, mine.org.id, "joa") == []
+
+
+def test_keys_follow_name_changes_made_through_the_orm(db: Session) -> None:
+    o = make_org(db)
+    user = make_user(db, o.org, first_name="Karl", last_name="Lund", email="kl@x.test")
+    user.first_name = "Émile"
+    user.display_name = "Émile Lund"
+    db.flush()
+    assert autocomplete(db, o.org.id, "emi") == [user]
+    assert autocomplete(db, o.org.id, "karl") == []
+    db.execute(
+        update(User)
+        .where(User.org_id == o.org.id, User.id == user.id)
+        .values(last_name="Østergaard", display_name="Émile Østergaard")
+        .execution_options(synchronize_session=False)
+    )
+    db.expire_all()
+    assert _names(autocomplete(db, o.org.id, "øster")) == ["Émile Østergaard"]
+
+
+def test_the_autocomplete_route_answers_user_refs_with_position_and_photo(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    me = make_user(db, o.org, first_name="Mia", last_name="Ek")
+    make_user(db, o.org, first_name="Jöhn", last_name="Smith", position="Engineer")
+    make_user(db, o.org, first_name="Joan", last_name="Gone", dismissed=True)
+    answer = client.get("/api/v1/users/autocomplete", params={"q": "jo", "limit": 10}, headers=auth(db, me))
+    assert answer.status_code == 200, answer.text
+    [item] = answer.json()
+    assert set(item) == {"id", "display_name", "status", "is_system", "position", "photo_url"}
+    assert (item["display_name"], item["position"], item["status"]) == ("Jöhn Smith", "Engineer", "active")
+    assert item["photo_url"].startswith(f"/api/v1/users/{item['id']}/photo")
+    assert (
+        client.get("/api/v1/users/autocomplete", params={"limit": 500}, headers=auth(db, me)).status_code
+        == 422
+    )
