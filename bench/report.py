@@ -1,0 +1,331 @@
+"""The Markdown report (docs/benchmarks.md), built from every file in bench/results/.
+
+Hand-written analysis lives in bench/NOTES.md and is included as it is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, read_results
+
+REPORT = ROOT / "docs" / "benchmarks.md"
+NOTES = ROOT / "bench" / "NOTES.md"
+DB_LABEL = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def _s(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+def _x(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def _met(figure: dict[str, Any] | None) -> str:
+    if not figure or figure.get("met") is None:
+        return "n/a"
+    return "met" if figure["met"] else "**not met**"
+
+
+def _target_text(figure: dict[str, Any], unit: str = "x") -> str:
+    sign = ">=" if figure.get("higher_is_better") else "<="
+    return f"{sign} {figure['target']:g}{unit}"
+
+
+def _kinds(results: dict[str, Any]) -> list[str]:
+    return [k for k in ("sqlite", "postgresql") if k in results]
+
+
+def _machine(results: dict[str, dict[str, Any]]) -> list[str]:
+    metas = [
+        r["meta"] for r in results.values() if isinstance(r, dict) and "meta" in r and "machine" in r["meta"]
+    ]
+    if not metas:
+        return ["No results yet: run `make bench`."]
+    meta = max(metas, key=lambda m: m.get("started", ""))
+    machine = meta["machine"]
+    versions = meta.get("versions", {})
+    lines = [
+        f"- Machine: {machine.get('cpu')}, {machine.get('nproc')} cores (`nproc`), "
+        f"{machine.get('memory_gib')} GiB memory; Python {machine.get('python')}; {machine.get('platform')}",
+        f"- SQLite {versions.get('sqlite')}; PostgreSQL {versions.get('postgresql')}",
+        "- Runs (each section's own date, scale and load average when it started):",
+    ]
+    for name, result in sorted(results.items()):
+        m = result.get("meta", {}) if isinstance(result, dict) else {}
+        if not m:
+            continue
+        load = m.get("machine", {}).get("load_average")
+        load_text = ", ".join(f"{x:.1f}" for x in load) if load else "?"
+        lines.append(
+            f"  - `{name}`: {m.get('started')} UTC, scale {m.get('scale')}, took {_s(m.get('seconds'))}, "
+            f"load average {load_text}, commit {m.get('commit') or '?'}"
+        )
+    return lines
+
+
+# --- delete ----------------------------------------------------------------------------------------
+
+
+def _delete(result: dict[str, Any]) -> list[str]:
+    lines = ["## 1. Delete with reassignment", ""]
+    kinds = _kinds(result)
+    if not kinds:
+        return [*lines, "Not run.", ""]
+    first = result[kinds[0]]
+    ds = first["dataset"]
+    lines += [
+        f"Data (scale {first['scale']}): {ds['content_rows']:,} content rows in {len(ds['per_table'])} tables "
+        f"(every table holding a registered content reference, and their parents), {ds['users']:,} people; "
+        f"the heavy user holds {ds['heavy_refs']:,} references spread over {len(ds['per_kind'])} kinds "
+        f"(about {max(ds['per_kind'].values()):,} each). Medians of {first['repetitions']} runs, each on a "
+        "fresh copy of the data. Everything goes to the System User with the authorship map written.",
+        "",
+        "| | " + " | ".join(DB_LABEL[k] for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+    ]
+    rows = [
+        ("Roster `delete_user` (one transaction)", "roster"),
+        ("Raw SQL: one INSERT ... SELECT + one UPDATE per column, one transaction", "raw"),
+        ("GitLab-style: 50-row batches, a transaction each", "gitlab"),
+        ("ORM row loop (load, set, flush)", "orm"),
+        ("Roster `restore_user`", "restore"),
+    ]
+    for label, key in rows:
+        cells = []
+        for k in kinds:
+            med = result[k]["median_seconds"].get(key)
+            rate = result[k]["rows_per_second"].get(key)
+            vs_raw = (med / result[k]["median_seconds"]["raw"]) if med and key != "raw" else None
+            cell = f"{_s(med)} ({_n(rate)} refs/s"
+            cell += f", {_x(vs_raw)} raw)" if vs_raw else ")"
+            if key == "orm" and result[k]["ratios"]["orm_vs_raw"].get("extrapolated"):
+                cell += f" *extrapolated from {result[k]['orm_rows_measured']:,} rows*"
+            cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if all("big_median_seconds" in result[k] for k in kinds):
+        big = result[kinds[0]]["big_dataset"]
+        for label, key in (
+            ("Roster `delete_user`", "roster"),
+            ("Raw SQL", "raw"),
+            ("Roster `restore_user`", "restore"),
+        ):
+            cells = [
+                f"{_s(result[k]['big_median_seconds'][key])} "
+                f"({_n(big['heavy_refs'] / result[k]['big_median_seconds'][key])} refs/s)"
+                for k in kinds
+            ]
+            lines.append(f"| {label}, {big['heavy_refs']:,} references | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| Target | " + " | ".join(DB_LABEL[k] for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+    ]
+    for label, key in (
+        ("Roster within 1.5x of raw SQL", "roster_vs_raw"),
+        ("Restore within 1.5x of delete", "restore_vs_delete"),
+        ("10x the references within 11x the time (linear)", "big_vs_small"),
+        ("Roster within 1.5x of raw SQL at 10x the references", "big_roster_vs_raw"),
+    ):
+        cells = []
+        for k in kinds:
+            fig = result[k]["ratios"].get(key)
+            cells.append(f"{_x(fig['value'])} ({_target_text(fig)}): {_met(fig)}" if fig else "not run")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Comparison rows: GitLab-style batches "
+        + ", ".join(
+            f"{_x(result[k]['ratios']['gitlab_vs_raw']['value'])} raw on {DB_LABEL[k]}" for k in kinds
+        )
+        + "; ORM loop "
+        + ", ".join(f"{_x(result[k]['ratios']['orm_vs_raw']['value'])} raw on {DB_LABEL[k]}" for k in kinds)
+        + ".",
+        "",
+        "All runs (seconds):",
+        "",
+    ]
+    for k in kinds:
+        runs = result[k]["runs"]
+        parts = [f"{name} {', '.join(f'{v:.2f}' for v in vals)}" for name, vals in runs.items()]
+        if "big_runs" in result[k]:
+            parts += [
+                f"big {name} {', '.join(f'{v:.2f}' for v in vals)}"
+                for name, vals in result[k]["big_runs"].items()
+            ]
+        lines.append(f"- {DB_LABEL[k]}: " + "; ".join(parts))
+    lines += ["", "Where Roster's delete spends its time (one run, every statement timed at the driver):", ""]
+    for k in kinds:
+        prof = result[k].get("profile")
+        raw = result[k].get("raw_profile")
+        if not prof:
+            continue
+        lines.append(
+            f"- {DB_LABEL[k]}: {_s(prof['wall_seconds'])} wall, {_s(prof['sql_seconds'])} in "
+            f"{prof['statements']} statements, {_s(prof['python_seconds'])} in Python"
+            + (
+                f"; raw SQL: {_s(raw['wall_seconds'])} wall, {_s(raw['sql_seconds'])} in "
+                f"{raw['statements']} statements"
+                if raw
+                else ""
+            )
+        )
+        for item in prof["top"][:6]:
+            lines.append(f"  - {_s(item['seconds'])} x{item['count']}: `{item['sql'][:110]}...`")
+    lines.append("")
+    return lines
+
+
+# --- seats -----------------------------------------------------------------------------------------
+
+
+def _seats(result: dict[str, Any]) -> list[str]:
+    lines = ["## 3. Seats under concurrency", ""]
+    kinds = _kinds(result)
+    if not kinds:
+        return [*lines, "Not run.", ""]
+    first = result[kinds[0]]
+    lines += [
+        f"{first['workers']} worker processes, each with its own connection, call "
+        "`lifecycle.invitations.invite_user` in their own transactions at the boundary of the "
+        f"`{first['plan']}` plan ({first['sizes']['small']['limit']} seats, 50 left at the start of each "
+        f"round) until the plan refuses them; {first['rounds']} rounds per organization (after one "
+        "warm-up round), rows counted after each round.",
+        "",
+        "| | " + " | ".join(DB_LABEL[k] for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+    ]
+    for size in ("small", "large"):
+        people = first["sizes"][size]["people"]
+        lines.append(
+            f"| Admissions/s, {people:,} people | "
+            + " | ".join(_n(result[k]["sizes"][size]["median_admissions_per_second"]) for k in kinds)
+            + " |"
+        )
+        lines.append(
+            f"| Over-subscriptions / lost seats, {people:,} people | "
+            + " | ".join(
+                f"{result[k]['sizes'][size]['over_subscriptions']} / {result[k]['sizes'][size]['lost_seats']}"
+                + ("" if result[k]["sizes"][size]["counter_always_matches"] else " (counter disagreed!)")
+                for k in kinds
+            )
+            + " |"
+        )
+    for label, key in (
+        ("Zero over-subscriptions", "over_subscriptions"),
+        ("Rates within 1.5x of each other", "size_ratio"),
+    ):
+        cells = []
+        for k in kinds:
+            fig = result[k]["targets"][key]
+            value = f"{fig['value']:.0f}" if key == "over_subscriptions" else _x(fig["value"])
+            cells.append(f"{value}: {_met(fig)}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+# --- memory ----------------------------------------------------------------------------------------
+
+
+def _memory(result: dict[str, Any]) -> list[str]:
+    lines = ["## 5. Memory", ""]
+    kinds = _kinds(result)
+    if not kinds:
+        return [*lines, "Not run.", ""]
+    first = result[kinds[0]]
+    lines += [
+        f"One `uvicorn roster.asgi:app` process (one worker) serving {first['people']:,} people in "
+        f"{first['organizations']:,} organizations (every tenth dismissed); {first['requests']:,} requests from "
+        f"{first['client_threads']} client threads over loopback: autocomplete with random 1-4 letter prefixes "
+        "(accented names among them), directory pages with and without a query, the stream. Peak RSS is "
+        "`VmHWM` from `/proc/<pid>/status`. No target was set; the figure is there to be watched.",
+        "",
+        "| | " + " | ".join(DB_LABEL[k] for k in kinds) + " |",
+        "|---|" + "---|" * len(kinds),
+        "| Peak RSS | " + " | ".join(f"{result[k]['peak_rss_mib']:.0f} MiB" for k in kinds) + " |",
+        "| RSS after start-up | " + " | ".join(f"{result[k]['idle_rss_mib']:.0f} MiB" for k in kinds) + " |",
+        "| Requests/s (4 clients) | "
+        + " | ".join(_n(result[k]["requests_per_second"]) for k in kinds)
+        + " |",
+        "| Latency p50 / p99 | "
+        + " | ".join(
+            f"{result[k]['latency_p50_ms']:.1f} / {result[k]['latency_p99_ms']:.1f} ms" for k in kinds
+        )
+        + " |",
+        "| Database size | "
+        + " | ".join(f"{result[k]['database_bytes'] / 1e6:,.0f} MB" for k in kinds)
+        + " |",
+        "",
+    ]
+    for k in kinds:
+        lines.append(
+            f"- {DB_LABEL[k]} responses: " + ", ".join(f"{s}: {n}" for s, n in result[k]["statuses"].items())
+        )
+    lines.append("")
+    return lines
+
+
+# --- sections written by colleagues (search, scim) -------------------------------------------------
+
+
+def _generic(title: str, result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[str]:
+    lines = [title, ""]
+    if result is None:
+        if error:
+            return [*lines, "The last run failed:", "", "```", error.get("error", "")[-2000:], "```", ""]
+        return [*lines, "Not run.", ""]
+    body = result.get("result", result)
+    if isinstance(body, dict) and isinstance(body.get("markdown"), str):
+        return [*lines, body["markdown"].strip(), ""]
+    if isinstance(body, str):
+        return [*lines, body.strip(), ""]
+    data = {k: v for k, v in (body.items() if isinstance(body, dict) else []) if k != "meta"}
+    return [*lines, "```json", json.dumps(data, indent=2, default=str)[:20000], "```", ""]
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (`python -m bench --scale S [--only delete,search,seats,scim,memory] "
+        "[--db sqlite,postgresql]`); the raw figures are in `bench/results/*.json`. These are not tests: "
+        "nothing in `make test` depends on timing. Scale 1 is the size the targets are written for "
+        "(1,000,000 content rows, a 200,000-reference user, 1,000,000 directory users); smaller scales "
+        "shrink every data set in proportion.",
+        "",
+        *_machine(results),
+        "",
+    ]
+    lines += _delete(results.get("delete", {}))
+    lines += _generic("## 2. Search", results.get("search"), results.get("search-error"))
+    lines += _seats(results.get("seats", {}))
+    lines += _generic("## 4. SCIM", results.get("scim"), results.get("scim-error"))
+    lines += _memory(results.get("memory", {}))
+    errors = [
+        name
+        for name in results
+        if name.endswith("-error") and name.split("-")[0] in ("delete", "seats", "memory")
+    ]
+    for name in errors:
+        lines += [f"### {name}", "", "```", results[name].get("error", "")[-2000:], "```", ""]
+    if NOTES.exists():
+        lines += [NOTES.read_text().strip(), ""]
+    return "\n".join(lines)
+
+
+def write(path: Path = REPORT) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(read_results()))
+    return path
