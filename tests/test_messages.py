@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,10 @@ from sqlalchemy.orm import Session
 from roster import clock
 from roster.accounts.models import User
 from roster.accounts.service import get_system_user
+from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
 from roster.messages.models import Chat, ChatMember, Message
+from roster.messages.service import send_direct_message
+from tests.dbutil import DatabaseFactory
 from tests.factories import auth, make_org, make_user
 
 API = "/api/v1"
@@ -335,3 +339,48 @@ def test_the_demo_organization_has_conversations_with_unread_messages(
     group = next(c for c in chats["items"] if c["kind"] == "group")
     messages = client.get(f"{API}/chats/{group['id']}/messages", headers=auth(db, anna)).json()
     assert messages["total"] == 4 and messages["items"][0]["body"] == "Yes, let's invite both."
+
+
+def test_two_first_messages_at_the_same_moment_open_one_chat(databases: DatabaseFactory) -> None:
+    url = databases.new_database()
+    engine = make_engine(url)
+    factory = make_sessionmaker(writer(engine))
+    with transaction(factory) as session:
+        o = make_org(session)
+        ann, ben = make_user(session, o.org), make_user(session, o.org)
+        org_id, ann_id, ben_id = o.org.id, ann.id, ben.id
+    n = 6
+    barrier = threading.Barrier(n)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt(i: int) -> None:
+        own = make_engine(url)
+        try:
+            own_factory = make_sessionmaker(writer(own))
+            barrier.wait(timeout=30)
+            sender, recipient = (ann_id, ben_id) if i % 2 else (ben_id, ann_id)
+            try:
+                with transaction(own_factory) as session:
+                    actor = session.get(User, (org_id, sender))
+                    assert actor is not None
+                    send_direct_message(session, actor=actor, to_user_id=recipient, body=f"first {i}")
+                result = "sent"
+            except Exception as exc:
+                result = f"error: {type(exc).__name__}: {exc}"
+            with lock:
+                outcomes.append(result)
+        finally:
+            own.dispose()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert outcomes == ["sent"] * n
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(Chat)) == 1
+        assert session.scalar(select(func.count()).select_from(ChatMember)) == 2
+        assert session.scalar(select(func.count()).select_from(Message)) == n
+    engine.dispose()

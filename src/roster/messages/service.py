@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from roster import clock
@@ -131,6 +132,34 @@ def _post(session: Session, chat: Chat, *, actor: User, text: str) -> Message:
     return message
 
 
+def _open_direct_chat(session: Session, *, actor: User, recipient: User) -> Chat:
+    """A new direct chat for the pair; when a concurrent first message opened it a moment ago
+    (the unique ``direct_key``), that one."""
+    key = _direct_key(actor.id, recipient.id)
+    chat = Chat(
+        org_id=actor.org_id,
+        id=new_id(),
+        kind=KIND_DIRECT,
+        title="",
+        direct_key=key,
+        created_by=actor.id,
+        created_at=clock.now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(chat)
+            session.flush()
+            _add_member(session, chat, actor.id)
+            _add_member(session, chat, recipient.id)
+            session.flush()
+    except IntegrityError:
+        existing = find_direct_chat(session, actor.org_id, actor.id, recipient.id)
+        if existing is None:
+            raise
+        return existing
+    return chat
+
+
 def send_direct_message(session: Session, *, actor: User, to_user_id: uuid.UUID, body: str) -> Message:
     """Send a message to one person, opening the direct chat on the first one."""
     text = clean_text(body, field="body", limit=BODY_LIMIT)
@@ -139,20 +168,7 @@ def send_direct_message(session: Session, *, actor: User, to_user_id: uuid.UUID,
     recipient = require_active_users(session, actor.org_id, [to_user_id])[to_user_id]
     chat = find_direct_chat(session, actor.org_id, actor.id, recipient.id)
     if chat is None:
-        chat = Chat(
-            org_id=actor.org_id,
-            id=new_id(),
-            kind=KIND_DIRECT,
-            title="",
-            direct_key=_direct_key(actor.id, recipient.id),
-            created_by=actor.id,
-            created_at=clock.now(),
-        )
-        session.add(chat)
-        session.flush()
-        _add_member(session, chat, actor.id)
-        _add_member(session, chat, recipient.id)
-        session.flush()
+        chat = _open_direct_chat(session, actor=actor, recipient=recipient)
     return _post(session, chat, actor=actor, text=text)
 
 

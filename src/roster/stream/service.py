@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, delete, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -372,8 +373,14 @@ def like_post(session: Session, post: Post, *, actor: User) -> None:
         select(Like.id).where(Like.org_id == post.org_id, Like.post_id == post.id, Like.user_id == actor.id)
     )
     if found is None:
-        session.add(Like(org_id=post.org_id, post_id=post.id, user_id=actor.id, created_at=clock.now()))
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(
+                    Like(org_id=post.org_id, post_id=post.id, user_id=actor.id, created_at=clock.now())
+                )
+                session.flush()
+        except IntegrityError:
+            pass  # a concurrent request by the same person liked it a moment ago
 
 
 def unlike_post(session: Session, post: Post, *, actor: User) -> None:
