@@ -189,7 +189,9 @@ def make_busy(
         if ("POST", f"{api}/invitations") in routes and busy.role == "admin":
             _ok(
                 client.post(
-                    f"{api}/invitations", json={"email": f"new-{uuid.uuid4().hex[:8]}@example.test"}, headers=me
+                    f"{api}/invitations",
+                    json={"email": f"new-{uuid.uuid4().hex[:8]}@example.test"},
+                    headers=me,
                 )
             )
         if ("POST", f"{api}/files") in routes:
@@ -201,12 +203,22 @@ def make_busy(
                 )
             )
         if ("POST", f"{api}/messages") in routes:
-            _ok(client.post(f"{api}/messages", json={"to_user_id": str(others[0].id), "body": "Hi"}, headers=me))
-            _ok(client.post(f"{api}/messages", json={"to_user_id": str(busy.id), "body": "Hey"}, headers=them[0]))
+            _ok(
+                client.post(
+                    f"{api}/messages", json={"to_user_id": str(others[0].id), "body": "Hi"}, headers=me
+                )
+            )
+            _ok(
+                client.post(
+                    f"{api}/messages", json={"to_user_id": str(busy.id), "body": "Hey"}, headers=them[0]
+                )
+            )
         if ("POST", f"{api}/crm/leads") in routes:
             _ok(
                 client.post(
-                    f"{api}/crm/leads", json={"title": f"Lead {n}", "responsible_id": str(busy.id)}, headers=me
+                    f"{api}/crm/leads",
+                    json={"title": f"Lead {n}", "responsible_id": str(busy.id)},
+                    headers=me,
                 )
             )
     _departments(db, busy, others)

@@ -39,11 +39,13 @@ def _team(db: Session) -> tuple[OrgWithAdmin, User, User, User]:
 
 def _map_rows(db: Session, org_id: Any) -> int:
     db.flush()
-    return int(db.scalar(select(func.count()).select_from(Authorship).where(Authorship.org_id == org_id)) or 0)
+    return int(
+        db.scalar(select(func.count()).select_from(Authorship).where(Authorship.org_id == org_id)) or 0
+    )
 
 
 def test_the_preview_counts_every_kind_in_one_statement(client: TestClient, db: Session) -> None:
-    o, busy, colleague, other = _team(db)
+    _o, busy, colleague, other = _team(db)
     make_busy(client, db, busy, [colleague, other])
     statements: list[str] = []
     connection = db.connection()
@@ -299,9 +301,9 @@ def test_a_dismissed_user_is_deleted_without_releasing_a_seat_they_do_not_hold(d
 def test_moving_many_rows_costs_the_same_number_of_statements_as_moving_few(db: Session) -> None:
     """Set-based: the statements do not grow with the rows (nothing is loaded into Python)."""
     ref = next(r for r in content_references() if r.kind == "lifecycle.invitation.inviter")
+    from roster import clock
     from roster.db.base import Base
     from roster.ids import new_id
-    from roster import clock
 
     table = Base.metadata.tables[ref.table]
 
@@ -376,7 +378,10 @@ def test_the_api_previews_and_deletes_and_the_token_dies(client: TestClient, db:
 
     answer = client.post(
         f"/api/v1/users/{busy.id}/delete",
-        json={"confirm": busy.email, "disposition": {"default": "successor", "successor_id": str(colleague.id)}},
+        json={
+            "confirm": busy.email,
+            "disposition": {"default": "successor", "successor_id": str(colleague.id)},
+        },
         headers=admin,
     )
     assert answer.status_code == 200, answer.text

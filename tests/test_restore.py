@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -22,13 +22,13 @@ from roster.domain.users import Role
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion import DispositionPlan
 from roster.lifecycle.deletion_jobs import run_purge
-from roster.lifecycle.deletion_models import Authorship, LifecycleOperation
+from roster.lifecycle.deletion_models import LifecycleOperation
 from roster.references import Disposition, content_references
 from roster.settings import get_settings
 from roster.workers import periodic_jobs
 from tests.conftest import make_settings
-from tests.deletion_support import audit_actions, make_busy, references_to, row_counts, snapshot
 from tests.dbutil import DatabaseFactory
+from tests.deletion_support import audit_actions, make_busy, references_to, row_counts, snapshot
 from tests.factories import auth, make_org, make_user
 
 
@@ -42,7 +42,7 @@ def _busy_org(client: TestClient, db: Session):  # type: ignore[no-untyped-def]
 
 
 def test_restore_returns_the_account_as_dismissed_with_its_email(client: TestClient, db: Session) -> None:
-    o, busy, colleague, other = _busy_org(client, db)
+    o, busy, _colleague, _other = _busy_org(client, db)
     email = busy.email
     deletion.delete_user(db, busy, actor=o.admin, confirm=email)
     result = deletion.restore_user(db, busy, actor=o.admin)
@@ -77,7 +77,7 @@ def _dispositions(kind: str) -> tuple[Disposition, ...]:
 
 
 def test_restore_is_refused_after_the_window(client: TestClient, db: Session) -> None:
-    o, busy, colleague, other = _busy_org(client, db)
+    o, busy, _colleague, _other = _busy_org(client, db)
     deletion.delete_user(db, busy, actor=o.admin, confirm=busy.email)
     clock.advance(timedelta(days=o.org.restore_window_days, seconds=1))
     before = snapshot(db)
@@ -138,7 +138,7 @@ def test_restore_is_refused_for_a_user_who_is_not_deleted(db: Session) -> None:
 
 
 def test_the_api_restores_and_reports_what_came_back(client: TestClient, db: Session) -> None:
-    o, busy, colleague, other = _busy_org(client, db)
+    o, busy, _colleague, _other = _busy_org(client, db)
     headers = auth(db, o.admin)
     deleted = client.post(
         f"/api/v1/users/{busy.id}/delete",
@@ -159,7 +159,7 @@ def test_the_api_restores_and_reports_what_came_back(client: TestClient, db: Ses
 def test_purge_destroys_hidden_content_and_personal_data_but_the_map_keeps_the_name(
     client: TestClient, db: Session
 ) -> None:
-    o, busy, colleague, other = _busy_org(client, db)
+    o, busy, _colleague, _other = _busy_org(client, db)
     name, email = busy.display_name, busy.email
     counts = row_counts(db)
     result = deletion.delete_user(
@@ -260,7 +260,7 @@ def test_roster_purge_on_the_command_line(
 
 def test_purge_deletes_rows_that_point_at_hidden_ones_first(client: TestClient, db: Session) -> None:
     """Comments under a deleted post go with it (by cascade or explicitly), never an FK error."""
-    o, busy, colleague, other = _busy_org(client, db)
+    o, busy, _colleague, _other = _busy_org(client, db)
     deletion.delete_user(
         db, busy, actor=o.admin, confirm=busy.email, disposition=DispositionPlan(default=Disposition.DELETE)
     )

@@ -264,7 +264,11 @@ def _move_rows(
         clash = _clash(ref, table, to_id)
         if hide is not None:
             hidden = _rowcount(
-                session.execute(update(table).where(*where, hide.is_(None), clash).values(_values(table, {hide.name: op_id})))
+                session.execute(
+                    update(table)
+                    .where(*where, hide.is_(None), clash)
+                    .values(_values(table, {hide.name: op_id}))
+                )
             )
         where.append(~clash)  # rows hidden by another operation that clash stay where they are
     if hide is not None:
@@ -654,7 +658,9 @@ def _return_rows(
     ]
     if ref.unique_with:
         where.append(~_clash(ref, table, user_id))
-    returned = _rowcount(session.execute(update(table).where(*where).values(_values(table, {col.name: user_id}))))
+    returned = _rowcount(
+        session.execute(update(table).where(*where).values(_values(table, {col.name: user_id})))
+    )
     if returned:
         back = exists().where(table.c.org_id == amap.c.org_id, obj == amap.c.object_id, col == user_id)
         session.execute(
@@ -710,8 +716,7 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
             select(amap.c.kind, func.count())
             .where(amap.c.org_id == op.org_id, amap.c.operation_id == op.id, amap.c.restored_at.is_(None))
             .group_by(amap.c.kind)
-        )
-        .all()
+        ).all()
     )
     restored: dict[str, int] = {}
     left: dict[str, int] = {}
@@ -726,7 +731,9 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
     for table, hide in _hide_targets():
         unhidden += _rowcount(
             session.execute(
-                update(table).where(table.c.org_id == op.org_id, hide == op.id).values(_values(table, {hide.name: None}))
+                update(table)
+                .where(table.c.org_id == op.org_id, hide == op.id)
+                .values(_values(table, {hide.name: None}))
             )
         )
     op.restored_at = now
@@ -873,7 +880,13 @@ def _next_pseudonym(session: Session, org_id: uuid.UUID) -> str:
 
 
 def _personal_strings(user: User) -> list[str]:
-    values = {user.email or "", user.display_name, f"{user.first_name} {user.last_name}".strip()}
+    values = {
+        user.email or "",
+        user.display_name,
+        f"{user.first_name} {user.last_name}".strip(),
+        user.first_name,
+        user.last_name,
+    }
     return sorted((v for v in values if len(v.strip()) >= 3), key=len, reverse=True)
 
 
@@ -996,6 +1009,15 @@ def erase_user(
     needles = _personal_strings(user)
     _forget_mail_and_invitations(session, user, needles, pseudonym)
     redact_user(session, org_id=user.org_id, user_id=user.id, pseudonym=pseudonym)
+    parts = [p for p in (user.first_name.strip(), user.last_name.strip()) if len(p) >= 3]
+    if parts:
+        # redact_user looks for the email, the display name and the full name; details that hold
+        # the name's parts on their own (an invitation's first_name, last_name) need one more pass,
+        # with the parts presented as the names it reads from the row.
+        user.display_name = parts[0]
+        user.first_name = parts[1] if len(parts) > 1 else ""
+        user.last_name = ""
+        redact_user(session, org_id=user.org_id, user_id=user.id, pseudonym=pseudonym)
     amap = AUTHORSHIP
     session.execute(
         update(amap)
