@@ -233,7 +233,10 @@ def list_messages(
 def mark_chat_read(session: Session, chat: Chat, *, viewer: User) -> None:
     """Everything in the chat up to now counts as read by the viewer."""
     member = _membership(session, chat, viewer.id)
-    if member is not None:
+    if member is None or chat.last_message_at is None:
+        return
+    if member.last_read_at is None or member.last_read_at < chat.last_message_at:
+        # Only write when something is unread: reading stays a read on a quiet chat.
         member.last_read_at = clock.now()
         session.flush()
 
