@@ -197,7 +197,8 @@ def presence(attribute: Attribute) -> Expr:
     column = attribute.column
     if attribute.kind in (Kind.STRING, Kind.KEY, Kind.EXACT):
         return and_(column.is_not(None), column != "")
-    return column.is_not(None)
+    present: Expr = column.is_not(None)
+    return present
 
 
 # --- Users ---------------------------------------------------------------------------------------

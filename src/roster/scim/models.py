@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKeyConstraint, Index, String, Table, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roster import clock
@@ -32,7 +33,7 @@ class ScimToken(TenantMixin, Base):
     revoked_at: Mapped[datetime | None] = mapped_column()
 
 
-_users = User.__table__
+_users = cast(Table, User.__table__)
 _users.append_constraint(
     ForeignKeyConstraint(
         ["org_id", "manager_id"],

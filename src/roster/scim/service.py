@@ -895,14 +895,14 @@ def _matches(item: Any, node: FilterNode) -> bool:
 def _compare_values(actual: Any, op: CompareOperator, expected: Any) -> bool:
     if isinstance(actual, bool) or isinstance(expected, bool):
         try:
-            a = parse_boolean(actual, "value") if actual is not None else None
-            e = parse_boolean(expected, "value")
+            left = parse_boolean(actual, "value") if actual is not None else None
+            right = parse_boolean(expected, "value")
         except InvalidValueException:
             return False
         if op is CompareOperator.eq:
-            return a == e
+            return left == right
         if op is CompareOperator.ne:
-            return a != e
+            return left != right
         return False
     if actual is None:
         return op is CompareOperator.ne
@@ -1187,7 +1187,7 @@ def _members_action(action: Any, *args: Any, **kwargs: Any) -> Any:
 def create_group(ctx: ScimContext, body: dict[str, Any]) -> Department:
     """A new department, with its members."""
     data = read_group(body)
-    department = _group_call(
+    department: Department = _group_call(
         directory.create_department,
         ctx.session,
         ctx.org_id,

@@ -1,0 +1,732 @@
+"""SCIM 2.0 beyond the conformance suite: filters, paging, PATCH as Entra ID and Okta send it,
+ETags, tokens, organizations, seats, and the whole provision -> deactivate -> reactivate -> delete
+sequence with its audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from roster.accounts.models import User
+from roster.domain.users import UserStatus
+from roster.scim import filters
+from roster.scim.tokens import create_scim_token
+from tests.factories import OrgWithAdmin, auth, make_org, make_user
+from tests.lifecycle_helpers import actions, events
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+USERS = "/scim/v2/Users"
+GROUPS = "/scim/v2/Groups"
+
+
+def scim_headers(db: Session, o: OrgWithAdmin) -> dict[str, str]:
+    secret = create_scim_token(db, o.org.id, actor=o.admin, name="idp").secret
+    return {"Authorization": f"Bearer {secret}", "Content-Type": "application/scim+json"}
+
+
+@pytest.fixture
+def org(db: Session) -> OrgWithAdmin:
+    return make_org(db, plan="enterprise")
+
+
+@pytest.fixture
+def h(db: Session, org: OrgWithAdmin) -> dict[str, str]:
+    return scim_headers(db, org)
+
+
+def new_user(
+    client: TestClient,
+    h: dict[str, str],
+    user_name: str,
+    *,
+    given: str = "Ann",
+    family: str = "Lee",
+    active: bool = True,
+    title: str | None = None,
+    email_type: str = "work",
+    extension: dict[str, Any] | None = None,
+    external_id: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "name": {"givenName": given, "familyName": family},
+        "emails": [{"value": user_name if "@" in user_name else f"{user_name}@x.test", "type": email_type}],
+        "active": active,
+    }
+    if title is not None:
+        body["title"] = title
+    if extension is not None:
+        body["schemas"].append(ENTERPRISE)
+        body[ENTERPRISE] = extension
+    if external_id is not None:
+        body["externalId"] = external_id
+    answer = client.post(USERS, json=body, headers=h)
+    assert answer.status_code == 201, answer.text
+    return dict(answer.json())
+
+
+def patch(client: TestClient, h: dict[str, str], url: str, *operations: dict[str, Any]) -> Any:
+    return client.patch(url, json={"schemas": [PATCH_OP], "Operations": list(operations)}, headers=h)
+
+
+def search(client: TestClient, h: dict[str, str], scim_filter: str, **params: Any) -> dict[str, Any]:
+    answer = client.get(USERS, params={"filter": scim_filter, **params}, headers=h)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def names(listing: dict[str, Any]) -> list[str]:
+    return sorted(r["userName"] for r in listing["Resources"])
+
+
+def assert_scim_error(answer: Any, status: int, scim_type: str | None = None) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/scim+json")
+    body = dict(answer.json())
+    assert body["schemas"] == [ERROR]
+    assert body["status"] == str(status)
+    if scim_type is not None:
+        assert body.get("scimType") == scim_type
+    return body
+
+
+# --- authentication and organizations ------------------------------------------------------------
+
+
+def test_requests_without_a_token_or_with_a_wrong_one_answer_401_scim_errors(client: TestClient) -> None:
+    assert_scim_error(client.get(USERS), 401)
+    assert_scim_error(client.get(USERS, headers={"Authorization": "Bearer rst_nope"}), 401)
+    assert_scim_error(client.get("/scim/v2/ServiceProviderConfig", headers={"Authorization": "Basic x"}), 401)
+
+
+def test_a_login_token_is_not_a_scim_token(client: TestClient, db: Session, org: OrgWithAdmin) -> None:
+    assert_scim_error(client.get(USERS, headers=auth(db, org.admin)), 401)
+
+
+def test_admins_create_list_and_revoke_tokens_and_last_use_is_recorded(
+    client: TestClient, db: Session, org: OrgWithAdmin
+) -> None:
+    admin = auth(db, org.admin)
+    created = client.post("/api/v1/scim/tokens", json={"name": "Entra ID"}, headers=admin)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["name"] == "Entra ID" and body["token"].startswith("rst_")
+    listed = client.get("/api/v1/scim/tokens", headers=admin).json()
+    assert [t["id"] for t in listed["items"]] == [body["id"]]
+    assert "token" not in listed["items"][0] and listed["items"][0]["last_used_at"] is None
+
+    scim = {"Authorization": f"Bearer {body['token']}"}
+    assert client.get(USERS, headers=scim).status_code == 200
+    assert client.get("/api/v1/scim/tokens", headers=admin).json()["items"][0]["last_used_at"] is not None
+
+    assert client.delete(f"/api/v1/scim/tokens/{body['id']}", headers=admin).status_code == 204
+    assert_scim_error(client.get(USERS, headers=scim), 401)
+    assert client.get("/api/v1/scim/tokens", headers=admin).json()["total"] == 0
+    assert "scim_token.created" in actions(db, org.org.id) and "scim_token.revoked" in actions(db, org.org.id)
+
+
+def test_employees_cannot_manage_scim_tokens(client: TestClient, db: Session, org: OrgWithAdmin) -> None:
+    employee = make_user(db, org.org)
+    answer = client.post("/api/v1/scim/tokens", json={}, headers=auth(db, employee))
+    assert answer.status_code == 403
+
+
+def test_a_token_sees_only_its_own_organization(client: TestClient, db: Session, h: dict[str, str]) -> None:
+    mine = new_user(client, h, "ann@mine.test")
+    other = make_org(db, plan="enterprise")
+    theirs = scim_headers(db, other)
+    stranger = make_user(db, other.org, email="bob@theirs.test")
+    assert_scim_error(client.get(f"{USERS}/{stranger.id}", headers=h), 404)
+    assert_scim_error(client.get(f"{USERS}/{mine['id']}", headers=theirs), 404)
+    assert_scim_error(
+        patch(client, theirs, f"{USERS}/{mine['id']}", {"op": "replace", "path": "active", "value": False}),
+        404,
+    )
+    assert_scim_error(client.delete(f"{USERS}/{mine['id']}", headers=theirs), 404)
+    assert names(search(client, h, 'userName eq "bob@theirs.test"')) == []
+    everyone = client.get(USERS, headers=theirs).json()
+    assert "ann@mine.test" not in [r["userName"] for r in everyone["Resources"]]
+
+
+# --- discovery -----------------------------------------------------------------------------------
+
+
+def test_the_service_provider_config_announces_exactly_what_is_supported(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    config = client.get("/scim/v2/ServiceProviderConfig", headers=h).json()
+    assert config["patch"]["supported"] is True
+    assert config["filter"] == {"supported": True, "maxResults": 1000}
+    assert config["bulk"]["supported"] is False
+    assert config["changePassword"]["supported"] is False
+    assert config["sort"]["supported"] is True and config["etag"]["supported"] is True
+    types = client.get("/scim/v2/ResourceTypes", headers=h).json()
+    assert {t["id"] for t in types["Resources"]} == {"User", "Group"}
+    schemas = client.get("/scim/v2/Schemas", headers=h).json()["Resources"]
+    user = next(s for s in schemas if s["id"].endswith("core:2.0:User"))
+    assert {a["name"] for a in user["attributes"]} == {
+        "userName",
+        "name",
+        "displayName",
+        "title",
+        "active",
+        "emails",
+        "groups",
+    }
+
+
+def test_unknown_endpoints_answer_scim_404s(client: TestClient, h: dict[str, str]) -> None:
+    assert_scim_error(client.get("/scim/v2/Nope", headers=h), 404)
+    assert_scim_error(client.get(f"{USERS}/not-an-id", headers=h), 404)
+    assert_scim_error(client.get("/scim/v2/Schemas/urn:nope", headers=h), 404)
+
+
+# --- create and uniqueness -----------------------------------------------------------------------
+
+
+def test_create_provisions_an_active_user_through_the_lifecycle(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    created = new_user(
+        client,
+        h,
+        "Ann.Lee@Example.com",
+        title="Engineer",
+        extension={"employeeNumber": "E-7", "department": "R&D"},
+        external_id="aad-1",
+    )
+    assert created["active"] is True
+    assert created["userName"] == "Ann.Lee@Example.com"
+    assert created["emails"] == [{"value": "Ann.Lee@example.com", "type": "work"}]
+    assert created[ENTERPRISE] == {"employeeNumber": "E-7", "department": "R&D"}
+    assert created["meta"]["location"].endswith(f"/scim/v2/Users/{created['id']}")
+    user = db.get(User, (org.org.id, uuid.UUID(created["id"])))
+    assert user is not None and user.status == UserStatus.ACTIVE.value
+    assert user.position == "Engineer" and user.display_name == "Ann Lee" and user.external_id == "aad-1"
+    provisioned = events(db, org.org.id, "user.provisioned")
+    assert [e.subject_id for e in provisioned] == [user.id]
+    assert provisioned[0].details["via"] == "scim" and provisioned[0].actor_id is None
+
+
+def test_a_duplicate_user_name_answers_409_uniqueness_whatever_its_case(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    new_user(client, h, "ann@x.test")
+    body = {"userName": "ANN@X.TEST", "emails": [{"value": "other@x.test"}]}
+    assert_scim_error(client.post(USERS, json=body, headers=h), 409, "uniqueness")
+    taken_email = {"userName": "someone-else", "emails": [{"value": "ann@x.test"}]}
+    assert_scim_error(client.post(USERS, json=taken_email, headers=h), 409, "uniqueness")
+
+
+def test_an_existing_member_is_found_by_user_name_before_scim_ever_created_them(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    make_user(db, org.org, email="Invited.Person@x.test")
+    assert names(search(client, h, 'userName eq "invited.person@X.TEST"')) == ["Invited.Person@x.test"]
+
+
+def test_bad_bodies_answer_400s_never_5xx(client: TestClient, h: dict[str, str]) -> None:
+    assert_scim_error(client.post(USERS, content=b"{nope", headers=h), 400, "invalidSyntax")
+    assert_scim_error(client.post(USERS, json=["a"], headers=h), 400, "invalidSyntax")
+    assert_scim_error(
+        client.post(USERS, json={"emails": [{"value": "a@x.test"}]}, headers=h), 400, "invalidValue"
+    )
+    assert_scim_error(client.post(USERS, json={"userName": "nomail"}, headers=h), 400, "invalidValue")
+    assert_scim_error(
+        client.post(USERS, json={"userName": "a@x.test", "active": "maybe"}, headers=h), 400, "invalidValue"
+    )
+    assert_scim_error(
+        client.post(USERS, json={"userName": "a@x.test", "name": "Ann"}, headers=h), 400, "invalidValue"
+    )
+    assert_scim_error(client.post(USERS, json={"userName": 7 * "x" * 100}, headers=h), 400, "invalidValue")
+    created = new_user(client, h, "ok@x.test")
+    url = f"{USERS}/{created['id']}"
+    assert_scim_error(
+        patch(client, h, url, {"op": "explode", "path": "title", "value": "x"}), 400, "invalidSyntax"
+    )
+    assert_scim_error(patch(client, h, url, {"op": "remove"}), 400, "noTarget")
+    assert_scim_error(
+        patch(client, h, url, {"op": "replace", "path": "title[[", "value": "x"}), 400, "invalidPath"
+    )
+    assert_scim_error(client.patch(url, json={"Operations": []}, headers=h), 400, "invalidSyntax")
+    assert_scim_error(
+        patch(client, h, url, {"op": "replace", "path": "id", "value": str(uuid.uuid4())}), 400, "mutability"
+    )
+    assert_scim_error(client.get(USERS, params={"startIndex": "one"}, headers=h), 400, "invalidValue")
+    assert_scim_error(client.get(USERS, params={"sortBy": "active"}, headers=h), 400, "invalidValue")
+
+
+# --- filters -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def people(client: TestClient, h: dict[str, str]) -> dict[str, dict[str, Any]]:
+    made = {
+        "ann": new_user(
+            client,
+            h,
+            "ann@acme.test",
+            given="Ann",
+            family="Lee",
+            title="Engineer",
+            extension={"employeeNumber": "100", "department": "R&D"},
+        ),
+        "bob": new_user(
+            client,
+            h,
+            "bob@acme.test",
+            given="Bob",
+            family="Stone",
+            title="Sales lead",
+            email_type="home",
+            extension={"employeeNumber": "200"},
+        ),
+        "cy": new_user(client, h, "cy@other.test", given="Cy", family="Leeson", active=False),
+        "dee": new_user(client, h, "dee_100%@acme.test", given="Dee", family="Ng"),
+    }
+    return made
+
+
+@pytest.mark.parametrize(
+    ("scim_filter", "expected"),
+    [
+        ('userName eq "ANN@acme.test"', ["ann@acme.test"]),
+        ('userName ne "ann@acme.test" and userName ew "acme.test"', ["bob@acme.test", "dee_100%@acme.test"]),
+        ('name.familyName co "ee"', ["ann@acme.test", "cy@other.test"]),
+        ('name.familyName sw "lee"', ["ann@acme.test", "cy@other.test"]),
+        ('userName ew "@OTHER.test"', ["cy@other.test"]),
+        ('userName co "_100%"', ["dee_100%@acme.test"]),
+        ("title pr", ["ann@acme.test", "bob@acme.test"]),
+        ("not (title pr)", ["cy@other.test", "dee_100%@acme.test"]),
+        ('name.givenName gt "bob"', ["cy@other.test", "dee_100%@acme.test"]),
+        ('name.givenName ge "bob"', ["bob@acme.test", "cy@other.test", "dee_100%@acme.test"]),
+        ('name.givenName lt "bob"', ["ann@acme.test"]),
+        ('name.givenName le "BOB"', ["ann@acme.test", "bob@acme.test"]),
+        ("active eq false", ["cy@other.test"]),
+        ("active ne false", ["ann@acme.test", "bob@acme.test", "dee_100%@acme.test"]),
+        ('title eq "engineer" or title eq "Sales lead"', ["ann@acme.test", "bob@acme.test"]),
+        ('(title eq "engineer" or active eq false) and name.givenName sw "c"', ["cy@other.test"]),
+        ('emails[type eq "home"]', ["bob@acme.test"]),
+        ('emails[type eq "work" and value co "acme"]', ["ann@acme.test", "dee_100%@acme.test"]),
+        ('emails[type eq "work"].value eq "ann@acme.test"', ["ann@acme.test"]),
+        ('emails.value eq "BOB@acme.test"', ["bob@acme.test"]),
+        ('emails co "other"', ["cy@other.test"]),
+        (f'{ENTERPRISE}:employeeNumber eq "200"', ["bob@acme.test"]),
+        ("employeeNumber pr and not (department pr)", ["bob@acme.test"]),
+        ('urn:ietf:params:scim:schemas:core:2.0:User:userName sw "ann"', ["ann@acme.test"]),
+        (
+            'meta.created gt "2000-01-01T00:00:00Z"',
+            ["ann@acme.test", "bob@acme.test", "cy@other.test", "dee_100%@acme.test"],
+        ),
+        ('meta.lastModified lt "2000-01-01T00:00:00Z"', []),
+        ('USERNAME EQ "bob@acme.test"', ["bob@acme.test"]),
+    ],
+)
+def test_filters_select_in_sql(
+    client: TestClient, h: dict[str, str], people: dict[str, Any], scim_filter: str, expected: list[str]
+) -> None:
+    # The organization's admin is a user too; these filters are about the four people above.
+    found = [n for n in names(search(client, h, scim_filter)) if not n.startswith("admin@")]
+    assert found == sorted(expected)
+
+
+def test_filters_by_id_manager_and_group(
+    client: TestClient, h: dict[str, str], people: dict[str, Any]
+) -> None:
+    ann, bob = people["ann"], people["bob"]
+    assert names(search(client, h, f'id eq "{ann["id"]}"')) == ["ann@acme.test"]
+    assert names(search(client, h, 'id eq "not-a-uuid"')) == []
+    patch(
+        client,
+        h,
+        f"{USERS}/{bob['id']}",
+        {"op": "add", "path": f"{ENTERPRISE}:manager", "value": {"value": ann["id"]}},
+    )
+    assert names(search(client, h, f'manager.value eq "{ann["id"]}"')) == ["bob@acme.test"]
+    group = client.post(
+        GROUPS, json={"displayName": "Ops", "members": [{"value": ann["id"]}]}, headers=h
+    ).json()
+    assert names(search(client, h, f'groups.value eq "{group["id"]}"')) == ["ann@acme.test"]
+    assert names(search(client, h, 'groups.display eq "ops"')) == ["ann@acme.test"]
+
+
+def test_search_by_post_accepts_the_same_filters(
+    client: TestClient, h: dict[str, str], people: dict[str, Any]
+) -> None:
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'name.familyName sw "Lee"',
+        "attributes": ["userName"],
+        "sortBy": "userName",
+        "sortOrder": "descending",
+    }
+    answer = client.post(f"{USERS}/.search", json=body, headers=h).json()
+    assert [r["userName"] for r in answer["Resources"]] == ["cy@other.test", "ann@acme.test"]
+    assert set(answer["Resources"][0]) == {"schemas", "id", "userName", "meta"}
+
+
+@pytest.mark.parametrize(
+    ("scim_filter", "why"),
+    [
+        ('userName eq "a', "syntax"),
+        ("userName", "syntax"),
+        ('nickName eq "x"', "unsupported attribute"),
+        ('urn:example:User:userName eq "x"', "unknown schema"),
+        ("active gt true", "ordering a boolean"),
+        ('meta.created gt "yesterday"', "not a time"),
+        ('meta.created co "2020"', "substring of a time"),
+        ('name eq "x"', "complex attribute"),
+        ('id sw "01"', "substring of an id"),
+        ('emails[type eq "work"]', "fine"),
+    ],
+)
+def test_invalid_filters_answer_400_invalid_filter(
+    client: TestClient, h: dict[str, str], scim_filter: str, why: str
+) -> None:
+    answer = client.get(USERS, params={"filter": scim_filter}, headers=h)
+    if why == "fine":
+        assert answer.status_code == 200
+    else:
+        assert_scim_error(answer, 400, "invalidFilter")
+
+
+def test_filters_are_translated_to_sql_not_applied_in_python() -> None:
+    condition = filters.filter_to_sql(
+        filters.USERS, 'userName eq "Ann" and (title co "eng" or not (active eq true))'
+    )
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        sql = str(condition.compile(dialect=dialect))
+        assert "users.scim_user_name_key" in sql and "users.email_key" in sql
+        assert "lower(users.position) LIKE" in sql and "users.status" in sql
+
+
+# --- paging, sorting, attributes -----------------------------------------------------------------
+
+
+def test_paging_is_stable_and_counts_everything(client: TestClient, h: dict[str, str]) -> None:
+    for i in range(7):
+        new_user(client, h, f"p{i}@x.test")
+    first = client.get(
+        USERS, params={"startIndex": 1, "count": 3, "filter": 'userName sw "p"'}, headers=h
+    ).json()
+    second = client.get(
+        USERS, params={"startIndex": 4, "count": 3, "filter": 'userName sw "p"'}, headers=h
+    ).json()
+    third = client.get(
+        USERS, params={"startIndex": 7, "count": 3, "filter": 'userName sw "p"'}, headers=h
+    ).json()
+    assert (first["totalResults"], first["itemsPerPage"], first["startIndex"]) == (7, 3, 1)
+    seen = [r["userName"] for page in (first, second, third) for r in page["Resources"]]
+    assert sorted(seen) == [f"p{i}@x.test" for i in range(7)] and len(set(seen)) == 7
+    empty = client.get(USERS, params={"count": 0}, headers=h).json()
+    assert empty["Resources"] == [] and empty["totalResults"] >= 7
+    beyond = client.get(USERS, params={"startIndex": 500}, headers=h).json()
+    assert beyond["Resources"] == []
+    huge = client.get(USERS, params={"count": 100000, "startIndex": -4}, headers=h).json()
+    assert huge["startIndex"] == 1
+
+
+def test_sorting_by_user_name(client: TestClient, h: dict[str, str], people: dict[str, Any]) -> None:
+    up = client.get(USERS, params={"sortBy": "userName"}, headers=h).json()
+    down = client.get(USERS, params={"sortBy": "userName", "sortOrder": "descending"}, headers=h).json()
+    up_names = [r["userName"] for r in up["Resources"]]
+    assert up_names == sorted(up_names, key=str.casefold)
+    assert [r["userName"] for r in down["Resources"]] == list(reversed(up_names))
+
+
+def test_attributes_and_excluded_attributes(
+    client: TestClient, h: dict[str, str], people: dict[str, Any]
+) -> None:
+    ann = people["ann"]
+    only = client.get(
+        f"{USERS}/{ann['id']}", params={"attributes": "userName,name.givenName"}, headers=h
+    ).json()
+    assert set(only) == {"schemas", "id", "meta", "userName", "name"} and only["name"] == {"givenName": "Ann"}
+    without = client.get(
+        f"{USERS}/{ann['id']}", params={"excludedAttributes": f"emails,{ENTERPRISE}:department"}, headers=h
+    ).json()
+    assert "emails" not in without and without[ENTERPRISE] == {"employeeNumber": "100"}
+    listed = client.get(
+        USERS, params={"attributes": "displayName", "filter": 'userName eq "ann@acme.test"'}, headers=h
+    )
+    assert set(listed.json()["Resources"][0]) == {"schemas", "id", "meta", "displayName"}
+
+
+# --- ETags ---------------------------------------------------------------------------------------
+
+
+def test_etags_make_reads_and_writes_conditional(client: TestClient, h: dict[str, str]) -> None:
+    created = new_user(client, h, "etag@x.test")
+    url = f"{USERS}/{created['id']}"
+    first = client.get(url, headers=h)
+    etag = first.headers["etag"]
+    assert etag.startswith('W/"') and first.json()["meta"]["version"] == etag
+    assert client.get(url, headers={**h, "If-None-Match": etag}).status_code == 304
+    stale = patch(client, h, url, {"op": "replace", "path": "title", "value": "Boss"})
+    assert stale.status_code == 200 and stale.headers["etag"] != etag
+    refused = client.patch(
+        url,
+        json={"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "Nope"}]},
+        headers={**h, "If-Match": etag},
+    )
+    assert_scim_error(refused, 412)
+    assert client.get(url, headers=h).json()["title"] == "Boss"
+    fresh = client.get(url, headers=h).headers["etag"]
+    accepted = client.put(url, json={**created, "title": "CEO"}, headers={**h, "If-Match": fresh})
+    assert accepted.status_code == 200 and accepted.json()["title"] == "CEO"
+    assert client.get(url, headers={**h, "If-None-Match": fresh}).status_code == 200
+
+
+# --- PATCH shapes --------------------------------------------------------------------------------
+
+
+def test_entra_id_patch_shapes(client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]) -> None:
+    created = new_user(client, h, "entra@x.test")
+    url = f"{USERS}/{created['id']}"
+    answer = patch(
+        client,
+        h,
+        url,
+        {"op": "Replace", "path": "displayName", "value": "Entra Person"},
+        {"op": "Replace", "path": "name.givenName", "value": "En"},
+        {"op": "Add", "path": 'emails[type eq "work"].value', "value": "entra.new@x.test"},
+        {"op": "Add", "path": f"{ENTERPRISE}:employeeNumber", "value": "42"},
+        {"op": "Replace", "path": "title", "value": "Analyst"},
+        {"op": "Replace", "path": "active", "value": "False"},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["displayName"] == "Entra Person" and body["name"]["givenName"] == "En"
+    assert body["emails"] == [{"value": "entra.new@x.test", "type": "work"}]
+    assert body[ENTERPRISE]["employeeNumber"] == "42" and body["active"] is False
+    user = db.get(User, (org.org.id, uuid.UUID(created["id"])))
+    assert user is not None and user.email == "entra.new@x.test" and user.status == "dismissed"
+    again = patch(client, h, url, {"op": "Replace", "path": "active", "value": "True"})
+    assert again.json()["active"] is True
+    removed = patch(client, h, url, {"op": "Remove", "path": "title"})
+    assert "title" not in removed.json()
+
+
+def test_okta_patch_shapes(client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]) -> None:
+    created = new_user(client, h, "okta@x.test")
+    url = f"{USERS}/{created['id']}"
+    answer = patch(client, h, url, {"op": "replace", "value": {"active": False}})
+    assert answer.status_code == 200 and answer.json()["active"] is False
+    answer = patch(
+        client,
+        h,
+        url,
+        {"op": "replace", "value": {"active": True, "name.familyName": "Oktason", "title": "PM"}},
+    )
+    body = answer.json()
+    assert body["active"] is True and body["name"]["familyName"] == "Oktason" and body["title"] == "PM"
+    answer = patch(client, h, url, {"op": "add", "value": {ENTERPRISE: {"department": "Ops"}}})
+    assert answer.json()[ENTERPRISE]["department"] == "Ops"
+    assert actions(db, org.org.id).count("user.dismissed") == 1
+    assert actions(db, org.org.id).count("user.rehired") == 1
+
+
+def test_repeated_deactivation_is_harmless(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    created = new_user(client, h, "twice@x.test")
+    url = f"{USERS}/{created['id']}"
+    for _ in range(2):
+        assert patch(client, h, url, {"op": "replace", "path": "active", "value": False}).status_code == 200
+    assert actions(db, org.org.id).count("user.dismissed") == 1
+
+
+def test_group_member_changes_as_entra_and_okta_send_them(client: TestClient, h: dict[str, str]) -> None:
+    a, b, c = (new_user(client, h, f"{n}@grp.test") for n in "abc")
+    group = client.post(GROUPS, json={"displayName": "Sales", "externalId": "g-1"}, headers=h)
+    assert group.status_code == 201
+    url = f"{GROUPS}/{group.json()['id']}"
+    added = patch(
+        client,
+        h,
+        url,
+        {
+            "op": "Add",
+            "path": "members",
+            "value": [{"value": a["id"]}, {"value": b["id"]}, {"value": c["id"]}],
+        },
+    )
+    assert added.status_code in (200, 204)
+    members = {m["value"] for m in client.get(url, headers=h).json()["members"]}
+    assert members == {a["id"], b["id"], c["id"]}
+    # Entra ID: remove with a value array
+    removed = patch(client, h, url, {"op": "Remove", "path": "members", "value": [{"value": a["id"]}]})
+    assert removed.status_code in (200, 204)
+    # Okta: remove by value filter
+    removed = patch(client, h, url, {"op": "remove", "path": f'members[value eq "{b["id"]}"]'})
+    assert removed.status_code in (200, 204)
+    assert [m["value"] for m in client.get(url, headers=h).json()["members"]] == [c["id"]]
+    renamed = patch(
+        client, h, url, {"op": "replace", "value": {"id": group.json()["id"], "displayName": "Sales EU"}}
+    )
+    assert renamed.json()["displayName"] == "Sales EU"
+    assert client.get(f"/scim/v2/Users/{c['id']}", headers=h).json()["groups"][0]["display"] == "Sales EU"
+    found = client.get(GROUPS, params={"filter": 'displayName eq "sales eu"'}, headers=h).json()
+    assert found["totalResults"] == 1
+    assert (
+        client.get(GROUPS, params={"filter": f'members eq "{c["id"]}"'}, headers=h).json()["totalResults"]
+        == 1
+    )
+    put = client.put(url, json={"displayName": "Sales", "members": [{"value": a["id"]}]}, headers=h)
+    assert [m["value"] for m in put.json()["members"]] == [a["id"]]
+    assert client.delete(url, headers=h).status_code == 204
+    assert_scim_error(client.get(url, headers=h), 404)
+
+
+def test_a_group_refuses_members_that_are_not_users_of_the_organization(
+    client: TestClient, db: Session, h: dict[str, str]
+) -> None:
+    other = make_org(db)
+    stranger = make_user(db, other.org)
+    group = client.post(GROUPS, json={"displayName": "X"}, headers=h).json()
+    answer = patch(
+        client,
+        h,
+        f"{GROUPS}/{group['id']}",
+        {"op": "add", "path": "members", "value": [{"value": str(stranger.id)}]},
+    )
+    assert_scim_error(answer, 400, "invalidValue")
+
+
+# --- seats ---------------------------------------------------------------------------------------
+
+
+def test_a_full_plan_refuses_creates_and_reactivations_with_a_scim_error(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="free")
+    h = scim_headers(db, o)
+    created: list[dict[str, Any]] = []
+    refused = None
+    for i in range(14):
+        answer = client.post(USERS, json={"userName": f"s{i}@seat.test"}, headers=h)
+        if answer.status_code != 201:
+            refused = answer
+            break
+        created.append(answer.json())
+    assert refused is not None, "the free plan never filled up"
+    body = assert_scim_error(refused, 409)
+    assert "seat" in body["detail"].lower() and "free a seat" in body["detail"].lower()
+    url = f"{USERS}/{created[0]['id']}"
+    assert patch(client, h, url, {"op": "replace", "path": "active", "value": False}).status_code == 200
+    assert client.post(USERS, json={"userName": "late@seat.test"}, headers=h).status_code == 201
+    refused_again = patch(client, h, url, {"op": "replace", "path": "active", "value": True})
+    assert "seat" in assert_scim_error(refused_again, 409)["detail"].lower()
+    assert client.get(url, headers=h).json()["active"] is False
+
+
+# --- whole sequences -----------------------------------------------------------------------------
+
+
+def _sequence_audit(db: Session, org_id: uuid.UUID, user_id: str) -> list[str]:
+    return [
+        e.action
+        for e in events(db, org_id)
+        if str(e.subject_id) == user_id and e.action.startswith("user.") and e.action != "user.updated"
+    ]
+
+
+def test_entra_id_provision_deactivate_reactivate_delete(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    # Entra ID first looks the person up, then creates them.
+    assert search(client, h, 'userName eq "jane@contoso.test"')["totalResults"] == 0
+    created = client.post(
+        USERS,
+        headers=h,
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+            "externalId": "jane",
+            "userName": "jane@contoso.test",
+            "active": True,
+            "displayName": "Jane Doe",
+            "emails": [{"primary": True, "type": "work", "value": "jane@contoso.test"}],
+            "name": {"formatted": "Jane Doe", "familyName": "Doe", "givenName": "Jane"},
+            ENTERPRISE: {"employeeNumber": "7", "department": "Legal"},
+        },
+    )
+    assert created.status_code == 201, created.text
+    url = f"{USERS}/{created.json()['id']}"
+    assert search(client, h, 'userName eq "jane@contoso.test"')["totalResults"] == 1
+    off = patch(client, h, url, {"op": "Replace", "path": "active", "value": "False"})
+    assert off.status_code == 200 and off.json()["active"] is False
+    on = patch(client, h, url, {"op": "Replace", "path": "active", "value": "True"})
+    assert on.status_code == 200 and on.json()["active"] is True
+    assert client.delete(url, headers=h).status_code == 204
+    assert_scim_error(client.get(url, headers=h), 404)
+    assert_scim_error(client.delete(url, headers=h), 404)
+    assert search(client, h, 'userName eq "jane@contoso.test"')["totalResults"] == 0
+    assert "jane@contoso.test" not in names(client.get(USERS, headers=h).json())
+    user = db.get(User, (org.org.id, uuid.UUID(created.json()["id"])))
+    assert user is not None and user.status == "deleted" and user.restorable_until is not None
+    assert _sequence_audit(db, org.org.id, created.json()["id"]) == [
+        "user.provisioned",
+        "user.dismissed",
+        "user.rehired",
+        "user.deleted",
+    ]
+    # The userName and the email are free again at once.
+    again = client.post(USERS, json={"userName": "jane@contoso.test"}, headers=h)
+    assert again.status_code == 201 and again.json()["id"] != created.json()["id"]
+
+
+def test_okta_provision_deactivate_reactivate_delete(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    listing = client.get(
+        USERS, params={"filter": 'userName eq "sam@okta.test"', "startIndex": 1, "count": 100}, headers=h
+    )
+    assert listing.json()["Resources"] == []
+    created = client.post(
+        USERS,
+        headers=h,
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "sam@okta.test",
+            "name": {"givenName": "Sam", "familyName": "Fox"},
+            "emails": [{"primary": True, "value": "sam@okta.test", "type": "work"}],
+            "displayName": "Sam Fox",
+            "locale": "en-US",
+            "externalId": "00u1",
+            "groups": [],
+            "password": "ignored-Secret-123",
+            "active": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    resource = created.json()
+    url = f"{USERS}/{resource['id']}"
+    off = patch(client, h, url, {"op": "replace", "value": {"active": False}})
+    assert off.json()["active"] is False
+    on = client.put(url, json={**resource, "active": True}, headers=h)
+    assert on.status_code == 200 and on.json()["active"] is True
+    assert client.delete(url, headers=h).status_code == 204
+    assert_scim_error(client.get(url, headers=h), 404)
+    assert _sequence_audit(db, org.org.id, resource["id"]) == [
+        "user.provisioned",
+        "user.dismissed",
+        "user.rehired",
+        "user.deleted",
+    ]
+
+
+def test_the_system_user_and_deleted_people_never_appear(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    listed = client.get(USERS, params={"count": 1000}, headers=h).json()
+    assert [r["userName"] for r in listed["Resources"]] == [org.admin.email]
+    root = client.post("/scim/v2/.search", json={"filter": "userName pr"}, headers=h).json()
+    assert root["totalResults"] == 1
