@@ -35,10 +35,9 @@ for _column in SEARCH_KEY_COLUMNS:
         sqlite_where=ACTIVE_PEOPLE_SQLITE,
         postgresql_where=ACTIVE_PEOPLE_POSTGRESQL,
     )
-# Admin listings of everyone (status=all|dismissed|deleted) and the department filter.
-Index(
-    "ix_users_directory", User.__table__.c.org_id, User.__table__.c.status, User.__table__.c.display_name_key
-)
+# Admin listings of everyone by name (status=all|dismissed|deleted). No status column in it: a
+# (status, name) index would compete with the partial indexes for the autocomplete's name branch.
+Index("ix_users_name", User.__table__.c.org_id, User.__table__.c.display_name_key)
 
 
 class Department(TenantMixin, Base):

@@ -239,14 +239,14 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'active' AND is_system = 0"),
             postgresql_where=sa.text("status = 'active' AND is_system = false"),
         )
-        batch_op.create_index("ix_users_directory", ["org_id", "status", "display_name_key"], unique=False)
+        batch_op.create_index("ix_users_name", ["org_id", "display_name_key"], unique=False)
 
     _backfill_search_keys()
 
 
 def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_index("ix_users_directory")
+        batch_op.drop_index("ix_users_name")
         batch_op.drop_index(
             "ix_users_active_last_name_key",
             sqlite_where=sa.text("status = 'active' AND is_system = 0"),
