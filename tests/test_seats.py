@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import Organization
@@ -235,3 +235,147 @@ def test_concurrent_invites_at_the_boundary_never_exceed_the_limit(
         ledger = get_seat_ledger(session, org_id)
         assert ledger.used == ledger.active + ledger.pending_invitations == 12
     engine.dispose()
+
+
+def test_random_sequences_of_actions_keep_the_seat_counter_exact(connection: Connection) -> None:
+    """Random sequences of seat-changing actions: after every step the counter equals active users
+    plus pending invitations, never exceeds the plan, and the audit chain verifies."""
+    from datetime import timedelta
+
+    from hypothesis import HealthCheck, settings
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+    from roster import clock
+    from roster.accounts.models import User
+    from roster.domain.plans import seat_limit
+    from roster.lifecycle.audit import verify_chain
+    from roster.lifecycle.invitations import accept_invitation, expire_invitations, resend_invitation
+    from roster.lifecycle.users import change_plan, rehire_user
+
+    app_settings = make_settings(Path("/tmp"))
+
+    class Machine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            clock.reset()
+            self.savepoint = connection.begin_nested()
+            self.db = make_sessionmaker(connection)()
+            self.o = make_org(self.db)
+            self.tokens: dict[uuid.UUID, str] = {}
+            self.n = 0
+
+        def teardown(self) -> None:
+            self.db.close()
+            self.savepoint.rollback()
+            clock.reset()
+
+        def _try(self, action) -> None:  # type: ignore[no-untyped-def]
+            try:
+                with self.db.begin_nested():
+                    action()
+            except errors.RosterError:
+                pass
+
+        def _invitations(self, status: str) -> list[Invitation]:
+            return list(
+                self.db.scalars(
+                    select(Invitation)
+                    .where(Invitation.org_id == self.o.org.id, Invitation.status == status)
+                    .order_by(Invitation.id)
+                )
+            )
+
+        def _people(self, status: str) -> list[User]:
+            return list(
+                self.db.scalars(
+                    select(User)
+                    .where(User.org_id == self.o.org.id, User.status == status, User.is_system.is_(False))
+                    .order_by(User.id)
+                )
+            )
+
+        @rule()
+        def invite(self) -> None:
+            self.n += 1
+
+            def act() -> None:
+                inv, url = invite_user(
+                    self.db,
+                    self.o.org.id,
+                    actor=self.o.admin,
+                    email=f"m{self.n}@example.test",
+                    settings=app_settings,
+                )
+                self.tokens[inv.id] = url.rsplit("/", 1)[1]
+
+            self._try(act)
+
+        @rule(i=st.integers(0, 50))
+        def accept(self, i: int) -> None:
+            pending = self._invitations("pending")
+            if pending:
+                inv = pending[i % len(pending)]
+                self._try(
+                    lambda: accept_invitation(
+                        self.db, token=self.tokens[inv.id], password="long-enough-pass", settings=app_settings
+                    )
+                )
+
+        @rule(i=st.integers(0, 50))
+        def revoke(self, i: int) -> None:
+            pending = self._invitations("pending")
+            if pending:
+                self._try(lambda: revoke_invitation(self.db, pending[i % len(pending)], actor=self.o.admin))
+
+        @rule(i=st.integers(0, 50))
+        def resend(self, i: int) -> None:
+            candidates = self._invitations("pending") + self._invitations("expired")
+            if candidates:
+                inv = candidates[i % len(candidates)]
+
+                def act() -> None:
+                    _, url = resend_invitation(self.db, inv, actor=self.o.admin, settings=app_settings)
+                    self.tokens[inv.id] = url.rsplit("/", 1)[1]
+
+                self._try(act)
+
+        @rule(days=st.integers(1, 8))
+        def time_passes(self, days: int) -> None:
+            clock.advance(timedelta(days=days))
+            expire_invitations(self.db, self.o.org.id)
+
+        @rule(i=st.integers(0, 50))
+        def dismiss(self, i: int) -> None:
+            active = self._people("active")
+            self._try(lambda: dismiss_user(self.db, active[i % len(active)], actor=self.o.admin))
+
+        @rule(i=st.integers(0, 50))
+        def rehire(self, i: int) -> None:
+            dismissed = self._people("dismissed")
+            if dismissed:
+                self._try(lambda: rehire_user(self.db, dismissed[i % len(dismissed)], actor=self.o.admin))
+
+        @rule(plan=st.sampled_from(["free", "plus", "standard"]))
+        def plan(self, plan: str) -> None:
+            self._try(lambda: change_plan(self.db, self.o.org.id, actor=self.o.admin, plan=plan))
+
+        @invariant()
+        def counter_is_exact_and_within_the_plan(self) -> None:
+            ledger = get_seat_ledger(self.db, self.o.org.id)
+            pending = len(self._invitations("pending"))
+            assert ledger.used == len(self._people("active")) + pending
+            limit = seat_limit(ledger.plan)
+            assert limit is None or ledger.used <= limit
+
+        @invariant()
+        def chain_verifies(self) -> None:
+            assert verify_chain(self.db, self.o.org.id).ok
+
+    Machine.TestCase.settings = settings(
+        max_examples=10,
+        stateful_step_count=25,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    Machine.TestCase().runTest()
