@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.orm import Session
 
+from roster.accounts.models import User
 from roster.app import create_app
 from roster.db.engine import make_sessionmaker
 from roster.drive import service
@@ -390,3 +391,116 @@ def test_the_blob_sweep_runs_periodically(app: Any) -> None:
     from roster.workers import periodic_jobs
 
     assert "drive-blob-sweep" in [name for name, _, _ in periodic_jobs(app)]
+
+
+def test_a_real_server_stops_reading_an_oversized_upload_and_keeps_nothing(
+    databases: Any, tmp_path: Path
+) -> None:
+    import select as select_module
+    import socket
+
+    from roster.db.engine import make_engine, transaction
+    from tests.factories import token_for
+    from tests.liveserver import LiveServer
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    with transaction(make_sessionmaker(engine)) as session:
+        o = make_org(session)
+        token = token_for(session, o.admin)
+    engine.dispose()
+    data_dir = tmp_path / "live"
+    limit = 256 * 1024
+    server = LiveServer(url, data_dir, ROSTER_MAX_UPLOAD_BYTES=str(limit), ROSTER_BACKGROUND_WORKERS="false")
+    server.start()
+    total = 64 * 1024 * 1024
+    sent = 0
+    answer = b""
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            head = (
+                f"POST /api/v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ).encode()
+            part = (
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'
+            ).encode()
+            sock.sendall(head + f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            chunk = b"0" * (64 * 1024)
+            framed = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+            try:
+                while sent < total:
+                    if select_module.select([sock], [], [], 0)[0]:
+                        break  # the server has answered: stop sending
+                    sock.sendall(framed)
+                    sent += len(chunk)
+                while b"too_large" not in answer and (data := sock.recv(4096)):
+                    answer += data
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server closed the connection on us: it stopped reading too
+    finally:
+        server.stop()
+    assert sent < total / 2, f"the server read {sent} bytes of an upload over a {limit}-byte limit"
+    if answer:
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+        assert b"too_large" in answer
+    leftovers = (
+        [p for p in (data_dir / "files").rglob("*") if p.is_file()] if (data_dir / "files").exists() else []
+    )
+    assert leftovers == []
+
+
+def test_a_blob_clean_up_waits_for_an_upload_of_the_same_bytes_and_keeps_them(
+    databases: Any, tmp_path: Path
+) -> None:
+    import threading
+
+    from roster.db.engine import make_engine, transaction, writer
+
+    engine = make_engine(databases.new_database())
+    factory = make_sessionmaker(writer(engine))
+    settings = make_settings(tmp_path)
+    with transaction(factory) as session:
+        o = make_org(session)
+        storage = get_storage(settings, o.org.id)
+        first = service.upload_file(
+            session,
+            actor=o.admin,
+            name="a.txt",
+            content_type="text/plain",
+            stream=io.BytesIO(b"contested"),
+            storage=storage,
+            max_bytes=100,
+        )
+        org_id, admin_id, digest = o.org.id, o.admin.id, first.sha256
+    with transaction(factory) as session:
+        file = session.get(DriveFile, (org_id, first.id))
+        assert file is not None
+        admin = session.get(User, (org_id, admin_id))
+        assert admin is not None
+        service.delete_file(session, file, actor=admin)
+
+    uploader = factory()
+    admin = uploader.get(User, (org_id, admin_id))
+    assert admin is not None
+    staged = storage.stage(max_bytes=100)
+    staged.write(b"contested")
+    staged.finish()
+    service.store_file(uploader, actor=admin, name="b.txt", content_type=None, staged=staged, storage=storage)
+
+    outcome: list[bool] = []
+
+    def clean_up() -> None:
+        with transaction(factory) as session:
+            outcome.append(service.remove_unreferenced_blob(session, storage, org_id, digest))
+
+    cleaner = threading.Thread(target=clean_up)
+    cleaner.start()
+    cleaner.join(timeout=1.0)
+    assert cleaner.is_alive(), "the clean-up must wait for the upload holding the blob"
+    uploader.commit()
+    uploader.close()
+    cleaner.join(timeout=30)
+    engine.dispose()
+    assert outcome == [False]
+    assert storage.exists(digest)
