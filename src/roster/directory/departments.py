@@ -272,7 +272,9 @@ def _current_member_ids(session: Session, department: Department) -> set[uuid.UU
     )
 
 
-def _require_active(session: Session, org_id: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+def _require_active(
+    session: Session, org_id: uuid.UUID, user_ids: Iterable[uuid.UUID], *, include_inactive: bool = False
+) -> list[uuid.UUID]:
     wanted = list(dict.fromkeys(user_ids))
     if not wanted:
         return []
@@ -288,17 +290,25 @@ def _require_active(session: Session, org_id: uuid.UUID, user_ids: Iterable[uuid
         row = found.get(user_id)
         if row is None:
             raise errors.NotFound("No such user.", user_id=str(user_id))
-        if row.status != "active" or row.is_system:
+        if row.is_system or (row.status != "active" and not (include_inactive and row.status == "dismissed")):
             raise errors.InactiveUser(f"{row.display_name} is not an active user.", user_id=str(user_id))
     return wanted
 
 
 def add_department_members(
-    session: Session, department: Department, user_ids: Sequence[uuid.UUID], *, actor: User | None
+    session: Session,
+    department: Department,
+    user_ids: Sequence[uuid.UUID],
+    *,
+    actor: User | None,
+    include_inactive: bool = False,
 ) -> list[uuid.UUID]:
-    """Add active users to the department (members already in it stay); returns those added."""
+    """Add active users to the department (members already in it stay); returns those added.
+
+    ``include_inactive`` also admits dismissed people: an identity provider (SCIM) is the source of
+    truth for the memberships of people it has disabled."""
     org_id = department.org_id
-    wanted = _require_active(session, org_id, user_ids)
+    wanted = _require_active(session, org_id, user_ids, include_inactive=include_inactive)
     current = _current_member_ids(session, department)
     added = [u for u in wanted if u not in current]
     if not added:
@@ -371,18 +381,31 @@ def remove_department_members(
 
 
 def set_department_members(
-    session: Session, department: Department, user_ids: Sequence[uuid.UUID], *, actor: User | None
+    session: Session,
+    department: Department,
+    user_ids: Sequence[uuid.UUID],
+    *,
+    actor: User | None,
+    include_inactive: bool = False,
 ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     """Make the members exactly ``user_ids``; newcomers must be active. Returns (added, removed)."""
     current = _current_member_ids(session, department)
     wanted = list(dict.fromkeys(user_ids))
     # People already in the department may stay whatever their status (an identity provider
     # replaying the full list must not fail on a dismissed member); newcomers must be active.
-    _require_active(session, department.org_id, [u for u in wanted if u not in current])
+    _require_active(
+        session, department.org_id, [u for u in wanted if u not in current], include_inactive=include_inactive
+    )
     removed = remove_department_members(
         session, department, [u for u in current if u not in set(wanted)], actor=actor
     )
-    added = add_department_members(session, department, [u for u in wanted if u not in current], actor=actor)
+    added = add_department_members(
+        session,
+        department,
+        [u for u in wanted if u not in current],
+        actor=actor,
+        include_inactive=include_inactive,
+    )
     return added, removed
 
 

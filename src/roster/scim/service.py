@@ -1176,12 +1176,11 @@ def _scim_users(ctx: ScimContext, ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
 
 
 def _members_action(action: Any, *args: Any, **kwargs: Any) -> Any:
+    # The identity provider is the source of truth for memberships, of disabled people too.
     try:
-        return action(*args, **kwargs)
+        return action(*args, include_inactive=True, **kwargs)
     except errors.InactiveUser as exc:
-        raise InvalidValueException(
-            detail=f"{exc.detail} Only active people can join a department; set them active first."
-        ) from None
+        raise InvalidValueException(detail=exc.detail) from None
 
 
 def create_group(ctx: ScimContext, body: dict[str, Any]) -> Department:
