@@ -8,8 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from roster.accounts import service as accounts
+from roster.accounts.deps import SESSION_COOKIE, Principal
 from roster.domain import errors
 from roster.web.core import CONTENT_SECURITY_POLICY, WEB_DIR, login_url, redirect, render, wants_html
 
@@ -29,19 +33,33 @@ _TITLES = {
 
 def error_page(request: Request, status: int, detail: str, csrf_failed: bool = False) -> Response:
     """An error written for people: what happened and where to go next."""
-    principal = getattr(request.state, "principal", None)
-    return render(
-        request,
-        "error.html",
-        {
-            "status": status,
-            "title": _TITLES.get(status, "Something went wrong"),
-            "detail": detail,
-            "csrf_failed": csrf_failed,
-        },
-        principal=principal,
-        status_code=status,
-    )
+    context = {
+        "status": status,
+        "title": _TITLES.get(status, "Something went wrong"),
+        "detail": detail,
+        "csrf_failed": csrf_failed,
+    }
+    # The request's own session is gone (rolled back and closed): read the caller afresh, so the
+    # page keeps its navigation for signed-in people.
+    with request.app.state.sessions["read"]() as session:
+        principal = _fresh_principal(request, session)
+        return render(
+            request, "error.html", context, principal=principal, session=session, status_code=status
+        )
+
+
+def _fresh_principal(request: Request, session: Session) -> Principal | None:
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        return None
+    try:
+        found = accounts.resolve_token(session, secret)
+    except SQLAlchemyError:
+        return None
+    if found is None:
+        return None
+    token, user = found
+    return Principal(user=user, token=token, secret=secret, via_cookie=True)
 
 
 async def _call(handler: Handler, request: Request, exc: Exception) -> Response:
@@ -69,6 +87,20 @@ def install(app: FastAPI) -> None:
         detail = "The address may be mistyped, or the page has moved." if exc.status_code == 404 else ""
         return error_page(request, exc.status_code, detail or str(exc.detail))
 
+    api_unexpected: Handler = app.exception_handlers[Exception]
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        response = await _call(api_unexpected, request, exc)  # logs the error with the request id
+        if not wants_html(request):
+            return response
+        request_id = getattr(request.state, "request_id", "")
+        return error_page(
+            request,
+            500,
+            f"Something went wrong on our side. If it happens again, mention request {request_id}.",
+        )
+
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(errors.RosterError, roster_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 

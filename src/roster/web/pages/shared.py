@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from roster.accounts.deps import Principal
 from roster.accounts.models import User
 from roster.directory.search import search_users
+from roster.lifecycle.deletion import list_authorship
 
 PICKER_LIMIT = 200
 
@@ -26,4 +27,6 @@ def authorship_notes(
     """For admins: who originally wrote content a deletion moved, by object id."""
     if not principal.is_admin or not object_ids:
         return {}
-    return {}
+    wanted = set(object_ids)
+    entries, _total = list_authorship(session, principal.org_id, kind=kind, per_page=200)
+    return {e.object_id: e.original_display_name for e in entries if e.object_id in wanted}

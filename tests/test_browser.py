@@ -1,0 +1,329 @@
+"""The web application in a real browser: Chromium driven by Playwright against a real server.
+
+Screenshots of every page visited land in test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from roster.accounts import service as accounts
+from roster.accounts.models import User
+from roster.db.engine import make_engine, make_sessionmaker, transaction
+from roster.mail.models import OutboxMessage
+from tests.dbutil import DatabaseFactory
+from tests.factories import PASSWORD, make_user
+from tests.liveserver import LiveServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed at /usr/bin/chromium"),
+]
+
+
+@dataclass
+class Site:
+    url: str
+    database_url: str
+    slug: str
+    admin_email: str
+    colleague_email: str
+
+    def session(self) -> Session:
+        return make_sessionmaker(make_engine(self.database_url))()
+
+
+@pytest.fixture
+def site(databases: DatabaseFactory, tmp_path: Path) -> Iterator[Site]:
+    url = databases.new_database()
+    with transaction(make_sessionmaker(make_engine(url))) as db:
+        org, admin = accounts.create_organization(
+            db,
+            slug="acme",
+            name="Acme Ltd",
+            plan="free",
+            admin_email="ada@acme.test",
+            admin_password=PASSWORD,
+            admin_first_name="Ada",
+            admin_last_name="Lovelace",
+        )
+        colleague = make_user(db, org, first_name="Colin", last_name="Baker", email="colin@acme.test")
+        assert colleague.email is not None and admin.email is not None
+        emails = (admin.email, colleague.email)
+    server = LiveServer(url, tmp_path / "data", ROSTER_BACKGROUND_WORKERS="false").start()
+    try:
+        yield Site(server.url, url, "acme", *emails)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield instance
+        instance.close()
+
+
+def shot(page: object, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+
+
+def new_page(browser: object) -> object:
+    context = browser.new_context(viewport={"width": 1366, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    return page
+
+
+def sign_in(page: object, site: Site, email: str, password: str = PASSWORD) -> None:
+    page.goto(site.url + "/login")  # type: ignore[attr-defined]
+    page.fill("#f-organization", site.slug)  # type: ignore[attr-defined]
+    page.fill("#f-email", email)  # type: ignore[attr-defined]
+    page.fill("#f-password", password)  # type: ignore[attr-defined]
+    page.click("form button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_url("**/stream")  # type: ignore[attr-defined]
+
+
+def invitation_link(site: Site, email: str) -> str:
+    with site.session() as db:
+        bodies = db.scalars(
+            select(OutboxMessage.body_text)
+            .where(OutboxMessage.to_address == email)
+            .order_by(OutboxMessage.created_at.desc())
+        ).all()
+    for body in bodies:
+        match = re.search(r"https?://\S+/invite/\S+", body)
+        if match:
+            return match.group(0)
+    raise AssertionError(f"no invitation mail to {email}")
+
+
+def user_id(site: Site, email: str) -> str:
+    with site.session() as db:
+        user = db.scalars(select(User).where(User.email == email)).one()
+        return str(user.id)
+
+
+def mention_suggestions(page: object, prefix: str) -> list[str]:
+    """Type ``@prefix`` into the post box and read the offered names."""
+    page.goto(page.url.split("#")[0])  # type: ignore[attr-defined]
+    box = page.locator("#post-body")  # type: ignore[attr-defined]
+    box.click()
+    box.press_sequentially("@" + prefix, delay=40)
+    listbox = page.locator(".ac-list")  # type: ignore[attr-defined]
+    listbox.wait_for(state="visible")
+    page.wait_for_timeout(400)  # type: ignore[attr-defined]
+    return [t.strip() for t in listbox.locator("li").all_inner_texts()]
+
+
+def seats_used(page: object) -> int:
+    """The seat meter's "N of 12 seats used"."""
+    text = page.locator(".seat-meter").inner_text()  # type: ignore[attr-defined]
+    match = re.search(r"(\d+) of 12 seats used", text)
+    assert match, text
+    return int(match.group(1))
+
+
+def png_bytes() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (120, 120), (67, 56, 202)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_an_employee_is_invited_posts_is_dismissed_deleted_and_restored(site: Site, browser: object) -> None:
+    admin = new_page(browser)
+    sign_in(admin, site, site.admin_email)
+
+    # The admin invites Erin, with the seat meter in view.
+    admin.goto(site.url + "/people/invite")  # type: ignore[attr-defined]
+    used = seats_used(admin)
+    admin.fill("#f-email", "erin@acme.test")  # type: ignore[attr-defined]
+    admin.fill("#f-first_name", "Erin")  # type: ignore[attr-defined]
+    admin.fill("#f-last_name", "Hale")  # type: ignore[attr-defined]
+    admin.click("text=Send invitation")  # type: ignore[attr-defined]
+    admin.wait_for_selector("text=1 invitation sent")  # type: ignore[attr-defined]
+    assert seats_used(admin) == used + 1
+    shot(admin, "admin-invite")
+    admin.goto(site.url + "/people/invited")  # type: ignore[attr-defined]
+    assert "erin@acme.test" in admin.locator("table").inner_text()  # type: ignore[attr-defined]
+    shot(admin, "admin-people-invited")
+
+    # Erin accepts through the emailed link and is signed in.
+    erin = new_page(browser)
+    erin.goto(invitation_link(site, "erin@acme.test"))  # type: ignore[attr-defined]
+    shot(erin, "accept-invitation")
+    assert erin.locator("#f-first_name").input_value() == "Erin"  # type: ignore[attr-defined]
+    erin.fill("#f-password", "erins-own-password-1")  # type: ignore[attr-defined]
+    erin.fill("#f-password_again", "erins-own-password-1")  # type: ignore[attr-defined]
+    erin.click("button:has-text('Join Acme Ltd')")  # type: ignore[attr-defined]
+    erin.wait_for_url("**/stream")  # type: ignore[attr-defined]
+    assert "Welcome to Acme Ltd" in erin.inner_text("body")  # type: ignore[attr-defined]
+
+    # She posts, with a live preview on the way.
+    erin.fill("#post-body", "Hello everyone, glad to be here!")  # type: ignore[attr-defined]
+    assert "glad to be here" in erin.locator("#post-preview").inner_text()  # type: ignore[attr-defined]
+    erin.click("text=Publish")  # type: ignore[attr-defined]
+    erin.wait_for_selector("text=Your post is published.")  # type: ignore[attr-defined]
+    post = erin.locator("article.post", has_text="glad to be here")  # type: ignore[attr-defined]
+    assert "Erin Hale" in post.inner_text()
+    shot(erin, "stream-employee")
+
+    # She sets her photo and sees it at once.
+    erin.goto(site.url + "/profile")  # type: ignore[attr-defined]
+    erin.set_input_files(
+        "#photo-file", files=[{"name": "me.png", "mimeType": "image/png", "buffer": png_bytes()}]
+    )  # type: ignore[attr-defined]
+    erin.click("text=Upload photo")  # type: ignore[attr-defined]
+    erin.wait_for_selector("text=The new photo is in place.")  # type: ignore[attr-defined]
+    assert "&v=1" in (erin.locator("#my-photo img").get_attribute("src") or "")  # type: ignore[attr-defined]
+    shot(erin, "profile")
+
+    # Colin finds her in the mention autocomplete.
+    colin = new_page(browser)
+    sign_in(colin, site, site.colleague_email)
+    assert any("Erin Hale" in s for s in mention_suggestions(colin, "Eri"))
+    shot(colin, "stream-mention-autocomplete")
+
+    # The admin dismisses her, with a confirmation step.
+    erin_id = user_id(site, "erin@acme.test")
+    admin.goto(f"{site.url}/people/{erin_id}/dismiss")  # type: ignore[attr-defined]
+    shot(admin, "admin-dismiss-confirm")
+    admin.click("button:has-text('Dismiss Erin Hale')")  # type: ignore[attr-defined]
+    admin.wait_for_url("**/people/dismissed")  # type: ignore[attr-defined]
+    assert "is dismissed" in admin.inner_text("body")  # type: ignore[attr-defined]
+    shot(admin, "admin-people-dismissed")
+
+    # She is signed out at once, and gone from Colin's autocomplete.
+    erin.goto(site.url + "/stream")  # type: ignore[attr-defined]
+    assert "/login" in erin.url  # type: ignore[attr-defined]
+    assert not any("Erin" in s for s in mention_suggestions(colin, "Eri"))
+
+    # The admin deletes her through the wizard.
+    admin.goto(f"{site.url}/people/{erin_id}/delete")  # type: ignore[attr-defined]
+    assert admin.locator("text=Posts").count() >= 1  # type: ignore[attr-defined]
+    shot(admin, "delete-wizard-dispositions")
+    admin.click("text=Continue")  # type: ignore[attr-defined]
+    admin.wait_for_selector("text=Type the email to confirm")  # type: ignore[attr-defined]
+    delete_button = admin.locator("#delete-button")  # type: ignore[attr-defined]
+    assert delete_button.is_disabled()
+    admin.fill("#f-confirm", "erin@acme.test")  # type: ignore[attr-defined]
+    assert delete_button.is_enabled()
+    shot(admin, "delete-wizard-confirm")
+    delete_button.click()
+    admin.wait_for_selector("text=Erin Hale is deleted")  # type: ignore[attr-defined]
+    shot(admin, "delete-wizard-result")
+
+    # Her post now shows the System User, and admins see who wrote it.
+    admin.goto(site.url + "/stream")  # type: ignore[attr-defined]
+    post = admin.locator("article.post", has_text="glad to be here")  # type: ignore[attr-defined]
+    assert "System User" in post.inner_text()
+    assert "Originally written by Erin Hale" in post.inner_text()
+    colin.goto(site.url + "/stream")  # type: ignore[attr-defined]
+    colin_post = colin.locator("article.post", has_text="glad to be here")  # type: ignore[attr-defined]
+    assert "System User" in colin_post.inner_text()
+    assert "Originally" not in colin_post.inner_text()
+    shot(admin, "stream-after-deletion")
+
+    admin.goto(site.url + "/people/deleted")  # type: ignore[attr-defined]
+    assert "30 days left" in admin.inner_text("body")  # type: ignore[attr-defined]
+    shot(admin, "admin-people-deleted")
+
+    # The admin restores her: the post is hers again.
+    admin.click("button:has-text('Restore')")  # type: ignore[attr-defined]
+    admin.wait_for_load_state()  # type: ignore[attr-defined]
+    shot(admin, "person-restored")
+    admin.wait_for_selector("text=is restored")  # type: ignore[attr-defined]
+    shot(admin, "person-restored")
+    admin.goto(site.url + "/stream")  # type: ignore[attr-defined]
+    post = admin.locator("article.post", has_text="glad to be here")  # type: ignore[attr-defined]
+    assert "Erin Hale" in post.inner_text()
+    assert "System User" not in post.inner_text()
+
+
+def test_every_page_renders_for_an_admin_and_employees_meet_no_admin_pages(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    page.goto(site.url + "/login")  # type: ignore[attr-defined]
+    shot(page, "login")
+    page.goto(site.url + "/forgot-password")  # type: ignore[attr-defined]
+    shot(page, "forgot-password")
+
+    sign_in(page, site, site.admin_email)
+    colin_id = user_id(site, site.colleague_email)
+    pages = {
+        "stream": "/stream",
+        "admin-people": "/people",
+        "tasks": "/tasks",
+        "drive": "/drive",
+        "messages": "/messages",
+        "messages-direct": f"/messages/with/{colin_id}",
+        "crm": "/crm",
+        "person-card": f"/people/{colin_id}",
+        "audit-log": "/admin/audit",
+        "settings": "/admin/settings",
+        "merge": f"/people/{colin_id}/merge",
+        "erase": f"/people/{colin_id}/erase",
+        "not-found": "/no-such-page",
+    }
+    for name, path in pages.items():
+        page.goto(site.url + path)  # type: ignore[attr-defined]
+        assert page.locator("h1").count() >= 1, path  # type: ignore[attr-defined]
+        shot(page, name)
+
+    # A task assigned with the people picker.
+    page.goto(site.url + "/tasks")  # type: ignore[attr-defined]
+    page.fill("#f-title", "Prepare the onboarding pack")  # type: ignore[attr-defined]
+    picker = page.locator("#f-participant_ids-search")  # type: ignore[attr-defined]
+    picker.press_sequentially("Col", delay=40)
+    page.locator(".ac-option", has_text="Colin Baker").click()  # type: ignore[attr-defined]
+    page.click("text=Create task")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=The task is created.")  # type: ignore[attr-defined]
+    assert "with Colin Baker" in page.inner_text("body")  # type: ignore[attr-defined]
+    shot(page, "tasks-created")
+
+    employee = new_page(browser)
+    sign_in(employee, site, site.colleague_email)
+    body = employee.inner_text("body")  # type: ignore[attr-defined]
+    assert "Audit log" not in body and "Invite people" not in body
+    for path in (
+        "/people/invited",
+        "/people/dismissed",
+        "/people/deleted",
+        "/admin/audit",
+        "/admin/settings",
+    ):
+        answer = employee.goto(site.url + path)  # type: ignore[attr-defined]
+        assert answer.status == 403, path
+    shot(employee, "forbidden")
+    employee.goto(site.url + "/people")  # type: ignore[attr-defined]
+    assert employee.locator("text=Dismissed").count() == 0  # type: ignore[attr-defined]
+    shot(employee, "employee-directory")
