@@ -504,3 +504,67 @@ def test_a_blob_clean_up_waits_for_an_upload_of_the_same_bytes_and_keeps_them(
     engine.dispose()
     assert outcome == [False]
     assert storage.exists(digest)
+
+
+def test_other_writers_are_not_blocked_while_an_upload_streams(databases: Any, tmp_path: Path) -> None:
+    """On SQLite a writing request holds the write lock; a slow upload must not hold it."""
+    import threading
+    import time
+
+    import httpx
+
+    from roster.db.engine import make_engine, transaction
+    from tests.factories import token_for
+    from tests.liveserver import LiveServer
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    with transaction(make_sessionmaker(engine)) as session:
+        o = make_org(session)
+        uploader_token, writer_token = token_for(session, o.admin), token_for(session, o.admin)
+        admin_id = o.admin.id
+    engine.dispose()
+    server = LiveServer(url, tmp_path / "live", ROSTER_BACKGROUND_WORKERS="false").start()
+    release = threading.Event()
+
+    def slow_body() -> Any:
+        yield (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="slow.txt"\r\n\r\n'
+        ).encode()
+        release.wait(timeout=20)
+        yield f"slowly\r\n--{BOUNDARY}--\r\n".encode()
+
+    results: dict[str, int] = {}
+
+    def upload() -> None:
+        answer = httpx.post(
+            f"{server.url}/api/v1/files",
+            content=slow_body(),
+            headers={
+                "Authorization": f"Bearer {uploader_token}",
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            },
+            timeout=30,
+        )
+        results["upload"] = answer.status_code
+
+    try:
+        thread = threading.Thread(target=upload)
+        thread.start()
+        time.sleep(1.0)  # the upload is now waiting for its bytes
+        started = time.monotonic()
+        answer = httpx.post(
+            f"{server.url}/api/v1/tasks",
+            json={"title": "Written meanwhile", "responsible_id": str(admin_id)},
+            headers={"Authorization": f"Bearer {writer_token}"},
+            timeout=30,
+        )
+        waited = time.monotonic() - started
+        release.set()
+        thread.join(timeout=30)
+    finally:
+        release.set()
+        server.stop()
+    assert answer.status_code == 201, answer.text
+    assert waited < 5, f"a write waited {waited:.1f}s for an upload in progress"
+    assert results == {"upload": 201}

@@ -62,6 +62,10 @@ async def upload_file(
     422 ``invalid_file_name`` for names with path separators or control characters.
     """
     storage = get_storage(settings, principal.org_id)
+    # End the transaction that authenticated the caller before the (possibly long) upload: on
+    # SQLite a writing request holds the database's write lock, which must not wait on a slow
+    # client. Storing the file opens a new transaction, which the request dependency commits.
+    await run_in_threadpool(session.commit)
     received = await receive_upload(request, storage, max_bytes=settings.max_upload_bytes)
     try:
 
