@@ -639,18 +639,26 @@ def _count(ctx: ScimContext, model: Any, where: list[Any]) -> int:
     return int(ctx.session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
+def _total(ctx: ScimContext, model: Any, where: list[Any], query: ListQuery, found: int) -> int:
+    """The number of matches; a short page already tells it (a lookup then costs one query)."""
+    offset = query.start_index - 1
+    if query.count > 0 and found < query.count and (offset == 0 or found > 0):
+        return offset + found
+    return _count(ctx, model, where)
+
+
 def list_users(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
     """A page of users matching the filter (deleted people and the System User never appear)."""
     where = _user_where(ctx, query)
-    total = _count(ctx, User, where)
-    return list_response(_user_page(ctx, where, query, query.start_index - 1, query.count), total, query)
+    page = _user_page(ctx, where, query, query.start_index - 1, query.count)
+    return list_response(page, _total(ctx, User, where, query, len(page)), query)
 
 
 def list_groups(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
     """A page of departments matching the filter."""
     where = _group_where(ctx, query)
-    total = _count(ctx, Department, where)
-    return list_response(_group_page(ctx, where, query, query.start_index - 1, query.count), total, query)
+    page = _group_page(ctx, where, query, query.start_index - 1, query.count)
+    return list_response(page, _total(ctx, Department, where, query, len(page)), query)
 
 
 def search_all(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:

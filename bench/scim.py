@@ -1,0 +1,272 @@
+"""SCIM throughput: Roster (uvicorn, SQLite) and scim2-server (the in-memory reference server from
+PyPI) side by side on loopback, driven by the same client.
+
+``python -m bench.scim --scale 0.01`` measures, for each server: creates per second (POST /Users),
+``userName eq`` lookups per second (GET /Users?filter=...), and a 100-item page (GET /Users with
+count=100). Results go to ``bench/results/scim.json``; a table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "scim.json"
+BIN = Path(sys.executable).parent
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_up(url: str, process: subprocess.Popen[bytes], headers: dict[str, str], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(url + "/ServiceProviderConfig", headers=headers, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start in time")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@dataclass
+class Server:
+    name: str
+    base_url: str
+    token: str
+    description: str
+
+
+@contextmanager
+def roster_server(workdir: Path) -> Iterator[Server]:
+    """Roster on a fresh SQLite database, one organization on the unlimited plan, a SCIM token."""
+    from roster.accounts.service import create_organization
+    from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+    from roster.db.migrate import upgrade
+    from roster.scim.tokens import create_scim_token
+
+    url = f"sqlite:///{workdir / 'roster.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with transaction(make_sessionmaker(writer(engine))) as session:
+        org, admin = create_organization(
+            session,
+            slug="bench",
+            name="Bench Ltd",
+            plan="enterprise",
+            admin_email="admin@bench.test",
+            admin_password="Bench-pass-123!",
+        )
+        token = create_scim_token(session, org.id, actor=admin, name="bench").secret
+    engine.dispose()
+    port = _free_port()
+    log = workdir / "roster.log"
+    env = {
+        **os.environ,
+        "ROSTER_DATABASE_URL": url,
+        "ROSTER_DATA_DIR": str(workdir / "var"),
+        "ROSTER_SECRET_KEY": "bench-secret-key",
+        "ROSTER_BACKGROUND_WORKERS": "false",
+        "ROSTER_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "uvicorn", "roster.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("ab") as out:
+        process = subprocess.Popen([*command, "--log-level", "warning"], env=env, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}/scim/v2"
+    try:
+        _wait_until_up(base, process, {"Authorization": f"Bearer {token}"}, log)
+        yield Server("roster", base, token, "Roster (uvicorn, 1 worker, SQLite)")
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def reference_server(workdir: Path) -> Iterator[Server]:
+    """scim2-server, in memory, with a static bearer token."""
+    token = secrets.token_hex(24)
+    port = _free_port()
+    log = workdir / "scim2-server.log"
+    executable = shutil.which("scim2-server", path=str(BIN)) or str(BIN / "scim2-server")
+    command = [executable, "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", token]
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(base, process, {"Authorization": f"Bearer {token}"}, log)
+        yield Server("scim2-server", base, token, "scim2-server (in-memory reference, threaded WSGI)")
+    finally:
+        _stop(process)
+
+
+def _user(i: int, run: str) -> dict[str, Any]:
+    name = f"user{i}.{run}@bench.test"
+    return {
+        "schemas": [USER_SCHEMA],
+        "userName": name,
+        "name": {"givenName": f"Given{i}", "familyName": f"Family{i}"},
+        "displayName": f"Given{i} Family{i}",
+        "emails": [{"value": name, "type": "work"}],
+        "active": True,
+    }
+
+
+def measure(server: Server, *, creates: int, lookups: int, pages: int) -> dict[str, Any]:
+    """The three timings against one server, with the same client and the same requests."""
+    run = secrets.token_hex(3)
+    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+        # Warm-up (connection, first-request costs) outside the timings.
+        client.get("/Users", params={"count": 1}).raise_for_status()
+
+        started = time.perf_counter()
+        names = []
+        for i in range(creates):
+            answer = client.post("/Users", json=_user(i, run))
+            if answer.status_code != 201:
+                raise RuntimeError(
+                    f"{server.name}: create answered {answer.status_code}: {answer.text[:300]}"
+                )
+            names.append(answer.json()["userName"])
+        create_seconds = time.perf_counter() - started
+
+        rng = random.Random(7)
+        wanted = [rng.choice(names) for _ in range(lookups)]
+        started = time.perf_counter()
+        for name in wanted:
+            answer = client.get("/Users", params={"filter": f'userName eq "{name}"'})
+            found = answer.json().get("Resources", [])
+            if answer.status_code != 200 or len(found) != 1:
+                raise RuntimeError(f"{server.name}: lookup of {name} answered {answer.status_code}")
+        lookup_seconds = time.perf_counter() - started
+
+        page_times = []
+        for p in range(pages):
+            start_index = 1 + (p * 100) % max(1, creates - 99)
+            started = time.perf_counter()
+            answer = client.get("/Users", params={"startIndex": start_index, "count": 100})
+            page_times.append(time.perf_counter() - started)
+            if answer.status_code != 200 or len(answer.json().get("Resources", [])) != 100:
+                raise RuntimeError(f"{server.name}: the page answered {answer.status_code}")
+    page_times.sort()
+    return {
+        "server": server.description,
+        "creates": creates,
+        "creates_per_second": round(creates / create_seconds, 1),
+        "lookups": lookups,
+        "user_name_lookups_per_second": round(lookups / lookup_seconds, 1),
+        "pages": pages,
+        "page_of_100_ms_median": round(1000 * page_times[len(page_times) // 2], 2),
+        "page_of_100_ms_p95": round(
+            1000 * page_times[min(len(page_times) - 1, int(len(page_times) * 0.95))], 2
+        ),
+    }
+
+
+def sizes(scale: float) -> dict[str, int]:
+    """Request counts: scale 1 is 5,000 creates, 10,000 lookups and 200 pages."""
+    return {
+        "creates": max(150, int(5000 * scale)),
+        "lookups": max(300, int(10000 * scale)),
+        "pages": max(30, int(200 * scale)),
+    }
+
+
+def run(scale: float = 0.01) -> None:
+    """Measure both servers and write bench/results/scim.json (the bench driver reads it)."""
+    counts = sizes(scale)
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="roster-bench-scim-") as tmp:
+        workdir = Path(tmp)
+        with roster_server(workdir) as server:
+            results["roster"] = measure(server, **counts)
+        with reference_server(workdir) as server:
+            results["scim2-server"] = measure(server, **counts)
+    roster, reference = results["roster"], results["scim2-server"]
+    payload = {
+        "meta": {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "scale": scale,
+            "counts": counts,
+            "client": f"one httpx {httpx.__version__} client, sequential requests, keep-alive, loopback",
+            "nproc": os.cpu_count(),
+        },
+        "sqlite": results,
+        "ratios_roster_over_reference": {
+            "creates_per_second": round(roster["creates_per_second"] / reference["creates_per_second"], 2),
+            "user_name_lookups_per_second": round(
+                roster["user_name_lookups_per_second"] / reference["user_name_lookups_per_second"], 2
+            ),
+            "page_of_100_ms_median": round(
+                roster["page_of_100_ms_median"] / reference["page_of_100_ms_median"], 2
+            ),
+        },
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
+    print(table(payload))
+
+
+def table(payload: dict[str, Any]) -> str:
+    rows = [
+        ("creates/s", "creates_per_second"),
+        ("userName eq lookups/s", "user_name_lookups_per_second"),
+        ("100-item page, median ms", "page_of_100_ms_median"),
+        ("100-item page, p95 ms", "page_of_100_ms_p95"),
+    ]
+    servers = payload["sqlite"]
+    lines = [f"{'':28}{'Roster (SQLite)':>18}{'scim2-server':>16}", "-" * 62]
+    for label, key in rows:
+        lines.append(f"{label:28}{servers['roster'][key]:>18}{servers['scim2-server'][key]:>16}")
+    counts = payload["meta"]["counts"]
+    lines.append(
+        f"({counts['creates']} creates, {counts['lookups']} lookups, {counts['pages']} pages; "
+        f"results in {RESULTS.relative_to(ROOT)})"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scim", description=__doc__)
+    parser.add_argument("--scale", type=float, default=0.01, help="1 = 5,000 creates and 10,000 lookups")
+    args = parser.parse_args(argv)
+    run(args.scale)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
