@@ -29,10 +29,11 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, false, insert, literal_column, select, text
+from sqlalchemy import Engine, bindparam, create_engine, false, insert, literal_column, select, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -407,32 +408,35 @@ def timed_interleaved(
     return samples
 
 
-def bare_single_statement(org_id: uuid.UUID, prefix: str) -> Any:
+@lru_cache(maxsize=4)
+def bare_single_statement() -> Any:
+    """One range scan on one partial index: the floor any autocomplete query stands on."""
     from roster.accounts.models import User
-    from roster.directory.keys import prefix_upper_bound
 
+    users = User.__table__
+    key = users.c.first_name_key
     return (
-        select(User.__table__.c.id)
+        select(users.c.id)
         .where(
-            User.__table__.c.org_id == org_id,
-            User.__table__.c.status == literal_column("'active'"),
-            User.__table__.c.is_system == false(),
-            User.__table__.c.first_name_key >= prefix,
-            User.__table__.c.first_name_key < prefix_upper_bound(prefix),
+            users.c.org_id == bindparam("org_id"),
+            users.c.status == literal_column("'active'"),
+            users.c.is_system == false(),
+            key >= bindparam("p"),
+            key < bindparam("p_upper"),
         )
-        .order_by(User.__table__.c.first_name_key)
+        .order_by(key)
         .limit(LIMIT)
     )
 
 
 def plans(engine: Engine, org_id: uuid.UUID, prefix: str) -> dict[str, str]:
     """The query plans of the autocomplete statement and of the single-index floor."""
-    from roster.directory.search import autocomplete_statement
+    from roster.directory.search import autocomplete_params, autocomplete_statement
 
     out: dict[str, str] = {}
     for name, statement in (
-        ("autocomplete", autocomplete_statement(org_id, prefix, LIMIT)),
-        ("bare_single", bare_single_statement(org_id, prefix)),
+        ("autocomplete", autocomplete_statement(LIMIT).params(autocomplete_params(org_id, prefix))),
+        ("bare_single", bare_single_statement().params(autocomplete_params(org_id, prefix))),
     ):
         sql = str(statement.compile(engine, compile_kwargs={"literal_binds": True}))
         with engine.connect() as conn:
@@ -574,7 +578,7 @@ def prepare(kind: str) -> str | None:
 def run_one(kind: str, scale: float, queries: int, http: bool) -> dict[str, Any] | None:
     from roster.db.engine import make_engine, make_sessionmaker
     from roster.directory.keys import search_key
-    from roster.directory.search import autocomplete, autocomplete_statement
+    from roster.directory.search import autocomplete, autocomplete_params, autocomplete_statement
 
     url = prepare(kind)
     if url is None:
@@ -594,11 +598,13 @@ def run_one(kind: str, scale: float, queries: int, http: bool) -> dict[str, Any]
 
     def bare(org_id: uuid.UUID, q: str) -> Any:
         with engine.connect() as conn:
-            return conn.execute(autocomplete_statement(org_id, search_key(q), LIMIT)).all()
+            return conn.execute(
+                autocomplete_statement(LIMIT), autocomplete_params(org_id, search_key(q))
+            ).all()
 
     def bare_single(org_id: uuid.UUID, q: str) -> Any:
         with engine.connect() as conn:
-            return conn.execute(bare_single_statement(org_id, search_key(q))).all()
+            return conn.execute(bare_single_statement(), autocomplete_params(org_id, search_key(q))).all()
 
     # Sanity: the service answers the same people as the bare statement, and never an inactive one.
     for org_id, q in work[:100]:

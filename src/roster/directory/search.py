@@ -8,10 +8,25 @@ cost depends on ``limit``, not on the size of the organization.
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, exists, false, func, literal_column, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import BindParameter
 
 from roster.accounts.models import User
 from roster.directory.keys import prefix_upper_bound, search_key
@@ -39,11 +54,20 @@ def _key_range(key: InstrumentedAttribute[str], prefix: str) -> list[ColumnEleme
     return [key >= prefix, key < prefix_upper_bound(prefix)]
 
 
-def autocomplete_statement(org_id: uuid.UUID, prefix: str, limit: int) -> Select[Any]:
-    """The autocomplete query for a normalized, non-empty prefix: ids of at most ``limit`` users."""
+@lru_cache(maxsize=MAX_AUTOCOMPLETE)
+def autocomplete_statement(limit: int) -> Select[Any]:
+    """The autocomplete query, built once per limit; run it with :func:`autocomplete_params`.
+
+    Per key column one range scan on its partial index (``key >= :p AND key < :p_upper``), limited;
+    the union of their ids (at most 4 x limit) is ranked: an exact match on any key, then
+    first-name matches, then the rest; then by name.
+    """
+    org_id: BindParameter[uuid.UUID] = bindparam("org_id")
+    p: BindParameter[str] = bindparam("p")
+    upper: BindParameter[str] = bindparam("p_upper")
     branches = [
         select(User.id.label("id"))
-        .where(User.org_id == org_id, *active_people(), *_key_range(key, prefix))
+        .where(User.org_id == org_id, *active_people(), key >= p, key < upper)
         .order_by(key)
         .limit(limit)
         .subquery()
@@ -51,16 +75,8 @@ def autocomplete_statement(org_id: uuid.UUID, prefix: str, limit: int) -> Select
     ]
     ids = union(*(select(b.c.id) for b in branches)).subquery()
     rank = case(
-        (
-            or_(
-                User.first_name_key == prefix,
-                User.last_name_key == prefix,
-                User.display_name_key == prefix,
-                User.email_search_key == prefix,
-            ),
-            0,
-        ),
-        (User.first_name_key.startswith(prefix, autoescape=True), 1),
+        (or_(*(key == p for key in KEY_COLUMNS)), 0),
+        (and_(User.first_name_key >= p, User.first_name_key < upper), 1),
         else_=2,
     )
     # The ORDER BY sorts at most 4 x limit rows, never every match.
@@ -70,6 +86,11 @@ def autocomplete_statement(org_id: uuid.UUID, prefix: str, limit: int) -> Select
         .order_by(rank, User.display_name_key, User.id)
         .limit(limit)
     )
+
+
+def autocomplete_params(org_id: uuid.UUID, prefix: str) -> dict[str, Any]:
+    """The parameters of :func:`autocomplete_statement` for a folded, non-empty prefix."""
+    return {"org_id": org_id, "p": prefix, "p_upper": prefix_upper_bound(prefix)}
 
 
 def autocomplete(session: Session, org_id: uuid.UUID, q: str, limit: int = 10) -> list[User]:
@@ -85,7 +106,7 @@ def autocomplete(session: Session, org_id: uuid.UUID, q: str, limit: int = 10) -
             .limit(limit)
         )
         return list(session.scalars(statement))
-    return list(session.scalars(autocomplete_statement(org_id, prefix, limit)))
+    return list(session.scalars(autocomplete_statement(limit), autocomplete_params(org_id, prefix)))
 
 
 def _status_filter(status: str) -> list[ColumnElement[bool]]:
@@ -117,7 +138,7 @@ def search_users(
         where.append(User.is_system == false())
     prefix = search_key(q)
     if prefix:
-        where.append(or_(*(_and(_key_range(key, prefix)) for key in KEY_COLUMNS)))
+        where.append(or_(*(and_(*_key_range(key, prefix)) for key in KEY_COLUMNS)))
     if department_id is not None:
         where.append(
             exists().where(
@@ -138,10 +159,4 @@ def search_users(
     return list(users), int(total)
 
 
-def _and(terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    from sqlalchemy import and_
-
-    return and_(*terms)
-
-
-__all__ = ["UserStatus", "autocomplete", "autocomplete_statement", "search_users"]
+__all__ = ["UserStatus", "autocomplete", "autocomplete_params", "autocomplete_statement", "search_users"]
