@@ -81,26 +81,38 @@ def main(argv: list[str] | None = None) -> int:
         "commit": os.popen("git rev-parse --short HEAD 2>/dev/null").read().strip(),
     }
     failures: list[str] = []
+    if "postgresql" in args.db and str(meta["versions"].get("postgresql", "")).startswith("unavailable"):
+        log(f"PostgreSQL is {meta['versions']['postgresql']}: running on SQLite only")
+        args.db = [d for d in args.db if d != "postgresql"]
     for section in args.only:
         log(f"== {section} (scale {args.scale}, {', '.join(args.db)})")
         with stopwatch() as elapsed:
             try:
-                payload: dict[str, Any] = {"meta": meta}
+                # Results of a database not run this time are kept, so one section can hold, say,
+                # SQLite at scale 1 and PostgreSQL at a smaller scale.
+                previous = read_results().get(section, {})
+                payload: dict[str, Any] = {
+                    "meta": meta,
+                    **{k: v for k, v in previous.items() if k in DATABASES and k not in args.db},
+                }
                 if section == "delete":
                     from bench import delete
 
                     for kind in args.db:
-                        payload[kind] = delete.run(kind, args.scale, args.reps, big=not args.no_big)
+                        payload[kind] = {
+                            **delete.run(kind, args.scale, args.reps, big=not args.no_big),
+                            "meta": meta,
+                        }
                 elif section == "seats":
                     from bench import seats
 
                     for kind in args.db:
-                        payload[kind] = seats.run(kind, args.scale, args.rounds)
+                        payload[kind] = {**seats.run(kind, args.scale, args.rounds), "meta": meta}
                 elif section == "memory":
                     from bench import memory
 
                     for kind in args.db:
-                        payload[kind] = memory.run(kind, args.scale)
+                        payload[kind] = {**memory.run(kind, args.scale), "meta": meta}
                 else:
                     result = _call_colleague(
                         section, scale=args.scale, dbs=args.db, db=args.db, reps=args.reps

@@ -136,12 +136,13 @@ class Databases:
         upgrade(self.url(name))
         return name
 
-    def copy(self, template: str, label: str) -> str:
+    def copy(self, template: str, label: str, *, name: str | None = None) -> str:
         """A fresh copy of ``template`` (file copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL)."""
-        name = self.new_name(label)
+        name = name or self.new_name(label)
         if self.kind == "sqlite":
             src = WORK_DIR / (template + ".db")
             checkpoint_sqlite(src)
+            self._remove_sqlite(name)
             shutil.copyfile(src, WORK_DIR / (name + ".db"))
         else:
             self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')

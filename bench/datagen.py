@@ -396,6 +396,15 @@ def _insert_users(
         conn.execute(statement.bindparams(*binds), params)
 
 
+def _may_skip_fk_triggers(engine: Engine) -> bool:
+    if engine.dialect.name != "postgresql":
+        return False
+    with engine.connect() as conn:
+        return bool(
+            conn.exec_driver_sql("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").scalar()
+        )
+
+
 def generate(engine: Engine, *, total_rows: int, heavy_refs: int, users: int) -> DeleteDataset:
     """Fill an empty, migrated database; returns what was made."""
     from sqlalchemy.orm import Session
@@ -431,9 +440,14 @@ def generate(engine: Engine, *, total_rows: int, heavy_refs: int, users: int) ->
                 {"n": users, "org": org_id},
             )
         heavy_id = generated_id(USERS_PREFIX, 0)
+        skip_fk_triggers = _may_skip_fk_triggers(engine)
         for plan in plans.values():
             statement, params = _insert_statement(sql, plan, plans, users, org_id, heavy_id)
             with stopwatch() as t, engine.begin() as conn:
+                if skip_fk_triggers:
+                    # The generated rows are consistent by construction; checking a million FKs
+                    # one trigger call at a time is most of PostgreSQL's load time.
+                    conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
                 conn.execute(statement, params)
             log(f"  {plan.table.name}: {plan.rows:,} rows in {t():.1f}s")
     return DeleteDataset(

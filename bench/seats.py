@@ -32,15 +32,7 @@ SMALL_ORG = 800
 LARGE_ORG_AT_SCALE_1 = 200_000
 
 
-def _worker(
-    url: str,
-    org_id: str,
-    admin_id: str,
-    worker: int,
-    tasks: Any,
-    results: Any,
-    barrier: Any,
-) -> None:
+def _worker(url: str, worker: int, tasks: Any, results: Any, barrier: Any) -> None:
     """Wait for a round, then invite until the plan refuses; report (admitted, refused, times)."""
     from roster.accounts.models import User
     from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
@@ -51,13 +43,12 @@ def _worker(
     settings = Settings(secret_key="bench-secret", background_workers=False)  # type: ignore[call-arg]
     engine = make_engine(url)
     factory = make_sessionmaker(writer(engine))
-    org = uuid.UUID(org_id)
-    with factory() as warm:
-        warm.get(User, (org, uuid.UUID(admin_id)))
     while True:
         job = tasks.get()
         if job is None:
             break
+        label, org_text, admin_text = job
+        org, admin_id = uuid.UUID(org_text), uuid.UUID(admin_text)
         barrier.wait()
         admitted: list[float] = []
         refused = 0
@@ -67,13 +58,13 @@ def _worker(
             i += 1
             try:
                 with transaction(factory) as session:
-                    actor = session.get(User, (org, uuid.UUID(admin_id)))
+                    actor = session.get(User, (org, admin_id))
                     assert actor is not None
                     invite_user(
                         session,
                         org,
                         actor=actor,
-                        email=f"r{job}w{worker}n{i}@invited.test",
+                        email=f"{label}w{worker}n{i}@invited.test",
                         settings=settings,
                     )
                 admitted.append(time.perf_counter())
@@ -135,55 +126,60 @@ def _count(engine: Engine, org_id: uuid.UUID) -> dict[str, int]:
     return {"active": int(row[0]), "pending": int(row[1]), "counter": int(row[2])}
 
 
-def _run_org(url: str, engine: Engine, org_id: uuid.UUID, admin_id: uuid.UUID, rounds: int) -> dict[str, Any]:
+def _round(
+    engine: Engine, tasks: list[Any], results: Any, barrier: Any, label: str, org: tuple[uuid.UUID, uuid.UUID]
+) -> dict[str, Any]:
     from roster.domain.plans import seat_limit
 
     limit = seat_limit(PLAN)
     assert limit is not None
+    org_id, admin_id = org
+    _reset(engine, org_id)
+    for q in tasks:
+        q.put((label, str(org_id), str(admin_id)))
+    barrier.wait()
+    start = time.perf_counter()
+    reports = [results.get(timeout=600) for _ in range(WORKERS)]
+    wall = time.perf_counter() - start
+    times = sorted(t for x in reports for t in x.get("admitted", []))
+    counted = _count(engine, org_id)
+    seats = counted["active"] + counted["pending"]
+    span = (times[-1] - start) if times else wall
+    return {
+        "admitted": len(times),
+        "refused": sum(x.get("refused", 0) for x in reports),
+        "errors": sum(x.get("errors", 0) for x in reports),
+        "fatal": [x["fatal"] for x in reports if "fatal" in x],
+        "seconds_to_fill": span,
+        "wall_seconds": wall,
+        "admissions_per_second": len(times) / span if span else None,
+        "seats_counted": seats,
+        "counter": counted["counter"],
+        "limit": limit,
+        "over_subscribed": max(0, seats - limit),
+        "lost_seats": max(0, limit - seats),
+        "counter_matches_rows": counted["counter"] == seats,
+    }
+
+
+def _run_rounds(
+    url: str, engine: Engine, orgs: dict[str, tuple[uuid.UUID, uuid.UUID]], rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Alternate rounds between the organizations (so load from elsewhere hits both alike)."""
     ctx = mp.get_context("spawn")
     tasks = [ctx.Queue() for _ in range(WORKERS)]
     results = ctx.Queue()
     barrier = ctx.Barrier(WORKERS + 1)
-    procs = [
-        ctx.Process(target=_worker, args=(url, str(org_id), str(admin_id), w, tasks[w], results, barrier))
-        for w in range(WORKERS)
-    ]
+    procs = [ctx.Process(target=_worker, args=(url, w, tasks[w], results, barrier)) for w in range(WORKERS)]
     for p in procs:
         p.start()
-    per_round: list[dict[str, Any]] = []
+    per_round: dict[str, list[dict[str, Any]]] = {label: [] for label in orgs}
     try:
         for r in range(rounds + 1):  # round 0 warms the workers up and is not counted
-            _reset(engine, org_id)
-            for q in tasks:
-                q.put(r)
-            barrier.wait()
-            start = time.perf_counter()
-            reports = [results.get(timeout=600) for _ in range(WORKERS)]
-            wall = time.perf_counter() - start
-            fatal = [x["fatal"] for x in reports if "fatal" in x]
-            times = sorted(t for x in reports for t in x.get("admitted", []))
-            counted = _count(engine, org_id)
-            seats = counted["active"] + counted["pending"]
-            admitted = len(times)
-            span = (times[-1] - start) if times else wall
-            if r == 0:
-                continue
-            per_round.append(
-                {
-                    "admitted": admitted,
-                    "refused": sum(x.get("refused", 0) for x in reports),
-                    "errors": sum(x.get("errors", 0) for x in reports),
-                    "fatal": fatal,
-                    "seconds_to_fill": span,
-                    "wall_seconds": wall,
-                    "admissions_per_second": admitted / span if span else None,
-                    "seats_counted": seats,
-                    "counter": counted["counter"],
-                    "over_subscribed": max(0, seats - limit),
-                    "lost_seats": max(0, limit - seats),
-                    "counter_matches_rows": counted["counter"] == seats,
-                }
-            )
+            for label, org in orgs.items():
+                outcome = _round(engine, tasks, results, barrier, f"r{r}{label}", org)
+                if r:
+                    per_round[label].append(outcome)
     finally:
         for q in tasks:
             q.put(None)
@@ -191,17 +187,21 @@ def _run_org(url: str, engine: Engine, org_id: uuid.UUID, admin_id: uuid.UUID, r
             p.join(timeout=60)
             if p.is_alive():
                 p.terminate()
-    rates = [x["admissions_per_second"] for x in per_round if x["admissions_per_second"]]
-    return {
-        "rounds": per_round,
-        "limit": limit,
-        "admitted_per_round": ACTIVE_AT_START,
-        "over_subscriptions": sum(x["over_subscribed"] for x in per_round),
-        "lost_seats": sum(x["lost_seats"] for x in per_round),
-        "counter_always_matches": all(x["counter_matches_rows"] for x in per_round),
-        "median_admissions_per_second": median(rates),
-        "median_seconds_to_fill": median([x["seconds_to_fill"] for x in per_round]),
-    }
+    out: dict[str, dict[str, Any]] = {}
+    for label, items in per_round.items():
+        rates = [x["admissions_per_second"] for x in items if x["admissions_per_second"]]
+        out[label] = {
+            "rounds": items,
+            "limit": items[0]["limit"] if items else None,
+            "admitted_per_round": ACTIVE_AT_START,
+            "over_subscriptions": sum(x["over_subscribed"] for x in items),
+            "lost_seats": sum(x["lost_seats"] for x in items),
+            "errors": sum(x["errors"] for x in items),
+            "counter_always_matches": all(x["counter_matches_rows"] for x in items),
+            "median_admissions_per_second": median(rates),
+            "median_seconds_to_fill": median([x["seconds_to_fill"] for x in items]),
+        }
+    return out
 
 
 def run(kind: str, scale: float, rounds: int) -> dict[str, Any]:
@@ -226,14 +226,10 @@ def run(kind: str, scale: float, rounds: int) -> dict[str, Any]:
             large_org = _setup_org(engine, "seats-large", large)
             analyze(engine)
         log(f"{kind} seats: organizations of {SMALL_ORG:,} and {large:,} people in {setup():.1f}s")
-        sizes: dict[str, Any] = {}
-        for label, people, (org_id, admin_id) in (
-            ("small", SMALL_ORG, small_org),
-            ("large", large, large_org),
-        ):
-            result = _run_org(url, engine, org_id, admin_id, rounds)
+        sizes = _run_rounds(url, engine, {"small": small_org, "large": large_org}, rounds)
+        for label, people in (("small", SMALL_ORG), ("large", large)):
+            result = sizes[label]
             result["people"] = people
-            sizes[label] = result
             log(
                 f"{kind} seats {label} ({people:,} people): {result['median_admissions_per_second']:.0f} "
                 f"admissions/s, over-subscriptions {result['over_subscriptions']}, "
