@@ -1,0 +1,313 @@
+"""The web pages without a browser: CSRF, who sees what, security headers, every page rendering."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from roster.accounts import service as accounts
+from roster.accounts.models import Organization, User
+from roster.accounts.security import csrf_token_for
+from roster.demo import create_demo
+from roster.lifecycle.invitations import invite_user
+from roster.lifecycle.seats import get_seat_ledger
+from roster.settings import Settings
+from roster.stream.models import Post
+from tests.factories import PASSWORD, make_org, make_user
+
+HTML = {"accept": "text/html"}
+ADMIN_ONLY = [
+    "/people/invited",
+    "/people/dismissed",
+    "/people/deleted",
+    "/people/invite",
+    "/admin/audit",
+    "/admin/settings",
+]
+
+
+def sign_in(client: TestClient, db: Session, settings: Settings, user: User) -> str:
+    """Give the client a browser session of the user; returns the session's CSRF token."""
+    secret = accounts.issue_token(db, user, kind="session").secret
+    client.cookies.set("roster_session", secret)
+    return csrf_token_for(secret, settings.resolved_secret_key)
+
+
+@pytest.fixture
+def demo(db: Session) -> tuple[User, User, list[User]]:
+    """The demo organization: its admin, one employee, and everyone active."""
+    create_demo(db, password=PASSWORD)
+    org = accounts.get_organization_by_slug(db, "demo")
+    assert org is not None
+    people = list(
+        db.scalars(select(User).where(User.org_id == org.id, User.is_system.is_(False)).order_by(User.email))
+    )
+    admin = next(u for u in people if u.is_admin)
+    employee = next(u for u in people if not u.is_admin)
+    return admin, employee, people
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client: TestClient) -> None:
+    answer = client.get("/stream", headers=HTML, follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/login?next=%2Fstream"
+    # API clients keep getting problem+json.
+    assert client.get("/stream", follow_redirects=False).status_code == 401
+
+
+def test_signing_in_sets_an_httponly_lax_session_cookie(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    form = client.get("/login", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    answer = client.post(
+        "/login",
+        data={
+            "organization": o.org.slug,
+            "email": o.admin.email,
+            "password": PASSWORD,
+            "csrf_token": token.group(1),
+        },
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/stream"
+    cookie = answer.headers["set-cookie"]
+    assert "roster_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+
+def test_the_sign_in_form_without_its_token_is_refused(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    answer = client.post(
+        "/login",
+        data={"organization": o.org.slug, "email": o.admin.email, "password": PASSWORD},
+        headers=HTML,
+    )
+    assert answer.status_code == 403
+    assert "The form has expired" in answer.text
+    assert "roster_session" not in answer.headers.get("set-cookie", "")
+
+
+def test_wrong_credentials_are_explained_next_to_the_form(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    form = client.get("/login", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    answer = client.post(
+        "/login",
+        data={
+            "organization": o.org.slug,
+            "email": o.admin.email,
+            "password": "wrong",
+            "csrf_token": token.group(1),
+        },
+        headers=HTML,
+    )
+    assert answer.status_code == 401
+    assert "The organization, email or password is not right" in answer.text
+
+
+def test_a_form_post_without_the_csrf_token_is_refused_and_changes_nothing(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = client.post("/stream/posts", data={"body": "Forged"}, headers=HTML, follow_redirects=False)
+    assert refused.status_code == 403
+    wrong = client.post(
+        "/stream/posts", data={"body": "Forged", "csrf_token": "0" * 64}, headers=HTML, follow_redirects=False
+    )
+    assert wrong.status_code == 403
+    assert db.scalar(select(Post).where(Post.org_id == o.org.id)) is None
+    accepted = client.post(
+        "/stream/posts", data={"body": "Hello", "csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert accepted.status_code == 303
+    assert db.scalar(select(Post.id).where(Post.org_id == o.org.id)) is not None
+
+
+def test_employees_get_403_on_admin_pages_and_see_no_admin_links(
+    client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]]
+) -> None:
+    admin, employee, _people = demo
+    csrf = sign_in(client, db, settings, employee)
+    for path in [*ADMIN_ONLY, f"/people/{admin.id}/delete", f"/people/{admin.id}/dismiss"]:
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 403, path
+        assert "This page is not for you" in answer.text
+    refused = client.post(
+        f"/people/{admin.id}/dismiss", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert refused.status_code == 403
+    assert db.get(User, (admin.org_id, admin.id)).status == "active"  # type: ignore[union-attr]
+    for path in ("/stream", "/people", f"/people/{admin.id}", "/profile"):
+        html = client.get(path, headers=HTML).text
+        for link in (
+            "/admin/audit",
+            "/admin/settings",
+            "/people/invited",
+            "/people/deleted",
+            "/people/invite",
+        ):
+            assert f'href="{link}' not in html, (path, link)
+        assert "/delete" not in html and "/dismiss" not in html
+
+
+def test_pages_carry_a_strict_content_security_policy_and_no_inline_code(
+    client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]]
+) -> None:
+    admin, _employee, _people = demo
+    sign_in(client, db, settings, admin)
+    for path in ("/login", "/stream", "/people", "/admin/settings", "/no-such-page"):
+        answer = client.get(path, headers=HTML)
+        policy = answer.headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy
+        assert "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
+        assert not re.search(r"<script(?![^>]*\bsrc=)", answer.text), path
+        assert " style=" not in answer.text and "<style" not in answer.text, path
+        assert " on" + "click=" not in answer.text
+
+
+def test_what_people_write_is_escaped(client: TestClient, db: Session, settings: Settings) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    client.post("/stream/posts", data={"body": "<script>alert(1)</script>", "csrf_token": csrf}, headers=HTML)
+    page = client.get("/stream", headers=HTML).text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert(1)" not in page
+
+
+def test_every_page_renders_for_the_admin_on_the_demo(
+    client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]]
+) -> None:
+    admin, employee, _people = demo
+    sign_in(client, db, settings, admin)
+    paths = [
+        "/stream",
+        "/stream?page=2",
+        "/tasks",
+        "/tasks?role=responsible",
+        "/drive",
+        "/messages",
+        f"/messages/with/{employee.id}",
+        "/crm",
+        "/crm?status=won",
+        "/people",
+        "/people?q=jo",
+        "/profile",
+        f"/people/{employee.id}",
+        f"/people/{employee.id}/dismiss",
+        f"/people/{employee.id}/delete",
+        f"/people/{employee.id}/merge",
+        f"/people/{employee.id}/erase",
+        f"/people/{employee.id}/authorship",
+        "/admin/audit?action=user.invited",
+        *ADMIN_ONLY,
+    ]
+    for path in paths:
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 200, (path, answer.text[:500])
+        assert "<h1" in answer.text, path
+    # "jo" finds Jöhn Smith and Anna Jones.
+    found = client.get("/people?q=jo", headers=HTML).text
+    assert "Jöhn Smith" in found and "Anna Jones" in found
+
+
+def test_every_page_renders_for_an_employee_on_the_demo(
+    client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]]
+) -> None:
+    admin, employee, _people = demo
+    sign_in(client, db, settings, employee)
+    paths = [
+        "/stream",
+        "/tasks",
+        "/drive",
+        "/messages",
+        f"/messages/with/{admin.id}",
+        "/crm",
+        "/people",
+        "/profile",
+        f"/people/{admin.id}",
+    ]
+    for path in paths:
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 200, (path, answer.text[:500])
+
+
+def test_a_missing_page_is_explained_for_people(client: TestClient, db: Session, settings: Settings) -> None:
+    o = make_org(db)
+    sign_in(client, db, settings, o.admin)
+    answer = client.get("/no-such-page", headers=HTML)
+    assert answer.status_code == 404
+    assert "We could not find that page" in answer.text
+    assert client.get(f"/people/{uuid.uuid4()}", headers=HTML).status_code == 404
+
+
+def test_another_organizations_person_does_not_exist(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    mine, theirs = make_org(db), make_org(db)
+    stranger = make_user(db, theirs.org)
+    sign_in(client, db, settings, mine.admin)
+    for path in (f"/people/{stranger.id}", f"/people/{stranger.id}/delete", f"/messages/with/{stranger.id}"):
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 404, path
+        assert stranger.display_name not in answer.text
+
+
+def test_a_full_plan_refusal_says_how_to_free_a_seat(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    for n in range(get_seat_ledger(db, o.org.id).available or 0):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
+    csrf = sign_in(client, db, settings, o.admin)
+    answer = client.post(
+        "/people/invite", data={"email": "one.more@example.test", "csrf_token": csrf}, headers=HTML
+    )
+    assert answer.status_code == 409
+    assert "All seats are taken" in answer.text
+    assert "To free a seat" in answer.text and "12 of 12" in answer.text
+
+
+def test_dismissing_signs_the_person_out_at_once(client: TestClient, db: Session, settings: Settings) -> None:
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    employee_session = accounts.issue_token(db, employee, kind="session").secret
+    csrf = sign_in(client, db, settings, o.admin)
+    answer = client.post(
+        f"/people/{employee.id}/dismiss", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    client.cookies.set("roster_session", employee_session)
+    assert client.get("/stream", headers=HTML, follow_redirects=False).status_code == 303
+
+
+def test_the_delete_wizard_requires_the_typed_email(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    csrf = sign_in(client, db, settings, o.admin)
+    wrong = client.post(
+        f"/people/{employee.id}/delete", data={"csrf_token": csrf, "confirm": "nope"}, headers=HTML
+    )
+    assert wrong.status_code == 422
+    assert f"Type {employee.email} exactly" in wrong.text
+    assert db.get(User, (o.org.id, employee.id)).status == "active"  # type: ignore[union-attr]
+    done = client.post(
+        f"/people/{employee.id}/delete",
+        data={"csrf_token": csrf, "confirm": employee.email, "kind:stream.post.author": "system_user"},
+        headers=HTML,
+    )
+    assert done.status_code == 200
+    assert "is deleted" in done.text and "Restore" in done.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, employee.id)).status == "deleted"  # type: ignore[union-attr]
+    org = db.get(Organization, o.org.id)
+    assert org is not None
