@@ -135,6 +135,7 @@ def invite_user(
     position: str = "",
     department_id: uuid.UUID | None = None,
     settings: Settings | None = None,
+    expire_overdue: bool = True,
 ) -> tuple[Invitation, str]:
     """Invite a person: takes a seat, writes the invitation and its mail; returns it and its link."""
     settings = settings or get_settings()
@@ -143,7 +144,10 @@ def invite_user(
     key = accounts.email_key(address)
     role = _role(role)
     _check_department(session, org_id, department_id)
-    expire_invitations(session, org_id)  # an overdue invitation must not block its address or a seat
+    if expire_overdue:
+        # First, before the organization row is locked (one lock order: invitations, then the
+        # organization), so an overdue invitation blocks neither its address nor a seat.
+        expire_invitations(session, org_id)
     check_email_is_free(session, org_id, key)
     take_seat(session, org_id)
     token = new_secret(org_id)
@@ -243,6 +247,7 @@ def invite_many(
     """Invite each row (an email, or a mapping like a CSV row); each row succeeds or fails alone."""
     settings = settings or get_settings()
     result = BulkResult()
+    expire_invitations(session, org_id)  # once, before any row locks the organization
     for raw in rows:
         row: Mapping[str, Any] = {"email": raw} if isinstance(raw, str) else raw
         email = str(row.get("email") or "")
@@ -262,6 +267,7 @@ def invite_many(
                         session, org_id, str(row.get("department_id") or row.get("department") or "")
                     ),
                     settings=settings,
+                    expire_overdue=False,
                 )
             result.created.append((invitation, url))
         except errors.RosterError as exc:
@@ -330,9 +336,7 @@ def resend_invitation(
     settings = settings or get_settings()
     invitation = _lock(session, invitation)
     now = clock.now()
-    if invitation.status == PENDING and invitation.expires_at <= now:
-        expire_invitations(session, invitation.org_id)
-        session.refresh(invitation)
+    _expire_one(session, invitation)
     if invitation.status not in (PENDING, EXPIRED):
         raise errors.InvalidTransition(f"This invitation is {invitation.status}; invite again instead.")
     was = invitation.status
@@ -388,6 +392,21 @@ def revoke_invitation(session: Session, invitation: Invitation, *, actor: User |
         details={"invitation_id": str(invitation.id), "email": invitation.email, "old_status": was},
     )
     return invitation
+
+
+def _expire_one(session: Session, invitation: Invitation) -> None:
+    """Expire one locked invitation now if it is overdue (what the periodic job would do)."""
+    if invitation.status != PENDING or invitation.expires_at > clock.now():
+        return
+    invitation.status = EXPIRED
+    release_seat(session, invitation.org_id)
+    record_event(
+        session,
+        org_id=invitation.org_id,
+        action="invitations.expired",
+        actor=None,
+        details={"count": 1, "invitation_ids": [str(invitation.id)]},
+    )
 
 
 def expire_invitations(session: Session, org_id: uuid.UUID | None = None) -> int:
@@ -504,11 +523,12 @@ def accept_invitation(
 
 
 def pending_for(session: Session, org_id: uuid.UUID, key: str) -> Invitation | None:
-    """The pending invitation of an address, if any."""
+    """The pending invitation of an address, if any, locked."""
     return session.scalar(
-        select(Invitation).where(
-            Invitation.org_id == org_id, Invitation.email_key == key, Invitation.status == PENDING
-        )
+        select(Invitation)
+        .where(Invitation.org_id == org_id, Invitation.email_key == key, Invitation.status == PENDING)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
