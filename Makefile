@@ -9,6 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 SCALE ?= 1
+BENCH_ARGS ?=
 
 .PHONY: setup migrate demo run test lint format typecheck check-migrations bench lock clean
 
@@ -52,8 +53,9 @@ check-migrations: setup
 	ROSTER_DATABASE_URL=$${ROSTER_CHECK_DATABASE_URL:-sqlite:///var/check-migrations.db} $(BIN)/alembic upgrade head
 	ROSTER_DATABASE_URL=$${ROSTER_CHECK_DATABASE_URL:-sqlite:///var/check-migrations.db} $(BIN)/alembic check
 
+# Benchmarks (not tests): `make bench SCALE=0.1 BENCH_ARGS="--only delete --db sqlite"`.
 bench: migrate
-	$(BIN)/python -m bench --scale $(SCALE)
+	$(BIN)/python -m bench --scale $(SCALE) $(BENCH_ARGS)
 
 # Re-pin every dependency from requirements.in into requirements.lock.
 lock:
