@@ -730,3 +730,42 @@ def test_the_system_user_and_deleted_people_never_appear(
     assert [r["userName"] for r in listed["Resources"]] == [org.admin.email]
     root = client.post("/scim/v2/.search", json={"filter": "userName pr"}, headers=h).json()
     assert root["totalResults"] == 1
+
+
+def test_dismissed_people_can_be_placed_in_groups_by_the_identity_provider(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    gone = new_user(client, h, "gone@x.test", active=False)
+    group = client.post(GROUPS, json={"displayName": "Alumni", "members": [{"value": gone["id"]}]}, headers=h)
+    assert group.status_code == 201, group.text
+    assert [m["value"] for m in group.json()["members"]] == [gone["id"]]
+
+
+def test_a_search_at_the_root_covers_users_and_groups(client: TestClient, h: dict[str, str]) -> None:
+    new_user(client, h, "root@x.test")
+    client.post(GROUPS, json={"displayName": "Root group"}, headers=h)
+    both = client.post(
+        "/scim/v2/.search", json={"filter": 'displayName sw "root" or userName eq "root@x.test"'}, headers=h
+    )
+    assert both.status_code == 200, both.text
+    kinds = sorted(r["meta"]["resourceType"] for r in both.json()["Resources"])
+    assert kinds == ["Group", "User"]
+    only_groups = client.post(
+        "/scim/v2/.search", json={"filter": 'members pr or displayName eq "Root group"'}, headers=h
+    )
+    assert [r["displayName"] for r in only_groups.json()["Resources"]] == ["Root group"]
+    assert_scim_error(
+        client.post("/scim/v2/.search", json={"filter": 'nickName eq "x"'}, headers=h), 400, "invalidFilter"
+    )
+
+
+def test_erasure_can_forget_what_the_identity_provider_said(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    from roster.scim.service import forget_scim_identity
+
+    created = new_user(client, h, "upn.person", extension={"employeeNumber": "9"}, external_id="x-1")
+    user = db.get(User, (org.org.id, uuid.UUID(created["id"])))
+    assert user is not None and user.scim_user_name == "upn.person"
+    forget_scim_identity(user)
+    assert (user.scim_user_name, user.external_id, user.employee_number) == (None, None, None)

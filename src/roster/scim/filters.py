@@ -370,17 +370,33 @@ GROUPS = ResourceAttributes(GROUP_ATTRIBUTES, CORE_GROUP, None, frozenset())
 
 
 class SqlTranslator(FilterVisitor[Expr]):
-    """Turns a parsed filter into one SQL boolean expression."""
+    """Turns a parsed filter into one SQL boolean expression.
 
-    def __init__(self, resource: ResourceAttributes, prefix: str | None = None) -> None:
+    ``lenient``: an attribute this resource type does not have is false rather than an error (a
+    search across resource types, RFC 7644 §3.4.2.1)."""
+
+    def __init__(
+        self, resource: ResourceAttributes, prefix: str | None = None, *, lenient: bool = False
+    ) -> None:
         self.resource = resource
         self.prefix = prefix
+        self.lenient = lenient
+
+    def _lookup(self, path: AttrPath) -> Attribute | None:
+        try:
+            return self.resource.lookup(path, self.prefix)
+        except InvalidFilterException:
+            if self.lenient:
+                return None
+            raise
 
     def visit_comparison(self, node: Comparison) -> Expr:
-        return compare(self.resource.lookup(node.attr_path, self.prefix), node.op, node.value)
+        attribute = self._lookup(node.attr_path)
+        return false() if attribute is None else compare(attribute, node.op, node.value)
 
     def visit_present(self, node: Present) -> Expr:
-        return presence(self.resource.lookup(node.attr_path, self.prefix))
+        attribute = self._lookup(node.attr_path)
+        return false() if attribute is None else presence(attribute)
 
     def visit_not(self, node: Not) -> Expr:
         return not_(self.visit(node.expr))
@@ -400,7 +416,7 @@ class SqlTranslator(FilterVisitor[Expr]):
         prefix = outer.attr.lower()
         if outer.uri:
             self.resource.lookup(AttrPath(attr=outer.attr, uri=outer.uri))
-        inner = SqlTranslator(self.resource, prefix)
+        inner = SqlTranslator(self.resource, prefix, lenient=self.lenient)
         condition = inner.visit(node.val_filter)
         if node.sub_attr is not None:
             raise _invalid("A filter cannot select a sub-attribute after a value filter.")
@@ -435,6 +451,6 @@ def parse_filter(text: str) -> FilterNode:
         raise _invalid(str(exc)) from None
 
 
-def filter_to_sql(resource: ResourceAttributes, text: str) -> Expr:
+def filter_to_sql(resource: ResourceAttributes, text: str, *, lenient: bool = False) -> Expr:
     """The SQL condition for a SCIM filter over the resource's table."""
-    return SqlTranslator(resource).visit(parse_filter(text))
+    return SqlTranslator(resource, lenient=lenient).visit(parse_filter(text))

@@ -663,16 +663,23 @@ def list_groups(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
 
 def search_all(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
     """A search at the server root: Users, then Groups. A filter naming an attribute one of the
-    types lacks is false for that type (RFC 7644 §3.4.2.1); invalid for both, it is refused."""
+    types lacks is false for that type (RFC 7644 §3.4.2.1); unknown to both, it is refused."""
+    strict_failures: list[InvalidFilterException] = []
     kinds: list[tuple[Any, list[Any], Any]] = []
-    failure: InvalidFilterException | None = None
-    for model, build, page in ((User, _user_where, _user_page), (Department, _group_where, _group_page)):
-        try:
-            kinds.append((model, build(ctx, query), page))
-        except InvalidFilterException as exc:
-            failure = failure or exc
-    if not kinds and failure is not None:
-        raise failure
+    for model, resource, scope, page in (
+        (User, filters.USERS, _user_scope(ctx.org_id), _user_page),
+        (Department, filters.GROUPS, [Department.org_id == ctx.org_id], _group_page),
+    ):
+        where = list(scope)
+        if query.filter:
+            try:
+                where.append(filters.filter_to_sql(resource, query.filter))
+            except InvalidFilterException as exc:
+                strict_failures.append(exc)
+                where.append(filters.filter_to_sql(resource, query.filter, lenient=True))
+        kinds.append((model, where, page))
+    if len(strict_failures) == len(kinds):
+        raise strict_failures[0]
     offset, remaining, total = query.start_index - 1, query.count, 0
     resources: list[dict[str, Any]] = []
     for model, where, page in kinds:
@@ -830,6 +837,17 @@ def patch_user(ctx: ScimContext, user: User, body: dict[str, Any]) -> User:
     for operation in operations:
         apply_operation(resource, operation, core_urn=CORE_USER, extension_urn=ENTERPRISE_USER)
     return replace_user(ctx, user, resource)
+
+
+def forget_scim_identity(user: User) -> None:
+    """Clear what an identity provider told about a person (for erasure: these can be personal)."""
+    user.scim_user_name = None
+    user.scim_user_name_key = None
+    user.scim_email_type = None
+    user.external_id = None
+    user.employee_number = None
+    user.scim_department = None
+    user.manager_id = None
 
 
 def delete_scim_user(ctx: ScimContext, user: User) -> None:
