@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,24 @@ from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
 from roster.accounts.models import User
+from roster.accounts.security import hash_password
+from roster.crm import service as crm
 from roster.db.engine import make_engine, make_sessionmaker, transaction
+from roster.lifecycle.users import provision_user
 from roster.mail.models import OutboxMessage
+from roster.tasks import service as tasks
 from tests.dbutil import DatabaseFactory
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD
 from tests.liveserver import LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
+TEAM = [
+    ("Colin", "Baker", "Account Executive"),
+    ("Priya", "Natarajan", "Head of Sales"),
+    ("Tomás", "Ibáñez", "Backend Engineer"),
+    ("Grace", "Okafor", "Product Designer"),
+    ("Hiro", "Tanaka", "Support Lead"),
+]
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 ARGS = [
     "--headless",
@@ -68,8 +80,21 @@ def site(databases: DatabaseFactory, tmp_path: Path) -> Iterator[Site]:
             admin_first_name="Ada",
             admin_last_name="Lovelace",
         )
-        colleague = make_user(db, org, first_name="Colin", last_name="Baker", email="colin@acme.test")
-        assert colleague.email is not None and admin.email is not None
+        # Colleagues join through the lifecycle service, so the seat counter is right.
+        for first, last, position in TEAM:
+            provision_user(
+                db,
+                org.id,
+                actor=admin,
+                email=f"{first.lower()}@acme.test",
+                first_name=first,
+                last_name=last,
+                position=position,
+                via="test",
+            )
+        colleague = accounts.get_user_by_email(db, org.id, "colin@acme.test")
+        assert colleague is not None and colleague.email is not None and admin.email is not None
+        colleague.password_hash = hash_password(PASSWORD)
         emails = (admin.email, colleague.email)
     server = LiveServer(url, tmp_path / "data", ROSTER_BACKGROUND_WORKERS="false").start()
     try:
@@ -196,6 +221,19 @@ def test_an_employee_is_invited_posts_is_dismissed_deleted_and_restored(site: Si
     assert "Erin Hale" in post.inner_text()
     shot(erin, "stream-employee")
 
+    # She also owns a task and a lead (made through the services, as the API would).
+    erin_id = user_id(site, "erin@acme.test")
+    with transaction(make_sessionmaker(make_engine(site.database_url))) as db:
+        owner = db.get(
+            User,
+            (db.scalars(select(User.org_id).where(User.email == "erin@acme.test")).one(), uuid.UUID(erin_id)),
+        )
+        assert owner is not None
+        tasks.create_task(db, actor=owner, title="Update the price list", responsible_id=owner.id)
+        crm.create_lead(
+            db, actor=owner, title="Northwind renewal", responsible_id=owner.id, company="Northwind"
+        )
+
     # She sets her photo and sees it at once.
     erin.goto(site.url + "/profile")  # type: ignore[attr-defined]
     erin.set_input_files(
@@ -213,7 +251,6 @@ def test_an_employee_is_invited_posts_is_dismissed_deleted_and_restored(site: Si
     shot(colin, "stream-mention-autocomplete")
 
     # The admin dismisses her, with a confirmation step.
-    erin_id = user_id(site, "erin@acme.test")
     admin.goto(f"{site.url}/people/{erin_id}/dismiss")  # type: ignore[attr-defined]
     shot(admin, "admin-dismiss-confirm")
     admin.click("button:has-text('Dismiss Erin Hale')")  # type: ignore[attr-defined]
@@ -229,6 +266,10 @@ def test_an_employee_is_invited_posts_is_dismissed_deleted_and_restored(site: Si
     # The admin deletes her through the wizard.
     admin.goto(f"{site.url}/people/{erin_id}/delete")  # type: ignore[attr-defined]
     assert admin.locator("text=Posts").count() >= 1  # type: ignore[attr-defined]
+    # Her task goes to Colin as successor; everything else to the System User.
+    admin.check("input[name='kind:tasks.task.responsible'][value='successor']")  # type: ignore[attr-defined]
+    admin.locator("#f-successor_id-search").press_sequentially("Col", delay=40)  # type: ignore[attr-defined]
+    admin.locator(".ac-option", has_text="Colin Baker").click()  # type: ignore[attr-defined]
     shot(admin, "delete-wizard-dispositions")
     admin.click("text=Continue")  # type: ignore[attr-defined]
     admin.wait_for_selector("text=Type the email to confirm")  # type: ignore[attr-defined]
@@ -236,10 +277,14 @@ def test_an_employee_is_invited_posts_is_dismissed_deleted_and_restored(site: Si
     assert delete_button.is_disabled()
     admin.fill("#f-confirm", "erin@acme.test")  # type: ignore[attr-defined]
     assert delete_button.is_enabled()
+    assert "To Colin Baker" in admin.inner_text("body")  # type: ignore[attr-defined]
     shot(admin, "delete-wizard-confirm")
     delete_button.click()
     admin.wait_for_selector("text=Erin Hale is deleted")  # type: ignore[attr-defined]
     shot(admin, "delete-wizard-result")
+    colin.goto(site.url + "/tasks?role=responsible")  # type: ignore[attr-defined]
+    row = colin.locator("tr", has_text="Update the price list")  # type: ignore[attr-defined]
+    assert "Colin Baker" in row.inner_text()
 
     # Her post now shows the System User, and admins see who wrote it.
     admin.goto(site.url + "/stream")  # type: ignore[attr-defined]
