@@ -311,3 +311,205 @@ def test_the_delete_wizard_requires_the_typed_email(
     assert db.get(User, (o.org.id, employee.id)).status == "deleted"  # type: ignore[union-attr]
     org = db.get(Organization, o.org.id)
     assert org is not None
+
+
+# --- Every core flow works without JavaScript (plain form posts) ------------------------------
+
+
+def post(client: TestClient, path: str, csrf: str, data: dict[str, object] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+    return client.post(
+        path, data={"csrf_token": csrf, **(data or {})}, headers=HTML, follow_redirects=True, **kwargs
+    )
+
+
+def test_tasks_leads_messages_and_files_work_with_plain_forms(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    csrf = sign_in(client, db, settings, o.admin)
+
+    made = post(
+        client,
+        "/tasks",
+        csrf,
+        {
+            "title": "Write the handbook",
+            "responsible_id": str(colleague.id),
+            "participant_ids": [str(o.admin.id)],
+        },
+    )
+    assert (
+        made.status_code == 200 and "The task is created." in made.text and "Write the handbook" in made.text
+    )
+    task_id = re.search(r'action="/tasks/([0-9a-f-]{36})/status"', made.text)
+    assert task_id
+    done = post(client, f"/tasks/{task_id.group(1)}/status", csrf, {"status": "done"})
+    assert "is now done" in done.text
+    missing = post(client, "/tasks", csrf, {"title": "No owner"})
+    assert missing.status_code == 422 and "Pick who is responsible." in missing.text
+
+    lead = post(
+        client,
+        "/crm/leads",
+        csrf,
+        {"title": "Northwind", "responsible_id": str(colleague.id), "company": "NW"},
+    )
+    assert "The lead is saved." in lead.text and "Northwind" in lead.text
+    lead_id = re.search(r'action="/crm/leads/([0-9a-f-]{36})/status"', lead.text)
+    assert lead_id
+    assert "is now won" in post(client, f"/crm/leads/{lead_id.group(1)}/status", csrf, {"status": "won"}).text
+
+    sent = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "Lunch at noon?"})
+    assert sent.status_code == 200 and "Lunch at noon?" in sent.text
+    group = post(client, "/messages/chats", csrf, {"title": "Launch", "member_ids": [str(colleague.id)]})
+    assert "The group chat is ready." in group.text
+    chat_path = re.search(r'action="(/messages/chats/[0-9a-f-]{36})"', group.text)
+    assert chat_path
+    assert "Ship it" in post(client, chat_path.group(1), csrf, {"body": "Ship it"}).text
+
+    uploaded = post(client, "/drive", csrf, files={"file": ("plan.txt", b"the plan", "text/plain")})
+    assert "“plan.txt” is uploaded." in uploaded.text
+    link = re.search(r'href="(/api/v1/files/[0-9a-f-]{36}/content)"', uploaded.text)
+    assert link
+    assert client.get(link.group(1)).content == b"the plan"
+
+
+def test_my_profile_and_photo_change_with_plain_forms(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import io
+
+    from PIL import Image
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    csrf = sign_in(client, db, settings, employee)
+    saved = post(
+        client,
+        "/profile",
+        csrf,
+        {"first_name": "Erin", "last_name": "Hale", "display_name": "Erin Hale", "position": "Recruiter"},
+    )
+    assert "Your profile is saved." in saved.text and 'value="Recruiter"' in saved.text
+    picture = io.BytesIO()
+    Image.new("RGB", (80, 80), (10, 120, 200)).save(picture, format="PNG")
+    photo = post(
+        client,
+        f"/people/{employee.id}/photo",
+        csrf,
+        {"back": "profile"},
+        files={"file": ("me.png", picture.getvalue(), "image/png")},
+    )
+    assert "The new photo is in place." in photo.text
+    assert f"/api/v1/users/{employee.id}/photo?size=256&amp;v=1" in photo.text
+    junk = post(
+        client,
+        f"/people/{employee.id}/photo",
+        csrf,
+        {"back": "profile"},
+        files={"file": ("me.png", b"not a picture", "image/png")},
+    )
+    assert "The photo was not changed" in junk.text
+    removed = post(client, f"/people/{employee.id}/photo/remove", csrf, {"back": "profile"})
+    assert "The photo is removed" in removed.text
+    wrong = post(client, "/profile/password", csrf, {"current_password": "nope", "new_password": "x" * 12})
+    assert wrong.status_code == 422 and "That is not your current password." in wrong.text
+
+
+def test_the_admin_console_flows_work_with_plain_forms(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    duplicate = make_user(db, o.org, first_name="Dana", last_name="Dup")
+    keeper = make_user(db, o.org, first_name="Dana", last_name="Keep")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    csrf = sign_in(client, db, settings, o.admin)
+
+    many = post(
+        client, "/people/invite/bulk", csrf, {"emails": "a@example.test, b@example.test\nnot-an-email"}
+    )
+    assert "2 invitations sent" in many.text and "1 not invited" in many.text
+    csv = post(
+        client,
+        "/people/invite/bulk",
+        csrf,
+        files={"file": ("people.csv", b"email,first_name,last_name\nc@example.test,Cee,Sea\n", "text/csv")},
+    )
+    assert "1 invitation sent" in csv.text
+    invited = client.get("/people/invited", headers=HTML).text
+    assert "c@example.test" in invited
+    invitation_id = re.search(r'action="/people/invitations/([0-9a-f-]{36})/revoke"', invited)
+    assert invitation_id
+    assert (
+        "A new invitation is on its way"
+        in post(client, f"/people/invitations/{invitation_id.group(1)}/resend", csrf).text
+    )
+    assert (
+        "its seat is free" in post(client, f"/people/invitations/{invitation_id.group(1)}/revoke", csrf).text
+    )
+
+    assert "is dismissed" in post(client, f"/people/{leaver.id}/dismiss", csrf, {"reason": "Moved on"}).text
+    assert "Welcome back" in post(client, f"/people/{leaver.id}/rehire", csrf).text
+
+    merged = post(
+        client, f"/people/{duplicate.id}/merge", csrf, {"into_id": str(keeper.id), "confirm": duplicate.email}
+    )
+    assert merged.status_code == 200 and "is merged into Dana Keep" in merged.text
+    erased = post(client, f"/people/{leaver.id}/erase", csrf, {"confirm": leaver.email})
+    assert erased.status_code == 200 and "is erased" in erased.text
+
+    plan = post(client, "/admin/settings/plan", csrf, {"plan": "plus"})
+    assert "Plus plan" in plan.text and "of 24" in plan.text
+    saved = post(
+        client, "/admin/settings", csrf, {"restore_window_days": "14", "show_former_employee_names": "on"}
+    )
+    assert "Settings saved." in saved.text and 'value="14"' in saved.text
+    bad = post(client, "/admin/settings", csrf, {"restore_window_days": "0"})
+    assert bad.status_code == 422
+    token = post(client, "/admin/scim-tokens", csrf, {"name": "Okta"})
+    assert "copy it now" in token.text and "Okta" in token.text
+    token_id = re.search(r'action="/admin/scim-tokens/([0-9a-f-]{36})/revoke"', token.text)
+    assert token_id
+    assert (
+        "The SCIM token is revoked"
+        in post(client, f"/admin/scim-tokens/{token_id.group(1)}/revoke", csrf).text
+    )
+
+    audit = client.get("/admin/audit", headers=HTML).text
+    assert "user.dismissed" in audit and "user.merged" in audit
+    assert 'href="/api/v1/audit/export.csv"' in audit
+    assert client.get("/api/v1/audit/export.csv").status_code == 200
+
+
+def test_a_reset_link_sets_a_new_password(client: TestClient, db: Session) -> None:
+    from roster.mail.models import OutboxMessage
+
+    o = make_org(db)
+    form = client.get("/forgot-password", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    sent = client.post(
+        "/forgot-password",
+        data={"organization": o.org.slug, "email": o.admin.email, "csrf_token": token.group(1)},
+        headers=HTML,
+    )
+    assert "Check your mail" in sent.text
+    body = db.scalars(select(OutboxMessage.body_text).where(OutboxMessage.to_address == o.admin.email)).one()
+    link = re.search(r"https?://[^/\s]+(/reset-password/\S+)", body)
+    assert link
+    page = client.get(link.group(1), headers=HTML)
+    assert "Choose a new password" in page.text
+    done = client.post(
+        link.group(1),
+        data={
+            "password": "a-brand-new-pass",
+            "password_again": "a-brand-new-pass",
+            "csrf_token": token.group(1),
+        },
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303 and done.headers["location"] == f"/login?org={o.org.slug}"
+    again = client.get(link.group(1), headers=HTML)
+    assert again.status_code == 404 and "does not work any more" in again.text

@@ -182,6 +182,7 @@
     if (label) label.setAttribute("for", input.id);
     var chips = el("div", { "class": "chips", "aria-live": "polite" });
     select.hidden = true;
+    select.required = false;  /* a hidden control cannot show the browser's message; the server checks */
     select.setAttribute("aria-hidden", "true");
     select.tabIndex = -1;
     ac.appendChild(input);
