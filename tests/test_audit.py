@@ -232,3 +232,39 @@ def test_every_lifecycle_action_leaves_a_verifiable_chain(db: Session, client: T
     client.patch(f"{API}/organization/settings", json={"restore_window_days": 10}, headers=headers)
     result = verify_chain(db, o.org.id)
     assert result.ok and result.events == 6
+
+
+def test_a_redaction_also_replaces_the_name_parts_held_on_their_own(db: Session) -> None:
+    o = make_org(db)
+    zoe = make_user(db, o.org, first_name="Zoe", last_name="Quist", email="zq@example.test")
+    record_event(
+        db,
+        org_id=o.org.id,
+        action="user.invited",
+        actor=o.admin,
+        details={"email": "zq@example.test", "first_name": "Zoe", "last_name": "Quist", "role": "employee"},
+    )
+    record_event(db, org_id=o.org.id, action="user.dismissed", actor=o.admin, subject=zoe)
+    assert redact_user(db, org_id=o.org.id, user_id=zoe.id, pseudonym="Former employee 3") == 2
+    invited = db.scalars(select(AuditEvent).where(AuditEvent.org_id == o.org.id, AuditEvent.seq == 1)).one()
+    assert invited.details == {
+        "email": "Former employee 3",
+        "first_name": "Former employee 3",
+        "last_name": "Former employee 3",
+        "role": "employee",
+    }
+    assert verify_chain(db, o.org.id).ok
+
+
+def test_redacting_twice_keeps_the_chain_valid(db: Session) -> None:
+    org, events = _three_events(db)
+    erin_id = events[1].subject_id
+    assert erin_id is not None
+    redact_user(db, org_id=org.id, user_id=erin_id, pseudonym="Former employee 7")
+    redact_user(
+        db, org_id=org.id, user_id=erin_id, pseudonym="Former employee 8", names=["Former employee 7"]
+    )
+    result = verify_chain(db, org.id)
+    assert result.ok, result.problems
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.org_id == org.id).order_by(AuditEvent.seq)).all()
+    assert rows[1].subject_display == "Former employee 8" and len(rows[1].redactions or []) == 2

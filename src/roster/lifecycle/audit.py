@@ -19,7 +19,7 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -166,10 +166,12 @@ def record_event(
     return event
 
 
-def _scrub(value: Any, needles: list[str], pseudonym: str) -> Any:
+def _scrub(value: Any, needles: list[str], pseudonym: str, exact: frozenset[str] = frozenset()) -> Any:
     """``value`` with every occurrence of the person's names and emails replaced by the pseudonym."""
     if isinstance(value, str):
         lowered = value.casefold()
+        if lowered.strip() in exact:
+            return pseudonym
         if any(n in lowered for n in needles):
             result = value
             for needle in needles:
@@ -177,9 +179,9 @@ def _scrub(value: Any, needles: list[str], pseudonym: str) -> Any:
             return result
         return value
     if isinstance(value, list):
-        return [_scrub(v, needles, pseudonym) for v in value]
+        return [_scrub(v, needles, pseudonym, exact) for v in value]
     if isinstance(value, dict):
-        return {k: _scrub(v, needles, pseudonym) for k, v in value.items()}
+        return {k: _scrub(v, needles, pseudonym, exact) for k, v in value.items()}
     return value
 
 
@@ -201,30 +203,47 @@ def _combined(entries: list[tuple[int, str]]) -> str:
     return _digest(_canonical(sorted(entries)))
 
 
-def redact_user(session: Session, *, org_id: uuid.UUID, user_id: uuid.UUID, pseudonym: str) -> int:
+def redact_user(
+    session: Session,
+    *,
+    org_id: uuid.UUID,
+    user_id: uuid.UUID,
+    pseudonym: str,
+    names: Iterable[str] = (),
+) -> int:
     """Replace a person's name and email in every old event with a pseudonym; returns the count.
 
-    Call it before wiping the user row (it reads the person's name and email from it, and from the
-    names the log recorded). The redaction is itself an event, which attests every rewrite.
+    Call it before wiping the user row: it reads the person's email, display name, first and last
+    name from it (and the names the log recorded for them, and any extra ``names``). Whole values
+    equal to a first or last name are replaced too. The redaction is itself an event, which
+    attests every rewrite.
     """
     user = session.get(User, (org_id, user_id))
-    names: set[str] = set()
+    found: set[str] = {n.strip() for n in names if n and len(n.strip()) >= 3}
+    exact: set[str] = set()
     if user is not None:
         for part in (user.email, user.display_name, f"{user.first_name} {user.last_name}".strip()):
             if part and len(part.strip()) >= 3:
-                names.add(part.strip())
+                found.add(part.strip())
+        for part in (user.first_name.strip(), user.last_name.strip()):
+            if part:
+                exact.add(part.casefold())
+                if len(part) >= 3:
+                    found.add(part)
     recorded = session.execute(
         select(AuditEvent.actor_display).where(AuditEvent.org_id == org_id, AuditEvent.actor_id == user_id)
     ).scalars()
-    names |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
+    found |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
     recorded = session.execute(
         select(AuditEvent.subject_display).where(
             AuditEvent.org_id == org_id, AuditEvent.subject_id == user_id
         )
     ).scalars()
-    names |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
+    found |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
+    found.discard(pseudonym)
     # Longest first, so "Ada Lovelace" is replaced before a bare "Ada" could split it.
-    needles = sorted({n.casefold() for n in names}, key=len, reverse=True)
+    needles = sorted({n.casefold() for n in found}, key=len, reverse=True)
+    frozen = frozenset(exact)
 
     details_text = func.lower(cast(AuditEvent.details, String))
     conditions = [
@@ -244,10 +263,10 @@ def redact_user(session: Session, *, org_id: uuid.UUID, user_id: uuid.UUID, pseu
     for event in candidates:
         actor_display = pseudonym if event.actor_id == user_id else event.actor_display
         subject_display = pseudonym if event.subject_id == user_id else event.subject_display
-        if needles:
-            actor_display = _scrub(actor_display, needles, pseudonym)
-            subject_display = _scrub(subject_display, needles, pseudonym)
-        details = _scrub(event.details, needles, pseudonym) if needles else event.details
+        if needles or exact:
+            actor_display = _scrub(actor_display, needles, pseudonym, frozen)
+            subject_display = _scrub(subject_display, needles, pseudonym, frozen)
+        details = _scrub(event.details, needles, pseudonym, frozen) if needles or exact else event.details
         if (actor_display, subject_display, details) == (
             event.actor_display,
             event.subject_display,
