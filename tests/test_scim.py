@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -769,3 +771,92 @@ def test_erasure_can_forget_what_the_identity_provider_said(
     assert user is not None and user.scim_user_name == "upn.person"
     forget_scim_identity(user)
     assert (user.scim_user_name, user.external_id, user.employee_number) == (None, None, None)
+
+
+# --- nothing malformed gives a 5xx ---------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+scim_keys = st.sampled_from(
+    [
+        "userName",
+        "name",
+        "emails",
+        "active",
+        "displayName",
+        "title",
+        "externalId",
+        ENTERPRISE,
+        "members",
+        "Operations",
+        "op",
+        "path",
+        "value",
+        "givenName",
+        "type",
+        "manager",
+        "filter",
+        "startIndex",
+        "count",
+    ]
+)
+scim_objects = st.dictionaries(scim_keys | st.text(max_size=8), json_values, max_size=6)
+paths = st.sampled_from(
+    [
+        "active",
+        "emails",
+        'emails[type eq "work"].value',
+        "name.givenName",
+        f"{ENTERPRISE}:manager",
+        "members",
+        'members[value eq "x"]',
+        "title[",
+        "",
+        "urn:x:y",
+        "meta.created",
+        "id",
+        "groups",
+    ]
+) | st.text(max_size=30)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    body=scim_objects,
+    op=st.sampled_from(["add", "Replace", "remove", "x"]) | st.text(max_size=5),
+    path=paths,
+    value=json_values,
+    scim_filter=st.text(max_size=40),
+)
+def test_malformed_requests_never_cause_a_server_error(
+    client: TestClient,
+    h: dict[str, str],
+    body: dict[str, Any],
+    op: str,
+    path: str,
+    value: Any,
+    scim_filter: str,
+) -> None:
+    user = client.get(USERS, params={"count": 1}, headers=h).json()["Resources"][0]
+    group_id = str(uuid.uuid4())
+    answers = [
+        client.post(USERS, json=body, headers=h),
+        client.put(f"{USERS}/{user['id']}", json=body, headers=h),
+        patch(client, h, f"{USERS}/{user['id']}", {"op": op, "path": path, "value": value}),
+        client.patch(f"{USERS}/{user['id']}", json=body, headers=h),
+        client.post(GROUPS, json=body, headers=h),
+        client.patch(f"{GROUPS}/{group_id}", json=body, headers=h),
+        client.get(USERS, params={"filter": scim_filter}, headers=h),
+        client.get(GROUPS, params={"filter": scim_filter, "sortBy": path}, headers=h),
+        client.post(f"{USERS}/.search", json=body, headers=h),
+        client.get(USERS, params={"attributes": path, "startIndex": scim_filter}, headers=h),
+    ]
+    for answer in answers:
+        assert answer.status_code < 500, answer.text
+        if answer.status_code >= 400:
+            assert answer.json()["schemas"] == [ERROR]
