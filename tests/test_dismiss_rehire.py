@@ -215,3 +215,103 @@ def test_rehire_by_the_system_records_no_actor(db: Session) -> None:
     rehire_user(db, erin, actor=None, details={"via": "scim", "token_id": "t"})
     [event] = events(db, o.org.id, "user.rehired")
     assert event.actor_id is None and event.actor_display == "System" and event.details["via"] == "scim"
+
+
+def _race(url: str, jobs: list) -> list[str]:  # type: ignore[type-arg]
+    """Run each job(session) at once in its own thread, engine and transaction; their outcomes."""
+    import threading
+
+    from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(jobs))
+
+    def run(job) -> None:  # type: ignore[no-untyped-def]
+        engine = make_engine(url)
+        try:
+            factory = make_sessionmaker(writer(engine))
+            barrier.wait(timeout=30)
+            try:
+                with transaction(factory) as session:
+                    job(session)
+                result = "ok"
+            except errors.RosterError as exc:
+                result = exc.code
+            except Exception as exc:
+                result = f"error: {type(exc).__name__}: {exc}"
+            with lock:
+                outcomes.append(result)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return outcomes
+
+
+def test_two_admins_dismissing_each_other_at_once_leave_one_admin(databases) -> None:  # type: ignore[no-untyped-def]
+    from roster.accounts.models import User
+    from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    factory = make_sessionmaker(writer(engine))
+    with transaction(factory) as session:
+        o = make_org(session)
+        other = make_user(session, o.org, role=Role.ADMIN)
+        org_id, a_id, b_id = o.org.id, o.admin.id, other.id
+
+    def dismiss(actor_id, target_id):  # type: ignore[no-untyped-def]
+        def job(session) -> None:  # type: ignore[no-untyped-def]
+            actor = session.get(User, (org_id, actor_id))
+            target = session.get(User, (org_id, target_id))
+            dismiss_user(session, target, actor=actor)
+
+        return job
+
+    outcomes = _race(url, [dismiss(a_id, b_id), dismiss(b_id, a_id)])
+    assert sorted(outcomes) == ["last_admin", "ok"], outcomes
+    with factory() as session:
+        active_admins = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.org_id == org_id, User.role == "admin", User.status == "active")
+        )
+        assert active_admins == 1
+    engine.dispose()
+
+
+def test_one_invitation_accepted_at_once_by_many_makes_one_user(databases, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from roster.accounts.models import User
+    from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+    from roster.lifecycle.invitations import accept_invitation
+    from tests.conftest import make_settings
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    factory = make_sessionmaker(writer(engine))
+    settings = make_settings(tmp_path)
+    with transaction(factory) as session:
+        o = make_org(session)
+        _, link = invite_user(session, o.org.id, actor=o.admin, email="race@example.test", settings=settings)
+        org_id = o.org.id
+    token = link.rsplit("/", 1)[1]
+
+    def accept(session) -> None:  # type: ignore[no-untyped-def]
+        accept_invitation(session, token=token, password=PASSWORD, settings=settings)
+
+    outcomes = _race(url, [accept] * 6)
+    assert sorted(outcomes) == ["invitation_not_found"] * 5 + ["ok"], outcomes
+    with factory() as session:
+        users = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.org_id == org_id, User.email == "race@example.test")
+        )
+        assert users == 1
+        assert get_seat_ledger(session, org_id).used == 2
+    engine.dispose()
