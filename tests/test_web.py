@@ -513,3 +513,29 @@ def test_a_reset_link_sets_a_new_password(client: TestClient, db: Session) -> No
     assert done.status_code == 303 and done.headers["location"] == f"/login?org={o.org.slug}"
     again = client.get(link.group(1), headers=HTML)
     assert again.status_code == 404 and "does not work any more" in again.text
+
+
+def test_work_is_handed_over_without_deleting_anyone(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    successor = make_user(db, o.org, first_name="Sam", last_name="Successor")
+    task = tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
+    csrf = sign_in(client, db, settings, o.admin)
+    page = client.get(f"/people/{leaver.id}/transfer", headers=HTML)
+    assert page.status_code == 200 and "Tasks they are responsible for" in page.text
+    refused = post(client, f"/people/{leaver.id}/transfer", csrf, {"kinds": ["tasks.task.responsible"]})
+    assert refused.status_code == 422 and "Pick the colleague who takes over." in refused.text
+    done = post(
+        client,
+        f"/people/{leaver.id}/transfer",
+        csrf,
+        {"kinds": ["tasks.task.responsible"], "to_id": str(successor.id)},
+    )
+    assert "now belong to Sam Successor" in done.text
+    db.expire_all()
+    assert tasks.get_task(db, o.admin, task.id).responsible_id == successor.id
+    assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]

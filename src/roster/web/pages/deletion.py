@@ -436,3 +436,95 @@ def authorship(
         principal=principal,
         session=session,
     )
+
+
+# --- Transfer -------------------------------------------------------------------------------
+
+
+def transfer_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    user: User,
+    *,
+    chosen: list[str] | None = None,
+    to_id: str = "",
+    field_errors: dict[str, str] | None = None,
+    error: str = "",
+    status_code: int = 200,
+) -> Response:
+    preview = deletion.preview_deletion(session, user)
+    items = [i for i in preview.references if i.count and "successor" in i.dispositions]
+    return render(
+        request,
+        "people/transfer.html",
+        {
+            "section": "people",
+            "person": user,
+            "items": items,
+            "chosen": chosen if chosen is not None else [i.kind for i in items],
+            "to_id": to_id,
+            "picker_people": _successors(session, principal, user),
+            "field_errors": field_errors or {},
+            "error": error,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+@router.get("/people/{user_id}/transfer")
+def transfer_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    """Hand someone's work to a colleague without deleting anyone (a leaver's open tasks, say)."""
+    return transfer_page(request, principal, session, _target(session, principal, user_id))
+
+
+@router.post("/people/{user_id}/transfer")
+def transfer(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: uuid.UUID,
+    to_id: Annotated[str, Form(max_length=64)] = "",
+    kinds: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+) -> Response:
+    user = _target(session, principal, user_id)
+    to_uuid = parse_uuid(to_id)
+    problems: dict[str, str] = {}
+    if to_uuid is None:
+        problems["to_id"] = "Pick the colleague who takes over."
+    if not kinds:
+        problems["kinds"] = "Tick at least one kind of work to hand over."
+    if problems or to_uuid is None:
+        return transfer_page(
+            request,
+            principal,
+            session,
+            user,
+            chosen=kinds,
+            to_id=to_id,
+            field_errors=problems,
+            status_code=422,
+        )
+    try:
+        to = get_user_any(session, principal.org_id, to_uuid)
+        with session.begin_nested():
+            moved = deletion.transfer_references(session, user, to=to, actor=principal.user, kinds=kinds)
+    except errors.RosterError as exc:
+        return transfer_page(
+            request,
+            principal,
+            session,
+            user,
+            chosen=kinds,
+            to_id=to_id,
+            error=exc.detail,
+            status_code=exc.status,
+        )
+    count = sum(moved.values())
+    return redirect(
+        f"/people/{user.id}",
+        request,
+        f"{count} item{'s' if count != 1 else ''} of {user.display_name} now belong to {to.display_name}.",
+    )
