@@ -275,11 +275,11 @@ def test_bulk_invite_stops_at_the_seat_limit_row_by_row(db: Session, client: Tes
 def test_bulk_invite_accepts_a_csv_upload(db: Session, client: TestClient) -> None:
     o = make_org(db)
     data = (
-        "email,first_name,last_name,position,department\n"
-        "ann@example.test,Ann,Able,Designer,\n"
-        "bob@example.test,Bob,Baker,,\n"
-        "broken,,,,\n"
-    ).encode()
+        b"email,first_name,last_name,position,department\n"
+        b"ann@example.test,Ann,Able,Designer,\n"
+        b"bob@example.test,Bob,Baker,,\n"
+        b"broken,,,,\n"
+    )
     response = client.post(
         f"{API}/invitations/bulk",
         files={"file": ("people.csv", data, "text/csv")},
@@ -310,3 +310,37 @@ def test_bulk_invite_with_an_empty_body_is_422(db: Session, client: TestClient) 
     assert client.post(f"{API}/invitations/bulk", json={"emails": []}, headers=headers).status_code == 422
     response = client.post(f"{API}/invitations/bulk", content=b"{not json", headers=headers)
     assert response.status_code == 422
+
+
+def test_an_invitation_with_a_department_puts_the_new_user_in_it(db: Session, client: TestClient) -> None:
+    from roster.directory.departments import create_department
+
+    o = make_org(db)
+    sales = create_department(db, o.org.id, actor=o.admin, name="Sales")
+    headers = auth(db, o.admin)
+    body = _invite(client, headers, "seller@example.test", department_id=str(sales.id))
+    assert body["department_id"] == str(sales.id)
+    accepted = client.post(f"{API}/invitations/accept", json={"token": _token(body), "password": PASSWORD})
+    assert accepted.status_code == 201
+    assert accepted.json()["user"]["department_id"] == str(sales.id)
+    unknown = client.post(
+        f"{API}/invitations",
+        json={"email": "x@example.test", "department_id": str(uuid.uuid4())},
+        headers=headers,
+    )
+    assert unknown.status_code == 422
+
+
+def test_a_csv_row_may_name_its_department(db: Session, client: TestClient) -> None:
+    from roster.directory.departments import create_department
+
+    o = make_org(db)
+    sales = create_department(db, o.org.id, actor=o.admin, name="Sales")
+    data = b"email,first_name,last_name,position,department\nann@example.test,Ann,,,sales\nbob@example.test,Bob,,,Nowhere\n"
+    body = client.post(
+        f"{API}/invitations/bulk", files={"file": ("p.csv", data, "text/csv")}, headers=auth(db, o.admin)
+    ).json()
+    assert [(c["email"], c["department_id"]) for c in body["created"]] == [
+        ("ann@example.test", str(sales.id))
+    ]
+    assert [(f["email"], f["code"]) for f in body["failed"]] == [("bob@example.test", "validation_failed")]

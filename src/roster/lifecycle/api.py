@@ -29,6 +29,7 @@ from roster.lifecycle.schemas import (
     BulkFailure,
     BulkInvitationIn,
     BulkInvitationOut,
+    BulkRow,
     DismissIn,
     InvitationIn,
     InvitationLookupOut,
@@ -93,7 +94,20 @@ def _bulk(
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": BulkInvitationIn.model_json_schema()},
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "emails": {"type": "array", "items": {"type": "string"}, "maxItems": 1000},
+                            "invitations": {
+                                "type": "array",
+                                "items": BulkRow.model_json_schema(),
+                                "maxItems": 1000,
+                            },
+                            "role": {"type": "string", "enum": ["admin", "employee"]},
+                        },
+                    }
+                },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
