@@ -60,7 +60,18 @@ def _call_colleague(module_name: str, **available: Any) -> Any:
     return fn(**kwargs)
 
 
+def _stop_on_sigterm() -> None:
+    """A terminated run still drops the databases it made (the ``finally`` blocks run)."""
+    import signal
+
+    def stop(_signum: int, _frame: Any) -> None:
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _stop_on_sigterm()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="1 = the sizes in docs/benchmarks.md")
     parser.add_argument("--only", type=lambda v: _csv(v, SECTIONS), default=list(SECTIONS))

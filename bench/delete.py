@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import Uuid
 
 from bench.common import Databases, analyze, log, median, ratio, stopwatch, target
-from bench.datagen import DeleteDataset, generate, users_for
+from bench.datagen import USERS_PREFIX, DeleteDataset, generate, generated_id, users_for
 
 ROWS_AT_SCALE_1 = 1_000_000
 HEAVY_AT_SCALE_1 = 200_000
@@ -388,17 +389,26 @@ def run(kind: str, scale: float, reps: int, *, big: bool = True) -> dict[str, An
         orm_rows = 0
         moved_counts: dict[str, int] = {}
 
-        def roster_both(engine: Engine) -> tuple[float, int, float, int]:
+        # An ordinary person of the same organization: restore must cost what their references
+        # cost, not what the organization's tables hold.
+        light = replace(ds, heavy_id=generated_id(USERS_PREFIX, 1), heavy_email="user1@bench.test")
+
+        def roster_both(engine: Engine) -> tuple[float, int, float, int, float, int, float]:
             d, moved = roster_delete(engine, ds)
             r, restored = roster_restore(engine, ds)
-            return d, moved, r, restored
+            ld, light_moved = roster_delete(engine, light)
+            lr, _ = roster_restore(engine, light)
+            return d, moved, r, restored, ld, light_moved, lr
 
         for rep in range(reps):
-            d, moved, r, restored = on_copy(template, roster_both)
+            d, moved, r, restored, ld, light_moved, lr = on_copy(template, roster_both)
             runs["roster"].append(d)
             runs["restore"].append(r)
+            runs["light_delete"].append(ld)
+            runs["light_restore"].append(lr)
             moved_counts["roster"] = moved
             moved_counts["restore"] = restored
+            moved_counts["light"] = light_moved
             raw_s, moved_counts["raw"] = on_copy(template, lambda e: raw_delete(e, ds))
             runs["raw"].append(raw_s)
             gl_s, moved_counts["gitlab"] = on_copy(template, lambda e: gitlab_delete(e, ds))
@@ -408,9 +418,14 @@ def run(kind: str, scale: float, reps: int, *, big: bool = True) -> dict[str, An
             runs["orm"].append(orm_full)
             log(
                 f"{kind} delete rep {rep + 1}/{reps}: roster {d:.2f}s (restore {r:.2f}s), raw {raw_s:.2f}s, "
-                f"gitlab {gl_s:.2f}s, orm {orm_s:.2f}s for {orm_rows:,} rows (~{orm_full:.1f}s for all)"
+                f"gitlab {gl_s:.2f}s, orm {orm_s:.2f}s for {orm_rows:,} rows (~{orm_full:.1f}s for all); "
+                f"ordinary person ({light_moved:,} refs): delete {ld:.3f}s, restore {lr:.3f}s"
             )
         out["profile"] = on_copy(template, lambda e: profile_statements(e, lambda: roster_delete(e, ds)))
+        out["restore_profile"] = on_copy(
+            template,
+            lambda e: (roster_delete(e, ds), profile_statements(e, lambda: roster_restore(e, ds)))[1],
+        )
         out["raw_profile"] = on_copy(template, lambda e: profile_statements(e, lambda: raw_delete(e, ds)))
         out["runs"] = dict(runs)
         out["moved"] = moved_counts
@@ -418,11 +433,14 @@ def run(kind: str, scale: float, reps: int, *, big: bool = True) -> dict[str, An
         med = {k: median(v) for k, v in runs.items()}
         out["median_seconds"] = med
         out["rows_per_second"] = {
-            k: ds.heavy_refs / v for k, v in med.items() if v and k not in ("orm_measured",)
+            k: (moved_counts["light"] if k.startswith("light") else ds.heavy_refs) / v
+            for k, v in med.items()
+            if v and k not in ("orm_measured",)
         }
         out["ratios"] = {
             "roster_vs_raw": target(ratio(med["roster"], med["raw"]), 1.5),
             "restore_vs_delete": target(ratio(med["restore"], med["roster"]), 1.5),
+            "light_restore_vs_delete": target(ratio(med["light_restore"], med["light_delete"]), 1.5),
             "gitlab_vs_raw": {"value": ratio(med["gitlab"], med["raw"])},
             "orm_vs_raw": {"value": ratio(med["orm"], med["raw"]), "extrapolated": orm_rows < ds.heavy_refs},
         }
