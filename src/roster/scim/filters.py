@@ -31,6 +31,7 @@ from sqlalchemy import and_, exists, false, func, not_, or_, true
 from sqlalchemy.sql.elements import ColumnElement
 
 from roster.accounts.models import User
+from roster.accounts.service import email_key
 from roster.directory.models import Department, DepartmentMember
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
@@ -74,7 +75,7 @@ def _string_compare(column: Any, op: CompareOperator, value: Any, kind: str) -> 
             return absent if op is CompareOperator.eq else not_(absent)
         raise _invalid(f"The {op.value} operator needs a string value here.")
     if kind == Kind.KEY:
-        left, right = column, value.casefold()
+        left, right = column, email_key(value)
     elif kind == Kind.STRING:
         left, right = func.lower(column), value.lower()
     else:
@@ -209,7 +210,7 @@ USER_NAME_KEY = func.coalesce(User.scim_user_name_key, User.email_key)
 def _user_name_compare(op: CompareOperator, value: Any) -> Expr:
     if op is CompareOperator.eq and isinstance(value, str):
         # Spelled as two indexed lookups: the SCIM key where there is one, else the email's key.
-        key = value.casefold()
+        key = email_key(value)
         return or_(
             User.scim_user_name_key == key,
             and_(User.scim_user_name_key.is_(None), User.email_key == key),

@@ -706,7 +706,7 @@ def get_scim_user(ctx: ScimContext, user_id: str) -> User:
 
 
 def _check_user_name_free(ctx: ScimContext, user_name: str, *, except_id: uuid.UUID | None) -> None:
-    key = user_name.casefold()
+    key = accounts.email_key(user_name)
     where = [
         *_user_scope(ctx.org_id),
         or_(
@@ -752,7 +752,7 @@ def _apply_fields(ctx: ScimContext, user: User, data: UserInput, *, created: boo
     put("display_name", display)
     put("position", data.title)
     put("scim_user_name", data.user_name)
-    put("scim_user_name_key", data.user_name.casefold())
+    put("scim_user_name_key", accounts.email_key(data.user_name))
     put("scim_email_type", data.email_type)
     put("external_id", data.external_id)
     put("employee_number", data.employee_number)
@@ -814,7 +814,7 @@ def replace_user(ctx: ScimContext, user: User, body: dict[str, Any]) -> User:
     """PUT: the resource becomes the body (absent optional attributes are cleared)."""
     data = read_user(body)
     _check_id_unchanged(body, user.id)
-    if data.user_name.casefold() != (user.scim_user_name_key or user.email_key):
+    if accounts.email_key(data.user_name) != (user.scim_user_name_key or user.email_key):
         _check_user_name_free(ctx, data.user_name, except_id=user.id)
     _check_manager(ctx, user, data.manager_id)
     try:
