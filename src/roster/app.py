@@ -19,8 +19,8 @@ from roster.crm.api import router as crm_router
 from roster.db.engine import make_engine, make_sessionmaker, writer
 from roster.directory.api import router as directory_router
 from roster.drive.api import router as drive_router
-from roster.lifecycle.deletion_api import router as deletion_router
 from roster.lifecycle.api import router as lifecycle_router
+from roster.lifecycle.deletion_api import router as deletion_router
 from roster.messages.api import router as messages_router
 from roster.scim.api import create_scim_app
 from roster.scim.api import router as scim_router

@@ -16,4 +16,17 @@ from roster.scim import models as scim_models
 from roster.stream import models as stream_models
 from roster.tasks import models as tasks_models
 
-__all__ = ["Base", "crm_models", "drive_models", "tasks_models", "accounts_models", "deletion_models", "directory_models", "lifecycle_models", "mail_models", "messages_models", "stream_models", "scim_models"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "crm_models",
+    "deletion_models",
+    "directory_models",
+    "drive_models",
+    "lifecycle_models",
+    "mail_models",
+    "messages_models",
+    "scim_models",
+    "stream_models",
+    "tasks_models",
+]
