@@ -860,3 +860,15 @@ def test_malformed_requests_never_cause_a_server_error(
         assert answer.status_code < 500, answer.text
         if answer.status_code >= 400:
             assert answer.json()["schemas"] == [ERROR]
+
+
+def test_deleting_a_manager_leaves_their_reports_without_a_visible_manager(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    boss = new_user(client, h, "boss@x.test")
+    report = new_user(client, h, "report@x.test", extension={"manager": {"value": boss["id"]}})
+    assert report[ENTERPRISE]["manager"]["value"] == boss["id"]
+    assert client.delete(f"{USERS}/{boss['id']}", headers=h).status_code == 204
+    after = client.get(f"{USERS}/{report['id']}", headers=h).json()
+    assert "manager" not in after.get(ENTERPRISE, {})
+    assert names(search(client, h, f'manager.value eq "{boss["id"]}"')) == []
