@@ -13,8 +13,8 @@ Layout of one table's ``rows`` rows, numbered ``n``:
 - the rest (the background) spread over the ordinary users.
 
 Association tables (a reference with ``unique_with``) stay unique: the parent is ``n % P`` and the
-ordinary user ``(n // P) % U``, which is one-to-one for ``n < P * U``; the heavy user's block is at
-most ``P`` rows long, so each of its rows has another parent.
+ordinary user ``(7 * (n % P) + n // P) % U``, which is one-to-one for ``n < P * U`` and spreads
+evenly; the heavy user's block is at most ``P`` rows long, so each of its rows has another parent.
 """
 
 from __future__ import annotations
@@ -249,7 +249,11 @@ def _column_expr(
         if plan.parents:
             modulus = max(1, plans[next(iter(plan.parents.values()))].rows)
         offset = plan.user_columns.index(name) * 7919
-        ordinary = sql.uuid(USERS_PREFIX, f"1 + ((n / {modulus}) + {offset}) % {ordinary_pool}")
+        # For one parent (n % M) the rows are n = p + k*M, so the user 7p + k is different for each
+        # of them (unique association rows), and across parents the users spread evenly.
+        ordinary = sql.uuid(
+            USERS_PREFIX, f"1 + (((n % {modulus}) * 7 + n / {modulus}) + {offset}) % {ordinary_pool}"
+        )
         start = 0
         for _kind, block_column, quota in plan.blocks:
             if block_column == name and quota:
