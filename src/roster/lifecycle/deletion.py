@@ -236,6 +236,7 @@ def _move_rows(
     original_name: str,
     now: datetime,
     originally_by: uuid.UUID | None = None,
+    include_hidden: bool = True,
 ) -> tuple[int, int]:
     """Move one kind of reference from one user to another, recording each row in the map.
 
@@ -271,10 +272,12 @@ def _move_rows(
                 )
             )
         where.append(~clash)  # rows hidden by another operation that clash stay where they are
-    if hide is not None:
+    if hide is not None and include_hidden:
         # Rows hidden by another operation still move: if that operation is restored they must
         # not come back pointing at a deleted person. Rows this operation hid stay with the user.
         where.append(or_(hide.is_(None), hide != op_id))
+    elif hide is not None:
+        where.append(hide.is_(None))
     amap = AUTHORSHIP
     session.execute(
         insert(amap).from_select(
@@ -333,8 +336,11 @@ def _dispose(
             counts.add(counts.hidden, ref.kind, n)
     for ref in refs:
         disposition = plan.get(ref.kind)
-        if disposition is None or disposition is Disposition.DELETE:
+        if disposition is None:
             continue
+        # For ``delete``, what is left are rows another deletion hid (a task hidden with its
+        # responsible): they go to the System User, so that if that deletion is restored they do
+        # not come back pointing at this deleted person.
         target = successor if disposition is Disposition.SUCCESSOR else system_user
         assert target is not None
         moved, hidden = _move_rows(
@@ -1177,6 +1183,7 @@ def transfer_references(
             original_name=from_user.display_name,
             now=now,
             originally_by=originally_by,
+            include_hidden=False,  # a handover is of live references; hidden rows stay as they are
         )
         counts.add(counts.moved, ref.kind, moved)
         counts.add(counts.hidden, ref.kind, hidden)
