@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
@@ -148,3 +150,56 @@ def test_the_autocomplete_route_answers_user_refs_with_position_and_photo(
         client.get("/api/v1/users/autocomplete", params={"limit": 500}, headers=auth(db, me)).status_code
         == 422
     )
+
+
+NAME_PARTS = [
+    "Jöhn",
+    "jo",
+    "Anna",
+    "Ånn",
+    "Öz",
+    "oz",
+    "Дима",
+    "дм",
+    "Σω",
+    "σώ",
+    "山田",
+    "山",
+    "Zoë",
+    "ZOE",
+    "Ngô",
+]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    people=st.lists(
+        st.tuples(
+            st.sampled_from(NAME_PARTS),
+            st.sampled_from(NAME_PARTS),
+            st.sampled_from(["active", "dismissed", "deleted"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    query=st.sampled_from([*NAME_PARTS, "j", "a", "д", "σ", "z", "x"]),
+    limit=st.integers(min_value=1, max_value=5),
+)
+def test_autocomplete_answers_active_matches_only_and_as_many_as_it_may(
+    db: Session, people: list[tuple[str, str, str]], query: str, limit: int
+) -> None:
+    o = make_org(db)
+    for i, (first, last, status) in enumerate(people):
+        user = make_user(db, o.org, first_name=first, last_name=last, email=f"p{i}@x.test")
+        user.status = status
+    db.flush()
+    prefix = search_key(query)
+    everyone = db.scalars(select(User).where(User.org_id == o.org.id)).all()
+    keys = ("first_name_key", "last_name_key", "display_name_key", "email_search_key")
+    matches = {u.id for u in everyone if u.is_active and any(getattr(u, k).startswith(prefix) for k in keys)}
+    exact = {u.id for u in everyone if u.is_active and any(getattr(u, k) == prefix for k in keys)}
+    found = [u.id for u in autocomplete(db, o.org.id, query, limit)]
+    assert set(found) <= matches
+    assert len(found) == len(set(found)) == min(limit, len(matches))
+    if len(exact) <= limit:
+        assert set(found[: len(exact)]) == exact
