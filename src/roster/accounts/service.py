@@ -77,13 +77,39 @@ def get_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
     return user
 
 
+def load_users_to_reference(
+    session: Session, org_id: uuid.UUID, user_ids: list[uuid.UUID] | set[uuid.UUID]
+) -> dict[uuid.UUID, User]:
+    """The users, re-read under a shared lock before new rows point at them (PostgreSQL).
+
+    A concurrent dismissal or deletion then either committed first, and its status is seen here,
+    or waits until the new rows exist and handles them too. The organization's key-share lock comes
+    first, in the order every insert takes it (its foreign key), so lifecycle actions, which lock
+    the organization and then the user, cannot deadlock with us.
+    """
+    if not user_ids:
+        return {}
+    session.execute(
+        select(Organization.id).where(Organization.id == org_id).with_for_update(read=True, key_share=True)
+    )
+    query = (
+        select(User)
+        .where(User.org_id == org_id, User.id.in_(list(user_ids)))
+        .with_for_update(read=True)
+        .execution_options(populate_existing=True)
+    )
+    return {u.id: u for u in session.scalars(query)}
+
+
 def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
     """The user, who must be active: pickers, mentions, assignees and recipients refuse anyone else.
 
     Unknown ids and other organizations' ids are NotFound; dismissed, deleted and System users are
     InactiveUser.
     """
-    user = get_user(session, org_id, user_id)
+    user = load_users_to_reference(session, org_id, [user_id]).get(user_id)
+    if user is None:
+        raise errors.NotFound("No such user.")
     if not user.is_active:
         raise errors.InactiveUser(f"{user.display_name} is not an active user.", user_id=str(user.id))
     return user

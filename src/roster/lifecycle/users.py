@@ -117,6 +117,7 @@ def rehire_user(
     """Back to active with the same credentials, if a seat is free."""
     if user.is_system:
         raise errors.SystemUserImmutable("The System User cannot be rehired.")
+    lock_organization(session, user.org_id)  # the same lock order as dismiss_user: no deadlock
     user = lock_user(session, user)
     if user.status == UserStatus.ACTIVE.value:
         return user

@@ -22,6 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from roster import clock
 from roster.accounts.models import User
+from roster.accounts.service import load_users_to_reference
 from roster.domain import errors
 from roster.domain.text import clean_text
 from roster.ids import new_id
@@ -58,7 +59,7 @@ def require_active_users(
     wanted = set(user_ids)
     if not wanted:
         return {}
-    found = {u.id: u for u in session.scalars(select(User).where(User.org_id == org_id, User.id.in_(wanted)))}
+    found = load_users_to_reference(session, org_id, wanted)  # locked against a racing deletion
     missing = sorted(str(i) for i in wanted - set(found))
     if missing:
         raise errors.UnknownUser(f"No user {missing[0]} in this organization.", user_ids=missing)

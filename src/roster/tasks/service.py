@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from roster import clock
+from roster.accounts import service as accounts
 from roster.accounts.models import User
 from roster.domain import errors
 from roster.domain.text import clean_text
@@ -60,7 +61,7 @@ def active_users(
         raise errors.ValidationFailed(f"At most {PEOPLE_LIMIT} people.", field=field)
     if not wanted:
         return []
-    found = {u.id: u for u in session.scalars(select(User).where(User.org_id == org_id, User.id.in_(wanted)))}
+    found = accounts.load_users_to_reference(session, org_id, set(wanted))  # against a racing deletion
     users = []
     for user_id in wanted:
         user = found.get(user_id)
