@@ -41,7 +41,6 @@ from scim2_models.path import (
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from roster import clock
 from roster.accounts import service as accounts
 from roster.accounts.models import User
 from roster.directory import departments as directory
@@ -413,8 +412,6 @@ def _project(resource: dict[str, Any], names: list[str], *, include: bool, core_
             key = (urn, attr.lower())
             listed = key in wanted
             if include and not listed:
-                if urn is None and (None, "") in wanted:
-                    pass
                 continue
             subs = wanted.get(key)
             if listed and subs is not None and isinstance(value, dict | list):
@@ -1378,7 +1375,3 @@ def not_modified(header: str | None, resource: dict[str, Any]) -> bool:
     current = resource["meta"]["version"]
     tags = _etags(header)
     return "*" in tags or any(_weak_equal(tag, current) for tag in tags)
-
-
-def now_iso() -> str:
-    return _iso(clock.now())
