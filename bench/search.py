@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK_DIR = ROOT / "var" / "bench"
 RESULTS = ROOT / "bench" / "results" / "search.json"
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PG_DATABASE = "roster_bench_search"
+PG_DATABASE = "roster_bench_search"  # + a run id, so concurrent runs never share a database
 USERS_AT_SCALE_1 = 1_000_000
 ORGS_AT_SCALE_1 = 1_000
 DISMISSED_SHARE = 0.10
@@ -551,38 +551,57 @@ def pg_server() -> str | None:
         return None
 
 
-def prepare(kind: str) -> str | None:
+def prepare(kind: str, run_id: str) -> str | None:
     """A fresh, migrated database; its URL (None when PostgreSQL is not reachable)."""
     from roster.db.migrate import upgrade
 
     if kind == "sqlite":
         WORK_DIR.mkdir(parents=True, exist_ok=True)
-        path = WORK_DIR / "search.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
+        url = f"sqlite:///{WORK_DIR / f'search-{run_id}.db'}"
     else:
         server = pg_server()
         if server is None:
             return None
+        name = f"{PG_DATABASE}_{run_id}"
         admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-        url = make_url(server).set(database=PG_DATABASE).render_as_string(hide_password=False)
+        url = make_url(server).set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     return url
 
 
-def run_one(kind: str, scale: float, queries: int, http: bool) -> dict[str, Any] | None:
+def discard(url: str) -> None:
+    """Remove a benchmark database (they are large at scale 1)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{parsed.database}{suffix}").unlink(missing_ok=True)
+        return
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run_one(kind: str, scale: float, queries: int, http: bool, keep: bool = False) -> dict[str, Any] | None:
+    """Build, fill and measure one database (and drop it afterwards unless ``keep``)."""
+    url = prepare(kind, f"{os.getpid()}_{random.randrange(16**6):06x}")
+    if url is None:
+        return None
+    try:
+        return _measure(kind, url, scale, queries, http)
+    finally:
+        if not keep:
+            discard(url)
+
+
+def _measure(kind: str, url: str, scale: float, queries: int, http: bool) -> dict[str, Any]:
     from roster.db.engine import make_engine, make_sessionmaker
     from roster.directory.keys import search_key
     from roster.directory.search import autocomplete, autocomplete_params, autocomplete_statement
 
-    url = prepare(kind)
-    if url is None:
-        return None
     orgs = max(1, round(ORGS_AT_SCALE_1 * scale))
     users = max(orgs, round(USERS_AT_SCALE_1 * scale))
     log(f"{kind}: {users:,} users across {orgs:,} organizations")
@@ -638,7 +657,11 @@ def run_one(kind: str, scale: float, queries: int, http: bool) -> dict[str, Any]
 
 
 def run(
-    scale: float = 1.0, dbs: list[str] | None = None, queries: int = 1000, http: bool = True
+    scale: float = 1.0,
+    dbs: list[str] | None = None,
+    queries: int = 1000,
+    http: bool = True,
+    keep: bool = False,
 ) -> dict[str, Any]:
     """Run the benchmark on each database and write bench/results/search.json."""
     payload: dict[str, Any] = {
@@ -647,9 +670,11 @@ def run(
         "limit": LIMIT,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": "service-level p99 within 2x of the bare SQLAlchemy query on the same index",
+        "load_average_at_start": list(os.getloadavg()),
+        "cpus": os.cpu_count(),
     }
     for kind in dbs or ["sqlite", "postgresql"]:
-        outcome = run_one(kind, scale, queries, http)
+        outcome = run_one(kind, scale, queries, http, keep)
         if outcome is not None:
             outcome["target_met"] = outcome["service_p99_over_bare_p99"] <= 2.0
             payload[kind] = outcome
@@ -665,8 +690,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--no-http", action="store_true", help="skip the uvicorn round trips")
+    parser.add_argument("--keep", action="store_true", help="keep the generated databases")
     args = parser.parse_args(argv)
-    run(args.scale, [d.strip() for d in args.db.split(",") if d.strip()], args.queries, not args.no_http)
+    dbs = [d.strip() for d in args.db.split(",") if d.strip()]
+    run(args.scale, dbs, args.queries, not args.no_http, args.keep)
     return 0
 
 

@@ -245,3 +245,41 @@ def test_a_deleted_persons_photo_is_not_shown_to_employees(client: TestClient, d
     viewer = make_user(db, o.org)
     served = client.get(f"{API}/users/{erin.id}/photo?size=64", headers=auth(db, viewer))
     assert served.status_code == 200 and b">?</text>" in served.content
+
+
+def test_the_size_limit_is_enforced_while_reading_not_after(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from starlette.requests import Request
+
+    from roster.directory.photos import MULTIPART_OVERHEAD, read_upload
+    from roster.domain import errors
+
+    sent = 0
+
+    async def endless_upload() -> dict[str, object]:
+        nonlocal sent
+        sent += 1
+        head = (
+            b"--b\r\nContent-Disposition: form-data; name=file; filename=a.png\r\n\r\n" if sent == 1 else b""
+        )
+        return {"type": "http.request", "body": head + b"\0" * 4096, "more_body": True}
+
+    scope = {
+        "type": "http",
+        "method": "PUT",
+        "path": "/",
+        "headers": [(b"content-type", b"multipart/form-data; boundary=b")],  # no Content-Length
+    }
+    with pytest.raises(errors.PayloadTooLarge):
+        asyncio.run(read_upload(Request(scope, endless_upload), 10_000))
+    assert sent <= (10_000 + MULTIPART_OVERHEAD) // 4096 + 2
+
+
+def test_a_request_without_the_file_field_is_refused(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org)
+    answer = client.put(f"{API}/users/{erin.id}/photo", data={"other": "x"}, headers=auth(db, erin))
+    assert (answer.status_code, answer.json()["code"]) == (422, "validation_failed")
+    answer = client.put(f"{API}/users/{erin.id}/photo", json={}, headers=auth(db, erin))
+    assert answer.status_code == 422

@@ -6,9 +6,10 @@ import hashlib
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from roster.accounts.deps import DB, AdminUser, AppSettings, CurrentUser, Principal
 from roster.accounts.models import User
@@ -86,21 +87,45 @@ def patch_user(user_id: uuid.UUID, body: ProfilePatch, principal: CurrentUser, s
     return user_out(service.update_profile(session, user, actor=principal.user, changes=changes))
 
 
-@router.put("/users/{user_id}/photo", response_model=UserOut)
-def put_photo(
+PHOTO_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+@router.put("/users/{user_id}/photo", response_model=UserOut, openapi_extra=PHOTO_BODY)
+async def put_photo(
     user_id: uuid.UUID,
-    file: Annotated[UploadFile, File()],
+    request: Request,
     principal: CurrentUser,
     session: DB,
     settings: AppSettings,
 ) -> UserOut:
-    """Set a photo (JPEG, PNG, WebP or GIF): the person themself, or an admin."""
-    user = service.get_visible_user(session, principal.user, user_id)
-    if user.is_system:
-        raise errors.SystemUserImmutable("The System User has no photo.")
-    photos._check_may_change(session, user, principal.user)
-    data = photos.read_limited(file.file, settings.max_photo_bytes)
-    return user_out(photos.set_user_photo(session, user, data, actor=principal.user))
+    """Set a photo (multipart field ``file``: JPEG, PNG, WebP or GIF): the person, or an admin."""
+
+    def target() -> User:
+        user = service.get_visible_user(session, principal.user, user_id)
+        photos.check_may_change_photo(session, user, principal.user)
+        return user
+
+    # Who and whether first, so nobody uploads megabytes only to be refused.
+    user = await run_in_threadpool(target)
+    data = await photos.read_upload(request, settings.max_photo_bytes)
+
+    def store() -> UserOut:
+        return user_out(photos.set_user_photo(session, user, data, actor=principal.user))
+
+    return await run_in_threadpool(store)
 
 
 @router.delete("/users/{user_id}/photo", response_model=UserOut)

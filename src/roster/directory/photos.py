@@ -16,6 +16,10 @@ from typing import BinaryIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import Message
 
 from roster.accounts.models import Organization, User
 from roster.directory.models import UserPhoto
@@ -39,11 +43,53 @@ def read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
             break
         size += len(chunk)
         if size > max_bytes:
-            raise errors.PayloadTooLarge(
-                f"The photo is larger than {max_bytes // (1024 * 1024)} MB.", max_bytes=max_bytes
-            )
+            raise _too_large(max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# Multipart boundaries and part headers around the file: small, but not nothing.
+MULTIPART_OVERHEAD = 16 * 1024
+
+
+async def read_upload(request: Request, max_bytes: int) -> bytes:
+    """The multipart field ``file`` of the request, counted as it arrives: past ``max_bytes`` (plus
+    the multipart framing) the upload stops with 413 ``too_large`` before the rest is read."""
+    limit = max_bytes + MULTIPART_OVERHEAD
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(max_bytes)
+    received = 0
+
+    async def counting_receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _too_large(max_bytes)
+        return message
+
+    limited = Request(request.scope, counting_receive)
+    try:
+        form = await limited.form(max_files=1, max_fields=5)
+    except HTTPException:
+        raise errors.ValidationFailed(
+            "The upload is not a well-formed multipart form.", field="file"
+        ) from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, StarletteUploadFile):
+            raise errors.ValidationFailed("Send the photo as the multipart field 'file'.", field="file")
+        return read_limited(upload.file, max_bytes)
+    finally:
+        await form.close()
+
+
+def _too_large(max_bytes: int) -> errors.PayloadTooLarge:
+    return errors.PayloadTooLarge(
+        f"The photo is larger than {max_bytes / (1024 * 1024):g} MB.", max_bytes=max_bytes
+    )
 
 
 def _refuse(detail: str) -> errors.InvalidImage:
@@ -108,7 +154,8 @@ def may_change_photo(actor: User, user: User, org: Organization) -> bool:
     return actor.id == user.id and org.employees_may_change_photo
 
 
-def _check_may_change(session: Session, user: User, actor: User) -> None:
+def check_may_change_photo(session: Session, user: User, actor: User) -> None:
+    """Refuse (403, or 409 for the System User) unless the actor may change this photo."""
     if user.is_system:
         raise errors.SystemUserImmutable("The System User has no photo.")
     org = session.get(Organization, user.org_id)
@@ -121,7 +168,7 @@ def _check_may_change(session: Session, user: User, actor: User) -> None:
 
 def set_user_photo(session: Session, user: User, data: bytes, *, actor: User) -> User:
     """Store a new photo (validated and re-encoded) for the person; the URL version changes."""
-    _check_may_change(session, user, actor)
+    check_may_change_photo(session, user, actor)
     thumbnails = make_thumbnails(data)
     version = (user.photo_version or 0) + 1
     session.execute(delete(UserPhoto).where(UserPhoto.org_id == user.org_id, UserPhoto.user_id == user.id))
@@ -143,7 +190,7 @@ def set_user_photo(session: Session, user: User, data: bytes, *, actor: User) ->
 
 def remove_user_photo(session: Session, user: User, *, actor: User) -> User:
     """Remove the photo; the initials avatar is served instead."""
-    _check_may_change(session, user, actor)
+    check_may_change_photo(session, user, actor)
     session.execute(delete(UserPhoto).where(UserPhoto.org_id == user.org_id, UserPhoto.user_id == user.id))
     if user.photo_version is not None:
         user.photo_version = None
