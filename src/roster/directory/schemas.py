@@ -33,7 +33,7 @@ def person_suggestion(user: User) -> PersonSuggestion:
 
 
 class ProfilePatch(BaseModel):
-    """Fields a person may change on their own profile; ``role`` is for admins."""
+    """Fields a person may change on their own profile; ``role`` and ``department_id`` are for admins."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -35,7 +35,7 @@ def get_visible_user(session: Session, viewer: User, user_id: uuid.UUID) -> User
 
 
 def update_profile(session: Session, user: User, *, actor: User, changes: dict[str, Any]) -> User:
-    """Change profile fields (self or admin), the primary department and the role (admin only).
+    """Change profile fields (self or admin); the primary department and the role (admin only).
 
     ``changes`` holds only the fields sent. Refuses the System User, and demoting the last admin.
     """
@@ -46,6 +46,9 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
         raise errors.Forbidden("You may change only your own profile.")
     if "role" in changes and changes["role"] is not None and not actor.is_admin:
         raise errors.Forbidden("Only an administrator may change roles.")
+    if "department_id" in changes and not actor.is_admin:
+        # Department membership is the company structure: admins (and SCIM) manage it.
+        raise errors.Forbidden("Only an administrator may change departments.")
 
     before = {name: getattr(user, name) for name in PROFILE_FIELDS}
     updated: dict[str, Any] = {}
