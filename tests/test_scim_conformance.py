@@ -102,3 +102,32 @@ def test_the_tester_fails_a_server_without_a_valid_token(scim_server: tuple[str,
     with httpx.Client(base_url=base_url, headers={"Authorization": "Bearer nope"}, timeout=30) as http:
         results = check_server(HttpxSCIMClient(http))
     assert any(r.status is not Status.SUCCESS for r in results)
+
+
+def test_concurrent_creates_of_one_user_name_give_one_user_and_409s_never_5xx(
+    scim_server: tuple[str, str],
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    base_url, token = scim_server
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def create(i: int) -> int:
+        body = {"userName": "Race.Person@x.test", "emails": [{"value": f"race{i}@x.test"}]}
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+            return http.post("/Users", json=body).status_code
+
+    def read(i: int) -> int:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+            return http.get("/Users", params={"filter": 'userName eq "race.person@x.test"'}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        creates = [pool.submit(create, i) for i in range(8)]
+        reads = [pool.submit(read, i) for i in range(8)]
+        created = sorted(f.result() for f in creates)
+        read_codes = {f.result() for f in reads}
+    assert created == [201] + [409] * 7
+    assert read_codes == {200}
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+        found = http.get("/Users", params={"filter": 'userName eq "RACE.PERSON@X.TEST"'}).json()
+    assert found["totalResults"] == 1

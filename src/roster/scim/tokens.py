@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -94,13 +95,22 @@ def resolve_scim_token(session: Session, secret: str) -> ScimToken | None:
 
 
 def touch_scim_token(session: Session, token: ScimToken) -> None:
-    """Record use, at most once a minute, so reads do not turn into writes on every request."""
+    """Record use, at most once a minute, so reads do not turn into writes on every request.
+
+    Best effort: on SQLite a reading transaction cannot take the write lock when another request
+    wrote since it began; the request still succeeds, and a later one records the use.
+    """
     now = clock.now()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        session.execute(
-            update(ScimToken)
-            .where(ScimToken.org_id == token.org_id, ScimToken.id == token.id)
-            .values(last_used_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        set_committed_value(token, "last_used_at", now)
+    if token.last_used_at is not None and now - token.last_used_at <= timedelta(minutes=1):
+        return
+    try:
+        with session.begin_nested():
+            session.execute(
+                update(ScimToken)
+                .where(ScimToken.org_id == token.org_id, ScimToken.id == token.id)
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    except OperationalError:
+        return
+    set_committed_value(token, "last_used_at", now)
