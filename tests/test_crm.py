@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from roster.crm.models import Lead
@@ -195,3 +195,23 @@ def test_dismissed_people_on_leads_show_marked_or_as_former_employee(client: Tes
     db.flush()
     shown = client.get(f"{API}/crm/leads", headers=headers).json()["items"][0]
     assert shown["responsible"]["display_name"] == shown["created_by"]["display_name"] == "Former employee"
+
+
+def test_a_lead_is_not_entered_by_someone_dismissed_since_signing_in(db: Session) -> None:
+    import pytest
+
+    from roster.accounts.models import User
+    from roster.crm.service import create_lead
+    from roster.domain import errors
+
+    o = make_org(db)
+    seller = make_user(db, o.org)
+    db.execute(
+        update(User)
+        .where(User.id == seller.id)
+        .values(status="dismissed")
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(errors.Unauthorized):
+        create_lead(db, actor=seller, title="Too late", responsible_id=o.admin.id)
+    assert _rows(db) == 0

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
@@ -568,3 +568,29 @@ def test_other_writers_are_not_blocked_while_an_upload_streams(databases: Any, t
     assert answer.status_code == 201, answer.text
     assert waited < 5, f"a write waited {waited:.1f}s for an upload in progress"
     assert results == {"upload": 201}
+
+
+def test_an_upload_that_outlasts_its_uploaders_account_stores_nothing(
+    db: Session, settings: Settings
+) -> None:
+    from roster.domain import errors
+
+    o = make_org(db)
+    uploader = make_user(db, o.org)
+    storage = get_storage(settings, o.org.id)
+    staged = storage.stage(max_bytes=100)
+    staged.write(b"half a day of uploading")
+    staged.finish()
+    db.execute(
+        update(User)
+        .where(User.id == uploader.id)
+        .values(status="dismissed")
+        .execution_options(synchronize_session=False)  # meanwhile
+    )
+    with pytest.raises(errors.Unauthorized):
+        service.store_file(
+            db, actor=uploader, name="late.txt", content_type=None, staged=staged, storage=storage
+        )
+    staged.discard()
+    assert _rows(db) == 0
+    assert _blobs(settings, o.org.id) == []

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, func, select
+from sqlalchemy import Connection, event, func, select, update
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
@@ -433,3 +434,20 @@ def test_a_page_of_tasks_loads_its_people_in_a_fixed_number_of_queries(
             observer_ids=[str(people[i + 1].id)],
         )
     assert queries_for_listing() == few
+
+
+def test_a_task_is_not_created_by_someone_dismissed_since_signing_in(db: Session) -> None:
+    from roster.domain import errors
+    from roster.tasks.service import create_task
+
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    db.execute(
+        update(User)
+        .where(User.id == creator.id)
+        .values(status="dismissed")
+        .execution_options(synchronize_session=False)
+    )
+    with pytest.raises(errors.Unauthorized):
+        create_task(db, actor=creator, title="Too late", responsible_id=o.admin.id)
+    assert _count(db, Task) == 0

@@ -101,6 +101,15 @@ def load_users_to_reference(
     return {u.id: u for u in session.scalars(query)}
 
 
+def require_live_actor(session: Session, actor: User) -> None:
+    """Before new rows name the caller (creator, owner, uploader): re-read them under the same
+    shared lock, so a deletion that committed while the request ran (a long upload) is seen, and one
+    still running waits for the new rows. A caller no longer active is Unauthorized."""
+    user = load_users_to_reference(session, actor.org_id, [actor.id]).get(actor.id)
+    if user is None or not user.is_active:
+        raise errors.Unauthorized("Your account is no longer active.")
+
+
 def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
     """The user, who must be active: pickers, mentions, assignees and recipients refuse anyone else.
 

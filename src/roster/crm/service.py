@@ -72,6 +72,7 @@ def create_lead(
     status: LeadStatus = LeadStatus.NEW,
 ) -> Lead:
     """Enter a lead; the responsible person must be an active user of the actor's organization."""
+    accounts.require_live_actor(session, actor)
     lead = Lead(
         org_id=actor.org_id,
         title=_line(title, "title", TITLE_LIMIT, allow_empty=False),

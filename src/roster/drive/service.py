@@ -23,6 +23,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from roster import clock
+from roster.accounts import service as accounts
 from roster.accounts.models import Organization, User
 from roster.db.engine import transaction
 from roster.domain import errors
@@ -102,6 +103,7 @@ def store_file(
     name = clean_file_name(name)
     if staged.size == 0:
         raise errors.EmptyFile("The file is empty.", field="file")
+    accounts.require_live_actor(session, actor)  # the upload may have outlasted their account
     lock_blob(session, actor.org_id, staged.sha256)
     storage.keep(staged)
     file = DriveFile(

@@ -97,6 +97,7 @@ def create_task(
     """Create a task; every person named must be an active user of the actor's organization."""
     title = _clean_title(title)
     description = _clean_description(description)
+    accounts.require_live_actor(session, actor)
     (responsible,) = active_users(session, actor.org_id, [responsible_id], field="responsible_id")
     participants = active_users(session, actor.org_id, participant_ids, field="participant_ids")
     observers = active_users(session, actor.org_id, observer_ids, field="observer_ids")
