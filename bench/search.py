@@ -10,7 +10,8 @@
    - ``service``: ``roster.directory.search.autocomplete`` in its own Session, as a request does;
    - ``bare``: the same statement executed by SQLAlchemy Core on a connection (no ORM, no folding);
    - ``bare_single``: one range scan on one partial index (first names), the floor;
-   - ``http``: ``GET /api/v1/users/autocomplete`` against a real uvicorn on loopback;
+   - ``http``: ``GET /api/v1/users/autocomplete`` against a real uvicorn on loopback, beside
+     ``GET /healthz`` and ``GET /api/v1/me`` (sign-in only) as references;
 3. prints the query plans (EXPLAIN QUERY PLAN / EXPLAIN ANALYZE) and writes bench/results/search.json.
 """
 
@@ -529,7 +530,19 @@ def http_latencies(
                 if answer.status_code != 200:
                     raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
 
-            return percentiles(timed(work, call))
+            def healthz(org_id: uuid.UUID, q: str) -> None:
+                client.get("/healthz")
+
+            def me(org_id: uuid.UUID, q: str) -> None:
+                client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens[org_id]}"})
+
+            # References: the bare HTTP round trip, and a signed-in request that runs no query of
+            # its own, so the autocomplete's own share of the time can be read off.
+            samples = timed_interleaved(work, {"autocomplete": call, "healthz": healthz, "me": me})
+            result = percentiles(samples["autocomplete"])
+            result["reference_healthz"] = percentiles(samples["healthz"])
+            result["reference_me"] = percentiles(samples["me"])
+            return result
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -648,7 +661,12 @@ def _measure(kind: str, url: str, scale: float, queries: int, http: bool) -> dic
     )
     if http:
         result["http"] = http_latencies(engine, url, org_ids, work)
-        log(f"  {'http':<12} p50 {result['http']['p50_ms']:.3f} ms  p99 {result['http']['p99_ms']:.3f} ms")
+        for label, figures in (
+            ("http", result["http"]),
+            ("http /healthz", result["http"]["reference_healthz"]),
+            ("http /me", result["http"]["reference_me"]),
+        ):
+            log(f"  {label:<14} p50 {figures['p50_ms']:.3f} ms  p99 {figures['p99_ms']:.3f} ms")
     result["plans"] = plans(engine, org_ids[0], search_key("jo"))
     for name, plan in result["plans"].items():
         print(f"--- {kind} plan: {name}\n{plan}")
