@@ -135,19 +135,21 @@ def _delete(result: dict[str, Any]) -> list[str]:
                 cell += f" *extrapolated from {result[k]['orm_rows_measured']:,} rows*"
             cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    if all("big_median_seconds" in result[k] for k in kinds):
-        big = result[kinds[0]]["big_dataset"]
+    if any("big_median_seconds" in result[k] for k in kinds):
         for label, key in (
             ("Roster `delete_user`", "roster"),
             ("Raw SQL", "raw"),
             ("Roster `restore_user`", "restore"),
         ):
-            cells = [
-                f"{_s(result[k]['big_median_seconds'][key])} "
-                f"({_n(big['heavy_refs'] / result[k]['big_median_seconds'][key])} refs/s)"
-                for k in kinds
-            ]
-            lines.append(f"| {label}, {big['heavy_refs']:,} references | " + " | ".join(cells) + " |")
+            cells = []
+            for k in kinds:
+                if "big_median_seconds" not in result[k]:
+                    cells.append("not run")
+                    continue
+                refs = result[k]["big_dataset"]["heavy_refs"]
+                med = result[k]["big_median_seconds"][key]
+                cells.append(f"{_s(med)} ({refs:,} refs, {_n(refs / med)} refs/s)")
+            lines.append(f"| {label}, 10x the references | " + " | ".join(cells) + " |")
     lines += [
         "",
         "| Target | " + " | ".join(DB_LABEL[k] for k in kinds) + " |",
