@@ -872,3 +872,21 @@ def test_deleting_a_manager_leaves_their_reports_without_a_visible_manager(
     after = client.get(f"{USERS}/{report['id']}", headers=h).json()
     assert "manager" not in after.get(ENTERPRISE, {})
     assert names(search(client, h, f'manager.value eq "{boss["id"]}"')) == []
+
+
+def test_one_group_patch_may_remove_the_external_id_and_rename(client: TestClient, h: dict[str, str]) -> None:
+    group = client.post(GROUPS, json={"displayName": "Old", "externalId": "ext-1"}, headers=h).json()
+    url = f"{GROUPS}/{group['id']}"
+    answer = patch(
+        client,
+        h,
+        url,
+        {"op": "remove", "path": "externalId"},
+        {"op": "replace", "path": "displayName", "value": "New"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["displayName"] == "New" and "externalId" not in answer.json()
+    assert_scim_error(patch(client, h, url, {"op": "remove", "path": "displayName"}), 400, "mutability")
+    assert_scim_error(
+        patch(client, h, url, {"op": "add", "path": "nickName", "value": "x"}), 400, "invalidPath"
+    )

@@ -1257,7 +1257,8 @@ def _is_members_path(path: str | None) -> bool:
 def patch_group(ctx: ScimContext, department: Department, body: dict[str, Any]) -> Department:
     """PATCH a department: member operations go straight to the directory's member actions."""
     operations = read_patch(body)
-    fields: dict[str, Any] = {}
+    shown: dict[str, Any] = {"displayName": department.name, "externalId": department.external_id}
+    changed = False
     for operation in operations:
         if _is_members_path(operation.path):
             _patch_members(ctx, department, operation)
@@ -1266,20 +1267,15 @@ def patch_group(ctx: ScimContext, department: Department, body: dict[str, Any]) 
             value = dict(operation.value)
             member_key = next((k for k in value if str(k).lower() == "members"), None)
             if member_key is not None:
-                members = value.pop(member_key)
-                _patch_members(ctx, department, Operation(operation.op, "members", members))
+                _patch_members(ctx, department, Operation(operation.op, "members", value.pop(member_key)))
             operation = Operation(operation.op, None, value)
-        shown = {"displayName": department.name, "externalId": department.external_id, **fields}
         apply_operation(shown, operation, core_urn=CORE_GROUP, extension_urn=None)
-        fields = {k: v for k, v in shown.items() if k.lower() in ("displayname", "externalid")}
-        if any(
-            str(k).lower() not in ("displayname", "externalid", "members", "id", "schemas", "meta")
-            for k in shown
-        ):
-            unknown = [k for k in shown if str(k).lower() not in ("displayname", "externalid")]
+        changed = True
+        unknown = [k for k in shown if str(k).lower() not in ("displayname", "externalid")]
+        if unknown:
             raise InvalidPathException(detail=f"Groups have no attribute {unknown[0]!r} to change.")
-    if fields:
-        data = _lower_keys(fields)
+    if changed:
+        data = _lower_keys(shown)
         name = _string(data.get("displayname"), "displayName", max_length=200)
         if not name:
             raise MutabilityException(detail="displayName is required and cannot be removed.")
