@@ -71,6 +71,18 @@ def _hidden_ids(db: Session) -> dict[str, set[tuple[Any, ...]]]:
     return result
 
 
+def _rows_of(db: Session, user: User) -> dict[str, set[tuple[Any, ...]]]:
+    """The primary keys of every content row that points at the user."""
+    db.flush()
+    result: dict[str, set[tuple[Any, ...]]] = {}
+    for ref in content_references():
+        table = Base.metadata.tables[ref.table]
+        pk = list(table.primary_key.columns)
+        rows = db.execute(select(*pk).where(table.c.org_id == user.org_id, table.c[ref.column] == user.id))
+        result.setdefault(table.name, set()).update(tuple(r) for r in rows)
+    return result
+
+
 class LifecycleMachine(RuleBasedStateMachine):
     engine: Engine
     tmp_path: Any
@@ -265,6 +277,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         if user.email is None:
             return  # already purged: erasing needs the id as confirmation; covered elsewhere
         hidden = _hidden_ids(self.db)
+        # Erasing hides and destroys in one go: the person's duplicates of what the System User
+        # already has (a second member of one chat) go at once.
+        for table_name, ids in _rows_of(self.db, user).items():
+            hidden.setdefault(table_name, set()).update(ids)
         deletion.erase_user(self.db, user, actor=self.admin, confirm=user.email)
         self._mark_successor_gone(user.id)
         self.dirty |= set(self.before_delete)

@@ -162,15 +162,24 @@ def _hide_column(ref: UserReference, table: Table) -> Column[Any] | None:
     return None
 
 
-def _hide_targets() -> list[tuple[Table, Column[Any]]]:
-    """Every (table, hide column) a content reference can hide rows with, each once."""
-    seen: dict[tuple[str, str], tuple[Table, Column[Any]]] = {}
-    for ref in content_references():
+def _hidden_by(op: LifecycleOperation) -> list[tuple[Table, Column[Any], list[ColumnElement[bool]]]]:
+    """Where the rows an operation hid are: per kind it hid, the user's rows carrying its id.
+
+    A hidden row keeps pointing at the operation's user (nothing moves hidden rows of a deleted
+    person), so each lookup goes through the reference column's index instead of scanning tables
+    for ``hidden_by``.
+    """
+    found = []
+    for kind in sorted((op.dispositions or {}).get("deleted", {})):
+        ref = get_reference(kind)
+        if ref is None:
+            continue
         table = _table(ref)
         hide = _hide_column(ref, table)
         if hide is not None:
-            seen.setdefault((table.name, hide.name), (table, hide))
-    return [seen[k] for k in sorted(seen)]
+            where = [table.c.org_id == op.org_id, table.c[ref.column] == op.user_id, hide == op.id]
+            found.append((table, hide, where))
+    return found
 
 
 def _values(table: Table, changes: dict[str, Any]) -> dict[str, Any]:
@@ -237,6 +246,7 @@ def _move_rows(
     now: datetime,
     originally_by: uuid.UUID | None = None,
     include_hidden: bool = True,
+    hide_clashes: bool = True,
 ) -> tuple[int, int]:
     """Move one kind of reference from one user to another, recording each row in the map.
 
@@ -263,7 +273,7 @@ def _move_rows(
     hidden = 0
     if ref.unique_with:
         clash = _clash(ref, table, to_id)
-        if hide is not None:
+        if hide is not None and hide_clashes:
             hidden = _rowcount(
                 session.execute(
                     update(table)
@@ -271,7 +281,7 @@ def _move_rows(
                     .values(_values(table, {hide.name: op_id}))
                 )
             )
-        where.append(~clash)  # rows hidden by another operation that clash stay where they are
+        where.append(~clash)  # clashing rows not hidden here stay where they are
     if hide is not None and include_hidden:
         # Rows hidden by another operation still move: if that operation is restored they must
         # not come back pointing at a deleted person. Rows this operation hid stay with the user.
@@ -646,40 +656,42 @@ def _email_taken(session: Session, org_id: uuid.UUID, key: str) -> bool:
 def _return_rows(
     session: Session, ref: UserReference, *, op: LifecycleOperation, user_id: uuid.UUID, now: datetime
 ) -> int:
-    """Move back every reference of one kind that still points where the operation put it."""
+    """Move back every reference of one kind that still points where the operation put it.
+
+    Driven by the map: the operation's rows of this kind (its primary key) select the objects,
+    which are then found by their own key, so the cost follows what was moved, not the table.
+    """
     table = _table(ref)
     col = table.c[ref.column]
     obj = _object_column(ref, table)
     amap = AUTHORSHIP
-    where: list[ColumnElement[bool]] = [
-        table.c.org_id == op.org_id,
-        exists().where(
-            amap.c.org_id == table.c.org_id,
-            amap.c.operation_id == op.id,
-            amap.c.kind == ref.kind,
-            amap.c.object_id == obj,
-            amap.c.moved_to_id == col,
-            amap.c.restored_at.is_(None),
-        ),
+    of_this_kind = [
+        amap.c.org_id == op.org_id,
+        amap.c.operation_id == op.id,
+        amap.c.kind == ref.kind,
+        amap.c.restored_at.is_(None),
     ]
-    if ref.unique_with:
-        where.append(~_clash(ref, table, user_id))
-    returned = _rowcount(
-        session.execute(update(table).where(*where).values(_values(table, {col.name: user_id})))
-    )
-    if returned:
-        back = exists().where(table.c.org_id == amap.c.org_id, obj == amap.c.object_id, col == user_id)
-        session.execute(
-            update(amap)
-            .where(
-                amap.c.org_id == op.org_id,
-                amap.c.operation_id == op.id,
-                amap.c.kind == ref.kind,
-                amap.c.restored_at.is_(None),
-                back,
-            )
-            .values(restored_at=now)
+    targets = session.scalars(select(amap.c.moved_to_id).where(*of_this_kind).distinct()).all()
+    returned = 0
+    for moved_to in targets:  # one per operation and kind (a successor or the System User)
+        where: list[ColumnElement[bool]] = [
+            table.c.org_id == op.org_id,
+            col == moved_to,
+            obj.in_(select(amap.c.object_id).where(*of_this_kind, amap.c.moved_to_id == moved_to)),
+        ]
+        hide = _hide_column(ref, table)
+        if hide is not None:
+            # Hidden since by another deletion: it stays with that deletion (and counts as left),
+            # so every row a deletion hides still points at that deletion's user.
+            where.append(hide.is_(None))
+        if ref.unique_with:
+            where.append(~_clash(ref, table, user_id))
+        returned += _rowcount(
+            session.execute(update(table).where(*where).values(_values(table, {col.name: user_id})))
         )
+    if returned:
+        back = select(obj).where(table.c.org_id == op.org_id, col == user_id)
+        session.execute(update(amap).where(*of_this_kind, amap.c.object_id.in_(back)).values(restored_at=now))
     return returned
 
 
@@ -734,13 +746,9 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
         if int(totals.get(kind, 0)) - n > 0:
             left[kind] = int(totals.get(kind, 0)) - n
     unhidden = 0
-    for table, hide in _hide_targets():
+    for table, hide, where in _hidden_by(op):
         unhidden += _rowcount(
-            session.execute(
-                update(table)
-                .where(table.c.org_id == op.org_id, hide == op.id)
-                .values(_values(table, {hide.name: None}))
-            )
+            session.execute(update(table).where(*where).values(_values(table, {hide.name: None})))
         )
     op.restored_at = now
     user.status = UserStatus.DISMISSED.value
@@ -793,8 +801,8 @@ def _destroy(
 
 def _destroy_hidden(session: Session, op: LifecycleOperation) -> int:
     destroyed = 0
-    for table, hide in _hide_targets():
-        destroyed += _destroy(session, table, [table.c.org_id == op.org_id, hide == op.id], op.org_id)
+    for table, _hide, where in _hidden_by(op):
+        destroyed += _destroy(session, table, where, op.org_id)
     return destroyed
 
 
@@ -1006,11 +1014,11 @@ def erase_user(
             )
         ).all()
     )
+    op.dispositions = {**op.dispositions, "moved": counts.moved, "deleted": counts.hidden}
     destroyed = 0
     for earlier in [*pending, op]:
         destroyed += _destroy_hidden(session, earlier)
         earlier.purged_at = now
-    op.dispositions = {**op.dispositions, "moved": counts.moved, "deleted": counts.hidden}
 
     needles = _personal_strings(user)
     _forget_mail_and_invitations(session, user, needles, pseudonym)
@@ -1184,6 +1192,7 @@ def transfer_references(
             now=now,
             originally_by=originally_by,
             include_hidden=False,  # a handover is of live references; hidden rows stay as they are
+            hide_clashes=False,  # nobody is deleted: a duplicate stays with its owner
         )
         counts.add(counts.moved, ref.kind, moved)
         counts.add(counts.hidden, ref.kind, hidden)
