@@ -32,7 +32,6 @@ from roster.accounts.models import User
 from roster.directory.keys import prefix_upper_bound, search_key
 from roster.directory.models import DepartmentMember
 from roster.domain import errors
-from roster.domain.users import UserStatus
 
 MAX_AUTOCOMPLETE = 50
 STATUSES = ("active", "dismissed", "deleted", "all")
@@ -159,4 +158,4 @@ def search_users(
     return list(users), int(total)
 
 
-__all__ = ["UserStatus", "autocomplete", "autocomplete_params", "autocomplete_statement", "search_users"]
+__all__ = ["autocomplete", "autocomplete_params", "autocomplete_statement", "search_users"]
