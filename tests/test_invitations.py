@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -344,3 +345,19 @@ def test_a_csv_row_may_name_its_department(db: Session, client: TestClient) -> N
         ("ann@example.test", str(sales.id))
     ]
     assert [(f["email"], f["code"]) for f in body["failed"]] == [("bob@example.test", "validation_failed")]
+
+
+def test_a_duplicate_pending_invitation_is_refused_by_the_database_and_gives_its_seat_back(
+    db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roster.domain import errors
+    from roster.lifecycle import invitations
+
+    o = make_org(db)
+    invite_user(db, o.org.id, actor=o.admin, email="twice@example.test")
+    used = get_seat_ledger(db, o.org.id).used
+    # As if a concurrent request passed the check before the first invitation was written.
+    monkeypatch.setattr(invitations, "check_email_is_free", lambda *a, **k: None)
+    with pytest.raises(errors.EmailInUse):
+        invite_user(db, o.org.id, actor=o.admin, email="twice@example.test")
+    assert get_seat_ledger(db, o.org.id).used == used

@@ -114,9 +114,11 @@ def _invitation_mail(
 
 
 def _insert_pending(session: Session, invitation: Invitation) -> None:
-    """Insert under the one-pending-invitation-per-address index; a concurrent duplicate loses."""
+    """Take the seat and insert under the one-pending-invitation-per-address index, in one
+    savepoint: a concurrent duplicate loses, and gives its seat back."""
     try:
         with session.begin_nested():
+            take_seat(session, invitation.org_id)
             session.add(invitation)
             session.flush()
     except IntegrityError:
@@ -149,7 +151,6 @@ def invite_user(
         # organization), so an overdue invitation blocks neither its address nor a seat.
         expire_invitations(session, org_id)
     check_email_is_free(session, org_id, key)
-    take_seat(session, org_id)
     token = new_secret(org_id)
     invitation = Invitation(
         org_id=org_id,
