@@ -183,3 +183,40 @@ def test_a_dismissed_head_is_hidden_from_employees_but_shown_to_admins(
     assert seen["head"] is None
     seen = client.get(f"{API}/departments/{dept.id}", headers=auth(db, o.admin)).json()
     assert seen["head"]["status"] == "dismissed"
+
+
+def test_concurrent_additions_of_the_same_member_make_one_membership(databases) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+    from roster.directory.models import DepartmentMember
+
+    engine = make_engine(databases.new_database())
+    factory = make_sessionmaker(writer(engine))
+    with transaction(factory) as session:
+        o = make_org(session)
+        erin = make_user(session, o.org)
+        dept = depts.create_department(session, o.org.id, actor=None, name="Ops")
+        org_id, dept_id, erin_id = o.org.id, dept.id, erin.id
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def add() -> None:
+        try:
+            barrier.wait()
+            with transaction(factory) as session:
+                department = depts.get_department(session, org_id, dept_id)
+                depts.add_department_members(session, department, [erin_id], actor=None)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=add) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with factory() as session:
+        rows = session.scalars(select(DepartmentMember).where(DepartmentMember.org_id == org_id)).all()
+    engine.dispose()
+    assert failures == []
+    assert [r.user_id for r in rows] == [erin_id]

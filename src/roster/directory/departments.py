@@ -260,6 +260,16 @@ def _reassign_primary(session: Session, org_id: uuid.UUID, department_id: uuid.U
     )
 
 
+def _lock_department(session: Session, department: Department) -> None:
+    # Membership changes read the members, then insert: two at once (PostgreSQL) would both insert
+    # the same person and one would hit the unique key. The department row serialises them.
+    session.execute(
+        select(Department.id)
+        .where(Department.org_id == department.org_id, Department.id == department.id)
+        .with_for_update()
+    )
+
+
 def _current_member_ids(session: Session, department: Department) -> set[uuid.UUID]:
     return set(
         session.scalars(
@@ -307,6 +317,7 @@ def add_department_members(
 
     ``include_inactive`` also admits dismissed people: an identity provider (SCIM) is the source of
     truth for the memberships of people it has disabled."""
+    _lock_department(session, department)
     org_id = department.org_id
     wanted = _require_active(session, org_id, user_ids, include_inactive=include_inactive)
     current = _current_member_ids(session, department)
@@ -338,6 +349,7 @@ def remove_department_members(
     session: Session, department: Department, user_ids: Sequence[uuid.UUID], *, actor: User | None
 ) -> list[uuid.UUID]:
     """End memberships (unknown ids are ignored); returns the users removed."""
+    _lock_department(session, department)
     org_id = department.org_id
     current = _current_member_ids(session, department)
     removed = [u for u in dict.fromkeys(user_ids) if u in current]
@@ -389,6 +401,7 @@ def set_department_members(
     include_inactive: bool = False,
 ) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
     """Make the members exactly ``user_ids``; newcomers must be active. Returns (added, removed)."""
+    _lock_department(session, department)
     current = _current_member_ids(session, department)
     wanted = list(dict.fromkeys(user_ids))
     # People already in the department may stay whatever their status (an identity provider

@@ -170,6 +170,9 @@ def set_user_photo(session: Session, user: User, data: bytes, *, actor: User) ->
     """Store a new photo (validated and re-encoded) for the person; the URL version changes."""
     check_may_change_photo(session, user, actor)
     thumbnails = make_thumbnails(data)
+    # Two uploads at once must not both insert the one photo row (and the version must grow).
+    session.execute(select(User.id).where(User.org_id == user.org_id, User.id == user.id).with_for_update())
+    session.refresh(user, ["photo_version"])
     version = (user.photo_version or 0) + 1
     session.execute(delete(UserPhoto).where(UserPhoto.org_id == user.org_id, UserPhoto.user_id == user.id))
     session.add(
