@@ -215,3 +215,20 @@ def test_employees_see_themselves_and_active_colleagues(client: TestClient, db: 
     headers = auth(db, erin)
     assert _ok(client.get(f"{API}/users/{erin.id}", headers=headers))["id"] == str(erin.id)
     assert _ok(client.get(f"{API}/users/{colleague.id}", headers=headers))["status"] == "active"
+
+
+def test_control_characters_are_refused_in_names_and_ignored_in_queries(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, first_name="Erin", last_name="Nul")
+    headers = auth(db, erin)
+    answer = client.patch(f"{API}/users/{erin.id}", json={"first_name": "E\u0000rin"}, headers=headers)
+    assert (answer.status_code, answer.json()["field"]) == (422, "first_name")
+    for url in (f"{API}/users", f"{API}/users/autocomplete"):
+        answer = client.get(url, params={"q": "Er\x00in"}, headers=headers)
+        assert answer.status_code == 200, answer.text
+    assert (
+        client.post(f"{API}/departments", json={"name": "a\u0007b"}, headers=auth(db, o.admin)).status_code
+        == 422
+    )

@@ -5,6 +5,7 @@ Entry points (API, SCIM Groups, CLI) call these functions; none of them commits.
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -52,6 +53,8 @@ def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
         raise errors.ValidationFailed("The department name must not be empty.", field="name")
+    if any(unicodedata.category(c) == "Cc" for c in cleaned):
+        raise errors.ValidationFailed("Control characters are not allowed.", field="name")
     if len(cleaned) > 200:
         raise errors.ValidationFailed("Use at most 200 characters.", field="name")
     return cleaned

@@ -21,11 +21,15 @@ from roster.accounts.models import SEARCH_KEY_LENGTH, User
 
 
 def search_key(text: str | None) -> str:
-    """Fold text for prefix search: NFKD, combining marks dropped, casefolded, spaces collapsed."""
+    """Fold text for prefix search: NFKD, combining marks and control characters dropped,
+    casefolded, whitespace collapsed."""
     if not text:
         return ""
     decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    # Control characters (NUL among them, which PostgreSQL refuses in text) never match a name.
+    stripped = "".join(
+        c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cc"
+    )
     folded = unicodedata.normalize("NFKD", stripped.casefold())
     folded = "".join(c for c in folded if not unicodedata.combining(c))
     return " ".join(folded.split())[:SEARCH_KEY_LENGTH]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
@@ -55,6 +56,8 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
     for name in PROFILE_FIELDS:
         if name in changes and changes[name] is not None:
             value = " ".join(str(changes[name]).split())
+            if any(unicodedata.category(c) == "Cc" for c in value):
+                raise errors.ValidationFailed("Control characters are not allowed.", field=name)
             if name == "display_name" and not value:
                 raise errors.ValidationFailed("The display name must not be empty.", field="display_name")
             if value != getattr(user, name):
