@@ -271,23 +271,27 @@ def _move_rows(
             )
         )
     hidden = 0
-    if ref.unique_with:
-        clash = _clash(ref, table, to_id)
-        if hide is not None and hide_clashes:
-            hidden = _rowcount(
-                session.execute(
-                    update(table)
-                    .where(*where, hide.is_(None), clash)
-                    .values(_values(table, {hide.name: op_id}))
-                )
+    clash = _clash(ref, table, to_id) if ref.unique_with else None
+    if clash is not None and hide is not None and hide_clashes:
+        hidden = _rowcount(
+            session.execute(
+                update(table).where(*where, hide.is_(None), clash).values(_values(table, {hide.name: op_id}))
             )
-        where.append(~clash)  # clashing rows not hidden here stay where they are
-    if hide is not None and include_hidden:
-        # Rows hidden by another operation still move: if that operation is restored they must
-        # not come back pointing at a deleted person. Rows this operation hid stay with the user.
-        where.append(or_(hide.is_(None), hide != op_id))
-    elif hide is not None:
-        where.append(hide.is_(None))
+        )
+        # Visible clashes are hidden now; only rows hidden by another operation need the check.
+        if include_hidden:
+            where.append(or_(hide.is_(None), and_(hide != op_id, ~clash)))
+        else:
+            where.append(hide.is_(None))
+    else:
+        if clash is not None:
+            where.append(~clash)  # clashing rows stay where they are
+        if hide is not None and include_hidden:
+            # Rows hidden by another operation still move: if that operation is restored they
+            # must not come back pointing at a deleted person. Rows this operation hid stay.
+            where.append(or_(hide.is_(None), hide != op_id))
+        elif hide is not None:
+            where.append(hide.is_(None))
     amap = AUTHORSHIP
     session.execute(
         insert(amap).from_select(
