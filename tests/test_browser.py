@@ -161,7 +161,7 @@ def mention_suggestions(page: object, prefix: str) -> list[str]:
     box = page.locator("#post-body")  # type: ignore[attr-defined]
     box.click()
     box.press_sequentially("@" + prefix, delay=40)
-    listbox = page.locator(".ac-list")  # type: ignore[attr-defined]
+    listbox = page.locator("#post-body + .ac-list")  # type: ignore[attr-defined]
     listbox.wait_for(state="visible")
     page.wait_for_timeout(400)  # type: ignore[attr-defined]
     return [t.strip() for t in listbox.locator("li").all_inner_texts()]
@@ -249,6 +249,18 @@ def test_an_employee_is_invited_posts_is_dismissed_deleted_and_restored(site: Si
     sign_in(colin, site, site.colleague_email)
     assert any("Erin Hale" in s for s in mention_suggestions(colin, "Eri"))
     shot(colin, "stream-mention-autocomplete")
+
+    # ...and mentions her in a comment on her post, picking her from the list with the keyboard.
+    colin.goto(site.url + "/stream")  # type: ignore[attr-defined]
+    comment = colin.locator("article.post", has_text="glad to be here").locator("input[name=body]")  # type: ignore[attr-defined]
+    comment.press_sequentially("Welcome @Eri", delay=40)
+    colin.locator(".ac-list li", has_text="Erin Hale").wait_for()  # type: ignore[attr-defined]
+    comment.press("Enter")
+    comment.press_sequentially("!", delay=40)
+    comment.press("Enter")
+    colin.wait_for_selector("text=Comment added.")  # type: ignore[attr-defined]
+    mention = colin.locator("article.post", has_text="glad to be here").locator(".comment a.mention")  # type: ignore[attr-defined]
+    assert mention.inner_text() == "@Erin Hale"
 
     # The admin dismisses her, with a confirmation step.
     admin.goto(f"{site.url}/people/{erin_id}/dismiss")  # type: ignore[attr-defined]

@@ -259,7 +259,7 @@ def accept_invitation(
     if not field_errors:
         try:
             with session.begin_nested():
-                user, _issued = invitations.accept_invitation(
+                user, api_token = invitations.accept_invitation(
                     session,
                     token=invite_token,
                     password=password,
@@ -286,6 +286,8 @@ def accept_invitation(
             status_code=422,
         )
     settings = app_settings(request)
+    # The browser gets a session of its own; the API token that accepting issues is not needed.
+    accounts.revoke_token(session, api_token.token)
     issued = accounts.issue_token(
         session, user, kind="session", lifetime=timedelta(days=settings.session_days)
     )

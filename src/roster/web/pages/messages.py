@@ -94,6 +94,8 @@ def inbox(request: Request, principal: WebUser, session: DB) -> Response:
 def direct(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID) -> Response:
     """The conversation with one person (history stays readable after they leave)."""
     other = get_visible_user(session, principal.user, user_id)
+    if other.id == principal.user.id:
+        return redirect("/messages")
     chat, messages, _total = service.get_direct_conversation(
         session, principal.org_id, viewer=principal.user, other_id=other.id, per_page=100
     )

@@ -126,11 +126,13 @@ def add_comment(
     session: DB,
     post_id: uuid.UUID,
     body: Annotated[str, Form(max_length=50_000)] = "",
+    mentions: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
 ) -> Response:
+    """Comment on a post; people picked with @ are mentioned."""
     post = _post(session, principal, post_id)
     try:
         with session.begin_nested():
-            service.add_comment(session, post, actor=principal.user, body=body)
+            service.add_comment(session, post, actor=principal.user, body=body, mentions=_ids(mentions))
     except errors.RosterError as exc:
         return redirect(f"/stream#post-{post_id}", request, exc.detail, "error")
     return redirect(f"/stream#post-{post_id}", request, "Comment added.")

@@ -117,7 +117,11 @@
       var before = textarea.value.slice(0, caret).replace(/@([^\s@]{0,40})$/, "@" + item.display_name + " ");
       textarea.value = before + textarea.value.slice(caret);
       textarea.setSelectionRange(before.length, before.length);
-      if (select) ensureOption(select, item).selected = true;
+      if (select) {
+        ensureOption(select, item).selected = true;
+      } else if (!form.querySelector('input[name="mentions"][value="' + item.id + '"]')) {
+        form.appendChild(el("input", { type: "hidden", name: "mentions", value: item.id, "data-name": item.display_name }));
+      }
       textarea.dispatchEvent(new Event("input"));
       textarea.focus();
     });
@@ -128,6 +132,9 @@
     textarea.addEventListener("keydown", function (e) { box.keydown(e); });
     textarea.addEventListener("blur", function () { setTimeout(function () { box.hide(); }, 150); });
     form.addEventListener("submit", function () {
+      form.querySelectorAll('input[type="hidden"][name="mentions"]').forEach(function (hidden) {
+        if (textarea.value.indexOf("@" + hidden.getAttribute("data-name")) === -1) hidden.remove();
+      });
       if (!select) return;
       Array.prototype.forEach.call(select.options, function (opt) {
         if (opt.selected && textarea.value.indexOf("@" + opt.getAttribute("data-name")) === -1) opt.selected = false;
@@ -259,7 +266,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("textarea[data-mention]").forEach(initMentions);
+    document.querySelectorAll("[data-mention]").forEach(initMentions);
     document.querySelectorAll("textarea[data-preview]").forEach(initPreview);
     document.querySelectorAll("[data-picker]").forEach(initPicker);
     document.querySelectorAll("[data-confirm-match]").forEach(initTypeToConfirm);
