@@ -177,3 +177,29 @@ def api_routes(app: FastAPI) -> list[Route]:
         for method in sorted(methods):
             routes.append(Route(method, path, access, has_body))
     return routes
+
+
+SCIM_PREFIX = "/scim/v2"
+SCIM_OBJECT_MAKERS: dict[str, ObjectMaker] = {
+    "user_id": lambda db, o: str(make_user(db, o.org).id),
+    "group_id": _department,
+}
+
+
+def scim_routes(app: FastAPI) -> list[Route]:
+    """Every route of the SCIM application mounted at /scim/v2 (all need a SCIM token)."""
+    from starlette.routing import Mount
+
+    found = []
+    for mount in app.routes:
+        if isinstance(mount, Mount) and mount.path == SCIM_PREFIX:
+            for route in getattr(mount.app, "routes", []):
+                if isinstance(route, APIRoute):
+                    for method in sorted(route.methods or []):
+                        found.append(Route(method, SCIM_PREFIX + route.path, "scim", method != "GET"))
+    return found
+
+
+def is_page(route: Route) -> bool:
+    """A server-rendered page (not the API, health checks or the API docs)."""
+    return not route.path.startswith(("/api/", "/healthz", "/readyz", "/docs", "/openapi", "/redoc"))
