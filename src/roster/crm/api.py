@@ -41,7 +41,7 @@ def list_leads(
     session: DB,
     lead_status: Annotated[LeadStatus | None, Query(alias="status")] = None,
     responsible_id: uuid.UUID | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # beyond that an offset overflows SQL integers
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> LeadPage:
     """The organization's leads, newest first."""

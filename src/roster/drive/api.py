@@ -90,7 +90,7 @@ def list_files(
     principal: CurrentUser,
     session: DB,
     owner_id: uuid.UUID | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # beyond that an offset overflows SQL integers
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> FilePage:
     """The organization's common drive, newest first (``owner_id`` narrows it to one owner)."""

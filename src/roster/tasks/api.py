@@ -44,7 +44,7 @@ def list_tasks(
     session: DB,
     role: TaskRole = TaskRole.ALL,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # beyond that an offset overflows SQL integers
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TaskPage:
     """My tasks, newest first: those I am responsible for, created, take part in or observe."""
