@@ -7,14 +7,12 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
 from roster.accounts.security import hash_password
-from roster.accounts.service import (
-    compose_display_name,
-    create_organization,
-    email_key,
-    get_organization_by_slug,
-)
+from roster.accounts.service import create_organization, get_organization_by_slug
 from roster.crm import demo as crm_demo
 from roster.drive import demo as drive_demo
+from roster.lifecycle.deletion import delete_user
+from roster.lifecycle.invitations import invite_user
+from roster.lifecycle.users import dismiss_user, provision_user
 from roster.messages import demo as messages_demo
 from roster.stream import demo as stream_demo
 from roster.tasks import demo as tasks_demo
@@ -37,7 +35,7 @@ def create_demo(session: Session, *, password: str) -> bool:
     """Create the demo organization if it is missing; True when it was created."""
     if get_organization_by_slug(session, DEMO_SLUG) is not None:
         return False
-    org, _admin = create_organization(
+    org, admin = create_organization(
         session,
         slug=DEMO_SLUG,
         name="Demo Company",
@@ -48,25 +46,54 @@ def create_demo(session: Session, *, password: str) -> bool:
         admin_last_name="Admin",
     )
     hashed = hash_password(password)
+    # People join through the same actions as anywhere else, so the seat ledger and the audit log
+    # tell the demo's story truthfully.
     for first, last, position in PEOPLE:
-        email = f"{first.lower()}.{last.lower()}@demo.test"
-        session.add(
-            User(
-                org_id=org.id,
-                email=email,
-                email_key=email_key(email),
-                first_name=first,
-                last_name=last,
-                display_name=compose_display_name(first, last),
-                position=position,
-                password_hash=hashed,
-            )
+        user = provision_user(
+            session,
+            org.id,
+            actor=admin,
+            email=f"{first.lower()}.{last.lower()}@demo.test",
+            first_name=first,
+            last_name=last,
+            position=position,
+            via="demo",
         )
+        user.password_hash = hashed
     session.flush()
-    people = list(session.scalars(select(User).where(User.org_id == org.id, User.is_system.is_(False))))
+    people = list(
+        session.scalars(
+            select(User)
+            .where(User.org_id == org.id, User.is_system.is_(False))
+            .order_by(User.created_at, User.id)
+        )
+    )
     stream_demo.add_demo_content(session, org.id, people)
     messages_demo.add_demo_content(session, org.id, people)
     tasks_demo.add_demo_content(session, org.id, people)
     drive_demo.add_demo_content(session, org.id, people)
     crm_demo.add_demo_content(session, org.id, people)
+    # The admin console's other tabs: someone who left, someone invited, and a test account that
+    # was created by mistake and deleted (restorable for the organization's window).
+    leaver = next(u for u in people if u.last_name == "Larsen")
+    dismiss_user(session, leaver, actor=admin, reason="Moved to another company")
+    invite_user(
+        session,
+        org.id,
+        actor=admin,
+        email="new.hire@demo.test",
+        first_name="Noor",
+        last_name="Haddad",
+        position="Data Analyst",
+    )
+    mistake = provision_user(
+        session,
+        org.id,
+        actor=admin,
+        email="test.account@demo.test",
+        first_name="Test",
+        last_name="Account",
+        via="demo",
+    )
+    delete_user(session, mistake, actor=admin, confirm=mistake.email)
     return True
