@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, read_results
+from bench.common import ROOT, read_results, target
 
 REPORT = ROOT / "docs" / "benchmarks.md"
 NOTES = ROOT / "bench" / "NOTES.md"
@@ -328,7 +328,12 @@ def _search(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list
         "(1-letter, longer, accented, other scripts, emails, misses), limit "
         f"{body.get('limit', 10)}. `service` is `roster.directory.search.autocomplete` in its own session; "
         "`bare` the same statement through SQLAlchemy Core; `bare_single` one range scan on one partial "
-        "index (the floor); `http` a real uvicorn on loopback.",
+        "index (the floor); `http` a real uvicorn on loopback"
+        + (
+            f" (load average when it started: {', '.join(f'{x:.1f}' for x in body['load_average_at_start'])})."
+            if isinstance(body.get("load_average_at_start"), list)
+            else "."
+        ),
         "",
         "| p50 / p99 | " + " | ".join(DB_LABEL[k] for k in kinds) + " |",
         "|---|" + "---|" * len(kinds),
@@ -341,6 +346,19 @@ def _search(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list
             + " | ".join(f"{body[k][name]['p50_ms']:.2f} / {body[k][name]['p99_ms']:.2f} ms" for k in kinds)
             + " |"
         )
+    for name, label in (
+        ("reference_healthz", "http `GET /healthz` (no database)"),
+        ("reference_me", "http `GET /me`"),
+    ):
+        if all(isinstance(body[k].get("http"), dict) and name in body[k]["http"] for k in kinds):
+            lines.append(
+                f"| {label} | "
+                + " | ".join(
+                    f"{body[k]['http'][name]['p50_ms']:.2f} / {body[k]['http'][name]['p99_ms']:.2f} ms"
+                    for k in kinds
+                )
+                + " |"
+            )
     cells = []
     for k in kinds:
         value = body[k].get("service_p99_over_bare_p99")
@@ -415,6 +433,99 @@ def _generic(title: str, result: dict[str, Any] | None, error: dict[str, Any] | 
     return [*lines, "```json", json.dumps(data, indent=2, default=str)[:20000], "```", ""]
 
 
+def _summary(results: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per target: the figure on each database and whether it is met."""
+    rows: list[tuple[str, str, str]] = []  # (figure, sqlite, postgresql)
+
+    def cell(fig: dict[str, Any] | None, fmt: str = "x") -> str:
+        if not fig or fig.get("value") is None:
+            return "not run"
+        value = fig["value"]
+        text = _x(value) if fmt == "x" else f"{value:g}"
+        return f"{text}: {_met(fig)}"
+
+    delete = results.get("delete", {})
+    for label, key in (
+        ("Delete: Roster / raw SQL (<= 1.5x)", "roster_vs_raw"),
+        ("Delete, 10x the references: Roster / raw SQL (<= 1.5x)", "big_roster_vs_raw"),
+        ("Restore / delete (<= 1.5x)", "restore_vs_delete"),
+        (
+            "Restore / delete, an ordinary person (<= 1.5x, the restore target for one person)",
+            "light_restore_vs_delete",
+        ),
+        ("10x the references / 1x, time (<= 11x)", "big_vs_small"),
+    ):
+        rows.append(
+            (label, *(cell(delete.get(k, {}).get("ratios", {}).get(key)) for k in ("sqlite", "postgresql")))
+        )
+    search = results.get("search", {})
+    body = search.get("result", search)
+    for label, fn in (
+        (
+            "Search: service p99 / bare query p99 (<= 2x)",
+            lambda r: target(r.get("service_p99_over_bare_p99"), 2.0),
+        ),
+        ("Search: HTTP p99 (< 5 ms)", lambda r: target(r.get("http", {}).get("p99_ms"), 5.0)),
+    ):
+        cells = []
+        for k in ("sqlite", "postgresql"):
+            r = body.get(k) if isinstance(body, dict) else None
+            if not isinstance(r, dict) or "service" not in r:
+                cells.append("not run")
+                continue
+            fig = fn(r)
+            cells.append(cell(fig) if "HTTP" not in label else f"{fig['value']:.1f} ms: {_met(fig)}")
+        rows.append((label, *cells))
+    seats = results.get("seats", {})
+    rows.append(
+        (
+            "Seats: over-subscriptions (0)",
+            *(
+                cell(seats.get(k, {}).get("targets", {}).get("over_subscriptions"), "n")
+                for k in ("sqlite", "postgresql")
+            ),
+        )
+    )
+    rows.append(
+        (
+            "Seats: admissions/s, small org / large org (within 1.5x)",
+            *(cell(seats.get(k, {}).get("targets", {}).get("size_ratio")) for k in ("sqlite", "postgresql")),
+        )
+    )
+    scim = results.get("scim", {})
+    sbody = scim.get("result", scim)
+    servers = sbody.get("sqlite") if isinstance(sbody, dict) else None
+    if isinstance(servers, dict) and "roster" in servers and "scim2-server" in servers:
+        roster, peer = servers["roster"], servers["scim2-server"]
+        for label, key, higher in (
+            ("SCIM: creates/s, Roster / scim2-server (>= 2x)", "creates_per_second", True),
+            (
+                "SCIM: `userName eq` lookups/s, Roster / scim2-server (>= 2x)",
+                "user_name_lookups_per_second",
+                True,
+            ),
+            ("SCIM: 100-item page, speed vs scim2-server (>= 2x)", "page_of_100_ms_median", False),
+        ):
+            mine, theirs = roster.get(key), peer.get(key)
+            value = (mine / theirs if higher else theirs / mine) if mine and theirs else None
+            rows.append((label, cell(target(value, 2.0, higher_is_better=True)), "SQLite only"))
+    memory = results.get("memory", {})
+    rows.append(
+        (
+            "Memory: peak RSS of the server (no target)",
+            *(
+                f"{memory[k]['peak_rss_mib']:.0f} MiB at {memory[k]['people']:,} people"
+                if k in memory
+                else "not run"
+                for k in ("sqlite", "postgresql")
+            ),
+        )
+    )
+    lines = ["## Summary", "", "| Figure (target) | SQLite | PostgreSQL |", "|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
+    return [*lines, ""]
+
+
 def render(results: dict[str, dict[str, Any]]) -> str:
     lines = [
         "# Benchmarks",
@@ -427,6 +538,7 @@ def render(results: dict[str, dict[str, Any]]) -> str:
         "",
         *_machine(results),
         "",
+        *_summary(results),
     ]
     lines += _delete(results.get("delete", {}))
     lines += _search(results.get("search"), results.get("search-error"))
