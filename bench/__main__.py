@@ -99,13 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"== {section} (scale {args.scale}, {', '.join(args.db)})")
         with stopwatch() as elapsed:
             try:
-                # Results of a database not run this time are kept, so one section can hold, say,
-                # SQLite at scale 1 and PostgreSQL at a smaller scale.
-                previous = read_results().get(section, {})
-                payload: dict[str, Any] = {
-                    "meta": meta,
-                    **{k: v for k, v in previous.items() if k in DATABASES and k not in args.db},
-                }
+                payload: dict[str, Any] = {"meta": meta}
                 if section == "delete":
                     from bench import delete
 
@@ -134,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         payload["result"] = result
                 payload["meta"] = {**payload["meta"], "seconds": elapsed()}
+                # Results of a database not run this time are kept (read now, not at the start, so
+                # two runs on different databases may overlap), so one section can hold, say,
+                # SQLite at scale 1 and PostgreSQL at a smaller scale.
+                previous = read_results().get(section, {})
+                for k, v in previous.items():
+                    if k in DATABASES and k not in args.db and k not in payload:
+                        payload[k] = v
                 write_result(section, payload)
                 (RESULTS_DIR / f"{section}-error.json").unlink(missing_ok=True)
             except Exception:
