@@ -175,29 +175,5 @@ def purge() -> None:
     console.print(f"purged {purged} deleted user(s)")
 
 
-@app.command()
-def purge() -> None:
-    """Purge deleted users whose restore window has passed: their hidden content and personal data."""
-    from rich.progress import Progress
-
-    from roster.lifecycle.deletion import count_purgeable, purge_expired
-
-    factory = sessions()
-    with transaction(factory) as session:
-        due = count_purgeable(session)
-    purged = 0
-    with Progress(console=console) as progress:
-        task = progress.add_task("purging deleted users", total=due)
-        while True:
-            # One deletion per transaction: a long purge never holds locks for long.
-            with transaction(factory) as session:
-                done = purge_expired(session, limit=1)
-            if not done:
-                break
-            purged += done
-            progress.advance(task, done)
-    console.print(f"purged {purged} deleted user(s)")
-
-
 if __name__ == "__main__":
     app()
