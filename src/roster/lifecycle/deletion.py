@@ -820,6 +820,11 @@ def _scrub_user_row(user: User, display_name: str) -> None:
     user.position = ""
     user.password_hash = None
     user.restorable_until = None
+    try:  # what an identity provider told about the person (its user name is often the email)
+        from roster.scim.service import forget_scim_identity
+    except ImportError:  # pragma: no cover - the SCIM module is optional
+        return
+    forget_scim_identity(user)
 
 
 def _due_operations(session: Session, now: datetime, limit: int | None) -> list[LifecycleOperation]:
