@@ -57,6 +57,9 @@ class Handling(StrEnum):
     CONTENT = "content"  # work that must survive: moved or hidden per the chosen disposition
     CREDENTIAL = "credential"  # sessions, tokens, reset links: destroyed on delete, never restored
     RECORD = "record"  # history (audit actor, authorship map): keeps pointing at the tombstone row
+    # The person's own data (their photo): stays with the account through delete and restore, and
+    # is destroyed when the restore window ends (purge) or at erasure.
+    PERSONAL = "personal"
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,6 @@ register(
         label="Profile photo",
         meaning=Meaning.SUBJECT,
         dispositions=(Disposition.DELETE,),
-        handling=Handling.CREDENTIAL,
+        handling=Handling.PERSONAL,
     )
 )

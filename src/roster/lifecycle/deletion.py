@@ -810,8 +810,16 @@ def _destroy_hidden(session: Session, op: LifecycleOperation) -> int:
     return destroyed
 
 
-def _scrub_user_row(user: User, display_name: str) -> None:
-    """Remove personal data from the tombstone; the map keeps the name for admins."""
+def _scrub_user_row(session: Session, user: User, display_name: str) -> None:
+    """Remove personal data from the tombstone and destroy the person's own data (their photo);
+    the map keeps the name for admins."""
+    for ref in all_references():
+        if ref.handling is Handling.PERSONAL:
+            table = _table(ref)
+            session.execute(
+                delete(table).where(table.c.org_id == user.org_id, table.c[ref.column] == user.id)
+            )
+    user.photo_version = None
     user.email = None
     user.email_key = None
     user.first_name = ""
@@ -874,7 +882,7 @@ def purge_expired(session: Session, *, now: datetime | None = None, limit: int |
         op.purged_at = now
         user = session.get(User, (op.org_id, op.user_id))
         if user is not None and user.status == UserStatus.DELETED.value:
-            _scrub_user_row(user, FORMER_EMPLOYEE)
+            _scrub_user_row(session, user, FORMER_EMPLOYEE)
         record_event(
             session,
             org_id=op.org_id,
@@ -1047,7 +1055,7 @@ def erase_user(
         .where(amap.c.org_id == user.org_id, amap.c.original_user_id == user.id)
         .values(original_display_name=pseudonym)
     )
-    _scrub_user_row(user, pseudonym)
+    _scrub_user_row(session, user, pseudonym)
     session.flush()
     record_event(
         session,
