@@ -110,7 +110,8 @@ def install(app: FastAPI) -> None:
         if response.headers.get("content-type", "").startswith(
             "text/html"
         ) and not request.url.path.startswith(("/docs", "/redoc")):
-            response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+            # A route that set a stricter policy (a downloaded HTML file is sandboxed) keeps it.
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
             response.headers["X-Frame-Options"] = "DENY"
             response.headers.setdefault("Cache-Control", "no-store")
         return response
