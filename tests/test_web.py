@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
@@ -539,3 +539,39 @@ def test_work_is_handed_over_without_deleting_anyone(
     db.expire_all()
     assert tasks.get_task(db, o.admin, task.id).responsible_id == successor.id
     assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
+
+
+def test_the_stream_page_loads_comments_in_a_fixed_number_of_queries(
+    client: TestClient, db: Session, settings: Settings, connection: Connection
+) -> None:
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    sign_in(client, db, settings, o.admin)
+
+    def add_posts(n: int) -> None:
+        for _ in range(n):
+            author, friend = make_user(db, o.org), make_user(db, o.org)
+            post = stream.create_post(db, actor=author, body=f"Hi @[{friend.id}]")
+            stream.add_comment(db, post, actor=friend, body=f"Thanks @[{author.id}]", mentions=[author.id])
+        db.flush()
+
+    def queries() -> int:
+        statements: list[str] = []
+
+        def count(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        event.listen(connection, "before_cursor_execute", count)
+        try:
+            answer = client.get("/stream")
+            assert answer.status_code == 200 and "Thanks" in answer.text
+        finally:
+            event.remove(connection, "before_cursor_execute", count)
+        return len(statements)
+
+    add_posts(2)
+    queries()  # the first page view also records the session's use
+    few = queries()
+    add_posts(8)
+    assert queries() == few

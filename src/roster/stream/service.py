@@ -476,6 +476,39 @@ def list_comments(
     return list(comments), total
 
 
+def list_comments_of_posts(
+    session: Session, posts: Sequence[Post], *, per_post: int = 50
+) -> dict[uuid.UUID, list[Comment]]:
+    """The first ``per_post`` visible comments of each post, oldest first, in one query."""
+    if not posts:
+        return {}
+    org_id = posts[0].org_id
+    rank = (
+        func.row_number()
+        .over(partition_by=Comment.post_id, order_by=(Comment.created_at, Comment.id))
+        .label("rank")
+    )
+    ranked = (
+        select(Comment.id, rank)
+        .where(
+            Comment.org_id == org_id,
+            Comment.post_id.in_([p.id for p in posts]),
+            Comment.hidden_by.is_(None),
+        )
+        .subquery()
+    )
+    comments = session.scalars(
+        select(Comment)
+        .join(ranked, (Comment.org_id == org_id) & (Comment.id == ranked.c.id))
+        .where(ranked.c.rank <= per_post)
+        .order_by(Comment.created_at, Comment.id)
+    )
+    grouped: dict[uuid.UUID, list[Comment]] = {p.id: [] for p in posts}
+    for comment in comments:
+        grouped[comment.post_id].append(comment)
+    return grouped
+
+
 # --- reading a page at once -----------------------------------------------------------------
 
 

@@ -55,13 +55,16 @@ def stream_page(
         session, principal.org_id, viewer=principal.user, page=page, per_page=PER_PAGE
     )
     loaded = service.load_post_page(session, principal.org_id, posts, viewer=principal.user)
+    # Comments of the whole page in a fixed number of queries, however many posts it shows.
+    comments_of = service.list_comments_of_posts(session, posts, per_post=50)
+    cpage = service.load_comment_page(
+        session, principal.org_id, [c for cs in comments_of.values() for c in cs]
+    )
     items: list[dict[str, Any]] = []
     for post in posts:
         out: PostOut = post_out(post, loaded, show_former_names=org.show_former_employee_names)
-        comments, _ = service.list_comments(session, post, per_page=50)
-        cpage = service.load_comment_page(session, principal.org_id, comments)
         comment_items = []
-        for comment in comments:
+        for comment in comments_of[post.id]:
             cout = comment_out(comment, cpage, show_former_names=org.show_former_employee_names)
             comment_items.append({"out": cout, "segments": segments(cout.body_markup, cout.mentions)})
         items.append(
