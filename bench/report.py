@@ -197,7 +197,7 @@ def _delete(result: dict[str, Any]) -> list[str]:
             continue
         lines.append(
             f"- {DB_LABEL[k]}: {_s(prof['wall_seconds'])} wall, {_s(prof['sql_seconds'])} in "
-            f"{prof['statements']} statements, {_s(prof['python_seconds'])} in Python"
+            f"{prof['statements']} statements, {_s(prof['python_seconds'])} outside them (Python and COMMIT)"
             + (
                 f"; raw SQL: {_s(raw['wall_seconds'])} wall, {_s(raw['sql_seconds'])} in "
                 f"{raw['statements']} statements"
