@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -207,5 +208,6 @@ def run(kind: str, scale: float, requests: int = REQUESTS) -> dict[str, Any]:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        shutil.rmtree(WORK_DIR / f"memory-{dbs.run_id}", ignore_errors=True)
         dbs.drop_all()
     return out
