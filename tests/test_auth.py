@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from roster import clock
+from roster.accounts import service as accounts
 from roster.app import create_app
+from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
 from roster.mail.models import OutboxMessage
 from tests.conftest import make_settings
+from tests.dbutil import DatabaseFactory
 from tests.factories import PASSWORD, auth, make_org, make_user
 
 
@@ -161,3 +165,25 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.headers["x-request-id"]
+
+
+@pytest.mark.sqlite_only
+def test_recording_a_tokens_use_never_fails_a_read_that_cannot_become_a_write(
+    databases: DatabaseFactory,
+) -> None:
+    engine = make_engine(databases.new_database())
+    factory = make_sessionmaker(engine)
+    with transaction(make_sessionmaker(writer(engine))) as session:
+        o = make_org(session)
+        secret = accounts.issue_token(session, o.admin, kind="bearer").secret
+    reader = factory()
+    try:
+        token, _user = accounts.resolve_token(reader, secret) or (None, None)  # the read begins
+        assert token is not None
+        with transaction(make_sessionmaker(writer(engine))) as other:  # someone else writes meanwhile
+            make_user(other, o.org)
+        accounts.touch_token(reader, token)  # SQLite cannot upgrade this reader: skipped, not an error
+        reader.commit()
+    finally:
+        reader.close()
+        engine.dispose()

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from roster import clock
 from roster.accounts.models import AuthToken, Organization, PasswordReset, User
@@ -253,14 +255,26 @@ def resolve_token(session: Session, secret: str) -> tuple[AuthToken, User] | Non
 
 
 def touch_token(session: Session, token: AuthToken) -> None:
-    """Record use, at most once a minute, so reads do not turn into writes on every request."""
+    """Record use, at most once a minute, so reads do not turn into writes on every request.
+
+    Best effort: on SQLite a reading request's transaction cannot always become a writing one
+    (another connection wrote since it began), and a missed "last used" must never fail the
+    request; the next request records it.
+    """
     now = clock.now()
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        session.execute(
-            update(AuthToken)
-            .where(AuthToken.org_id == token.org_id, AuthToken.id == token.id)
-            .values(last_used_at=now)
-        )
+    if token.last_used_at is not None and now - token.last_used_at <= timedelta(minutes=1):
+        return
+    try:
+        with session.begin_nested():
+            session.execute(
+                update(AuthToken)
+                .where(AuthToken.org_id == token.org_id, AuthToken.id == token.id)
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    except OperationalError:
+        return
+    set_committed_value(token, "last_used_at", now)
 
 
 def revoke_token(session: Session, token: AuthToken) -> None:
