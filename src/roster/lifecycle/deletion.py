@@ -11,7 +11,7 @@ a refused action raises before it writes anything.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -658,7 +658,13 @@ def _email_taken(session: Session, org_id: uuid.UUID, key: str) -> bool:
 
 
 def _return_rows(
-    session: Session, ref: UserReference, *, op: LifecycleOperation, user_id: uuid.UUID, now: datetime
+    session: Session,
+    ref: UserReference,
+    *,
+    op: LifecycleOperation,
+    user_id: uuid.UUID,
+    targets: Sequence[uuid.UUID],
+    now: datetime,
 ) -> int:
     """Move back every reference of one kind that still points where the operation put it.
 
@@ -675,7 +681,6 @@ def _return_rows(
         amap.c.kind == ref.kind,
         amap.c.restored_at.is_(None),
     ]
-    targets = session.scalars(select(amap.c.moved_to_id).where(*of_this_kind).distinct()).all()
     returned = 0
     for moved_to in targets:  # one per operation and kind (a successor or the System User)
         where: list[ColumnElement[bool]] = [
@@ -726,25 +731,26 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
             email=user.email,
         )
     amap = AUTHORSHIP
-    kinds = sorted(
-        session.scalars(
-            select(amap.c.kind)
-            .where(amap.c.org_id == op.org_id, amap.c.operation_id == op.id, amap.c.restored_at.is_(None))
-            .distinct()
-        ).all()
-    )
-    totals: dict[str, int] = dict(
-        session.execute(
-            select(amap.c.kind, func.count())
-            .where(amap.c.org_id == op.org_id, amap.c.operation_id == op.id, amap.c.restored_at.is_(None))
-            .group_by(amap.c.kind)
-        ).all()
-    )
+    # What the operation moved, per kind and target, in one grouped read of the map: only kinds
+    # that appear there are touched, so a small restore costs a few statements.
+    totals: dict[str, int] = {}
+    targets: dict[str, list[uuid.UUID]] = {}
+    for kind, moved_to, count in session.execute(
+        select(amap.c.kind, amap.c.moved_to_id, func.count())
+        .where(amap.c.org_id == op.org_id, amap.c.operation_id == op.id, amap.c.restored_at.is_(None))
+        .group_by(amap.c.kind, amap.c.moved_to_id)
+    ).all():
+        totals[kind] = totals.get(kind, 0) + int(count)
+        targets.setdefault(kind, []).append(moved_to)
     restored: dict[str, int] = {}
     left: dict[str, int] = {}
-    for kind in kinds:
+    for kind in sorted(targets):
         ref = get_reference(kind)
-        n = 0 if ref is None else _return_rows(session, ref, op=op, user_id=user.id, now=now)
+        n = (
+            0
+            if ref is None
+            else _return_rows(session, ref, op=op, user_id=user.id, targets=targets[kind], now=now)
+        )
         if n:
             restored[kind] = n
         if int(totals.get(kind, 0)) - n > 0:
