@@ -114,7 +114,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("delivered_via", sa.String(length=20), nullable=True))
 
     with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("seats_used", sa.Integer(), server_default=sa.text("0"), nullable=False))
+        batch_op.add_column(
+            sa.Column("seats_used", sa.Integer(), server_default=sa.text("0"), nullable=False)
+        )
         batch_op.add_column(sa.Column("audit_seq", sa.Integer(), server_default=sa.text("0"), nullable=False))
         batch_op.add_column(sa.Column("audit_head", sa.String(length=64), nullable=True))
 
