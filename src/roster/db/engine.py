@@ -67,6 +67,11 @@ def writer(engine: Engine | Connection) -> Engine | Connection:
 
 def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:
     """Sessions on an engine, or on a test's connection (their commits become savepoints)."""
+    # Every feature's models, reference declarations and mapper events (the directory's search
+    # keys) must be in place before any session writes, whichever entry point made the session:
+    # a CLI command that only imports accounts would otherwise insert users without search keys.
+    import roster.db.models  # noqa: F401
+
     return sessionmaker(
         bind=bind, expire_on_commit=False, autoflush=True, join_transaction_mode="create_savepoint"
     )

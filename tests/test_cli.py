@@ -1,0 +1,53 @@
+"""The command line, run as a real process: what it writes must be whole, whatever it imported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from sqlalchemy.orm import Session
+
+from roster.accounts.service import get_organization_by_slug
+from roster.db.engine import make_engine
+from roster.directory.search import autocomplete
+from tests.dbutil import DatabaseFactory
+
+
+def roster(database_url: str, *args: str, tmp_path: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ROSTER_DATABASE_URL": database_url, "ROSTER_DATA_DIR": str(tmp_path)}
+    return subprocess.run(
+        [sys.executable, "-m", "roster.cli", *args], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_people_created_by_the_command_line_are_found_by_autocomplete(
+    databases: DatabaseFactory, tmp_path: object
+) -> None:
+    url = databases.new_database()
+    created = roster(url, "demo", tmp_path=tmp_path)
+    assert created.returncode == 0, created.stderr
+    assert "organization: demo" in created.stdout
+    org_created = roster(
+        url, "org", "create", "--slug", "acme", "--name", "Acme Ltd", "--plan", "free",
+        "--admin-email", "jolene@acme.test", "--admin-password", "S3cure-pass!-long", tmp_path=tmp_path,
+    )  # fmt: skip
+    assert org_created.returncode == 0, org_created.stderr
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            demo = get_organization_by_slug(session, "demo")
+            acme = get_organization_by_slug(session, "acme")
+            assert demo is not None and acme is not None
+            names = [u.display_name for u in autocomplete(session, demo.id, "jo", 10)]
+            assert "Jöhn Smith" in names and "Anna Jones" in names
+            assert [u.email for u in autocomplete(session, acme.id, "jol", 10)] == ["jolene@acme.test"]
+    finally:
+        engine.dispose()
+
+
+def test_a_second_demo_run_changes_nothing(databases: DatabaseFactory, tmp_path: object) -> None:
+    url = databases.new_database()
+    assert roster(url, "demo", tmp_path=tmp_path).returncode == 0
+    again = roster(url, "demo", tmp_path=tmp_path)
+    assert again.returncode == 0 and "demo organization created" not in again.stdout
