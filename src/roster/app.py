@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import Connection, Engine, text
 
 from roster import __version__, problems
@@ -22,13 +18,12 @@ from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.messages.api import router as messages_router
+from roster.middleware import RequestLog
 from roster.scim.api import create_scim_app
 from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
 from roster.stream.api import router as stream_router
 from roster.tasks.api import router as tasks_router
-
-log = logging.getLogger("roster.requests")
 
 API_PREFIX = "/api/v1"
 
@@ -81,28 +76,10 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.state.login_limiter = LoginLimiter(settings)
     problems.install(app)
 
-    @app.middleware("http")
-    async def request_log(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
-        request.state.request_id = request_id
-        started = time.perf_counter()
-        response = await call_next(request)
-        duration_ms = (time.perf_counter() - started) * 1000
-        response.headers["X-Request-ID"] = request_id
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        log.info(
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "duration_ms": round(duration_ms, 2),
-                }
-            )
-        )
-        return response
+    app.add_middleware(
+        RequestLog,
+        default_headers=[("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")],
+    )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

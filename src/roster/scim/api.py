@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -24,9 +25,11 @@ from scim2_models import (
     UnauthorizedException,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from roster.accounts.deps import DB, AdminUser
+from roster.accounts.deps import DB, SAFE_METHODS, AdminUser
 from roster.domain import errors
 from roster.scim import schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
@@ -115,7 +118,7 @@ def scim_base_url(request: Request) -> str:
     return f"{url.scheme}://{url.netloc}{root}"
 
 
-def get_scim_context(request: Request, session: DB) -> service.ScimContext:
+def _authenticate(request: Request, session: Session) -> service.ScimContext:
     """The calling identity provider: a live SCIM token names its organization; 401 otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
@@ -130,12 +133,32 @@ def get_scim_context(request: Request, session: DB) -> service.ScimContext:
     )
 
 
-Scim = Annotated[service.ScimContext, Depends(get_scim_context)]
+def _in_transaction(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
+    """Authenticate and do ``work`` in one transaction: committed when it returns, rolled back on
+    any error. Reads use the reading sessions, writes the writer (SQLite's lock taken at BEGIN)."""
+    factories: dict[str, sessionmaker[Session]] = request.app.state.sessions
+    with factories["read" if request.method in SAFE_METHODS else "write"]() as session:
+        try:
+            response = work(_authenticate(request, session))
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return response
 
 
-async def read_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object (any JSON media type); invalidSyntax when it is not one."""
-    raw = await request.body()
+async def scim_call(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
+    """Run a SCIM request's database work on one worker thread.
+
+    Every endpoint goes through here rather than through sync dependencies (session, then token,
+    then the route), each of which FastAPI would run on the thread pool separately: one hand-over
+    instead of four is most of what a lookup costs on loopback.
+    """
+    return await run_in_threadpool(_in_transaction, request, work)
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A request's JSON object (any JSON media type); invalidSyntax when it is not one."""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLargeException(detail=f"Requests are limited to {MAX_BODY_BYTES} bytes.")
     try:
@@ -147,7 +170,14 @@ async def read_body(request: Request) -> dict[str, Any]:
     return data
 
 
-Body = Annotated[dict[str, Any], Depends(read_body)]
+async def scim_call_with_body(
+    request: Request, work: Callable[[service.ScimContext, dict[str, Any]], Response]
+) -> Response:
+    """``scim_call`` for a request with a JSON body, which is parsed only once the caller is known
+    (an unauthenticated request is answered 401 whatever it sent)."""
+    raw = await request.body()
+    return await scim_call(request, lambda ctx: work(ctx, parse_body(raw)))
+
 
 _STATUS_OF_ROSTER_ERROR = {401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 429: 429, 503: 503}
 
@@ -227,119 +257,173 @@ def create_scim_app(parent: FastAPI) -> FastAPI:
     install_error_handlers(app)
 
     @app.get("/ServiceProviderConfig")
-    def service_provider_config(ctx: Scim) -> JSONResponse:
-        return scim_json(schemas.service_provider_config(ctx.base_url))
+    async def service_provider_config(request: Request) -> Response:
+        return await scim_call(request, lambda ctx: scim_json(schemas.service_provider_config(ctx.base_url)))
 
     @app.get("/Schemas")
-    def list_schemas(ctx: Scim) -> JSONResponse:
-        found = schemas.schemas(ctx.base_url)
-        return scim_json(service.list_response(found, len(found), service.ListQuery()))
+    async def list_schemas(request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            found = schemas.schemas(ctx.base_url)
+            return scim_json(service.list_response(found, len(found), service.ListQuery()))
+
+        return await scim_call(request, work)
 
     @app.get("/Schemas/{schema_id}")
-    def get_schema(schema_id: str, ctx: Scim) -> JSONResponse:
-        for schema in schemas.schemas(ctx.base_url):
-            if schema["id"].lower() == schema_id.lower():
-                return scim_json(schema)
-        raise NotFoundException(detail=f"Schema {schema_id} not found.")
+    async def get_schema(schema_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            for schema in schemas.schemas(ctx.base_url):
+                if schema["id"].lower() == schema_id.lower():
+                    return scim_json(schema)
+            raise NotFoundException(detail=f"Schema {schema_id} not found.")
+
+        return await scim_call(request, work)
 
     @app.get("/ResourceTypes")
-    def list_resource_types(ctx: Scim) -> JSONResponse:
-        found = schemas.resource_types(ctx.base_url)
-        return scim_json(service.list_response(found, len(found), service.ListQuery()))
+    async def list_resource_types(request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            found = schemas.resource_types(ctx.base_url)
+            return scim_json(service.list_response(found, len(found), service.ListQuery()))
+
+        return await scim_call(request, work)
 
     @app.get("/ResourceTypes/{type_id}")
-    def get_resource_type(type_id: str, ctx: Scim) -> JSONResponse:
-        for resource_type in schemas.resource_types(ctx.base_url):
-            if resource_type["id"].lower() == type_id.lower():
-                return scim_json(resource_type)
-        raise NotFoundException(detail=f"Resource type {type_id} not found.")
+    async def get_resource_type(type_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            for resource_type in schemas.resource_types(ctx.base_url):
+                if resource_type["id"].lower() == type_id.lower():
+                    return scim_json(resource_type)
+            raise NotFoundException(detail=f"Resource type {type_id} not found.")
+
+        return await scim_call(request, work)
 
     @app.post("/.search")
-    def search_everything(ctx: Scim, body: Body) -> JSONResponse:
-        return scim_json(service.search_all(ctx, service.read_list_query(body)))
+    async def search_everything(request: Request) -> Response:
+        return await scim_call_with_body(
+            request, lambda ctx, body: scim_json(service.search_all(ctx, service.read_list_query(body)))
+        )
 
     # Users
 
     @app.get("/Users")
-    def list_users(request: Request, ctx: Scim) -> JSONResponse:
-        return scim_json(service.list_users(ctx, service.read_list_query(_query_params(request))))
+    async def list_users(request: Request) -> Response:
+        return await scim_call(
+            request,
+            lambda ctx: scim_json(service.list_users(ctx, service.read_list_query(_query_params(request)))),
+        )
 
     @app.post("/Users/.search")
-    def search_users(ctx: Scim, body: Body) -> JSONResponse:
-        return scim_json(service.list_users(ctx, service.read_list_query(body)))
+    async def search_users(request: Request) -> Response:
+        return await scim_call_with_body(
+            request, lambda ctx, body: scim_json(service.list_users(ctx, service.read_list_query(body)))
+        )
 
     @app.post("/Users")
-    def create_user(request: Request, ctx: Scim, body: Body) -> JSONResponse:
-        user = service.create_user(ctx, body)
-        return _written(request, service.render_user(ctx, user), 201, core_urn=CORE_USER)
+    async def create_user(request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            user = service.create_user(ctx, body)
+            return _written(request, service.render_user(ctx, user), 201, core_urn=CORE_USER)
+
+        return await scim_call_with_body(request, work)
 
     @app.get("/Users/{user_id}")
-    def get_user(user_id: str, request: Request, ctx: Scim) -> Response:
-        user = service.get_scim_user(ctx, user_id)
-        return _single(request, service.render_user(ctx, user), core_urn=CORE_USER)
+    async def get_user(user_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            user = service.get_scim_user(ctx, user_id)
+            return _single(request, service.render_user(ctx, user), core_urn=CORE_USER)
+
+        return await scim_call(request, work)
 
     @app.put("/Users/{user_id}")
-    def replace_user(user_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
-        user = service.get_scim_user(ctx, user_id)
-        service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
-        user = service.replace_user(ctx, user, body)
-        return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
+    async def replace_user(user_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            user = service.get_scim_user(ctx, user_id)
+            service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
+            user = service.replace_user(ctx, user, body)
+            return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
+
+        return await scim_call_with_body(request, work)
 
     @app.patch("/Users/{user_id}")
-    def patch_user(user_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
-        user = service.get_scim_user(ctx, user_id)
-        service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
-        user = service.patch_user(ctx, user, body)
-        return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
+    async def patch_user(user_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            user = service.get_scim_user(ctx, user_id)
+            service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
+            user = service.patch_user(ctx, user, body)
+            return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
+
+        return await scim_call_with_body(request, work)
 
     @app.delete("/Users/{user_id}", status_code=204)
-    def delete_user(user_id: str, request: Request, ctx: Scim) -> Response:
-        user = service.get_scim_user(ctx, user_id)
-        service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
-        service.delete_scim_user(ctx, user)
-        return Response(status_code=204)
+    async def delete_user(user_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            user = service.get_scim_user(ctx, user_id)
+            service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
+            service.delete_scim_user(ctx, user)
+            return Response(status_code=204)
+
+        return await scim_call(request, work)
 
     # Groups
 
     @app.get("/Groups")
-    def list_groups(request: Request, ctx: Scim) -> JSONResponse:
-        return scim_json(service.list_groups(ctx, service.read_list_query(_query_params(request))))
+    async def list_groups(request: Request) -> Response:
+        return await scim_call(
+            request,
+            lambda ctx: scim_json(service.list_groups(ctx, service.read_list_query(_query_params(request)))),
+        )
 
     @app.post("/Groups/.search")
-    def search_groups(ctx: Scim, body: Body) -> JSONResponse:
-        return scim_json(service.list_groups(ctx, service.read_list_query(body)))
+    async def search_groups(request: Request) -> Response:
+        return await scim_call_with_body(
+            request, lambda ctx, body: scim_json(service.list_groups(ctx, service.read_list_query(body)))
+        )
 
     @app.post("/Groups")
-    def create_group(request: Request, ctx: Scim, body: Body) -> JSONResponse:
-        department = service.create_group(ctx, body)
-        return _written(request, service.render_group(ctx, department), 201, core_urn=CORE_GROUP)
+    async def create_group(request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            department = service.create_group(ctx, body)
+            return _written(request, service.render_group(ctx, department), 201, core_urn=CORE_GROUP)
+
+        return await scim_call_with_body(request, work)
 
     @app.get("/Groups/{group_id}")
-    def get_group(group_id: str, request: Request, ctx: Scim) -> Response:
-        department = service.get_scim_group(ctx, group_id)
-        return _single(request, service.render_group(ctx, department), core_urn=CORE_GROUP)
+    async def get_group(group_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            department = service.get_scim_group(ctx, group_id)
+            return _single(request, service.render_group(ctx, department), core_urn=CORE_GROUP)
+
+        return await scim_call(request, work)
 
     @app.put("/Groups/{group_id}")
-    def replace_group(group_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
-        department = service.get_scim_group(ctx, group_id)
-        service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
-        department = service.replace_group(ctx, department, body)
-        ctx.session.refresh(department)
-        return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
+    async def replace_group(group_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            department = service.get_scim_group(ctx, group_id)
+            service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
+            department = service.replace_group(ctx, department, body)
+            ctx.session.refresh(department)
+            return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
+
+        return await scim_call_with_body(request, work)
 
     @app.patch("/Groups/{group_id}")
-    def patch_group(group_id: str, request: Request, ctx: Scim, body: Body) -> JSONResponse:
-        department = service.get_scim_group(ctx, group_id)
-        service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
-        department = service.patch_group(ctx, department, body)
-        ctx.session.refresh(department)
-        return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
+    async def patch_group(group_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            department = service.get_scim_group(ctx, group_id)
+            service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
+            department = service.patch_group(ctx, department, body)
+            ctx.session.refresh(department)
+            return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
+
+        return await scim_call_with_body(request, work)
 
     @app.delete("/Groups/{group_id}", status_code=204)
-    def delete_group(group_id: str, request: Request, ctx: Scim) -> Response:
-        department = service.get_scim_group(ctx, group_id)
-        service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
-        service.delete_group(ctx, department)
-        return Response(status_code=204)
+    async def delete_group(group_id: str, request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            department = service.get_scim_group(ctx, group_id)
+            service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
+            service.delete_group(ctx, department)
+            return Response(status_code=204)
+
+        return await scim_call(request, work)
 
     return app

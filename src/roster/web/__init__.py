@@ -10,11 +10,14 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from roster.accounts import service as accounts
 from roster.accounts.deps import SESSION_COOKIE, Principal
 from roster.domain import errors
+from roster.middleware import ResponseHeaders
 from roster.web.core import CONTENT_SECURITY_POLICY, WEB_DIR, login_url, redirect, render, wants_html
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
@@ -67,6 +70,14 @@ async def _call(handler: Handler, request: Request, exc: Exception) -> Response:
     return await result if inspect.isawaitable(result) else result
 
 
+def _is_page(scope: Scope, headers: MutableHeaders) -> bool:
+    """An HTML answer other than the API documentation: it gets the pages' security headers (a
+    route that set a stricter Content-Security-Policy, such as a sandboxed HTML download, keeps it)."""
+    return headers.get("content-type", "").startswith("text/html") and not str(scope["path"]).startswith(
+        ("/docs", "/redoc")
+    )
+
+
 def install(app: FastAPI) -> None:
     """Mount the pages, their static files, people-friendly error pages and the CSP header."""
     from roster.web.pages import routers
@@ -104,17 +115,16 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.RosterError, roster_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
-    @app.middleware("http")
-    async def page_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        response = await call_next(request)
-        if response.headers.get("content-type", "").startswith(
-            "text/html"
-        ) and not request.url.path.startswith(("/docs", "/redoc")):
-            # A route that set a stricter policy (a downloaded HTML file is sandboxed) keeps it.
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(
+        ResponseHeaders,
+        applies=_is_page,
+        headers=[
+            ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+            ("X-Frame-Options", "DENY"),
+            ("Cache-Control", "no-store"),
+        ],
+        override=["X-Frame-Options"],
+    )
 
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     for router in routers():
