@@ -7,7 +7,6 @@ report, built from every results file present, to ``docs/benchmarks.md``.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 import traceback
@@ -35,29 +34,6 @@ def _csv(value: str, allowed: tuple[str, ...]) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown: {', '.join(unknown)}; choose from {', '.join(allowed)}")
     return chosen
-
-
-def _call_colleague(module_name: str, **available: Any) -> Any:
-    """Call a benchmark module written beside this one (bench/search.py, bench/scim.py) through its
-    entry point, passing the arguments it accepts."""
-    import importlib
-
-    module = importlib.import_module(f"bench.{module_name}")
-    for name in ("run", "run_benchmark", "benchmark", "main"):
-        fn = getattr(module, name, None)
-        if callable(fn):
-            break
-    else:
-        raise RuntimeError(f"bench/{module_name}.py has no run() entry point")
-    params = inspect.signature(fn).parameters
-    aliases = {"databases": available.get("dbs"), "dbs": available.get("dbs"), "kinds": available.get("dbs")}
-    kwargs: dict[str, Any] = {}
-    for pname in params:
-        if pname in available:
-            kwargs[pname] = available[pname]
-        elif pname in aliases:
-            kwargs[pname] = aliases[pname]
-    return fn(**kwargs)
 
 
 def _stop_on_sigterm() -> None:
@@ -118,15 +94,14 @@ def main(argv: list[str] | None = None) -> int:
 
                     for kind in args.db:
                         payload[kind] = {**memory.run(kind, args.scale), "meta": meta}
-                else:
-                    result = _call_colleague(
-                        section, scale=args.scale, dbs=args.db, db=args.db, reps=args.reps
-                    )
-                    if result is None:  # the module wrote its own results file
-                        existing = read_results().get(section, {})
-                        payload = {**existing, "meta": {**existing.get("meta", {}), **meta}}
-                    else:
-                        payload["result"] = result
+                elif section == "search":
+                    from bench import search
+
+                    payload["result"] = search.run(args.scale, args.db)
+                elif section == "scim":
+                    from bench import scim
+
+                    payload["result"] = scim.run(args.scale)
                 payload["meta"] = {**payload["meta"], "seconds": elapsed()}
                 # Results of a database not run this time are kept (read now, not at the start, so
                 # two runs on different databases may overlap), so one section can hold, say,

@@ -9,23 +9,21 @@ without a query, the stream) from a few client threads over loopback; its ``VmHW
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import httpx
 from sqlalchemy.orm import Session
 
-from bench.common import ROOT, WORK_DIR, Databases, analyze, log, median, stopwatch
+from bench.common import WORK_DIR, Databases, analyze, log, median, stopwatch
 from bench.datagen import FIRST_NAMES, LAST_NAMES, insert_organizations, insert_people, insert_rows
+from bench.server import Client, serve
 
 USERS_AT_SCALE_1 = 1_000_000
 ORGANIZATIONS = 1_000
@@ -39,12 +37,6 @@ def _status_kb(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build(dbs: Databases, scale: float) -> tuple[str, dict[str, Any]]:
@@ -97,65 +89,28 @@ def run(kind: str, scale: float, requests: int = REQUESTS) -> dict[str, Any]:
     """Start a server on the data set, send the request mix, read its peak RSS."""
     dbs = Databases(kind)
     out: dict[str, Any] = {"database": kind, "scale": scale}
-    proc: subprocess.Popen[bytes] | None = None
+    stack = ExitStack()
     try:
         name, info = build(dbs, scale)
         out["people"] = info["people"]
         out["organizations"] = ORGANIZATIONS
-        port = _free_port()
-        data_dir = WORK_DIR / f"memory-{dbs.run_id}"
-        data_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            **os.environ,
-            "ROSTER_DATABASE_URL": dbs.url(name),
-            "ROSTER_DATA_DIR": str(data_dir),
-            "ROSTER_SECRET_KEY": "bench-secret-key",
-            "ROSTER_BACKGROUND_WORKERS": "false",
-            "ROSTER_LOG_LEVEL": "WARNING",
-            "ROSTER_BASE_URL": f"http://127.0.0.1:{port}",
-        }
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "roster.asgi:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("the server did not start")
+        base, pid = stack.enter_context(serve(dbs.url(name), WORK_DIR / f"memory-{dbs.run_id}"))
         headers = {"Authorization": f"Bearer {info['token']}"}
         # One request first: it records the token's first use (a write), before the clients start.
-        httpx.get(f"{base}/api/v1/users/autocomplete?q=a", headers=headers, timeout=30)
-        idle_kb = _status_kb(proc.pid, "VmRSS")
+        with Client(base, headers) as first:
+            first.get("/api/v1/users/autocomplete?q=a")
+        idle_kb = _status_kb(pid, "VmRSS")
         rng = random.Random(8)
         prefixes = _prefixes(rng)
         mix: list[str] = []
         for i in range(requests):
             choice = i % 10
             if choice < 5:
-                mix.append(f"/api/v1/users/autocomplete?q={rng.choice(prefixes)}&limit=10")
+                mix.append(f"/api/v1/users/autocomplete?q={quote(rng.choice(prefixes))}&limit=10")
             elif choice < 7:
                 mix.append(f"/api/v1/users?page={rng.randint(1, 20)}&per_page=50")
             elif choice < 8:
-                mix.append(f"/api/v1/users?q={rng.choice(prefixes)}&per_page=200")
+                mix.append(f"/api/v1/users?q={quote(rng.choice(prefixes))}&per_page=200")
             else:
                 mix.append(f"/api/v1/stream?page={rng.randint(1, 10)}&per_page=50")
         statuses: Counter[str] = Counter()
@@ -163,10 +118,10 @@ def run(kind: str, scale: float, requests: int = REQUESTS) -> dict[str, Any]:
         lock = threading.Lock()
 
         def client(part: list[str]) -> None:
-            with httpx.Client(base_url=base, headers=headers, timeout=60) as c:
+            with Client(base, headers) as c:
                 for path in part:
                     start = time.perf_counter()
-                    code = c.get(path).status_code
+                    code = c.get(path).status
                     took = time.perf_counter() - start
                     with lock:
                         statuses[f"{path.split('?')[0]} {code}"] += 1
@@ -180,7 +135,7 @@ def run(kind: str, scale: float, requests: int = REQUESTS) -> dict[str, Any]:
                 t.start()
             for t in threads:
                 t.join()
-        peak_kb = _status_kb(proc.pid, "VmHWM")
+        peak_kb = _status_kb(pid, "VmHWM")
         latencies.sort()
         out.update(
             {
@@ -190,7 +145,7 @@ def run(kind: str, scale: float, requests: int = REQUESTS) -> dict[str, Any]:
                 "requests_per_second": requests / elapsed(),
                 "idle_rss_mib": idle_kb / 1024,
                 "peak_rss_mib": peak_kb / 1024,
-                "final_rss_mib": _status_kb(proc.pid, "VmRSS") / 1024,
+                "final_rss_mib": _status_kb(pid, "VmRSS") / 1024,
                 "latency_p50_ms": median(latencies) * 1000,
                 "latency_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000 if latencies else None,
                 "statuses": dict(statuses),
@@ -202,12 +157,7 @@ def run(kind: str, scale: float, requests: int = REQUESTS) -> dict[str, Any]:
             f"{out['requests_per_second']:.0f} req/s, statuses {dict(statuses)}"
         )
     finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stack.close()
         shutil.rmtree(WORK_DIR / f"memory-{dbs.run_id}", ignore_errors=True)
         dbs.drop_all()
     return out

@@ -14,7 +14,6 @@ import os
 import random
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,42 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+from bench.server import Client, free_port, serve, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scim.json"
 BIN = Path(sys.executable).parent
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_until_up(url: str, process: subprocess.Popen[bytes], headers: dict[str, str], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(url + "/ServiceProviderConfig", headers=headers, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not start in time")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @dataclass
@@ -94,32 +63,15 @@ def roster_server(workdir: Path) -> Iterator[Server]:
         )
         token = create_scim_token(session, org.id, actor=admin, name="bench").secret
     engine.dispose()
-    port = _free_port()
-    log = workdir / "roster.log"
-    env = {
-        **os.environ,
-        "ROSTER_DATABASE_URL": url,
-        "ROSTER_DATA_DIR": str(workdir / "var"),
-        "ROSTER_SECRET_KEY": "bench-secret-key",
-        "ROSTER_BACKGROUND_WORKERS": "false",
-        "ROSTER_LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "uvicorn", "roster.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("ab") as out:
-        process = subprocess.Popen([*command, "--log-level", "warning"], env=env, stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}/scim/v2"
-    try:
-        _wait_until_up(base, process, {"Authorization": f"Bearer {token}"}, log)
-        yield Server("roster", base, token, "Roster (uvicorn, 1 worker, SQLite)")
-    finally:
-        _stop(process)
+    with serve(url, workdir / "var", log=workdir / "roster.log") as (base, _pid):
+        yield Server("roster", base + "/scim/v2", token, "Roster (uvicorn, 1 worker, SQLite)")
 
 
 @contextmanager
 def reference_server(workdir: Path) -> Iterator[Server]:
     """scim2-server, in memory, with a static bearer token."""
     token = secrets.token_hex(24)
-    port = _free_port()
+    port = free_port()
     log = workdir / "scim2-server.log"
     executable = shutil.which("scim2-server", path=str(BIN)) or str(BIN / "scim2-server")
     command = [executable, "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", token]
@@ -127,10 +79,12 @@ def reference_server(workdir: Path) -> Iterator[Server]:
         process = subprocess.Popen(command, stdout=out, stderr=out)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_up(base, process, {"Authorization": f"Bearer {token}"}, log)
+        wait_until_up(
+            base + "/ServiceProviderConfig", process, headers={"Authorization": f"Bearer {token}"}, log=log
+        )
         yield Server("scim2-server", base, token, "scim2-server (in-memory reference, threaded WSGI)")
     finally:
-        _stop(process)
+        stop(process)
 
 
 def _user(i: int, run: str) -> dict[str, Any]:
@@ -149,18 +103,17 @@ def measure(server: Server, *, creates: int, lookups: int, pages: int) -> dict[s
     """The three timings against one server, with the same client and the same requests."""
     run = secrets.token_hex(3)
     headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
-    with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+    with Client(server.base_url, headers) as client:
         # Warm-up (connection, first-request costs) outside the timings.
-        client.get("/Users", params={"count": 1}).raise_for_status()
+        if client.get("/Users", params={"count": 1}).status != 200:
+            raise RuntimeError(f"{server.name}: GET /Users failed")
 
         started = time.perf_counter()
         names = []
         for i in range(creates):
-            answer = client.post("/Users", json=_user(i, run))
-            if answer.status_code != 201:
-                raise RuntimeError(
-                    f"{server.name}: create answered {answer.status_code}: {answer.text[:300]}"
-                )
+            answer = client.post("/Users", json_body=_user(i, run))
+            if answer.status != 201:
+                raise RuntimeError(f"{server.name}: create answered {answer.status}: {answer.text[:300]}")
             names.append(answer.json()["userName"])
         create_seconds = time.perf_counter() - started
 
@@ -170,8 +123,8 @@ def measure(server: Server, *, creates: int, lookups: int, pages: int) -> dict[s
         for name in wanted:
             answer = client.get("/Users", params={"filter": f'userName eq "{name}"'})
             found = answer.json().get("Resources", [])
-            if answer.status_code != 200 or len(found) != 1:
-                raise RuntimeError(f"{server.name}: lookup of {name} answered {answer.status_code}")
+            if answer.status != 200 or len(found) != 1:
+                raise RuntimeError(f"{server.name}: lookup of {name} answered {answer.status}")
         lookup_seconds = time.perf_counter() - started
 
         page_times = []
@@ -180,8 +133,8 @@ def measure(server: Server, *, creates: int, lookups: int, pages: int) -> dict[s
             started = time.perf_counter()
             answer = client.get("/Users", params={"startIndex": start_index, "count": 100})
             page_times.append(time.perf_counter() - started)
-            if answer.status_code != 200 or len(answer.json().get("Resources", [])) != 100:
-                raise RuntimeError(f"{server.name}: the page answered {answer.status_code}")
+            if answer.status != 200 or len(answer.json().get("Resources", [])) != 100:
+                raise RuntimeError(f"{server.name}: the page answered {answer.status}")
     page_times.sort()
     return {
         "server": server.description,
@@ -206,8 +159,8 @@ def sizes(scale: float) -> dict[str, int]:
     }
 
 
-def run(scale: float = 0.01) -> None:
-    """Measure both servers and write bench/results/scim.json (the bench driver reads it)."""
+def run(scale: float = 0.01) -> dict[str, Any]:
+    """Measure both servers, write bench/results/scim.json and return what it holds."""
     counts = sizes(scale)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="roster-bench-scim-") as tmp:
@@ -222,7 +175,7 @@ def run(scale: float = 0.01) -> None:
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "scale": scale,
             "counts": counts,
-            "client": f"one httpx {httpx.__version__} client, sequential requests, keep-alive, loopback",
+            "client": "one http.client keep-alive connection, sequential requests, loopback",
             "nproc": os.cpu_count(),
         },
         "sqlite": results,
@@ -239,6 +192,7 @@ def run(scale: float = 0.01) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
     print(table(payload))
+    return payload
 
 
 def table(payload: dict[str, Any]) -> str:

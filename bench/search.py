@@ -21,11 +21,8 @@ import argparse
 import json
 import os
 import random
-import socket
 import sqlite3
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +33,8 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, false, insert, literal_column, select, text
 from sqlalchemy.engine import make_url
+
+from bench.server import Client, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK_DIR = ROOT / "var" / "bench"
@@ -455,18 +454,10 @@ def plans(engine: Engine, org_id: uuid.UUID, prefix: str) -> dict[str, str]:
 # --- HTTP ------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def http_latencies(
     engine: Engine, url: str, org_ids: list[uuid.UUID], work: list[tuple[uuid.UUID, str]]
 ) -> dict[str, Any]:
     """The same prefixes through a real uvicorn on loopback, one keep-alive client."""
-    import httpx
-
     from roster.accounts import service as accounts
     from roster.accounts.models import User
     from roster.db.engine import make_sessionmaker
@@ -481,71 +472,31 @@ def http_latencies(
             ).one()
             tokens[org_id] = accounts.issue_token(session, user, kind="bearer").secret
         session.commit()
-    port = _free_port()
-    env = {
-        **os.environ,
-        "ROSTER_DATABASE_URL": url,
-        "ROSTER_DATA_DIR": str(WORK_DIR / "http"),
-        "ROSTER_SECRET_KEY": "bench-secret-key-not-for-production",
-        "ROSTER_BACKGROUND_WORKERS": "false",
-        "ROSTER_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "roster.asgi:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            for _ in range(200):
-                try:
-                    if client.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            else:
-                raise RuntimeError("uvicorn did not start")
+    with serve(url, WORK_DIR / "http") as (base, _pid), Client(base) as client:
 
-            def call(org_id: uuid.UUID, q: str) -> None:
-                answer = client.get(
-                    "/api/v1/users/autocomplete",
-                    params={"q": q, "limit": LIMIT},
-                    headers={"Authorization": f"Bearer {tokens[org_id]}"},
-                )
-                if answer.status_code != 200:
-                    raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
+        def call(org_id: uuid.UUID, q: str) -> None:
+            answer = client.get(
+                "/api/v1/users/autocomplete",
+                params={"q": q, "limit": LIMIT},
+                headers={"Authorization": f"Bearer {tokens[org_id]}"},
+            )
+            if answer.status != 200:
+                raise RuntimeError(f"HTTP {answer.status}: {answer.text[:200]}")
 
-            def healthz(org_id: uuid.UUID, q: str) -> None:
-                client.get("/healthz")
+        def healthz(org_id: uuid.UUID, q: str) -> None:
+            client.get("/healthz")
 
-            def me(org_id: uuid.UUID, q: str) -> None:
-                client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens[org_id]}"})
+        def me(org_id: uuid.UUID, q: str) -> None:
+            client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens[org_id]}"})
 
-            # References: the bare HTTP round trip, and a signed-in request that runs no query of
-            # its own, so the autocomplete's own share of the time can be read off.
-            samples = timed_interleaved(work, {"autocomplete": call, "healthz": healthz, "me": me})
-            result = percentiles(samples["autocomplete"])
-            result["reference_healthz"] = percentiles(samples["healthz"])
-            result["reference_me"] = percentiles(samples["me"])
-            return result
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        # References: the bare HTTP round trip, and a signed-in request that runs no query of
+        # its own, so the autocomplete's own share of the time can be read off.
+        samples = timed_interleaved(work, {"autocomplete": call, "healthz": healthz, "me": me})
+        result = percentiles(samples["autocomplete"])
+        result["reference_healthz"] = percentiles(samples["healthz"])
+        result["reference_me"] = percentiles(samples["me"])
+        result["client"] = "one http.client keep-alive connection, sequential requests, loopback"
+        return result
 
 
 # --- one database ----------------------------------------------------------------------------------

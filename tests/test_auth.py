@@ -167,6 +167,21 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert ready.headers["x-request-id"]
 
 
+def test_every_answer_carries_a_request_id_and_the_common_security_headers(client: TestClient) -> None:
+    given = client.get("/healthz", headers={"X-Request-ID": "trace-" + "x" * 100})
+    assert given.headers["x-request-id"] == ("trace-" + "x" * 100)[:64]
+    made = [client.get("/api/v1/me").headers["x-request-id"] for _ in range(2)]
+    assert len(set(made)) == 2 and all(len(m) == 32 for m in made)
+    for answer in (given, client.get("/api/v1/me"), client.get("/scim/v2/Users")):
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "same-origin"
+        assert "content-security-policy" not in answer.headers  # pages only
+    page = client.get("/login")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["content-security-policy"].startswith("default-src")
+    assert page.headers["cache-control"] == "no-store"
+
+
 @pytest.mark.sqlite_only
 def test_recording_a_tokens_use_never_fails_a_read_that_cannot_become_a_write(
     databases: DatabaseFactory,

@@ -109,6 +109,16 @@ def test_requests_without_a_token_or_with_a_wrong_one_answer_401_scim_errors(cli
     assert_scim_error(client.get("/scim/v2/ServiceProviderConfig", headers={"Authorization": "Basic x"}), 401)
 
 
+def test_the_token_is_checked_before_the_request_is_read(client: TestClient) -> None:
+    # A caller without a valid token learns nothing about its request: not that the body is not
+    # JSON, not that the filter is malformed.
+    wrong = {"Authorization": "Bearer rst_nope", "Content-Type": "application/scim+json"}
+    assert_scim_error(client.post(USERS, content=b"{not json", headers=wrong), 401)
+    assert_scim_error(client.post("/scim/v2/Groups", content=b"[1, 2]", headers=wrong), 401)
+    assert_scim_error(client.get(USERS, params={"filter": "userName eq"}, headers=wrong), 401)
+    assert_scim_error(client.get(USERS, params={"count": "many"}), 401)
+
+
 def test_a_login_token_is_not_a_scim_token(client: TestClient, db: Session, org: OrgWithAdmin) -> None:
     assert_scim_error(client.get(USERS, headers=auth(db, org.admin)), 401)
 

@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     )
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -233,16 +233,20 @@ def issue_token(
     return IssuedToken(token=token, secret=secret)
 
 
+# Built once: every signed-in request runs it, and building the statement cost more than running it.
+_TOKEN_AND_USER = (
+    select(AuthToken, User)
+    .join(User, (User.org_id == AuthToken.org_id) & (User.id == AuthToken.user_id))
+    .where(AuthToken.org_id == bindparam("org_id"), AuthToken.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve_token(session: Session, secret: str) -> tuple[AuthToken, User] | None:
     """The live token and its active user for a presented secret, or None."""
     org_id = split_secret(secret)
     if org_id is None:
         return None
-    row = session.execute(
-        select(AuthToken, User)
-        .join(User, (User.org_id == AuthToken.org_id) & (User.id == AuthToken.user_id))
-        .where(AuthToken.org_id == org_id, AuthToken.token_hash == hash_secret(secret))
-    ).first()
+    row = session.execute(_TOKEN_AND_USER, {"org_id": org_id, "token_hash": hash_secret(secret)}).first()
     if row is None:
         return None
     token, user = row

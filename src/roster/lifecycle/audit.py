@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
 
 from roster import clock
@@ -109,14 +110,12 @@ def record_event(
     """
     # The UPDATE takes the organization's row lock (write lock on SQLite): appends are serialised
     # per organization, so two transactions can never extend the chain from the same head.
-    session.execute(
+    row = session.execute(
         update(Organization)
         .where(Organization.id == org_id)
         .values(audit_seq=Organization.audit_seq + 1)
+        .returning(Organization.audit_seq, Organization.audit_head)
         .execution_options(synchronize_session=False)
-    )
-    row = session.execute(
-        select(Organization.audit_seq, Organization.audit_head).where(Organization.id == org_id)
     ).one()
     seq, prev = int(row[0]), row[1] or GENESIS
     plain = _plain(details)
@@ -159,7 +158,9 @@ def record_event(
         .values(audit_head=digest)
         .execution_options(synchronize_session=False)
     )
-    org = session.get(Organization, org_id)
+    # An Organization already loaded in this session must not keep the old head; one that is not
+    # loaded need not be (session.get would read it just to expire it).
+    org = session.identity_map.get(identity_key(Organization, (org_id,)))
     if org is not None:
         session.expire(org, ["audit_seq", "audit_head"])
     session.flush()

@@ -38,7 +38,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
@@ -227,6 +227,22 @@ class UserExtras:
     manager_visible: bool = False
 
 
+# Built once (every User a SCIM request shows runs it); ``ids`` expands to the page's user ids.
+_DEPARTMENTS_OF_USERS = (
+    select(DepartmentMember.user_id, Department.id, Department.name)
+    .join(
+        Department,
+        and_(Department.org_id == DepartmentMember.org_id, Department.id == DepartmentMember.department_id),
+    )
+    .where(
+        DepartmentMember.org_id == bindparam("org_id"),
+        DepartmentMember.user_id.in_(bindparam("ids", expanding=True)),
+        DepartmentMember.hidden_by.is_(None),
+    )
+    .order_by(DepartmentMember.user_id, Department.name_key, Department.id)
+)
+
+
 def load_user_extras(session: Session, users: Sequence[User]) -> dict[uuid.UUID, UserExtras]:
     """Departments and managers of a page of users, in two queries."""
     if not users:
@@ -234,21 +250,7 @@ def load_user_extras(session: Session, users: Sequence[User]) -> dict[uuid.UUID,
     org_id = users[0].org_id
     ids = [u.id for u in users]
     extras = {u.id: UserExtras() for u in users}
-    rows = session.execute(
-        select(DepartmentMember.user_id, Department.id, Department.name)
-        .join(
-            Department,
-            and_(
-                Department.org_id == DepartmentMember.org_id, Department.id == DepartmentMember.department_id
-            ),
-        )
-        .where(
-            DepartmentMember.org_id == org_id,
-            DepartmentMember.user_id.in_(ids),
-            DepartmentMember.hidden_by.is_(None),
-        )
-        .order_by(DepartmentMember.user_id, Department.name_key, Department.id)
-    )
+    rows = session.execute(_DEPARTMENTS_OF_USERS, {"org_id": org_id, "ids": ids})
     for user_id, department_id, name in rows:
         extras[user_id].groups.append((department_id, name))
     manager_ids = {u.manager_id for u in users if u.manager_id is not None}

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -80,18 +80,20 @@ def revoke_scim_token(session: Session, token: ScimToken, *, actor: User) -> Non
     )
 
 
+# Built once: every SCIM request runs it.
+_LIVE_TOKEN = select(ScimToken).where(
+    ScimToken.org_id == bindparam("org_id"),
+    ScimToken.token_hash == bindparam("token_hash"),
+    ScimToken.revoked_at.is_(None),
+)
+
+
 def resolve_scim_token(session: Session, secret: str) -> ScimToken | None:
     """The live token for a presented secret, or None."""
     org_id = split_secret(secret)
     if org_id is None:
         return None
-    return session.scalar(
-        select(ScimToken).where(
-            ScimToken.org_id == org_id,
-            ScimToken.token_hash == hash_secret(secret),
-            ScimToken.revoked_at.is_(None),
-        )
-    )
+    return session.scalar(_LIVE_TOKEN, {"org_id": org_id, "token_hash": hash_secret(secret)})
 
 
 def touch_scim_token(session: Session, token: ScimToken) -> None:

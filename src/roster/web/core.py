@@ -182,14 +182,14 @@ async def check_anonymous_csrf(request: Request) -> None:
         raise errors.CsrfFailed("The form has expired. Reload the page and try again.")
 
 
-def _web_user(
+async def _web_user(
     _csrf: Annotated[None, Depends(promote_form_csrf)],
     principal: Annotated[Principal, Depends(get_principal)],
 ) -> Principal:
     return principal
 
 
-def _web_admin(
+async def _web_admin(
     _csrf: Annotated[None, Depends(promote_form_csrf)],
     principal: Annotated[Principal, Depends(get_admin)],
 ) -> Principal:
