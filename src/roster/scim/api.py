@@ -10,6 +10,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -250,6 +251,117 @@ def _written(request: Request, resource: dict[str, Any], status_code: int, *, co
     return scim_json(shown, status_code, headers)
 
 
+@dataclass(frozen=True)
+class ResourceRoutes:
+    """What the routes of one SCIM resource type (Users, Groups) call; they are otherwise alike."""
+
+    path: str
+    id_param: str  # the path parameter naming one resource: /Users/{user_id}
+    core_urn: str
+    lister: Callable[[service.ScimContext, service.ListQuery], dict[str, Any]]
+    find: Callable[[service.ScimContext, str], Any]
+    render: Callable[[service.ScimContext, Any], dict[str, Any]]
+    create: Callable[[service.ScimContext, dict[str, Any]], Any]
+    replace: Callable[[service.ScimContext, Any, dict[str, Any]], Any]
+    patch: Callable[[service.ScimContext, Any, dict[str, Any]], Any]
+    delete: Callable[[service.ScimContext, Any], None]
+    reload_after_write: bool = False  # a department's member list is read again after a change
+
+
+USERS = ResourceRoutes(
+    path="/Users",
+    id_param="user_id",
+    core_urn=CORE_USER,
+    lister=service.list_users,
+    find=service.get_scim_user,
+    render=service.render_user,
+    create=service.create_user,
+    replace=service.replace_user,
+    patch=service.patch_user,
+    delete=service.delete_scim_user,
+)
+GROUPS = ResourceRoutes(
+    path="/Groups",
+    id_param="group_id",
+    core_urn=CORE_GROUP,
+    lister=service.list_groups,
+    find=service.get_scim_group,
+    render=service.render_group,
+    create=service.create_group,
+    replace=service.replace_group,
+    patch=service.patch_group,
+    delete=service.delete_group,
+    reload_after_write=True,
+)
+
+
+def _add_resource_routes(app: FastAPI, kind: ResourceRoutes) -> None:
+    """List, search, create, read, replace, patch and delete for one resource type (RFC 7644 §3)."""
+    one = f"{kind.path}/{{{kind.id_param}}}"
+
+    def current(ctx: service.ScimContext, request: Request) -> Any:
+        """The resource the path names, after the request's If-Match (when sent) matched its version."""
+        found = kind.find(ctx, request.path_params[kind.id_param])
+        service.check_if_match(request.headers.get("if-match"), kind.render(ctx, found))
+        return found
+
+    def written(ctx: service.ScimContext, request: Request, found: Any, status_code: int) -> Response:
+        if kind.reload_after_write:
+            ctx.session.refresh(found)
+        return _written(request, kind.render(ctx, found), status_code, core_urn=kind.core_urn)
+
+    async def list_resources(request: Request) -> Response:
+        return await scim_call(
+            request, lambda ctx: scim_json(kind.lister(ctx, service.read_list_query(_query_params(request))))
+        )
+
+    async def search_resources(request: Request) -> Response:
+        return await scim_call_with_body(
+            request, lambda ctx, body: scim_json(kind.lister(ctx, service.read_list_query(body)))
+        )
+
+    async def create_resource(request: Request) -> Response:
+        return await scim_call_with_body(
+            request, lambda ctx, body: written(ctx, request, kind.create(ctx, body), 201)
+        )
+
+    async def get_resource(request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            found = kind.find(ctx, request.path_params[kind.id_param])
+            return _single(request, kind.render(ctx, found), core_urn=kind.core_urn)
+
+        return await scim_call(request, work)
+
+    async def replace_resource(request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            found = kind.replace(ctx, current(ctx, request), body)
+            return written(ctx, request, found, 200)
+
+        return await scim_call_with_body(request, work)
+
+    async def patch_resource(request: Request) -> Response:
+        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
+            found = kind.patch(ctx, current(ctx, request), body)
+            return written(ctx, request, found, 200)
+
+        return await scim_call_with_body(request, work)
+
+    async def delete_resource(request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            kind.delete(ctx, current(ctx, request))
+            return Response(status_code=204)
+
+        return await scim_call(request, work)
+
+    app.add_api_route(kind.path, list_resources, methods=["GET"])
+    app.add_api_route(kind.path + "/.search", search_resources, methods=["POST"])
+    app.add_api_route(kind.path, create_resource, methods=["POST"])
+    app.add_api_route(one, get_resource, methods=["GET"])
+    app.add_api_route(one, replace_resource, methods=["PUT"])
+    app.add_api_route(one, patch_resource, methods=["PATCH"])
+    app.add_api_route(one, delete_resource, methods=["DELETE"], status_code=204)
+
+
 def create_scim_app(parent: FastAPI) -> FastAPI:
     """The SCIM server, sharing the parent application's settings and database sessions."""
     app = FastAPI(title="Roster SCIM 2.0", docs_url=None, redoc_url=None, openapi_url=None)
@@ -302,128 +414,6 @@ def create_scim_app(parent: FastAPI) -> FastAPI:
             request, lambda ctx, body: scim_json(service.search_all(ctx, service.read_list_query(body)))
         )
 
-    # Users
-
-    @app.get("/Users")
-    async def list_users(request: Request) -> Response:
-        return await scim_call(
-            request,
-            lambda ctx: scim_json(service.list_users(ctx, service.read_list_query(_query_params(request)))),
-        )
-
-    @app.post("/Users/.search")
-    async def search_users(request: Request) -> Response:
-        return await scim_call_with_body(
-            request, lambda ctx, body: scim_json(service.list_users(ctx, service.read_list_query(body)))
-        )
-
-    @app.post("/Users")
-    async def create_user(request: Request) -> Response:
-        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
-            user = service.create_user(ctx, body)
-            return _written(request, service.render_user(ctx, user), 201, core_urn=CORE_USER)
-
-        return await scim_call_with_body(request, work)
-
-    @app.get("/Users/{user_id}")
-    async def get_user(user_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            user = service.get_scim_user(ctx, user_id)
-            return _single(request, service.render_user(ctx, user), core_urn=CORE_USER)
-
-        return await scim_call(request, work)
-
-    @app.put("/Users/{user_id}")
-    async def replace_user(user_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
-            user = service.get_scim_user(ctx, user_id)
-            service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
-            user = service.replace_user(ctx, user, body)
-            return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
-
-        return await scim_call_with_body(request, work)
-
-    @app.patch("/Users/{user_id}")
-    async def patch_user(user_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
-            user = service.get_scim_user(ctx, user_id)
-            service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
-            user = service.patch_user(ctx, user, body)
-            return _written(request, service.render_user(ctx, user), 200, core_urn=CORE_USER)
-
-        return await scim_call_with_body(request, work)
-
-    @app.delete("/Users/{user_id}", status_code=204)
-    async def delete_user(user_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            user = service.get_scim_user(ctx, user_id)
-            service.check_if_match(request.headers.get("if-match"), service.render_user(ctx, user))
-            service.delete_scim_user(ctx, user)
-            return Response(status_code=204)
-
-        return await scim_call(request, work)
-
-    # Groups
-
-    @app.get("/Groups")
-    async def list_groups(request: Request) -> Response:
-        return await scim_call(
-            request,
-            lambda ctx: scim_json(service.list_groups(ctx, service.read_list_query(_query_params(request)))),
-        )
-
-    @app.post("/Groups/.search")
-    async def search_groups(request: Request) -> Response:
-        return await scim_call_with_body(
-            request, lambda ctx, body: scim_json(service.list_groups(ctx, service.read_list_query(body)))
-        )
-
-    @app.post("/Groups")
-    async def create_group(request: Request) -> Response:
-        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
-            department = service.create_group(ctx, body)
-            return _written(request, service.render_group(ctx, department), 201, core_urn=CORE_GROUP)
-
-        return await scim_call_with_body(request, work)
-
-    @app.get("/Groups/{group_id}")
-    async def get_group(group_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            department = service.get_scim_group(ctx, group_id)
-            return _single(request, service.render_group(ctx, department), core_urn=CORE_GROUP)
-
-        return await scim_call(request, work)
-
-    @app.put("/Groups/{group_id}")
-    async def replace_group(group_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
-            department = service.get_scim_group(ctx, group_id)
-            service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
-            department = service.replace_group(ctx, department, body)
-            ctx.session.refresh(department)
-            return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
-
-        return await scim_call_with_body(request, work)
-
-    @app.patch("/Groups/{group_id}")
-    async def patch_group(group_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
-            department = service.get_scim_group(ctx, group_id)
-            service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
-            department = service.patch_group(ctx, department, body)
-            ctx.session.refresh(department)
-            return _written(request, service.render_group(ctx, department), 200, core_urn=CORE_GROUP)
-
-        return await scim_call_with_body(request, work)
-
-    @app.delete("/Groups/{group_id}", status_code=204)
-    async def delete_group(group_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            department = service.get_scim_group(ctx, group_id)
-            service.check_if_match(request.headers.get("if-match"), service.render_group(ctx, department))
-            service.delete_group(ctx, department)
-            return Response(status_code=204)
-
-        return await scim_call(request, work)
-
+    _add_resource_routes(app, USERS)
+    _add_resource_routes(app, GROUPS)
     return app
