@@ -309,11 +309,11 @@ def _memory(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-# --- sections written by colleagues (search, scim) -------------------------------------------------
+# --- search and SCIM (their modules write their own results files) ---------------------------------
 
 
 def _search(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[str]:
-    """bench/search.py's payload (written by the directory's owners), as tables and plans."""
+    """bench/search.py's payload, as tables and plans."""
     title = "## 2. Search (autocomplete)"
     body = (result or {}).get("result", result or {})
     kinds = [k for k in ("sqlite", "postgresql") if isinstance(body.get(k), dict) and "service" in body[k]]
@@ -378,7 +378,7 @@ def _search(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list
 
 
 def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[str]:
-    """bench/scim.py's payload (written by the SCIM adapter's owners)."""
+    """bench/scim.py's payload."""
     title = "## 4. SCIM"
     body = (result or {}).get("result", result or {})
     servers = body.get("sqlite") if isinstance(body, dict) else None
