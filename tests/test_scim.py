@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -418,6 +419,36 @@ def test_filters_are_translated_to_sql_not_applied_in_python() -> None:
         sql = str(condition.compile(dialect=dialect))
         assert "users.scim_user_name_key" in sql and "users.email_key" in sql
         assert "lower(users.position) LIKE" in sql and "users.status" in sql
+
+
+@pytest.mark.sqlite_only
+def test_a_user_name_lookup_reads_two_index_entries_not_the_organization(
+    client: TestClient, db: Session, h: dict[str, str], org: OrgWithAdmin
+) -> None:
+    # Identity providers look a person up by userName before every change. Without care the
+    # planner satisfies "ORDER BY id" by walking every person of the organization in id order.
+    for n in range(30):
+        make_user(db, org.org, email=f"person{n}@example.test")
+    statements: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM users" in statement:
+            statements.append((statement, parameters))
+
+    bind = db.get_bind()
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        found = search(client, h, 'userName eq "PERSON7@example.test"')
+    finally:
+        event.remove(bind, "before_cursor_execute", record)
+    assert names(found) == ["person7@example.test"]
+    lookups = [(sql, params) for sql, params in statements if "scim_user_name_key" in sql]
+    assert lookups, statements
+    for sql, params in lookups:
+        plan = [row[3] for row in db.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+        assert not any(step.startswith("SCAN") for step in plan), plan
+        assert not any(step.endswith("(org_id=?)") for step in plan), plan  # every person of the org
+        assert any("uq_users_scim_user_name_key" in step for step in plan), plan
 
 
 # --- paging, sorting, attributes -----------------------------------------------------------------

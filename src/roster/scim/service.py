@@ -560,20 +560,20 @@ def list_response(resources: list[dict[str, Any]], total: int, query: ListQuery)
 
 
 def _user_scope(org_id: uuid.UUID) -> list[Any]:
-    return [User.org_id == org_id, User.is_system.is_(False), User.status != UserStatus.DELETED.value]
+    return [User.org_id == org_id, User.is_system.is_(False), filters.NOT_DELETED]
 
 
 def _user_where(ctx: ScimContext, query: ListQuery) -> list[Any]:
     where = _user_scope(ctx.org_id)
     if query.filter:
-        where.append(filters.filter_to_sql(filters.USERS, query.filter))
+        where.append(filters.filter_to_sql(filters.USERS, query.filter, org_id=ctx.org_id))
     return where
 
 
 def _group_where(ctx: ScimContext, query: ListQuery) -> list[Any]:
     where: list[Any] = [Department.org_id == ctx.org_id]
     if query.filter:
-        where.append(filters.filter_to_sql(filters.GROUPS, query.filter))
+        where.append(filters.filter_to_sql(filters.GROUPS, query.filter, org_id=ctx.org_id))
     return where
 
 
@@ -672,10 +672,10 @@ def search_all(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
         where = list(scope)
         if query.filter:
             try:
-                where.append(filters.filter_to_sql(resource, query.filter))
+                where.append(filters.filter_to_sql(resource, query.filter, org_id=ctx.org_id))
             except InvalidFilterException as exc:
                 strict_failures.append(exc)
-                where.append(filters.filter_to_sql(resource, query.filter, lenient=True))
+                where.append(filters.filter_to_sql(resource, query.filter, lenient=True, org_id=ctx.org_id))
         kinds.append((model, where, page))
     if len(strict_failures) == len(kinds):
         raise strict_failures[0]
