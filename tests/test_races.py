@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
@@ -476,6 +477,37 @@ def test_a_delete_racing_with_new_mentions_and_tasks_never_leaves_a_deleted_pers
     with live.session() as session:
         audit_chain_verifies(session, org_id)
     assert totals["accepted"] + totals["refused"] == len(people) * posters * 8
+
+
+@pytest.mark.postgres_only
+def test_a_lifecycle_action_in_progress_holds_up_only_references_to_its_person(live: Live) -> None:
+    # What a long deletion holds between its locks and its commit: the organization's row (the
+    # lifecycle lock) and the person's row. Everyone else keeps posting and mentioning each other;
+    # a new mention of the person being deleted waits for the outcome.
+    def build(db: Session) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID]:
+        o = make_org(db, plan="enterprise")
+        author, colleague, leaving = (make_user(db, o.org, first_name=n) for n in ("Au", "Co", "Le"))
+        return o.org.id, author.id, colleague.id, leaving.id
+
+    org_id, author_id, colleague_id, leaving_id = live.setup(build)
+    with live.session() as deletion:
+        accounts.lock_organization(deletion, org_id)
+        deletion.execute(
+            select(User.id).where(User.org_id == org_id, User.id == leaving_id).with_for_update()
+        )
+        with live.session() as other:
+            other.execute(text("SET LOCAL lock_timeout = '5s'"))
+            author = other.get(User, (org_id, author_id))
+            assert author is not None
+            create_post(other, actor=author, body="Lunch?", mentions=[colleague_id])
+            other.commit()
+        with live.session() as naming:
+            naming.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            author = naming.get(User, (org_id, author_id))
+            assert author is not None
+            with pytest.raises(OperationalError, match="lock timeout"):
+                create_post(naming, actor=author, body="Bye!", mentions=[leaving_id])
+        deletion.rollback()
 
 
 def test_the_race_server_logged_no_errors(live: Live) -> None:

@@ -79,6 +79,28 @@ def get_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
     return user
 
 
+def lock_organization(session: Session, org_id: uuid.UUID) -> Organization:
+    """The organization's row, locked and re-read: serialises the actions that change who is in it
+    (invite, dismiss, rehire, delete, restore, merge) and its department tree.
+
+    ``FOR NO KEY UPDATE`` on PostgreSQL (SQLite's write lock covers all of this): it conflicts with
+    another such lock and with every UPDATE of the row (the seat counter, the audit chain's head),
+    but not with the key-share locks that inserts referencing the organization take. A long
+    deletion therefore does not stop the rest of the organization from posting, assigning tasks or
+    uploading; only new references to the person being deleted wait, on that person's row (see
+    ``load_users_to_reference``).
+    """
+    org = session.scalars(
+        select(Organization)
+        .where(Organization.id == org_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if org is None:
+        raise errors.NotFound("No such organization.")
+    return org
+
+
 def load_users_to_reference(
     session: Session, org_id: uuid.UUID, user_ids: list[uuid.UUID] | set[uuid.UUID]
 ) -> dict[uuid.UUID, User]:

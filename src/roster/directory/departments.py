@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from roster.accounts.models import Organization, User
-from roster.accounts.service import require_active_user
+from roster.accounts.models import User
+from roster.accounts.service import lock_organization, require_active_user
 from roster.directory.models import Department, DepartmentMember
 from roster.domain import errors
 from roster.ids import new_id
@@ -110,7 +110,7 @@ def _lock_tree(session: Session, org_id: uuid.UUID) -> None:
     # Reparenting reads the ancestors and then writes: two concurrent moves could otherwise close a
     # cycle between them. The organization row serialises tree changes (SQLite writers already
     # hold the database's write lock).
-    session.execute(select(Organization.id).where(Organization.id == org_id).with_for_update())
+    lock_organization(session, org_id)
 
 
 def _check_parent(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
-from roster.accounts.service import compose_display_name, get_user
+from roster.accounts.service import compose_display_name, get_user, lock_organization
 from roster.directory import departments
 from roster.domain import errors
 from roster.domain.users import Role
@@ -90,7 +90,7 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
 
 
 def _change_role(session: Session, user: User, role: Role) -> None:
-    from roster.lifecycle.users import guard_last_admin, lock_organization
+    from roster.lifecycle.users import guard_last_admin
 
     if role is Role.EMPLOYEE:
         # Locked, so two admins demoting each other at once cannot leave nobody.

@@ -380,17 +380,6 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _lock_org(session: Session, org_id: uuid.UUID) -> Organization:
-    """Serialise lifecycle actions of one organization (PostgreSQL row lock; SQLite's write lock)."""
-    org = session.scalars(
-        select(Organization)
-        .where(Organization.id == org_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    return org
-
-
 def _lock_user(session: Session, user: User) -> User:
     locked = session.scalars(
         select(User)
@@ -583,7 +572,7 @@ def delete_user(
 ) -> DeletionResult:
     """Delete a user: move or hide every content reference per the plan, record the moves in the
     authorship map, free the email and the seat; restorable until the organization's window ends."""
-    org = _lock_org(session, user.org_id)
+    org = accounts.lock_organization(session, user.org_id)
     user = _lock_user(session, user)
     _check_removable(session, user, actor=actor)
     if user.status == UserStatus.DELETED.value:
@@ -707,7 +696,7 @@ def _return_rows(
 def restore_user(session: Session, user: User, *, actor: User | None) -> RestoreResult:
     """Undo a deletion or merge within the window: references still where the deletion put them
     go back, hidden content reappears, and the account returns as dismissed (no seat)."""
-    _lock_org(session, user.org_id)
+    accounts.lock_organization(session, user.org_id)
     user = _lock_user(session, user)
     if user.status != UserStatus.DELETED.value:
         raise errors.InvalidTransition(f"{user.display_name} is not deleted.")
@@ -987,7 +976,7 @@ def erase_user(
 ) -> ErasureResult:
     """Delete and purge at once, and replace the person's name everywhere with a pseudonym
     ("Former employee N"): user row, authorship map, audit details, mail, invitations."""
-    org = _lock_org(session, user.org_id)
+    org = accounts.lock_organization(session, user.org_id)
     user = _lock_user(session, user)
     _check_removable(session, user, actor=actor)
     erased_before = session.scalar(
@@ -1097,7 +1086,7 @@ def merge_users(
 ) -> MergeResult:
     """Move every content reference of a duplicate account to ``into``, then delete the duplicate
     (restorable like any deletion; the map records each move under one operation)."""
-    org = _lock_org(session, source.org_id)
+    org = accounts.lock_organization(session, source.org_id)
     source = _lock_user(session, source)
     if into.org_id != source.org_id:
         raise errors.UnknownUser("No such user in this organization.", field="into_id")
@@ -1166,7 +1155,7 @@ def transfer_references(
     """Hand a person's references (every kind that may go to a successor, or the chosen kinds) to
     an active user without deleting anyone; ``originally_by`` keeps only what the map says was
     originally that person's. Recorded in the map and the audit log."""
-    _lock_org(session, from_user.org_id)
+    accounts.lock_organization(session, from_user.org_id)
     if to.org_id != from_user.org_id:
         raise errors.UnknownUser("No such user in this organization.", field="to_id")
     target = _active_other_user(session, from_user.org_id, to.id, not_id=from_user.id, field_name="to_id")

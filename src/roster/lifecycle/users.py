@@ -25,20 +25,6 @@ from roster.lifecycle.seats import get_seat_ledger, release_seat, take_seat
 MAX_RESTORE_WINDOW_DAYS = 3650
 
 
-def lock_organization(session: Session, org_id: uuid.UUID) -> Organization:
-    """The organization row, locked: serialises admin-count checks (two admins dismissing each
-    other at once must not leave nobody)."""
-    org = session.scalars(
-        select(Organization)
-        .where(Organization.id == org_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if org is None:
-        raise errors.NotFound("No such organization.")
-    return org
-
-
 def lock_user(session: Session, user: User) -> User:
     """The user's row, locked and re-read."""
     return session.scalars(
@@ -89,7 +75,7 @@ def dismiss_user(session: Session, user: User, *, actor: User | None, reason: st
     """The person can no longer sign in; every session and token dies now; the seat is freed."""
     if user.is_system:
         raise errors.SystemUserImmutable("The System User cannot be dismissed.")
-    lock_organization(session, user.org_id)
+    accounts.lock_organization(session, user.org_id)
     user = lock_user(session, user)
     if user.status == UserStatus.DISMISSED.value:
         return user
@@ -117,7 +103,7 @@ def rehire_user(
     """Back to active with the same credentials, if a seat is free."""
     if user.is_system:
         raise errors.SystemUserImmutable("The System User cannot be rehired.")
-    lock_organization(session, user.org_id)  # the same lock order as dismiss_user: no deadlock
+    accounts.lock_organization(session, user.org_id)  # the same lock order as dismiss_user: no deadlock
     user = lock_user(session, user)
     if user.status == UserStatus.ACTIVE.value:
         return user
@@ -208,7 +194,7 @@ def change_plan(session: Session, org_id: uuid.UUID, *, actor: User | None, plan
         raise errors.ValidationFailed(
             f"Unknown plan; choose one of {', '.join(p.value for p in Plan)}.", field="plan"
         ) from None
-    org = lock_organization(session, org_id)
+    org = accounts.lock_organization(session, org_id)
     old = org.plan
     if old == new:
         return org
@@ -257,7 +243,7 @@ def update_organization_settings(
         raise errors.ValidationFailed(
             f"The restore window is 1 to {MAX_RESTORE_WINDOW_DAYS} days.", field="restore_window_days"
         )
-    org = lock_organization(session, org_id)
+    org = accounts.lock_organization(session, org_id)
     wanted = {
         "restore_window_days": restore_window_days,
         "employees_may_change_photo": employees_may_change_photo,
