@@ -1,4 +1,5 @@
-"""The delete benchmark's baselines do the same work as Roster: identical end states.
+"""The benchmarks' own machinery: the delete baselines do the same work as Roster (identical end
+states), and the HTTP harness talks to a real Roster.
 
 Timing is not tested here (benchmarks are not tests); this proves that what ``bench`` compares
 Roster's ``delete_user`` against moves the same rows and writes the same authorship map.
@@ -6,10 +7,12 @@ Roster's ``delete_user`` against moves the same rows and writes the same authors
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bench.datagen import generate
 from bench.delete import end_state, gitlab_delete, orm_delete, raw_delete, roster_delete
+from bench.server import Client, serve
 
 from roster.db.engine import make_engine, writer
 from roster.references import content_references
@@ -40,3 +43,23 @@ def test_raw_sql_batched_and_orm_baselines_leave_the_same_end_state_as_roster_de
         state, moved, _ = _deleted_with(databases, method)
         assert moved == roster_moved, method.__name__
         assert state == roster, method.__name__
+
+
+def test_the_bench_client_and_server_helper_talk_to_a_real_roster(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    # The HTTP benchmarks (search, SCIM, memory) time requests through these two: the server must
+    # be Roster on the given database, and the client must send what it is given.
+    url = databases.new_database()
+    with serve(url, tmp_path / "var", log=tmp_path / "server.log") as (base, pid):
+        assert pid > 0
+        with Client(base) as client:
+            assert client.get("/readyz").json() == {"status": "ok"}
+            refused = client.get("/api/v1/users/autocomplete", params={"q": "Zoë Ørsted"})
+            assert refused.status == 401 and refused.json()["code"] == "unauthorized"
+            answer = client.post("/api/v1/auth/login", json_body={"email": "nobody@x.test", "password": "x"})
+            assert answer.status in (401, 422) and "x-request-id" in answer.headers
+            client.close()  # the next request reconnects by itself
+            assert client.get("/healthz").status == 200
+        with Client(base + "/scim/v2") as scim:
+            assert scim.get("/Users").status == 401  # the prefix is kept
