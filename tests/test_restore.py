@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -22,9 +22,10 @@ from roster.domain.users import Role
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion import DispositionPlan
 from roster.lifecycle.deletion_jobs import run_purge
-from roster.lifecycle.deletion_models import LifecycleOperation
-from roster.references import Disposition, content_references
+from roster.lifecycle.deletion_models import Authorship, LifecycleOperation
+from roster.references import Disposition, content_references, get_reference
 from roster.settings import get_settings
+from roster.tasks.service import create_task as make_task
 from roster.workers import periodic_jobs
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
@@ -70,6 +71,38 @@ def test_a_reference_changed_after_the_deletion_stays_as_it_is_now(client: TestC
     assert restored.left == {kind: result.moved[kind]}
     assert restored.restored == {k: n for k, n in result.moved.items() if k != kind}
     assert references_to(db, busy).get(kind, 0) == 0
+
+
+def test_the_map_marks_exactly_the_rows_that_came_back(client: TestClient, db: Session) -> None:
+    o, busy, _colleague, other = _busy_org(client, db)
+    for n in range(2):  # two tasks of one kind, so that one can come back and one not
+        make_task(db, actor=busy, title=f"Quarterly report {n}", responsible_id=busy.id)
+    result = deletion.delete_user(db, busy, actor=o.admin, confirm=busy.email)
+    kind = "tasks.task.responsible"
+    assert result.moved[kind] >= 2
+    # One of them changes hands after the deletion: it stays where it is now.
+    ref = get_reference(kind)
+    assert ref is not None
+    table = Base.metadata.tables[ref.table]
+    system = accounts.get_system_user(db, o.org.id)
+    changed = db.scalar(
+        select(table.c.id).where(table.c.org_id == o.org.id, table.c[ref.column] == system.id).limit(1)
+    )
+    db.execute(
+        update(table).where(table.c.org_id == o.org.id, table.c.id == changed).values({ref.column: other.id})
+    )
+
+    restored = deletion.restore_user(db, busy, actor=o.admin)
+
+    assert restored.left == {kind: 1} and restored.restored[kind] == result.moved[kind] - 1
+    unrestored = db.scalars(
+        select(Authorship.object_id).where(
+            Authorship.org_id == o.org.id,
+            Authorship.operation_id == restored.operation_id,
+            Authorship.restored_at.is_(None),
+        )
+    ).all()
+    assert unrestored == [changed]  # every other kind came back whole, and is marked
 
 
 def _dispositions(kind: str) -> tuple[Disposition, ...]:

@@ -653,9 +653,11 @@ def _return_rows(
     op: LifecycleOperation,
     user_id: uuid.UUID,
     targets: Sequence[uuid.UUID],
+    mapped: int,
     now: datetime,
 ) -> int:
-    """Move back every reference of one kind that still points where the operation put it.
+    """Move back every reference of one kind that still points where the operation put it
+    (``mapped``: how many map rows of this kind await restoring).
 
     Driven by the map: the operation's rows of this kind (its primary key) select the objects,
     which are then found by their own key, so the cost follows what was moved, not the table.
@@ -687,7 +689,10 @@ def _return_rows(
         returned += _rowcount(
             session.execute(update(table).where(*where).values(_values(table, {col.name: user_id})))
         )
-    if returned:
+    if returned == mapped:
+        # Every mapped row came back (the usual case): mark the kind's map rows by their key alone.
+        session.execute(update(amap).where(*of_this_kind).values(restored_at=now))
+    elif returned:
         back = select(obj).where(table.c.org_id == op.org_id, col == user_id)
         session.execute(update(amap).where(*of_this_kind, amap.c.object_id.in_(back)).values(restored_at=now))
     return returned
@@ -738,7 +743,9 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
         n = (
             0
             if ref is None
-            else _return_rows(session, ref, op=op, user_id=user.id, targets=targets[kind], now=now)
+            else _return_rows(
+                session, ref, op=op, user_id=user.id, targets=targets[kind], mapped=totals[kind], now=now
+            )
         )
         if n:
             restored[kind] = n
