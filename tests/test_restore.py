@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -103,6 +104,28 @@ def test_the_map_marks_exactly_the_rows_that_came_back(client: TestClient, db: S
         )
     ).all()
     assert unrestored == [changed]  # every other kind came back whole, and is marked
+
+
+@pytest.mark.postgres_only
+def test_a_large_restore_on_postgresql_first_refreshes_the_maps_statistics(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    o, busy, _colleague, _other = _busy_org(client, db)
+    deletion.delete_user(db, busy, actor=o.admin, confirm=busy.email)
+    monkeypatch.setattr(deletion, "_ANALYZE_MAP_FROM_ROWS", 1)  # this one counts as large
+    analyzed = text("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'authorship'")
+    before = db.scalar(analyzed)
+
+    restored = deletion.restore_user(db, busy, actor=o.admin)
+
+    assert restored.restored and not restored.left
+    # ANALYZE ran on its own connection (its lock is not held through the restore).
+    for _ in range(50):  # the statistics collector reports with a short delay
+        if db.scalar(analyzed) != before:
+            break
+        db.execute(text("SELECT pg_stat_clear_snapshot()"))
+        time.sleep(0.05)
+    assert db.scalar(analyzed) == before + 1
 
 
 def _dispositions(kind: str) -> tuple[Disposition, ...]:

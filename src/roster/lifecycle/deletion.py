@@ -698,6 +698,25 @@ def _return_rows(
     return returned
 
 
+# Below this many map rows a restore's joins are small whatever plan is chosen.
+_ANALYZE_MAP_FROM_ROWS = 1_000
+
+
+def _refresh_map_statistics(session: Session) -> None:
+    """Let PostgreSQL plan a large restore from the map's real size.
+
+    A deletion writes its map rows in one go; until autovacuum analyzes the table, the planner
+    believes the map holds next to nothing, and for each content row it then read every map row of
+    the kind instead of probing one (measured: 13 s instead of 0.5 s to give 9,000 people back
+    their manager). ANALYZE samples a fixed number of rows; it runs on its own connection so that
+    its lock on the table is not held for the length of the restore.
+    """
+    if not _is_postgres(session):
+        return
+    with session.get_bind().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"ANALYZE {AUTHORSHIP.name}")
+
+
 def restore_user(session: Session, user: User, *, actor: User | None) -> RestoreResult:
     """Undo a deletion or merge within the window: references still where the deletion put them
     go back, hidden content reappears, and the account returns as dismissed (no seat)."""
@@ -736,6 +755,8 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
     ).all():
         totals[kind] = totals.get(kind, 0) + int(count)
         targets.setdefault(kind, []).append(moved_to)
+    if sum(totals.values()) >= _ANALYZE_MAP_FROM_ROWS:
+        _refresh_map_statistics(session)
     restored: dict[str, int] = {}
     left: dict[str, int] = {}
     for kind in sorted(targets):
