@@ -36,7 +36,15 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def _finish(session: Session, commit: bool) -> None:
+def request_session(request: Request) -> Session:
+    """A session for this request: reads use the reading sessions, writes the writer (SQLite's
+    write lock taken at BEGIN). Opening one does no I/O; it connects on first use."""
+    factories: dict[str, sessionmaker[Session]] = request.app.state.sessions
+    return factories["read" if request.method in SAFE_METHODS else "write"]()
+
+
+def end_transaction(session: Session, commit: bool) -> None:
+    """Commit (or roll back) the request's transaction and give its connection back."""
     try:
         if commit:
             session.commit()
@@ -54,15 +62,14 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     made here; committing does, so it goes to the thread pool, shielded so that a request whose
     client went away still ends its transaction and returns its connection.
     """
-    factories: dict[str, sessionmaker[Session]] = request.app.state.sessions
-    session = factories["read" if request.method in SAFE_METHODS else "write"]()
+    session = request_session(request)
     commit = False
     try:
         yield session
         commit = True
     finally:
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(_finish, session, commit)
+            await run_in_threadpool(end_transaction, session, commit)
 
 
 DB = Annotated[Session, Depends(get_db, scope="function")]

@@ -26,11 +26,11 @@ from scim2_models import (
     UnauthorizedException,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from roster.accounts.deps import DB, SAFE_METHODS, AdminUser
+from roster.accounts.deps import DB, AdminUser, end_transaction, request_session
 from roster.domain import errors
 from roster.scim import schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
@@ -135,16 +135,15 @@ def _authenticate(request: Request, session: Session) -> service.ScimContext:
 
 
 def _in_transaction(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
-    """Authenticate and do ``work`` in one transaction: committed when it returns, rolled back on
-    any error. Reads use the reading sessions, writes the writer (SQLite's lock taken at BEGIN)."""
-    factories: dict[str, sessionmaker[Session]] = request.app.state.sessions
-    with factories["read" if request.method in SAFE_METHODS else "write"]() as session:
-        try:
-            response = work(_authenticate(request, session))
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    """Authenticate and do ``work`` in one transaction (the API's request session): committed when
+    it returns, rolled back on any error."""
+    session = request_session(request)
+    commit = False
+    try:
+        response = work(_authenticate(request, session))
+        commit = True
+    finally:
+        end_transaction(session, commit)
     return response
 
 
