@@ -27,7 +27,7 @@ migrate: setup
 	$(BIN)/roster db upgrade
 
 demo: migrate
-	$(BIN)/roster demo
+	$(BIN)/roster demo --host $(HOST) --port $(PORT)
 
 run: demo
 	$(BIN)/roster serve --host $(HOST) --port $(PORT)

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from sqlalchemy.orm import Session
 
 from roster.accounts.service import get_organization_by_slug
@@ -51,3 +52,16 @@ def test_a_second_demo_run_changes_nothing(databases: DatabaseFactory, tmp_path:
     assert roster(url, "demo", tmp_path=tmp_path).returncode == 0
     again = roster(url, "demo", tmp_path=tmp_path)
     assert again.returncode == 0 and "demo organization created" not in again.stdout
+
+
+def test_the_sign_in_hint_names_where_the_server_will_listen(
+    databases: DatabaseFactory, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = databases.new_database()
+    monkeypatch.delenv("ROSTER_BASE_URL", raising=False)
+    shown = roster(url, "demo", "--port", "8765", tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "http://127.0.0.1:8765/login" in shown.stdout
+    monkeypatch.setenv("ROSTER_BASE_URL", "https://intranet.example.test")  # configured: it wins
+    configured = roster(url, "demo", "--port", "8765", tmp_path=tmp_path)
+    assert "https://intranet.example.test/login" in configured.stdout

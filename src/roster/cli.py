@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
 from roster.domain.errors import RosterError
-from roster.settings import get_settings
+from roster.settings import base_url_for, get_settings
 
 app = typer.Typer(help="Roster: the people layer for company intranets.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -83,19 +84,28 @@ def serve(
 
     settings = get_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Mailed links name this server unless ROSTER_BASE_URL says otherwise (also for worker processes).
+    os.environ["ROSTER_BASE_URL"] = base_url_for(settings, host, port)
+    get_settings.cache_clear()
     uvicorn.run("roster.asgi:app", host=host, port=port, workers=workers, log_level="warning")
 
 
 @app.command()
 def demo(
     password: Annotated[str, typer.Option(help="Password of every demo account.")] = "demo-password-1",
+    host: Annotated[
+        str, typer.Option(help="Where `roster serve` will listen (for the sign-in hint).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Where `roster serve` will listen (for the sign-in hint).")
+    ] = 8000,
 ) -> None:
     """Create the demo organization (slug ``demo``) with sample people and content, if it is missing."""
     from roster.demo import DEMO_ADMIN_EMAIL, DEMO_SLUG, create_demo
 
     with transaction(sessions()) as session:
         created = create_demo(session, password=password)
-    base = get_settings().base_url
+    base = base_url_for(get_settings(), host, port)
     if created:
         console.print("[green]demo organization created[/green]")
     console.print(

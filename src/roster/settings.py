@@ -68,3 +68,11 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def base_url_for(settings: Settings, host: str, port: int) -> str:
+    """The address links should name: ``ROSTER_BASE_URL`` when it is set (in the environment or
+    ``.env``), otherwise where this server listens."""
+    if "base_url" in settings.model_fields_set:
+        return settings.base_url
+    return f"http://{host}:{port}"
