@@ -10,6 +10,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, select, update
@@ -280,8 +281,9 @@ def resolve_token(session: Session, secret: str) -> tuple[AuthToken, User] | Non
     return token, user
 
 
-def touch_token(session: Session, token: AuthToken) -> None:
-    """Record use, at most once a minute, so reads do not turn into writes on every request.
+def touch_token(session: Session, token: Any) -> None:
+    """Record a token's use (a person's, or any row with ``org_id``, ``id`` and ``last_used_at``,
+    such as a SCIM token), at most once a minute, so reads do not turn into writes on every request.
 
     Best effort: on SQLite a reading request's transaction cannot always become a writing one
     (another connection wrote since it began), and a missed "last used" must never fail the
@@ -290,11 +292,12 @@ def touch_token(session: Session, token: AuthToken) -> None:
     now = clock.now()
     if token.last_used_at is not None and now - token.last_used_at <= timedelta(minutes=1):
         return
+    model = type(token)
     try:
         with session.begin_nested():
             session.execute(
-                update(AuthToken)
-                .where(AuthToken.org_id == token.org_id, AuthToken.id == token.id)
+                update(model)
+                .where(model.org_id == token.org_id, model.id == token.id)
                 .values(last_used_at=now)
                 .execution_options(synchronize_session=False)
             )

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from roster import clock
 from roster.accounts.models import User
 from roster.accounts.security import hash_secret, new_secret, split_secret
+from roster.accounts.service import touch_token
 from roster.domain import errors
 from roster.lifecycle.audit import record_event
 from roster.scim.models import ScimToken
@@ -97,22 +95,5 @@ def resolve_scim_token(session: Session, secret: str) -> ScimToken | None:
 
 
 def touch_scim_token(session: Session, token: ScimToken) -> None:
-    """Record use, at most once a minute, so reads do not turn into writes on every request.
-
-    Best effort: on SQLite a reading transaction cannot take the write lock when another request
-    wrote since it began; the request still succeeds, and a later one records the use.
-    """
-    now = clock.now()
-    if token.last_used_at is not None and now - token.last_used_at <= timedelta(minutes=1):
-        return
-    try:
-        with session.begin_nested():
-            session.execute(
-                update(ScimToken)
-                .where(ScimToken.org_id == token.org_id, ScimToken.id == token.id)
-                .values(last_used_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    except OperationalError:
-        return
-    set_committed_value(token, "last_used_at", now)
+    """Record use, at most once a minute, best effort (see ``accounts.service.touch_token``)."""
+    touch_token(session, token)
