@@ -169,7 +169,7 @@ def api_routes(app: FastAPI) -> list[Route]:
         calls = _calls(dependant)
         if deps.get_admin in calls:
             access = "admin"
-        elif deps.get_principal in calls:
+        elif deps.get_principal in calls or deps.get_caller in calls:
             access = "user"
         else:
             access = "public"

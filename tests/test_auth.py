@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from roster import clock
 from roster.accounts import service as accounts
+from roster.accounts.deps import SESSION_COOKIE, Principal, SignedIn
+from roster.accounts.models import User
 from roster.app import create_app
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+from roster.domain import errors
 from roster.mail.models import OutboxMessage
 from tests.conftest import make_settings
 from tests.dbutil import DatabaseFactory
@@ -202,3 +206,41 @@ def test_recording_a_tokens_use_never_fails_a_read_that_cannot_become_a_write(
     finally:
         reader.close()
         engine.dispose()
+
+
+def test_a_one_hand_over_route_checks_the_caller_and_commits_or_rolls_back_like_the_others(
+    app: FastAPI, client: TestClient, db: Session
+) -> None:
+    o = make_org(db, slug="acme")
+    employee = make_user(db, o.org, email="ann@acme.test")
+
+    @app.post("/api/v1/probe/{outcome}")
+    async def probe(caller: SignedIn, outcome: str) -> dict[str, str]:
+        def work(session: Session, principal: Principal) -> dict[str, str]:
+            session.execute(
+                update(User)
+                .where(User.org_id == principal.org_id, User.id == principal.user.id)
+                .values(position=outcome)
+            )
+            if outcome == "refused":
+                raise errors.Conflict("Refused after writing.")
+            return {"who": principal.user.email or ""}
+
+        return await caller.run(work)
+
+    assert client.post("/api/v1/probe/kept").status_code == 401
+    headers = auth(db, employee)
+    answer = client.post("/api/v1/probe/kept", headers=headers)
+    assert answer.status_code == 200 and answer.json() == {"who": "ann@acme.test"}
+    refused = client.post("/api/v1/probe/refused", headers=headers)
+    assert refused.status_code == 409 and refused.json()["code"] == "conflict"
+    db.expire_all()
+    assert db.scalars(select(User.position).where(User.id == employee.id)).one() == "kept"
+    # A cookie-authenticated write must carry the CSRF token here too.
+    cookie_secret = accounts.issue_token(db, employee, kind="session").secret
+    db.commit()
+    client.cookies.set(SESSION_COOKIE, cookie_secret)
+    try:
+        assert client.post("/api/v1/probe/kept").status_code == 403
+    finally:
+        client.cookies.clear()

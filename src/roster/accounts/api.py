@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request, Response, status
 
 from roster.accounts import service
-from roster.accounts.deps import DB, AppSettings, CurrentUser
+from roster.accounts.deps import DB, AppSettings, CurrentUser, SignedIn
 from roster.accounts.schemas import (
     LoginIn,
     LoginOut,
@@ -52,8 +52,9 @@ def logout(principal: CurrentUser, session: DB) -> Response:
 
 
 @router.get("/me", response_model=UserOut)
-def me(principal: CurrentUser) -> UserOut:
-    return user_out(principal.user)
+async def me(caller: SignedIn) -> UserOut:
+    """The signed-in person (one hand-over: see ``Caller``)."""
+    return await caller.run(lambda _session, principal: user_out(principal.user))
 
 
 @router.get("/auth/csrf")
