@@ -96,9 +96,11 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             return problems.problem(503, "unavailable", "Not ready", "The database is not answering.")
         return Response('{"status":"ok"}', media_type="application/json")
 
+    # SCIM first: routing tries the routes in order, and an identity provider's requests should not
+    # be matched against every API route before reaching their own application.
+    app.mount("/scim/v2", create_scim_app(app))  # SCIM 2.0, with its own auth and errors
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
-    app.mount("/scim/v2", create_scim_app(app))  # SCIM 2.0, with its own auth and errors
 
     from roster.web import install as install_web
 
