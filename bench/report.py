@@ -424,6 +424,30 @@ def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[s
             cells = f"{mine:.2f} ms | {theirs:.2f} ms"
         met = "n/a" if speedup is None else ("met" if speedup >= 2 else "**not met**")
         lines.append(f"| {label} | {cells} | {_x(speedup)} | {met} |")
+    cpu_rows = [
+        (label, roster.get(key), peer.get(key))
+        for label, key in (
+            ("a create", "create_server_cpu_ms"),
+            ("a `userName eq` lookup", "lookup_server_cpu_ms"),
+            ("a 100-item page", "page_server_cpu_ms"),
+        )
+        if roster.get(key) is not None and peer.get(key) is not None
+    ]
+    if cpu_rows:
+        lines += [
+            "",
+            "Each server process's own CPU time per request over the same requests (from `/proc`), "
+            "which the machine's other load does not inflate the way it does wall time:",
+            "",
+            "| Server CPU per request | Roster | scim2-server | Roster / the peer |",
+            "|---|---|---|---|",
+        ]
+        for label, mine, theirs in cpu_rows:
+            lines.append(
+                f"| {label} | {mine:.2f} ms | {theirs:.2f} ms | {_x(mine / theirs if theirs else None)} |"
+            )
+    if body.get("meta", {}).get("interleaving"):
+        lines += ["", f"Interleaving: {body['meta']['interleaving']}."]
     lines.append("")
     return lines
 

@@ -19,8 +19,8 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ class Server:
     base_url: str
     token: str
     description: str
+    pid: int
 
 
 @contextmanager
@@ -63,8 +64,8 @@ def roster_server(workdir: Path) -> Iterator[Server]:
         )
         token = create_scim_token(session, org.id, actor=admin, name="bench").secret
     engine.dispose()
-    with serve(url, workdir / "var", log=workdir / "roster.log") as (base, _pid):
-        yield Server("roster", base + "/scim/v2", token, "Roster (uvicorn, 1 worker, SQLite)")
+    with serve(url, workdir / "var", log=workdir / "roster.log") as (base, pid):
+        yield Server("roster", base + "/scim/v2", token, "Roster (uvicorn, 1 worker, SQLite)", pid)
 
 
 @contextmanager
@@ -82,7 +83,9 @@ def reference_server(workdir: Path) -> Iterator[Server]:
         wait_until_up(
             base + "/ServiceProviderConfig", process, headers={"Authorization": f"Bearer {token}"}, log=log
         )
-        yield Server("scim2-server", base, token, "scim2-server (in-memory reference, threaded WSGI)")
+        yield Server(
+            "scim2-server", base, token, "scim2-server (in-memory reference, threaded WSGI)", process.pid
+        )
     finally:
         stop(process)
 
@@ -99,55 +102,124 @@ def _user(i: int, run: str) -> dict[str, Any]:
     }
 
 
-def measure(server: Server, *, creates: int, lookups: int, pages: int) -> dict[str, Any]:
-    """The three timings against one server, with the same client and the same requests."""
-    run = secrets.token_hex(3)
-    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
-    with Client(server.base_url, headers) as client:
-        # Warm-up (connection, first-request costs) outside the timings.
-        if client.get("/Users", params={"count": 1}).status != 200:
-            raise RuntimeError(f"{server.name}: GET /Users failed")
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux), or None where /proc is not there."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+@dataclass
+class Tally:
+    """Wall and server CPU time of one kind of request against one server."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float | None = 0.0
+    samples: list[float] = field(default_factory=list)
+
+    def add(self, requests: int, seconds: float, cpu: float | None) -> None:
+        self.requests += requests
+        self.seconds += seconds
+        self.cpu_seconds = None if cpu is None or self.cpu_seconds is None else self.cpu_seconds + cpu
+
+    def cpu_ms_per_request(self) -> float | None:
+        if self.cpu_seconds is None or not self.requests:
+            return None
+        return round(1000 * self.cpu_seconds / self.requests, 2)
+
+
+class Side:
+    """One server under test, with its own keep-alive client and tallies."""
+
+    def __init__(self, server: Server, client: Client) -> None:
+        self.server = server
+        self.client = client
+        self.run = secrets.token_hex(3)
+        self.names: list[str] = []
+        self.tallies = {kind: Tally() for kind in ("create", "lookup", "page")}
+
+    def timed(self, kind: str, requests: list[Any], one: Any) -> None:
+        cpu_before = process_cpu_seconds(self.server.pid)
         started = time.perf_counter()
-        names = []
-        for i in range(creates):
-            answer = client.post("/Users", json_body=_user(i, run))
-            if answer.status != 201:
-                raise RuntimeError(f"{server.name}: create answered {answer.status}: {answer.text[:300]}")
-            names.append(answer.json()["userName"])
-        create_seconds = time.perf_counter() - started
+        for request in requests:
+            one(request)
+        seconds = time.perf_counter() - started
+        cpu_after = process_cpu_seconds(self.server.pid)
+        cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+        self.tallies[kind].add(len(requests), seconds, cpu)
 
+    def create(self, i: int) -> None:
+        answer = self.client.post("/Users", json_body=_user(i, self.run))
+        if answer.status != 201:
+            raise RuntimeError(f"{self.server.name}: create answered {answer.status}: {answer.text[:300]}")
+        self.names.append(answer.json()["userName"])
+
+    def lookup(self, name: str) -> None:
+        answer = self.client.get("/Users", params={"filter": f'userName eq "{name}"'})
+        found = answer.json().get("Resources", [])
+        if answer.status != 200 or len(found) != 1:
+            raise RuntimeError(f"{self.server.name}: lookup of {name} answered {answer.status}")
+
+    def page(self, start_index: int) -> None:
+        started = time.perf_counter()
+        answer = self.client.get("/Users", params={"startIndex": start_index, "count": 100})
+        self.tallies["page"].samples.append(time.perf_counter() - started)
+        if answer.status != 200 or len(answer.json().get("Resources", [])) != 100:
+            raise RuntimeError(f"{self.server.name}: the page answered {answer.status}")
+
+
+def _interleaved(sides: list[Side], kind: str, items: list[Any], chunk: int) -> None:
+    """The same requests against every server in turns of ``chunk``, the order of the turns
+    alternating, so that both see the same machine (its load drifts over a run)."""
+    for turn, begin in enumerate(range(0, len(items), chunk)):
+        part = items[begin : begin + chunk]
+        for side in sides if turn % 2 == 0 else reversed(sides):
+            if kind == "lookup":
+                wanted = [side.names[i] for i in part]
+                side.timed(kind, wanted, side.lookup)
+            else:
+                side.timed(kind, part, getattr(side, kind))
+
+
+def measure(
+    servers: list[Server], *, creates: int, lookups: int, pages: int, chunk: int = 50
+) -> dict[str, Any]:
+    """Creates, lookups and pages against every server, interleaved, with the same client."""
+    with ExitStack() as stack:
+        sides = []
+        for server in servers:
+            headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
+            client = stack.enter_context(Client(server.base_url, headers))
+            # Warm-up (connection, first-request costs) outside the timings.
+            if client.get("/Users", params={"count": 1}).status != 200:
+                raise RuntimeError(f"{server.name}: GET /Users failed")
+            sides.append(Side(server, client))
+        _interleaved(sides, "create", list(range(creates)), chunk)
         rng = random.Random(7)
-        wanted = [rng.choice(names) for _ in range(lookups)]
-        started = time.perf_counter()
-        for name in wanted:
-            answer = client.get("/Users", params={"filter": f'userName eq "{name}"'})
-            found = answer.json().get("Resources", [])
-            if answer.status != 200 or len(found) != 1:
-                raise RuntimeError(f"{server.name}: lookup of {name} answered {answer.status}")
-        lookup_seconds = time.perf_counter() - started
-
-        page_times = []
-        for p in range(pages):
-            start_index = 1 + (p * 100) % max(1, creates - 99)
-            started = time.perf_counter()
-            answer = client.get("/Users", params={"startIndex": start_index, "count": 100})
-            page_times.append(time.perf_counter() - started)
-            if answer.status != 200 or len(answer.json().get("Resources", [])) != 100:
-                raise RuntimeError(f"{server.name}: the page answered {answer.status}")
-    page_times.sort()
-    return {
-        "server": server.description,
-        "creates": creates,
-        "creates_per_second": round(creates / create_seconds, 1),
-        "lookups": lookups,
-        "user_name_lookups_per_second": round(lookups / lookup_seconds, 1),
-        "pages": pages,
-        "page_of_100_ms_median": round(1000 * page_times[len(page_times) // 2], 2),
-        "page_of_100_ms_p95": round(
-            1000 * page_times[min(len(page_times) - 1, int(len(page_times) * 0.95))], 2
-        ),
-    }
+        _interleaved(sides, "lookup", [rng.randrange(creates) for _ in range(lookups)], chunk)
+        starts = [1 + (p * 100) % max(1, creates - 99) for p in range(pages)]
+        _interleaved(sides, "page", starts, max(1, chunk // 10))
+    results = {}
+    for side in sides:
+        create, lookup, page = (side.tallies[k] for k in ("create", "lookup", "page"))
+        times = sorted(page.samples)
+        results[side.server.name] = {
+            "server": side.server.description,
+            "creates": creates,
+            "creates_per_second": round(creates / create.seconds, 1),
+            "create_server_cpu_ms": create.cpu_ms_per_request(),
+            "lookups": lookups,
+            "user_name_lookups_per_second": round(lookups / lookup.seconds, 1),
+            "lookup_server_cpu_ms": lookup.cpu_ms_per_request(),
+            "pages": pages,
+            "page_of_100_ms_median": round(1000 * times[len(times) // 2], 2),
+            "page_of_100_ms_p95": round(1000 * times[min(len(times) - 1, int(len(times) * 0.95))], 2),
+            "page_server_cpu_ms": page.cpu_ms_per_request(),
+        }
+    return results
 
 
 def sizes(scale: float) -> dict[str, int]:
@@ -162,20 +234,19 @@ def sizes(scale: float) -> dict[str, int]:
 def run(scale: float = 0.01) -> dict[str, Any]:
     """Measure both servers, write bench/results/scim.json and return what it holds."""
     counts = sizes(scale)
-    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="roster-bench-scim-") as tmp:
         workdir = Path(tmp)
-        with roster_server(workdir) as server:
-            results["roster"] = measure(server, **counts)
-        with reference_server(workdir) as server:
-            results["scim2-server"] = measure(server, **counts)
+        with roster_server(workdir) as roster, reference_server(workdir) as reference:
+            results = measure([roster, reference], **counts)
     roster, reference = results["roster"], results["scim2-server"]
     payload = {
         "meta": {
             "started": datetime.now(UTC).isoformat(timespec="seconds"),
             "scale": scale,
             "counts": counts,
-            "client": "one http.client keep-alive connection, sequential requests, loopback",
+            "client": "one http.client keep-alive connection per server, sequential requests, loopback",
+            "interleaving": "both servers up at once; each kind of request in turns of 50 per server "
+            "(pages: 5), the order of the turns alternating",
             "nproc": os.cpu_count(),
         },
         "sqlite": results,
@@ -201,6 +272,9 @@ def table(payload: dict[str, Any]) -> str:
         ("userName eq lookups/s", "user_name_lookups_per_second"),
         ("100-item page, median ms", "page_of_100_ms_median"),
         ("100-item page, p95 ms", "page_of_100_ms_p95"),
+        ("server CPU ms per create", "create_server_cpu_ms"),
+        ("server CPU ms per lookup", "lookup_server_cpu_ms"),
+        ("server CPU ms per page", "page_server_cpu_ms"),
     ]
     servers = payload["sqlite"]
     lines = [f"{'':28}{'Roster (SQLite)':>18}{'scim2-server':>16}", "-" * 62]

@@ -69,8 +69,9 @@ def _check_department(session: Session, org_id: uuid.UUID, department_id: uuid.U
         raise errors.ValidationFailed("No such department.", field="department_id") from None
 
 
-def check_email_is_free(session: Session, org_id: uuid.UUID, key: str) -> None:
-    """Refuse an address held by an active or dismissed user or by a pending invitation.
+def check_email_is_free(session: Session, org_id: uuid.UUID, key: str, *, invitations: bool = True) -> None:
+    """Refuse an address held by an active or dismissed user or (unless the caller has just looked,
+    ``invitations=False``) by a pending invitation.
 
     A deleted or erased user's ``email_key`` is NULL, so their address is free at once.
     """
@@ -81,6 +82,8 @@ def check_email_is_free(session: Session, org_id: uuid.UUID, key: str) -> None:
                 "This address belongs to a dismissed user; rehire them instead.", user_id=str(holder.id)
             )
         raise errors.EmailInUse("A user with this address exists.", field="email")
+    if not invitations:
+        return
     pending = session.scalar(
         select(Invitation.id).where(
             Invitation.org_id == org_id, Invitation.email_key == key, Invitation.status == PENDING

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import case, func, literal, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
 
 from roster.accounts.models import Organization, User
@@ -89,7 +90,9 @@ def release_seat(session: Session, org_id: uuid.UUID, count: int = 1) -> None:
 
 
 def _refresh_counter(session: Session, org_id: uuid.UUID) -> None:
-    org = session.get(Organization, org_id)
+    """An Organization loaded in this session must not keep the old count; one that is not loaded
+    need not be read just to be expired."""
+    org = session.identity_map.get(identity_key(Organization, (org_id,)))
     if org is not None:
         session.expire(org, ["seats_used"])
 

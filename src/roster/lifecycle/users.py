@@ -139,11 +139,14 @@ def provision_user(
     position: str = "",
     via: str = "scim",
     details: dict[str, Any] | None = None,
+    profile: dict[str, Any] | None = None,
 ) -> User:
     """Create an active user directly (an identity provider's create); takes a seat.
 
     A pending invitation of the same address is fulfilled by it: its seat becomes the user's.
     The user has no password (they sign in through the identity provider or a reset link).
+    ``profile`` holds further attributes of the new row (the identity provider's own fields), so
+    that it is written once.
     """
     address = accounts.normalize_email(email)
     key = accounts.email_key(address)
@@ -153,24 +156,28 @@ def provision_user(
         raise errors.ValidationFailed("The role must be admin or employee.", field="role") from None
     invitation = pending_for(session, org_id, key)
     if invitation is None:
-        check_email_is_free(session, org_id, key)
+        check_email_is_free(session, org_id, key, invitations=False)  # pending_for just looked
         take_seat(session, org_id)
     else:
         holder = accounts.get_user_by_email(session, org_id, address)
         if holder is not None:
             check_email_is_free(session, org_id, key)
     first, last = first_name.strip()[:100], last_name.strip()[:100]
+    columns: dict[str, Any] = {
+        "display_name": accounts.compose_display_name(first, last, address.split("@")[0]),
+        **(profile or {}),
+    }
     user = User(
         org_id=org_id,
         email=address,
         email_key=key,
         first_name=first,
         last_name=last,
-        display_name=accounts.compose_display_name(first, last, address.split("@")[0]),
         position=position.strip()[:200],
         role=role,
         status=UserStatus.ACTIVE.value,
         password_hash=None,
+        **columns,
     )
     session.add(user)
     session.flush()

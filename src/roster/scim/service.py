@@ -729,6 +729,21 @@ def _check_manager(ctx: ScimContext, user: User | None, manager_id: uuid.UUID | 
         raise InvalidValueException(detail=f"The manager {manager_id} is not a User of this organization.")
 
 
+def _scim_profile(data: UserInput) -> dict[str, Any]:
+    """The attributes SCIM owns beyond a person's name, email and title."""
+    return {
+        "display_name": data.display_name
+        or accounts.compose_display_name(data.given_name, data.family_name, data.email.split("@")[0]),
+        "scim_user_name": data.user_name,
+        "scim_user_name_key": accounts.email_key(data.user_name),
+        "scim_email_type": data.email_type,
+        "external_id": data.external_id,
+        "employee_number": data.employee_number,
+        "manager_id": data.manager_id,
+        "scim_department": data.department,
+    }
+
+
 def _apply_fields(ctx: ScimContext, user: User, data: UserInput, *, created: bool) -> None:
     """Write the profile fields SCIM owns (names, title, email, ids, manager, department)."""
     changed: list[str] = []
@@ -745,18 +760,9 @@ def _apply_fields(ctx: ScimContext, user: User, data: UserInput, *, created: boo
         put("email", data.email)
     put("first_name", data.given_name)
     put("last_name", data.family_name)
-    display = data.display_name or accounts.compose_display_name(
-        data.given_name, data.family_name, data.email.split("@")[0]
-    )
-    put("display_name", display)
     put("position", data.title)
-    put("scim_user_name", data.user_name)
-    put("scim_user_name_key", accounts.email_key(data.user_name))
-    put("scim_email_type", data.email_type)
-    put("external_id", data.external_id)
-    put("employee_number", data.employee_number)
-    put("manager_id", data.manager_id)
-    put("scim_department", data.department)
+    for attr, value in _scim_profile(data).items():
+        put(attr, value)
     ctx.session.flush()
     if changed and not created:
         record_event(
@@ -795,6 +801,7 @@ def create_user(ctx: ScimContext, body: dict[str, Any]) -> User:
             position=data.title,
             via="scim",
             details={"scim_token_id": str(ctx.token.id)},
+            profile=_scim_profile(data),
         )
     except errors.EmailInUse as exc:
         raise UniquenessException(detail=f"The email {data.email} is in use: {exc.detail}") from None
