@@ -446,6 +446,28 @@ def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[s
             lines.append(
                 f"| {label} | {mine:.2f} ms | {theirs:.2f} ms | {_x(mine / theirs if theirs else None)} |"
             )
+    floor = roster.get("floor") or {}
+    labels = {
+        "healthz": "`/healthz` (the HTTP round trip, no SCIM, no database)",
+        "scim_refused_token": "a SCIM request with a malformed token (refused before the database)",
+        "scim_authenticated_config": "`/ServiceProviderConfig` with a valid token (token checked, "
+        "its use recorded, one transaction)",
+    }
+    if floor:
+        lines += [
+            "",
+            "Roster's floor, for reading the lookup's own share (the same server, after the runs above):",
+            "",
+            "| Request | Wall | Server CPU |",
+            "|---|---|---|",
+        ]
+        for key, label in labels.items():
+            row = floor.get(key)
+            if row:
+                cpu = row.get("server_cpu_ms")
+                lines.append(
+                    f"| {label} | {row['wall_ms']:.2f} ms | {'n/a' if cpu is None else f'{cpu:.2f} ms'} |"
+                )
     if body.get("meta", {}).get("interleaving"):
         lines += ["", f"Interleaving: {body['meta']['interleaving']}."]
     lines.append("")

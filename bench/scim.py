@@ -222,6 +222,37 @@ def measure(
     return results
 
 
+def roster_floor(server: Server, requests: int) -> dict[str, dict[str, float | None]]:
+    """What Roster's server spends on requests that do less than a lookup, for reading the
+    lookup's own cost: the bare HTTP round trip, a SCIM request refused before any database work
+    (a malformed token), and an authenticated one that reads nothing else (the token checked and
+    its use recorded, in a transaction: ServiceProviderConfig)."""
+    base = server.base_url.removesuffix("/scim/v2")
+    good = {"Authorization": f"Bearer {server.token}"}
+    probes = {
+        "healthz": ("/healthz", {}),
+        "scim_refused_token": ("/scim/v2/Users", {"Authorization": "Bearer not-a-roster-token"}),
+        "scim_authenticated_config": ("/scim/v2/ServiceProviderConfig", good),
+    }
+    floors: dict[str, dict[str, float | None]] = {}
+    with Client(base) as client:
+        for name, (path, headers) in probes.items():
+            for _ in range(20):
+                client.get(path, headers=headers)
+            cpu_before = process_cpu_seconds(server.pid)
+            started = time.perf_counter()
+            for _ in range(requests):
+                client.get(path, headers=headers)
+            seconds = time.perf_counter() - started
+            cpu_after = process_cpu_seconds(server.pid)
+            cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+            floors[name] = {
+                "wall_ms": round(1000 * seconds / requests, 3),
+                "server_cpu_ms": None if cpu is None else round(1000 * cpu / requests, 3),
+            }
+    return floors
+
+
 def sizes(scale: float) -> dict[str, int]:
     """Request counts: scale 1 is 5,000 creates, 10,000 lookups and 200 pages."""
     return {
@@ -238,6 +269,7 @@ def run(scale: float = 0.01) -> dict[str, Any]:
         workdir = Path(tmp)
         with roster_server(workdir) as roster, reference_server(workdir) as reference:
             results = measure([roster, reference], **counts)
+            results["roster"]["floor"] = roster_floor(roster, max(300, counts["lookups"] // 5))
     roster, reference = results["roster"], results["scim2-server"]
     payload = {
         "meta": {
