@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
 from roster.directory.keys import prefix_upper_bound, search_key
-from roster.directory.search import autocomplete
+from roster.directory.search import autocomplete, autocomplete_rows
 from tests.factories import auth, make_org, make_user
 
 
@@ -199,7 +199,21 @@ def test_autocomplete_answers_active_matches_only_and_as_many_as_it_may(
     matches = {u.id for u in everyone if u.is_active and any(getattr(u, k).startswith(prefix) for k in keys)}
     exact = {u.id for u in everyone if u.is_active and any(getattr(u, k) == prefix for k in keys)}
     found = [u.id for u in autocomplete(db, o.org.id, query, limit)]
+    assert [r.id for r in autocomplete_rows(db, o.org.id, query, limit)] == found  # what the route reads
     assert set(found) <= matches
     assert len(found) == len(set(found)) == min(limit, len(matches))
     if len(exact) <= limit:
         assert set(found[: len(exact)]) == exact
+
+
+def test_an_empty_query_suggests_active_people_by_name_in_both_forms(db: Session) -> None:
+    o = make_org(db)
+    for first in ("Zoe", "Adam", "Mia"):
+        make_user(db, o.org, first_name=first, last_name="Doe", email=f"{first.lower()}@x.test")
+    gone = make_user(db, o.org, first_name="Aaron", last_name="Gone", email="aaron@x.test")
+    gone.status = "dismissed"
+    db.flush()
+    users = autocomplete(db, o.org.id, "", 10)
+    assert [r.id for r in autocomplete_rows(db, o.org.id, "  ", 10)] == [u.id for u in users]
+    assert "Aaron Gone" not in _names(users)
+    assert _names(users) == sorted(_names(users), key=search_key)

@@ -73,7 +73,7 @@ async def autocomplete_users(
     Called on every keystroke, so it does its work in one hand-over (see ``Caller``)."""
 
     def suggest(session: Session, principal: Principal) -> list[PersonSuggestion]:
-        return [person_suggestion(u) for u in search.autocomplete(session, principal.org_id, q, limit)]
+        return [person_suggestion(p) for p in search.autocomplete_rows(session, principal.org_id, q, limit)]
 
     return await caller.run(suggest)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Row
 
 from roster.accounts.models import User
-from roster.accounts.schemas import UserOut, UserRef, photo_url_of, user_ref
+from roster.accounts.schemas import UserOut, UserRef, photo_url, user_ref
 from roster.directory.models import Department
 
 T = TypeVar("T")
@@ -27,9 +28,16 @@ class PersonSuggestion(UserRef):
     photo_url: str | None
 
 
-def person_suggestion(user: User) -> PersonSuggestion:
-    ref = user_ref(user)
-    return PersonSuggestion(**ref.model_dump(), position=user.position, photo_url=photo_url_of(user))
+def person_suggestion(person: User | Row[Any]) -> PersonSuggestion:
+    """A suggestion of an active person: a User, or a row of ``search.SUGGESTION_COLUMNS``."""
+    return PersonSuggestion(
+        id=person.id,
+        display_name=person.display_name,
+        status=person.status,
+        is_system=person.is_system,
+        position=person.position,
+        photo_url=photo_url(person.id, person.is_system, person.photo_version),
+    )
 
 
 class ProfilePatch(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     and_,
     bindparam,
@@ -53,9 +54,27 @@ def _key_range(key: InstrumentedAttribute[str], prefix: str) -> list[ColumnEleme
     return [key >= prefix, key < prefix_upper_bound(prefix)]
 
 
-@lru_cache(maxsize=MAX_AUTOCOMPLETE)
-def autocomplete_statement(limit: int) -> Select[Any]:
+# What a suggestion shows (``directory.schemas.person_suggestion``): pickers read only these.
+SUGGESTION_COLUMNS = (
+    User.id,
+    User.display_name,
+    User.status,
+    User.is_system,
+    User.position,
+    User.photo_version,
+)
+
+
+def _people(rows: bool) -> Select[Any]:
+    if rows:
+        return select(*SUGGESTION_COLUMNS)  # type: ignore[return-value]  # Select[Any] of these columns
+    return select(User)
+
+
+@lru_cache(maxsize=2 * MAX_AUTOCOMPLETE)
+def autocomplete_statement(limit: int, *, rows: bool = False) -> Select[Any]:
     """The autocomplete query, built once per limit; run it with :func:`autocomplete_params`.
+    It selects whole users, or with ``rows`` only the ``SUGGESTION_COLUMNS``.
 
     Per key column one range scan on its partial index (``key >= :p AND key < :p_upper``), limited;
     the union of their ids (at most 4 x limit) is ranked: an exact match on any key, then
@@ -80,7 +99,7 @@ def autocomplete_statement(limit: int) -> Select[Any]:
     )
     # The ORDER BY sorts at most 4 x limit rows, never every match.
     return (
-        select(User)
+        _people(rows)
         .where(User.org_id == org_id, User.id.in_(select(ids.c.id)))
         .order_by(rank, User.display_name_key, User.id)
         .limit(limit)
@@ -92,20 +111,34 @@ def autocomplete_params(org_id: uuid.UUID, prefix: str) -> dict[str, Any]:
     return {"org_id": org_id, "p": prefix, "p_upper": prefix_upper_bound(prefix)}
 
 
-def autocomplete(session: Session, org_id: uuid.UUID, q: str, limit: int = 10) -> list[User]:
-    """Active people whose first, last or display name or email starts with ``q`` (any case or
-    accents), best matches first; never dismissed, deleted or System users."""
+def _autocomplete_query(
+    org_id: uuid.UUID, q: str, limit: int, rows: bool
+) -> tuple[Select[Any], dict[str, Any]]:
     limit = max(1, min(limit, MAX_AUTOCOMPLETE))
     prefix = search_key(q)
     if not prefix:
         statement = (
-            select(User)
+            _people(rows)
             .where(User.org_id == org_id, *active_people())
-            .order_by(User.display_name_key)
+            .order_by(User.display_name_key, User.id)
             .limit(limit)
         )
-        return list(session.scalars(statement))
-    return list(session.scalars(autocomplete_statement(limit), autocomplete_params(org_id, prefix)))
+        return statement, {}
+    return autocomplete_statement(limit, rows=rows), autocomplete_params(org_id, prefix)
+
+
+def autocomplete(session: Session, org_id: uuid.UUID, q: str, limit: int = 10) -> list[User]:
+    """Active people whose first, last or display name or email starts with ``q`` (any case or
+    accents), best matches first; never dismissed, deleted or System users."""
+    statement, params = _autocomplete_query(org_id, q, limit, rows=False)
+    return list(session.scalars(statement, params))
+
+
+def autocomplete_rows(session: Session, org_id: uuid.UUID, q: str, limit: int = 10) -> list[Row[Any]]:
+    """The people :func:`autocomplete` finds, in its order, as rows of ``SUGGESTION_COLUMNS``: a
+    picker shows a few fields, and loading whole users cost it more than the query itself."""
+    statement, params = _autocomplete_query(org_id, q, limit, rows=True)
+    return list(session.execute(statement, params))
 
 
 def _status_filter(status: str) -> list[ColumnElement[bool]]:
@@ -158,4 +191,10 @@ def search_users(
     return list(users), int(total)
 
 
-__all__ = ["autocomplete", "autocomplete_params", "autocomplete_statement", "search_users"]
+__all__ = [
+    "autocomplete",
+    "autocomplete_params",
+    "autocomplete_rows",
+    "autocomplete_statement",
+    "search_users",
+]
