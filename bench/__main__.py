@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif section == "search":
                     from bench import search
 
-                    payload["result"] = search.run(args.scale, args.db)
+                    payload["result"] = search.run(args.scale, args.db, reps=args.reps)
                 elif section == "scim":
                     from bench import scim
 

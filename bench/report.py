@@ -381,6 +381,15 @@ def _search(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list
             cells.append(f"{value:.2f} ms (< 5 ms): {'met' if value < 5 else '**not met**'}")
         lines.append("| HTTP p99 under 5 ms | " + " | ".join(cells) + " |")
     lines.append("")
+    if body.get("repetitions"):
+        lines += [f"Repetitions: {body['repetitions']}.", ""]
+    each = [
+        f"{DB_LABEL[k]} {', '.join(f'{v:.2f}' for v in body[k]['http']['p99_ms_of_each_pass'])} ms"
+        for k in kinds
+        if isinstance(body[k].get("http"), dict) and body[k]["http"].get("p99_ms_of_each_pass")
+    ]
+    if each:
+        lines += ["HTTP p99 of each pass: " + "; ".join(each) + ".", ""]
     for k in kinds:
         for name, plan in (body[k].get("plans") or {}).items():
             lines += [f"Query plan, {DB_LABEL[k]}, {name}:", "", "```", str(plan).strip(), "```", ""]
