@@ -422,11 +422,13 @@ def test_filters_are_translated_to_sql_not_applied_in_python() -> None:
 
 
 @pytest.mark.sqlite_only
-def test_a_user_name_lookup_reads_two_index_entries_not_the_organization(
-    client: TestClient, db: Session, h: dict[str, str], org: OrgWithAdmin
+@pytest.mark.parametrize("action", ["lookup", "create", "taken"])
+def test_finding_a_user_name_reads_two_index_entries_not_the_organization(
+    client: TestClient, db: Session, h: dict[str, str], org: OrgWithAdmin, action: str
 ) -> None:
-    # Identity providers look a person up by userName before every change. Without care the
-    # planner satisfies "ORDER BY id" by walking every person of the organization in id order.
+    # Identity providers look a person up by userName before every change, and every create and
+    # rename checks that the name is free. Without care the planner answers "userName is X" by
+    # walking every person of the organization (an OR of two columns, beside ORDER BY id or not).
     for n in range(30):
         make_user(db, org.org, email=f"person{n}@example.test")
     statements: list[tuple[str, Any]] = []
@@ -438,11 +440,21 @@ def test_a_user_name_lookup_reads_two_index_entries_not_the_organization(
     bind = db.get_bind()
     event.listen(bind, "before_cursor_execute", record)
     try:
-        found = search(client, h, 'userName eq "PERSON7@example.test"')
+        if action == "lookup":
+            assert names(search(client, h, 'userName eq "PERSON7@example.test"')) == ["person7@example.test"]
+        elif action == "create":
+            new_user(client, h, "newcomer@example.test")
+        else:
+            body = {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "PERSON7@example.test",
+                "emails": [{"value": "someone.else@example.test"}],
+            }
+            taken = client.post(USERS, json=body, headers=h)
+            assert_scim_error(taken, 409, "uniqueness")
     finally:
         event.remove(bind, "before_cursor_execute", record)
-    assert names(found) == ["person7@example.test"]
-    lookups = [(sql, params) for sql, params in statements if "scim_user_name_key" in sql]
+    lookups = [(sql, params) for sql, params in statements if "scim_user_name_key = ?" in sql]
     assert lookups, statements
     for sql, params in lookups:
         plan = [row[3] for row in db.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]

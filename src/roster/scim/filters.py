@@ -214,33 +214,40 @@ NOT_DELETED = User.status != literal_column("'deleted'")
 _NAMED = aliased(User, name="named")
 
 
+def user_name_is(user_name: str, org_id: uuid.UUID) -> Expr:
+    """The organization's people whose userName is ``user_name`` (any case): the SCIM key where
+    there is one, else the email's key, each looked up on its unique index.
+
+    Spelled as "id IN (one lookup on each index)". As an OR of the two columns (beside a listing's
+    ORDER BY id, or alone) SQLite read every person of the organization (milliseconds at a few
+    thousand people, growing with the organization); "not deleted" is written out because neither
+    SQLite nor a generic PostgreSQL plan can match a bound parameter to the userName index's WHERE.
+    """
+    key = email_key(user_name)
+    named = _NAMED
+    return User.id.in_(
+        union_all(
+            select(named.id).where(
+                named.org_id == org_id,
+                named.scim_user_name_key == key,
+                named.status != literal_column("'deleted'"),
+            ),
+            select(named.id).where(
+                named.org_id == org_id, named.scim_user_name_key.is_(None), named.email_key == key
+            ),
+        )
+    )
+
+
 def _user_name_compare(op: CompareOperator, value: Any, org_id: uuid.UUID | None) -> Expr:
     if op is CompareOperator.eq and isinstance(value, str):
-        # The SCIM key where there is one, else the email's key: two unique indexes.
-        key = email_key(value)
         if org_id is None:
+            key = email_key(value)
             return or_(
                 User.scim_user_name_key == key,
                 and_(User.scim_user_name_key.is_(None), User.email_key == key),
             )
-        # Spelled as "id IN (one lookup on each index)". As an OR beside the query's ORDER BY id,
-        # SQLite chose to read every person of the organization in id order (milliseconds at a
-        # few thousand people, growing with the organization); "not deleted" is written out
-        # because neither SQLite nor a generic PostgreSQL plan can match a bound parameter to the
-        # userName index's WHERE.
-        named = _NAMED
-        return User.id.in_(
-            union_all(
-                select(named.id).where(
-                    named.org_id == org_id,
-                    named.scim_user_name_key == key,
-                    named.status != literal_column("'deleted'"),
-                ),
-                select(named.id).where(
-                    named.org_id == org_id, named.scim_user_name_key.is_(None), named.email_key == key
-                ),
-            )
-        )
+        return user_name_is(value, org_id)
     return _string_compare(USER_NAME_KEY, op, value, Kind.KEY)
 
 

@@ -38,7 +38,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
@@ -705,14 +705,7 @@ def get_scim_user(ctx: ScimContext, user_id: str) -> User:
 
 
 def _check_user_name_free(ctx: ScimContext, user_name: str, *, except_id: uuid.UUID | None) -> None:
-    key = accounts.email_key(user_name)
-    where = [
-        *_user_scope(ctx.org_id),
-        or_(
-            User.scim_user_name_key == key,
-            and_(User.scim_user_name_key.is_(None), User.email_key == key),
-        ),
-    ]
+    where = [*_user_scope(ctx.org_id), filters.user_name_is(user_name, ctx.org_id)]
     if except_id is not None:
         where.append(User.id != except_id)
     if ctx.session.scalar(select(User.id).where(*where).limit(1)) is not None:
