@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -9,8 +11,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
+from roster.directory import search as directory_search
 from roster.directory.keys import prefix_upper_bound, search_key
-from roster.directory.search import autocomplete, autocomplete_rows
+from roster.directory.search import autocomplete, autocomplete_rows, search_users
 from tests.factories import auth, make_org, make_user
 
 
@@ -217,3 +220,54 @@ def test_an_empty_query_suggests_active_people_by_name_in_both_forms(db: Session
     assert [r.id for r in autocomplete_rows(db, o.org.id, "  ", 10)] == [u.id for u in users]
     assert "Aaron Gone" not in _names(users)
     assert _names(users) == sorted(_names(users), key=search_key)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    people=st.lists(
+        st.tuples(
+            st.sampled_from(NAME_PARTS),
+            st.sampled_from(NAME_PARTS),
+            st.sampled_from(["active", "active", "dismissed", "deleted"]),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    query=st.sampled_from([*NAME_PARTS, "j", "a", "д", "z", "x", ""]),
+    status=st.sampled_from(["active", "dismissed", "all"]),
+    few=st.sampled_from([0, 3, 2000]),
+    per_page=st.integers(min_value=1, max_value=4),
+)
+def test_directory_search_finds_every_match_in_name_order_whichever_way_it_reads(
+    db: Session,
+    people: list[tuple[str, str, str]],
+    query: str,
+    status: str,
+    few: int,
+    per_page: int,
+) -> None:
+    # search_users probes each match by key when there are few and walks the organization in
+    # name order when there are many; both must give the same pages and total.
+    o = make_org(db)
+    for i, (first, last, state) in enumerate(people):
+        make_user(db, o.org, first_name=first, last_name=last, email=f"p{i}@x.test").status = state
+    db.flush()
+    prefix = search_key(query)
+    keys = ("first_name_key", "last_name_key", "display_name_key", "email_search_key")
+    everyone = db.scalars(select(User).where(User.org_id == o.org.id, User.is_system.is_(False))).all()
+    expected = sorted(
+        (
+            u
+            for u in everyone
+            if status in ("all", u.status)
+            and (not prefix or any(getattr(u, k).startswith(prefix) for k in keys))
+        ),
+        key=lambda u: (u.display_name_key, str(u.id)),
+    )
+    with patch.object(directory_search, "FEW_MATCHES", few):
+        pages = []
+        for page in range(1, len(expected) // per_page + 2):
+            found, total = search_users(db, o.org.id, q=query, status=status, page=page, per_page=per_page)
+            assert total == len(expected)
+            pages.extend(found)
+    assert [u.id for u in pages] == [u.id for u in expected]

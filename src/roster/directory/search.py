@@ -35,6 +35,9 @@ from roster.directory.models import DepartmentMember
 from roster.domain import errors
 
 MAX_AUTOCOMPLETE = 50
+# Up to this many matches, a directory search reads each match by key; beyond, it walks the
+# organization in name order (see search_users).
+FEW_MATCHES = 2000
 STATUSES = ("active", "dismissed", "deleted", "all")
 
 KEY_COLUMNS: tuple[InstrumentedAttribute[str], ...] = (
@@ -149,6 +152,10 @@ def _status_filter(status: str) -> list[ColumnElement[bool]]:
     return [User.status == status]
 
 
+def _any_key_matches(prefix: str) -> ColumnElement[bool]:
+    return or_(*(and_(*_key_range(key, prefix)) for key in KEY_COLUMNS))
+
+
 def search_users(
     session: Session,
     org_id: uuid.UUID,
@@ -168,9 +175,6 @@ def search_users(
     where: list[ColumnElement[bool]] = [User.org_id == org_id, *_status_filter(status)]
     if status != "active":
         where.append(User.is_system == false())
-    prefix = search_key(q)
-    if prefix:
-        where.append(or_(*(and_(*_key_range(key, prefix)) for key in KEY_COLUMNS)))
     if department_id is not None:
         where.append(
             exists().where(
@@ -180,7 +184,32 @@ def search_users(
                 DepartmentMember.hidden_by.is_(None),
             )
         )
-    total = session.scalar(select(func.count()).select_from(User).where(*where)) or 0
+    prefix = search_key(q)
+    if prefix and status == "active":
+        # Active people are counted from one range on each key's partial index, united (as an OR
+        # of the four ranges, the count read every active person of the organization). The page
+        # then probes each match by key when there are few, and walks the organization in name
+        # order when there are many (it stops at the page, and a common prefix fills it soon).
+        matching = union(
+            *(
+                select(User.id).where(User.org_id == org_id, *active_people(), *_key_range(key, prefix))
+                for key in KEY_COLUMNS
+            )
+        )
+        if department_id is None:
+            total = session.scalar(select(func.count()).select_from(matching.subquery())) or 0
+        else:
+            total = (
+                session.scalar(select(func.count()).select_from(User).where(*where, User.id.in_(matching)))
+                or 0
+            )
+        if not total:
+            return [], 0
+        where.append(User.id.in_(matching) if total <= FEW_MATCHES else _any_key_matches(prefix))
+    else:
+        if prefix:
+            where.append(_any_key_matches(prefix))
+        total = session.scalar(select(func.count()).select_from(User).where(*where)) or 0
     users = session.scalars(
         select(User)
         .where(*where)
