@@ -446,7 +446,7 @@ def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[s
         lines += [
             "",
             "Each server process's own CPU time per request over the same requests (from `/proc`), "
-            "which the machine's other load does not inflate the way it does wall time:",
+            "which the machine's other load moves less than wall time:",
             "",
             "| Server CPU per request | Roster | scim2-server | Roster / the peer |",
             "|---|---|---|---|",
