@@ -172,19 +172,21 @@ NAME_PARTS = [
     "ZOE",
     "Ngô",
 ]
+# Up to a dozen people of one organization: (first name, last name, status).
+PEOPLE = st.lists(
+    st.tuples(
+        st.sampled_from(NAME_PARTS),
+        st.sampled_from(NAME_PARTS),
+        st.sampled_from(["active", "active", "dismissed", "deleted"]),
+    ),
+    min_size=1,
+    max_size=12,
+)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    people=st.lists(
-        st.tuples(
-            st.sampled_from(NAME_PARTS),
-            st.sampled_from(NAME_PARTS),
-            st.sampled_from(["active", "dismissed", "deleted"]),
-        ),
-        min_size=1,
-        max_size=12,
-    ),
+    people=PEOPLE,
     query=st.sampled_from([*NAME_PARTS, "j", "a", "д", "σ", "z", "x"]),
     limit=st.integers(min_value=1, max_value=5),
 )
@@ -224,15 +226,7 @@ def test_an_empty_query_suggests_active_people_by_name_in_both_forms(db: Session
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    people=st.lists(
-        st.tuples(
-            st.sampled_from(NAME_PARTS),
-            st.sampled_from(NAME_PARTS),
-            st.sampled_from(["active", "active", "dismissed", "deleted"]),
-        ),
-        min_size=1,
-        max_size=12,
-    ),
+    people=PEOPLE,
     query=st.sampled_from([*NAME_PARTS, "j", "a", "д", "z", "x", ""]),
     status=st.sampled_from(["active", "dismissed", "all"]),
     few=st.sampled_from([0, 3, 2000]),
