@@ -56,6 +56,20 @@ def end_transaction(session: Session, commit: bool) -> None:
         session.close()
 
 
+def in_request_transaction(request: Request, work: Callable[[Session], T]) -> T:
+    """``work(session)`` in the request's transaction, on the calling thread: committed when it
+    returns, rolled back when it raises. For work that checks its caller itself on a worker thread
+    (``Caller``, the SCIM server)."""
+    session = request_session(request)
+    commit = False
+    try:
+        result = work(session)
+        commit = True
+        return result
+    finally:
+        end_transaction(session, commit)
+
+
 async def get_db(request: Request) -> AsyncIterator[Session]:
     """One transaction per request: committed when the route returns, rolled back on any error.
 
@@ -183,15 +197,10 @@ class Caller:
         return await run_in_threadpool(self._run, work)
 
     def _run(self, work: Callable[[Session, Principal], T]) -> T:
-        session = request_session(self.request)
-        commit = False
-        try:
-            principal = authorize(self.request, self.settings, authenticate(self.request, session))
-            result = work(session, principal)
-            commit = True
-            return result
-        finally:
-            end_transaction(session, commit)
+        def checked(session: Session) -> T:
+            return work(session, authorize(self.request, self.settings, authenticate(self.request, session)))
+
+        return in_request_transaction(self.request, checked)
 
 
 async def get_caller(request: Request, settings: AppSettings) -> Caller:

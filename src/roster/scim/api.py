@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from roster.accounts.deps import DB, AdminUser, end_transaction, request_session
+from roster.accounts.deps import DB, AdminUser, in_request_transaction
 from roster.domain import errors
 from roster.scim import schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
@@ -137,14 +137,7 @@ def _authenticate(request: Request, session: Session) -> service.ScimContext:
 def _in_transaction(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
     """Authenticate and do ``work`` in one transaction (the API's request session): committed when
     it returns, rolled back on any error."""
-    session = request_session(request)
-    commit = False
-    try:
-        response = work(_authenticate(request, session))
-        commit = True
-    finally:
-        end_transaction(session, commit)
-    return response
+    return in_request_transaction(request, lambda session: work(_authenticate(request, session)))
 
 
 async def scim_call(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
