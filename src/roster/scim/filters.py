@@ -223,20 +223,43 @@ def user_name_is(user_name: str, org_id: uuid.UUID) -> Expr:
     thousand people, growing with the organization); "not deleted" is written out because neither
     SQLite nor a generic PostgreSQL plan can match a bound parameter to the userName index's WHERE.
     """
-    key = email_key(user_name)
+    return User.id.in_(named_ids(org_id, email_key(user_name)))
+
+
+def named_ids(org_id: Any, key: Any) -> Any:
+    """The ids of ``user_name_is``: ``org_id`` and ``key`` (the userName's email key) are values,
+    or ``bindparam``s for a statement that is made once."""
     named = _NAMED
-    return User.id.in_(
-        union_all(
-            select(named.id).where(
-                named.org_id == org_id,
-                named.scim_user_name_key == key,
-                named.status != literal_column("'deleted'"),
-            ),
-            select(named.id).where(
-                named.org_id == org_id, named.scim_user_name_key.is_(None), named.email_key == key
-            ),
-        )
+    return union_all(
+        select(named.id).where(
+            named.org_id == org_id,
+            named.scim_user_name_key == key,
+            named.status != literal_column("'deleted'"),
+        ),
+        select(named.id).where(
+            named.org_id == org_id, named.scim_user_name_key.is_(None), named.email_key == key
+        ),
     )
+
+
+# userName eq "..." and nothing else: what identity providers send before every create. Anything
+# less plain (other spacing, escapes or control characters in the literal) is left to the parser.
+_USER_NAME_EQUALS = re.compile(
+    r' *(?:urn:ietf:params:scim:schemas:core:2\.0:User:)?userName +eq +"([^"\\\x00-\x1f]*)" *',
+    re.IGNORECASE,
+)
+
+
+def user_name_equal_to(text: str) -> str | None:
+    """The userName of a filter that is exactly ``userName eq "<name>"``, else None.
+
+    Such a filter means ``user_name_is(name, ...)``, so a listing can answer it with a statement
+    made once instead of parsing and translating the filter.
+    """
+    if len(text) > MAX_FILTER_LENGTH:
+        return None
+    matched = _USER_NAME_EQUALS.fullmatch(text)
+    return matched.group(1) if matched else None
 
 
 def _user_name_compare(op: CompareOperator, value: Any, org_id: uuid.UUID | None) -> Expr:

@@ -559,8 +559,26 @@ def list_response(resources: list[dict[str, Any]], total: int, query: ListQuery)
     }
 
 
-def _user_scope(org_id: uuid.UUID) -> list[Any]:
+def _user_scope(org_id: Any) -> list[Any]:
+    """The people SCIM shows of an organization (a value, or a bindparam)."""
     return [User.org_id == org_id, User.is_system.is_(False), filters.NOT_DELETED]
+
+
+def _named_in_org() -> list[Any]:
+    """``_user_scope`` and ``userName eq :key``, bound: for the statements below, made once."""
+    org_id = bindparam("org_id")
+    return [*_user_scope(org_id), User.id.in_(filters.named_ids(org_id, bindparam("key")))]
+
+
+# A page of ``userName eq :key`` (in ``_user_page``'s order) and whether a userName is taken.
+_USERS_NAMED = (
+    select(User)
+    .where(*_named_in_org())
+    .order_by(User.id)
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+_USER_NAME_TAKEN = select(User.id).where(*_named_in_org()).limit(1)
 
 
 def _user_where(ctx: ScimContext, query: ListQuery) -> list[Any]:
@@ -591,6 +609,10 @@ def _user_page(
             .limit(limit)
         )
     )
+    return _render_users(ctx, users, query)
+
+
+def _render_users(ctx: ScimContext, users: list[User], query: ListQuery) -> list[dict[str, Any]]:
     extras = load_user_extras(ctx.session, users)
     return [
         project(
@@ -640,14 +662,38 @@ def _count(ctx: ScimContext, model: Any, where: list[Any]) -> int:
 
 def _total(ctx: ScimContext, model: Any, where: list[Any], query: ListQuery, found: int) -> int:
     """The number of matches; a short page already tells it (a lookup then costs one query)."""
+    total = _total_of_page(query, found)
+    return _count(ctx, model, where) if total is None else total
+
+
+def _total_of_page(query: ListQuery, found: int) -> int | None:
+    """The number of matches when a page of ``found`` tells it: it is short, and not past the end."""
     offset = query.start_index - 1
     if query.count > 0 and found < query.count and (offset == 0 or found > 0):
         return offset + found
-    return _count(ctx, model, where)
+    return None
 
 
 def list_users(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
     """A page of users matching the filter (deleted people and the System User never appear)."""
+    named = filters.user_name_equal_to(query.filter) if query.filter and not query.sort_by else None
+    if named is not None and query.count > 0:
+        # An identity provider's lookup before a create: a statement made once, and the page
+        # tells the total unless it is full.
+        found = ctx.session.scalars(
+            _USERS_NAMED,
+            {
+                "org_id": ctx.org_id,
+                "key": accounts.email_key(named),
+                "offset": query.start_index - 1,
+                "limit": query.count,
+            },
+        )
+        page = _render_users(ctx, list(found), query)
+        total = _total_of_page(query, len(page))
+        if total is None:
+            total = _count(ctx, User, _user_where(ctx, query))
+        return list_response(page, total, query)
     where = _user_where(ctx, query)
     page = _user_page(ctx, where, query, query.start_index - 1, query.count)
     return list_response(page, _total(ctx, User, where, query, len(page)), query)
@@ -705,10 +751,9 @@ def get_scim_user(ctx: ScimContext, user_id: str) -> User:
 
 
 def _check_user_name_free(ctx: ScimContext, user_name: str, *, except_id: uuid.UUID | None) -> None:
-    where = [*_user_scope(ctx.org_id), filters.user_name_is(user_name, ctx.org_id)]
-    if except_id is not None:
-        where.append(User.id != except_id)
-    if ctx.session.scalar(select(User.id).where(*where).limit(1)) is not None:
+    statement = _USER_NAME_TAKEN if except_id is None else _USER_NAME_TAKEN.where(User.id != except_id)
+    taken = ctx.session.scalar(statement, {"org_id": ctx.org_id, "key": accounts.email_key(user_name)})
+    if taken is not None:
         raise UniquenessException(detail=f"The userName {user_name!r} is taken.")
 
 
