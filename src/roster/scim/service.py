@@ -566,7 +566,7 @@ def _user_scope(org_id: Any) -> list[Any]:
 
 def _named_in_org() -> list[Any]:
     """``_user_scope`` and ``userName eq :key``, bound: for the statements below, made once."""
-    org_id = bindparam("org_id")
+    org_id: Any = bindparam("org_id")
     return [*_user_scope(org_id), User.id.in_(filters.named_ids(org_id, bindparam("key")))]
 
 
