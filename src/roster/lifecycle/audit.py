@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select, update
+from sqlalchemy import String, Table, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
@@ -95,6 +95,25 @@ def _display(user: User | None) -> str:
     return user.display_name or (user.email or "")
 
 
+_ORGANIZATIONS: Table = Organization.__table__  # type: ignore[assignment]
+_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+# Made once, on the tables (not the mapped classes, whose statements go through the ORM's bulk
+# update machinery): every write in Roster appends an event, and building these per call was most
+# of what an append cost.
+_NEXT_SEQ = (
+    update(_ORGANIZATIONS)
+    .where(_ORGANIZATIONS.c.id == bindparam("org_id"))
+    .values(audit_seq=_ORGANIZATIONS.c.audit_seq + 1)
+    .returning(_ORGANIZATIONS.c.audit_seq, _ORGANIZATIONS.c.audit_head)
+)
+_SET_HEAD = (
+    update(_ORGANIZATIONS)
+    .where(_ORGANIZATIONS.c.id == bindparam("org_id"))
+    .values(audit_head=bindparam("head"))
+)
+_APPEND = insert(_EVENTS)
+
+
 def record_event(
     session: Session,
     *,
@@ -107,16 +126,14 @@ def record_event(
     """Append one event to the organization's chain, in the caller's transaction.
 
     ``actor=None`` is the system (a background job, a SCIM token: say which in ``details``).
+    The event is written with one INSERT; the object returned is a copy of the row, not one the
+    session tracks (an event is never changed after it is appended, except by ``redact_person``,
+    which loads the events it rewrites).
     """
     # The UPDATE takes the organization's row lock (write lock on SQLite): appends are serialised
     # per organization, so two transactions can never extend the chain from the same head.
-    row = session.execute(
-        update(Organization)
-        .where(Organization.id == org_id)
-        .values(audit_seq=Organization.audit_seq + 1)
-        .returning(Organization.audit_seq, Organization.audit_head)
-        .execution_options(synchronize_session=False)
-    ).one()
+    # (Executing it flushes pending objects first, so the subject has its id.)
+    row = session.execute(_NEXT_SEQ, {"org_id": org_id}).one()
     seq, prev = int(row[0]), row[1] or GENESIS
     plain = _plain(details)
     actor_display = _display(actor)
@@ -124,6 +141,8 @@ def record_event(
     personal = personal_digest_of(actor_display, subject_display, plain)
     created_at = clock.now()
     event_id = new_id()
+    actor_id = actor.id if actor else None
+    subject_id = subject.id if subject else None
     digest = event_hash(
         prev_hash=prev,
         org_id=org_id,
@@ -131,40 +150,34 @@ def record_event(
         seq=seq,
         created_at=created_at,
         action=action,
-        actor_id=actor.id if actor else None,
-        subject_id=subject.id if subject else None,
+        actor_id=actor_id,
+        subject_id=subject_id,
         personal_digest=personal,
     )
-    event = AuditEvent(
-        org_id=org_id,
-        id=event_id,
-        seq=seq,
-        created_at=created_at,
-        action=action,
-        actor_id=actor.id if actor else None,
-        subject_id=subject.id if subject else None,
-        actor_display=actor_display[:200],
-        subject_display=subject_display[:200],
-        details=plain,
-        personal_digest=personal,
-        redactions=None,
-        prev_hash=prev,
-        hash=digest,
-    )
-    session.add(event)
-    session.execute(
-        update(Organization)
-        .where(Organization.id == org_id)
-        .values(audit_head=digest)
-        .execution_options(synchronize_session=False)
-    )
+    columns: dict[str, Any] = {
+        "org_id": org_id,
+        "id": event_id,
+        "seq": seq,
+        "created_at": created_at,
+        "action": action,
+        "actor_id": actor_id,
+        "subject_id": subject_id,
+        "actor_display": actor_display[:200],
+        "subject_display": subject_display[:200],
+        "details": plain,
+        "personal_digest": personal,
+        "redactions": None,
+        "prev_hash": prev,
+        "hash": digest,
+    }
+    session.execute(_APPEND, columns)
+    session.execute(_SET_HEAD, {"org_id": org_id, "head": digest})
     # An Organization already loaded in this session must not keep the old head; one that is not
     # loaded need not be (session.get would read it just to expire it).
     org = session.identity_map.get(identity_key(Organization, (org_id,)))
     if org is not None:
         session.expire(org, ["audit_seq", "audit_head"])
-    session.flush()
-    return event
+    return AuditEvent(**columns)
 
 
 def _scrub(value: Any, needles: list[str], pseudonym: str, exact: frozenset[str] = frozenset()) -> Any:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -75,7 +75,7 @@ def check_email_is_free(session: Session, org_id: uuid.UUID, key: str, *, invita
 
     A deleted or erased user's ``email_key`` is NULL, so their address is free at once.
     """
-    holder = session.scalar(select(User).where(User.org_id == org_id, User.email_key == key))
+    holder = session.scalar(_HOLDER, {"org_id": org_id, "key": key})
     if holder is not None:
         if holder.status == UserStatus.DISMISSED.value:
             raise errors.EmailBelongsToDismissedUser(
@@ -84,11 +84,7 @@ def check_email_is_free(session: Session, org_id: uuid.UUID, key: str, *, invita
         raise errors.EmailInUse("A user with this address exists.", field="email")
     if not invitations:
         return
-    pending = session.scalar(
-        select(Invitation.id).where(
-            Invitation.org_id == org_id, Invitation.email_key == key, Invitation.status == PENDING
-        )
-    )
+    pending = session.scalar(_PENDING_ID, {"org_id": org_id, "key": key})
     if pending is not None:
         raise errors.EmailInUse(
             "A pending invitation for this address exists; resend it instead.",
@@ -526,14 +522,28 @@ def accept_invitation(
     return user, issued
 
 
+# Made once: every invitation, acceptance and provisioning asks these.
+_PENDING_FOR = (
+    select(Invitation)
+    .where(
+        Invitation.org_id == bindparam("org_id"),
+        Invitation.email_key == bindparam("key"),
+        Invitation.status == PENDING,
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_HOLDER = select(User).where(User.org_id == bindparam("org_id"), User.email_key == bindparam("key"))
+_PENDING_ID = select(Invitation.id).where(
+    Invitation.org_id == bindparam("org_id"),
+    Invitation.email_key == bindparam("key"),
+    Invitation.status == PENDING,
+)
+
+
 def pending_for(session: Session, org_id: uuid.UUID, key: str) -> Invitation | None:
     """The pending invitation of an address, if any, locked."""
-    return session.scalar(
-        select(Invitation)
-        .where(Invitation.org_id == org_id, Invitation.email_key == key, Invitation.status == PENDING)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    return session.scalar(_PENDING_FOR, {"org_id": org_id, "key": key})
 
 
 __all__: Sequence[str] = (

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, literal, select, update
+from sqlalchemy import Table, bindparam, case, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
@@ -45,21 +45,32 @@ class SeatLedger:
         }
 
 
-def _limit_of_plan() -> ColumnElement[Any]:
+def _limit_of_plan(plan_column: Any) -> ColumnElement[Any]:
     """The plan's limit computed in SQL, so a concurrent plan change is seen by the same UPDATE."""
     limited = {plan.value: limit for plan, limit in SEAT_LIMITS.items() if limit is not None}
-    return case(limited, value=Organization.plan, else_=literal(None))
+    return case(limited, value=plan_column, else_=literal(None))
+
+
+def _take_seat_statement() -> Any:
+    organizations = cast(Table, Organization.__table__)
+    limit = _limit_of_plan(organizations.c.plan)
+    return (
+        update(organizations)
+        .where(
+            organizations.c.id == bindparam("org_id"),
+            limit.is_(None) | (organizations.c.seats_used < limit),
+        )
+        .values(seats_used=organizations.c.seats_used + 1)
+    )
+
+
+# Made once, on the table: every invitation and provisioning runs it.
+_TAKE_SEAT = _take_seat_statement()
 
 
 def take_seat(session: Session, org_id: uuid.UUID) -> None:
     """Take one seat atomically; raises SeatLimitReached (with the ledger) when the plan is full."""
-    limit = _limit_of_plan()
-    result = session.execute(
-        update(Organization)
-        .where(Organization.id == org_id, (limit.is_(None)) | (Organization.seats_used < limit))
-        .values(seats_used=Organization.seats_used + 1)
-        .execution_options(synchronize_session=False)
-    )
+    result = session.execute(_TAKE_SEAT, {"org_id": org_id})
     if int(result.rowcount or 0) == 1:  # type: ignore[attr-defined]
         _refresh_counter(session, org_id)
         return
