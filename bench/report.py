@@ -479,7 +479,38 @@ def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[s
                 )
     if body.get("meta", {}).get("interleaving"):
         lines += ["", f"Interleaving: {body['meta']['interleaving']}."]
+    lines += _scim_concurrent(body.get("concurrent"))
     lines.append("")
+    return lines
+
+
+def _scim_concurrent(concurrent: dict[str, Any] | None) -> list[str]:
+    """The same creates and lookups over several connections at once, when the run measured it."""
+    servers = (concurrent or {}).get("sqlite")
+    if not concurrent or not isinstance(servers, dict) or "roster" not in servers:
+        return []
+    roster, peer = servers["roster"], servers["scim2-server"]
+    lines = [
+        "",
+        f"Under concurrent load: {concurrent.get('client', '')}. Servers: {roster.get('server')}, "
+        f"and {peer.get('server')}, which keeps its people in one process's memory and so cannot "
+        "run more processes. These rows show capacity on this machine; the target is read from the "
+        "one-connection rows above.",
+        "",
+        f"| {concurrent.get('connections', '?')} connections at once | Roster | scim2-server | Roster / the peer | Server CPU per request, "
+        "Roster / the peer |",
+        "|---|---|---|---|---|",
+    ]
+    for label, key, cpu_key in (
+        ("Creates/s", "creates_per_second", "create_server_cpu_ms"),
+        ("`userName eq` lookups/s", "user_name_lookups_per_second", "lookup_server_cpu_ms"),
+    ):
+        mine, theirs = roster.get(key), peer.get(key)
+        if not mine or not theirs:
+            continue
+        cpu_mine, cpu_theirs = roster.get(cpu_key), peer.get(cpu_key)
+        cpu = f"{cpu_mine:.2f} ms / {cpu_theirs:.2f} ms" if cpu_mine and cpu_theirs else "n/a"
+        lines.append(f"| {label} | {mine:,.0f} | {theirs:,.0f} | {_x(mine / theirs)} | {cpu} |")
     return lines
 
 

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from bench.server import Client, free_port, serve, stop, wait_until_up
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scim.json"
 BIN = Path(sys.executable).parent
+CONNECTIONS = 8
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
@@ -43,13 +45,14 @@ class Server:
 
 
 @contextmanager
-def roster_server(workdir: Path) -> Iterator[Server]:
+def roster_server(workdir: Path, workers: int = 1) -> Iterator[Server]:
     """Roster on a fresh SQLite database, one organization on the unlimited plan, a SCIM token."""
     from roster.accounts.service import create_organization
     from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
     from roster.db.migrate import upgrade
     from roster.scim.tokens import create_scim_token
 
+    workdir.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{workdir / 'roster.db'}"
     upgrade(url)
     engine = make_engine(url)
@@ -64,8 +67,10 @@ def roster_server(workdir: Path) -> Iterator[Server]:
         )
         token = create_scim_token(session, org.id, actor=admin, name="bench").secret
     engine.dispose()
-    with serve(url, workdir / "var", log=workdir / "roster.log") as (base, pid):
-        yield Server("roster", base + "/scim/v2", token, "Roster (uvicorn, 1 worker, SQLite)", pid)
+    with serve(url, workdir / "var", log=workdir / "roster.log", workers=workers) as (base, pid):
+        wait_for_children(pid, workers if workers > 1 else 0)
+        processes = f"{workers} worker processes" if workers > 1 else "1 worker"
+        yield Server("roster", base + "/scim/v2", token, f"Roster (uvicorn, {processes}, SQLite)", pid)
 
 
 @contextmanager
@@ -73,6 +78,7 @@ def reference_server(workdir: Path) -> Iterator[Server]:
     """scim2-server, in memory, with a static bearer token."""
     token = secrets.token_hex(24)
     port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "scim2-server.log"
     executable = shutil.which("scim2-server", path=str(BIN)) or str(BIN / "scim2-server")
     command = [executable, "--hostname", "127.0.0.1", "--port", str(port), "--bearer-token", token]
@@ -102,13 +108,43 @@ def _user(i: int, run: str) -> dict[str, Any]:
     }
 
 
-def process_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux), or None where /proc is not there."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (Linux), or None."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields is not None and int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time so far of a process and its live descendants (a server's worker
+    processes), or None where /proc is not there."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for child in _children(pid):
+        seconds += process_cpu_seconds(child) or 0.0
+    return seconds
+
+
+def wait_for_children(pid: int, count: int, timeout: float = 60) -> None:
+    """Wait until a server has started ``count`` worker processes and each answers."""
+    deadline = time.monotonic() + timeout
+    while len(_children(pid)) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server {pid} did not start {count} workers")
+        time.sleep(0.1)
 
 
 @dataclass
@@ -152,7 +188,10 @@ class Side:
         self.tallies[kind].add(len(requests), seconds, cpu)
 
     def create(self, i: int) -> None:
-        answer = self.client.post("/Users", json_body=_user(i, self.run))
+        self.create_named(i, self.run)
+
+    def create_named(self, i: int, run: str) -> None:
+        answer = self.client.post("/Users", json_body=_user(i, run))
         if answer.status != 201:
             raise RuntimeError(f"{self.server.name}: create answered {answer.status}: {answer.text[:300]}")
         self.names.append(answer.json()["userName"])
@@ -222,6 +261,67 @@ def measure(
     return results
 
 
+def _spread(work: list[Any], one_of: list[Any], pool: ThreadPoolExecutor) -> None:
+    """``work`` split over the connections: ``one_of[i](item)`` on connection i, all at once."""
+    lanes = len(one_of)
+    futures = [pool.submit(lambda i=i: [one_of[i](item) for item in work[i::lanes]]) for i in range(lanes)]
+    for future in futures:
+        future.result()
+
+
+def measure_concurrent(
+    servers: list[Server], *, connections: int, creates: int, lookups: int, chunk: int = 400
+) -> dict[str, Any]:
+    """Creates, then lookups of what was created, over ``connections`` keep-alive connections
+    at once per server; the servers take turns of ``chunk`` requests, the order alternating."""
+    with ExitStack() as stack:
+        sides: list[list[Side]] = []
+        for server in servers:
+            headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
+            lanes = []
+            for _ in range(connections):
+                client = stack.enter_context(Client(server.base_url, headers))
+                if client.get("/Users", params={"count": 1}).status != 200:
+                    raise RuntimeError(f"{server.name}: GET /Users failed")
+                lanes.append(Side(server, client))
+            sides.append(lanes)
+        pool = stack.enter_context(ThreadPoolExecutor(connections))
+        tallies = {server.name: {kind: Tally() for kind in ("create", "lookup")} for server in servers}
+        run = secrets.token_hex(3)
+        rng = random.Random(11)
+        for kind, total in (("create", creates), ("lookup", lookups)):
+            for turn, begin in enumerate(range(0, total, chunk)):
+                for lanes in sides if turn % 2 == 0 else reversed(sides):
+                    server = lanes[0].server
+                    if kind == "create":
+                        work: list[Any] = list(range(begin, min(total, begin + chunk)))
+                        one_of = [lambda i, side=side: side.create_named(i, run) for side in lanes]
+                    else:
+                        names = [name for side in lanes for name in side.names]
+                        work = [rng.choice(names) for _ in range(min(chunk, total - begin))]
+                        one_of = [side.lookup for side in lanes]
+                    cpu_before = process_cpu_seconds(server.pid)
+                    started = time.perf_counter()
+                    _spread(work, one_of, pool)
+                    seconds = time.perf_counter() - started
+                    cpu_after = process_cpu_seconds(server.pid)
+                    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+                    tallies[server.name][kind].add(len(work), seconds, cpu)
+    results = {}
+    for server in servers:
+        create, lookup = tallies[server.name]["create"], tallies[server.name]["lookup"]
+        results[server.name] = {
+            "server": server.description,
+            "creates": creates,
+            "creates_per_second": round(creates / create.seconds, 1),
+            "create_server_cpu_ms": create.cpu_ms_per_request(),
+            "lookups": lookups,
+            "user_name_lookups_per_second": round(lookups / lookup.seconds, 1),
+            "lookup_server_cpu_ms": lookup.cpu_ms_per_request(),
+        }
+    return results
+
+
 def roster_floor(server: Server, requests: int) -> dict[str, dict[str, float | None]]:
     """What Roster's server spends on requests that do less than a lookup, for reading the
     lookup's own cost: the bare HTTP round trip, a SCIM request refused before any database work
@@ -270,6 +370,20 @@ def run(scale: float = 0.01) -> dict[str, Any]:
         with roster_server(workdir) as roster, reference_server(workdir) as reference:
             results = measure([roster, reference], **counts)
             results["roster"]["floor"] = roster_floor(roster, max(300, counts["lookups"] // 5))
+        # The same creates and lookups over several connections at once, on fresh servers: Roster
+        # with a worker process per core, as it is deployed; scim2-server keeps its people in one
+        # process's memory, so one process (with a thread per connection) is all it can run.
+        workers = os.cpu_count() or 1
+        with (
+            roster_server(workdir / "concurrent", workers=workers) as roster,
+            reference_server(workdir / "concurrent") as reference,
+        ):
+            concurrent = measure_concurrent(
+                [roster, reference],
+                connections=CONNECTIONS,
+                creates=counts["creates"],
+                lookups=counts["lookups"],
+            )
     roster, reference = results["roster"], results["scim2-server"]
     payload = {
         "meta": {
@@ -282,6 +396,17 @@ def run(scale: float = 0.01) -> dict[str, Any]:
             "nproc": os.cpu_count(),
         },
         "sqlite": results,
+        "concurrent": {
+            "connections": CONNECTIONS,
+            "roster_workers": workers,
+            "client": f"{CONNECTIONS} http.client keep-alive connections per server, one thread each, "
+            "in the benchmark's process; turns of 400 requests per server, the order alternating",
+            "sqlite": concurrent,
+            "ratios_roster_over_reference": {
+                key: round(concurrent["roster"][key] / concurrent["scim2-server"][key], 2)
+                for key in ("creates_per_second", "user_name_lookups_per_second")
+            },
+        },
         "ratios_roster_over_reference": {
             "creates_per_second": round(roster["creates_per_second"] / reference["creates_per_second"], 2),
             "user_name_lookups_per_second": round(
@@ -312,6 +437,15 @@ def table(payload: dict[str, Any]) -> str:
     lines = [f"{'':28}{'Roster (SQLite)':>18}{'scim2-server':>16}", "-" * 62]
     for label, key in rows:
         lines.append(f"{label:28}{servers['roster'][key]:>18}{servers['scim2-server'][key]:>16}")
+    concurrent = payload.get("concurrent")
+    if concurrent:
+        together = concurrent["sqlite"]
+        lines.append(
+            f"{concurrent['connections']} connections at once "
+            f"(Roster: {concurrent['roster_workers']} worker processes):"
+        )
+        for label, key in rows[:2] + rows[4:6]:
+            lines.append(f"{label:28}{together['roster'][key]:>18}{together['scim2-server'][key]:>16}")
     counts = payload["meta"]["counts"]
     lines.append(
         f"({counts['creates']} creates, {counts['lookups']} lookups, {counts['pages']} pages; "

@@ -149,9 +149,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serve(database_url: str, data_dir: Path, *, log: Path | None = None) -> Iterator[tuple[str, int]]:
-    """Roster under uvicorn (one worker, no access log, no background workers) on a free port;
-    yields its base URL and process id, and stops it on the way out."""
+def serve(
+    database_url: str, data_dir: Path, *, log: Path | None = None, workers: int = 1
+) -> Iterator[tuple[str, int]]:
+    """Roster under uvicorn (one worker unless told, no access log, no background workers) on a
+    free port; yields its base URL and process id (with several workers, the parent's), and stops
+    it on the way out."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -166,6 +169,8 @@ def serve(database_url: str, data_dir: Path, *, log: Path | None = None) -> Iter
     }
     command = [sys.executable, "-m", "uvicorn", "roster.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]
+    if workers > 1:
+        command += ["--workers", str(workers)]
     out = log.open("ab") if log else subprocess.DEVNULL
     try:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from bench import scim as scim_bench
 from bench.datagen import generate
 from bench.delete import end_state, gitlab_delete, orm_delete, raw_delete, roster_delete
 from bench.server import Client, serve
@@ -63,3 +65,28 @@ def test_the_bench_client_and_server_helper_talk_to_a_real_roster(
             assert client.get("/healthz").status == 200
         with Client(base + "/scim/v2") as scim:
             assert scim.get("/Users").status == 401  # the prefix is kept
+
+
+@pytest.mark.sqlite_only  # the SCIM benchmark runs Roster on its own SQLite file either way
+def test_the_scim_benchmark_sends_every_request_to_every_server_at_once_and_counts_every_worker(
+    tmp_path: Path,
+) -> None:
+    # Under concurrent load Roster runs one worker process per core: the CPU it reports must be
+    # all of them, and each server must have been sent exactly the creates and lookups counted.
+    with (
+        scim_bench.roster_server(tmp_path / "roster", workers=2) as roster,
+        scim_bench.reference_server(tmp_path / "peer") as reference,
+    ):
+        assert len(scim_bench._children(roster.pid)) >= 2
+        results = scim_bench.measure_concurrent(
+            [roster, reference], connections=4, creates=30, lookups=40, chunk=20
+        )
+        for server in (roster, reference):
+            headers = {"Authorization": f"Bearer {server.token}"}
+            with Client(server.base_url, headers) as client:
+                listed = client.get("/Users", params={"filter": 'userName ew "@bench.test"', "count": 1})
+                assert listed.json()["totalResults"] == 30 + (server is roster)  # Roster's admin
+            measured = results[server.name]
+            assert measured["creates"] == 30 and measured["lookups"] == 40
+            assert measured["creates_per_second"] > 0 and measured["user_name_lookups_per_second"] > 0
+        assert (results["roster"]["create_server_cpu_ms"] or 0) > 0
