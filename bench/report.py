@@ -67,10 +67,12 @@ def _machine(results: dict[str, dict[str, Any]]) -> list[str]:
     machine = meta["machine"]
     versions = meta.get("versions", {})
     lines = [
-        f"- Machine: {machine.get('cpu')}, {machine.get('nproc')} cores (`nproc`), "
+        f"- Machine of the latest run: {machine.get('cpu')}, {machine.get('nproc')} cores (`nproc`), "
         f"{machine.get('memory_gib')} GiB memory; Python {machine.get('python')}; {machine.get('platform')}",
         f"- SQLite {versions.get('sqlite')}; PostgreSQL {versions.get('postgresql')}",
-        "- Runs (each section's own date, scale and load average when it started):",
+        "- Runs (each section's own date, scale, processor and load average when it started; compare "
+        "figures across sections only as ratios, since sections run on different days may have run on "
+        "different processors):",
     ]
     for name, result in sorted(results.items()):
         if not isinstance(result, dict) or name.endswith("-error"):
@@ -86,7 +88,8 @@ def _machine(results: dict[str, dict[str, Any]]) -> list[str]:
             load_text = ", ".join(f"{x:.1f}" for x in load) if load else "?"
             lines.append(
                 f"  - `{name}`{' on ' + label if label else ''}: started {m.get('started')} UTC, scale "
-                f"{m.get('scale')}, load average {load_text} (1, 5, 15 min), commit {m.get('commit') or '?'}"
+                f"{m.get('scale')}, {m.get('machine', {}).get('cpu', '?')}, load average {load_text} "
+                f"(1, 5, 15 min), commit {m.get('commit') or '?'}"
             )
     return lines
 
