@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from roster import clock
-from roster.accounts.models import Organization
+from roster.accounts.models import Organization, User
 from roster.lifecycle.audit import record_event, redact_user, verify_chain
 from roster.lifecycle.models import AuditEvent
 from tests.factories import auth, make_org, make_user
@@ -39,6 +39,30 @@ def test_an_untouched_chain_verifies(db: Session) -> None:
     assert result.ok and result.events == 3 and result.problems == []
     assert [e.seq for e in events] == [1, 2, 3]
     assert events[1].prev_hash == events[0].hash
+
+
+def test_an_event_about_a_person_not_yet_written_writes_them_first(db: Session) -> None:
+    # Events are appended with statements executed through the session (which flushes first), not
+    # on its connection: a subject added but not flushed must be written before its event.
+    o = make_org(db)
+    newcomer = User(
+        org_id=o.org.id,
+        email="new@example.test",
+        email_key="new@example.test",
+        first_name="New",
+        last_name="Comer",
+        display_name="New Comer",
+        role="employee",
+        status="active",
+    )
+    db.add(newcomer)
+    # No actor: reading one's name may load it, which would flush the session by itself.
+    event = record_event(db, org_id=o.org.id, action="user.provisioned", actor=None, subject=newcomer)
+    stored = db.scalars(select(AuditEvent).where(AuditEvent.org_id == o.org.id, AuditEvent.seq == event.seq))
+    assert [(e.subject_id, e.subject_display, e.hash) for e in stored] == [
+        (newcomer.id, "New Comer", event.hash)
+    ]
+    assert verify_chain(db, o.org.id).ok
 
 
 def test_the_chains_of_two_organizations_are_independent(db: Session) -> None:

@@ -131,8 +131,8 @@ def record_event(
     which loads the events it rewrites).
     """
     # The UPDATE takes the organization's row lock (write lock on SQLite): appends are serialised
-    # per organization, so two transactions can never extend the chain from the same head.
-    # (Executing it flushes pending objects first, so the subject has its id.)
+    # per organization, so two transactions can never extend the chain from the same head. The
+    # session flushes pending objects before executing it, so a subject just added has its row.
     row = session.execute(_NEXT_SEQ, {"org_id": org_id}).one()
     seq, prev = int(row[0]), row[1] or GENESIS
     plain = _plain(details)

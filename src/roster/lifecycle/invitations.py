@@ -69,6 +69,25 @@ def _check_department(session: Session, org_id: uuid.UUID, department_id: uuid.U
         raise errors.ValidationFailed("No such department.", field="department_id") from None
 
 
+# Made once: every invitation, acceptance and provisioning asks these.
+_PENDING_FOR = (
+    select(Invitation)
+    .where(
+        Invitation.org_id == bindparam("org_id"),
+        Invitation.email_key == bindparam("key"),
+        Invitation.status == PENDING,
+    )
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_HOLDER = select(User).where(User.org_id == bindparam("org_id"), User.email_key == bindparam("key"))
+_PENDING_ID = select(Invitation.id).where(
+    Invitation.org_id == bindparam("org_id"),
+    Invitation.email_key == bindparam("key"),
+    Invitation.status == PENDING,
+)
+
+
 def check_email_is_free(session: Session, org_id: uuid.UUID, key: str, *, invitations: bool = True) -> None:
     """Refuse an address held by an active or dismissed user or (unless the caller has just looked,
     ``invitations=False``) by a pending invitation.
@@ -520,25 +539,6 @@ def accept_invitation(
         session, user, kind="bearer", lifetime=timedelta(days=settings.session_days)
     )
     return user, issued
-
-
-# Made once: every invitation, acceptance and provisioning asks these.
-_PENDING_FOR = (
-    select(Invitation)
-    .where(
-        Invitation.org_id == bindparam("org_id"),
-        Invitation.email_key == bindparam("key"),
-        Invitation.status == PENDING,
-    )
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-_HOLDER = select(User).where(User.org_id == bindparam("org_id"), User.email_key == bindparam("key"))
-_PENDING_ID = select(Invitation.id).where(
-    Invitation.org_id == bindparam("org_id"),
-    Invitation.email_key == bindparam("key"),
-    Invitation.status == PENDING,
-)
 
 
 def pending_for(session: Session, org_id: uuid.UUID, key: str) -> Invitation | None:
