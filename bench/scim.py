@@ -20,11 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,17 @@ def process_cpu_seconds(pid: int) -> float | None:
     return seconds
 
 
+def timed_on(pid: int, work: Callable[[], Any]) -> tuple[float, float | None]:
+    """Run ``work``; the wall seconds it took and the CPU seconds the server ``pid`` (with its
+    workers) spent meanwhile (None where /proc is not there)."""
+    cpu_before = process_cpu_seconds(pid)
+    started = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - started
+    cpu_after = process_cpu_seconds(pid)
+    return seconds, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+
+
 def wait_for_children(pid: int, count: int, timeout: float = 60) -> None:
     """Wait until a server has started ``count`` worker processes and each answers."""
     deadline = time.monotonic() + timeout
@@ -180,13 +192,7 @@ class Side:
         self.tallies = {kind: Tally() for kind in ("create", "lookup", "page")}
 
     def timed(self, kind: str, requests: list[Any], one: Any) -> None:
-        cpu_before = process_cpu_seconds(self.server.pid)
-        started = time.perf_counter()
-        for request in requests:
-            one(request)
-        seconds = time.perf_counter() - started
-        cpu_after = process_cpu_seconds(self.server.pid)
-        cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+        seconds, cpu = timed_on(self.server.pid, lambda: [one(request) for request in requests])
         self.tallies[kind].add(len(requests), seconds, cpu)
 
     def create(self, i: int) -> None:
@@ -248,13 +254,7 @@ def measure(
         create, lookup, page = (side.tallies[k] for k in ("create", "lookup", "page"))
         times = sorted(page.samples)
         results[side.server.name] = {
-            "server": side.server.description,
-            "creates": creates,
-            "creates_per_second": round(creates / create.seconds, 1),
-            "create_server_cpu_ms": create.cpu_ms_per_request(),
-            "lookups": lookups,
-            "user_name_lookups_per_second": round(lookups / lookup.seconds, 1),
-            "lookup_server_cpu_ms": lookup.cpu_ms_per_request(),
+            **_rates(side.server, create, lookup),
             "pages": pages,
             "page_of_100_ms_median": round(1000 * times[len(times) // 2], 2),
             "page_of_100_ms_p95": round(1000 * times[min(len(times) - 1, int(len(times) * 0.95))], 2),
@@ -302,26 +302,30 @@ def measure_concurrent(
                         names = [name for side in lanes for name in side.names]
                         work = [rng.choice(names) for _ in range(min(chunk, total - begin))]
                         one_of = [side.lookup for side in lanes]
-                    cpu_before = process_cpu_seconds(server.pid)
-                    started = time.perf_counter()
-                    _spread(work, one_of, pool)
-                    seconds = time.perf_counter() - started
-                    cpu_after = process_cpu_seconds(server.pid)
-                    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+                    seconds, cpu = timed_on(server.pid, partial(_spread, work, one_of, pool))
                     tallies[server.name][kind].add(len(work), seconds, cpu)
-    results = {}
-    for server in servers:
-        create, lookup = tallies[server.name]["create"], tallies[server.name]["lookup"]
-        results[server.name] = {
-            "server": server.description,
-            "creates": creates,
-            "creates_per_second": round(creates / create.seconds, 1),
-            "create_server_cpu_ms": create.cpu_ms_per_request(),
-            "lookups": lookups,
-            "user_name_lookups_per_second": round(lookups / lookup.seconds, 1),
-            "lookup_server_cpu_ms": lookup.cpu_ms_per_request(),
-        }
-    return results
+    return {
+        server.name: _rates(server, tallies[server.name]["create"], tallies[server.name]["lookup"])
+        for server in servers
+    }
+
+
+def _rates(server: Server, create: Tally, lookup: Tally) -> dict[str, Any]:
+    """Creates and lookups per second, and the server's CPU per request, from their tallies."""
+    return {
+        "server": server.description,
+        "creates": create.requests,
+        "creates_per_second": round(create.requests / create.seconds, 1),
+        "create_server_cpu_ms": create.cpu_ms_per_request(),
+        "lookups": lookup.requests,
+        "user_name_lookups_per_second": round(lookup.requests / lookup.seconds, 1),
+        "lookup_server_cpu_ms": lookup.cpu_ms_per_request(),
+    }
+
+
+def _get_many(client: Client, path: str, headers: dict[str, str], requests: int) -> None:
+    for _ in range(requests):
+        client.get(path, headers=headers)
 
 
 def roster_floor(server: Server, requests: int) -> dict[str, dict[str, float | None]]:
@@ -341,13 +345,7 @@ def roster_floor(server: Server, requests: int) -> dict[str, dict[str, float | N
         for name, (path, headers) in probes.items():
             for _ in range(20):
                 client.get(path, headers=headers)
-            cpu_before = process_cpu_seconds(server.pid)
-            started = time.perf_counter()
-            for _ in range(requests):
-                client.get(path, headers=headers)
-            seconds = time.perf_counter() - started
-            cpu_after = process_cpu_seconds(server.pid)
-            cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+            seconds, cpu = timed_on(server.pid, partial(_get_many, client, path, headers, requests))
             floors[name] = {
                 "wall_ms": round(1000 * seconds / requests, 3),
                 "server_cpu_ms": None if cpu is None else round(1000 * cpu / requests, 3),
