@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from roster.accounts.service import get_organization_by_slug
 from roster.db.engine import make_engine
 from roster.directory.search import autocomplete
+from roster.mail.models import OutboxMessage
 from tests.dbutil import DatabaseFactory
 
 
@@ -62,6 +64,17 @@ def test_the_sign_in_hint_names_where_the_server_will_listen(
     shown = roster(url, "demo", "--port", "8765", tmp_path=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "http://127.0.0.1:8765/login" in shown.stdout
+    # The demo's pending invitation, mailed when the server starts, links there too.
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            mailed = session.scalars(
+                select(OutboxMessage.body_text).where(OutboxMessage.purpose == "invitation")
+            )
+            bodies = list(mailed)
+    finally:
+        engine.dispose()
+    assert len(bodies) == 1 and "http://127.0.0.1:8765/invite/" in bodies[0], bodies
     monkeypatch.setenv("ROSTER_BASE_URL", "https://intranet.example.test")  # configured: it wins
     configured = roster(url, "demo", "--port", "8765", tmp_path=tmp_path)
     assert "https://intranet.example.test/login" in configured.stdout

@@ -103,9 +103,13 @@ def demo(
     """Create the demo organization (slug ``demo``) with sample people and content, if it is missing."""
     from roster.demo import DEMO_ADMIN_EMAIL, DEMO_SLUG, create_demo
 
+    settings = get_settings()
+    base = base_url_for(settings, host, port)
     with transaction(sessions()) as session:
-        created = create_demo(session, password=password)
-    base = base_url_for(get_settings(), host, port)
+        # The demo's pending invitation is mailed with a link to where the server will listen.
+        created = create_demo(
+            session, password=password, settings=settings.model_copy(update={"base_url": base})
+        )
     if created:
         console.print("[green]demo organization created[/green]")
     console.print(

@@ -14,6 +14,7 @@ from roster.lifecycle.deletion import delete_user
 from roster.lifecycle.invitations import invite_user
 from roster.lifecycle.users import dismiss_user, provision_user
 from roster.messages import demo as messages_demo
+from roster.settings import Settings
 from roster.stream import demo as stream_demo
 from roster.tasks import demo as tasks_demo
 
@@ -31,8 +32,9 @@ PEOPLE = [
 ]
 
 
-def create_demo(session: Session, *, password: str) -> bool:
-    """Create the demo organization if it is missing; True when it was created."""
+def create_demo(session: Session, *, password: str, settings: Settings | None = None) -> bool:
+    """Create the demo organization if it is missing; True when it was created. ``settings``
+    name the server its invitation links point to (by default, the process's settings)."""
     if get_organization_by_slug(session, DEMO_SLUG) is not None:
         return False
     org, admin = create_organization(
@@ -85,6 +87,7 @@ def create_demo(session: Session, *, password: str) -> bool:
         first_name="Noor",
         last_name="Haddad",
         position="Data Analyst",
+        settings=settings,
     )
     mistake = provision_user(
         session,
