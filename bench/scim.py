@@ -218,6 +218,17 @@ class Side:
             raise RuntimeError(f"{self.server.name}: the page answered {answer.status}")
 
 
+def connected(server: Server) -> Client:
+    """A keep-alive SCIM client of ``server``, its connection warmed up (its first-request costs
+    fall outside the timings)."""
+    headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
+    client = Client(server.base_url, headers)
+    if client.get("/Users", params={"count": 1}).status != 200:
+        client.close()
+        raise RuntimeError(f"{server.name}: GET /Users failed")
+    return client
+
+
 def _interleaved(sides: list[Side], kind: str, items: list[Any], chunk: int) -> None:
     """The same requests against every server in turns of ``chunk``, the order of the turns
     alternating, so that both see the same machine (its load drifts over a run)."""
@@ -238,12 +249,7 @@ def measure(
     with ExitStack() as stack:
         sides = []
         for server in servers:
-            headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
-            client = stack.enter_context(Client(server.base_url, headers))
-            # Warm-up (connection, first-request costs) outside the timings.
-            if client.get("/Users", params={"count": 1}).status != 200:
-                raise RuntimeError(f"{server.name}: GET /Users failed")
-            sides.append(Side(server, client))
+            sides.append(Side(server, stack.enter_context(connected(server))))
         _interleaved(sides, "create", list(range(creates)), chunk)
         rng = random.Random(7)
         _interleaved(sides, "lookup", [rng.randrange(creates) for _ in range(lookups)], chunk)
@@ -279,14 +285,7 @@ def measure_concurrent(
     with ExitStack() as stack:
         sides: list[list[Side]] = []
         for server in servers:
-            headers = {"Authorization": f"Bearer {server.token}", "Content-Type": "application/scim+json"}
-            lanes = []
-            for _ in range(connections):
-                client = stack.enter_context(Client(server.base_url, headers))
-                if client.get("/Users", params={"count": 1}).status != 200:
-                    raise RuntimeError(f"{server.name}: GET /Users failed")
-                lanes.append(Side(server, client))
-            sides.append(lanes)
+            sides.append([Side(server, stack.enter_context(connected(server))) for _ in range(connections)])
         pool = stack.enter_context(ThreadPoolExecutor(connections))
         tallies = {server.name: {kind: Tally() for kind in ("create", "lookup")} for server in servers}
         run = secrets.token_hex(3)

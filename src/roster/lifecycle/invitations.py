@@ -69,23 +69,17 @@ def _check_department(session: Session, org_id: uuid.UUID, department_id: uuid.U
         raise errors.ValidationFailed("No such department.", field="department_id") from None
 
 
-# Made once: every invitation, acceptance and provisioning asks these.
-_PENDING_FOR = (
-    select(Invitation)
-    .where(
-        Invitation.org_id == bindparam("org_id"),
-        Invitation.email_key == bindparam("key"),
-        Invitation.status == PENDING,
-    )
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-_HOLDER = select(User).where(User.org_id == bindparam("org_id"), User.email_key == bindparam("key"))
-_PENDING_ID = select(Invitation.id).where(
+# Made once: every invitation, acceptance and provisioning asks these (of :org_id and :key).
+_PENDING_OF_ADDRESS = (
     Invitation.org_id == bindparam("org_id"),
     Invitation.email_key == bindparam("key"),
     Invitation.status == PENDING,
 )
+_PENDING_FOR = (
+    select(Invitation).where(*_PENDING_OF_ADDRESS).with_for_update().execution_options(populate_existing=True)
+)
+_PENDING_ID = select(Invitation.id).where(*_PENDING_OF_ADDRESS)
+_HOLDER = select(User).where(User.org_id == bindparam("org_id"), User.email_key == bindparam("key"))
 
 
 def check_email_is_free(session: Session, org_id: uuid.UUID, key: str, *, invitations: bool = True) -> None:
