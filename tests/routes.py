@@ -189,12 +189,13 @@ SCIM_OBJECT_MAKERS: dict[str, ObjectMaker] = {
 def scim_routes(app: FastAPI) -> list[Route]:
     """Every route of the SCIM application mounted at /scim/v2 (all need a SCIM token)."""
     from starlette.routing import Mount
+    from starlette.routing import Route as StarletteRoute
 
     found = []
     for mount in app.routes:
         if isinstance(mount, Mount) and mount.path == SCIM_PREFIX:
             for route in getattr(mount.app, "routes", []):
-                if isinstance(route, APIRoute):
+                if isinstance(route, StarletteRoute):
                     for method in sorted(route.methods or []):
                         found.append(Route(method, SCIM_PREFIX + route.path, "scim", method != "GET"))
     return found

@@ -281,6 +281,9 @@ def resolve_token(session: Session, secret: str) -> tuple[AuthToken, User] | Non
     return token, user
 
 
+USE_RECORDED_EVERY = timedelta(minutes=1)
+
+
 def touch_token(session: Session, token: Any) -> None:
     """Record a token's use (a person's, or any row with ``org_id``, ``id`` and ``last_used_at``,
     such as a SCIM token), at most once a minute, so reads do not turn into writes on every request.
@@ -290,7 +293,7 @@ def touch_token(session: Session, token: Any) -> None:
     request; the next request records it.
     """
     now = clock.now()
-    if token.last_used_at is not None and now - token.last_used_at <= timedelta(minutes=1):
+    if token.last_used_at is not None and now - token.last_used_at <= USE_RECORDED_EVERY:
         return
     model = type(token)
     try:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response, status
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from scim2_models import (
     InvalidSyntaxException,
@@ -27,8 +25,11 @@ from scim2_models import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from roster.accounts.deps import DB, AdminUser, in_request_transaction
 from roster.domain import errors
@@ -175,51 +176,57 @@ async def scim_call_with_body(
 _STATUS_OF_ROSTER_ERROR = {401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 429: 429, 503: 503}
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Every failure under /scim/v2 answers a SCIM error object, never problem+json or a 5xx."""
+async def _scim_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SCIMException)
+    headers = {"WWW-Authenticate": 'Bearer realm="SCIM"'} if exc.status == 401 else None
+    return scim_error(exc.status, exc.detail, exc.scim_type or None, headers)
 
-    @app.exception_handler(SCIMException)
-    async def scim_exception(request: Request, exc: SCIMException) -> JSONResponse:
-        headers = {"WWW-Authenticate": 'Bearer realm="SCIM"'} if exc.status == 401 else None
-        return scim_error(exc.status, exc.detail, exc.scim_type or None, headers)
 
-    @app.exception_handler(errors.RosterError)
-    async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
-        status_code = _STATUS_OF_ROSTER_ERROR.get(exc.status, 400)
-        scim_type = None
-        if isinstance(exc, errors.EmailInUse | errors.EmailBelongsToDismissedUser):
-            scim_type = "uniqueness"
-        elif status_code == 400:
-            scim_type = "invalidValue"
-        return scim_error(status_code, exc.detail, scim_type)
+async def _roster_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.RosterError)
+    status_code = _STATUS_OF_ROSTER_ERROR.get(exc.status, 400)
+    scim_type = None
+    if isinstance(exc, errors.EmailInUse | errors.EmailBelongsToDismissedUser):
+        scim_type = "uniqueness"
+    elif status_code == 400:
+        scim_type = "invalidValue"
+    return scim_error(status_code, exc.detail, scim_type)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
-        return scim_error(400, f"{where}: {first.get('msg', 'invalid')}".strip(": "), "invalidValue")
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail if isinstance(exc.detail, str) else "Error"
-        if exc.status_code == 404:
-            detail = f"No SCIM endpoint at {request.url.path}."
-        return scim_error(exc.status_code, detail, None, getattr(exc, "headers", None))
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "Error"
+    if exc.status_code == 404:
+        detail = f"No SCIM endpoint at {request.url.path}."
+    return scim_error(exc.status_code, detail, None, getattr(exc, "headers", None))
 
-    @app.exception_handler(IntegrityError)
-    async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:
-        log.info("scim integrity conflict: %s", exc.orig)
-        return scim_error(409, "A concurrent change took that value; retry.", "uniqueness")
 
-    @app.exception_handler(OperationalError)
-    async def unavailable(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("scim database error: %s", exc.orig)
-        return scim_error(503, "The database is not answering; retry shortly.", None, {"Retry-After": "2"})
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IntegrityError)
+    log.info("scim integrity conflict: %s", exc.orig)
+    return scim_error(409, "A concurrent change took that value; retry.", "uniqueness")
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled SCIM error")
-        return scim_error(500, "Something went wrong on our side.")
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, OperationalError)
+    log.warning("scim database error: %s", exc.orig)
+    return scim_error(503, "The database is not answering; retry shortly.", None, {"Retry-After": "2"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled SCIM error")
+    return scim_error(500, "Something went wrong on our side.")
+
+
+# Every failure under /scim/v2 answers a SCIM error object, never problem+json or a 5xx page.
+ERROR_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    SCIMException: _scim_exception,
+    errors.RosterError: _roster_error,
+    StarletteHTTPException: _http_error,
+    IntegrityError: _integrity_error,
+    OperationalError: _unavailable,
+    Exception: _unexpected,
+}
 
 
 def _query_params(request: Request) -> dict[str, Any]:
@@ -287,7 +294,7 @@ GROUPS = ResourceRoutes(
 )
 
 
-def _add_resource_routes(app: FastAPI, kind: ResourceRoutes) -> None:
+def _resource_routes(kind: ResourceRoutes) -> list[Route]:
     """List, search, create, read, replace, patch and delete for one resource type (RFC 7644 §3)."""
     one = f"{kind.path}/{{{kind.id_param}}}"
 
@@ -345,67 +352,83 @@ def _add_resource_routes(app: FastAPI, kind: ResourceRoutes) -> None:
 
         return await scim_call(request, work)
 
-    app.add_api_route(kind.path, list_resources, methods=["GET"])
-    app.add_api_route(kind.path + "/.search", search_resources, methods=["POST"])
-    app.add_api_route(kind.path, create_resource, methods=["POST"])
-    app.add_api_route(one, get_resource, methods=["GET"])
-    app.add_api_route(one, replace_resource, methods=["PUT"])
-    app.add_api_route(one, patch_resource, methods=["PATCH"])
-    app.add_api_route(one, delete_resource, methods=["DELETE"], status_code=204)
+    return [
+        Route(kind.path, list_resources, methods=["GET"]),
+        Route(kind.path + "/.search", search_resources, methods=["POST"]),
+        Route(kind.path, create_resource, methods=["POST"]),
+        Route(one, get_resource, methods=["GET"]),
+        Route(one, replace_resource, methods=["PUT"]),
+        Route(one, patch_resource, methods=["PATCH"]),
+        Route(one, delete_resource, methods=["DELETE"]),
+    ]
 
 
-def create_scim_app(parent: FastAPI) -> FastAPI:
-    """The SCIM server, sharing the parent application's settings and database sessions."""
-    app = FastAPI(title="Roster SCIM 2.0", docs_url=None, redoc_url=None, openapi_url=None)
+async def service_provider_config(request: Request) -> Response:
+    return await scim_call(request, lambda ctx: scim_json(schemas.service_provider_config(ctx.base_url)))
+
+
+async def list_schemas(request: Request) -> Response:
+    def work(ctx: service.ScimContext) -> Response:
+        found = schemas.schemas(ctx.base_url)
+        return scim_json(service.list_response(found, len(found), service.ListQuery()))
+
+    return await scim_call(request, work)
+
+
+async def get_schema(request: Request) -> Response:
+    schema_id = request.path_params["schema_id"]
+
+    def work(ctx: service.ScimContext) -> Response:
+        for schema in schemas.schemas(ctx.base_url):
+            if schema["id"].lower() == schema_id.lower():
+                return scim_json(schema)
+        raise NotFoundException(detail=f"Schema {schema_id} not found.")
+
+    return await scim_call(request, work)
+
+
+async def list_resource_types(request: Request) -> Response:
+    def work(ctx: service.ScimContext) -> Response:
+        found = schemas.resource_types(ctx.base_url)
+        return scim_json(service.list_response(found, len(found), service.ListQuery()))
+
+    return await scim_call(request, work)
+
+
+async def get_resource_type(request: Request) -> Response:
+    type_id = request.path_params["type_id"]
+
+    def work(ctx: service.ScimContext) -> Response:
+        for resource_type in schemas.resource_types(ctx.base_url):
+            if resource_type["id"].lower() == type_id.lower():
+                return scim_json(resource_type)
+        raise NotFoundException(detail=f"Resource type {type_id} not found.")
+
+    return await scim_call(request, work)
+
+
+async def search_everything(request: Request) -> Response:
+    return await scim_call_with_body(
+        request, lambda ctx, body: scim_json(service.search_all(ctx, service.read_list_query(body)))
+    )
+
+
+def create_scim_app(parent: FastAPI) -> Starlette:
+    """The SCIM server, sharing the parent application's settings and database sessions.
+
+    A plain Starlette application: its endpoints take the request and nothing else (no dependencies,
+    no request models), so FastAPI's layers around each call would be pure cost here.
+    """
+    routes = [
+        Route("/ServiceProviderConfig", service_provider_config, methods=["GET"]),
+        Route("/Schemas", list_schemas, methods=["GET"]),
+        Route("/Schemas/{schema_id}", get_schema, methods=["GET"]),
+        Route("/ResourceTypes", list_resource_types, methods=["GET"]),
+        Route("/ResourceTypes/{type_id}", get_resource_type, methods=["GET"]),
+        Route("/.search", search_everything, methods=["POST"]),
+        *_resource_routes(USERS),
+        *_resource_routes(GROUPS),
+    ]
+    app = Starlette(routes=routes, exception_handlers=ERROR_HANDLERS)
     app.state = parent.state
-    install_error_handlers(app)
-
-    @app.get("/ServiceProviderConfig")
-    async def service_provider_config(request: Request) -> Response:
-        return await scim_call(request, lambda ctx: scim_json(schemas.service_provider_config(ctx.base_url)))
-
-    @app.get("/Schemas")
-    async def list_schemas(request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            found = schemas.schemas(ctx.base_url)
-            return scim_json(service.list_response(found, len(found), service.ListQuery()))
-
-        return await scim_call(request, work)
-
-    @app.get("/Schemas/{schema_id}")
-    async def get_schema(schema_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            for schema in schemas.schemas(ctx.base_url):
-                if schema["id"].lower() == schema_id.lower():
-                    return scim_json(schema)
-            raise NotFoundException(detail=f"Schema {schema_id} not found.")
-
-        return await scim_call(request, work)
-
-    @app.get("/ResourceTypes")
-    async def list_resource_types(request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            found = schemas.resource_types(ctx.base_url)
-            return scim_json(service.list_response(found, len(found), service.ListQuery()))
-
-        return await scim_call(request, work)
-
-    @app.get("/ResourceTypes/{type_id}")
-    async def get_resource_type(type_id: str, request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            for resource_type in schemas.resource_types(ctx.base_url):
-                if resource_type["id"].lower() == type_id.lower():
-                    return scim_json(resource_type)
-            raise NotFoundException(detail=f"Resource type {type_id} not found.")
-
-        return await scim_call(request, work)
-
-    @app.post("/.search")
-    async def search_everything(request: Request) -> Response:
-        return await scim_call_with_body(
-            request, lambda ctx, body: scim_json(service.search_all(ctx, service.read_list_query(body)))
-        )
-
-    _add_resource_routes(app, USERS)
-    _add_resource_routes(app, GROUPS)
     return app

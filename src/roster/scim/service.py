@@ -52,7 +52,6 @@ from roster.lifecycle.deletion import delete_user
 from roster.lifecycle.invitations import check_email_is_free
 from roster.lifecycle.users import dismiss_user, provision_user, rehire_user
 from roster.scim import filters
-from roster.scim.models import ScimToken
 from roster.scim.schemas import (
     CORE_GROUP,
     CORE_USER,
@@ -62,6 +61,7 @@ from roster.scim.schemas import (
     LIST_RESPONSE,
     MAX_RESULTS,
 )
+from roster.scim.tokens import LiveScimToken
 
 _ENTERPRISE_KEY = ENTERPRISE_USER.lower()
 _CORE_USER_KEY = CORE_USER.lower()
@@ -75,7 +75,7 @@ class ScimContext:
 
     session: Session
     org_id: uuid.UUID
-    token: ScimToken
+    token: LiveScimToken
     base_url: str
 
     @property

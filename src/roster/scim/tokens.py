@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from roster import clock
 from roster.accounts.models import User
 from roster.accounts.security import hash_secret, new_secret, split_secret
-from roster.accounts.service import touch_token
+from roster.accounts.service import USE_RECORDED_EVERY
 from roster.domain import errors
 from roster.lifecycle.audit import record_event
 from roster.scim.models import ScimToken
@@ -78,22 +80,46 @@ def revoke_scim_token(session: Session, token: ScimToken, *, actor: User) -> Non
     )
 
 
-# Built once: every SCIM request runs it.
-_LIVE_TOKEN = select(ScimToken).where(
-    ScimToken.org_id == bindparam("org_id"),
-    ScimToken.token_hash == bindparam("token_hash"),
-    ScimToken.revoked_at.is_(None),
+@dataclass(frozen=True, slots=True)
+class LiveScimToken:
+    """What a SCIM request needs of the token it presented: whose it is, and when it was last used."""
+
+    id: uuid.UUID
+    org_id: uuid.UUID
+    last_used_at: datetime | None
+
+
+# Built once, on the table rather than the mapped class: every SCIM request runs them, and loading
+# the token as an ORM object cost more than the rest of its authentication.
+_tokens: Table = ScimToken.__table__  # type: ignore[assignment]
+_LIVE_TOKEN = select(_tokens.c.id, _tokens.c.org_id, _tokens.c.last_used_at).where(
+    _tokens.c.org_id == bindparam("org_id"),
+    _tokens.c.token_hash == bindparam("token_hash"),
+    _tokens.c.revoked_at.is_(None),
+)
+_MARK_USED = (
+    update(_tokens)
+    .where(_tokens.c.org_id == bindparam("of_org"), _tokens.c.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
 )
 
 
-def resolve_scim_token(session: Session, secret: str) -> ScimToken | None:
+def resolve_scim_token(session: Session, secret: str) -> LiveScimToken | None:
     """The live token for a presented secret, or None."""
     org_id = split_secret(secret)
     if org_id is None:
         return None
-    return session.scalar(_LIVE_TOKEN, {"org_id": org_id, "token_hash": hash_secret(secret)})
+    row = session.execute(_LIVE_TOKEN, {"org_id": org_id, "token_hash": hash_secret(secret)}).first()
+    return None if row is None else LiveScimToken(*row)
 
 
-def touch_scim_token(session: Session, token: ScimToken) -> None:
+def touch_scim_token(session: Session, token: LiveScimToken) -> None:
     """Record use, at most once a minute, best effort (see ``accounts.service.touch_token``)."""
-    touch_token(session, token)
+    now = clock.now()
+    if token.last_used_at is not None and now - token.last_used_at <= USE_RECORDED_EVERY:
+        return
+    try:
+        with session.begin_nested():
+            session.execute(_MARK_USED, {"of_org": token.org_id, "token_id": token.id, "now": now})
+    except OperationalError:
+        return
