@@ -188,16 +188,18 @@ SCIM_OBJECT_MAKERS: dict[str, ObjectMaker] = {
 
 def scim_routes(app: FastAPI) -> list[Route]:
     """Every route of the SCIM application mounted at /scim/v2 (all need a SCIM token)."""
-    from starlette.routing import Mount
+    from starlette.applications import Starlette
     from starlette.routing import Route as StarletteRoute
 
+    from roster.app import RosterApp
+
+    assert isinstance(app, RosterApp) and isinstance(app.scim_app, Starlette)
     found = []
-    for mount in app.routes:
-        if isinstance(mount, Mount) and mount.path == SCIM_PREFIX:
-            for route in getattr(mount.app, "routes", []):
-                if isinstance(route, StarletteRoute):
-                    for method in sorted(route.methods or []):
-                        found.append(Route(method, SCIM_PREFIX + route.path, "scim", method != "GET"))
+    for route in app.scim_app.routes:
+        if isinstance(route, StarletteRoute):
+            for method in sorted(route.methods or []):
+                found.append(Route(method, SCIM_PREFIX + route.path, "scim", method != "GET"))
+    assert found, "the SCIM server has no routes"
     return found
 
 

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import Connection, Engine, text
+from starlette.routing import Match, Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
@@ -26,6 +28,41 @@ from roster.stream.api import router as stream_router
 from roster.tasks.api import router as tasks_router
 
 API_PREFIX = "/api/v1"
+SCIM_PREFIX = "/scim/v2"
+# Headers every answer carries, the API's and the SCIM server's alike.
+DEFAULT_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
+
+
+class ScimFirst:
+    """Requests under /scim/v2 go straight to the SCIM server, the rest to the application.
+
+    The SCIM server has its own authentication, errors and access log; passing an identity
+    provider's every request through the API's middleware and route table first cost it tens of
+    microseconds for nothing. Matching and the mounted scope are Starlette's ``Mount``'s.
+    """
+
+    def __init__(self, rest: ASGIApp, scim: ASGIApp) -> None:
+        self.rest = rest
+        self.scim = Mount(SCIM_PREFIX, app=RequestLog(scim, default_headers=DEFAULT_HEADERS))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            match, child_scope = self.scim.matches(scope)
+            if match is Match.FULL:
+                scope.update(child_scope)
+                await self.scim.app(scope, receive, send)
+                return
+        await self.rest(scope, receive, send)
+
+
+class RosterApp(FastAPI):
+    """FastAPI, with the SCIM server (``scim_app``) answered ahead of the middleware stack."""
+
+    scim_app: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.scim_app is None else ScimFirst(stack, self.scim_app)
 
 
 def api_routers() -> list[APIRouter]:
@@ -61,7 +98,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         for worker in workers:
             worker.stop()
 
-    app = FastAPI(
+    app = RosterApp(
         title="Roster",
         version=__version__,
         description="The people layer for company intranets.",
@@ -76,10 +113,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.state.login_limiter = LoginLimiter(settings)
     problems.install(app)
 
-    app.add_middleware(
-        RequestLog,
-        default_headers=[("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")],
-    )
+    app.add_middleware(RequestLog, default_headers=DEFAULT_HEADERS)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -96,9 +130,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             return problems.problem(503, "unavailable", "Not ready", "The database is not answering.")
         return Response('{"status":"ok"}', media_type="application/json")
 
-    # SCIM first: routing tries the routes in order, and an identity provider's requests should not
-    # be matched against every API route before reaching their own application.
-    app.mount("/scim/v2", create_scim_app(app))  # SCIM 2.0, with its own auth and errors
+    app.scim_app = create_scim_app(app)  # SCIM 2.0, with its own auth and errors, at /scim/v2
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX)
 

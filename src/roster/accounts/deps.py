@@ -14,11 +14,11 @@ from typing import Annotated, TypeVar
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 from roster.accounts import service as accounts
 from roster.accounts.models import AuthToken, Organization, User
 from roster.accounts.security import csrf_matches
+from roster.concurrency import run_sync
 from roster.domain import errors
 from roster.settings import Settings
 
@@ -85,7 +85,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         commit = True
     finally:
         with anyio.CancelScope(shield=True):
-            await run_in_threadpool(end_transaction, session, commit)
+            await run_sync(end_transaction, session, commit)
 
 
 DB = Annotated[Session, Depends(get_db, scope="function")]
@@ -194,7 +194,7 @@ class Caller:
     async def run(self, work: Callable[[Session, Principal], T]) -> T:
         """``work(session, principal)`` in one transaction on one worker thread: committed when
         it returns, rolled back when it raises (as with ``DB``)."""
-        return await run_in_threadpool(self._run, work)
+        return await run_sync(self._run, work)
 
     def _run(self, work: Callable[[Session, Principal], T]) -> T:
         def checked(session: Session) -> T:

@@ -26,12 +26,12 @@ from scim2_models import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from roster.accounts.deps import DB, AdminUser, in_request_transaction
+from roster.concurrency import run_sync
 from roster.domain import errors
 from roster.scim import schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
@@ -148,7 +148,7 @@ async def scim_call(request: Request, work: Callable[[service.ScimContext], Resp
     then the route), each of which FastAPI would run on the thread pool separately: one hand-over
     instead of four is most of what a lookup costs on loopback.
     """
-    return await run_in_threadpool(_in_transaction, request, work)
+    return await run_sync(_in_transaction, request, work)
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
