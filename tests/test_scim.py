@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -619,6 +620,60 @@ def test_attributes_and_excluded_attributes(
 
 
 # --- ETags ---------------------------------------------------------------------------------------
+
+
+def test_a_listing_shows_each_person_exactly_as_reading_them_does(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    """Listings render rows of the users table, a single read renders the ORM object: every
+    attribute, the departments, the manager and the version must come out the same."""
+    boss = new_user(client, h, "boss@acme.test", title="Director", external_id="ext-boss")
+    worker = new_user(
+        client,
+        h,
+        "worker@acme.test",
+        given="Wan",
+        family="Ker",
+        email_type="home",
+        extension={"employeeNumber": "E-7", "department": "Ops", "manager": {"value": boss["id"]}},
+    )
+    quiet = new_user(client, h, "quiet@acme.test", active=False)
+    client.post(GROUPS, json={"displayName": "Ops", "members": [{"value": worker["id"]}]}, headers=h)
+    client.post(GROUPS, json={"displayName": "Admins", "members": [{"value": worker["id"]}]}, headers=h)
+    for person in (boss, worker, quiet):
+        read = client.get(f"{USERS}/{person['id']}", headers=h)
+        name = read.json()["userName"]
+        for listing in (
+            client.get(USERS, params={"filter": f'userName eq "{name}"'}, headers=h),  # the shortcut
+            client.get(USERS, params={"filter": f'(userName eq "{name}")'}, headers=h),  # the parser
+            client.get(USERS, params={"count": 100}, headers=h),  # a plain page
+        ):
+            shown = {r["id"]: r for r in listing.json()["Resources"]}
+            assert shown[person["id"]] == read.json()
+            assert shown[person["id"]]["meta"]["version"] == read.headers["etag"]
+    worker_read = client.get(f"{USERS}/{worker['id']}", headers=h).json()
+    assert [g["display"] for g in worker_read["groups"]] == ["Admins", "Ops"]
+    assert worker_read[ENTERPRISE]["manager"]["value"] == boss["id"]
+
+
+def test_locations_follow_the_prefix_a_proxy_serves_roster_under(app: FastAPI, h: dict[str, str]) -> None:
+    with TestClient(app, base_url="https://intranet.example", root_path="/people") as proxied:
+        created = proxied.post("/people/scim/v2/Users", json=_plain_user("proxied@acme.test"), headers=h)
+        assert created.status_code == 201, created.text
+        location = f"https://intranet.example/people/scim/v2/Users/{created.json()['id']}"
+        assert created.headers["location"] == created.json()["meta"]["location"] == location
+        listed = proxied.get(
+            "/people/scim/v2/Users", params={"filter": 'userName eq "proxied@acme.test"'}, headers=h
+        )
+        assert listed.json()["Resources"][0]["meta"]["location"] == location
+
+
+def _plain_user(user_name: str) -> dict[str, Any]:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "emails": [{"value": user_name, "type": "work"}],
+    }
 
 
 def test_etags_make_reads_and_writes_conditional(client: TestClient, h: dict[str, str]) -> None:

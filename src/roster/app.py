@@ -21,14 +21,13 @@ from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.messages.api import router as messages_router
 from roster.middleware import RequestLog
-from roster.scim.api import create_scim_app
+from roster.scim.api import SCIM_PREFIX, create_scim_app
 from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
 from roster.stream.api import router as stream_router
 from roster.tasks.api import router as tasks_router
 
 API_PREFIX = "/api/v1"
-SCIM_PREFIX = "/scim/v2"
 # Headers every answer carries, the API's and the SCIM server's alike.
 DEFAULT_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
 

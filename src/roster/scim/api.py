@@ -112,12 +112,15 @@ def scim_error(
 
 
 def scim_base_url(request: Request) -> str:
-    """The absolute URL of /scim/v2 as the client reached it."""
-    url = request.url
-    path = url.path
-    index = path.find(SCIM_PREFIX)
-    root = path[: index + len(SCIM_PREFIX)] if index >= 0 else SCIM_PREFIX
-    return f"{url.scheme}://{url.netloc}{root}"
+    """The absolute URL of /scim/v2 as the client reached it: its scheme and host, and the path the
+    SCIM server is mounted at (the scope's root path, which includes any proxy's prefix). Read from
+    the scope, as ``request.url`` would be, without parsing the whole URL on every request."""
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server_host, port = scope.get("server") or ("localhost", None)
+        host = server_host if port in (None, 80, 443) else f"{server_host}:{port}"
+    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}"
 
 
 def _authenticate(request: Request, session: Session) -> service.ScimContext:

@@ -13,7 +13,8 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from scim2_models import (
     InvalidFilterException,
@@ -38,7 +39,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import Table, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
@@ -219,6 +220,30 @@ def _iso(moment: Any) -> str:
     return str(moment.isoformat().replace("+00:00", "Z"))
 
 
+class ShownUser(Protocol):
+    """What a SCIM User is rendered from: a ``User``, or a row of the ``users`` table (listings read
+    rows, which skips building an ORM object per person)."""
+
+    id: uuid.UUID
+    external_id: str | None
+    scim_user_name: str | None
+    email: str | None
+    first_name: str
+    last_name: str
+    display_name: str
+    position: str
+    status: str
+    scim_email_type: str | None
+    employee_number: str | None
+    scim_department: str | None
+    manager_id: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def org_id(self) -> uuid.UUID: ...
+
+
 @dataclass
 class UserExtras:
     """What a User shows beyond its row: its departments and its manager's visibility."""
@@ -243,7 +268,7 @@ _DEPARTMENTS_OF_USERS = (
 )
 
 
-def load_user_extras(session: Session, users: Sequence[User]) -> dict[uuid.UUID, UserExtras]:
+def load_user_extras(session: Session, users: Sequence[ShownUser]) -> dict[uuid.UUID, UserExtras]:
     """Departments and managers of a page of users, in two queries."""
     if not users:
         return {}
@@ -271,7 +296,7 @@ def load_user_extras(session: Session, users: Sequence[User]) -> dict[uuid.UUID,
     return extras
 
 
-def user_resource(ctx: ScimContext, user: User, extras: UserExtras) -> dict[str, Any]:
+def user_resource(ctx: ScimContext, user: ShownUser, extras: UserExtras) -> dict[str, Any]:
     """A Roster user as a SCIM User."""
     location = f"{ctx.base_url}/Users/{user.id}"
     resource: dict[str, Any] = {"schemas": [CORE_USER], "id": str(user.id)}
@@ -570,9 +595,11 @@ def _named_in_org() -> list[Any]:
     return [*_user_scope(org_id), User.id.in_(filters.named_ids(org_id, bindparam("key")))]
 
 
+_USERS: Table = User.__table__  # type: ignore[assignment]
+
 # A page of ``userName eq :key`` (in ``_user_page``'s order) and whether a userName is taken.
 _USERS_NAMED = (
-    select(User)
+    select(_USERS)
     .where(*_named_in_org())
     .order_by(User.id)
     .offset(bindparam("offset"))
@@ -600,19 +627,17 @@ def _user_page(
 ) -> list[dict[str, Any]]:
     if limit <= 0:
         return []
-    users = list(
-        ctx.session.scalars(
-            select(User)
-            .where(*where)
-            .order_by(*_ordering(filters.USERS, query, User.id))
-            .offset(offset)
-            .limit(limit)
-        )
-    )
+    users = ctx.session.execute(
+        select(_USERS)
+        .where(*where)
+        .order_by(*_ordering(filters.USERS, query, User.id))
+        .offset(offset)
+        .limit(limit)
+    ).all()
     return _render_users(ctx, users, query)
 
 
-def _render_users(ctx: ScimContext, users: list[User], query: ListQuery) -> list[dict[str, Any]]:
+def _render_users(ctx: ScimContext, users: Sequence[ShownUser], query: ListQuery) -> list[dict[str, Any]]:
     extras = load_user_extras(ctx.session, users)
     return [
         project(
@@ -680,7 +705,7 @@ def list_users(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
     if named is not None and query.count > 0:
         # An identity provider's lookup before a create: a statement made once, and the page
         # tells the total unless it is full.
-        found = ctx.session.scalars(
+        found = ctx.session.execute(
             _USERS_NAMED,
             {
                 "org_id": ctx.org_id,
@@ -688,8 +713,8 @@ def list_users(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
                 "offset": query.start_index - 1,
                 "limit": query.count,
             },
-        )
-        page = _render_users(ctx, list(found), query)
+        ).all()
+        page = _render_users(ctx, found, query)
         total = _total_of_page(query, len(page))
         if total is None:
             total = _count(ctx, User, _user_where(ctx, query))
