@@ -480,10 +480,49 @@ def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[s
                 lines.append(
                     f"| {label} | {row['wall_ms']:.2f} ms | {'n/a' if cpu is None else f'{cpu:.2f} ms'} |"
                 )
+    lines += _scim_budget(roster, peer)
     if body.get("meta", {}).get("interleaving"):
         lines += ["", f"Interleaving: {body['meta']['interleaving']}."]
     lines += _scim_concurrent(body.get("concurrent"))
     lines.append("")
+    return lines
+
+
+def _scim_budget(roster: dict[str, Any], peer: dict[str, Any]) -> list[str]:
+    """What twice the peer's rate leaves a request, against the parts no implementation can skip:
+    the bare HTTP round trip (``/healthz``, same server and client) and the database's share (the
+    request's own statements replayed through ``sqlite3``, from ``bench/scim_floor.py``)."""
+    share = roster.get("database_share") or {}
+    http = ((roster.get("floor") or {}).get("healthz") or {}).get("wall_ms")
+    if not share or http is None:
+        return []
+    lines = [
+        "",
+        "Where a request's time goes, one connection: twice the peer's rate allows the round trip "
+        "in the first column. Any server keeping Roster's data needs at least the bare HTTP round "
+        "trip and the database's share: the statements Roster sends for that request (captured "
+        "from its service code), replayed through Python's `sqlite3` module on a copy of the same "
+        f"database, one transaction each ({share.get('create_statements', '?')} statements and its "
+        f"COMMIT for a create, {share.get('lookup_statements', '?')} for a lookup). The rest is "
+        "Roster's own code: HTTP parsing and routing, authentication, validation, the ORM, rendering.",
+        "",
+        "| Request | Round trip at 2x the peer | Bare HTTP round trip | Database's share | "
+        "Left at 2x for the rest | Roster's rest now |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, rate_key, share_key in (
+        ("a create", "creates_per_second", "create_ms"),
+        ("a `userName eq` lookup", "user_name_lookups_per_second", "lookup_ms"),
+    ):
+        mine, theirs, database = roster.get(rate_key), peer.get(rate_key), share.get(share_key)
+        if not mine or not theirs or database is None:
+            continue
+        budget = 1000 / (2 * theirs)
+        now = 1000 / mine
+        lines.append(
+            f"| {label} | {budget:.2f} ms | {http:.2f} ms | {database:.2f} ms | "
+            f"{budget - http - database:.2f} ms | {now - http - database:.2f} ms |"
+        )
     return lines
 
 

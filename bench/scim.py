@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -29,6 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench import scim_floor
 from bench.server import Client, free_port, serve, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,6 +354,15 @@ def roster_floor(server: Server, requests: int) -> dict[str, dict[str, float | N
     return floors
 
 
+def _org_of(token: str) -> uuid.UUID:
+    from roster.accounts.security import split_secret
+
+    org_id = split_secret(token)
+    if org_id is None:
+        raise RuntimeError("the benchmark's SCIM token names no organization")
+    return org_id
+
+
 def sizes(scale: float) -> dict[str, int]:
     """Request counts: scale 1 is 5,000 creates, 10,000 lookups and 200 pages."""
     return {
@@ -369,6 +380,14 @@ def run(scale: float = 0.01) -> dict[str, Any]:
         with roster_server(workdir) as roster, reference_server(workdir) as reference:
             results = measure([roster, reference], **counts)
             results["roster"]["floor"] = roster_floor(roster, max(300, counts["lookups"] // 5))
+            results["roster"]["database_share"] = scim_floor.measure(
+                workdir / "roster.db",
+                roster.token,
+                _org_of(roster.token),
+                workdir,
+                creates=max(200, counts["creates"] // 5),
+                lookups=max(300, counts["lookups"] // 5),
+            )
         # The same creates and lookups over several connections at once, on fresh servers: Roster
         # with a worker process per core, as it is deployed; scim2-server keeps its people in one
         # process's memory, so one process (with a thread per connection) is all it can run.

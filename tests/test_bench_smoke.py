@@ -90,3 +90,56 @@ def test_the_scim_benchmark_sends_every_request_to_every_server_at_once_and_coun
             assert measured["creates"] == 30 and measured["lookups"] == 40
             assert measured["creates_per_second"] > 0 and measured["user_name_lookups_per_second"] > 0
         assert (results["roster"]["create_server_cpu_ms"] or 0) > 0
+
+
+@pytest.mark.sqlite_only  # the replay is through Python's sqlite3 module
+def test_the_database_share_replays_the_statements_roster_sends_with_new_values_each_time(
+    tmp_path: Path,
+) -> None:
+    from contextlib import closing
+
+    from bench import scim_floor
+
+    from roster.accounts.service import create_organization
+    from roster.db.engine import make_sessionmaker, transaction
+    from roster.db.migrate import upgrade
+    from roster.scim.tokens import create_scim_token
+
+    database = tmp_path / "roster.db"
+    url = f"sqlite:///{database}"
+    upgrade(url)
+    engine = make_engine(url)
+    with transaction(make_sessionmaker(writer(engine))) as session:
+        org, admin = create_organization(
+            session,
+            slug="floor",
+            name="Floor",
+            plan="enterprise",
+            admin_email="a@floor.test",
+            admin_password="Floor-pass-123!",
+        )
+        org_id, token = org.id, create_scim_token(session, org.id, actor=admin, name="bench").secret
+    engine.dispose()
+
+    captured = scim_floor.capture(url, token)
+    create = [sql.split(" (")[0].split("\n")[0] for sql, _ in captured["create"].statements]
+    assert "INSERT INTO users" in create and "INSERT INTO audit_events" in create
+    assert any(sql.startswith("UPDATE organizations SET seats_used") for sql in create)
+    # A steady stream of requests does not record the token's use (at most once a minute).
+    assert not any("SET last_used_at" in sql for sql, _ in captured["create"].statements)
+
+    copy = tmp_path / "copy.db"
+    with closing(scim_floor._connect(database)) as source, closing(scim_floor._connect(copy)) as target:
+        source.backup(target)
+    with closing(scim_floor._connect(copy)) as connection:
+        creates = scim_floor.Replayer(captured["create"], org_id.hex)
+        for _ in range(3):
+            creates.once(connection)
+        # token, user, departments: the person the capture made is found, with no departments
+        assert scim_floor.Replayer(captured["lookup"], org_id.hex).once(connection) == [1, 1, 0]
+        seqs = [row[0] for row in connection.execute("SELECT seq FROM audit_events ORDER BY seq")]
+        assert seqs == list(range(1, len(seqs) + 1))  # each replay took the next number
+
+    measured = scim_floor.measure(database, token, org_id, tmp_path, creates=20, lookups=20)
+    assert measured["create_ms"] > 0 and measured["lookup_ms"] > 0
+    assert measured["create_statements"] == len(create) and measured["lookup_statements"] == 3
