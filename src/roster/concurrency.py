@@ -2,7 +2,7 @@
 
 ``run_sync`` hands a call to a thread pool of its own through asyncio's executor, in a copy of the
 caller's context variables, as Starlette's ``run_in_threadpool`` does through anyio. The hand-over
-is the same; anyio's costs about 40 microseconds more of CPU each way here (its capacity limiter
+is the same; anyio's costs about 40 microseconds more of CPU per call here (its capacity limiter
 and cancel scopes), which a quick read pays once or twice: see bench/NOTES.md.
 
 Unlike anyio's, a cancelled caller does not wait for the call to finish. Every call handed over
