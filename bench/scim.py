@@ -30,7 +30,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench import scim_floor
 from bench.server import Client, free_port, serve, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,29 +48,39 @@ class Server:
     pid: int
 
 
-@contextmanager
-def roster_server(workdir: Path, workers: int = 1) -> Iterator[Server]:
-    """Roster on a fresh SQLite database, one organization on the unlimited plan, a SCIM token."""
+def bench_organization(database: Path) -> tuple[uuid.UUID, str]:
+    """A fresh SQLite database at ``database``, migrated, with one organization on the unlimited
+    plan; its id and a SCIM token for it."""
     from roster.accounts.service import create_organization
     from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
     from roster.db.migrate import upgrade
     from roster.scim.tokens import create_scim_token
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    url = f"sqlite:///{workdir / 'roster.db'}"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{database}"
     upgrade(url)
     engine = make_engine(url)
-    with transaction(make_sessionmaker(writer(engine))) as session:
-        org, admin = create_organization(
-            session,
-            slug="bench",
-            name="Bench Ltd",
-            plan="enterprise",
-            admin_email="admin@bench.test",
-            admin_password="Bench-pass-123!",
-        )
-        token = create_scim_token(session, org.id, actor=admin, name="bench").secret
-    engine.dispose()
+    try:
+        with transaction(make_sessionmaker(writer(engine))) as session:
+            org, admin = create_organization(
+                session,
+                slug="bench",
+                name="Bench Ltd",
+                plan="enterprise",
+                admin_email="admin@bench.test",
+                admin_password="Bench-pass-123!",
+            )
+            return org.id, create_scim_token(session, org.id, actor=admin, name="bench").secret
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def roster_server(workdir: Path, workers: int = 1) -> Iterator[Server]:
+    """Roster on a fresh SQLite database (``bench_organization``), with its SCIM token."""
+    database = workdir / "roster.db"
+    _, token = bench_organization(database)
+    url = f"sqlite:///{database}"
     with serve(url, workdir / "var", log=workdir / "roster.log", workers=workers) as (base, pid):
         wait_for_children(pid, workers if workers > 1 else 0)
         processes = f"{workers} worker processes" if workers > 1 else "1 worker"
@@ -101,7 +110,8 @@ def reference_server(workdir: Path) -> Iterator[Server]:
         stop(process)
 
 
-def _user(i: int, run: str) -> dict[str, Any]:
+def user_body(i: int, run: str) -> dict[str, Any]:
+    """A SCIM User for person ``i`` of a run: the number is in every name and address."""
     name = f"user{i}.{run}@bench.test"
     return {
         "schemas": [USER_SCHEMA],
@@ -201,7 +211,7 @@ class Side:
         self.create_named(i, self.run)
 
     def create_named(self, i: int, run: str) -> None:
-        answer = self.client.post("/Users", json_body=_user(i, run))
+        answer = self.client.post("/Users", json_body=user_body(i, run))
         if answer.status != 201:
             raise RuntimeError(f"{self.server.name}: create answered {answer.status}: {answer.text[:300]}")
         self.names.append(answer.json()["userName"])
@@ -380,6 +390,8 @@ def run(scale: float = 0.01) -> dict[str, Any]:
         with roster_server(workdir) as roster, reference_server(workdir) as reference:
             results = measure([roster, reference], **counts)
             results["roster"]["floor"] = roster_floor(roster, max(300, counts["lookups"] // 5))
+            from bench import scim_floor  # it builds its requests with this module's helpers
+
             results["roster"]["database_share"] = scim_floor.measure(
                 workdir / "roster.db",
                 roster.token,

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+from bench.scim import user_body
+
 _HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -41,18 +42,6 @@ class Captured:
     statements: list[tuple[str, tuple[Any, ...]]]
     begin: str  # "BEGIN IMMEDIATE" for a write, "BEGIN" for a read
     marker: str  # the number in the captured person's name and address; each replay puts its own
-
-
-def _body(number: str) -> dict[str, Any]:
-    name = f"floor{number}@bench.test"
-    return {
-        "schemas": [USER_SCHEMA],
-        "userName": name,
-        "name": {"givenName": f"Given{number}", "familyName": f"Family{number}"},
-        "displayName": f"Given{number} Family{number}",
-        "emails": [{"value": name, "type": "work"}],
-        "active": True,
-    }
 
 
 def capture(url: str, token: str) -> dict[str, Captured]:
@@ -83,15 +72,15 @@ def capture(url: str, token: str) -> dict[str, Captured]:
             work(ctx)
         return list(sent)
 
-    marker = f"70{secrets.randbelow(10**8):08d}"
+    marker = f"70{secrets.randbelow(10**8):08d}"  # digits: user_body writes it into every name
     try:
         event.listen(engine, "before_cursor_execute", record)
-        name = f"floor{marker}@bench.test"
+        body = user_body(int(marker), "floor")
         create = request(
             make_sessionmaker(writer(engine)),
-            lambda ctx: service.render_user(ctx, service.create_user(ctx, _body(marker))),
+            lambda ctx: service.render_user(ctx, service.create_user(ctx, body)),
         )
-        query = service.read_list_query({"filter": f'userName eq "{name}"'})
+        query = service.read_list_query({"filter": f'userName eq "{body["userName"]}"'})
         lookup = request(make_sessionmaker(engine), lambda ctx: service.list_users(ctx, query))
     finally:
         engine.dispose()
@@ -181,10 +170,10 @@ def replay_ms(
 def _check(path: Path, marker: str, created: int) -> None:
     """The replayed creates made their people and audit events (the captured one, and one each)."""
     with closing(_connect(path)) as connection:
-        people = connection.execute("SELECT count(*) FROM users WHERE email LIKE ?", (f"floor{marker}%",))
+        people = connection.execute("SELECT count(*) FROM users WHERE email LIKE ?", (f"user{marker}%",))
         events = connection.execute(
             "SELECT count(*) FROM audit_events WHERE action = 'user.provisioned' AND details LIKE ?",
-            (f"%floor{marker}%",),
+            (f"%user{marker}%",),
         )
         found = (people.fetchone()[0], events.fetchone()[0])
     if found != (1 + created, 1 + created):

@@ -100,26 +100,9 @@ def test_the_database_share_replays_the_statements_roster_sends_with_new_values_
 
     from bench import scim_floor
 
-    from roster.accounts.service import create_organization
-    from roster.db.engine import make_sessionmaker, transaction
-    from roster.db.migrate import upgrade
-    from roster.scim.tokens import create_scim_token
-
     database = tmp_path / "roster.db"
     url = f"sqlite:///{database}"
-    upgrade(url)
-    engine = make_engine(url)
-    with transaction(make_sessionmaker(writer(engine))) as session:
-        org, admin = create_organization(
-            session,
-            slug="floor",
-            name="Floor",
-            plan="enterprise",
-            admin_email="a@floor.test",
-            admin_password="Floor-pass-123!",
-        )
-        org_id, token = org.id, create_scim_token(session, org.id, actor=admin, name="bench").secret
-    engine.dispose()
+    org_id, token = scim_bench.bench_organization(database)
 
     captured = scim_floor.capture(url, token)
     create = [sql.split(" (")[0].split("\n")[0] for sql, _ in captured["create"].statements]

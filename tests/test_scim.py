@@ -195,6 +195,12 @@ def test_the_service_provider_config_announces_exactly_what_is_supported(
         "emails",
         "groups",
     }
+    # One entry of each catalog, by its id in any case.
+    assert client.get("/scim/v2/ResourceTypes/user", headers=h).json()["id"] == "User"
+    one = client.get(f"/scim/v2/Schemas/{user['id'].upper()}", headers=h)
+    assert one.status_code == 200 and one.json() == user
+    missing = client.get("/scim/v2/ResourceTypes/Printer", headers=h)
+    assert missing.status_code == 404 and missing.json()["detail"] == "Resource type Printer not found."
 
 
 def test_unknown_endpoints_answer_scim_404s(client: TestClient, h: dict[str, str]) -> None:

@@ -370,44 +370,29 @@ async def service_provider_config(request: Request) -> Response:
     return await scim_call(request, lambda ctx: scim_json(schemas.service_provider_config(ctx.base_url)))
 
 
-async def list_schemas(request: Request) -> Response:
-    def work(ctx: service.ScimContext) -> Response:
-        found = schemas.schemas(ctx.base_url)
-        return scim_json(service.list_response(found, len(found), service.ListQuery()))
+def _catalog_routes(path: str, noun: str, entries: Callable[[str], list[dict[str, Any]]]) -> list[Route]:
+    """A read-only catalog the server describes itself with (/Schemas, /ResourceTypes): the list,
+    and one entry by its id (case-insensitively)."""
 
-    return await scim_call(request, work)
+    async def listing(request: Request) -> Response:
+        def work(ctx: service.ScimContext) -> Response:
+            found = entries(ctx.base_url)
+            return scim_json(service.list_response(found, len(found), service.ListQuery()))
 
+        return await scim_call(request, work)
 
-async def get_schema(request: Request) -> Response:
-    schema_id = request.path_params["schema_id"]
+    async def entry(request: Request) -> Response:
+        wanted = request.path_params["entry_id"]
 
-    def work(ctx: service.ScimContext) -> Response:
-        for schema in schemas.schemas(ctx.base_url):
-            if schema["id"].lower() == schema_id.lower():
-                return scim_json(schema)
-        raise NotFoundException(detail=f"Schema {schema_id} not found.")
+        def work(ctx: service.ScimContext) -> Response:
+            for found in entries(ctx.base_url):
+                if found["id"].lower() == wanted.lower():
+                    return scim_json(found)
+            raise NotFoundException(detail=f"{noun} {wanted} not found.")
 
-    return await scim_call(request, work)
+        return await scim_call(request, work)
 
-
-async def list_resource_types(request: Request) -> Response:
-    def work(ctx: service.ScimContext) -> Response:
-        found = schemas.resource_types(ctx.base_url)
-        return scim_json(service.list_response(found, len(found), service.ListQuery()))
-
-    return await scim_call(request, work)
-
-
-async def get_resource_type(request: Request) -> Response:
-    type_id = request.path_params["type_id"]
-
-    def work(ctx: service.ScimContext) -> Response:
-        for resource_type in schemas.resource_types(ctx.base_url):
-            if resource_type["id"].lower() == type_id.lower():
-                return scim_json(resource_type)
-        raise NotFoundException(detail=f"Resource type {type_id} not found.")
-
-    return await scim_call(request, work)
+    return [Route(path, listing, methods=["GET"]), Route(path + "/{entry_id}", entry, methods=["GET"])]
 
 
 async def search_everything(request: Request) -> Response:
@@ -424,10 +409,8 @@ def create_scim_app(parent: FastAPI) -> Starlette:
     """
     routes = [
         Route("/ServiceProviderConfig", service_provider_config, methods=["GET"]),
-        Route("/Schemas", list_schemas, methods=["GET"]),
-        Route("/Schemas/{schema_id}", get_schema, methods=["GET"]),
-        Route("/ResourceTypes", list_resource_types, methods=["GET"]),
-        Route("/ResourceTypes/{type_id}", get_resource_type, methods=["GET"]),
+        *_catalog_routes("/Schemas", "Schema", schemas.schemas),
+        *_catalog_routes("/ResourceTypes", "Resource type", schemas.resource_types),
         Route("/.search", search_everything, methods=["POST"]),
         *_resource_routes(USERS),
         *_resource_routes(GROUPS),
