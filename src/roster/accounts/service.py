@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -284,29 +285,44 @@ def resolve_token(session: Session, secret: str) -> tuple[AuthToken, User] | Non
 USE_RECORDED_EVERY = timedelta(minutes=1)
 
 
-def touch_token(session: Session, token: Any) -> None:
-    """Record a token's use (a person's, or any row with ``org_id``, ``id`` and ``last_used_at``,
-    such as a SCIM token), at most once a minute, so reads do not turn into writes on every request.
+def record_use(
+    session: Session, last_used_at: datetime | None, mark: Callable[[datetime], object]
+) -> datetime | None:
+    """Record a credential's use with ``mark(now)`` (an UPDATE of its ``last_used_at``) unless it
+    was recorded in the last minute, so reads do not turn into writes on every request; the time
+    recorded, or None.
 
     Best effort: on SQLite a reading request's transaction cannot always become a writing one
     (another connection wrote since it began), and a missed "last used" must never fail the
     request; the next request records it.
     """
     now = clock.now()
-    if token.last_used_at is not None and now - token.last_used_at <= USE_RECORDED_EVERY:
-        return
-    model = type(token)
+    if last_used_at is not None and now - last_used_at <= USE_RECORDED_EVERY:
+        return None
     try:
         with session.begin_nested():
-            session.execute(
-                update(model)
-                .where(model.org_id == token.org_id, model.id == token.id)
-                .values(last_used_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            mark(now)
     except OperationalError:
-        return
-    set_committed_value(token, "last_used_at", now)
+        return None
+    return now
+
+
+def touch_token(session: Session, token: Any) -> None:
+    """Record a token's use (a person's, or any row with ``org_id``, ``id`` and ``last_used_at``),
+    as ``record_use`` does."""
+    model = type(token)
+
+    def mark(now: datetime) -> object:
+        return session.execute(
+            update(model)
+            .where(model.org_id == token.org_id, model.id == token.id)
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    recorded = record_use(session, token.last_used_at, mark)
+    if recorded is not None:
+        set_committed_value(token, "last_used_at", recorded)
 
 
 def revoke_token(session: Session, token: AuthToken) -> None:

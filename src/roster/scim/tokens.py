@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from roster import clock
 from roster.accounts.models import User
 from roster.accounts.security import hash_secret, new_secret, split_secret
-from roster.accounts.service import USE_RECORDED_EVERY
+from roster.accounts.service import record_use
 from roster.domain import errors
 from roster.lifecycle.audit import record_event
 from roster.scim.models import ScimToken
@@ -114,12 +113,6 @@ def resolve_scim_token(session: Session, secret: str) -> LiveScimToken | None:
 
 
 def touch_scim_token(session: Session, token: LiveScimToken) -> None:
-    """Record use, at most once a minute, best effort (see ``accounts.service.touch_token``)."""
-    now = clock.now()
-    if token.last_used_at is not None and now - token.last_used_at <= USE_RECORDED_EVERY:
-        return
-    try:
-        with session.begin_nested():
-            session.execute(_MARK_USED, {"of_org": token.org_id, "token_id": token.id, "now": now})
-    except OperationalError:
-        return
+    """Record use, at most once a minute, best effort (``accounts.service.record_use``)."""
+    params = {"of_org": token.org_id, "token_id": token.id}
+    record_use(session, token.last_used_at, lambda now: session.execute(_MARK_USED, {**params, "now": now}))
