@@ -462,8 +462,8 @@ def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[s
     labels = {
         "healthz": "`/healthz` (the HTTP round trip, no SCIM, no database)",
         "scim_refused_token": "a SCIM request with a malformed token (refused before the database)",
-        "scim_authenticated_config": "`/ServiceProviderConfig` with a valid token (token checked, "
-        "its use recorded, one transaction)",
+        "scim_authenticated_config": "`/ServiceProviderConfig` with a valid token (the token "
+        "checked in one read transaction, answered on the event loop as a point read)",
     }
     if floor:
         lines += [

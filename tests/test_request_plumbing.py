@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -125,3 +126,151 @@ def test_a_credentials_use_is_recorded_at_most_once_a_minute_for_people_and_iden
     use_both()
     later = last_uses()
     assert later[0] > first[0] and later[1] > first[1]  # type: ignore[operator]
+
+
+def test_small_scim_reads_skip_the_hand_over_on_sqlite_and_writes_never_do(
+    client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import roster.scim.api as scim_api
+    from roster.scim.tokens import create_scim_token
+
+    handed_over: list[str] = []
+
+    async def counting(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        handed_over.append(args[0].url.path.removeprefix("/scim/v2"))
+        return await run_sync(fn, *args, **kwargs)
+
+    monkeypatch.setattr(scim_api, "run_sync", counting)
+    o = make_org(db, plan="enterprise")
+    scim = {"Authorization": f"Bearer {create_scim_token(db, o.org.id, actor=o.admin, name='idp').secret}"}
+    body = {
+        "userName": "ada@example.com",
+        "emails": [{"value": "ada@example.com"}],
+        "name": {"givenName": "Ada"},
+    }
+
+    created = client.post("/scim/v2/Users", json=body, headers=scim)
+    assert created.status_code == 201 and handed_over == ["/Users"]  # a write: always handed over
+    person = created.json()["id"]
+    group = client.post("/scim/v2/Groups", json={"displayName": "Ops"}, headers=scim)
+    assert group.status_code == 201
+    handed_over.clear()
+
+    small = [
+        client.get("/scim/v2/Users", params={"filter": 'userName eq "ADA@example.com"'}, headers=scim),
+        client.get(f"/scim/v2/Users/{person}", headers=scim),
+        client.get("/scim/v2/ServiceProviderConfig", headers=scim),
+        client.get("/scim/v2/ResourceTypes/User", headers=scim),
+    ]
+    assert [a.status_code for a in small] == [200] * 4
+    assert small[0].json()["Resources"][0]["id"] == person
+    assert small[1].json()["id"] == person
+    on_sqlite = db.get_bind().dialect.name == "sqlite"
+    assert handed_over == (
+        [] if on_sqlite else ["/Users", f"/Users/{person}", "/ServiceProviderConfig", "/ResourceTypes/User"]
+    )
+    handed_over.clear()
+
+    # Reads of any size (a page, a group with its members) and unknown people: as before.
+    assert client.get("/scim/v2/Users", params={"count": 5}, headers=scim).status_code == 200
+    assert client.get(f"/scim/v2/Groups/{group.json()['id']}", headers=scim).status_code == 200
+    assert handed_over == ["/Users", f"/Groups/{group.json()['id']}"]
+    missing = client.get("/scim/v2/Users/00000000-0000-0000-0000-000000000000", headers=scim)
+    assert missing.status_code == 404 and missing.json()["status"] == "404"
+    assert (
+        client.get("/scim/v2/ServiceProviderConfig", headers={"Authorization": "Bearer x"}).status_code == 401
+    )
+
+
+@pytest.mark.sqlite_only  # point reads exist on SQLite only
+def test_a_point_read_session_refuses_to_write_and_never_waits(databases: DatabaseFactory) -> None:
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from roster.db.engine import dispose_point_reads, point_reads
+
+    url = databases.new_database()
+    path = make_url(url).database
+    assert path
+    engine = make_engine(url)
+    factory = point_reads(engine)
+    assert factory is not None
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        with engine.begin() as setup:
+            setup.execute(text("CREATE TABLE t (v INTEGER)"))
+            setup.execute(text("INSERT INTO t VALUES (1)"))
+        with factory() as session:
+            assert session.execute(text("PRAGMA busy_timeout")).scalar() == 0  # fails, never waits
+            with pytest.raises(OperationalError, match="readonly"):
+                session.execute(text("UPDATE t SET v = 2"))
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock: reads go on
+        holder.execute("UPDATE t SET v = 3")
+        with factory() as session:
+            assert session.execute(text("SELECT v FROM t")).scalar() == 1
+            with pytest.raises(PoolTimeout), factory() as second:  # one connection, never waited for
+                second.execute(text("SELECT 1"))
+        holder.execute("COMMIT")
+    finally:
+        holder.close()
+        dispose_point_reads(factory)
+        engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_postgres_has_no_point_reads(db: Session) -> None:
+    from roster.db.engine import point_reads
+
+    assert point_reads(db.get_bind().engine) is None
+
+
+@pytest.mark.sqlite_only  # point reads exist on SQLite only
+def test_point_reads_on_a_real_engine_answer_and_still_record_a_tokens_use(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """The test suite's sessions share one connection; here the server's own engines are used, so
+    the point reads' connection really refuses writes and a lookup must still record its use."""
+    from datetime import timedelta
+
+    from roster import clock
+    from roster.app import create_app
+    from roster.db.engine import transaction
+    from roster.scim.models import ScimToken
+    from roster.scim.tokens import create_scim_token
+    from tests.conftest import make_settings
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    try:
+        with transaction(factory) as session:
+            o = make_org(session, plan="enterprise")
+            secret = create_scim_token(session, o.org.id, actor=o.admin, name="idp").secret
+        scim = {"Authorization": f"Bearer {secret}"}
+
+        def last_used() -> object:
+            with factory() as session:
+                return session.query(ScimToken.last_used_at).scalar()
+
+        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
+            body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
+            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+            first = last_used()
+            assert first is not None
+            clock.advance(timedelta(minutes=2))
+            lookup = {"filter": 'userName eq "ada@example.com"'}
+            found = client.get("/scim/v2/Users", params=lookup, headers=scim)
+            assert found.status_code == 200 and found.json()["totalResults"] == 1
+            assert last_used() > first  # type: ignore[operator]  # due: recorded on a worker thread
+            recorded = last_used()
+            clock.advance(timedelta(seconds=30))
+            holder = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+            try:
+                holder.execute("BEGIN IMMEDIATE")  # a writer holds the lock; the lookup does not wait
+                again = client.get("/scim/v2/Users", params=lookup, headers=scim)
+                assert again.status_code == 200 and again.json()["totalResults"] == 1
+            finally:
+                holder.close()
+            assert last_used() == recorded
+    finally:
+        engine.dispose()

@@ -285,6 +285,11 @@ def resolve_token(session: Session, secret: str) -> tuple[AuthToken, User] | Non
 USE_RECORDED_EVERY = timedelta(minutes=1)
 
 
+def use_is_due(last_used_at: datetime | None, now: datetime | None = None) -> bool:
+    """Whether ``record_use`` would write: the use was not recorded in the last minute."""
+    return last_used_at is None or (now or clock.now()) - last_used_at > USE_RECORDED_EVERY
+
+
 def record_use(
     session: Session, last_used_at: datetime | None, mark: Callable[[datetime], object]
 ) -> datetime | None:
@@ -297,7 +302,7 @@ def record_use(
     request; the next request records it.
     """
     now = clock.now()
-    if last_used_at is not None and now - last_used_at <= USE_RECORDED_EVERY:
+    if not use_is_due(last_used_at, now):
         return None
     try:
         with session.begin_nested():

@@ -19,19 +19,24 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engine:
     """An engine with Roster's connection rules.
 
     SQLite: WAL, foreign keys on, a busy timeout, and real transactions: pysqlite's own implicit
     BEGIN is turned off so SAVEPOINTs work and writers can ask for ``BEGIN IMMEDIATE`` (see
     :func:`writer`), which takes the write lock up front instead of failing on lock upgrade.
+
+    ``read_only_now`` (SQLite only) makes connections that refuse to write (``query_only``) and
+    never wait for a lock (no busy timeout): for work done on the event loop (``point_reads``),
+    which must fail at once rather than wait.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        busy_timeout_ms = 0 if read_only_now else SQLITE_BUSY_TIMEOUT_MS
+        connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -41,7 +46,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+            if read_only_now:
+                cursor.execute("PRAGMA query_only=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -66,6 +73,40 @@ def writer(engine: Engine | Connection) -> Engine | Connection:
     if engine.dialect.name == "sqlite" and isinstance(engine, Engine):
         return engine.execution_options(sqlite_begin="IMMEDIATE")
     return engine
+
+
+def point_reads(bind: Engine | Connection) -> sessionmaker[Session] | None:
+    """Sessions for small reads answered on the event loop itself, or None where there are none.
+
+    Handing a request to a worker thread and back costs a SCIM lookup about a seventh of its
+    time (bench/NOTES.md). On SQLite a read by key needs no network and, in WAL mode, no lock, so
+    the few requests that are such reads may skip the hand-over. Their sessions are on an engine
+    of their own: one connection (the event loop runs one at a time, so it never waits for one
+    the worker threads hold), which refuses to write and never waits for a lock
+    (``read_only_now``). Work that would write or wait raises at once instead, and its caller
+    does it again on a worker thread. PostgreSQL has none: every statement is a network round
+    trip, which must not hold up the event loop.
+
+    On a test's connection the sessions are that connection's, like every other session. An
+    in-memory database has none: a second engine would open another, empty one.
+    """
+    if bind.dialect.name != "sqlite":
+        return None
+    if isinstance(bind, Connection):
+        return make_sessionmaker(bind)
+    if bind.url.database in (None, "", ":memory:"):
+        return None
+    url = bind.url.render_as_string(hide_password=False)
+    return make_sessionmaker(
+        make_engine(url, read_only_now=True, pool_size=1, max_overflow=0, pool_timeout=0)
+    )
+
+
+def dispose_point_reads(factory: sessionmaker[Session] | None) -> None:
+    """Close the connection of the engine ``point_reads`` made (a test's connection is its own)."""
+    bind = factory.kw.get("bind") if factory is not None else None
+    if isinstance(bind, Engine):
+        bind.dispose()
 
 
 def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:

@@ -24,16 +24,18 @@ from scim2_models import (
     UnauthorizedException,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from roster.accounts.deps import DB, AdminUser, in_request_transaction
+from roster.accounts.deps import DB, AdminUser, in_request_transaction, in_transaction
+from roster.accounts.service import use_is_due
 from roster.concurrency import run_sync
 from roster.domain import errors
-from roster.scim import schemas, service, tokens
+from roster.scim import filters, schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
 
 log = logging.getLogger("roster.scim")
@@ -123,8 +125,13 @@ def scim_base_url(request: Request) -> str:
     return f"{scope['scheme']}://{host}{scope.get('root_path', '')}"
 
 
-def _authenticate(request: Request, session: Session) -> service.ScimContext:
-    """The calling identity provider: a live SCIM token names its organization; 401 otherwise."""
+class _WouldWrite(Exception):
+    """A point read found it has to write (its token's use is due to be recorded)."""
+
+
+def _authenticate(request: Request, session: Session, *, read_only: bool = False) -> service.ScimContext:
+    """The calling identity provider: a live SCIM token names its organization; 401 otherwise.
+    Records the token's use (once a minute); ``read_only`` raises ``_WouldWrite`` instead."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -132,6 +139,8 @@ def _authenticate(request: Request, session: Session) -> service.ScimContext:
     token = tokens.resolve_scim_token(session, value.strip())
     if token is None:
         raise UnauthorizedException(detail="The SCIM token is not valid (unknown or revoked).")
+    if read_only and use_is_due(token.last_used_at):
+        raise _WouldWrite
     tokens.touch_scim_token(session, token)
     return service.ScimContext(
         session=session, org_id=token.org_id, token=token, base_url=scim_base_url(request)
@@ -152,6 +161,26 @@ async def scim_call(request: Request, work: Callable[[service.ScimContext], Resp
     instead of four is most of what a lookup costs on loopback.
     """
     return await run_sync(_in_transaction, request, work)
+
+
+async def scim_point_read(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
+    """``scim_call`` for a small read (one person by key, the server's own description): on SQLite
+    it is answered on the event loop, without the hand-over to a worker thread and back.
+
+    The session is a point-read one (``roster.db.engine.point_reads``), which cannot write and
+    does not wait for locks. Whatever would write (a token whose use is due to be recorded, once a
+    minute), wait for a lock, or wait for a connection raises at once, and the request is then
+    done as any other, on a worker thread. Its answers are the same either way.
+    """
+    point_reads: sessionmaker[Session] | None = request.app.state.point_reads
+    if point_reads is not None:
+        try:
+            return in_transaction(
+                point_reads(), lambda session: work(_authenticate(request, session, read_only=True))
+            )
+        except (_WouldWrite, OperationalError, PoolTimeout):
+            pass
+    return await scim_call(request, work)
 
 
 def parse_body(raw: bytes) -> dict[str, Any]:
@@ -268,6 +297,9 @@ class ResourceRoutes:
     patch: Callable[[service.ScimContext, Any, dict[str, Any]], Any]
     delete: Callable[[service.ScimContext, Any], None]
     reload_after_write: bool = False  # a department's member list is read again after a change
+    # The userName of a filter that finds at most one resource by its key (``scim_point_read``
+    # answers such a listing, and single reads, on SQLite); None where resources can be large.
+    key_of_filter: Callable[[str], str | None] | None = None
 
 
 USERS = ResourceRoutes(
@@ -281,6 +313,7 @@ USERS = ResourceRoutes(
     replace=service.replace_user,
     patch=service.patch_user,
     delete=service.delete_scim_user,
+    key_of_filter=filters.user_name_equal_to,
 )
 GROUPS = ResourceRoutes(
     path="/Groups",
@@ -312,10 +345,15 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
             ctx.session.refresh(found)
         return _written(request, kind.render(ctx, found), status_code, core_urn=kind.core_urn)
 
+    def by_key(request: Request) -> bool:
+        found = request.query_params.get("filter")
+        return kind.key_of_filter is not None and found is not None and kind.key_of_filter(found) is not None
+
     async def list_resources(request: Request) -> Response:
-        return await scim_call(
-            request, lambda ctx: scim_json(kind.lister(ctx, service.read_list_query(_query_params(request))))
-        )
+        def work(ctx: service.ScimContext) -> Response:
+            return scim_json(kind.lister(ctx, service.read_list_query(_query_params(request))))
+
+        return await (scim_point_read if by_key(request) else scim_call)(request, work)
 
     async def search_resources(request: Request) -> Response:
         return await scim_call_with_body(
@@ -332,7 +370,7 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
             found = kind.find(ctx, request.path_params[kind.id_param])
             return _single(request, kind.render(ctx, found), core_urn=kind.core_urn)
 
-        return await scim_call(request, work)
+        return await (scim_call if kind.key_of_filter is None else scim_point_read)(request, work)
 
     async def replace_resource(request: Request) -> Response:
         def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
@@ -367,7 +405,9 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
 
 
 async def service_provider_config(request: Request) -> Response:
-    return await scim_call(request, lambda ctx: scim_json(schemas.service_provider_config(ctx.base_url)))
+    return await scim_point_read(
+        request, lambda ctx: scim_json(schemas.service_provider_config(ctx.base_url))
+    )
 
 
 def _catalog_routes(path: str, noun: str, entries: Callable[[str], list[dict[str, Any]]]) -> list[Route]:
@@ -379,7 +419,7 @@ def _catalog_routes(path: str, noun: str, entries: Callable[[str], list[dict[str
             found = entries(ctx.base_url)
             return scim_json(service.list_response(found, len(found), service.ListQuery()))
 
-        return await scim_call(request, work)
+        return await scim_point_read(request, work)
 
     async def entry(request: Request) -> Response:
         wanted = request.path_params["entry_id"]
@@ -390,7 +430,7 @@ def _catalog_routes(path: str, noun: str, entries: Callable[[str], list[dict[str
                     return scim_json(found)
             raise NotFoundException(detail=f"{noun} {wanted} not found.")
 
-        return await scim_call(request, work)
+        return await scim_point_read(request, work)
 
     return [Route(path, listing, methods=["GET"]), Route(path + "/{entry_id}", entry, methods=["GET"])]
 
