@@ -346,8 +346,8 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
         return _written(request, kind.render(ctx, found), status_code, core_urn=kind.core_urn)
 
     def by_key(request: Request) -> bool:
-        found = request.query_params.get("filter")
-        return kind.key_of_filter is not None and found is not None and kind.key_of_filter(found) is not None
+        text = request.query_params.get("filter")
+        return kind.key_of_filter is not None and text is not None and kind.key_of_filter(text) is not None
 
     async def list_resources(request: Request) -> Response:
         def work(ctx: service.ScimContext) -> Response:
