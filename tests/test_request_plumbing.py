@@ -183,37 +183,39 @@ def test_small_scim_reads_skip_the_hand_over_on_sqlite_and_writes_never_do(
 
 
 @pytest.mark.sqlite_only  # point reads exist on SQLite only
-def test_a_point_read_session_refuses_to_write_and_never_waits(databases: DatabaseFactory) -> None:
+def test_a_point_read_connection_refuses_to_write_and_never_waits(databases: DatabaseFactory) -> None:
     from sqlalchemy.exc import OperationalError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    from roster.db.engine import dispose_point_reads, point_reads
+    from roster.db.engine import point_reads
 
     url = databases.new_database()
     path = make_url(url).database
     assert path
     engine = make_engine(url)
-    factory = point_reads(engine)
-    assert factory is not None
+    reads = point_reads(engine)
+    assert reads is not None
     holder = sqlite3.connect(path, isolation_level=None)
     try:
         with engine.begin() as setup:
             setup.execute(text("CREATE TABLE t (v INTEGER)"))
             setup.execute(text("INSERT INTO t VALUES (1)"))
-        with factory() as session:
-            assert session.execute(text("PRAGMA busy_timeout")).scalar() == 0  # fails, never waits
+        with reads.connection() as connection:
+            assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 0  # fails, never waits
             with pytest.raises(OperationalError, match="readonly"):
-                session.execute(text("UPDATE t SET v = 2"))
+                connection.execute(text("UPDATE t SET v = 2"))
         holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock: reads go on
         holder.execute("UPDATE t SET v = 3")
-        with factory() as session:
-            assert session.execute(text("SELECT v FROM t")).scalar() == 1
-            with pytest.raises(PoolTimeout), factory() as second:  # one connection, never waited for
-                second.execute(text("SELECT 1"))
+        with reads.connection() as connection:
+            assert connection.execute(text("SELECT v FROM t")).scalar() == 1
+            with pytest.raises(PoolTimeout), reads.connection():  # one connection, never waited for
+                pass
         holder.execute("COMMIT")
+        with reads.connection() as connection:  # each read sees what was committed before it
+            assert connection.execute(text("SELECT v FROM t")).scalar() == 3
     finally:
         holder.close()
-        dispose_point_reads(factory)
+        reads.dispose()
         engine.dispose()
 
 

@@ -631,8 +631,9 @@ def test_attributes_and_excluded_attributes(
 def test_a_listing_shows_each_person_exactly_as_reading_them_does(
     client: TestClient, h: dict[str, str]
 ) -> None:
-    """Listings render rows of the users table, a single read renders the ORM object: every
-    attribute, the departments, the manager and the version must come out the same."""
+    """Listings and single reads render rows of the users table, the answer to a write renders
+    the ORM object: every attribute, the departments, the manager and the version must come out
+    the same."""
     boss = new_user(client, h, "boss@acme.test", title="Director", external_id="ext-boss")
     worker = new_user(
         client,
@@ -657,6 +658,9 @@ def test_a_listing_shows_each_person_exactly_as_reading_them_does(
             shown = {r["id"]: r for r in listing.json()["Resources"]}
             assert shown[person["id"]] == read.json()
             assert shown[person["id"]]["meta"]["version"] == read.headers["etag"]
+        unchanged = {"op": "replace", "path": "active", "value": read.json()["active"]}
+        written = patch(client, h, f"{USERS}/{person['id']}", unchanged)
+        assert written.status_code == 200 and written.json() == read.json()
     worker_read = client.get(f"{USERS}/{worker['id']}", headers=h).json()
     assert [g["display"] for g in worker_read["groups"]] == ["Admins", "Ops"]
     assert worker_read[ENTERPRISE]["manager"]["value"] == boss["id"]

@@ -14,7 +14,7 @@ from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
 from roster.accounts.ratelimit import LoginLimiter
 from roster.crm.api import router as crm_router
-from roster.db.engine import dispose_point_reads, make_engine, make_sessionmaker, point_reads, writer
+from roster.db.engine import make_engine, make_sessionmaker, point_reads, writer
 from roster.directory.api import router as directory_router
 from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
@@ -96,7 +96,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         yield
         for worker in workers:
             worker.stop()
-        dispose_point_reads(app.state.point_reads)
+        if app.state.point_reads is not None:
+            app.state.point_reads.dispose()
 
     app = RosterApp(
         title="Roster",

@@ -60,12 +60,7 @@ def in_request_transaction(request: Request, work: Callable[[Session], T]) -> T:
     """``work(session)`` in the request's transaction, on the calling thread: committed when it
     returns, rolled back when it raises. For work that checks its caller itself on a worker thread
     (``Caller``, the SCIM server)."""
-    return in_transaction(request_session(request), work)
-
-
-def in_transaction(session: Session, work: Callable[[Session], T]) -> T:
-    """``work(session)`` in one transaction: committed when it returns, rolled back when it raises;
-    the session is closed either way."""
+    session = request_session(request)
     commit = False
     try:
         result = work(session)

@@ -75,38 +75,51 @@ def writer(engine: Engine | Connection) -> Engine | Connection:
     return engine
 
 
-def point_reads(bind: Engine | Connection) -> sessionmaker[Session] | None:
-    """Sessions for small reads answered on the event loop itself, or None where there are none.
+class PointReads:
+    """Connections for small reads answered on the event loop itself (``point_reads``)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self._bind = bind
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection for one read; its transaction ends (rolled back: it wrote nothing) when
+        the block does. A test's connection is lent as it is."""
+        if isinstance(self._bind, Connection):
+            yield self._bind
+            return
+        with self._bind.connect() as connection:
+            yield connection
+
+    def dispose(self) -> None:
+        """Close the engine's connection (a test's connection is its own)."""
+        if isinstance(self._bind, Engine):
+            self._bind.dispose()
+
+
+def point_reads(bind: Engine | Connection) -> PointReads | None:
+    """Connections for small reads answered on the event loop itself, or None where there are none.
 
     Handing a request to a worker thread and back costs a SCIM lookup about a seventh of its
     time (bench/NOTES.md). On SQLite a read by key needs no network and, in WAL mode, no lock, so
-    the few requests that are such reads may skip the hand-over. Their sessions are on an engine
-    of their own: one connection (the event loop runs one at a time, so it never waits for one
-    the worker threads hold), which refuses to write and never waits for a lock
-    (``read_only_now``). Work that would write or wait raises at once instead, and its caller
-    does it again on a worker thread. PostgreSQL has none: every statement is a network round
-    trip, which must not hold up the event loop.
+    the few requests that are such reads may skip the hand-over. They use a plain Connection, not
+    a Session (they read rows and change nothing), of an engine of their own: one connection (the
+    event loop runs one read at a time, so it never waits for one the worker threads hold), which
+    refuses to write and never waits for a lock (``read_only_now``). Work that would write or
+    wait raises at once instead, and its caller does it again on a worker thread. PostgreSQL has
+    none: every statement is a network round trip, which must not hold up the event loop.
 
-    On a test's connection the sessions are that connection's, like every other session. An
-    in-memory database has none: a second engine would open another, empty one.
+    On a test's connection the reads are on that connection, like every session's. An in-memory
+    database has none: a second engine would open another, empty one.
     """
     if bind.dialect.name != "sqlite":
         return None
     if isinstance(bind, Connection):
-        return make_sessionmaker(bind)
+        return PointReads(bind)
     if bind.url.database in (None, "", ":memory:"):
         return None
     url = bind.url.render_as_string(hide_password=False)
-    return make_sessionmaker(
-        make_engine(url, read_only_now=True, pool_size=1, max_overflow=0, pool_timeout=0)
-    )
-
-
-def dispose_point_reads(factory: sessionmaker[Session] | None) -> None:
-    """Close the connection of the engine ``point_reads`` made (a test's connection is its own)."""
-    bind = factory.kw.get("bind") if factory is not None else None
-    if isinstance(bind, Engine):
-        bind.dispose()
+    return PointReads(make_engine(url, read_only_now=True, pool_size=1, max_overflow=0, pool_timeout=0))
 
 
 def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:

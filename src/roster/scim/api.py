@@ -23,17 +23,19 @@ from scim2_models import (
     SCIMException,
     UnauthorizedException,
 )
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from roster.accounts.deps import DB, AdminUser, in_request_transaction, in_transaction
+from roster.accounts.deps import DB, AdminUser, in_request_transaction
 from roster.accounts.service import use_is_due
 from roster.concurrency import run_sync
+from roster.db.engine import PointReads
 from roster.domain import errors
 from roster.scim import filters, schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
@@ -129,18 +131,22 @@ class _WouldWrite(Exception):
     """A point read found it has to write (its token's use is due to be recorded)."""
 
 
-def _authenticate(request: Request, session: Session, *, read_only: bool = False) -> service.ScimContext:
-    """The calling identity provider: a live SCIM token names its organization; 401 otherwise.
-    Records the token's use (once a minute); ``read_only`` raises ``_WouldWrite`` instead."""
+def _token(request: Request, reads: Session | Connection) -> tokens.LiveScimToken:
+    """The live SCIM token the request presents; 401 otherwise."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise UnauthorizedException(detail="Send a SCIM token as Authorization: Bearer <token>.")
-    token = tokens.resolve_scim_token(session, value.strip())
+    token = tokens.resolve_scim_token(reads, value.strip())
     if token is None:
         raise UnauthorizedException(detail="The SCIM token is not valid (unknown or revoked).")
-    if read_only and use_is_due(token.last_used_at):
-        raise _WouldWrite
+    return token
+
+
+def _authenticate(request: Request, session: Session) -> service.ScimContext:
+    """The calling identity provider (a live SCIM token names its organization), its use recorded
+    once a minute."""
+    token = _token(request, session)
     tokens.touch_scim_token(session, token)
     return service.ScimContext(
         session=session, org_id=token.org_id, token=token, base_url=scim_base_url(request)
@@ -163,21 +169,27 @@ async def scim_call(request: Request, work: Callable[[service.ScimContext], Resp
     return await run_sync(_in_transaction, request, work)
 
 
-async def scim_point_read(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
+async def scim_point_read(request: Request, work: Callable[[service.ReadContext], Response]) -> Response:
     """``scim_call`` for a small read (one person by key, the server's own description): on SQLite
     it is answered on the event loop, without the hand-over to a worker thread and back.
 
-    The session is a point-read one (``roster.db.engine.point_reads``), which cannot write and
-    does not wait for locks. Whatever would write (a token whose use is due to be recorded, once a
-    minute), wait for a lock, or wait for a connection raises at once, and the request is then
-    done as any other, on a worker thread. Its answers are the same either way.
+    It reads through a point-read connection (``roster.db.engine.point_reads``), which cannot
+    write and does not wait for locks. Whatever would write (a token whose use is due to be
+    recorded, once a minute), wait for a lock, or wait for a connection raises at once, and the
+    request is then done as any other, on a worker thread. Its answers are the same either way.
     """
-    point_reads: sessionmaker[Session] | None = request.app.state.point_reads
+    point_reads: PointReads | None = request.app.state.point_reads
     if point_reads is not None:
         try:
-            return in_transaction(
-                point_reads(), lambda session: work(_authenticate(request, session, read_only=True))
-            )
+            with point_reads.connection() as connection:
+                token = _token(request, connection)
+                if use_is_due(token.last_used_at):
+                    raise _WouldWrite
+                return work(
+                    service.PointReadContext(
+                        reads=connection, org_id=token.org_id, token=token, base_url=scim_base_url(request)
+                    )
+                )
         except (_WouldWrite, OperationalError, PoolTimeout):
             pass
     return await scim_call(request, work)
@@ -297,9 +309,18 @@ class ResourceRoutes:
     patch: Callable[[service.ScimContext, Any, dict[str, Any]], Any]
     delete: Callable[[service.ScimContext, Any], None]
     reload_after_write: bool = False  # a department's member list is read again after a change
-    # The userName of a filter that finds at most one resource by its key (``scim_point_read``
-    # answers such a listing, and single reads, on SQLite); None where resources can be large.
-    key_of_filter: Callable[[str], str | None] | None = None
+    # Where resources are small: the point reads (``scim_point_read``) of this type.
+    point: PointReadRoutes | None = None
+
+
+@dataclass(frozen=True)
+class PointReadRoutes:
+    """A resource type's small reads: a listing whose filter finds at most one resource by its
+    key (``key_of_filter`` gives the key, or None), and one resource by id, rendered."""
+
+    key_of_filter: Callable[[str], str | None]
+    lister: Callable[[service.ReadContext, service.ListQuery], dict[str, Any]]
+    read_one: Callable[[service.ReadContext, str], dict[str, Any]]
 
 
 USERS = ResourceRoutes(
@@ -313,7 +334,9 @@ USERS = ResourceRoutes(
     replace=service.replace_user,
     patch=service.patch_user,
     delete=service.delete_scim_user,
-    key_of_filter=filters.user_name_equal_to,
+    point=PointReadRoutes(
+        key_of_filter=filters.user_name_equal_to, lister=service.list_users, read_one=service.shown_user
+    ),
 )
 GROUPS = ResourceRoutes(
     path="/Groups",
@@ -345,15 +368,21 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
             ctx.session.refresh(found)
         return _written(request, kind.render(ctx, found), status_code, core_urn=kind.core_urn)
 
-    def by_key(request: Request) -> bool:
-        text = request.query_params.get("filter")
-        return kind.key_of_filter is not None and text is not None and kind.key_of_filter(text) is not None
-
     async def list_resources(request: Request) -> Response:
+        point = kind.point
+        text = request.query_params.get("filter")
+        if point is not None and text is not None and point.key_of_filter(text) is not None:
+            lister = point.lister
+
+            def by_key(ctx: service.ReadContext) -> Response:
+                return scim_json(lister(ctx, service.read_list_query(_query_params(request))))
+
+            return await scim_point_read(request, by_key)
+
         def work(ctx: service.ScimContext) -> Response:
             return scim_json(kind.lister(ctx, service.read_list_query(_query_params(request))))
 
-        return await (scim_point_read if by_key(request) else scim_call)(request, work)
+        return await scim_call(request, work)
 
     async def search_resources(request: Request) -> Response:
         return await scim_call_with_body(
@@ -366,11 +395,17 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
         )
 
     async def get_resource(request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
-            found = kind.find(ctx, request.path_params[kind.id_param])
-            return _single(request, kind.render(ctx, found), core_urn=kind.core_urn)
+        wanted = request.path_params[kind.id_param]
+        if kind.point is not None:
+            read_one = kind.point.read_one
+            return await scim_point_read(
+                request, lambda ctx: _single(request, read_one(ctx, wanted), core_urn=kind.core_urn)
+            )
 
-        return await (scim_call if kind.key_of_filter is None else scim_point_read)(request, work)
+        def work(ctx: service.ScimContext) -> Response:
+            return _single(request, kind.render(ctx, kind.find(ctx, wanted)), core_urn=kind.core_urn)
+
+        return await scim_call(request, work)
 
     async def replace_resource(request: Request) -> Response:
         def work(ctx: service.ScimContext, body: dict[str, Any]) -> Response:
@@ -415,7 +450,7 @@ def _catalog_routes(path: str, noun: str, entries: Callable[[str], list[dict[str
     and one entry by its id (case-insensitively)."""
 
     async def listing(request: Request) -> Response:
-        def work(ctx: service.ScimContext) -> Response:
+        def work(ctx: service.ReadContext) -> Response:
             found = entries(ctx.base_url)
             return scim_json(service.list_response(found, len(found), service.ListQuery()))
 
@@ -424,7 +459,7 @@ def _catalog_routes(path: str, noun: str, entries: Callable[[str], list[dict[str
     async def entry(request: Request) -> Response:
         wanted = request.path_params["entry_id"]
 
-        def work(ctx: service.ScimContext) -> Response:
+        def work(ctx: service.ReadContext) -> Response:
             for found in entries(ctx.base_url):
                 if found["id"].lower() == wanted.lower():
                     return scim_json(found)

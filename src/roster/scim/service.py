@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -39,8 +39,9 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import Table, and_, bindparam, func, select
+from sqlalchemy import Executable, Result, Table, and_, bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.util.typing import TupleAny
 
 from roster.accounts import service as accounts
 from roster.accounts.models import User
@@ -70,6 +71,34 @@ _CORE_GROUP_KEY = CORE_GROUP.lower()
 MAX_MEMBERS_PER_REQUEST = 10_000
 
 
+class Reads(Protocol):
+    """What reading needs of the database: a Session, or for point reads a plain Connection.
+    Only statements that name tables (or plain columns) are run through it."""
+
+    def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None, /
+    ) -> Result[*TupleAny]: ...
+
+    def scalar(self, statement: Executable, parameters: Mapping[str, Any] | None = None, /) -> Any: ...
+
+
+class ReadContext(Protocol):
+    """A reading request of an identity provider: what it may read with, its organization, its
+    token and the server's base URL. ``ScimContext`` is one; a point read's is ``PointReadContext``."""
+
+    @property
+    def reads(self) -> Reads: ...
+
+    @property
+    def org_id(self) -> uuid.UUID: ...
+
+    @property
+    def token(self) -> LiveScimToken: ...
+
+    @property
+    def base_url(self) -> str: ...
+
+
 @dataclass
 class ScimContext:
     """One request of an identity provider: its organization, token and the server's base URL."""
@@ -80,8 +109,22 @@ class ScimContext:
     base_url: str
 
     @property
+    def reads(self) -> Reads:
+        return self.session
+
+    @property
     def details(self) -> dict[str, Any]:
         return {"via": "scim", "scim_token_id": str(self.token.id)}
+
+
+@dataclass
+class PointReadContext:
+    """A point read's context (``roster.scim.api.scim_point_read``): a Connection, no Session."""
+
+    reads: Reads
+    org_id: uuid.UUID
+    token: LiveScimToken
+    base_url: str
 
 
 # --- reading request bodies ----------------------------------------------------------------------
@@ -278,26 +321,27 @@ _VISIBLE_USERS = select(_USERS.c.id).where(
 )
 
 
-def load_user_extras(session: Session, users: Sequence[ShownUser]) -> dict[uuid.UUID, UserExtras]:
+def load_user_extras(reads: Reads, users: Sequence[ShownUser]) -> dict[uuid.UUID, UserExtras]:
     """Departments and managers of a page of users, in two queries."""
     if not users:
         return {}
     org_id = users[0].org_id
     ids = [u.id for u in users]
     extras = {u.id: UserExtras() for u in users}
-    rows = session.execute(_DEPARTMENTS_OF_USERS, {"org_id": org_id, "ids": ids})
+    rows = reads.execute(_DEPARTMENTS_OF_USERS, {"org_id": org_id, "ids": ids})
     for user_id, department_id, name in rows:
         extras[user_id].groups.append((department_id, name))
     manager_ids = {u.manager_id for u in users if u.manager_id is not None}
     visible: set[uuid.UUID] = set()
     if manager_ids:
-        visible = set(session.scalars(_VISIBLE_USERS, {"org_id": org_id, "ids": list(manager_ids)}))
+        params = {"org_id": org_id, "ids": list(manager_ids)}
+        visible = set(reads.execute(_VISIBLE_USERS, params).scalars())
     for user in users:
         extras[user.id].manager_visible = user.manager_id in visible
     return extras
 
 
-def user_resource(ctx: ScimContext, user: ShownUser, extras: UserExtras) -> dict[str, Any]:
+def user_resource(ctx: ReadContext, user: ShownUser, extras: UserExtras) -> dict[str, Any]:
     """A Roster user as a SCIM User."""
     location = f"{ctx.base_url}/Users/{user.id}"
     resource: dict[str, Any] = {"schemas": [CORE_USER], "id": str(user.id)}
@@ -608,7 +652,22 @@ _USERS_NAMED = (
 _USER_NAME_TAKEN = select(_USERS.c.id).where(*_named_in_org()).limit(1)
 
 
-def _user_where(ctx: ScimContext, query: ListQuery) -> list[Any]:
+# One person a SCIM client may see, by id: of the organization, not deleted, not the System User.
+_SHOWN_USER = select(_USERS).where(*_user_scope(bindparam("org_id")), _USERS.c.id == bindparam("id"))
+
+
+def shown_user(ctx: ReadContext, user_id: str) -> dict[str, Any]:
+    """GET /Users/{id}: the User as ``render_user`` shows it, read as a row (``get_scim_user``'s
+    rules); NotFound otherwise."""
+    wanted = filters.parse_id(user_id)
+    row = ctx.reads.execute(_SHOWN_USER, {"org_id": ctx.org_id, "id": wanted}).first() if wanted else None
+    if row is None:
+        raise NotFoundException(detail=f"User {user_id} not found.")
+    shown: ShownUser = row  # type: ignore[assignment]
+    return user_resource(ctx, shown, load_user_extras(ctx.reads, [shown])[shown.id])
+
+
+def _user_where(ctx: ReadContext, query: ListQuery) -> list[Any]:
     where = _user_scope(ctx.org_id)
     if query.filter:
         where.append(filters.filter_to_sql(filters.USERS, query.filter, org_id=ctx.org_id))
@@ -623,11 +682,11 @@ def _group_where(ctx: ScimContext, query: ListQuery) -> list[Any]:
 
 
 def _user_page(
-    ctx: ScimContext, where: list[Any], query: ListQuery, offset: int, limit: int
+    ctx: ReadContext, where: list[Any], query: ListQuery, offset: int, limit: int
 ) -> list[dict[str, Any]]:
     if limit <= 0:
         return []
-    users = ctx.session.execute(
+    users = ctx.reads.execute(
         select(_USERS)
         .where(*where)
         .order_by(*_ordering(filters.USERS, query, User.id))
@@ -637,8 +696,8 @@ def _user_page(
     return _render_users(ctx, users, query)
 
 
-def _render_users(ctx: ScimContext, users: Sequence[ShownUser], query: ListQuery) -> list[dict[str, Any]]:
-    extras = load_user_extras(ctx.session, users)
+def _render_users(ctx: ReadContext, users: Sequence[ShownUser], query: ListQuery) -> list[dict[str, Any]]:
+    extras = load_user_extras(ctx.reads, users)
     return [
         project(
             user_resource(ctx, u, extras[u.id]),
@@ -681,11 +740,11 @@ def _group_page(
     ]
 
 
-def _count(ctx: ScimContext, model: Any, where: list[Any]) -> int:
-    return int(ctx.session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+def _count(ctx: ReadContext, model: Any, where: list[Any]) -> int:
+    return int(ctx.reads.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-def _total(ctx: ScimContext, model: Any, where: list[Any], query: ListQuery, found: int) -> int:
+def _total(ctx: ReadContext, model: Any, where: list[Any], query: ListQuery, found: int) -> int:
     """The number of matches; a short page already tells it (a lookup then costs one query)."""
     total = _total_of_page(query, found)
     return _count(ctx, model, where) if total is None else total
@@ -699,13 +758,13 @@ def _total_of_page(query: ListQuery, found: int) -> int | None:
     return None
 
 
-def list_users(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
+def list_users(ctx: ReadContext, query: ListQuery) -> dict[str, Any]:
     """A page of users matching the filter (deleted people and the System User never appear)."""
     named = filters.user_name_equal_to(query.filter) if query.filter and not query.sort_by else None
     if named is not None and query.count > 0:
         # An identity provider's lookup before a create: a statement made once, and the page
         # tells the total unless it is full.
-        found = ctx.session.execute(
+        found = ctx.reads.execute(
             _USERS_NAMED,
             {
                 "org_id": ctx.org_id,

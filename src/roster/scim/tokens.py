@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -103,12 +103,12 @@ _MARK_USED = (
 )
 
 
-def resolve_scim_token(session: Session, secret: str) -> LiveScimToken | None:
+def resolve_scim_token(reads: Session | Connection, secret: str) -> LiveScimToken | None:
     """The live token for a presented secret, or None."""
     org_id = split_secret(secret)
     if org_id is None:
         return None
-    row = session.execute(_LIVE_TOKEN, {"org_id": org_id, "token_hash": hash_secret(secret)}).first()
+    row = reads.execute(_LIVE_TOKEN, {"org_id": org_id, "token_hash": hash_secret(secret)}).first()
     return None if row is None else LiveScimToken(*row)
 
 
