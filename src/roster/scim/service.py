@@ -73,7 +73,7 @@ MAX_MEMBERS_PER_REQUEST = 10_000
 
 class Reads(Protocol):
     """What reading needs of the database: a Session, or for point reads a plain Connection.
-    Only statements that name tables (or plain columns) are run through it."""
+    What is read through it comes back as rows and scalars, never as ORM objects."""
 
     def execute(
         self, statement: Executable, parameters: Mapping[str, Any] | None = None, /
