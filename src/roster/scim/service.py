@@ -298,6 +298,13 @@ class UserExtras:
 _USERS = filters.USERS_TABLE
 _members: Table = DepartmentMember.__table__  # type: ignore[assignment]
 _departments: Table = Department.__table__  # type: ignore[assignment]
+
+
+def _user_scope(org_id: Any) -> list[Any]:
+    """The people SCIM shows of an organization (a value, or a bindparam)."""
+    return [_USERS.c.org_id == org_id, _USERS.c.is_system.is_(False), filters.NOT_DELETED]
+
+
 # Built once (every User a SCIM request shows runs it); ``ids`` expands to the page's user ids.
 _DEPARTMENTS_OF_USERS = (
     select(_members.c.user_id, _departments.c.id, _departments.c.name)
@@ -314,10 +321,7 @@ _DEPARTMENTS_OF_USERS = (
 )
 # Which of the managers named on a page a SCIM client may see (not deleted, not the System User).
 _VISIBLE_USERS = select(_USERS.c.id).where(
-    _USERS.c.org_id == bindparam("org_id"),
-    _USERS.c.id.in_(bindparam("ids", expanding=True)),
-    filters.NOT_DELETED,
-    _USERS.c.is_system.is_(False),
+    *_user_scope(bindparam("org_id")), _USERS.c.id.in_(bindparam("ids", expanding=True))
 )
 
 
@@ -629,11 +633,6 @@ def list_response(resources: list[dict[str, Any]], total: int, query: ListQuery)
     }
 
 
-def _user_scope(org_id: Any) -> list[Any]:
-    """The people SCIM shows of an organization (a value, or a bindparam)."""
-    return [_USERS.c.org_id == org_id, _USERS.c.is_system.is_(False), filters.NOT_DELETED]
-
-
 def _named_in_org() -> list[Any]:
     """``_user_scope`` and ``userName eq :key``, bound: for the statements below, made once."""
     org_id: Any = bindparam("org_id")
@@ -657,7 +656,7 @@ _SHOWN_USER = select(_USERS).where(*_user_scope(bindparam("org_id")), _USERS.c.i
 
 
 def shown_user(ctx: ReadContext, user_id: str) -> dict[str, Any]:
-    """GET /Users/{id}: the User as ``render_user`` shows it, read as a row (``get_scim_user``'s
+    """GET /Users/{id}: the User as ``render_user`` shows it, read as a row (``_user_scope``'s
     rules); NotFound otherwise."""
     wanted = filters.parse_id(user_id)
     row = ctx.reads.execute(_SHOWN_USER, {"org_id": ctx.org_id, "id": wanted}).first() if wanted else None
@@ -828,8 +827,9 @@ def search_all(ctx: ScimContext, query: ListQuery) -> dict[str, Any]:
 def get_scim_user(ctx: ScimContext, user_id: str) -> User:
     """A user this token may see: of its organization, not deleted, not the System User."""
     wanted = filters.parse_id(user_id)
-    user = ctx.session.get(User, (ctx.org_id, wanted)) if wanted else None
-    if user is None or user.is_system or user.status == UserStatus.DELETED.value:
+    found = select(User).where(*_user_scope(ctx.org_id), User.id == wanted)
+    user = ctx.session.scalars(found).first() if wanted else None
+    if user is None:
         raise NotFoundException(detail=f"User {user_id} not found.")
     return user
 
