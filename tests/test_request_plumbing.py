@@ -280,3 +280,55 @@ def test_point_reads_on_a_real_engine_answer_and_still_record_a_tokens_use(
             assert last_used() == recorded
     finally:
         engine.dispose()
+
+
+@pytest.mark.sqlite_only  # point reads exist on SQLite only
+def test_a_writing_requests_token_is_read_before_its_transaction_takes_the_write_lock(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """Every other writer waits while a transaction holds SQLite's write lock, so a SCIM write reads
+    its token on the point-read connection first. Its use is still recorded in the transaction,
+    and a revoked token is still refused before anything is written."""
+    from sqlalchemy import event, func, select
+
+    from roster.accounts.models import User
+    from roster.app import create_app
+    from roster.db.engine import transaction
+    from roster.scim.models import ScimToken
+    from roster.scim.tokens import create_scim_token, revoke_scim_token
+    from tests.conftest import make_settings
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_: sent.append(statement))
+    try:
+        with transaction(factory) as session:
+            o = make_org(session, plan="enterprise")
+            issued = create_scim_token(session, o.org.id, actor=o.admin, name="idp")
+        scim = {"Authorization": f"Bearer {issued.secret}"}
+        body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
+        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
+            sent.clear()
+            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+            on_the_writer = [s for s in sent if "scim_tokens" in s]
+            assert on_the_writer and all(s.lstrip().startswith("UPDATE") for s in on_the_writer)
+            with factory() as session:
+                assert session.scalar(select(ScimToken.last_used_at)) is not None
+            with transaction(factory) as session:
+                token, admin = (
+                    session.get(ScimToken, (o.org.id, issued.token.id)),
+                    session.get(User, (o.org.id, o.admin.id)),
+                )
+                assert token is not None and admin is not None
+                revoke_scim_token(session, token, actor=admin)
+            other = {"userName": "bob@example.com", "emails": [{"value": "bob@example.com"}]}
+            assert client.post("/scim/v2/Users", json=other, headers=scim).status_code == 401
+        with factory() as session:
+            assert (
+                session.scalar(select(func.count()).select_from(User).where(User.email == "bob@example.com"))
+                == 0
+            )
+    finally:
+        engine.dispose()

@@ -666,6 +666,36 @@ def test_a_listing_shows_each_person_exactly_as_reading_them_does(
     assert worker_read[ENTERPRISE]["manager"]["value"] == boss["id"]
 
 
+def test_the_answer_to_a_create_is_the_person_as_reading_them_gives(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    """A create's answer is rendered without reading the person's departments and manager back:
+    it must still be exactly what a read gives, with a manager, without one, and dismissed, and
+    for a person who fulfils a pending invitation."""
+    boss = new_user(client, h, "boss@acme.test", title="Director", external_id="ext-boss")
+    invited = client.post(
+        "/api/v1/invitations", json={"email": "invited@acme.test"}, headers=auth(db, org.admin)
+    )
+    assert invited.status_code == 201, invited.text
+    created = [
+        boss,
+        new_user(
+            client,
+            h,
+            "worker@acme.test",
+            email_type="home",
+            extension={"employeeNumber": "E-7", "department": "Ops", "manager": {"value": boss["id"]}},
+        ),
+        new_user(client, h, "quiet@acme.test", active=False),
+        new_user(client, h, "invited@acme.test"),
+    ]
+    assert created[1][ENTERPRISE]["manager"]["value"] == boss["id"]
+    for answer in created:
+        read = client.get(f"{USERS}/{answer['id']}", headers=h)
+        assert read.json() == answer
+        assert read.headers["etag"] == answer["meta"]["version"]
+
+
 def test_locations_follow_the_prefix_a_proxy_serves_roster_under(app: FastAPI, h: dict[str, str]) -> None:
     with TestClient(app, base_url="https://intranet.example", root_path="/people") as proxied:
         created = proxied.post("/people/scim/v2/Users", json=_plain_user("proxied@acme.test"), headers=h)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -78,32 +78,66 @@ _PENDING_OF_ADDRESS = (
 _PENDING_FOR = (
     select(Invitation).where(*_PENDING_OF_ADDRESS).with_for_update().execution_options(populate_existing=True)
 )
-_PENDING_ID = select(Invitation.id).where(*_PENDING_OF_ADDRESS)
-_HOLDER = select(User).where(User.org_id == bindparam("org_id"), User.email_key == bindparam("key"))
+_INVITATIONS: Table = Invitation.__table__  # type: ignore[assignment]
+_USERS: Table = User.__table__  # type: ignore[assignment]
 
 
-def check_email_is_free(session: Session, org_id: uuid.UUID, key: str, *, invitations: bool = True) -> None:
-    """Refuse an address held by an active or dismissed user or (unless the caller has just looked,
-    ``invitations=False``) by a pending invitation.
+def _of_address(table: Table) -> list[ColumnElement[bool]]:
+    return [table.c.org_id == bindparam("org_id"), table.c.email_key == bindparam("key")]
 
-    A deleted or erased user's ``email_key`` is NULL, so their address is free at once.
-    """
-    holder = session.scalar(_HOLDER, {"org_id": org_id, "key": key})
-    if holder is not None:
-        if holder.status == UserStatus.DISMISSED.value:
+
+# Who holds an address, in one statement on the tables: its pending invitation (one at most, by a
+# unique index) and the user whose address it is (one at most, by a unique index).
+_ADDRESS_HOLDERS = select(
+    select(_INVITATIONS.c.id)
+    .where(*_of_address(_INVITATIONS), _INVITATIONS.c.status == PENDING)
+    .scalar_subquery(),
+    select(_USERS.c.id).where(*_of_address(_USERS)).scalar_subquery(),
+    select(_USERS.c.status).where(*_of_address(_USERS)).scalar_subquery(),
+)
+
+
+@dataclass(frozen=True)
+class AddressHolders:
+    """What holds an address in an organization: a pending invitation, a user, both or neither."""
+
+    invitation_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    user_status: str | None
+
+
+def address_holders(session: Session, org_id: uuid.UUID, key: str) -> AddressHolders:
+    """The pending invitation and the user holding an address (by its ``email_key``)."""
+    invitation_id, user_id, user_status = session.execute(
+        _ADDRESS_HOLDERS, {"org_id": org_id, "key": key}
+    ).one()
+    return AddressHolders(invitation_id, user_id, user_status)
+
+
+def refuse_held_address(holders: AddressHolders, *, invitations: bool = True) -> None:
+    """Refuse an address held by an active or dismissed user or (unless ``invitations=False``, for
+    a caller that fulfils the invitation) by a pending invitation."""
+    if holders.user_id is not None:
+        if holders.user_status == UserStatus.DISMISSED.value:
             raise errors.EmailBelongsToDismissedUser(
-                "This address belongs to a dismissed user; rehire them instead.", user_id=str(holder.id)
+                "This address belongs to a dismissed user; rehire them instead.", user_id=str(holders.user_id)
             )
         raise errors.EmailInUse("A user with this address exists.", field="email")
-    if not invitations:
-        return
-    pending = session.scalar(_PENDING_ID, {"org_id": org_id, "key": key})
-    if pending is not None:
+    if invitations and holders.invitation_id is not None:
         raise errors.EmailInUse(
             "A pending invitation for this address exists; resend it instead.",
             field="email",
-            invitation_id=str(pending),
+            invitation_id=str(holders.invitation_id),
         )
+
+
+def check_email_is_free(session: Session, org_id: uuid.UUID, key: str, *, invitations: bool = True) -> None:
+    """Refuse an address held by an active or dismissed user or (unless ``invitations=False``) by
+    a pending invitation.
+
+    A deleted or erased user's ``email_key`` is NULL, so their address is free at once.
+    """
+    refuse_held_address(address_holders(session, org_id, key), invitations=invitations)
 
 
 def _invitation_mail(

@@ -19,7 +19,7 @@ from roster.domain import errors
 from roster.domain.plans import Plan, seat_limit
 from roster.domain.users import Role, UserStatus
 from roster.lifecycle.audit import record_event
-from roster.lifecycle.invitations import ACCEPTED, check_email_is_free, pending_for
+from roster.lifecycle.invitations import ACCEPTED, address_holders, pending_for, refuse_held_address
 from roster.lifecycle.seats import get_seat_ledger, release_seat, take_seat
 
 MAX_RESTORE_WINDOW_DAYS = 3650
@@ -154,14 +154,11 @@ def provision_user(
         role = Role(role).value
     except ValueError:
         raise errors.ValidationFailed("The role must be admin or employee.", field="role") from None
-    invitation = pending_for(session, org_id, key)
+    holders = address_holders(session, org_id, key)
+    refuse_held_address(holders, invitations=False)  # a pending invitation is fulfilled, below
+    invitation = pending_for(session, org_id, key) if holders.invitation_id is not None else None
     if invitation is None:
-        check_email_is_free(session, org_id, key, invitations=False)  # pending_for just looked
         take_seat(session, org_id)
-    else:
-        holder = accounts.get_user_by_email(session, org_id, address)
-        if holder is not None:
-            check_email_is_free(session, org_id, key)
     first, last = first_name.strip()[:100], last_name.strip()[:100]
     columns: dict[str, Any] = {
         "display_name": accounts.compose_display_name(first, last, address.split("@")[0]),

@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from roster.accounts.deps import DB, AdminUser, in_request_transaction
+from roster.accounts.deps import DB, SAFE_METHODS, AdminUser, in_request_transaction
 from roster.accounts.service import use_is_due
 from roster.concurrency import run_sync
 from roster.db.engine import PointReads
@@ -143,20 +143,42 @@ def _token(request: Request, reads: Session | Connection) -> tokens.LiveScimToke
     return token
 
 
-def _authenticate(request: Request, session: Session) -> service.ScimContext:
-    """The calling identity provider (a live SCIM token names its organization), its use recorded
-    once a minute."""
-    token = _token(request, session)
+def _authenticate(
+    request: Request, session: Session, known: tokens.LiveScimToken | None
+) -> service.ScimContext:
+    """The calling identity provider (a live SCIM token names its organization; ``known`` when it
+    was read already), its use recorded once a minute."""
+    token = known or _token(request, session)
     tokens.touch_scim_token(session, token)
     return service.ScimContext(
         session=session, org_id=token.org_id, token=token, base_url=scim_base_url(request)
     )
 
 
-def _in_transaction(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
+def _in_transaction(
+    request: Request, work: Callable[[service.ScimContext], Response], known: tokens.LiveScimToken | None
+) -> Response:
     """Authenticate and do ``work`` in one transaction (the API's request session): committed when
     it returns, rolled back on any error."""
-    return in_request_transaction(request, lambda session: work(_authenticate(request, session)))
+    return in_request_transaction(request, lambda session: work(_authenticate(request, session, known)))
+
+
+def _token_before_writing(request: Request) -> tokens.LiveScimToken | None:
+    """A writing request's token, read on the point-read connection (SQLite), or None where there
+    is none or it could not be read without waiting (the transaction then reads it).
+
+    A writing transaction holds SQLite's write lock from its first statement, and every other
+    writer of the database waits for it: reading the token first keeps that read out of the lock.
+    A token revoked in between is as if revoked a moment later, once the request was admitted.
+    """
+    point_reads: PointReads | None = request.app.state.point_reads
+    if point_reads is None or request.method in SAFE_METHODS:
+        return None
+    try:
+        with point_reads.connection() as connection:
+            return _token(request, connection)
+    except (OperationalError, PoolTimeout):
+        return None
 
 
 async def scim_call(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
@@ -166,7 +188,7 @@ async def scim_call(request: Request, work: Callable[[service.ScimContext], Resp
     then the route), each of which FastAPI would run on the thread pool separately: one hand-over
     instead of four is most of what a lookup costs on loopback.
     """
-    return await run_sync(_in_transaction, request, work)
+    return await run_sync(_in_transaction, request, work, _token_before_writing(request))
 
 
 async def scim_point_read(request: Request, work: Callable[[service.ReadContext], Response]) -> Response:
@@ -309,6 +331,8 @@ class ResourceRoutes:
     patch: Callable[[service.ScimContext, Any, dict[str, Any]], Any]
     delete: Callable[[service.ScimContext, Any], None]
     reload_after_write: bool = False  # a department's member list is read again after a change
+    # How a resource just created is rendered, where that needs less than ``render``.
+    render_created: Callable[[service.ScimContext, Any], dict[str, Any]] | None = None
     # Where resources are small: the point reads (``scim_point_read``) of this type.
     point: PointReadRoutes | None = None
 
@@ -334,6 +358,7 @@ USERS = ResourceRoutes(
     replace=service.replace_user,
     patch=service.patch_user,
     delete=service.delete_scim_user,
+    render_created=service.render_new_user,
     point=PointReadRoutes(
         key_of_filter=filters.user_name_equal_to, lister=service.list_users, read_one=service.shown_user
     ),
@@ -366,7 +391,8 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
     def written(ctx: service.ScimContext, request: Request, found: Any, status_code: int) -> Response:
         if kind.reload_after_write:
             ctx.session.refresh(found)
-        return _written(request, kind.render(ctx, found), status_code, core_urn=kind.core_urn)
+        render = kind.render_created if status_code == 201 and kind.render_created else kind.render
+        return _written(request, render(ctx, found), status_code, core_urn=kind.core_urn)
 
     async def list_resources(request: Request) -> Response:
         point = kind.point

@@ -395,6 +395,12 @@ def render_user(ctx: ScimContext, user: User) -> dict[str, Any]:
     return user_resource(ctx, user, load_user_extras(ctx.session, [user])[user.id])
 
 
+def render_new_user(ctx: ScimContext, user: User) -> dict[str, Any]:
+    """A user ``create_user`` just made, rendered without ``render_user``'s queries: they belong to
+    no department yet, and the manager they name was just checked to be one this client may see."""
+    return user_resource(ctx, user, UserExtras(manager_visible=user.manager_id is not None))
+
+
 def group_resource(
     ctx: ScimContext, department: Department, members: list[tuple[uuid.UUID, str]]
 ) -> dict[str, Any]:
