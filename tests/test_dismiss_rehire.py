@@ -185,6 +185,42 @@ def test_provisioning_creates_an_active_user_with_a_seat_and_a_system_event(db: 
     assert event.actor_id is None and event.details["via"] == "scim" and event.details["token_id"] == "tok-1"
 
 
+def test_a_provisioned_user_is_the_row_written_with_its_search_keys(db: Session) -> None:
+    """The row is written with one Core INSERT, not an ORM flush: the User given back must hold
+    every column exactly as stored, search keys included, and stay an ordinary persistent User."""
+    from sqlalchemy import inspect
+
+    from roster.accounts.models import User
+    from roster.directory.keys import search_key_values
+
+    o = make_org(db)
+    user = provision_user(
+        db,
+        o.org.id,
+        actor=None,
+        email="Ö.Zoë@Example.test",
+        first_name=" Zoë ",
+        last_name="Östlund",
+        position="Engineer",
+        profile={"external_id": "ext-9", "employee_number": "E-9"},
+    )
+    columns = User.__mapper__.columns.keys()
+    given = {name: getattr(user, name) for name in columns}
+    assert inspect(user).persistent and not inspect(user).expired_attributes
+    db.expire(user)
+    assert {name: getattr(user, name) for name in columns} == given
+    assert given["first_name"] == "Zoë" and given["email"] == "Ö.Zoë@example.test"
+    assert given["created_at"] is not None and given["is_system"] is False and given["photo_version"] is None
+    keys = search_key_values(
+        first_name="Zoë", last_name="Östlund", display_name=user.display_name, email=user.email
+    )
+    assert {name: given[name] for name in keys} == keys and keys["first_name_key"]
+    user.position = "Lead"  # changed and flushed as any User
+    db.flush()
+    db.expire(user)
+    assert user.position == "Lead"
+
+
 def test_provisioning_fulfils_a_pending_invitation_without_a_second_seat(db: Session) -> None:
     o = make_org(db)
     invitation, _ = invite_user(db, o.org.id, actor=o.admin, email="both@example.test")
