@@ -89,6 +89,35 @@ def test_scim_answers_carry_the_request_id_and_headers_every_answer_carries(
     assert beside.status_code == 404 and beside.headers["content-type"].startswith("application/problem+json")
 
 
+def test_scim_writes_on_sqlite_run_on_the_processs_one_writer_thread(client: TestClient, db: Session) -> None:
+    """SQLite runs one writing transaction at a time, so a process's SCIM writes queue for one
+    thread; its reads, and every request on PostgreSQL, go to the thread pool."""
+    from sqlalchemy import event
+
+    from roster.scim.tokens import create_scim_token
+
+    o = make_org(db, plan="enterprise")
+    scim = {"Authorization": f"Bearer {create_scim_token(db, o.org.id, actor=o.admin, name='idp').secret}"}
+    threads: dict[str, set[str]] = {"INSERT": set(), "SELECT": set()}
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "users" in statement and statement.split()[0] in threads:
+            threads[statement.split()[0]].add(threading.current_thread().name.split("_")[0])
+
+    bind = db.get_bind()
+    event.listen(bind, "before_cursor_execute", seen)
+    try:
+        for i in range(3):
+            body = {"userName": f"p{i}@example.com", "emails": [{"value": f"p{i}@example.com"}]}
+            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+        assert client.get("/scim/v2/Users", params={"count": 5}, headers=scim).status_code == 200
+    finally:
+        event.remove(bind, "before_cursor_execute", seen)
+    on_sqlite = bind.dialect.name == "sqlite"
+    assert threads["INSERT"] == {"roster-writer" if on_sqlite else "roster-sync"}
+    assert threads["SELECT"] >= {"roster-sync"}
+
+
 def test_a_credentials_use_is_recorded_at_most_once_a_minute_for_people_and_identity_providers(
     client: TestClient, db: Session
 ) -> None:
@@ -136,11 +165,15 @@ def test_small_scim_reads_skip_the_hand_over_on_sqlite_and_writes_never_do(
 
     handed_over: list[str] = []
 
-    async def counting(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-        handed_over.append(args[0].url.path.removeprefix("/scim/v2"))
-        return await run_sync(fn, *args, **kwargs)
+    def counting(hand_over):  # type: ignore[no-untyped-def]
+        async def counted(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+            handed_over.append(args[0].url.path.removeprefix("/scim/v2"))
+            return await hand_over(fn, *args, **kwargs)
 
-    monkeypatch.setattr(scim_api, "run_sync", counting)
+        return counted
+
+    monkeypatch.setattr(scim_api, "run_sync", counting(scim_api.run_sync))
+    monkeypatch.setattr(scim_api, "run_writing", counting(scim_api.run_writing))
     o = make_org(db, plan="enterprise")
     scim = {"Authorization": f"Bearer {create_scim_token(db, o.org.id, actor=o.admin, name='idp').secret}"}
     body = {

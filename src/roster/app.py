@@ -112,6 +112,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         "write": make_sessionmaker(writer(db_engine)),
     }
     app.state.point_reads = point_reads(db_engine)
+    # SQLite writes one transaction at a time: a process's SCIM writes queue for one thread.
+    app.state.serial_writes = db_engine.dialect.name == "sqlite"
     app.state.login_limiter = LoginLimiter(settings)
     problems.install(app)
 

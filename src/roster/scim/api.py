@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from roster.accounts.deps import DB, SAFE_METHODS, AdminUser, in_request_transaction
 from roster.accounts.service import use_is_due
-from roster.concurrency import run_sync
+from roster.concurrency import run_sync, run_writing
 from roster.db.engine import PointReads
 from roster.domain import errors
 from roster.scim import filters, schemas, service, tokens
@@ -186,9 +186,14 @@ async def scim_call(request: Request, work: Callable[[service.ScimContext], Resp
 
     Every endpoint goes through here rather than through sync dependencies (session, then token,
     then the route), each of which FastAPI would run on the thread pool separately: one hand-over
-    instead of four is most of what a lookup costs on loopback.
+    instead of four is most of what a lookup costs on loopback. On SQLite a writing request goes
+    to the process's writer thread (``run_writing``): an identity provider's bulk provisioning is
+    most of what writes to Roster.
     """
-    return await run_sync(_in_transaction, request, work, _token_before_writing(request))
+    known = _token_before_writing(request)
+    if request.app.state.serial_writes and request.method not in SAFE_METHODS:
+        return await run_writing(_in_transaction, request, work, known)
+    return await run_sync(_in_transaction, request, work, known)
 
 
 async def scim_point_read(request: Request, work: Callable[[service.ReadContext], Response]) -> Response:
