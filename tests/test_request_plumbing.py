@@ -365,3 +365,107 @@ def test_a_writing_requests_token_is_read_before_its_transaction_takes_the_write
             )
     finally:
         engine.dispose()
+
+
+def _gate_is_open(database: str) -> bool:
+    """Whether no connection holds the database's writer gate (probed without waiting)."""
+    import fcntl
+    import os
+
+    from roster.db.engine import writer_gate_path
+
+    path = writer_gate_path(database)
+    assert path is not None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # releases the probe's own lock, if it took it
+    return True
+
+
+@pytest.mark.sqlite_only  # the writer gate is SQLite's
+def test_writers_queue_at_the_writer_gate_not_in_sqlites_busy_handler(databases: DatabaseFactory) -> None:
+    """Two engines on one file, as two worker processes have. The second one's connections have
+    no busy timeout at all, so if it met SQLite's write lock it would fail at once: it succeeds
+    because it waited at the gate, and went on the moment the first writer was done."""
+    from sqlalchemy import event
+
+    url = databases.new_database()
+    path = make_url(url).database
+    assert path
+    one, two = make_engine(url), make_engine(url)
+    event.listen(two, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA busy_timeout=0"))
+    try:
+        with one.begin() as setup:
+            setup.execute(text("CREATE TABLE t (v INTEGER)"))
+        assert _gate_is_open(path)
+        finished: list[str] = []
+        failed: list[BaseException] = []
+
+        def second_writer() -> None:
+            try:
+                with make_sessionmaker(writer(two))() as session:
+                    session.execute(text("INSERT INTO t VALUES (2)"))
+                    session.commit()
+                    finished.append("second")
+            except BaseException as exc:  # reported below, in the test's thread
+                failed.append(exc)
+
+        with make_sessionmaker(writer(one))() as first:
+            first.execute(text("INSERT INTO t VALUES (1)"))  # BEGIN IMMEDIATE: gate, then lock
+            assert not _gate_is_open(path)
+            with make_sessionmaker(two)() as reading:  # readers do not pass the gate
+                assert reading.execute(text("SELECT count(*) FROM t")).scalar() == 0
+            waiting = threading.Thread(target=second_writer)
+            waiting.start()
+            waiting.join(timeout=0.5)
+            assert waiting.is_alive() and not finished and not failed  # queued at the gate
+            first.commit()
+            finished.append("first")
+        waiting.join(timeout=30)
+        assert not failed, failed
+        assert finished == ["first", "second"]
+        assert _gate_is_open(path)
+        with one.connect() as connection:
+            assert connection.execute(text("SELECT v FROM t ORDER BY v")).scalars().all() == [1, 2]
+    finally:
+        one.dispose()
+        two.dispose()
+
+
+@pytest.mark.sqlite_only  # the writer gate is SQLite's
+def test_the_writer_gate_opens_however_a_writing_transaction_ends(databases: DatabaseFactory) -> None:
+    from roster.db.engine import point_reads, transaction, writer_gate_path
+
+    url = databases.new_database()
+    path = make_url(url).database
+    assert path
+    engine = make_engine(url)
+    factory = make_sessionmaker(writer(engine))
+    try:
+        with transaction(factory) as session:
+            session.execute(text("CREATE TABLE t (v INTEGER UNIQUE)"))
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        assert _gate_is_open(path)  # committed
+        with pytest.raises(Exception, match="UNIQUE"), transaction(factory) as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        assert _gate_is_open(path)  # rolled back on an error
+        with factory() as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+            assert not _gate_is_open(path)
+        assert _gate_is_open(path)  # closed without a commit
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))  # a reading transaction never takes it
+            assert _gate_is_open(path)
+            assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 1
+        reads = point_reads(engine)
+        assert reads is not None
+        with reads.connection() as connection:
+            assert connection.connection.info.get("roster_writer_gate") is None
+        reads.dispose()
+        assert writer_gate_path(":memory:") is None and writer_gate_path(None) is None
+    finally:
+        engine.dispose()

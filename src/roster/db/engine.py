@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,6 +27,7 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
     SQLite: WAL, foreign keys on, a busy timeout, and real transactions: pysqlite's own implicit
     BEGIN is turned off so SAVEPOINTs work and writers can ask for ``BEGIN IMMEDIATE`` (see
     :func:`writer`), which takes the write lock up front instead of failing on lock upgrade.
+    Such writers first pass the database's writer gate (:func:`writer_gate_path`).
 
     ``read_only_now`` (SQLite only) makes connections that refuse to write (``query_only``) and
     never wait for a lock (no busy timeout): for work done on the event loop (``point_reads``),
@@ -38,9 +41,14 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
         busy_timeout_ms = 0 if read_only_now else SQLITE_BUSY_TIMEOUT_MS
         connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
+        gate = None if read_only_now else writer_gate_path(database)
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        def _on_connect(dbapi_connection: Any, record: Any) -> None:
+            if gate is not None:
+                # Each connection opens the file itself: flock() locks conflict between open
+                # files, so the connections of one process queue as those of two processes do.
+                record.info[_GATE] = os.open(gate, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -56,7 +64,28 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
             # Straight to the driver: every transaction runs this, and SQLAlchemy's execution
             # machinery (events, an execution context, a result) cost more than the BEGIN itself.
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-            conn.connection.driver_connection.execute(_BEGIN[mode])
+            gate_fd = conn.connection.info.get(_GATE) if mode != "DEFERRED" else None
+            if gate_fd is not None:
+                fcntl.flock(gate_fd, fcntl.LOCK_EX)  # held until the connection is checked in
+            try:
+                conn.connection.driver_connection.execute(_BEGIN[mode])
+            except BaseException:
+                if gate_fd is not None:
+                    fcntl.flock(gate_fd, fcntl.LOCK_UN)
+                raise
+
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            # After the pool's reset: the connection's transaction has ended, whichever way.
+            gate_fd = record.info.get(_GATE)
+            if gate_fd is not None:
+                fcntl.flock(gate_fd, fcntl.LOCK_UN)
+
+        @event.listens_for(engine, "close")
+        def _on_close(_dbapi_connection: Any, record: Any) -> None:
+            gate_fd = record.info.pop(_GATE, None)
+            if gate_fd is not None:
+                os.close(gate_fd)  # which also opens the gate, if this connection held it
 
         return engine
 
@@ -68,8 +97,30 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
     return create_engine(url, **kwargs)
 
 
+_GATE = "roster_writer_gate"
+
+
+def writer_gate_path(database: str | None) -> str | None:
+    """The file whose lock (``flock``) a writing transaction takes before SQLite's write lock, or
+    None for an in-memory database.
+
+    SQLite lets one transaction write at a time. One that finds the write lock taken waits in
+    SQLite's busy handler, which sleeps between tries (1 ms, then 2, 5, 10 ms and on), so the
+    lock is often free for milliseconds while writers sleep: with writes of about a millisecond
+    from two worker processes, most of the time went to sleeping. Writers queued on a file lock
+    are woken by the kernel the moment it is released. As with a row lock on PostgreSQL, a
+    writer waits as long as the one before it writes. The file lock is released when the writer's
+    connection returns to its pool, or closes (a process that dies releases its own). Writers
+    that do not take the gate (another program) still meet SQLite's lock and busy timeout.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-writer"
+
+
 def writer(engine: Engine | Connection) -> Engine | Connection:
-    """The same engine, but transactions that will write take SQLite's write lock at BEGIN."""
+    """The same engine, but transactions that will write take SQLite's write lock at BEGIN (after
+    its writer gate)."""
     if engine.dialect.name == "sqlite" and isinstance(engine, Engine):
         return engine.execution_options(sqlite_begin="IMMEDIATE")
     return engine
