@@ -5,6 +5,7 @@ Services never commit: the caller owns the transaction.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import uuid
@@ -42,10 +43,16 @@ SYSTEM_USER_NAME = "System User"
 def normalize_email(email: str) -> str:
     """Validate an address and return it as stored; raises InvalidEmail."""
     try:
-        result = validate_email(email.strip(), check_deliverability=False, test_environment=True)
+        return _normalized(email.strip())
     except EmailNotValidError as exc:
         raise errors.InvalidEmail(str(exc), field="email") from None
-    return result.normalized
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized(address: str) -> str:
+    # Deterministic (no DNS): remembered, since a request often checks one address twice (an
+    # identity provider's create reads its body, then provisions, inside the write lock).
+    return str(validate_email(address, check_deliverability=False, test_environment=True).normalized)
 
 
 def email_key(email: str) -> str:
