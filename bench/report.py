@@ -555,6 +555,15 @@ def _scim_concurrent(concurrent: dict[str, Any] | None) -> list[str]:
         cpu = f"{cpu_mine:.2f} ms / {cpu_theirs:.2f} ms" if cpu_mine and cpu_theirs else "n/a"
         met = "met" if mine / theirs >= 2 else "**not met**"
         lines.append(f"| {label} | {mine:,.0f} | {theirs:,.0f} | {_x(mine / theirs)} | {met} | {cpu} |")
+    spread = roster.get("connections_per_process")
+    if spread and len(spread) > 1:
+        lines += [
+            "",
+            f"Roster's connections per worker process in this run: {' and '.join(map(str, spread))}. The "
+            "kernel gives each new connection to whichever worker accepts it first, so the split "
+            "differs from run to run (from 4/4 to 8/0 here), and with it the rate: one "
+            "worker process does at most what one core can.",
+        ]
     return lines
 
 

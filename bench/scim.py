@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.server import Client, free_port, serve, stop, wait_until_up
 
@@ -162,6 +163,40 @@ def timed_on(pid: int, work: Callable[[], Any]) -> tuple[float, float | None]:
     seconds = time.perf_counter() - started
     cpu_after = process_cpu_seconds(pid)
     return seconds, None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    except OSError:
+        pass
+    return inodes
+
+
+def connections_per_process(pid: int, port: int) -> list[int] | None:
+    """How many established connections to ``port`` each process of a server holds (each worker
+    process, or the server itself), most first; None where /proc is not there. With several
+    workers, the kernel gives each new connection to whichever worker accepts it first."""
+    try:
+        rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    established, listening = set(), set()
+    for row in rows:
+        fields = row.split()
+        local, state, inode = fields[1], fields[3], int(fields[9])
+        if int(local.rsplit(":", 1)[1], 16) == port:
+            (established if state == "01" else listening if state == "0A" else set()).add(inode)
+    # The worker processes are the children that listen on the port (not a supervisor's helpers).
+    processes = [child for child in _children(pid) if _socket_inodes(child) & listening] or [pid]
+    return sorted((len(_socket_inodes(p) & established) for p in processes), reverse=True)
 
 
 def wait_for_children(pid: int, count: int, timeout: float = 60) -> None:
@@ -299,6 +334,10 @@ def measure_concurrent(
         for server in servers:
             sides.append([Side(server, stack.enter_context(connected(server))) for _ in range(connections)])
         pool = stack.enter_context(ThreadPoolExecutor(connections))
+        spread = {
+            server.name: connections_per_process(server.pid, urlsplit(server.base_url).port or 80)
+            for server in servers
+        }
         tallies = {server.name: {kind: Tally() for kind in ("create", "lookup")} for server in servers}
         run = secrets.token_hex(3)
         rng = random.Random(11)
@@ -316,7 +355,10 @@ def measure_concurrent(
                     seconds, cpu = timed_on(server.pid, partial(_spread, work, one_of, pool))
                     tallies[server.name][kind].add(len(work), seconds, cpu)
     return {
-        server.name: _rates(server, tallies[server.name]["create"], tallies[server.name]["lookup"])
+        server.name: {
+            **_rates(server, tallies[server.name]["create"], tallies[server.name]["lookup"]),
+            "connections_per_process": spread[server.name],
+        }
         for server in servers
     }
 
