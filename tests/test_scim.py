@@ -1125,6 +1125,36 @@ def test_deleting_a_manager_leaves_their_reports_without_a_visible_manager(
     assert names(search(client, h, f'manager.value eq "{boss["id"]}"')) == []
 
 
+def test_a_manager_must_be_a_user_this_client_may_see(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    """Who may be named manager is who SCIM shows: not the System User, not someone deleted, not
+    a person of another organization, not the person themself; nothing is written otherwise."""
+    from sqlalchemy import func, select
+
+    from roster.accounts.models import User
+
+    boss = new_user(client, h, "boss@x.test")
+    gone = new_user(client, h, "gone@x.test")
+    assert client.delete(f"{USERS}/{gone['id']}", headers=h).status_code == 204
+    system = db.scalar(select(User.id).where(User.org_id == org.org.id, User.is_system.is_(True)))
+    elsewhere = make_org(db)
+    for manager in (str(system), gone["id"], str(elsewhere.admin.id), str(uuid.uuid4())):
+        before = db.scalar(select(func.count()).select_from(User))
+        body = {
+            "userName": "new@x.test",
+            "emails": [{"value": "new@x.test"}],
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE],
+            ENTERPRISE: {"manager": {"value": manager}},
+        }
+        assert_scim_error(client.post(USERS, json=body, headers=h), 400, "invalidValue")
+        assert db.scalar(select(func.count()).select_from(User)) == before
+    themself = {"op": "replace", "path": f"{ENTERPRISE}:manager", "value": {"value": boss["id"]}}
+    assert_scim_error(patch(client, h, f"{USERS}/{boss['id']}", themself), 400, "invalidValue")
+    named = new_user(client, h, "named@x.test", extension={"manager": {"value": boss["id"]}})
+    assert named[ENTERPRISE]["manager"]["value"] == boss["id"]
+
+
 def test_one_group_patch_may_remove_the_external_id_and_rename(client: TestClient, h: dict[str, str]) -> None:
     group = client.post(GROUPS, json={"displayName": "Old", "externalId": "ext-1"}, headers=h).json()
     url = f"{GROUPS}/{group['id']}"

@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             worker.stop()
         if app.state.point_reads is not None:
             app.state.point_reads.dispose()
+        if isinstance(db_engine, Engine) and bind is None:  # its own engine, not a test's
+            db_engine.dispose()
 
     app = RosterApp(
         title="Roster",

@@ -852,8 +852,10 @@ def _check_manager(ctx: ScimContext, user: User | None, manager_id: uuid.UUID | 
         return
     if user is not None and manager_id == user.id:
         raise InvalidValueException(detail="A user cannot be their own manager.")
-    manager = ctx.session.get(User, (ctx.org_id, manager_id))
-    if manager is None or manager.is_system or manager.status == UserStatus.DELETED.value:
+    visible = ctx.session.scalar(
+        select(_USERS.c.id).where(*_user_scope(ctx.org_id), _USERS.c.id == manager_id)
+    )
+    if visible is None:
         raise InvalidValueException(detail=f"The manager {manager_id} is not a User of this organization.")
 
 
