@@ -469,3 +469,36 @@ def test_the_writer_gate_opens_however_a_writing_transaction_ends(databases: Dat
         assert writer_gate_path(":memory:") is None and writer_gate_path(None) is None
     finally:
         engine.dispose()
+
+
+@pytest.mark.sqlite_only  # SQLite's write lock
+def test_a_scim_search_sent_as_post_is_a_read_and_does_not_wait_for_the_write_lock(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    from roster.app import create_app
+    from roster.db.engine import transaction
+    from roster.scim.tokens import create_scim_token
+    from tests.conftest import make_settings
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            o = make_org(session, plan="enterprise")
+            secret = create_scim_token(session, o.org.id, actor=o.admin, name="idp").secret
+        scim = {"Authorization": f"Bearer {secret}"}
+        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
+            body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
+            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+            holder = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+            try:
+                holder.execute("BEGIN IMMEDIATE")  # a long write holds the lock
+                query = {"filter": 'userName sw "ada"'}
+                for path in ("/scim/v2/Users/.search", "/scim/v2/.search"):
+                    found = client.post(path, json=query, headers=scim)
+                    assert found.status_code == 200, found.text
+                    assert [r["userName"] for r in found.json()["Resources"]] == ["ada@example.com"]
+            finally:
+                holder.close()
+    finally:
+        engine.dispose()

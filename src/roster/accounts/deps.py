@@ -38,11 +38,14 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def request_session(request: Request) -> Session:
+def request_session(request: Request, *, writes: bool | None = None) -> Session:
     """A session for this request: reads use the reading sessions, writes the writer (SQLite's
-    write lock taken at BEGIN). Opening one does no I/O; it connects on first use."""
+    write lock taken at BEGIN); unless told (``writes``), by the method. Opening one does no I/O;
+    it connects on first use."""
     factories: dict[str, sessionmaker[Session]] = request.app.state.sessions
-    return factories["read" if request.method in SAFE_METHODS else "write"]()
+    if writes is None:
+        writes = request.method not in SAFE_METHODS
+    return factories["write" if writes else "read"]()
 
 
 def end_transaction(session: Session, commit: bool) -> None:
@@ -56,11 +59,13 @@ def end_transaction(session: Session, commit: bool) -> None:
         session.close()
 
 
-def in_request_transaction(request: Request, work: Callable[[Session], T]) -> T:
+def in_request_transaction(
+    request: Request, work: Callable[[Session], T], *, writes: bool | None = None
+) -> T:
     """``work(session)`` in the request's transaction, on the calling thread: committed when it
     returns, rolled back when it raises. For work that checks its caller itself on a worker thread
-    (``Caller``, the SCIM server)."""
-    session = request_session(request)
+    (``Caller``, the SCIM server). ``writes`` as for ``request_session``."""
+    session = request_session(request, writes=writes)
     commit = False
     try:
         result = work(session)

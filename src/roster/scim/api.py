@@ -156,11 +156,16 @@ def _authenticate(
 
 
 def _in_transaction(
-    request: Request, work: Callable[[service.ScimContext], Response], known: tokens.LiveScimToken | None
+    request: Request,
+    work: Callable[[service.ScimContext], Response],
+    known: tokens.LiveScimToken | None,
+    writes: bool,
 ) -> Response:
-    """Authenticate and do ``work`` in one transaction (the API's request session): committed when
-    it returns, rolled back on any error."""
-    return in_request_transaction(request, lambda session: work(_authenticate(request, session, known)))
+    """Authenticate and do ``work`` in one transaction (a writing or a reading session of the
+    API's): committed when it returns, rolled back on any error."""
+    return in_request_transaction(
+        request, lambda session: work(_authenticate(request, session, known)), writes=writes
+    )
 
 
 def _token_before_writing(request: Request) -> tokens.LiveScimToken | None:
@@ -172,7 +177,7 @@ def _token_before_writing(request: Request) -> tokens.LiveScimToken | None:
     A token revoked in between is as if revoked a moment later, once the request was admitted.
     """
     point_reads: PointReads | None = request.app.state.point_reads
-    if point_reads is None or request.method in SAFE_METHODS:
+    if point_reads is None:
         return None
     try:
         with point_reads.connection() as connection:
@@ -181,8 +186,11 @@ def _token_before_writing(request: Request) -> tokens.LiveScimToken | None:
         return None
 
 
-async def scim_call(request: Request, work: Callable[[service.ScimContext], Response]) -> Response:
-    """Run a SCIM request's database work on one worker thread.
+async def scim_call(
+    request: Request, work: Callable[[service.ScimContext], Response], *, writes: bool | None = None
+) -> Response:
+    """Run a SCIM request's database work on one worker thread, in a writing transaction if
+    ``writes`` (by default: unless the method is safe).
 
     Every endpoint goes through here rather than through sync dependencies (session, then token,
     then the route), each of which FastAPI would run on the thread pool separately: one hand-over
@@ -190,10 +198,14 @@ async def scim_call(request: Request, work: Callable[[service.ScimContext], Resp
     to the process's writer thread (``run_writing``): an identity provider's bulk provisioning is
     most of what writes to Roster.
     """
+    if writes is None:
+        writes = request.method not in SAFE_METHODS
+    if not writes:
+        return await run_sync(_in_transaction, request, work, None, False)
     known = _token_before_writing(request)
-    if request.app.state.serial_writes and request.method not in SAFE_METHODS:
-        return await run_writing(_in_transaction, request, work, known)
-    return await run_sync(_in_transaction, request, work, known)
+    if request.app.state.serial_writes:
+        return await run_writing(_in_transaction, request, work, known, True)
+    return await run_sync(_in_transaction, request, work, known, True)
 
 
 async def scim_point_read(request: Request, work: Callable[[service.ReadContext], Response]) -> Response:
@@ -236,12 +248,15 @@ def parse_body(raw: bytes) -> dict[str, Any]:
 
 
 async def scim_call_with_body(
-    request: Request, work: Callable[[service.ScimContext, dict[str, Any]], Response]
+    request: Request,
+    work: Callable[[service.ScimContext, dict[str, Any]], Response],
+    *,
+    writes: bool | None = None,
 ) -> Response:
     """``scim_call`` for a request with a JSON body, which is parsed only once the caller is known
     (an unauthenticated request is answered 401 whatever it sent)."""
     raw = await request.body()
-    return await scim_call(request, lambda ctx: work(ctx, parse_body(raw)))
+    return await scim_call(request, lambda ctx: work(ctx, parse_body(raw)), writes=writes)
 
 
 _STATUS_OF_ROSTER_ERROR = {401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 429: 429, 503: 503}
@@ -416,8 +431,10 @@ def _resource_routes(kind: ResourceRoutes) -> list[Route]:
         return await scim_call(request, work)
 
     async def search_resources(request: Request) -> Response:
-        return await scim_call_with_body(
-            request, lambda ctx, body: scim_json(kind.lister(ctx, service.read_list_query(body)))
+        return await scim_call_with_body(  # a read sent as POST: it takes no write lock
+            request,
+            lambda ctx, body: scim_json(kind.lister(ctx, service.read_list_query(body))),
+            writes=False,
         )
 
     async def create_resource(request: Request) -> Response:
@@ -502,8 +519,10 @@ def _catalog_routes(path: str, noun: str, entries: Callable[[str], list[dict[str
 
 
 async def search_everything(request: Request) -> Response:
-    return await scim_call_with_body(
-        request, lambda ctx, body: scim_json(service.search_all(ctx, service.read_list_query(body)))
+    return await scim_call_with_body(  # a read sent as POST: it takes no write lock
+        request,
+        lambda ctx, body: scim_json(service.search_all(ctx, service.read_list_query(body))),
+        writes=False,
     )
 
 
