@@ -138,6 +138,21 @@ _USER_DEFAULTS = {
 }
 
 
+def _check_user_defaults() -> None:
+    """``_insert_user`` sends every column, so a default only the database knows would be
+    overwritten with NULL, and a SQL expression cannot be computed in Python: a column with
+    either must be handled there first. Checked at import."""
+    for attribute, column in User.__mapper__.columns.items():
+        default = _USER_DEFAULTS.get(attribute)
+        if (column.server_default is not None and default is None) or (
+            default is not None and not (default.is_scalar or default.is_callable)
+        ):
+            raise TypeError(f"users.{attribute}: _insert_user cannot compute its default")
+
+
+_check_user_defaults()
+
+
 def _insert_user(session: Session, values: dict[str, Any]) -> User:
     """A new user's row, written with one Core INSERT, and the persistent User that it is.
 
