@@ -11,10 +11,10 @@ left open if its request goes away.
 
 ``run_writing`` hands a call to the process's one writer thread instead. SQLite runs one writing
 transaction at a time, whatever the number of threads: a second writer thread of the same
-process can only wait for the lock (in SQLite's busy handler, which sleeps a millisecond and
-more between tries) while competing with the first for the interpreter. Queued on the event loop
-instead, waiting writes cost nothing; with eight connections, SCIM creates went about 20% faster
-with one worker process and 6-8% with two (bench/NOTES.md).
+process can only wait for the lock (at the writer gate, or in SQLite's busy handler). Queued on
+the event loop instead, waiting writes hold no thread; with eight connections, SCIM creates went
+about 20% faster with one worker process and 6-8% with two (measured before the writer gate
+existed: bench/NOTES.md).
 """
 
 from __future__ import annotations
