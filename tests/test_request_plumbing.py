@@ -502,3 +502,29 @@ def test_a_scim_search_sent_as_post_is_a_read_and_does_not_wait_for_the_write_lo
                 holder.close()
     finally:
         engine.dispose()
+
+
+@pytest.mark.sqlite_only  # the writer gate is SQLite's
+def test_where_the_file_system_cannot_lock_writers_go_on_without_the_gate(
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import errno
+
+    import roster.db.engine as engine_module
+    from roster.db.engine import transaction
+
+    def cannot_lock(_fd: int, _operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(engine_module.fcntl, "flock", cannot_lock)
+    engine = make_engine(databases.new_database())
+    try:
+        with transaction(make_sessionmaker(writer(engine))) as session:
+            session.execute(text("CREATE TABLE t (v INTEGER)"))
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            assert "roster_writer_gate" not in session.connection().connection.info
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT v FROM t")).scalar() == 1
+        assert "no writer gate" in caplog.text
+    finally:
+        engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,9 +47,9 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, record: Any) -> None:
             if gate is not None:
-                # Each connection opens the file itself: flock() locks conflict between open
-                # files, so the connections of one process queue as those of two processes do.
-                record.info[_GATE] = os.open(gate, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                gate_fd = _open_gate(gate)
+                if gate_fd is not None:
+                    record.info[_GATE] = gate_fd
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -98,6 +99,31 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
 
 
 _GATE = "roster_writer_gate"
+log = logging.getLogger(__name__)
+
+
+def _open_gate(path: str) -> int | None:
+    """A connection's own descriptor of the gate file, or None where the file system cannot lock
+    it (the connection then meets SQLite's lock and busy timeout alone, as before the gate).
+
+    Each connection opens the file itself: ``flock`` locks conflict between open files, so the
+    connections of one process queue as those of two processes do.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        log.warning("no writer gate at %s: %s", path, exc)
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # can this file system lock at all?
+    except BlockingIOError:
+        return fd  # it can: another connection holds it
+    except OSError as exc:
+        os.close(fd)
+        log.warning("no writer gate at %s: %s", path, exc)
+        return None
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return fd
 
 
 def writer_gate_path(database: str | None) -> str | None:
