@@ -7,20 +7,72 @@ import asyncio
 import contextvars
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from roster.concurrency import run_sync
 from roster.db.engine import make_engine, make_sessionmaker, writer
+from roster.scim.tokens import IssuedScimToken
 from tests.dbutil import DatabaseFactory
-from tests.factories import make_org
+from tests.factories import OrgWithAdmin, make_org
 
 _WHO = contextvars.ContextVar("who", default="nobody")
+
+
+@dataclass
+class _Served:
+    """Roster on engines of its own (not the suite's one shared connection), with an organization
+    on the enterprise plan and a SCIM token of it."""
+
+    url: str
+    engine: Engine
+    factory: sessionmaker[Session]
+    org: OrgWithAdmin
+    issued: IssuedScimToken
+    client: TestClient
+
+    @property
+    def scim(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issued.secret}"}
+
+
+@contextmanager
+def _served_on_its_own_engines(databases: DatabaseFactory, tmp_path: Path) -> Iterator[_Served]:
+    from roster.app import create_app
+    from roster.db.engine import transaction
+    from roster.scim.tokens import create_scim_token
+    from tests.conftest import make_settings
+
+    url = databases.new_database()
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    try:
+        with transaction(factory) as session:
+            org = make_org(session, plan="enterprise")
+            issued = create_scim_token(session, org.org.id, actor=org.admin, name="idp")
+        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
+            yield _Served(url, engine, factory, org, issued, client)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _write_lock_held(url: str) -> Iterator[None]:
+    """SQLite's write lock, held by another program (which does not take Roster's writer gate)."""
+    holder = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        holder.close()
 
 
 def _write_lock_is_free(path: str) -> bool:
@@ -272,47 +324,30 @@ def test_point_reads_on_a_real_engine_answer_and_still_record_a_tokens_use(
     from datetime import timedelta
 
     from roster import clock
-    from roster.app import create_app
-    from roster.db.engine import transaction
     from roster.scim.models import ScimToken
-    from roster.scim.tokens import create_scim_token
-    from tests.conftest import make_settings
 
-    url = databases.new_database()
-    engine = make_engine(url)
-    factory = make_sessionmaker(engine)
-    try:
-        with transaction(factory) as session:
-            o = make_org(session, plan="enterprise")
-            secret = create_scim_token(session, o.org.id, actor=o.admin, name="idp").secret
-        scim = {"Authorization": f"Bearer {secret}"}
+    with _served_on_its_own_engines(databases, tmp_path) as served:
+        client, scim = served.client, served.scim
 
         def last_used() -> object:
-            with factory() as session:
+            with served.factory() as session:
                 return session.query(ScimToken.last_used_at).scalar()
 
-        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
-            body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
-            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
-            first = last_used()
-            assert first is not None
-            clock.advance(timedelta(minutes=2))
-            lookup = {"filter": 'userName eq "ada@example.com"'}
-            found = client.get("/scim/v2/Users", params=lookup, headers=scim)
-            assert found.status_code == 200 and found.json()["totalResults"] == 1
-            assert last_used() > first  # type: ignore[operator]  # due: recorded on a worker thread
-            recorded = last_used()
-            clock.advance(timedelta(seconds=30))
-            holder = sqlite3.connect(make_url(url).database or "", isolation_level=None)
-            try:
-                holder.execute("BEGIN IMMEDIATE")  # a writer holds the lock; the lookup does not wait
-                again = client.get("/scim/v2/Users", params=lookup, headers=scim)
-                assert again.status_code == 200 and again.json()["totalResults"] == 1
-            finally:
-                holder.close()
-            assert last_used() == recorded
-    finally:
-        engine.dispose()
+        body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
+        assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+        first = last_used()
+        assert first is not None
+        clock.advance(timedelta(minutes=2))
+        lookup = {"filter": 'userName eq "ada@example.com"'}
+        found = client.get("/scim/v2/Users", params=lookup, headers=scim)
+        assert found.status_code == 200 and found.json()["totalResults"] == 1
+        assert last_used() > first  # type: ignore[operator]  # due: recorded on a worker thread
+        recorded = last_used()
+        clock.advance(timedelta(seconds=30))
+        with _write_lock_held(served.url):  # a writer holds the lock; the lookup does not wait
+            again = client.get("/scim/v2/Users", params=lookup, headers=scim)
+            assert again.status_code == 200 and again.json()["totalResults"] == 1
+        assert last_used() == recorded
 
 
 @pytest.mark.sqlite_only  # point reads exist on SQLite only
@@ -325,46 +360,42 @@ def test_a_writing_requests_token_is_read_before_its_transaction_takes_the_write
     from sqlalchemy import event, func, select
 
     from roster.accounts.models import User
-    from roster.app import create_app
     from roster.db.engine import transaction
     from roster.scim.models import ScimToken
-    from roster.scim.tokens import create_scim_token, revoke_scim_token
-    from tests.conftest import make_settings
+    from roster.scim.tokens import revoke_scim_token
 
-    url = databases.new_database()
-    engine = make_engine(url)
-    factory = make_sessionmaker(engine)
-    sent: list[str] = []
-    event.listen(engine, "before_cursor_execute", lambda _c, _cur, statement, *_: sent.append(statement))
-    try:
-        with transaction(factory) as session:
-            o = make_org(session, plan="enterprise")
-            issued = create_scim_token(session, o.org.id, actor=o.admin, name="idp")
-        scim = {"Authorization": f"Bearer {issued.secret}"}
+    with _served_on_its_own_engines(databases, tmp_path) as served:
+        client, scim, factory, o, issued = (
+            served.client,
+            served.scim,
+            served.factory,
+            served.org,
+            served.issued,
+        )
+        sent: list[str] = []
+        event.listen(
+            served.engine, "before_cursor_execute", lambda _c, _cur, statement, *_: sent.append(statement)
+        )
         body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
-        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
-            sent.clear()
-            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
-            on_the_writer = [s for s in sent if "scim_tokens" in s]
-            assert on_the_writer and all(s.lstrip().startswith("UPDATE") for s in on_the_writer)
-            with factory() as session:
-                assert session.scalar(select(ScimToken.last_used_at)) is not None
-            with transaction(factory) as session:
-                token, admin = (
-                    session.get(ScimToken, (o.org.id, issued.token.id)),
-                    session.get(User, (o.org.id, o.admin.id)),
-                )
-                assert token is not None and admin is not None
-                revoke_scim_token(session, token, actor=admin)
-            other = {"userName": "bob@example.com", "emails": [{"value": "bob@example.com"}]}
-            assert client.post("/scim/v2/Users", json=other, headers=scim).status_code == 401
+        assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+        on_the_writer = [s for s in sent if "scim_tokens" in s]
+        assert on_the_writer and all(s.lstrip().startswith("UPDATE") for s in on_the_writer)
+        with factory() as session:
+            assert session.scalar(select(ScimToken.last_used_at)) is not None
+        with transaction(factory) as session:
+            token, admin = (
+                session.get(ScimToken, (o.org.id, issued.token.id)),
+                session.get(User, (o.org.id, o.admin.id)),
+            )
+            assert token is not None and admin is not None
+            revoke_scim_token(session, token, actor=admin)
+        other = {"userName": "bob@example.com", "emails": [{"value": "bob@example.com"}]}
+        assert client.post("/scim/v2/Users", json=other, headers=scim).status_code == 401
         with factory() as session:
             assert (
                 session.scalar(select(func.count()).select_from(User).where(User.email == "bob@example.com"))
                 == 0
             )
-    finally:
-        engine.dispose()
 
 
 def _gate_is_open(database: str) -> bool:
@@ -475,33 +506,16 @@ def test_the_writer_gate_opens_however_a_writing_transaction_ends(databases: Dat
 def test_a_scim_search_sent_as_post_is_a_read_and_does_not_wait_for_the_write_lock(
     databases: DatabaseFactory, tmp_path: Path
 ) -> None:
-    from roster.app import create_app
-    from roster.db.engine import transaction
-    from roster.scim.tokens import create_scim_token
-    from tests.conftest import make_settings
-
-    url = databases.new_database()
-    engine = make_engine(url)
-    try:
-        with transaction(make_sessionmaker(engine)) as session:
-            o = make_org(session, plan="enterprise")
-            secret = create_scim_token(session, o.org.id, actor=o.admin, name="idp").secret
-        scim = {"Authorization": f"Bearer {secret}"}
-        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
-            body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
-            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
-            holder = sqlite3.connect(make_url(url).database or "", isolation_level=None)
-            try:
-                holder.execute("BEGIN IMMEDIATE")  # a long write holds the lock
-                query = {"filter": 'userName sw "ada"'}
-                for path in ("/scim/v2/Users/.search", "/scim/v2/.search"):
-                    found = client.post(path, json=query, headers=scim)
-                    assert found.status_code == 200, found.text
-                    assert [r["userName"] for r in found.json()["Resources"]] == ["ada@example.com"]
-            finally:
-                holder.close()
-    finally:
-        engine.dispose()
+    with _served_on_its_own_engines(databases, tmp_path) as served:
+        client, scim = served.client, served.scim
+        body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
+        assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+        with _write_lock_held(served.url):  # a long write holds the lock
+            query = {"filter": 'userName sw "ada"'}
+            for path in ("/scim/v2/Users/.search", "/scim/v2/.search"):
+                found = client.post(path, json=query, headers=scim)
+                assert found.status_code == 200, found.text
+                assert [r["userName"] for r in found.json()["Resources"]] == ["ada@example.com"]
 
 
 @pytest.mark.sqlite_only  # the writer gate is SQLite's
