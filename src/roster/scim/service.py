@@ -852,9 +852,7 @@ def _check_manager(ctx: ScimContext, user: User | None, manager_id: uuid.UUID | 
         return
     if user is not None and manager_id == user.id:
         raise InvalidValueException(detail="A user cannot be their own manager.")
-    visible = ctx.session.scalar(
-        select(_USERS.c.id).where(*_user_scope(ctx.org_id), _USERS.c.id == manager_id)
-    )
+    visible = ctx.session.scalar(_VISIBLE_USERS, {"org_id": ctx.org_id, "ids": [manager_id]})
     if visible is None:
         raise InvalidValueException(detail=f"The manager {manager_id} is not a User of this organization.")
 
