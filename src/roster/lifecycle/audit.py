@@ -31,6 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from roster import clock
 from roster.accounts.models import Organization, User
+from roster.db.prepared import Prepared, instance_of
 from roster.domain import errors
 from roster.ids import new_id
 from roster.lifecycle.models import AuditEvent
@@ -100,18 +101,18 @@ _EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
 # Made once, on the tables (not the mapped classes, whose statements go through the ORM's bulk
 # update machinery): every write in Roster appends an event, and building these per call was most
 # of what an append cost.
-_NEXT_SEQ = (
+_NEXT_SEQ = Prepared(
     update(_ORGANIZATIONS)
     .where(_ORGANIZATIONS.c.id == bindparam("org_id"))
     .values(audit_seq=_ORGANIZATIONS.c.audit_seq + 1)
     .returning(_ORGANIZATIONS.c.audit_seq, _ORGANIZATIONS.c.audit_head)
 )
-_SET_HEAD = (
+_SET_HEAD = Prepared(
     update(_ORGANIZATIONS)
     .where(_ORGANIZATIONS.c.id == bindparam("org_id"))
     .values(audit_head=bindparam("head"))
 )
-_APPEND = insert(_EVENTS)
+_APPEND = Prepared(insert(_EVENTS), columns=[column.key for column in _EVENTS.columns])
 
 
 def record_event(
@@ -133,7 +134,7 @@ def record_event(
     # The UPDATE takes the organization's row lock (write lock on SQLite): appends are serialised
     # per organization, so two transactions can never extend the chain from the same head. The
     # session flushes pending objects before executing it, so a subject just added has its row.
-    row = session.execute(_NEXT_SEQ, {"org_id": org_id}).one()
+    row = _NEXT_SEQ.execute(session, {"org_id": org_id}).one()
     seq, prev = int(row[0]), row[1] or GENESIS
     plain = _plain(details)
     actor_display = _display(actor)
@@ -170,14 +171,14 @@ def record_event(
         "prev_hash": prev,
         "hash": digest,
     }
-    session.execute(_APPEND, columns)
-    session.execute(_SET_HEAD, {"org_id": org_id, "head": digest})
+    _APPEND.execute(session, columns)
+    _SET_HEAD.execute(session, {"org_id": org_id, "head": digest})
     # An Organization already loaded in this session must not keep the old head; one that is not
     # loaded need not be (session.get would read it just to expire it).
     org = session.identity_map.get(identity_key(Organization, (org_id,)))
     if org is not None:
         session.expire(org, ["audit_seq", "audit_head"])
-    return AuditEvent(**columns)
+    return instance_of(AuditEvent, columns)
 
 
 def _scrub(value: Any, needles: list[str], pseudonym: str, exact: frozenset[str] = frozenset()) -> Any:

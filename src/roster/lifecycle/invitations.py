@@ -25,6 +25,7 @@ from roster import clock
 from roster.accounts import service as accounts
 from roster.accounts.models import Organization, User
 from roster.accounts.security import hash_password, hash_secret, new_secret, split_secret
+from roster.db.prepared import Prepared
 from roster.domain import errors
 from roster.domain.users import Role, UserStatus
 from roster.lifecycle.audit import record_event
@@ -88,12 +89,14 @@ def _of_address(table: Table) -> list[ColumnElement[bool]]:
 
 # Who holds an address, in one statement on the tables: its pending invitation (one at most, by a
 # unique index) and the user whose address it is (one at most, by a unique index).
-_ADDRESS_HOLDERS = select(
-    select(_INVITATIONS.c.id)
-    .where(*_of_address(_INVITATIONS), _INVITATIONS.c.status == PENDING)
-    .scalar_subquery(),
-    select(_USERS.c.id).where(*_of_address(_USERS)).scalar_subquery(),
-    select(_USERS.c.status).where(*_of_address(_USERS)).scalar_subquery(),
+_ADDRESS_HOLDERS = Prepared(
+    select(
+        select(_INVITATIONS.c.id)
+        .where(*_of_address(_INVITATIONS), _INVITATIONS.c.status == PENDING)
+        .scalar_subquery(),
+        select(_USERS.c.id).where(*_of_address(_USERS)).scalar_subquery(),
+        select(_USERS.c.status).where(*_of_address(_USERS)).scalar_subquery(),
+    )
 )
 
 
@@ -108,8 +111,8 @@ class AddressHolders:
 
 def address_holders(session: Session, org_id: uuid.UUID, key: str) -> AddressHolders:
     """The pending invitation and the user holding an address (by its ``email_key``)."""
-    invitation_id, user_id, user_status = session.execute(
-        _ADDRESS_HOLDERS, {"org_id": org_id, "key": key}
+    invitation_id, user_id, user_status = _ADDRESS_HOLDERS.execute(
+        session, {"org_id": org_id, "key": key}
     ).one()
     return AddressHolders(invitation_id, user_id, user_status)
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
 
 from roster.accounts.models import Organization, User
+from roster.db.prepared import Prepared
 from roster.domain import errors
 from roster.domain.plans import SEAT_LIMITS, seat_limit
 from roster.domain.users import UserStatus
@@ -65,13 +66,12 @@ def _take_seat_statement() -> Any:
 
 
 # Made once, on the table: every invitation and provisioning runs it.
-_TAKE_SEAT = _take_seat_statement()
+_TAKE_SEAT = Prepared(_take_seat_statement())
 
 
 def take_seat(session: Session, org_id: uuid.UUID) -> None:
     """Take one seat atomically; raises SeatLimitReached (with the ledger) when the plan is full."""
-    result = session.execute(_TAKE_SEAT, {"org_id": org_id})
-    if int(result.rowcount or 0) == 1:  # type: ignore[attr-defined]
+    if _TAKE_SEAT.execute(session, {"org_id": org_id}).rowcount == 1:
         _refresh_counter(session, org_id)
         return
     ledger = get_seat_ledger(session, org_id)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from roster import clock
 from roster.accounts import service as accounts
 from roster.accounts.models import Organization, User
+from roster.db.prepared import Prepared, instance_of
 from roster.directory.keys import search_key_values
 from roster.domain import errors
 from roster.domain.plans import Plan, seat_limit
@@ -129,7 +130,7 @@ def rehire_user(
 
 
 _USERS: Table = User.__table__  # type: ignore[assignment]
-_INSERT_USER = insert(_USERS)
+_INSERT_USER = Prepared(insert(_USERS), columns=[column.key for column in _USERS.columns])
 # Each column's Python-side default: a value, a callable (called with no context), or None.
 _USER_DEFAULTS = {
     attribute: column.default
@@ -174,8 +175,8 @@ def _insert_user(session: Session, values: dict[str, Any]) -> User:
             email=row["email"],
         )
     )
-    session.execute(_INSERT_USER, row)
-    user = User(**row)
+    _INSERT_USER.execute(session, row)
+    user = instance_of(User, row)
     make_transient_to_detached(user)
     session.add(user)
     return user

@@ -45,6 +45,7 @@ from sqlalchemy.util.typing import TupleAny
 
 from roster.accounts import service as accounts
 from roster.accounts.models import User
+from roster.db.prepared import Prepared
 from roster.directory import departments as directory
 from roster.directory.models import Department, DepartmentMember
 from roster.domain import errors
@@ -654,7 +655,10 @@ _USERS_NAMED = (
     .offset(bindparam("offset"))
     .limit(bindparam("limit"))
 )
-_USER_NAME_TAKEN = select(_USERS.c.id).where(*_named_in_org()).limit(1)
+_USER_NAME_TAKEN = Prepared(select(_USERS.c.id).where(*_named_in_org()).limit(1))
+_USER_NAME_TAKEN_BY_OTHER = Prepared(
+    select(_USERS.c.id).where(*_named_in_org(), _USERS.c.id != bindparam("except_id")).limit(1)
+)
 
 
 # One person a SCIM client may see, by id: of the organization, not deleted, not the System User.
@@ -841,8 +845,9 @@ def get_scim_user(ctx: ScimContext, user_id: str) -> User:
 
 
 def _check_user_name_free(ctx: ScimContext, user_name: str, *, except_id: uuid.UUID | None) -> None:
-    statement = _USER_NAME_TAKEN if except_id is None else _USER_NAME_TAKEN.where(User.id != except_id)
-    taken = ctx.session.scalar(statement, {"org_id": ctx.org_id, "key": accounts.email_key(user_name)})
+    params = {"org_id": ctx.org_id, "key": accounts.email_key(user_name), "except_id": except_id}
+    statement = _USER_NAME_TAKEN if except_id is None else _USER_NAME_TAKEN_BY_OTHER
+    taken = statement.execute(ctx.session, params).scalar()
     if taken is not None:
         raise UniquenessException(detail=f"The userName {user_name!r} is taken.")
 

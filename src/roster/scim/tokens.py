@@ -13,6 +13,7 @@ from roster import clock
 from roster.accounts.models import User
 from roster.accounts.security import hash_secret, new_secret, split_secret
 from roster.accounts.service import record_use
+from roster.db.prepared import Prepared
 from roster.domain import errors
 from roster.lifecycle.audit import record_event
 from roster.scim.models import ScimToken
@@ -91,10 +92,12 @@ class LiveScimToken:
 # Built once, on the table rather than the mapped class: every SCIM request runs them, and loading
 # the token as an ORM object cost more than the rest of its authentication.
 _tokens: Table = ScimToken.__table__  # type: ignore[assignment]
-_LIVE_TOKEN = select(_tokens.c.id, _tokens.c.org_id, _tokens.c.last_used_at).where(
-    _tokens.c.org_id == bindparam("org_id"),
-    _tokens.c.token_hash == bindparam("token_hash"),
-    _tokens.c.revoked_at.is_(None),
+_LIVE_TOKEN = Prepared(
+    select(_tokens.c.id, _tokens.c.org_id, _tokens.c.last_used_at).where(
+        _tokens.c.org_id == bindparam("org_id"),
+        _tokens.c.token_hash == bindparam("token_hash"),
+        _tokens.c.revoked_at.is_(None),
+    )
 )
 _MARK_USED = (
     update(_tokens)
@@ -108,7 +111,7 @@ def resolve_scim_token(reads: Session | Connection, secret: str) -> LiveScimToke
     org_id = split_secret(secret)
     if org_id is None:
         return None
-    row = reads.execute(_LIVE_TOKEN, {"org_id": org_id, "token_hash": hash_secret(secret)}).first()
+    row = _LIVE_TOKEN.execute(reads, {"org_id": org_id, "token_hash": hash_secret(secret)}).first()
     return None if row is None else LiveScimToken(*row)
 
 
