@@ -3,16 +3,20 @@ back what it would give back, on both databases."""
 
 from __future__ import annotations
 
+import re
+import sys
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.orm import Session
 
 from roster import clock
 from roster.accounts.models import Organization, User
+from roster.db.models import Base
 from roster.db.prepared import Prepared
 from roster.lifecycle.models import AuditEvent
 from tests.factories import make_org, make_user
@@ -146,3 +150,42 @@ def test_statements_it_cannot_send_as_compiled_are_refused(db: Session) -> None:
     defaults = Prepared(insert(EVENTS), columns=["org_id", "seq"])  # id and created_at default in Python
     with pytest.raises(ValueError, match="defaults computed in Python"):
         defaults.execute(db, {"org_id": uuid.uuid4(), "seq": 1})
+
+
+def _prepared_statements() -> list[tuple[str, Prepared]]:
+    """Every Prepared statement the application defines at module level."""
+    import roster.app  # noqa: F401  (imports every feature)
+
+    found = []
+    for name, module in sorted(sys.modules.items()):
+        if name.startswith("roster."):
+            for attribute, value in vars(module).items():
+                if isinstance(value, Prepared):
+                    found.append((f"{name}.{attribute}", value))
+    return found
+
+
+def _partial_index_columns() -> set[str]:
+    """The columns the partial indexes' WHERE clauses test (SQLite's form)."""
+    columns = set()
+    for table in Base.metadata.tables.values():
+        for index in table.indexes:
+            where = index.dialect_options["sqlite"].get("where")
+            if where is not None:
+                columns |= {col.name for col in table.columns if re.search(rf"\b{col.name}\b", str(where))}
+    return columns
+
+
+def test_no_prepared_statement_binds_a_value_a_partial_index_tests() -> None:
+    """A bound value compared with a column that a partial index's WHERE tests makes SQLite plan
+    the statement again on every execution, and keeps PostgreSQL's generic plans off the index:
+    such values are written out (``IS_PENDING``, ``NOT_DELETED``)."""
+    statements = _prepared_statements()
+    assert len(statements) >= 8  # the SCIM create's, at least
+    columns = _partial_index_columns()
+    assert {"status", "is_system"} <= columns
+    dialect = sqlite_dialect()
+    bound = re.compile(rf"\b({'|'.join(sorted(columns))})\s*(=|!=|<>|IS NOT|IS)\s*\?")
+    for name, prepared in statements:
+        sql = prepared.statement.compile(dialect=dialect, column_keys=prepared.columns).string
+        assert not bound.search(sql), f"{name} binds a value a partial index tests: {sql}"

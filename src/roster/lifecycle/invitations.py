@@ -29,7 +29,7 @@ from roster.db.prepared import Prepared
 from roster.domain import errors
 from roster.domain.users import Role, UserStatus
 from roster.lifecycle.audit import record_event
-from roster.lifecycle.models import Invitation
+from roster.lifecycle.models import IS_PENDING, Invitation
 from roster.lifecycle.seats import release_seat, take_seat
 from roster.mail.service import queue_mail
 from roster.settings import Settings, get_settings
@@ -74,7 +74,7 @@ def _check_department(session: Session, org_id: uuid.UUID, department_id: uuid.U
 _PENDING_OF_ADDRESS = (
     Invitation.org_id == bindparam("org_id"),
     Invitation.email_key == bindparam("key"),
-    Invitation.status == PENDING,
+    Invitation.status == IS_PENDING,
 )
 _PENDING_FOR = (
     select(Invitation).where(*_PENDING_OF_ADDRESS).with_for_update().execution_options(populate_existing=True)
@@ -92,7 +92,7 @@ def _of_address(table: Table) -> list[ColumnElement[bool]]:
 _ADDRESS_HOLDERS = Prepared(
     select(
         select(_INVITATIONS.c.id)
-        .where(*_of_address(_INVITATIONS), _INVITATIONS.c.status == PENDING)
+        .where(*_of_address(_INVITATIONS), _INVITATIONS.c.status == IS_PENDING)
         .scalar_subquery(),
         select(_USERS.c.id).where(*_of_address(_USERS)).scalar_subquery(),
         select(_USERS.c.status).where(*_of_address(_USERS)).scalar_subquery(),

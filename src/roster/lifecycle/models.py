@@ -6,12 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, literal_column, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import ColumnClause
 
 from roster import clock
 from roster.db.base import Base, JSONType, TenantMixin
 from roster.references import Disposition, Handling, Meaning, UserReference, register
+
+# A pending invitation, as statements should test it: written out rather than bound, so that it
+# matches the partial index below. SQLite plans a statement again on every execution when a bound
+# value decides whether a partial index applies (25 of the 32 µs of an address lookup, measured
+# here), and PostgreSQL's generic plans cannot use such an index at all.
+IS_PENDING: ColumnClause[str] = literal_column("'pending'", String)
 
 
 class Invitation(TenantMixin, Base):

@@ -21,7 +21,7 @@ from roster.db.prepared import Prepared
 from roster.domain import errors
 from roster.domain.plans import SEAT_LIMITS, seat_limit
 from roster.domain.users import UserStatus
-from roster.lifecycle.models import Invitation
+from roster.lifecycle.models import IS_PENDING, Invitation
 
 FREE_A_SEAT = "To free a seat, revoke a pending invitation, dismiss or delete someone, or upgrade the plan."
 
@@ -126,7 +126,7 @@ def get_seat_ledger(session: Session, org_id: uuid.UUID) -> SeatLedger:
     pending = session.scalar(
         select(func.count())
         .select_from(Invitation)
-        .where(Invitation.org_id == org_id, Invitation.status == "pending")
+        .where(Invitation.org_id == org_id, Invitation.status == IS_PENDING)
     )
     limit = seat_limit(org.plan)
     used = org.seats_used
