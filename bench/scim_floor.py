@@ -78,7 +78,7 @@ def capture(url: str, token: str) -> dict[str, Captured]:
         body = user_body(int(marker), "floor")
         create = request(
             make_sessionmaker(writer(engine)),
-            lambda ctx: service.render_user(ctx, service.create_user(ctx, body)),
+            lambda ctx: service.render_new_user(ctx, service.create_user(ctx, body)),
         )
         query = service.read_list_query({"filter": f'userName eq "{body["userName"]}"'})
         lookup = request(make_sessionmaker(engine), lambda ctx: service.list_users(ctx, query))
