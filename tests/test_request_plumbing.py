@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,33 +141,105 @@ def test_scim_answers_carry_the_request_id_and_headers_every_answer_carries(
     assert beside.status_code == 404 and beside.headers["content-type"].startswith("application/problem+json")
 
 
-def test_scim_writes_on_sqlite_run_on_the_processs_one_writer_thread(client: TestClient, db: Session) -> None:
-    """SQLite runs one writing transaction at a time, so a process's SCIM writes queue for one
-    thread; its reads, and every request on PostgreSQL, go to the thread pool."""
+def test_scim_writes_on_sqlite_are_done_on_the_event_loop_and_deletions_on_the_writer_thread(
+    client: TestClient, db: Session
+) -> None:
+    """With no other writer at work, a SQLite write is done on the event loop itself
+    (``writes_now``); a deletion, which can take long, goes to the process's one writer thread.
+    Reads, and every request on PostgreSQL, go to the thread pool."""
     from sqlalchemy import event
 
     from roster.scim.tokens import create_scim_token
 
     o = make_org(db, plan="enterprise")
     scim = {"Authorization": f"Bearer {create_scim_token(db, o.org.id, actor=o.admin, name='idp').secret}"}
-    threads: dict[str, set[str]] = {"INSERT": set(), "SELECT": set()}
+    threads: set[str] = set()
 
     def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        if "users" in statement and statement.split()[0] in threads:
-            threads[statement.split()[0]].add(threading.current_thread().name.split("_")[0])
+        threads.add(threading.current_thread().name.split("_")[0])
+
+    def threads_of(method: str, path: str, **kwargs: object) -> set[str]:
+        threads.clear()
+        answer = client.request(method, f"/scim/v2{path}", headers=scim, **kwargs)  # type: ignore[arg-type]
+        assert answer.status_code < 300, answer.text
+        return set(threads)
 
     bind = db.get_bind()
     event.listen(bind, "before_cursor_execute", seen)
     try:
-        for i in range(3):
-            body = {"userName": f"p{i}@example.com", "emails": [{"value": f"p{i}@example.com"}]}
-            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
-        assert client.get("/scim/v2/Users", params={"count": 5}, headers=scim).status_code == 200
+        body = {"userName": "p@example.com", "emails": [{"value": "p@example.com"}]}
+        created = threads_of("POST", "/Users", json=body)
+        person = client.get("/scim/v2/Users", params={"filter": 'userName eq "p@example.com"'}, headers=scim)
+        replaced = threads_of("PUT", f"/Users/{person.json()['Resources'][0]['id']}", json=body)
+        listed = threads_of("GET", "/Users", params={"count": 5})
+        deleted = threads_of("DELETE", f"/Users/{person.json()['Resources'][0]['id']}")
     finally:
         event.remove(bind, "before_cursor_execute", seen)
-    on_sqlite = bind.dialect.name == "sqlite"
-    assert threads["INSERT"] == {"roster-writer" if on_sqlite else "roster-sync"}
-    assert threads["SELECT"] >= {"roster-sync"}
+    if bind.dialect.name == "sqlite":
+        (loop,) = created
+        assert not loop.startswith("roster-")  # the request's own thread: the event loop's
+        assert replaced == {loop}
+        assert deleted == {loop, "roster-writer"}  # its token is read on the loop, then handed over
+    else:
+        assert created == replaced == deleted == {"roster-sync"}
+    assert listed == {"roster-sync"}
+
+
+@pytest.mark.sqlite_only  # writes_now is SQLite's
+def test_a_write_that_would_wait_goes_to_the_writer_thread_and_the_event_loop_goes_on(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """A write done on the event loop must never wait there for another writer: with the writer
+    gate taken (another worker process writing) or SQLite's lock taken (another program), it is
+    handed to the writer thread, which waits its turn, while the loop answers other requests."""
+    import fcntl
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import event
+
+    from roster.db.engine import writer_gate_path
+
+    with _served_on_its_own_engines(databases, tmp_path) as served:
+        client, scim = served.client, served.scim
+        inserted_on: list[str] = []
+
+        def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            if statement.startswith("INSERT INTO users"):
+                inserted_on.append(threading.current_thread().name.split("_")[0])
+
+        @contextmanager
+        def gate_taken() -> Iterator[None]:
+            path = writer_gate_path(make_url(served.url).database)
+            assert path is not None
+            fd = os.open(path, os.O_RDWR)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                os.close(fd)
+
+        event.listen(Engine, "before_cursor_execute", seen)
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                for number, held in enumerate((gate_taken, lambda: _write_lock_held(served.url))):
+                    name = f"p{number}@example.com"
+                    body = {"userName": name, "emails": [{"value": name}]}
+                    with held():
+                        pending = pool.submit(client.post, "/scim/v2/Users", json=body, headers=scim)
+                        for path in ["/healthz", "/scim/v2/ServiceProviderConfig"] * 3:
+                            # the event loop answers meanwhile (a blocked loop would time out here)
+                            answer = pool.submit(client.get, path, headers=scim).result(timeout=10)
+                            assert answer.status_code == 200
+                        assert not pending.done()  # the write waits its turn, on the writer thread
+                    assert pending.result(timeout=30).status_code == 201
+            assert inserted_on == ["roster-writer", "roster-writer"]
+            # With no other writer at work, the next write is done on the loop again.
+            body = {"userName": "now@example.com", "emails": [{"value": "now@example.com"}]}
+            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+            assert not inserted_on[-1].startswith("roster-")
+        finally:
+            event.remove(Engine, "before_cursor_execute", seen)
 
 
 def test_a_credentials_use_is_recorded_at_most_once_a_minute_for_people_and_identity_providers(
@@ -209,7 +281,7 @@ def test_a_credentials_use_is_recorded_at_most_once_a_minute_for_people_and_iden
     assert later[0] > first[0] and later[1] > first[1]  # type: ignore[operator]
 
 
-def test_small_scim_reads_skip_the_hand_over_on_sqlite_and_writes_never_do(
+def test_small_scim_reads_and_writes_skip_the_hand_over_on_sqlite(
     client: TestClient, db: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import roster.scim.api as scim_api
@@ -234,8 +306,10 @@ def test_small_scim_reads_skip_the_hand_over_on_sqlite_and_writes_never_do(
         "name": {"givenName": "Ada"},
     }
 
+    on_sqlite = db.get_bind().dialect.name == "sqlite"
     created = client.post("/scim/v2/Users", json=body, headers=scim)
-    assert created.status_code == 201 and handed_over == ["/Users"]  # a write: always handed over
+    # A write: done on the event loop on SQLite when no other writer is at work (writes_now).
+    assert created.status_code == 201 and handed_over == ([] if on_sqlite else ["/Users"])
     person = created.json()["id"]
     group = client.post("/scim/v2/Groups", json={"displayName": "Ops"}, headers=scim)
     assert group.status_code == 201
@@ -255,7 +329,6 @@ def test_small_scim_reads_skip_the_hand_over_on_sqlite_and_writes_never_do(
     assert small[0].json()["Resources"][0]["id"] == person
     assert small[1].json()["totalResults"] == 1 and small[1].json()["Resources"][0]["id"] == person
     assert small[2].json()["id"] == person
-    on_sqlite = db.get_bind().dialect.name == "sqlite"
     every = ["/Users", "/Users", f"/Users/{person}", "/ServiceProviderConfig", "/ResourceTypes/User"]
     assert handed_over == ([] if on_sqlite else every)
     handed_over.clear()
@@ -373,11 +446,18 @@ def test_a_writing_requests_token_is_read_before_its_transaction_takes_the_write
             served.issued,
         )
         sent: list[str] = []
-        event.listen(
-            served.engine, "before_cursor_execute", lambda _c, _cur, statement, *_: sent.append(statement)
-        )
+        point_reads = client.app.state.point_reads._bind  # type: ignore[attr-defined]
+
+        def record(connection: Connection, _cur: object, statement: str, *_: object) -> None:
+            if connection.engine is not point_reads:  # the writing transactions' own, wherever done
+                sent.append(statement)
+
+        event.listen(Engine, "before_cursor_execute", record)
         body = {"userName": "ada@example.com", "emails": [{"value": "ada@example.com"}]}
-        assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+        try:
+            assert client.post("/scim/v2/Users", json=body, headers=scim).status_code == 201
+        finally:
+            event.remove(Engine, "before_cursor_execute", record)
         on_the_writer = [s for s in sent if "scim_tokens" in s]
         assert on_the_writer and all(s.lstrip().startswith("UPDATE") for s in on_the_writer)
         with factory() as session:

@@ -14,7 +14,7 @@ from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
 from roster.accounts.ratelimit import LoginLimiter
 from roster.crm.api import router as crm_router
-from roster.db.engine import make_engine, make_sessionmaker, point_reads, writer
+from roster.db.engine import make_engine, make_sessionmaker, point_reads, writer, writes_now
 from roster.directory.api import router as directory_router
 from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
             worker.stop()
         if app.state.point_reads is not None:
             app.state.point_reads.dispose()
+        if app.state.writes_now is not None:
+            app.state.writes_now.dispose()
         if isinstance(db_engine, Engine) and bind is None:  # its own engine, not a test's
             db_engine.dispose()
 
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         "write": make_sessionmaker(writer(db_engine)),
     }
     app.state.point_reads = point_reads(db_engine)
+    app.state.writes_now = writes_now(db_engine)
     # SQLite writes one transaction at a time: a process's SCIM writes queue for one thread.
     app.state.serial_writes = db_engine.dialect.name == "sqlite"
     app.state.login_limiter = LoginLimiter(settings)

@@ -45,9 +45,23 @@ async def run_sync(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return await asyncio.get_running_loop().run_in_executor(_executor, call)
 
 
+_writing = 0  # calls handed to the writer thread and not yet finished
+
+
 async def run_writing(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``run_sync`` on the process's one writer thread, for a transaction that writes to SQLite.
     Nothing run here may wait for another call run here."""
+    global _writing
     context = contextvars.copy_context()
     call = partial(context.run, fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_writer, call)
+    _writing += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_writer, call)
+    finally:
+        _writing -= 1
+
+
+def writer_thread_is_busy() -> bool:
+    """Whether the writer thread has a call to finish (or queued): a write done elsewhere in the
+    meantime would find the writer gate taken, and would go ahead of writes that came first."""
+    return _writing > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,13 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engine:
+class WriterBusy(Exception):
+    """Another writer holds SQLite's writer gate or write lock, and this transaction may not wait
+    for it (an engine made ``write_now``): nothing was written, and the work can be done again
+    where waiting is allowed."""
+
+
+def make_engine(url: str, *, read_only_now: bool = False, write_now: bool = False, **kwargs: Any) -> Engine:
     """An engine with Roster's connection rules.
 
     SQLite: WAL, foreign keys on, a busy timeout, and real transactions: pysqlite's own implicit
@@ -32,14 +39,17 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
 
     ``read_only_now`` (SQLite only) makes connections that refuse to write (``query_only``) and
     never wait for a lock (no busy timeout): for work done on the event loop (``point_reads``),
-    which must fail at once rather than wait.
+    which must fail at once rather than wait. ``write_now`` (SQLite only) makes connections whose
+    writing transactions never wait either, for the writer gate or for SQLite's lock: they raise
+    ``WriterBusy`` at BEGIN instead (``writes_now``).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        busy_timeout_ms = 0 if read_only_now else SQLITE_BUSY_TIMEOUT_MS
+        busy_timeout_ms = 0 if read_only_now or write_now else SQLITE_BUSY_TIMEOUT_MS
+        gate_mode = fcntl.LOCK_EX | fcntl.LOCK_NB if write_now else fcntl.LOCK_EX
         connect_args = {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}
         engine = create_engine(url, connect_args=connect_args, **kwargs)
         gate = None if read_only_now else writer_gate_path(database)
@@ -67,12 +77,17 @@ def make_engine(url: str, *, read_only_now: bool = False, **kwargs: Any) -> Engi
             mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
             gate_fd = conn.connection.info.get(_GATE) if mode != "DEFERRED" else None
             if gate_fd is not None:
-                fcntl.flock(gate_fd, fcntl.LOCK_EX)  # held until the connection is checked in
+                try:
+                    fcntl.flock(gate_fd, gate_mode)  # held until the connection is checked in
+                except BlockingIOError:  # write_now: another writer is at work
+                    raise WriterBusy("another writer holds the writer gate") from None
             try:
                 conn.connection.driver_connection.execute(_BEGIN[mode])
-            except BaseException:
+            except BaseException as exc:
                 if gate_fd is not None:
                     fcntl.flock(gate_fd, fcntl.LOCK_UN)
+                if write_now and isinstance(exc, sqlite3.OperationalError):  # busy, without waiting
+                    raise WriterBusy(f"SQLite's write lock is taken ({exc})") from exc
                 raise
 
         @event.listens_for(engine, "checkin")
@@ -224,3 +239,38 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+class WritesNow:
+    """Sessions for small writes done on the event loop itself (``writes_now``)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        self._bind = bind
+        self.sessions = make_sessionmaker(writer(bind))
+
+    def dispose(self) -> None:
+        """Close the engine's connection (a test's connection is its own)."""
+        if isinstance(self._bind, Engine):
+            self._bind.dispose()
+
+
+def writes_now(bind: Engine | Connection) -> WritesNow | None:
+    """Sessions for writes that may be done on the event loop itself, or None where there are none.
+
+    A SQLite write handed to the writer thread and back spends part of its time in the hand-over
+    itself (bench/NOTES.md). When no other writer is at work, a small write can be done where
+    the request already is. These sessions' engine has one connection, and its transactions never
+    wait: if the writer gate or SQLite's write lock is taken, BEGIN raises ``WriterBusy`` before
+    anything is written, and the caller hands the work to the writer thread, where waiting is
+    allowed. So the event loop never waits for another writer; it is busy only for the write's own
+    work. PostgreSQL has none, as for ``point_reads``; neither does an in-memory database. On a
+    test's connection the writes are on that connection, like every session's.
+    """
+    if bind.dialect.name != "sqlite":
+        return None
+    if isinstance(bind, Connection):
+        return WritesNow(bind)
+    if bind.url.database in (None, "", ":memory:"):
+        return None
+    url = bind.url.render_as_string(hide_password=False)
+    return WritesNow(make_engine(url, write_now=True, pool_size=1, max_overflow=0, pool_timeout=0))

@@ -26,7 +26,7 @@ from scim2_models import (
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
@@ -34,8 +34,8 @@ from starlette.routing import Route
 
 from roster.accounts.deps import DB, SAFE_METHODS, AdminUser, in_request_transaction
 from roster.accounts.service import use_is_due
-from roster.concurrency import run_sync, run_writing
-from roster.db.engine import PointReads
+from roster.concurrency import run_sync, run_writing, writer_thread_is_busy
+from roster.db.engine import PointReads, WriterBusy, WritesNow
 from roster.domain import errors
 from roster.scim import filters, schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
@@ -160,11 +160,15 @@ def _in_transaction(
     work: Callable[[service.ScimContext], Response],
     known: tokens.LiveScimToken | None,
     writes: bool,
+    sessions: sessionmaker[Session] | None = None,
 ) -> Response:
     """Authenticate and do ``work`` in one transaction (a writing or a reading session of the
-    API's): committed when it returns, rolled back on any error."""
+    API's, or of ``sessions``): committed when it returns, rolled back on any error."""
     return in_request_transaction(
-        request, lambda session: work(_authenticate(request, session, known)), writes=writes
+        request,
+        lambda session: work(_authenticate(request, session, known)),
+        writes=writes,
+        sessions=sessions,
     )
 
 
@@ -196,7 +200,10 @@ async def scim_call(
     then the route), each of which FastAPI would run on the thread pool separately: one hand-over
     instead of four is most of what a lookup costs on loopback. On SQLite a writing request goes
     to the process's writer thread (``run_writing``): an identity provider's bulk provisioning is
-    most of what writes to Roster.
+    most of what writes to Roster. Where no other writer is at work, a create, replacement or
+    patch is done on the event loop itself instead (``writes_now``): it never waits there, and
+    goes to the writer thread when it would have to. A deletion, which can take long (a person's
+    content is reassigned), always goes to the thread.
     """
     if writes is None:
         writes = request.method not in SAFE_METHODS
@@ -204,6 +211,12 @@ async def scim_call(
         return await run_sync(_in_transaction, request, work, None, False)
     known = _token_before_writing(request)
     if request.app.state.serial_writes:
+        now: WritesNow | None = request.app.state.writes_now
+        if now is not None and request.method != "DELETE" and not writer_thread_is_busy():
+            try:
+                return _in_transaction(request, work, known, True, now.sessions)
+            except (WriterBusy, PoolTimeout):
+                pass  # nothing was written: the writer thread does it, waiting its turn
         return await run_writing(_in_transaction, request, work, known, True)
     return await run_sync(_in_transaction, request, work, known, True)
 
