@@ -168,11 +168,37 @@ def writer(engine: Engine | Connection) -> Engine | Connection:
     return engine
 
 
-class PointReads:
-    """Connections for small reads answered on the event loop itself (``point_reads``)."""
+class _OnTheLoop:
+    """What work done on the event loop itself runs on: an engine of its own (``_loop_bind``), or
+    a test's connection, lent as it is."""
 
     def __init__(self, bind: Engine | Connection) -> None:
         self._bind = bind
+
+    def dispose(self) -> None:
+        """Close the engine's connection (a test's connection is its own)."""
+        if isinstance(self._bind, Engine):
+            self._bind.dispose()
+
+
+def _loop_bind(bind: Engine | Connection, **options: bool) -> Engine | Connection | None:
+    """For work on the event loop: on SQLite, an engine of its own on the same file with one
+    connection, which is never waited for (the loop does one such piece of work at a time) and is
+    made with ``options`` (``read_only_now``, ``write_now``); a test's connection as it is. None on
+    PostgreSQL, where every statement is a network round trip that must not hold up the event
+    loop, and for an in-memory database, where a second engine would open another, empty one."""
+    if bind.dialect.name != "sqlite":
+        return None
+    if isinstance(bind, Connection):
+        return bind
+    if bind.url.database in (None, "", ":memory:"):
+        return None
+    url = bind.url.render_as_string(hide_password=False)
+    return make_engine(url, pool_size=1, max_overflow=0, pool_timeout=0, **options)
+
+
+class PointReads(_OnTheLoop):
+    """Connections for small reads answered on the event loop itself (``point_reads``)."""
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -184,35 +210,21 @@ class PointReads:
         with self._bind.connect() as connection:
             yield connection
 
-    def dispose(self) -> None:
-        """Close the engine's connection (a test's connection is its own)."""
-        if isinstance(self._bind, Engine):
-            self._bind.dispose()
-
 
 def point_reads(bind: Engine | Connection) -> PointReads | None:
-    """Connections for small reads answered on the event loop itself, or None where there are none.
+    """Connections for small reads answered on the event loop itself, or None where there are none
+    (``_loop_bind``).
 
     Handing a request to a worker thread and back costs a SCIM lookup about a seventh of its
     time (bench/NOTES.md). On SQLite a read by key needs no network and, in WAL mode, no lock, so
     the few requests that are such reads may skip the hand-over. They use a plain Connection, not
-    a Session (they read rows and change nothing), of an engine of their own: one connection (the
-    event loop runs one read at a time, so it never waits for one the worker threads hold), which
-    refuses to write and never waits for a lock (``read_only_now``). Work that would write or
-    wait raises at once instead, and its caller does it again on a worker thread. PostgreSQL has
-    none: every statement is a network round trip, which must not hold up the event loop.
-
-    On a test's connection the reads are on that connection, like every session's. An in-memory
-    database has none: a second engine would open another, empty one.
+    a Session (they read rows and change nothing), of an engine of their own, which refuses to
+    write and never waits for a lock (``read_only_now``). Work that would write or wait raises at
+    once instead, and its caller does it again on a worker thread. On a test's connection the
+    reads are on that connection, like every session's.
     """
-    if bind.dialect.name != "sqlite":
-        return None
-    if isinstance(bind, Connection):
-        return PointReads(bind)
-    if bind.url.database in (None, "", ":memory:"):
-        return None
-    url = bind.url.render_as_string(hide_password=False)
-    return PointReads(make_engine(url, read_only_now=True, pool_size=1, max_overflow=0, pool_timeout=0))
+    own = _loop_bind(bind, read_only_now=True)
+    return None if own is None else PointReads(own)
 
 
 def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:
@@ -241,36 +253,25 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-class WritesNow:
+class WritesNow(_OnTheLoop):
     """Sessions for small writes done on the event loop itself (``writes_now``)."""
 
     def __init__(self, bind: Engine | Connection) -> None:
-        self._bind = bind
+        super().__init__(bind)
         self.sessions = make_sessionmaker(writer(bind))
-
-    def dispose(self) -> None:
-        """Close the engine's connection (a test's connection is its own)."""
-        if isinstance(self._bind, Engine):
-            self._bind.dispose()
 
 
 def writes_now(bind: Engine | Connection) -> WritesNow | None:
-    """Sessions for writes that may be done on the event loop itself, or None where there are none.
+    """Sessions for writes that may be done on the event loop itself, or None where there are none
+    (``_loop_bind``).
 
     A SQLite write handed to the writer thread and back spends part of its time in the hand-over
     itself (bench/NOTES.md). When no other writer is at work, a small write can be done where
-    the request already is. These sessions' engine has one connection, and its transactions never
-    wait: if the writer gate or SQLite's write lock is taken, BEGIN raises ``WriterBusy`` before
-    anything is written, and the caller hands the work to the writer thread, where waiting is
-    allowed. So the event loop never waits for another writer; it is busy only for the write's own
-    work. PostgreSQL has none, as for ``point_reads``; neither does an in-memory database. On a
+    the request already is. These sessions' transactions never wait (``write_now``): if the
+    writer gate or SQLite's write lock is taken, BEGIN raises ``WriterBusy`` before anything is
+    written, and the caller hands the work to the writer thread, where waiting is allowed. So the
+    event loop never waits for another writer; it is busy only for the write's own work. On a
     test's connection the writes are on that connection, like every session's.
     """
-    if bind.dialect.name != "sqlite":
-        return None
-    if isinstance(bind, Connection):
-        return WritesNow(bind)
-    if bind.url.database in (None, "", ":memory:"):
-        return None
-    url = bind.url.render_as_string(hide_password=False)
-    return WritesNow(make_engine(url, write_now=True, pool_size=1, max_overflow=0, pool_timeout=0))
+    own = _loop_bind(bind, write_now=True)
+    return None if own is None else WritesNow(own)
