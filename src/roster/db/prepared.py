@@ -39,9 +39,9 @@ class _Form:
     sql: str
     positional: bool
     names: tuple[str, ...]
-    binds: tuple[
-        tuple[str | None, Any, Processor | None], ...
-    ]  # the parameter's key (or a fixed value), processor
+    # Each bind: the parameter's key (None for a value fixed in the statement), that value, and
+    # the type's processor.
+    binds: tuple[tuple[str | None, Any, Processor | None], ...]
     results: tuple[Processor | None, ...]
 
 
