@@ -10,8 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, bindparam, event, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -80,26 +81,31 @@ def test_an_update_counts_its_rows_and_returns_what_it_is_asked_to(db: Session) 
     assert Prepared(statement).execute(db, {"org_id": uuid.uuid4()}).rowcount == 0
 
 
-def test_an_insert_writes_the_row_core_would(db: Session) -> None:
-    org = make_org(db)
-    db.flush()
-    moment = clock.now() - timedelta(days=3)
-    row = {
-        "org_id": org.org.id,
+def _event_row(org_id: uuid.UUID, *, seq: int) -> dict[str, Any]:
+    """An audit event's every column, for inserting it by hand."""
+    return {
+        "org_id": org_id,
         "id": uuid.uuid4(),
-        "seq": 10_000,
-        "created_at": moment,
+        "seq": seq,
+        "created_at": clock.now() - timedelta(days=3),
         "action": "test.prepared",
         "actor_id": None,
         "subject_id": None,
         "actor_display": "Élodie Ünal",
         "subject_display": "",
-        "details": {"ids": [str(org.org.id)], "nested": {"n": 1}},
+        "details": {"ids": [str(org_id)], "nested": {"n": 1}},
         "personal_digest": "0" * 64,
         "redactions": None,
         "prev_hash": "1" * 64,
         "hash": "2" * 64,
     }
+
+
+def test_an_insert_writes_the_row_core_would(db: Session) -> None:
+    org = make_org(db)
+    db.flush()
+    row = _event_row(org.org.id, seq=10_000)
+    moment = row["created_at"]
     Prepared(insert(EVENTS), columns=list(row)).execute(db, row)
     core_row = {**row, "id": uuid.uuid4(), "seq": 10_001}
     db.connection().execute(insert(EVENTS), core_row)
@@ -141,6 +147,33 @@ def test_statements_are_seen_by_cursor_events(db: Session) -> None:
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert len(seen) == 1 and seen[0].startswith("SELECT organizations.slug")
+
+
+def test_unwatched_statements_go_straight_to_the_driver(db: Session, monkeypatch: Any) -> None:
+    """With nothing listening, a statement skips SQLAlchemy's execution path (the tests above
+    compared that path's results with Core's)."""
+    org = make_org(db)
+    db.flush()
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("sent through Connection.exec_driver_sql")
+
+    monkeypatch.setattr(Connection, "exec_driver_sql", refuse)
+    slug = Prepared(select(ORGANIZATIONS.c.slug).where(ORGANIZATIONS.c.id == bindparam("id")))
+    assert slug.execute(db, {"id": org.org.id}).scalar() == org.org.slug
+
+
+def test_a_drivers_error_is_raised_as_sqlalchemys(db: Session) -> None:
+    org = make_org(db)
+    db.flush()
+    row = _event_row(org.org.id, seq=20_000)
+    statement = Prepared(insert(EVENTS), columns=list(row))
+    statement.execute(db, row)
+    with pytest.raises(IntegrityError), db.begin_nested():
+        statement.execute(db, {**row, "action": "test.again"})  # the same id and sequence number
+    # Nothing more was written, and the transaction goes on.
+    actions = db.scalars(select(EVENTS.c.action).where(EVENTS.c.id == row["id"])).all()
+    assert actions == ["test.prepared"]
 
 
 def test_statements_it_cannot_send_as_compiled_are_refused(db: Session) -> None:

@@ -5,10 +5,17 @@ statement's cache key (walking the whole statement), looks up the compiled form,
 execution context, then processes parameters and results; ``Session.execute`` adds the ORM's
 dispatch on top. Profiling an identity provider's creates, executing their statements this way
 took about three times the CPU that SQLite spent on them. A ``Prepared`` statement is compiled
-once per dialect, and each call sends its SQL text with ``Connection.exec_driver_sql``, with the
-parameters and result values converted by the type processors SQLAlchemy would use. Events such
-as ``before_cursor_execute`` still fire, the session's pending objects are flushed first as
-``Session.execute`` would, and the statement runs in the session's transaction.
+once per dialect, and each call sends its SQL text on the driver's cursor, with the parameters
+and result values converted by the type processors SQLAlchemy would use. The session's pending
+objects are flushed first as ``Session.execute`` would, the statement runs in the session's
+transaction, and the driver's errors are raised as SQLAlchemy's (``IntegrityError``,
+``OperationalError``), as ``Connection.execute`` raises them.
+
+Where something watches the statements sent (a ``before_cursor_execute`` or
+``after_cursor_execute`` listener, the dialect's events, the engine's ``echo``), the statement is
+sent with ``Connection.exec_driver_sql`` instead, so that everything watching sees it. Elsewhere
+that machinery (an execution context and a result object per statement) would only add its cost:
+sending a create's statements through it took longer than SQLite's work on them.
 
 Only plain statements qualify: no expanding ``IN`` lists or other parameters rendered into the
 SQL at execution time (refused when compiled). An ``INSERT`` or ``UPDATE`` whose values come from
@@ -90,13 +97,19 @@ class Prepared:
                 value = params[key]
                 values.append(value if process is None else process(value))
         sent: Any = tuple(values) if form.positional else dict(zip(form.names, values, strict=True))
-        result = connection.exec_driver_sql(form.sql, sent)
-        if not result.returns_rows:
-            return PreparedResult([], int(result.rowcount or 0))
+        if _watched(connection):
+            result = connection.exec_driver_sql(form.sql, sent)
+            returns_rows = result.returns_rows
+            fetched: Sequence[Any] = result.fetchall() if returns_rows else []
+            rowcount = result.rowcount
+        else:
+            returns_rows, fetched, rowcount = _on_the_cursor(connection, form.sql, sent)
+        if not returns_rows:
+            return PreparedResult([], int(rowcount or 0))
         processors = form.results
         rows = [
             tuple(value if p is None else p(value) for p, value in zip(processors, row, strict=True))
-            for row in result.fetchall()
+            for row in fetched
         ]
         # Counted here: with rows returned, the drivers' rowcounts differ (pysqlite's grows as the
         # rows are stepped through, psycopg's is gone once they are fetched).
@@ -134,6 +147,37 @@ class Prepared:
         )
         self._forms[(dialect.name, dialect.driver)] = form
         return form
+
+
+def _watched(connection: Connection) -> bool:
+    """Whether anything sees the statements ``connection`` sends: cursor events, the dialect's
+    events (``do_execute``, ``handle_error``), or logging (``echo``)."""
+    dispatch = connection.dispatch
+    return bool(
+        connection._echo  # what Connection itself checks before it logs
+        or connection.dialect._has_events
+        or dispatch.before_cursor_execute
+        or dispatch.after_cursor_execute
+    )
+
+
+def _on_the_cursor(connection: Connection, sql: str, params: Any) -> tuple[bool, Sequence[Any], int]:
+    """Send ``sql`` on a cursor of ``connection``'s driver connection, in its transaction (begun
+    here if it has not begun, as ``Connection.execute`` would), and give back whether it returned
+    rows, the rows, and its rowcount. A driver's error is raised as ``Connection.execute`` raises
+    it: wrapped in SQLAlchemy's exception, and a lost connection invalidated."""
+    if not connection.in_transaction():
+        connection.begin()
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql, params)
+        returns_rows = cursor.description is not None
+        rows = cursor.fetchall() if returns_rows else []
+        rowcount = cursor.rowcount
+    except BaseException as exc:
+        connection._handle_dbapi_exception(exc, sql, params, cursor, None)  # raises
+    cursor.close()
+    return returns_rows, rows, rowcount
 
 
 def instance_of(mapped: type[T], row: Mapping[str, Any]) -> T:
