@@ -128,6 +128,38 @@ def test_a_large_restore_on_postgresql_first_refreshes_the_maps_statistics(
     assert db.scalar(analyzed) == before + 1
 
 
+@pytest.mark.postgres_only
+def test_on_postgresql_a_deletion_and_a_restore_plan_each_statement_for_its_own_values(
+    databases: DatabaseFactory,
+) -> None:
+    """psycopg prepares a statement that has run five times, and PostgreSQL may then keep one
+    generic plan for every value: a plan made for a heavy person's references then served an
+    ordinary person's restore (``deletion._plan_for_these_values``). The setting lasts for the
+    operation's transaction only."""
+    engine = make_engine(databases.new_database())
+    show = text("SHOW plan_cache_mode")
+    try:
+        factory = make_sessionmaker(engine)
+        with transaction(factory) as session:
+            o = make_org(session)
+            user = make_user(session, o.org)
+            make_task(session, actor=o.admin, title="Hand over", responsible_id=user.id)
+            key = (user.org_id, user.id)
+            assert session.scalar(show) == "auto"
+            deletion.delete_user(session, user, actor=o.admin, confirm=user.email)
+            assert session.scalar(show) == "force_custom_plan"
+        with transaction(factory) as session:
+            assert session.scalar(show) == "auto"
+            person = session.get(User, key)
+            assert person is not None
+            restored = deletion.restore_user(session, person, actor=None)
+            assert restored.restored and session.scalar(show) == "force_custom_plan"
+        with transaction(factory) as session:
+            assert session.scalar(show) == "auto"
+    finally:
+        engine.dispose()
+
+
 def _dispositions(kind: str) -> tuple[Disposition, ...]:
     return next(r.dispositions for r in content_references() if r.kind == kind)
 

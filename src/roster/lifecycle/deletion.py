@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     union_all,
     update,
 )
@@ -380,6 +381,21 @@ def _is_postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _plan_for_these_values(session: Session) -> None:
+    """On PostgreSQL, plan each of this transaction's statements for the values it is sent.
+
+    A person's references are skewed: one may hold 200,000 and the next 100, and the map's
+    statements can probe it by its key or by another index. psycopg prepares a statement once it
+    has run five times, and PostgreSQL may then settle on one generic plan for every value. A
+    heavy deletion's restore (22 map updates, one statement) left a generic plan that read every
+    map row of the kind: a later ordinary person's restore took 96 ms instead of 33 ms, each map
+    update 3 ms instead of 0.2 ms. Planning each statement costs a fraction of a millisecond;
+    ``SET LOCAL`` ends with the transaction.
+    """
+    if _is_postgres(session):
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def _lock_user(session: Session, user: User) -> User:
     locked = session.scalars(
         select(User)
@@ -573,6 +589,7 @@ def delete_user(
     """Delete a user: move or hide every content reference per the plan, record the moves in the
     authorship map, free the email and the seat; restorable until the organization's window ends."""
     org = accounts.lock_organization(session, user.org_id)
+    _plan_for_these_values(session)
     user = _lock_user(session, user)
     _check_removable(session, user, actor=actor)
     if user.status == UserStatus.DELETED.value:
@@ -721,6 +738,7 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
     """Undo a deletion or merge within the window: references still where the deletion put them
     go back, hidden content reappears, and the account returns as dismissed (no seat)."""
     accounts.lock_organization(session, user.org_id)
+    _plan_for_these_values(session)
     user = _lock_user(session, user)
     if user.status != UserStatus.DELETED.value:
         raise errors.InvalidTransition(f"{user.display_name} is not deleted.")
@@ -900,6 +918,8 @@ def purge_expired(session: Session, *, now: datetime | None = None, limit: int |
     of the user row (the map keeps the original name). Returns how many deletions were purged."""
     now = now or clock.now()
     operations = _due_operations(session, now, limit)
+    if operations:
+        _plan_for_these_values(session)
     for op in operations:
         destroyed = _destroy_hidden(session, op)
         op.purged_at = now
@@ -1005,6 +1025,7 @@ def erase_user(
     """Delete and purge at once, and replace the person's name everywhere with a pseudonym
     ("Former employee N"): user row, authorship map, audit details, mail, invitations."""
     org = accounts.lock_organization(session, user.org_id)
+    _plan_for_these_values(session)
     user = _lock_user(session, user)
     _check_removable(session, user, actor=actor)
     erased_before = session.scalar(
@@ -1115,6 +1136,7 @@ def merge_users(
     """Move every content reference of a duplicate account to ``into``, then delete the duplicate
     (restorable like any deletion; the map records each move under one operation)."""
     org = accounts.lock_organization(session, source.org_id)
+    _plan_for_these_values(session)
     source = _lock_user(session, source)
     if into.org_id != source.org_id:
         raise errors.UnknownUser("No such user in this organization.", field="into_id")
