@@ -129,33 +129,41 @@ def test_a_large_restore_on_postgresql_first_refreshes_the_maps_statistics(
 
 
 @pytest.mark.postgres_only
-def test_on_postgresql_a_deletion_and_a_restore_plan_each_statement_for_its_own_values(
-    databases: DatabaseFactory,
+def test_on_postgresql_a_small_restore_plans_each_statement_for_its_own_values(
+    databases: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """psycopg prepares a statement that has run five times, and PostgreSQL may then keep one
-    generic plan for every value: a plan made for a heavy person's references then served an
-    ordinary person's restore (``deletion._plan_for_these_values``). The setting lasts for the
-    operation's transaction only."""
+    generic plan for every value, made from the map's statistics of a large restore
+    (``deletion._plan_for_these_values``). A small restore asks for plans made for its own values,
+    for its transaction only; a deletion and a large restore keep the generic plans."""
     engine = make_engine(databases.new_database())
     show = text("SHOW plan_cache_mode")
     try:
         factory = make_sessionmaker(engine)
         with transaction(factory) as session:
             o = make_org(session)
-            user = make_user(session, o.org)
-            make_task(session, actor=o.admin, title="Hand over", responsible_id=user.id)
-            key = (user.org_id, user.id)
+            small, large = make_user(session, o.org), make_user(session, o.org)
+            for person in (small, large):
+                make_task(session, actor=o.admin, title="Hand over", responsible_id=person.id)
+            keys = [(person.org_id, person.id) for person in (small, large)]
+            for person in (small, large):
+                deletion.delete_user(session, person, actor=o.admin, confirm=person.email)
             assert session.scalar(show) == "auto"
-            deletion.delete_user(session, user, actor=o.admin, confirm=user.email)
-            assert session.scalar(show) == "force_custom_plan"
+
+        def restore(key: tuple[object, object]) -> None:
+            with transaction(factory) as session:
+                person = session.get(User, key)
+                assert person is not None and session.scalar(show) == "auto"
+                assert deletion.restore_user(session, person, actor=None).restored
+                seen.append(session.scalar(show))
+
+        seen: list[str | None] = []
+        restore(keys[0])
+        monkeypatch.setattr(deletion, "_ANALYZE_MAP_FROM_ROWS", 1)  # the next counts as large
+        restore(keys[1])
+        assert seen == ["force_custom_plan", "auto"]
         with transaction(factory) as session:
-            assert session.scalar(show) == "auto"
-            person = session.get(User, key)
-            assert person is not None
-            restored = deletion.restore_user(session, person, actor=None)
-            assert restored.restored and session.scalar(show) == "force_custom_plan"
-        with transaction(factory) as session:
-            assert session.scalar(show) == "auto"
+            assert session.scalar(show) == "auto"  # it ended with the small restore's transaction
     finally:
         engine.dispose()
 
