@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
 from roster.accounts.models import Organization, User
 from roster.domain import errors
 from roster.domain.users import Role
+from roster.ids import new_id
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion import DispositionPlan
 from roster.lifecycle.deletion_models import Authorship
@@ -394,6 +396,44 @@ def test_the_api_previews_and_deletes_and_the_token_dies(client: TestClient, db:
     again = client.post(f"/api/v1/users/{busy.id}/delete", json={"confirm": busy.email}, headers=admin)
     assert again.status_code == 409
     assert again.json()["code"] == "invalid_transition"
+
+
+def test_the_system_user_is_found_by_its_own_index_and_there_is_one_per_organization(
+    db: Session,
+) -> None:
+    """Every deletion looks the System User up: by the partial unique index, not by reading every
+    person of the organization."""
+    o = make_org(db)
+    db.flush()
+    sent: list[tuple[str, Any]] = []
+    connection = db.connection()
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        system = accounts.get_system_user(db, o.org.id)
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+    assert system.is_system and system.org_id == o.org.id
+    [(statement, parameters)] = sent
+    if connection.dialect.name == "sqlite":
+        explain, no_scans = "EXPLAIN QUERY PLAN ", None
+    else:  # a table this small is read whole unless told otherwise; the index must be usable
+        explain, no_scans = "EXPLAIN ", "SET LOCAL enable_seqscan = off"
+    savepoint = db.begin_nested()
+    try:
+        if no_scans:
+            connection.exec_driver_sql(no_scans)
+        plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(explain + statement, parameters))
+    finally:
+        savepoint.rollback()  # the setting goes with it
+    assert "uq_users_system_user" in plan, plan
+
+    second = {c: getattr(system, c) for c in ("org_id", "first_name", "display_name", "role", "status")}
+    with pytest.raises(IntegrityError), db.begin_nested():
+        db.execute(insert(User).values(**second, id=new_id(), is_system=True))
 
 
 def test_the_api_refuses_deleting_oneself_and_the_system_user(client: TestClient, db: Session) -> None:

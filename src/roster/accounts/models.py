@@ -46,6 +46,15 @@ class User(TenantMixin, Base):
         # The email is unique among the users that hold it: a deleted user's email_key is NULL, so
         # the address is free at once (and comes back on restore when nobody took it).
         UniqueConstraint("org_id", "email_key"),
+        # The organization's one System User, which receives deleted people's content: found by
+        # this index, not by reading every person of the organization (``get_system_user``).
+        Index(
+            "uq_users_system_user",
+            "org_id",
+            unique=True,
+            sqlite_where=text("is_system = 1"),
+            postgresql_where=text("is_system = true"),
+        ),
     )
 
     email: Mapped[str | None] = mapped_column(String(320))

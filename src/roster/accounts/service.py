@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, select, true, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -77,7 +77,9 @@ def get_organization_by_slug(session: Session, slug: str) -> Organization | None
 
 def get_system_user(session: Session, org_id: uuid.UUID) -> User:
     """The organization's System User, which receives the content of deleted people."""
-    return session.scalars(select(User).where(User.org_id == org_id, User.is_system.is_(True))).one()
+    # ``is_system = true``, as the partial index ``uq_users_system_user`` is written (``IS true``
+    # would not match its predicate on SQLite, and the lookup would read the whole organization).
+    return session.scalars(select(User).where(User.org_id == org_id, User.is_system == true())).one()
 
 
 def get_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
