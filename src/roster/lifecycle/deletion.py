@@ -723,15 +723,14 @@ def _plan_for_these_values(session: Session) -> None:
 
     psycopg prepares a statement once it has run five times, and PostgreSQL may then keep one
     generic plan for every value. The map's statistics come from the last large restore
-    (``_refresh_map_statistics``), when the map may have held that one deletion: its statistics
-    then say every row has the same ``operation_id``, which seems to narrow nothing, and the
-    generic plan for marking a kind
-    restored read every map row of the kind through ``ix_authorship_object`` instead of the
-    operation's own rows by key. After a heavy person's restore, an ordinary person's took 96 ms
-    instead of 33 ms (each of its 21 map updates 3 ms instead of 0.2 ms). Large operations keep
-    the generic plans: planned for a heavy person's own values, their deletion took 14.5 s
-    instead of 5.3 s and their restore 7.0 s instead of 5.0 s. ``SET LOCAL`` ends with the
-    transaction.
+    (``_refresh_map_statistics``), when the map may have held that one deletion: they then say
+    every row has the same ``operation_id``, which seems to narrow nothing, and the generic plan
+    for marking a kind restored read every map row of the kind through ``ix_authorship_object``
+    instead of the operation's own rows by key. After a heavy person's restore, an ordinary
+    person's took 96 ms instead of 33 ms (each of its 21 map updates 3 ms instead of 0.2 ms).
+    Large operations keep the generic plans: planned for a heavy person's own values, their
+    deletion took 14.5 s instead of 5.3 s and their restore 7.0 s instead of 5.0 s. ``SET LOCAL``
+    ends with the transaction.
     """
     if _is_postgres(session):
         session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
