@@ -375,6 +375,11 @@ def test_a_point_read_connection_refuses_to_write_and_never_waits(databases: Dat
         holder.execute("COMMIT")
         with reads.connection() as connection:  # each read sees what was committed before it
             assert connection.execute(text("SELECT v FROM t")).scalar() == 3
+            kept = connection
+        with reads.connection() as connection:  # the one connection stays checked out between reads
+            assert connection is kept and not connection.in_transaction()
+        reads.dispose()
+        assert kept.closed
     finally:
         holder.close()
         reads.dispose()
