@@ -386,6 +386,71 @@ def test_a_point_read_connection_refuses_to_write_and_never_waits(databases: Dat
         engine.dispose()
 
 
+@pytest.mark.sqlite_only  # writes on the event loop exist on SQLite only
+def test_a_write_on_the_event_loop_keeps_its_connection_and_opens_the_writer_gate_when_it_ends(
+    databases: DatabaseFactory,
+) -> None:
+    import fcntl
+    import os
+
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from roster.db.engine import WriterBusy, writer_gate_path, writes_now
+
+    url = databases.new_database()
+    path = make_url(url).database
+    assert path
+    engine = make_engine(url)
+    now = writes_now(engine)
+    assert now is not None
+
+    def values() -> list[int]:
+        with engine.connect() as other:
+            return list(other.execute(text("SELECT v FROM t ORDER BY v")).scalars())
+
+    try:
+        with engine.begin() as setup:
+            setup.execute(text("CREATE TABLE t (v INTEGER UNIQUE)"))
+        with now.session() as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            kept = session.connection()
+            assert not _gate_is_open(path)  # a writing BEGIN took it
+        assert values() == [1]  # committed
+        assert _gate_is_open(path) and not kept.in_transaction() and not kept.closed
+        with pytest.raises(IntegrityError), now.session() as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+            session.execute(text("INSERT INTO t VALUES (1)"))
+        assert values() == [1]  # rolled back whole
+        assert _gate_is_open(path) and not kept.in_transaction()
+        with now.session() as session:
+            assert session.connection() is kept  # the same connection, from write to write
+            session.execute(text("INSERT INTO t VALUES (3)"))
+            with pytest.raises(PoolTimeout), now.session() as inner:  # one connection, never waited for
+                inner.execute(text("INSERT INTO t VALUES (4)"))
+        assert values() == [1, 3] and _gate_is_open(path)
+
+        gate = writer_gate_path(path)
+        assert gate is not None
+        holder = os.open(gate, os.O_RDWR)
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX)  # another writer is at work
+            with pytest.raises(WriterBusy), now.session() as session:
+                session.execute(text("INSERT INTO t VALUES (5)"))
+            assert not _gate_is_open(path)  # still the other writer's
+        finally:
+            os.close(holder)
+        assert values() == [1, 3] and _gate_is_open(path)
+        with now.session() as session:  # and the next write goes on
+            session.execute(text("INSERT INTO t VALUES (6)"))
+        assert values() == [1, 3, 6] and _gate_is_open(path)
+        now.dispose()
+        assert kept.closed
+    finally:
+        now.dispose()
+        engine.dispose()
+
+
 @pytest.mark.postgres_only
 def test_postgres_has_no_point_reads(db: Session) -> None:
     from roster.db.engine import point_reads

@@ -60,17 +60,12 @@ def end_transaction(session: Session, commit: bool) -> None:
 
 
 def in_request_transaction(
-    request: Request,
-    work: Callable[[Session], T],
-    *,
-    writes: bool | None = None,
-    sessions: sessionmaker[Session] | None = None,
+    request: Request, work: Callable[[Session], T], *, writes: bool | None = None
 ) -> T:
     """``work(session)`` in the request's transaction, on the calling thread: committed when it
     returns, rolled back when it raises. For work that checks its caller itself on a worker thread
-    (``Caller``, the SCIM server). ``writes`` as for ``request_session``; ``sessions`` instead, to
-    use other sessions than the request's own kind (``writes_now``)."""
-    session = sessions() if sessions is not None else request_session(request, writes=writes)
+    (``Caller``, the SCIM server). ``writes`` as for ``request_session``."""
+    session = request_session(request, writes=writes)
     commit = False
     try:
         result = work(session)

@@ -26,7 +26,7 @@ from scim2_models import (
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
@@ -160,15 +160,11 @@ def _in_transaction(
     work: Callable[[service.ScimContext], Response],
     known: tokens.LiveScimToken | None,
     writes: bool,
-    sessions: sessionmaker[Session] | None = None,
 ) -> Response:
     """Authenticate and do ``work`` in one transaction (a writing or a reading session of the
-    API's, or of ``sessions``): committed when it returns, rolled back on any error."""
+    API's): committed when it returns, rolled back on any error."""
     return in_request_transaction(
-        request,
-        lambda session: work(_authenticate(request, session, known)),
-        writes=writes,
-        sessions=sessions,
+        request, lambda session: work(_authenticate(request, session, known)), writes=writes
     )
 
 
@@ -214,7 +210,8 @@ async def scim_call(
         now: WritesNow | None = request.app.state.writes_now
         if now is not None and request.method != "DELETE" and not writer_thread_is_busy():
             try:
-                return _in_transaction(request, work, known, True, now.sessions)
+                with now.session() as session:
+                    return work(_authenticate(request, session, known))
             except (WriterBusy, PoolTimeout):
                 pass  # nothing was written: the writer thread does it, waiting its turn
         return await run_writing(_in_transaction, request, work, known, True)
