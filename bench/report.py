@@ -481,6 +481,7 @@ def _scim(result: dict[str, Any] | None, error: dict[str, Any] | None) -> list[s
                     f"| {label} | {row['wall_ms']:.2f} ms | {'n/a' if cpu is None else f'{cpu:.2f} ms'} |"
                 )
     lines += _scim_budget(roster, peer)
+    lines += _scim_bare(servers.get("bare"), roster, peer)
     if body.get("meta", {}).get("interleaving"):
         lines += ["", f"Interleaving: {body['meta']['interleaving']}."]
     lines += _scim_concurrent(body.get("concurrent"))
@@ -522,6 +523,37 @@ def _scim_budget(roster: dict[str, Any], peer: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {label} | {budget:.2f} ms | {http:.2f} ms | {database:.2f} ms | "
             f"{budget - http - database:.2f} ms | {now - http - database:.2f} ms |"
+        )
+    return lines
+
+
+def _scim_bare(bare: dict[str, Any] | None, roster: dict[str, Any], peer: dict[str, Any]) -> list[str]:
+    """The bare server of ``bench/scim_bare.py``, measured in the same turns as Roster and the peer."""
+    if not bare:
+        return []
+    lines = [
+        "",
+        "The same budget, measured: a bare ASGI server under the same uvicorn (`bench/scim_bare.py`) "
+        "answers each create and lookup by sending the statements Roster sent for one (the "
+        "database's share above) through `sqlite3` on a database of its own, and answering the "
+        "body Roster rendered for it, with the request's person put in. It has no framework, ORM, "
+        "validation or rules of its own. It took its turns with Roster and the peer, on the same "
+        "client. What Roster takes beyond it is what Roster's own code costs over HTTP.",
+        "",
+        "| Request | Bare server | Bare / the peer | Roster / bare | Bare server's CPU | Roster's CPU |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, key, cpu_key in (
+        ("Creates/s", "creates_per_second", "create_server_cpu_ms"),
+        ("`userName eq` lookups/s", "user_name_lookups_per_second", "lookup_server_cpu_ms"),
+    ):
+        floor, mine, theirs = bare.get(key), roster.get(key), peer.get(key)
+        if not floor or not mine or not theirs:
+            continue
+        cpu_floor, cpu_mine = bare.get(cpu_key), roster.get(cpu_key)
+        cpus = [("n/a" if c is None else f"{c:.2f} ms") for c in (cpu_floor, cpu_mine)]
+        lines.append(
+            f"| {label} | {floor:,.0f} | {_x(floor / theirs)} | {mine / floor:.2f} | {cpus[0]} | {cpus[1]} |"
         )
     return lines
 

@@ -47,6 +47,7 @@ class Server:
     token: str
     description: str
     pid: int
+    pages: bool = True  # whether it serves a page of people (the bare server does not)
 
 
 def bench_organization(database: Path) -> tuple[uuid.UUID, str]:
@@ -109,6 +110,22 @@ def reference_server(workdir: Path) -> Iterator[Server]:
         )
     finally:
         stop(process)
+
+
+@contextmanager
+def bare_server(workdir: Path) -> Iterator[Server]:
+    """The bare server of ``bench/scim_bare.py``: HTTP and the database's statements, nothing else."""
+    from bench.scim_bare import serve_bare
+
+    with serve_bare(workdir) as (base, token, pid):
+        yield Server(
+            "bare",
+            base,
+            token,
+            "bare ASGI server (uvicorn, 1 worker, SQLite): Roster's statements for the request, replayed",
+            pid,
+            pages=False,
+        )
 
 
 def user_body(i: int, run: str) -> dict[str, Any]:
@@ -282,6 +299,8 @@ def _interleaved(sides: list[Side], kind: str, items: list[Any], chunk: int) -> 
     for turn, begin in enumerate(range(0, len(items), chunk)):
         part = items[begin : begin + chunk]
         for side in sides if turn % 2 == 0 else reversed(sides):
+            if kind == "page" and not side.server.pages:
+                continue
             if kind == "lookup":
                 wanted = [side.names[i] for i in part]
                 side.timed(kind, wanted, side.lookup)
@@ -305,6 +324,9 @@ def measure(
     results = {}
     for side in sides:
         create, lookup, page = (side.tallies[k] for k in ("create", "lookup", "page"))
+        if not side.server.pages:
+            results[side.server.name] = _rates(side.server, create, lookup)
+            continue
         times = sorted(page.samples)
         results[side.server.name] = {
             **_rates(side.server, create, lookup),
@@ -429,8 +451,16 @@ def run(scale: float = 0.01) -> dict[str, Any]:
     counts = sizes(scale)
     with tempfile.TemporaryDirectory(prefix="roster-bench-scim-") as tmp:
         workdir = Path(tmp)
-        with roster_server(workdir) as roster, reference_server(workdir) as reference:
-            results = measure([roster, reference], **counts)
+        with (
+            roster_server(workdir) as roster,
+            reference_server(workdir) as reference,
+            bare_server(workdir / "bare") as bare,
+        ):
+            results = measure([roster, reference, bare], **counts)
+            from bench.scim_bare import people_written
+
+            if people_written(workdir / "bare") != counts["creates"] + 1:  # and the captured one
+                raise RuntimeError("the bare server did not write every person it answered for")
             results["roster"]["floor"] = roster_floor(roster, max(300, counts["lookups"] // 5))
             from bench import scim_floor  # it builds its requests with this module's helpers
 
@@ -463,8 +493,8 @@ def run(scale: float = 0.01) -> dict[str, Any]:
             "scale": scale,
             "counts": counts,
             "client": "one http.client keep-alive connection per server, sequential requests, loopback",
-            "interleaving": "both servers up at once; each kind of request in turns of 50 per server "
-            "(pages: 5), the order of the turns alternating",
+            "interleaving": "the servers up at once; each kind of request in turns of 50 per server "
+            "(pages: 5; the bare server serves none), the order of the turns alternating",
             "nproc": os.cpu_count(),
         },
         "sqlite": results,
@@ -488,6 +518,12 @@ def run(scale: float = 0.01) -> dict[str, Any]:
                 roster["page_of_100_ms_median"] / reference["page_of_100_ms_median"], 2
             ),
         },
+        # The bare server's rates against the peer's, and Roster's against the bare server's.
+        "ratios_bare": {
+            f"{key}_{mine}_over_{theirs}": round(results[mine][key] / results[theirs][key], 2)
+            for key in ("creates_per_second", "user_name_lookups_per_second")
+            for mine, theirs in (("bare", "scim2-server"), ("roster", "bare"))
+        },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
@@ -506,9 +542,12 @@ def table(payload: dict[str, Any]) -> str:
         ("server CPU ms per page", "page_server_cpu_ms"),
     ]
     servers = payload["sqlite"]
-    lines = [f"{'':28}{'Roster (SQLite)':>18}{'scim2-server':>16}", "-" * 62]
+    bare = servers.get("bare", {})
+    lines = [f"{'':28}{'Roster (SQLite)':>18}{'scim2-server':>16}{'bare':>10}", "-" * 72]
     for label, key in rows:
-        lines.append(f"{label:28}{servers['roster'][key]:>18}{servers['scim2-server'][key]:>16}")
+        lines.append(
+            f"{label:28}{servers['roster'][key]:>18}{servers['scim2-server'][key]:>16}{bare.get(key, ''):>10}"
+        )
     concurrent = payload.get("concurrent")
     if concurrent:
         together = concurrent["sqlite"]

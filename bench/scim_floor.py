@@ -18,6 +18,7 @@ out, as the real code does. Everything else is sent as captured.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import sqlite3
@@ -42,6 +43,7 @@ class Captured:
     statements: list[tuple[str, tuple[Any, ...]]]
     begin: str  # "BEGIN IMMEDIATE" for a write, "BEGIN" for a read
     marker: str  # the number in the captured person's name and address; each replay puts its own
+    answer: str = ""  # the body Roster's service code rendered for the request, as JSON
 
 
 def capture(url: str, token: str) -> dict[str, Captured]:
@@ -58,6 +60,8 @@ def capture(url: str, token: str) -> dict[str, Captured]:
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         sent.append((statement, tuple(parameters)))
 
+    answers: list[str] = []
+
     def request(
         factory: Any, work: Callable[[service.ScimContext], Any]
     ) -> list[tuple[str, tuple[Any, ...]]]:
@@ -69,7 +73,7 @@ def capture(url: str, token: str) -> dict[str, Captured]:
             ctx = service.ScimContext(
                 session=session, org_id=token_row.org_id, token=token_row, base_url="http://bench/scim/v2"
             )
-            work(ctx)
+            answers.append(json.dumps(work(ctx), ensure_ascii=False, separators=(",", ":")))
         return list(sent)
 
     marker = f"70{secrets.randbelow(10**8):08d}"  # digits: user_body writes it into every name
@@ -87,8 +91,8 @@ def capture(url: str, token: str) -> dict[str, Captured]:
     # A token's use is recorded at most once a minute, so a steady stream of requests does not
     # write it: the capture leaves that statement (and its savepoint) out if it ran.
     return {
-        "create": Captured(_steady(create), "BEGIN IMMEDIATE", marker),
-        "lookup": Captured(_steady(lookup), "BEGIN", marker),
+        "create": Captured(_steady(create), "BEGIN IMMEDIATE", marker, answers[0]),
+        "lookup": Captured(_steady(lookup), "BEGIN", marker, answers[1]),
     }
 
 
@@ -116,27 +120,37 @@ class Replayer:
         self.org_hex = org_hex
         self.count = 0
 
-    def _values(self, params: tuple[Any, ...], ids: dict[str, str], number: str) -> list[Any]:
+    def _values(
+        self, params: tuple[Any, ...], ids: dict[str, str], rename: Callable[[str], str]
+    ) -> list[Any]:
         values = []
         for value in params:
             if isinstance(value, str):
                 if _HEX_ID.match(value) and value != self.org_hex:
                     value = ids.setdefault(value, uuid.uuid4().hex)  # an id this request made
                 elif self.captured.marker in value:
-                    value = value.replace(self.captured.marker, number)
+                    value = rename(value)
             values.append(value)
         return values
 
-    def once(self, connection: sqlite3.Connection) -> list[int]:
-        """Replay the request in one transaction; the number of rows each statement answered."""
+    def once(self, connection: sqlite3.Connection, rename: Callable[[str], str] | None = None) -> list[int]:
+        """Replay the request in one transaction; the number of rows each statement answered.
+        ``rename`` gives a captured text its new request's value (by default, the captured
+        person's number becomes a new one for each replay)."""
         self.count += 1
         answered = []
         ids: dict[str, str] = {}
-        number = f"{self.captured.marker}r{self.count}"
+        if rename is None:
+            number = f"{self.captured.marker}r{self.count}"
+            marker = self.captured.marker
+
+            def rename(value: str) -> str:
+                return value.replace(marker, number)
+
         seq: int | None = None
         connection.execute(self.captured.begin)
         for sql, params in self.captured.statements:
-            values = self._values(params, ids, number)
+            values = self._values(params, ids, rename)
             if sql.startswith("INSERT INTO audit_events") and seq is not None:
                 values[2] = seq  # (org_id, id, seq, ...): the number the UPDATE just handed out
             rows = connection.execute(sql, values).fetchall()

@@ -126,3 +126,26 @@ def test_the_database_share_replays_the_statements_roster_sends_with_new_values_
     measured = scim_floor.measure(database, token, org_id, tmp_path, creates=20, lookups=20)
     assert measured["create_ms"] > 0 and measured["lookup_ms"] > 0
     assert measured["create_statements"] == len(create) and measured["lookup_statements"] == 3
+
+
+@pytest.mark.sqlite_only  # the bare server replays through Python's sqlite3 module
+def test_the_bare_scim_server_writes_and_finds_each_requests_own_person(tmp_path: Path) -> None:
+    from bench.scim_bare import people_written
+
+    with scim_bench.bare_server(tmp_path / "bare") as bare:
+        assert bare.pages is False
+        with Client(bare.base_url) as refused:
+            assert refused.post("/Users", json_body=scim_bench.user_body(1, "x")).status == 401
+        with scim_bench.connected(bare) as client:
+            side = scim_bench.Side(bare, client)
+            for i in range(3):
+                side.create(i)
+            assert side.names == [f"user{i}.{side.run}@bench.test" for i in range(3)]
+            for name in side.names:
+                side.lookup(name)  # raises unless exactly this person is found
+            missing = client.get("/Users", params={"filter": 'userName eq "user9.nobody@bench.test"'})
+            assert missing.status == 200 and missing.json()["Resources"] == []
+            created = client.post("/Users", json_body=scim_bench.user_body(7, "y")).json()
+            assert created["userName"] == "user7.y@bench.test"
+            assert created["name"] == {"givenName": "Given7", "familyName": "Family7"}
+    assert people_written(tmp_path / "bare") == 1 + 4  # the captured person, and one per create
