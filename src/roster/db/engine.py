@@ -152,8 +152,9 @@ def writer_gate_path(database: str | None) -> str | None:
     from two worker processes went 21-34% faster (bench/NOTES.md). As with a row lock on
     PostgreSQL, a writer waits as long as the one before it writes. The file lock is released
     when the writer's connection returns to its pool, or closes (a process that dies releases its
-    own). Writers that do not take the gate (another program) still meet SQLite's lock and busy
-    timeout.
+    own); the event loop's writing connection, which stays checked out, releases it when each
+    transaction ends (``WritesNow``). Writers that do not take the gate (another program) still
+    meet SQLite's lock and busy timeout.
     """
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
