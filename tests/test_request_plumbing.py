@@ -393,7 +393,7 @@ def test_a_write_on_the_event_loop_keeps_its_connection_and_opens_the_writer_gat
     import fcntl
     import os
 
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, PendingRollbackError
     from sqlalchemy.exc import TimeoutError as PoolTimeout
 
     from roster.db.engine import WriterBusy, writer_gate_path, writes_now
@@ -441,11 +441,17 @@ def test_a_write_on_the_event_loop_keeps_its_connection_and_opens_the_writer_gat
         finally:
             os.close(holder)
         assert values() == [1, 3] and _gate_is_open(path)
-        with now.session() as session:  # and the next write goes on
+        with pytest.raises(PendingRollbackError), now.session() as session:
+            session.execute(text("INSERT INTO t VALUES (5)"))
+            session.connection().invalidate()  # as when the driver reports the connection lost
+        assert values() == [1, 3] and _gate_is_open(path)  # closed with its connection
+        with now.session() as session:  # and the next write goes on, on a new connection
             session.execute(text("INSERT INTO t VALUES (6)"))
+            replaced = session.connection()
         assert values() == [1, 3, 6] and _gate_is_open(path)
+        assert replaced is not kept and kept.invalidated
         now.dispose()
-        assert kept.closed
+        assert replaced.closed
     finally:
         now.dispose()
         engine.dispose()

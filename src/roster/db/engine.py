@@ -343,7 +343,9 @@ class WritesNow(_OnTheLoop):
             self._kept = None
             kept.close()  # its pool's check-in opens the gate
             raise
-        gate_fd = kept.connection.info.get(_GATE) if not kept.closed else None
+        if kept.closed or kept.invalidated:  # its driver connection was closed, and the gate with it
+            return
+        gate_fd = kept.connection.info.get(_GATE)
         if gate_fd is not None:
             fcntl.flock(gate_fd, fcntl.LOCK_UN)
 
