@@ -553,7 +553,7 @@ def _scim_bare(bare: dict[str, Any] | None, roster: dict[str, Any], peer: dict[s
         cpu_floor, cpu_mine = bare.get(cpu_key), roster.get(cpu_key)
         cpus = [("n/a" if c is None else f"{c:.2f} ms") for c in (cpu_floor, cpu_mine)]
         lines.append(
-            f"| {label} | {floor:,.0f} | {_x(floor / theirs)} | {mine / floor:.2f} | {cpus[0]} | {cpus[1]} |"
+            f"| {label} | {floor:,.0f} | {_x(floor / theirs)} | {_x(mine / floor)} | {cpus[0]} | {cpus[1]} |"
         )
     return lines
 
