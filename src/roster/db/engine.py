@@ -6,8 +6,9 @@ import fcntl
 import logging
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -275,8 +276,9 @@ def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One unit of work: commit on success, roll back on any error."""
+def transaction(factory: Callable[[], Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error. ``factory`` makes the session
+    (a ``sessionmaker``)."""
     session = factory()
     try:
         yield session
@@ -322,15 +324,10 @@ class WritesNow(_OnTheLoop):
             assert isinstance(writing, Engine)
             kept = self._kept = writing.connect()
         self._lent = True
-        session = self.sessions(bind=kept)  # it begins, and ends, the connection's transaction
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+        try:  # the session begins, and ends, the connection's transaction
+            with transaction(partial(self.sessions, bind=kept)) as session:
+                yield session
         finally:
-            session.close()
             self._lent = False
             self._end(kept)
 
