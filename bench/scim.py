@@ -1,11 +1,12 @@
 """SCIM throughput: Roster (uvicorn, SQLite) and scim2-server (the in-memory reference server from
-PyPI) side by side on loopback, driven by the same client.
+PyPI) side by side on loopback, driven by the same client, with a bare server beside them
+(``bench/scim_bare.py``: the same uvicorn, Roster's statements for each request, nothing else).
 
 ``python -m bench.scim --scale 0.01`` measures, for each server: creates per second (POST /Users),
 ``userName eq`` lookups per second (GET /Users?filter=...), and a 100-item page (GET /Users with
-count=100), over one connection; then creates and lookups again over eight connections at once, on
-fresh servers (Roster with a worker process per core). Results go to ``bench/results/scim.json``; a
-table is printed.
+count=100; not the bare server), over one connection; then creates and lookups again over eight
+connections at once, on fresh servers (Roster with a worker process per core; Roster and the peer
+only). Results go to ``bench/results/scim.json``; a table is printed.
 """
 
 from __future__ import annotations
