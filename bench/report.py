@@ -527,6 +527,13 @@ def _scim_budget(roster: dict[str, Any], peer: dict[str, Any]) -> list[str]:
     return lines
 
 
+# The SCIM rates the bare server's and the concurrent tables show: label, rate key, server CPU key.
+_SCIM_RATES = (
+    ("Creates/s", "creates_per_second", "create_server_cpu_ms"),
+    ("`userName eq` lookups/s", "user_name_lookups_per_second", "lookup_server_cpu_ms"),
+)
+
+
 def _scim_bare(bare: dict[str, Any] | None, roster: dict[str, Any], peer: dict[str, Any]) -> list[str]:
     """The bare server of ``bench/scim_bare.py``, measured in the same turns as Roster and the peer."""
     if not bare:
@@ -543,10 +550,7 @@ def _scim_bare(bare: dict[str, Any] | None, roster: dict[str, Any], peer: dict[s
         "| Request | Bare server | Bare / the peer | Roster / bare | Bare server's CPU | Roster's CPU |",
         "|---|---|---|---|---|---|",
     ]
-    for label, key, cpu_key in (
-        ("Creates/s", "creates_per_second", "create_server_cpu_ms"),
-        ("`userName eq` lookups/s", "user_name_lookups_per_second", "lookup_server_cpu_ms"),
-    ):
+    for label, key, cpu_key in _SCIM_RATES:
         floor, mine, theirs = bare.get(key), roster.get(key), peer.get(key)
         if not floor or not mine or not theirs:
             continue
@@ -576,10 +580,7 @@ def _scim_concurrent(concurrent: dict[str, Any] | None) -> list[str]:
         "| Target (>= 2x the peer) | Server CPU per request, Roster / the peer |",
         "|---|---|---|---|---|---|",
     ]
-    for label, key, cpu_key in (
-        ("Creates/s", "creates_per_second", "create_server_cpu_ms"),
-        ("`userName eq` lookups/s", "user_name_lookups_per_second", "lookup_server_cpu_ms"),
-    ):
+    for label, key, cpu_key in _SCIM_RATES:
         mine, theirs = roster.get(key), peer.get(key)
         if not mine or not theirs:
             continue
