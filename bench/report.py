@@ -562,33 +562,51 @@ def _scim_bare(bare: dict[str, Any] | None, roster: dict[str, Any], peer: dict[s
     return lines
 
 
+def _concurrent_rosters(servers: dict[str, Any], workers: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The Roster servers a concurrent run measured, each with how it ran: one worker process (as
+    ``roster serve`` runs by default), and a worker process per core."""
+    rosters = []
+    if servers.get("roster_one_worker"):
+        rosters.append(("1 worker process", servers["roster_one_worker"]))
+    if servers.get("roster"):
+        rosters.append((f"{workers} worker processes", servers["roster"]))
+    return rosters
+
+
 def _scim_concurrent(concurrent: dict[str, Any] | None) -> list[str]:
     """The same creates and lookups over several connections at once, when the run measured it."""
     servers = (concurrent or {}).get("sqlite")
-    if not concurrent or not isinstance(servers, dict) or "roster" not in servers:
+    if not concurrent or not isinstance(servers, dict) or "scim2-server" not in servers:
         return []
-    roster, peer = servers["roster"], servers["scim2-server"]
+    peer = servers["scim2-server"]
+    rosters = _concurrent_rosters(servers, concurrent.get("roster_workers", "?"))
+    if not rosters:
+        return []
     lines = [
         "",
-        f"Under concurrent load: {concurrent.get('client', '')}. Servers: {roster.get('server')}, "
-        f"and {peer.get('server')}, which keeps its people in one process's memory and so cannot "
+        f"Under concurrent load: {concurrent.get('client', '')}. Servers: "
+        + "; ".join(str(roster.get("server")) for _, roster in rosters)
+        + f"; and {peer.get('server')}, which keeps its people in one process's memory and so cannot "
         "run more processes. The one-connection rows above are a sequential client's pace (each "
-        "request waits for the one before); these are each server's throughput on this machine. "
-        "Both are held to the target.",
+        "request waits for the one before); these are each server's throughput on this machine, "
+        "whose cores the client shares. Both are held to the target.",
         "",
         f"| {concurrent.get('connections', '?')} connections at once | Roster | scim2-server | Roster / the peer "
         "| Target (>= 2x the peer) | Server CPU per request, Roster / the peer |",
         "|---|---|---|---|---|---|",
     ]
     for label, key, cpu_key in _SCIM_RATES:
-        mine, theirs = roster.get(key), peer.get(key)
-        if not mine or not theirs:
-            continue
-        cpu_mine, cpu_theirs = roster.get(cpu_key), peer.get(cpu_key)
-        cpu = f"{cpu_mine:.2f} ms / {cpu_theirs:.2f} ms" if cpu_mine and cpu_theirs else "n/a"
-        met = "met" if mine / theirs >= 2 else "**not met**"
-        lines.append(f"| {label} | {mine:,.0f} | {theirs:,.0f} | {_x(mine / theirs)} | {met} | {cpu} |")
-    spread = roster.get("connections_per_process")
+        for how, roster in rosters:
+            mine, theirs = roster.get(key), peer.get(key)
+            if not mine or not theirs:
+                continue
+            cpu_mine, cpu_theirs = roster.get(cpu_key), peer.get(cpu_key)
+            cpu = f"{cpu_mine:.2f} ms / {cpu_theirs:.2f} ms" if cpu_mine and cpu_theirs else "n/a"
+            met = "met" if mine / theirs >= 2 else "**not met**"
+            lines.append(
+                f"| {label}, Roster on {how} | {mine:,.0f} | {theirs:,.0f} | {_x(mine / theirs)} | {met} | {cpu} |"
+            )
+    spread = (servers.get("roster") or {}).get("connections_per_process")
     if spread and len(spread) > 1:
         lines += [
             "",
@@ -683,41 +701,37 @@ def _summary(results: dict[str, dict[str, Any]]) -> list[str]:
     servers = sbody.get("sqlite") if isinstance(sbody, dict) else None
     if isinstance(servers, dict) and "roster" in servers and "scim2-server" in servers:
         roster, peer = servers["roster"], servers["scim2-server"]
-        concurrent = (sbody.get("concurrent") or {}).get("sqlite") or {}
-        under_load = concurrent.get("roster") or {}, concurrent.get("scim2-server") or {}
-        connections = (sbody.get("concurrent") or {}).get("connections", "?")
-        for label, key, higher, (mine_of, theirs_of) in (
-            (
-                "SCIM: creates/s, one connection, Roster / scim2-server (>= 2x)",
-                "creates_per_second",
-                True,
-                (roster, peer),
-            ),
-            (
-                f"SCIM: creates/s, {connections} connections, Roster / scim2-server (>= 2x)",
-                "creates_per_second",
-                True,
-                under_load,
-            ),
-            (
-                "SCIM: `userName eq` lookups/s, one connection, Roster / scim2-server (>= 2x)",
-                "user_name_lookups_per_second",
-                True,
-                (roster, peer),
-            ),
-            (
-                f"SCIM: `userName eq` lookups/s, {connections} connections, Roster / scim2-server (>= 2x)",
-                "user_name_lookups_per_second",
-                True,
-                under_load,
-            ),
+        concurrent_run = sbody.get("concurrent") or {}
+        concurrent = concurrent_run.get("sqlite") or {}
+        connections = concurrent_run.get("connections", "?")
+        peer_under_load = concurrent.get("scim2-server") or {}
+        rosters_under_load = _concurrent_rosters(concurrent, concurrent_run.get("roster_workers", "?"))
+        figures: list[tuple[str, str, bool, tuple[dict[str, Any], dict[str, Any]]]] = []
+        for kind, key in (
+            ("creates/s", "creates_per_second"),
+            ("`userName eq` lookups/s", "user_name_lookups_per_second"),
+        ):
+            figures.append(
+                (f"SCIM: {kind}, one connection, Roster / scim2-server (>= 2x)", key, True, (roster, peer))
+            )
+            figures += [
+                (
+                    f"SCIM: {kind}, {connections} connections, Roster on {how} / scim2-server (>= 2x)",
+                    key,
+                    True,
+                    (under_load, peer_under_load),
+                )
+                for how, under_load in rosters_under_load
+            ]
+        figures.append(
             (
                 "SCIM: 100-item page, speed vs scim2-server (>= 2x)",
                 "page_of_100_ms_median",
                 False,
                 (roster, peer),
-            ),
-        ):
+            )
+        )
+        for label, key, higher, (mine_of, theirs_of) in figures:
             mine, theirs = mine_of.get(key), theirs_of.get(key)
             if mine is None and theirs is None and mine_of is not roster:
                 continue  # a run without the concurrent part

@@ -5,8 +5,8 @@ PyPI) side by side on loopback, driven by the same client, with a bare server be
 ``python -m bench.scim --scale 0.01`` measures, for each server: creates per second (POST /Users),
 ``userName eq`` lookups per second (GET /Users?filter=...), and a 100-item page (GET /Users with
 count=100; not the bare server), over one connection; then creates and lookups again over eight
-connections at once, on fresh servers (Roster with a worker process per core; Roster and the peer
-only). Results go to ``bench/results/scim.json``; a table is printed.
+connections at once, on fresh servers (Roster with one worker process, as ``roster serve`` runs by
+default, and with a worker process per core; Roster and the peer only). Results go to ``bench/results/scim.json``; a table is printed.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scim.json"
 BIN = Path(sys.executable).parent
 CONNECTIONS = 8
+ONE_WORKER = "roster_one_worker"  # Roster with one worker process, under concurrent load
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
@@ -79,15 +80,16 @@ def bench_organization(database: Path) -> tuple[uuid.UUID, str]:
 
 
 @contextmanager
-def roster_server(workdir: Path, workers: int = 1) -> Iterator[Server]:
-    """Roster on a fresh SQLite database (``bench_organization``), with its SCIM token."""
+def roster_server(workdir: Path, workers: int = 1, name: str = "roster") -> Iterator[Server]:
+    """Roster on a fresh SQLite database (``bench_organization``), with its SCIM token; ``name``
+    tells its results apart from another Roster server's in the same run."""
     database = workdir / "roster.db"
     _, token = bench_organization(database)
     url = f"sqlite:///{database}"
     with serve(url, workdir / "var", log=workdir / "roster.log", workers=workers) as (base, pid):
         wait_for_children(pid, workers if workers > 1 else 0)
         processes = f"{workers} worker processes" if workers > 1 else "1 worker"
-        yield Server("roster", base + "/scim/v2", token, f"Roster (uvicorn, {processes}, SQLite)", pid)
+        yield Server(name, base + "/scim/v2", token, f"Roster (uvicorn, {processes}, SQLite)", pid)
 
 
 @contextmanager
@@ -474,15 +476,21 @@ def run(scale: float = 0.01) -> dict[str, Any]:
                 lookups=max(300, counts["lookups"] // 5),
             )
         # The same creates and lookups over several connections at once, on fresh servers: Roster
-        # with a worker process per core, as it is deployed; scim2-server keeps its people in one
-        # process's memory, so one process (with a thread per connection) is all it can run.
+        # with one worker process, as `roster serve` runs by default, and with a worker process
+        # per core; scim2-server keeps its people in one process's memory, so one process (with a
+        # thread per connection) is all it can run. The three take turns.
         workers = os.cpu_count() or 1
-        with (
-            roster_server(workdir / "concurrent", workers=workers) as roster,
-            reference_server(workdir / "concurrent") as reference,
-        ):
+        with ExitStack() as servers:
+            concurrent_servers = [
+                servers.enter_context(roster_server(workdir / "concurrent-1", name=ONE_WORKER)),
+                servers.enter_context(reference_server(workdir / "concurrent")),
+            ]
+            if workers > 1:
+                concurrent_servers.append(
+                    servers.enter_context(roster_server(workdir / "concurrent", workers=workers))
+                )
             concurrent = measure_concurrent(
-                [roster, reference],
+                concurrent_servers,
                 connections=CONNECTIONS,
                 creates=counts["creates"],
                 lookups=counts["lookups"],
@@ -505,9 +513,14 @@ def run(scale: float = 0.01) -> dict[str, Any]:
             "client": f"{CONNECTIONS} http.client keep-alive connections per server, one thread each, "
             "in the benchmark's process; turns of 400 requests per server, the order alternating",
             "sqlite": concurrent,
-            "ratios_roster_over_reference": {
-                key: round(concurrent["roster"][key] / concurrent["scim2-server"][key], 2)
-                for key in ("creates_per_second", "user_name_lookups_per_second")
+            # Roster / the peer, for each Roster server measured ("roster": a worker per core).
+            **{
+                f"ratios_{name}_over_reference": {
+                    key: round(concurrent[name][key] / concurrent["scim2-server"][key], 2)
+                    for key in ("creates_per_second", "user_name_lookups_per_second")
+                }
+                for name in ("roster", ONE_WORKER)
+                if name in concurrent
             },
         },
         "ratios_roster_over_reference": {
@@ -552,12 +565,15 @@ def table(payload: dict[str, Any]) -> str:
     concurrent = payload.get("concurrent")
     if concurrent:
         together = concurrent["sqlite"]
-        lines.append(
-            f"{concurrent['connections']} connections at once "
-            f"(Roster: {concurrent['roster_workers']} worker processes):"
-        )
+        per_core = together.get("roster", {})
+        lines.append(f"{concurrent['connections']} connections at once:")
+        per_core_label = f"{concurrent['roster_workers']} workers" if per_core else ""
+        lines.append(f"{'':28}{'Roster, 1 worker':>18}{'scim2-server':>16}{per_core_label:>10}")
         for label, key in rows[:2] + rows[4:6]:
-            lines.append(f"{label:28}{together['roster'][key]:>18}{together['scim2-server'][key]:>16}")
+            lines.append(
+                f"{label:28}{together[ONE_WORKER][key]:>18}{together['scim2-server'][key]:>16}"
+                f"{per_core.get(key, ''):>10}"
+            )
     counts = payload["meta"]["counts"]
     lines.append(
         f"({counts['creates']} creates, {counts['lookups']} lookups, {counts['pages']} pages; "

@@ -71,25 +71,29 @@ def test_the_bench_client_and_server_helper_talk_to_a_real_roster(
 def test_the_scim_benchmark_sends_every_request_to_every_server_at_once_and_counts_every_worker(
     tmp_path: Path,
 ) -> None:
-    # Under concurrent load Roster runs one worker process per core: the CPU it reports must be
-    # all of them, and each server must have been sent exactly the creates and lookups counted.
+    # Under concurrent load Roster runs with one worker process and with one per core: the CPU
+    # each reports must be all of its processes', and each server must have been sent exactly the
+    # creates and lookups counted.
     with (
+        scim_bench.roster_server(tmp_path / "one", name=scim_bench.ONE_WORKER) as one_worker,
         scim_bench.roster_server(tmp_path / "roster", workers=2) as roster,
         scim_bench.reference_server(tmp_path / "peer") as reference,
     ):
         assert len(scim_bench._children(roster.pid)) >= 2
         results = scim_bench.measure_concurrent(
-            [roster, reference], connections=4, creates=30, lookups=40, chunk=20
+            [one_worker, roster, reference], connections=4, creates=30, lookups=40, chunk=20
         )
-        for server in (roster, reference):
+        assert set(results) == {scim_bench.ONE_WORKER, "roster", "scim2-server"}
+        for server in (one_worker, roster, reference):
             headers = {"Authorization": f"Bearer {server.token}"}
             with Client(server.base_url, headers) as client:
                 listed = client.get("/Users", params={"filter": 'userName ew "@bench.test"', "count": 1})
-                assert listed.json()["totalResults"] == 30 + (server is roster)  # Roster's admin
+                assert listed.json()["totalResults"] == 30 + (server is not reference)  # Roster's admin
             measured = results[server.name]
             assert measured["creates"] == 30 and measured["lookups"] == 40
             assert measured["creates_per_second"] > 0 and measured["user_name_lookups_per_second"] > 0
         assert (results["roster"]["create_server_cpu_ms"] or 0) > 0
+        assert (results[scim_bench.ONE_WORKER]["create_server_cpu_ms"] or 0) > 0
 
 
 @pytest.mark.sqlite_only  # the replay is through Python's sqlite3 module
