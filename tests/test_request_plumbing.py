@@ -610,8 +610,10 @@ def test_writers_queue_at_the_writer_gate_not_in_sqlites_busy_handler(databases:
             waiting.start()
             waiting.join(timeout=0.5)
             assert waiting.is_alive() and not finished and not failed  # queued at the gate
-            first.commit()
+            # Marked before the commit: the second writer can only finish once the commit has
+            # opened the gate, so the order holds however the two threads are scheduled.
             finished.append("first")
+            first.commit()
         waiting.join(timeout=30)
         assert not failed, failed
         assert finished == ["first", "second"]
