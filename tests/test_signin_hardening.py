@@ -63,3 +63,75 @@ def test_the_per_address_limit_stops_spraying_across_many_accounts(
         ]
     assert codes[:5] == [401] * 5
     assert codes[5:] == [429] * 3
+
+
+def _sign_in(client: TestClient, email: str, password: str) -> int:
+    answer = client.post(
+        "/api/v1/auth/login", json={"organization": "acme", "email": email, "password": password}
+    )
+    return answer.status_code
+
+
+def test_successful_sign_ins_never_count_against_the_limits(
+    connection: Connection, db: Session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    # An office behind one address, or one person on several devices, signs in again and again.
+    settings = make_settings(tmp_path, login_limit_per_account="3/minute", login_limit_per_address="5/minute")
+    app = create_app(settings, bind=connection)
+    o = make_org(db, slug="acme")
+    colleague = make_user(db, o.org)
+    with TestClient(app) as client:
+        codes = [_sign_in(client, email, PASSWORD) for email in [o.admin.email, colleague.email] * 4]
+    assert codes == [200] * 8
+
+
+def test_a_successful_sign_in_clears_its_accounts_failed_attempts(
+    connection: Connection, db: Session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(tmp_path, login_limit_per_account="3/minute"), bind=connection)
+    o = make_org(db, slug="acme")
+    with TestClient(app) as client:
+        first = [_sign_in(client, o.admin.email, "wrong-password-1") for _ in range(2)]
+        assert _sign_in(client, o.admin.email, PASSWORD) == 200
+        # The count starts again: three more failures are allowed, the fourth attempt is not.
+        after = [_sign_in(client, o.admin.email, "wrong-password-1") for _ in range(3)]
+        refused = _sign_in(client, o.admin.email, PASSWORD)
+    assert first == [401, 401] and after == [401, 401, 401]
+    assert refused == 429  # even with the right password: the account's failures are used up
+
+
+def test_failed_sign_ins_on_the_web_page_count_and_then_are_refused(
+    connection: Connection, db: Session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    app = create_app(make_settings(tmp_path, login_limit_per_account="2/minute"), bind=connection)
+    o = make_org(db, slug="acme")
+    html = {"accept": "text/html"}
+    with TestClient(app) as client:
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login", headers=html).text)
+        assert token
+
+        def attempt(password: str) -> int:
+            form = {"organization": "acme", "email": o.admin.email, "password": password}
+            answer = client.post(
+                "/login", data={**form, "csrf_token": token.group(1)}, headers=html, follow_redirects=False
+            )
+            return answer.status_code
+
+        assert [attempt(PASSWORD), attempt(PASSWORD)] == [303, 303]
+        assert [attempt("wrong-password-1"), attempt("wrong-password-1")] == [401, 401]
+        assert attempt(PASSWORD) == 429
+
+
+def test_every_password_reset_request_counts(connection: Connection, db: Session, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    app = create_app(make_settings(tmp_path, login_limit_per_account="2/minute"), bind=connection)
+    o = make_org(db, slug="acme")
+    with TestClient(app) as client:
+        codes = [
+            client.post(
+                "/api/v1/auth/password-reset", json={"organization": "acme", "email": o.admin.email}
+            ).status_code
+            for _ in range(3)
+        ]
+    assert codes == [202, 202, 429]

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 100 * 1024 * 1024
     max_photo_bytes: int = 10 * 1024 * 1024
 
-    # Rate limits for sign-in, in the `limits` library's notation.
+    # Failed sign-ins (and password reset requests) allowed, in the `limits` library's notation.
     login_limit_per_account: str = "10/5minutes"
     login_limit_per_address: str = "30/minute"
     rate_limit_storage: str = "memory://"

@@ -32,12 +32,12 @@ def client_address(request: Request) -> str:
 @router.post("/auth/login", response_model=LoginOut)
 def login(body: LoginIn, request: Request, session: DB, settings: AppSettings) -> LoginOut:
     """Exchange credentials for a bearer token. Every failure answers 401 ``invalid_credentials``."""
-    request.app.state.login_limiter.check(
+    with request.app.state.login_limiter.attempt(
         organization=body.organization, email=body.email, address=client_address(request)
-    )
-    user = service.authenticate(
-        session, organization=body.organization, email=body.email, password=body.password
-    )
+    ):
+        user = service.authenticate(
+            session, organization=body.organization, email=body.email, password=body.password
+        )
     issued = service.issue_token(session, user, kind="bearer", lifetime=timedelta(days=settings.session_days))
     return LoginOut(access_token=issued.secret, user=user_out(user))
 
@@ -96,7 +96,7 @@ def request_password_reset(
     body: PasswordResetIn, request: Request, session: DB, settings: AppSettings
 ) -> dict[str, str]:
     """Mail a reset link if the account exists. The answer is the same either way."""
-    request.app.state.login_limiter.check(
+    request.app.state.login_limiter.hit(
         organization=body.organization, email=body.email, address=client_address(request)
     )
     service.request_password_reset(session, settings, organization=body.organization, email=body.email)

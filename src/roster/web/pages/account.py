@@ -69,10 +69,10 @@ def login(
             status_code=422,
         )
     try:
-        request.app.state.login_limiter.check(
+        with request.app.state.login_limiter.attempt(
             organization=organization, email=email, address=client_address(request)
-        )
-        user = accounts.authenticate(session, organization=organization, email=email, password=password)
+        ):
+            user = accounts.authenticate(session, organization=organization, email=email, password=password)
     except errors.TooManyRequests:
         return render(
             request,
@@ -128,7 +128,7 @@ def forgot_password(
 ) -> Response:
     """Mail a reset link when the account exists; the answer is the same either way."""
     try:
-        request.app.state.login_limiter.check(
+        request.app.state.login_limiter.hit(
             organization=organization, email=email, address=client_address(request)
         )
     except errors.TooManyRequests:
