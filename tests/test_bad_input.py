@@ -1,0 +1,76 @@
+"""Bad input never gives a 5xx, on either database: text with a NUL character (which PostgreSQL
+refuses to store or even compare) is answered with a problem, or matches nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
+
+from roster.accounts.models import User
+from tests.factories import OrgWithAdmin, auth, make_org, make_user
+
+NUL = "a\x00b"
+API = "/api/v1"
+
+
+def test_a_value_the_database_refuses_is_a_422_problem(app: FastAPI, client: TestClient) -> None:
+    @app.get("/api/v1/test-refused-value")
+    def refused() -> None:
+        raise DataError(
+            "INSERT ...", {}, ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        )
+
+    answer = client.get("/api/v1/test-refused-value")
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "validation_failed"
+
+
+Call = Callable[[TestClient, dict[str, str], OrgWithAdmin, User], Any]
+
+NUL_REQUESTS: dict[str, Call] = {
+    "invitation names": lambda c, h, o, u: c.post(
+        f"{API}/invitations", json={"email": "n1@x.test", "first_name": NUL, "position": NUL}, headers=h
+    ),
+    "invitation email": lambda c, h, o, u: c.post(f"{API}/invitations", json={"email": NUL}, headers=h),
+    "bulk invitation rows": lambda c, h, o, u: c.post(
+        f"{API}/invitations/bulk",
+        files={"file": ("a.csv", b"email,first_name,department\nn2@x.test,a\x00b,\nn3@x.test,,a\x00b\n")},
+        headers=h,
+    ),
+    "dismissal reason": lambda c, h, o, u: c.post(
+        f"{API}/users/{u.id}/dismiss", json={"reason": NUL}, headers=h
+    ),
+    "audit action filter": lambda c, h, o, u: c.get(f"{API}/audit", params={"action": NUL}, headers=h),
+    "audit export filter": lambda c, h, o, u: c.get(
+        f"{API}/audit/export.csv", params={"action": NUL}, headers=h
+    ),
+    "authorship kind filter": lambda c, h, o, u: c.get(f"{API}/authorship", params={"kind": NUL}, headers=h),
+    "department name filter": lambda c, h, o, u: c.get(f"{API}/departments", params={"name": NUL}, headers=h),
+    "department external id": lambda c, h, o, u: c.post(
+        f"{API}/departments", json={"name": "Sales", "external_id": NUL}, headers=h
+    ),
+    "personal token name": lambda c, h, o, u: c.post(f"{API}/me/tokens", json={"name": NUL}, headers=h),
+    "scim token name": lambda c, h, o, u: c.post(f"{API}/scim/tokens", json={"name": NUL}, headers=h),
+    "password reset": lambda c, h, o, u: c.post(
+        f"{API}/auth/password-reset", json={"organization": NUL, "email": NUL}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUL_REQUESTS))
+def test_text_with_a_nul_character_never_causes_a_server_error(
+    client: TestClient, db: Session, name: str
+) -> None:
+    o = make_org(db, plan="enterprise")
+    target = make_user(db, o.org, first_name="Tara")
+    answer = NUL_REQUESTS[name](client, auth(db, o.admin), o, target)
+    assert answer.status_code < 500, answer.text
+    if answer.status_code >= 400:
+        assert answer.headers["content-type"] == "application/problem+json"
