@@ -74,3 +74,26 @@ def test_text_with_a_nul_character_never_causes_a_server_error(
     assert answer.status_code < 500, answer.text
     if answer.status_code >= 400:
         assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_filters_no_record_can_match_answer_nothing_and_the_export_stays_whole(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    h = auth(db, o.admin)
+    make_user(db, o.org, first_name="Tara")
+    client.post(f"{API}/departments", json={"name": "Sales"}, headers=h)
+    for path, params in [
+        ("/audit", {"action": NUL}),
+        ("/audit", {"action": "user\x00."}),
+        ("/authorship", {"kind": NUL}),
+        ("/departments", {"name": NUL}),
+    ]:
+        answer = client.get(API + path, params=params, headers=h)
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.json() == {"items": [], "total": 0}, path
+    export = client.get(f"{API}/audit/export.csv", params={"action": NUL}, headers=h)
+    assert export.status_code == 200
+    assert export.text.splitlines() == [
+        "seq,created_at,action,actor_id,actor,subject_id,subject,details,redacted,hash"
+    ]

@@ -18,6 +18,7 @@ from roster.accounts.models import User
 from roster.accounts.service import lock_organization, require_active_user
 from roster.directory.models import Department, DepartmentMember
 from roster.domain import errors
+from roster.domain.text import has_control_characters
 from roster.ids import new_id
 
 
@@ -90,6 +91,8 @@ def list_departments(
     """Departments by name (``name_filter``: case-insensitive equality), with the total count."""
     where = [Department.org_id == org_id]
     if name_filter is not None:
+        if has_control_characters(name_filter):
+            return [], 0  # no name has one (they are refused), and PostgreSQL cannot compare NUL
         where.append(Department.name_key == department_name_key(name_filter))
     if parent_id is not UNSET:
         where.append(
