@@ -97,3 +97,62 @@ def test_filters_no_record_can_match_answer_nothing_and_the_export_stays_whole(
     assert export.text.splitlines() == [
         "seq,created_at,action,actor_id,actor,subject_id,subject,details,redacted,hash"
     ]
+
+
+def test_names_labels_and_ids_with_control_characters_are_refused_on_either_database(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    h = auth(db, o.admin)
+    refused = [
+        client.post(f"{API}/invitations", json={"email": "n1@x.test", "first_name": NUL}, headers=h),
+        client.post(f"{API}/invitations", json={"email": "n1@x.test", "position": "a\nb"}, headers=h),
+        client.post(f"{API}/me/tokens", json={"name": NUL}, headers=h),
+        client.post(f"{API}/scim/tokens", json={"name": NUL}, headers=h),
+        client.post(f"{API}/departments", json={"name": "Sales", "external_id": NUL}, headers=h),
+    ]
+    for answer in refused:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "validation_failed"
+        assert answer.json()["detail"] == "Control characters are not allowed."
+
+    invited = client.post(f"{API}/invitations", json={"email": "n1@x.test"}, headers=h).json()
+    token = invited["accept_url"].rsplit("/", 1)[1]
+    accept = client.post(
+        f"{API}/invitations/accept", json={"token": token, "password": "a-good-password-1", "last_name": NUL}
+    )
+    assert accept.status_code == 422
+    assert accept.json()["field"] == "last_name"
+    assert client.get(f"{API}/invitations/lookup", params={"token": token}).status_code == 200
+
+    # In a bulk invitation each such row fails alone; the others are invited.
+    bulk = client.post(
+        f"{API}/invitations/bulk",
+        files={
+            "file": (
+                "a.csv",
+                b"email,first_name,department\nn2@x.test,a\x00b,\nn3@x.test,,a\x00b\nn4@x.test,,\n",
+            )
+        },
+        headers=h,
+    )
+    assert bulk.status_code == 200
+    assert [i["email"] for i in bulk.json()["created"]] == ["n4@x.test"]
+    assert [(f["email"], f["code"]) for f in bulk.json()["failed"]] == [
+        ("n2@x.test", "validation_failed"),
+        ("n3@x.test", "validation_failed"),
+    ]
+
+
+def test_a_dismissal_reason_keeps_its_lines_but_not_its_control_characters(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    h = auth(db, o.admin)
+    target = make_user(db, o.org, first_name="Tara")
+    answer = client.post(
+        f"{API}/users/{target.id}/dismiss", json={"reason": " Left\x00 us.\nThanks. "}, headers=h
+    )
+    assert answer.status_code == 200
+    events = client.get(f"{API}/audit", params={"action": "user.dismissed"}, headers=h).json()["items"]
+    assert events[0]["details"]["reason"] == "Left us.\nThanks."

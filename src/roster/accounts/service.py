@@ -32,7 +32,7 @@ from roster.accounts.security import (
 )
 from roster.domain import errors
 from roster.domain.plans import Plan
-from roster.domain.text import has_control_characters
+from roster.domain.text import has_control_characters, refuse_control_characters
 from roster.domain.users import Role, UserStatus, password_problem
 from roster.mail.service import queue_mail
 from roster.settings import Settings
@@ -186,6 +186,7 @@ def create_organization(
         raise errors.InvalidSlug("Use 1-63 lowercase letters, digits and hyphens.", field="slug")
     if not name.strip():
         raise errors.ValidationFailed("The name must not be empty.", field="name")
+    refuse_control_characters(name, field="name")
     try:
         plan = Plan(plan).value
     except ValueError:
@@ -258,6 +259,7 @@ def issue_token(
     lifetime: timedelta | None = None,
 ) -> IssuedToken:
     """Create a session (``session``), a login bearer token (``bearer``) or a personal token (``pat``)."""
+    refuse_control_characters(name, field="name")
     secret = new_secret(user.org_id)
     token = AuthToken(
         org_id=user.org_id,
