@@ -59,6 +59,20 @@ def test_every_failed_sign_in_gives_the_same_answer(client: TestClient, db: Sess
     assert len({a.json()["detail"] for a in answers}) == 1
 
 
+def test_a_nul_character_in_the_organization_or_email_gets_the_usual_answers(
+    client: TestClient, db: Session
+) -> None:
+    make_org(db, slug="acme")
+    for organization, email in [("ac\x00me", "admin@acme.test"), ("acme", "admin\x00@acme.test")]:
+        answer = login(client, organization, email, PASSWORD)
+        assert answer.status_code == 401
+        assert answer.json()["code"] == "invalid_credentials"
+        reset = client.post(
+            "/api/v1/auth/password-reset", json={"organization": organization, "email": email}
+        )
+        assert reset.status_code == 202
+
+
 def test_the_system_user_cannot_sign_in(client: TestClient, db: Session) -> None:
     make_org(db, slug="acme")
     assert login(client, "acme", "").status_code in (401, 422)

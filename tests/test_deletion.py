@@ -352,6 +352,28 @@ def test_moving_many_rows_costs_the_same_number_of_statements_as_moving_few(db: 
     assert run(3) == run(2000)
 
 
+def test_a_missing_or_wrong_confirmation_is_a_mismatch_however_it_is_sent(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    person = make_user(db, o.org)
+    admin = auth(db, o.admin)
+    before = snapshot(db)
+    for action in ("delete", "erase", "merge"):
+        url = f"/api/v1/users/{person.id}/{action}"
+        extra = {"into_id": str(o.admin.id)} if action == "merge" else {}
+        sent: list[dict[str, Any] | None] = [extra, {**extra, "confirm": "x" * 400}, {**extra, "confirm": ""}]
+        if action != "merge":
+            sent.append(None)  # no body at all
+        for body in sent:
+            answer = client.post(url, json=body, headers=admin)
+            assert answer.status_code == 422, (action, body, answer.text)
+            assert answer.json()["code"] == "confirmation_mismatch"
+    assert snapshot(db) == before
+    db.refresh(person)
+    assert person.status == "active"
+
+
 def test_the_api_previews_and_deletes_and_the_token_dies(client: TestClient, db: Session) -> None:
     o, busy, colleague, other = _team(db)
     make_busy(client, db, busy, [colleague, other])

@@ -305,6 +305,20 @@ def test_bulk_invite_refuses_a_csv_without_an_email_column(db: Session, client: 
     assert response.status_code == 422
 
 
+def test_a_csv_upload_with_an_unknown_role_is_refused_whole(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    response = client.post(
+        f"{API}/invitations/bulk",
+        files={"file": ("people.csv", b"email\nann@example.test\n", "text/csv")},
+        data={"role": "owner"},
+        headers=headers,
+    )
+    assert response.status_code == 422
+    assert (response.json()["code"], response.json()["field"]) == ("validation_failed", "role")
+    assert client.get(f"{API}/invitations", headers=headers).json()["total"] == 0
+
+
 def test_bulk_invite_with_an_empty_body_is_422(db: Session, client: TestClient) -> None:
     o = make_org(db)
     headers = auth(db, o.admin)

@@ -68,3 +68,37 @@ def test_erasure_destroys_the_photo_at_once(client: TestClient, db: Session) -> 
     erased = client.post(f"{API}/users/{erin.id}/erase", json={"confirm": erin.email}, headers=admin)
     assert erased.status_code == 200, erased.text
     assert photos_of(db, erin) == 0
+
+
+def test_a_deleted_or_erased_persons_profile_and_photo_cannot_be_changed(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    admin = auth(db, o.admin)
+    erin, finn = make_user(db, o.org, first_name="Erin"), make_user(db, o.org, first_name="Finn")
+    deleted = client.post(f"{API}/users/{erin.id}/delete", json={"confirm": erin.email}, headers=admin)
+    assert deleted.status_code == 200, deleted.text
+    erased = client.post(f"{API}/users/{finn.id}/erase", json={"confirm": finn.email}, headers=admin)
+    assert erased.status_code == 200, erased.text
+    for person, name in [(erin, deleted.json()["user"]["display_name"]), (finn, "Former employee 1")]:
+        for answer in [
+            client.patch(
+                f"{API}/users/{person.id}", json={"first_name": "Real", "last_name": "Name"}, headers=admin
+            ),
+            client.patch(f"{API}/users/{person.id}", json={"role": "admin"}, headers=admin),
+            _put(client, admin, person, image_bytes("PNG")),
+            client.delete(f"{API}/users/{person.id}/photo", headers=admin),
+        ]:
+            assert answer.status_code == 409, answer.text
+            assert answer.json()["code"] == "invalid_transition"
+        shown = client.get(f"{API}/users/{person.id}", headers=admin).json()
+        assert (shown["display_name"], shown["role"], shown["photo_url"]) == (
+            name,
+            "employee",
+            f"/api/v1/users/{person.id}/photo?size=256",
+        )
+        assert photos_of(db, person) == 0
+    # Restored (as dismissed), the person's profile can be changed again.
+    assert client.post(f"{API}/users/{erin.id}/restore", headers=admin).status_code == 200
+    changed = client.patch(f"{API}/users/{erin.id}", json={"position": "Back"}, headers=admin)
+    assert changed.status_code == 200, changed.text

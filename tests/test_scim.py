@@ -284,6 +284,29 @@ def test_bad_bodies_answer_400s_never_5xx(client: TestClient, h: dict[str, str])
     assert_scim_error(client.get(USERS, params={"sortBy": "active"}, headers=h), 400, "invalidValue")
 
 
+def test_attributes_with_control_characters_answer_400_and_change_nothing(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    base = {"userName": "nul@x.test", "name": {"givenName": "Ann", "familyName": "Lee"}}
+    for body in [
+        {**base, "name": {"givenName": "A\x00nn", "familyName": "Lee"}},
+        {**base, "title": "Engi\x00neer"},
+        {**base, "externalId": "ext\x00-1"},
+        {**base, ENTERPRISE: {"employeeNumber": "1\x002"}},
+    ]:
+        assert_scim_error(client.post(USERS, json=body, headers=h), 400, "invalidValue")
+    assert (
+        client.get(USERS, params={"filter": 'userName eq "nul@x.test"'}, headers=h).json()["totalResults"]
+        == 0
+    )
+    created = new_user(client, h, "ok@x.test", title="Engineer")
+    url = f"{USERS}/{created['id']}"
+    assert_scim_error(
+        patch(client, h, url, {"op": "replace", "path": "title", "value": "a\x00b"}), 400, "invalidValue"
+    )
+    assert client.get(url, headers=h).json()["title"] == "Engineer"
+
+
 # --- filters -------------------------------------------------------------------------------------
 
 

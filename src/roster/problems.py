@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from roster.domain import errors
@@ -86,6 +86,18 @@ def install(app: FastAPI) -> None:
         log.info("integrity conflict request_id=%s: %s", _request_id(request), exc.orig)
         return problem(
             409, "conflict", "Conflict", "Someone else changed this at the same moment; reload and try again."
+        )
+
+    @app.exception_handler(DataError)
+    async def unstorable_value(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the request carried (PostgreSQL: a NUL character in text, a
+        # number out of range): bad input, and the transaction is rolled back, so nothing changed.
+        log.info("value refused by the database request_id=%s: %s", _request_id(request), exc.orig)
+        return problem(
+            422,
+            "validation_failed",
+            "Invalid input",
+            "A value in the request cannot be stored (for example, text with a NUL character).",
         )
 
     @app.exception_handler(OperationalError)

@@ -32,6 +32,7 @@ from roster.accounts.security import (
 )
 from roster.domain import errors
 from roster.domain.plans import Plan
+from roster.domain.text import has_control_characters, refuse_control_characters
 from roster.domain.users import Role, UserStatus, password_problem
 from roster.mail.service import queue_mail
 from roster.settings import Settings
@@ -72,7 +73,10 @@ def check_password(password: str) -> None:
 
 
 def get_organization_by_slug(session: Session, slug: str) -> Organization | None:
-    return session.scalar(select(Organization).where(Organization.slug == slug.strip().lower()))
+    slug = slug.strip().lower()
+    if not SLUG_RE.match(slug):
+        return None  # no organization has such a slug (and PostgreSQL cannot compare NUL)
+    return session.scalar(select(Organization).where(Organization.slug == slug))
 
 
 def get_system_user(session: Session, org_id: uuid.UUID) -> User:
@@ -160,6 +164,8 @@ def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID)
 
 
 def get_user_by_email(session: Session, org_id: uuid.UUID, email: str) -> User | None:
+    if has_control_characters(email):
+        return None  # no address has one (and PostgreSQL cannot compare NUL)
     return session.scalar(select(User).where(User.org_id == org_id, User.email_key == email_key(email)))
 
 
@@ -180,6 +186,7 @@ def create_organization(
         raise errors.InvalidSlug("Use 1-63 lowercase letters, digits and hyphens.", field="slug")
     if not name.strip():
         raise errors.ValidationFailed("The name must not be empty.", field="name")
+    refuse_control_characters(name, field="name")
     try:
         plan = Plan(plan).value
     except ValueError:
@@ -227,7 +234,7 @@ def authenticate(session: Session, *, organization: str, email: str, password: s
     org = get_organization_by_slug(session, organization) if organization else None
     user = None
     if org is not None and email:
-        user = session.scalar(select(User).where(User.org_id == org.id, User.email_key == email_key(email)))
+        user = get_user_by_email(session, org.id, email)
     hashed = user.password_hash if user is not None else None
     ok = verify_password(hashed, password)  # always runs, so timing says nothing about the email
     if not ok or user is None or not user.is_active:
@@ -252,6 +259,7 @@ def issue_token(
     lifetime: timedelta | None = None,
 ) -> IssuedToken:
     """Create a session (``session``), a login bearer token (``bearer``) or a personal token (``pat``)."""
+    refuse_control_characters(name, field="name")
     secret = new_secret(user.org_id)
     token = AuthToken(
         org_id=user.org_id,

@@ -18,6 +18,7 @@ from roster.accounts.models import User
 from roster.accounts.service import lock_organization, require_active_user
 from roster.directory.models import Department, DepartmentMember
 from roster.domain import errors
+from roster.domain.text import has_control_characters, refuse_control_characters
 from roster.ids import new_id
 
 
@@ -90,6 +91,8 @@ def list_departments(
     """Departments by name (``name_filter``: case-insensitive equality), with the total count."""
     where = [Department.org_id == org_id]
     if name_filter is not None:
+        if has_control_characters(name_filter):
+            return [], 0  # no name has one (they are refused), and PostgreSQL cannot compare NUL
         where.append(Department.name_key == department_name_key(name_filter))
     if parent_id is not UNSET:
         where.append(
@@ -145,6 +148,8 @@ def create_department(
 ) -> Department:
     """Create a department; the parent must exist and the head must be an active user."""
     name = _clean_name(name)
+    if external_id is not None:
+        refuse_control_characters(external_id, field="external_id")
     if parent_id is not None:
         _check_parent(session, org_id, None, parent_id)
     if head_id is not None:
@@ -204,6 +209,8 @@ def update_department(
         department.head_id = head_id
         changes["head_id"] = str(head_id) if head_id else None
     if external_id is not UNSET and external_id != department.external_id:
+        if external_id is not None:
+            refuse_control_characters(external_id, field="external_id")
         department.external_id = external_id
         changes["external_id"] = external_id
     if changes:

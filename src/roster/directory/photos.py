@@ -23,6 +23,7 @@ from starlette.types import Message
 
 from roster.accounts.models import Organization, User
 from roster.directory.models import UserPhoto
+from roster.directory.service import refuse_deleted
 from roster.domain import errors
 
 SIZES = (64, 256)
@@ -155,9 +156,11 @@ def may_change_photo(actor: User, user: User, org: Organization) -> bool:
 
 
 def check_may_change_photo(session: Session, user: User, actor: User) -> None:
-    """Refuse (403, or 409 for the System User) unless the actor may change this photo."""
+    """Refuse (403, or 409 for the System User and deleted people) unless the actor may change this
+    photo."""
     if user.is_system:
         raise errors.SystemUserImmutable("The System User has no photo.")
+    refuse_deleted(user)
     org = session.get(Organization, user.org_id)
     assert org is not None
     if not may_change_photo(actor, user, org):

@@ -12,7 +12,7 @@ from roster.accounts.models import User
 from roster.accounts.service import compose_display_name, get_user, lock_organization
 from roster.directory import departments
 from roster.domain import errors
-from roster.domain.users import Role
+from roster.domain.users import Role, UserStatus
 
 PROFILE_FIELDS = ("first_name", "last_name", "display_name", "position")
 
@@ -35,6 +35,16 @@ def get_visible_user(session: Session, viewer: User, user_id: uuid.UUID) -> User
     return user
 
 
+def refuse_deleted(user: User) -> None:
+    """A deleted person's profile and photo stay as they were (an erased one's are gone for good):
+    InvalidTransition; restore them first."""
+    if user.status == UserStatus.DELETED.value:
+        raise errors.InvalidTransition(
+            f"{user.display_name} is deleted; restore them before changing their profile.",
+            user_status=user.status,
+        )
+
+
 def update_profile(session: Session, user: User, *, actor: User, changes: dict[str, Any]) -> User:
     """Change profile fields (self or admin); the primary department and the role (admin only).
 
@@ -42,6 +52,7 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
     """
     if user.is_system:
         raise errors.SystemUserImmutable("The System User's profile cannot be changed.")
+    refuse_deleted(user)
     is_self = actor.id == user.id
     if not (is_self or actor.is_admin):
         raise errors.Forbidden("You may change only your own profile.")

@@ -18,6 +18,19 @@ def _is_refused(ch: str, *, multiline: bool) -> bool:
     return unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS
 
 
+def has_control_characters(value: str) -> bool:
+    """Whether the text holds a control character (newlines and tabs included)."""
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
+def refuse_control_characters(value: str, *, field: str) -> str:
+    """The one-line value (a name, a label, an id) as given; ValidationFailed if it holds a control
+    character: no name has one, and PostgreSQL cannot store NUL."""
+    if has_control_characters(value):
+        raise errors.ValidationFailed("Control characters are not allowed.", field=field)
+    return value
+
+
 def clean_text(
     value: str, *, field: str, limit: int, multiline: bool = True, allow_empty: bool = False
 ) -> str:

@@ -139,6 +139,9 @@ async def bulk_invitations(
         if len(data) > min(settings.max_upload_bytes, 5 * 1024 * 1024):
             raise errors.PayloadTooLarge("The file is too large.")
         role = str(form.get("role") or "employee")
+        if role not in ("admin", "employee"):
+            # As the JSON form's ``role`` is checked: the whole request, not each row.
+            raise errors.ValidationFailed("The role must be admin or employee.", field="role")
         rows = invitations.parse_invitation_csv(data)
     else:
         try:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, cast, func, insert, or_, select, update
+from sqlalchemy import String, Table, bindparam, cast, false, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
@@ -33,6 +33,7 @@ from roster import clock
 from roster.accounts.models import Organization, User
 from roster.db.prepared import Prepared, instance_of
 from roster.domain import errors
+from roster.domain.text import has_control_characters
 from roster.ids import new_id
 from roster.lifecycle.models import AuditEvent
 
@@ -434,7 +435,11 @@ def _audit_filters(
     conditions: list[ColumnElement[bool]] = [AuditEvent.org_id == org_id]
     if action:
         # "user." lists every user event; "user.dismissed" exactly that one.
-        if action.endswith("."):
+        if has_control_characters(action):
+            # No event name has one, and PostgreSQL cannot compare NUL: nothing matches (the CSV
+            # export, which fails only once it streams, included).
+            conditions.append(false())
+        elif action.endswith("."):
             conditions.append(AuditEvent.action.startswith(action, autoescape=True))
         else:
             conditions.append(AuditEvent.action == action)

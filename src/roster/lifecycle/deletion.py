@@ -27,6 +27,7 @@ from sqlalchemy import (
     and_,
     delete,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -44,6 +45,7 @@ from roster.accounts.models import Organization, User
 from roster.accounts.schemas import FORMER_EMPLOYEE
 from roster.db.base import Base, UTCDateTime
 from roster.domain import errors
+from roster.domain.text import has_control_characters
 from roster.domain.users import Role, UserStatus
 from roster.lifecycle.audit import record_event, redact_user
 from roster.lifecycle.deletion_models import Authorship, LifecycleOperation, OperationKind
@@ -1294,7 +1296,8 @@ def list_authorship(
     """Moved references and whose they originally were, newest first: (items, total)."""
     conditions: list[ColumnElement[bool]] = [Authorship.org_id == org_id]
     if kind is not None:
-        conditions.append(Authorship.kind == kind)
+        # No kind has a control character, and PostgreSQL cannot compare NUL: nothing matches.
+        conditions.append(false() if has_control_characters(kind) else Authorship.kind == kind)
     if object_id is not None:
         conditions.append(Authorship.object_id == object_id)
     if user_id is not None:

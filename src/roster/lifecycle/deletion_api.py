@@ -56,8 +56,11 @@ def deletion_preview(user_id: uuid.UUID, principal: AdminUser, session: DB) -> D
 
 
 @router.post("/users/{user_id}/delete", response_model=DeletionOut)
-def delete(user_id: uuid.UUID, body: DeleteIn, principal: AdminUser, session: DB) -> DeletionOut:
+def delete(
+    user_id: uuid.UUID, principal: AdminUser, session: DB, body: DeleteIn | None = None
+) -> DeletionOut:
     """Delete a user (restorable within the organization's window); `confirm` is their email."""
+    body = body or DeleteIn()
     user = accounts.get_user(session, principal.org_id, user_id)
     result = deletion.delete_user(
         session, user, actor=principal.user, confirm=body.confirm, disposition=_plan(body.disposition)
@@ -85,8 +88,9 @@ def restore(user_id: uuid.UUID, principal: AdminUser, session: DB) -> RestoreOut
 
 
 @router.post("/users/{user_id}/erase", response_model=ErasureOut)
-def erase(user_id: uuid.UUID, body: EraseIn, principal: AdminUser, session: DB) -> ErasureOut:
+def erase(user_id: uuid.UUID, principal: AdminUser, session: DB, body: EraseIn | None = None) -> ErasureOut:
     """Delete and purge at once, leaving only a pseudonym (GDPR Art. 17)."""
+    body = body or EraseIn()
     user = accounts.get_user(session, principal.org_id, user_id)
     result = deletion.erase_user(
         session, user, actor=principal.user, confirm=body.confirm, disposition=_plan(body.disposition)

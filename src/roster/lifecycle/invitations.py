@@ -27,6 +27,7 @@ from roster.accounts.models import Organization, User
 from roster.accounts.security import hash_password, hash_secret, new_secret, split_secret
 from roster.db.prepared import Prepared
 from roster.domain import errors
+from roster.domain.text import refuse_control_characters
 from roster.domain.users import Role, UserStatus
 from roster.lifecycle.audit import record_event
 from roster.lifecycle.models import IS_PENDING, Invitation
@@ -194,6 +195,8 @@ def invite_user(
     address = accounts.normalize_email(email)
     key = accounts.email_key(address)
     role = _role(role)
+    for field_name, value in (("first_name", first_name), ("last_name", last_name), ("position", position)):
+        refuse_control_characters(value, field=field_name)
     _check_department(session, org_id, department_id)
     if expire_overdue:
         # First, before the organization row is locked (one lock order: invitations, then the
@@ -272,6 +275,7 @@ def _department_id(session: Session, org_id: uuid.UUID, value: str | None) -> uu
         return uuid.UUID(value)
     except ValueError:
         pass
+    refuse_control_characters(value, field="department")
     from roster.directory.departments import department_name_key
     from roster.directory.models import Department
 
@@ -526,6 +530,9 @@ def accept_invitation(
     settings = settings or get_settings()
     invitation = find_by_token(session, token, lock=True)
     accounts.check_password(password)
+    for field_name, value in (("first_name", first_name), ("last_name", last_name)):
+        if value is not None:
+            refuse_control_characters(value, field=field_name)
     first = (first_name if first_name is not None else invitation.first_name).strip()[:100]
     last = (last_name if last_name is not None else invitation.last_name).strip()[:100]
     holder = session.scalar(

@@ -19,6 +19,7 @@ from roster.db.prepared import Prepared, instance_of
 from roster.directory.keys import search_key_values
 from roster.domain import errors
 from roster.domain.plans import Plan, seat_limit
+from roster.domain.text import clean_text
 from roster.domain.users import Role, UserStatus
 from roster.lifecycle.audit import record_event
 from roster.lifecycle.invitations import ACCEPTED, address_holders, pending_for, refuse_held_address
@@ -90,8 +91,9 @@ def dismiss_user(session: Session, user: User, *, actor: User | None, reason: st
     revoked = accounts.revoke_all_tokens(session, user)
     release_seat(session, user.org_id)
     details: dict[str, Any] = {"old_status": "active", "new_status": "dismissed", "tokens_revoked": revoked}
+    reason = clean_text(reason or "", field="reason", limit=1000, allow_empty=True)
     if reason:
-        details["reason"] = reason[:1000]
+        details["reason"] = reason
     record_event(
         session, org_id=user.org_id, action="user.dismissed", actor=actor, subject=user, details=details
     )

@@ -49,6 +49,7 @@ from roster.db.prepared import Prepared
 from roster.directory import departments as directory
 from roster.directory.models import Department, DepartmentMember
 from roster.domain import errors
+from roster.domain.text import has_control_characters
 from roster.domain.users import UserStatus
 from roster.lifecycle.audit import record_event
 from roster.lifecycle.deletion import delete_user
@@ -144,6 +145,9 @@ def _string(value: Any, name: str, *, max_length: int) -> str | None:
     text = str(value).strip()
     if len(text) > max_length:
         raise InvalidValueException(detail=f"{name} is limited to {max_length} characters.")
+    if has_control_characters(text):
+        # As the API refuses them in names and ids; PostgreSQL cannot even store NUL.
+        raise InvalidValueException(detail=f"{name}: control characters are not allowed.")
     return text
 
 

@@ -15,6 +15,7 @@ from roster.accounts.security import hash_secret, new_secret, split_secret
 from roster.accounts.service import record_use
 from roster.db.prepared import Prepared
 from roster.domain import errors
+from roster.domain.text import refuse_control_characters
 from roster.lifecycle.audit import record_event
 from roster.scim.models import ScimToken
 
@@ -29,7 +30,7 @@ class IssuedScimToken:
 
 def create_scim_token(session: Session, org_id: uuid.UUID, *, actor: User, name: str = "") -> IssuedScimToken:
     """Create a token for an identity provider; the secret is returned once and only its hash kept."""
-    name = name.strip()
+    name = refuse_control_characters(name.strip(), field="name")
     if len(name) > MAX_NAME_LENGTH:
         raise errors.ValidationFailed(f"Use at most {MAX_NAME_LENGTH} characters.", field="name")
     secret = new_secret(org_id)

@@ -1,0 +1,158 @@
+"""Bad input never gives a 5xx, on either database: text with a NUL character (which PostgreSQL
+refuses to store or even compare) is answered with a problem, or matches nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
+
+from roster.accounts.models import User
+from tests.factories import OrgWithAdmin, auth, make_org, make_user
+
+NUL = "a\x00b"
+API = "/api/v1"
+
+
+def test_a_value_the_database_refuses_is_a_422_problem(app: FastAPI, client: TestClient) -> None:
+    @app.get("/api/v1/test-refused-value")
+    def refused() -> None:
+        raise DataError(
+            "INSERT ...", {}, ValueError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+        )
+
+    answer = client.get("/api/v1/test-refused-value")
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "validation_failed"
+
+
+Call = Callable[[TestClient, dict[str, str], OrgWithAdmin, User], Any]
+
+NUL_REQUESTS: dict[str, Call] = {
+    "invitation names": lambda c, h, o, u: c.post(
+        f"{API}/invitations", json={"email": "n1@x.test", "first_name": NUL, "position": NUL}, headers=h
+    ),
+    "invitation email": lambda c, h, o, u: c.post(f"{API}/invitations", json={"email": NUL}, headers=h),
+    "bulk invitation rows": lambda c, h, o, u: c.post(
+        f"{API}/invitations/bulk",
+        files={"file": ("a.csv", b"email,first_name,department\nn2@x.test,a\x00b,\nn3@x.test,,a\x00b\n")},
+        headers=h,
+    ),
+    "dismissal reason": lambda c, h, o, u: c.post(
+        f"{API}/users/{u.id}/dismiss", json={"reason": NUL}, headers=h
+    ),
+    "audit action filter": lambda c, h, o, u: c.get(f"{API}/audit", params={"action": NUL}, headers=h),
+    "audit export filter": lambda c, h, o, u: c.get(
+        f"{API}/audit/export.csv", params={"action": NUL}, headers=h
+    ),
+    "authorship kind filter": lambda c, h, o, u: c.get(f"{API}/authorship", params={"kind": NUL}, headers=h),
+    "department name filter": lambda c, h, o, u: c.get(f"{API}/departments", params={"name": NUL}, headers=h),
+    "department external id": lambda c, h, o, u: c.post(
+        f"{API}/departments", json={"name": "Sales", "external_id": NUL}, headers=h
+    ),
+    "personal token name": lambda c, h, o, u: c.post(f"{API}/me/tokens", json={"name": NUL}, headers=h),
+    "scim token name": lambda c, h, o, u: c.post(f"{API}/scim/tokens", json={"name": NUL}, headers=h),
+    "password reset": lambda c, h, o, u: c.post(
+        f"{API}/auth/password-reset", json={"organization": NUL, "email": NUL}
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NUL_REQUESTS))
+def test_text_with_a_nul_character_never_causes_a_server_error(
+    client: TestClient, db: Session, name: str
+) -> None:
+    o = make_org(db, plan="enterprise")
+    target = make_user(db, o.org, first_name="Tara")
+    answer = NUL_REQUESTS[name](client, auth(db, o.admin), o, target)
+    assert answer.status_code < 500, answer.text
+    if answer.status_code >= 400:
+        assert answer.headers["content-type"] == "application/problem+json"
+
+
+def test_filters_no_record_can_match_answer_nothing_and_the_export_stays_whole(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    h = auth(db, o.admin)
+    make_user(db, o.org, first_name="Tara")
+    client.post(f"{API}/departments", json={"name": "Sales"}, headers=h)
+    for path, params in [
+        ("/audit", {"action": NUL}),
+        ("/audit", {"action": "user\x00."}),
+        ("/authorship", {"kind": NUL}),
+        ("/departments", {"name": NUL}),
+    ]:
+        answer = client.get(API + path, params=params, headers=h)
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.json() == {"items": [], "total": 0}, path
+    export = client.get(f"{API}/audit/export.csv", params={"action": NUL}, headers=h)
+    assert export.status_code == 200
+    assert export.text.splitlines() == [
+        "seq,created_at,action,actor_id,actor,subject_id,subject,details,redacted,hash"
+    ]
+
+
+def test_names_labels_and_ids_with_control_characters_are_refused_on_either_database(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    h = auth(db, o.admin)
+    refused = [
+        client.post(f"{API}/invitations", json={"email": "n1@x.test", "first_name": NUL}, headers=h),
+        client.post(f"{API}/invitations", json={"email": "n1@x.test", "position": "a\nb"}, headers=h),
+        client.post(f"{API}/me/tokens", json={"name": NUL}, headers=h),
+        client.post(f"{API}/scim/tokens", json={"name": NUL}, headers=h),
+        client.post(f"{API}/departments", json={"name": "Sales", "external_id": NUL}, headers=h),
+    ]
+    for answer in refused:
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "validation_failed"
+        assert answer.json()["detail"] == "Control characters are not allowed."
+
+    invited = client.post(f"{API}/invitations", json={"email": "n1@x.test"}, headers=h).json()
+    token = invited["accept_url"].rsplit("/", 1)[1]
+    accept = client.post(
+        f"{API}/invitations/accept", json={"token": token, "password": "a-good-password-1", "last_name": NUL}
+    )
+    assert accept.status_code == 422
+    assert accept.json()["field"] == "last_name"
+    assert client.get(f"{API}/invitations/lookup", params={"token": token}).status_code == 200
+
+    # In a bulk invitation each such row fails alone; the others are invited.
+    bulk = client.post(
+        f"{API}/invitations/bulk",
+        files={
+            "file": (
+                "a.csv",
+                b"email,first_name,department\nn2@x.test,a\x00b,\nn3@x.test,,a\x00b\nn4@x.test,,\n",
+            )
+        },
+        headers=h,
+    )
+    assert bulk.status_code == 200
+    assert [i["email"] for i in bulk.json()["created"]] == ["n4@x.test"]
+    assert [(f["email"], f["code"]) for f in bulk.json()["failed"]] == [
+        ("n2@x.test", "validation_failed"),
+        ("n3@x.test", "validation_failed"),
+    ]
+
+
+def test_a_dismissal_reason_keeps_its_lines_but_not_its_control_characters(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    h = auth(db, o.admin)
+    target = make_user(db, o.org, first_name="Tara")
+    answer = client.post(
+        f"{API}/users/{target.id}/dismiss", json={"reason": " Left\x00 us.\nThanks. "}, headers=h
+    )
+    assert answer.status_code == 200
+    events = client.get(f"{API}/audit", params={"action": "user.dismissed"}, headers=h).json()["items"]
+    assert events[0]["details"]["reason"] == "Left us.\nThanks."
