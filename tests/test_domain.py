@@ -33,3 +33,14 @@ def test_secrets_carry_their_organization_and_are_hashed() -> None:
     assert split_secret(secret) == org
     assert split_secret("nonsense") is None
     assert len(hash_secret(secret)) == 64 and hash_secret(secret) != secret
+
+
+def test_control_characters_are_exactly_unicodes_category_cc() -> None:
+    import sys
+    import unicodedata
+
+    from roster.domain.text import has_control_characters
+
+    found = [c for c in range(sys.maxunicode + 1) if has_control_characters(chr(c))]
+    assert found == [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"]
+    assert has_control_characters("name\x00") and not has_control_characters("Zoë Ørsted \u202e")

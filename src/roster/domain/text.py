@@ -18,9 +18,15 @@ def _is_refused(ch: str, *, multiline: bool) -> bool:
     return unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS
 
 
+# Unicode's control characters (category Cc) are exactly these two ranges. One regular expression
+# finds them several times faster than asking for each character's category, and an identity
+# provider's create checks about ten attributes.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def has_control_characters(value: str) -> bool:
     """Whether the text holds a control character (newlines and tabs included)."""
-    return any(unicodedata.category(ch) == "Cc" for ch in value)
+    return _CONTROL_CHARACTER.search(value) is not None
 
 
 def refuse_control_characters(value: str, *, field: str) -> str:
