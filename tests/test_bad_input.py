@@ -156,3 +156,22 @@ def test_a_dismissal_reason_keeps_its_lines_but_not_its_control_characters(
     assert answer.status_code == 200
     events = client.get(f"{API}/audit", params={"action": "user.dismissed"}, headers=h).json()["items"]
     assert events[0]["details"]["reason"] == "Left us.\nThanks."
+
+
+def test_a_body_that_is_not_json_or_not_the_right_shape_lists_its_errors_by_field(
+    db: Session, client: TestClient
+) -> None:
+    o = make_org(db)
+    person = make_user(db, o.org)
+    headers = {**auth(db, o.admin), "content-type": "application/json"}
+    # JSON that does not parse names no field (its location is only a character position).
+    broken = client.post(f"{API}/users/{person.id}/dismiss", content=b'{"reason": ', headers=headers)
+    assert broken.status_code == 422 and broken.json()["code"] == "validation_failed"
+    assert broken.json()["field"] is None
+    assert [set(e) for e in broken.json()["errors"]] == [{"field", "message"}]
+    # The bulk invitation reads its JSON itself (it takes CSV uploads too): the same error shape.
+    for body, field in ((b'{"emails": [1, ', None), (b'{"emails": "a@x.test"}', "emails")):
+        answer = client.post(f"{API}/invitations/bulk", content=body, headers=headers)
+        assert answer.status_code == 422 and answer.json()["code"] == "validation_failed"
+        assert answer.json()["field"] == field
+        assert all(set(e) == {"field", "message"} for e in answer.json()["errors"])

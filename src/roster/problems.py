@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +45,20 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", ""))
 
 
+def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors as problem+json lists them: ``{"field", "message"}`` each, the field a
+    dotted path inside the body, query or path (None for the body as a whole: JSON that does not
+    parse, whose location is only a character position)."""
+    problems: list[dict[str, Any]] = []
+    for err in raw:
+        if err.get("type") == "json_invalid":
+            problems.append({"field": None, "message": f"The body is not valid JSON ({err.get('msg', '')})."})
+            continue
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        problems.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+    return problems
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.RosterError)
     async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
@@ -58,10 +73,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-            problems.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+        problems = field_errors(exc.errors())
         first = problems[0] if problems else {"field": None, "message": "invalid"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])
         return problem(

@@ -45,6 +45,7 @@ from roster.lifecycle.schemas import (
     invitation_out,
 )
 from roster.lifecycle.seats import get_seat_ledger
+from roster.problems import field_errors
 from roster.settings import Settings
 
 router = APIRouter(tags=["lifecycle"])
@@ -147,9 +148,11 @@ async def bulk_invitations(
         try:
             body = BulkInvitationIn.model_validate_json(await request.body())
         except ValidationError as exc:
+            problems = field_errors(exc.errors())
             raise errors.ValidationFailed(
                 "Send {'emails': [...]} or upload a CSV file.",
-                errors=json.loads(exc.json(include_url=False, include_input=False)),
+                field=problems[0]["field"] if problems else None,
+                errors=problems,
             ) from None
         role = body.role
         rows = list(body.emails) + [r.model_dump(exclude_none=True) for r in body.invitations]
