@@ -222,3 +222,20 @@ def test_no_prepared_statement_binds_a_value_a_partial_index_tests() -> None:
     for name, prepared in statements:
         sql = prepared.statement.compile(dialect=dialect, column_keys=prepared.columns).string
         assert not bound.search(sql), f"{name} binds a value a partial index tests: {sql}"
+
+
+def test_a_session_factory_configures_the_mappers_before_any_object_is_built_from_a_row() -> None:
+    # In a fresh process: an identity provider's first request may build a User straight from its
+    # row (``instance_of``) before the ORM has loaded anything, which would configure the mappers.
+    import subprocess
+    import sys
+
+    script = (
+        "from sqlalchemy import create_engine, inspect\n"
+        "from roster.db.engine import make_sessionmaker\n"
+        "from roster.accounts.models import User\n"
+        "make_sessionmaker(create_engine('sqlite://'))\n"
+        "assert inspect(User).configured, 'the mappers are not configured'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 _BEGIN = {mode: f"BEGIN {mode}" for mode in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")}
@@ -270,6 +270,10 @@ def make_sessionmaker(bind: Engine | Connection) -> sessionmaker[Session]:
     # a CLI command that only imports accounts would otherwise insert users without search keys.
     import roster.db.models  # noqa: F401
 
+    # And configured now: objects built straight from rows (``roster.db.prepared.instance_of``) are
+    # not the ORM's own loads, which would configure the mappers first, so a process whose first
+    # write builds one would find its attributes not yet instrumented.
+    configure_mappers()
     return sessionmaker(
         bind=bind, expire_on_commit=False, autoflush=True, join_transaction_mode="create_savepoint"
     )
