@@ -904,6 +904,41 @@ def test_a_full_plan_refuses_creates_and_reactivations_with_a_scim_error(
     assert client.get(url, headers=h).json()["active"] is False
 
 
+def test_a_disabled_person_is_provisioned_into_a_full_plan_without_a_seat(
+    client: TestClient, db: Session
+) -> None:
+    from roster.lifecycle.invitations import invite_user
+    from roster.lifecycle.seats import get_seat_ledger
+
+    o = make_org(db, plan="free")
+    invite_user(db, o.org.id, actor=o.admin, email="invited@seat.test")  # holds a seat
+    h = scim_headers(db, o)
+    i = 0
+    while client.post(USERS, json={"userName": f"s{i}@seat.test"}, headers=h).status_code == 201:
+        i += 1
+    full = get_seat_ledger(db, o.org.id)
+    assert full.available == 0
+
+    disabled = client.post(USERS, json={"userName": "off@seat.test", "active": False}, headers=h)
+    assert disabled.status_code == 201, disabled.text
+    assert disabled.json()["active"] is False
+    person = db.get(User, (o.org.id, uuid.UUID(disabled.json()["id"])))
+    assert person is not None and person.status == UserStatus.DISMISSED.value and person.dismissed_at
+    assert get_seat_ledger(db, o.org.id).used == full.used
+
+    # Provisioned disabled, the invited address gives its invitation's seat back.
+    invited = client.post(USERS, json={"userName": "invited@seat.test", "active": False}, headers=h)
+    assert invited.status_code == 201, invited.text
+    after = get_seat_ledger(db, o.org.id)
+    assert (after.used, after.pending_invitations) == (full.used - 1, full.pending_invitations - 1)
+    assert client.post(USERS, json={"userName": "late@seat.test"}, headers=h).status_code == 201
+    # Enabling either needs a seat again, like any rehire.
+    refused = patch(
+        client, h, f"{USERS}/{disabled.json()['id']}", {"op": "replace", "path": "active", "value": True}
+    )
+    assert "seat" in assert_scim_error(refused, 409)["detail"].lower()
+
+
 # --- whole sequences -----------------------------------------------------------------------------
 
 

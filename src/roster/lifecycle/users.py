@@ -197,13 +197,16 @@ def provision_user(
     via: str = "scim",
     details: dict[str, Any] | None = None,
     profile: dict[str, Any] | None = None,
+    active: bool = True,
 ) -> User:
-    """Create an active user directly (an identity provider's create); takes a seat.
+    """Create a user directly (an identity provider's create): active, taking a seat, or with
+    ``active=False`` dismissed from the start, taking none (an identity provider may provision
+    someone disabled into a full plan).
 
-    A pending invitation of the same address is fulfilled by it: its seat becomes the user's.
-    The user has no password (they sign in through the identity provider or a reset link).
-    ``profile`` holds further attributes of the new row (the identity provider's own fields), so
-    that it is written once.
+    A pending invitation of the same address is fulfilled by it: its seat becomes the user's (or
+    is given back, for a dismissed one). The user has no password (they sign in through the
+    identity provider or a reset link). ``profile`` holds further attributes of the new row (the
+    identity provider's own fields), so that it is written once.
     """
     address = accounts.normalize_email(email)
     key = accounts.email_key(address)
@@ -214,8 +217,10 @@ def provision_user(
     holders = address_holders(session, org_id, key)
     refuse_held_address(holders, invitations=False)  # a pending invitation is fulfilled, below
     invitation = pending_for(session, org_id, key) if holders.invitation_id is not None else None
-    if invitation is None:
+    if active and invitation is None:
         take_seat(session, org_id)
+    elif not active and invitation is not None:
+        release_seat(session, org_id)  # the invitation's seat: a dismissed person holds none
     first, last = first_name.strip()[:100], last_name.strip()[:100]
     columns: dict[str, Any] = {
         "display_name": accounts.compose_display_name(first, last, address.split("@")[0]),
@@ -231,12 +236,15 @@ def provision_user(
             "last_name": last,
             "position": position.strip()[:200],
             "role": role,
-            "status": UserStatus.ACTIVE.value,
+            "status": (UserStatus.ACTIVE if active else UserStatus.DISMISSED).value,
+            "dismissed_at": None if active else clock.now(),
             "password_hash": None,
             **columns,
         },
     )
     event_details: dict[str, Any] = {"via": via, "email": address, "role": role, **(details or {})}
+    if not active:
+        event_details["status"] = UserStatus.DISMISSED.value
     if invitation is not None:
         invitation.status = ACCEPTED
         invitation.accepted_at = clock.now()

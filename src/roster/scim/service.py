@@ -923,7 +923,7 @@ def _set_active(ctx: ScimContext, user: User, active: bool) -> User:
 
 
 def create_user(ctx: ScimContext, body: dict[str, Any]) -> User:
-    """Provision a person (takes a seat); ``active: false`` creates them dismissed."""
+    """Provision a person (takes a seat); ``active: false`` creates them dismissed (taking none)."""
     data = read_user(body)
     _check_user_name_free(ctx, data.user_name, except_id=None)
     _check_manager(ctx, None, data.manager_id)
@@ -939,6 +939,7 @@ def create_user(ctx: ScimContext, body: dict[str, Any]) -> User:
             via="scim",
             details={"scim_token_id": str(ctx.token.id)},
             profile=_scim_profile(data),
+            active=data.active,
         )
     except errors.EmailInUse as exc:
         raise UniquenessException(detail=f"The email {data.email} is in use: {exc.detail}") from None
@@ -948,8 +949,6 @@ def create_user(ctx: ScimContext, body: dict[str, Any]) -> User:
             "match that user and set active to true to rehire them."
         ) from None
     _apply_fields(ctx, user, data, created=True)
-    if not data.active:
-        user = _set_active(ctx, user, False)
     return user
 
 
