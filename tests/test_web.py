@@ -575,3 +575,27 @@ def test_the_stream_page_loads_comments_in_a_fixed_number_of_queries(
     few = queries()
     add_posts(8)
     assert queries() == few
+
+
+def test_a_mistyped_address_or_an_oversized_field_gets_a_page_not_json(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    for path in ("/people/not-an-id", "/people/not-an-id/delete", "/messages/with/not-an-id"):
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert "We could not find that page" in answer.text
+    paged = client.get("/people?page=two", headers=HTML)
+    assert paged.status_code == 422 and paged.headers["content-type"].startswith("text/html")
+    assert "Something in the form needs a look" in paged.text
+    too_long = client.post(
+        "/admin/settings", data={"csrf_token": csrf, "restore_window_days": "9" * 11}, headers=HTML
+    )
+    assert too_long.status_code == 422 and too_long.headers["content-type"].startswith("text/html")
+    assert "restore_window_days" not in too_long.text
+    assert "at most 10 characters" in too_long.text
+    # API clients keep getting problem+json.
+    api = client.get("/api/v1/users/not-an-id")
+    assert api.status_code == 422 and api.headers["content-type"] == "application/problem+json"
