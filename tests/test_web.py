@@ -599,3 +599,34 @@ def test_a_mistyped_address_or_an_oversized_field_gets_a_page_not_json(
     # API clients keep getting problem+json.
     api = client.get("/api/v1/users/not-an-id")
     assert api.status_code == 422 and api.headers["content-type"] == "application/problem+json"
+
+
+def test_names_of_people_who_left_are_not_links_employees_cannot_open(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Emma")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(
+        db, actor=leaver, title="Renew the lease", responsible_id=leaver.id, observer_ids=[employee.id]
+    )
+    stream.create_post(db, actor=leaver, body="Hello all")
+    stream.create_post(db, actor=employee, body=f"Thanks @[{leaver.id}]")
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    card = f'href="/people/{leaver.id}"'
+
+    sign_in(client, db, settings, employee)
+    assert client.get(f"/people/{leaver.id}", headers=HTML).status_code == 404
+    for path in ("/tasks?role=all", "/stream"):
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 200 and "Lee Leaver" in page.text, path
+        assert card not in page.text, path
+
+    # Administrators can open every card, so for them the names stay links.
+    sign_in(client, db, settings, o.admin)
+    assert card in client.get("/stream", headers=HTML).text
