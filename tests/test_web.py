@@ -630,3 +630,36 @@ def test_names_of_people_who_left_are_not_links_employees_cannot_open(
     # Administrators can open every card, so for them the names stay links.
     sign_in(client, db, settings, o.admin)
     assert card in client.get("/stream", headers=HTML).text
+
+
+def test_a_conversation_with_someone_who_left_stays_readable_for_employees(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.lifecycle.users import dismiss_user
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Emma")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    mistake = make_user(db, o.org, first_name="Tess", last_name="Test")
+    stranger = make_user(db, o.org, first_name="Sid", last_name="Stranger")
+    messages.send_direct_message(db, actor=leaver, to_user_id=employee.id, body="Handing over the keys")
+    messages.send_direct_message(db, actor=mistake, to_user_id=employee.id, body="Testing, testing")
+    dismiss_user(db, leaver, actor=o.admin)
+    dismiss_user(db, stranger, actor=o.admin)
+    delete_user(db, mistake, actor=o.admin, confirm=mistake.email)
+    db.flush()
+
+    sign_in(client, db, settings, employee)
+    inbox = client.get("/messages", headers=HTML).text
+    links = re.findall(r'href="(/messages/with/[0-9a-f-]{36})"', inbox)
+    assert len(links) == 2
+    for link in links:
+        page = client.get(link, headers=HTML)
+        assert page.status_code == 200, link
+        assert "is no longer here, so the conversation is read-only" in page.text
+        assert 'name="body"' not in page.text
+    assert "Handing over the keys" in client.get(f"/messages/with/{leaver.id}", headers=HTML).text
+    # Someone who left and never wrote to the employee still does not exist for them.
+    assert client.get(f"/messages/with/{stranger.id}", headers=HTML).status_code == 404
