@@ -663,3 +663,18 @@ def test_a_conversation_with_someone_who_left_stays_readable_for_employees(
     assert "Handing over the keys" in client.get(f"/messages/with/{leaver.id}", headers=HTML).text
     # Someone who left and never wrote to the employee still does not exist for them.
     assert client.get(f"/messages/with/{stranger.id}", headers=HTML).status_code == 404
+
+
+def test_a_seat_refusal_gives_its_advice_once(client: TestClient, db: Session, settings: Settings) -> None:
+    o = make_org(db)
+    leaver = make_user(db, o.org, dismissed=True)
+    for n in range(get_seat_ledger(db, o.org.id).available or 0):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
+    csrf = sign_in(client, db, settings, o.admin)
+    one = post(client, "/people/invite", csrf, {"email": "one.more@example.test"})
+    many = post(client, "/people/invite/bulk", csrf, {"emails": "two.more@example.test"})
+    rehire = post(client, f"/people/{leaver.id}/rehire", csrf)
+    for answer in (one, many, rehire):
+        assert answer.status_code in (200, 409)
+        assert answer.text.count("To free a seat") == 1, answer.text
+        assert "move to a larger plan in Settings" in answer.text

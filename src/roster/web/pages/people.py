@@ -18,7 +18,7 @@ from roster.directory.search import search_users
 from roster.directory.service import get_user_any, get_visible_user
 from roster.domain import errors
 from roster.lifecycle import invitations
-from roster.lifecycle.seats import get_seat_ledger
+from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
 from roster.web.core import WebAdmin, WebUser, app_settings, parse_uuid, redirect, render
 
@@ -30,9 +30,10 @@ MAX_BULK = 500
 
 
 def seat_hint(exc: errors.RosterError) -> str:
-    """A seat refusal that says how to free one."""
+    """A seat refusal that says how to free one (in the pages' words, instead of the API's)."""
+    reason = exc.detail.replace(FREE_A_SEAT, "").strip()
     return (
-        f"{exc.detail} To free a seat, revoke a pending invitation, dismiss someone who has left, "
+        f"{reason} To free a seat, revoke a pending invitation, dismiss someone who has left, "
         "or move to a larger plan in Settings."
     )
 
