@@ -678,3 +678,29 @@ def test_a_seat_refusal_gives_its_advice_once(client: TestClient, db: Session, s
         assert answer.status_code in (200, 409)
         assert answer.text.count("To free a seat") == 1, answer.text
         assert "move to a larger plan in Settings" in answer.text
+
+
+def test_every_invited_dismissed_and_deleted_person_can_be_reached_from_the_tabs(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db, plan="enterprise")
+    for n in range(52):
+        invite_user(db, o.org.id, actor=o.admin, email=f"invitee{n:02}@example.test", settings=settings)
+        make_user(db, o.org, first_name="Dee", last_name=f"Dismissed{n:02}", dismissed=True)
+        gone = make_user(db, o.org, first_name="Del", last_name=f"Deleted{n:02}")
+        delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    for tab, marker in (("invited", "invitee"), ("dismissed", "Dismissed"), ("deleted", "Deleted")):
+        first = client.get(f"/people/{tab}", headers=HTML).text
+        assert "Page 1 of 2" in first, tab
+        assert 'href="?page=2"' in first, tab
+        second = client.get(f"/people/{tab}?page=2", headers=HTML).text
+        seen = set(re.findall(marker + r"(\d\d)", first)) | set(re.findall(marker + r"(\d\d)", second))
+        assert seen == {f"{n:02}" for n in range(52)}, tab
+    found = client.get("/people/dismissed?q=dismissed07", headers=HTML).text
+    assert 'name="q" value="dismissed07"' in found
+    assert "Dismissed07" in found and "Dismissed08" not in found
+    assert "Deleted07" in client.get("/people/deleted?q=deleted07", headers=HTML).text

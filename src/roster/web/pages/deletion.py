@@ -27,6 +27,7 @@ DISPOSITION_LABELS = {
     "delete": "Delete",
 }
 KIND_PREFIX = "kind:"
+AUTHORSHIP_PER_PAGE = 100
 
 
 def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
@@ -426,13 +427,25 @@ def authorship(
     user = _target(session, principal, user_id)
     page = max(1, min(page, 100_000))
     entries, total = deletion.list_authorship(
-        session, principal.org_id, user_id=user.id, include_restored=True, page=page, per_page=100
+        session,
+        principal.org_id,
+        user_id=user.id,
+        include_restored=True,
+        page=page,
+        per_page=AUTHORSHIP_PER_PAGE,
     )
     rows = [{"entry": e, "label": _label(e.kind)} for e in entries]
     return render(
         request,
         "people/authorship.html",
-        {"section": "people", "person": user, "rows": rows, "total": total, "page": page},
+        {
+            "section": "people",
+            "person": user,
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, (total + AUTHORSHIP_PER_PAGE - 1) // AUTHORSHIP_PER_PAGE),
+        },
         principal=principal,
         session=session,
     )

@@ -97,15 +97,26 @@ def people(
     )
 
 
+def _pages(total: int) -> int:
+    return max(1, (total + PER_PAGE - 1) // PER_PAGE)
+
+
 @router.get("/people/invited")
 def invited(request: Request, principal: WebAdmin, session: DB, page: int = 1) -> Response:
+    page = _page(page)
     items, total = invitations.list_invitations(
-        session, principal.org_id, status="pending", page=_page(page), per_page=PER_PAGE
+        session, principal.org_id, status="pending", page=page, per_page=PER_PAGE
     )
     return render(
         request,
         "people/invited.html",
-        {**people_context(session, principal, "invited"), "invitations": items, "total": total},
+        {
+            **people_context(session, principal, "invited"),
+            "invitations": items,
+            "total": total,
+            "page": page,
+            "pages": _pages(total),
+        },
         principal=principal,
         session=session,
     )
@@ -113,13 +124,21 @@ def invited(request: Request, principal: WebAdmin, session: DB, page: int = 1) -
 
 @router.get("/people/dismissed")
 def dismissed(request: Request, principal: WebAdmin, session: DB, q: str = "", page: int = 1) -> Response:
+    page = _page(page)
     users, total = search_users(
-        session, principal.org_id, q=q[:100] or None, status="dismissed", page=_page(page), per_page=PER_PAGE
+        session, principal.org_id, q=q[:100] or None, status="dismissed", page=page, per_page=PER_PAGE
     )
     return render(
         request,
         "people/dismissed.html",
-        {**people_context(session, principal, "dismissed"), "users": users, "total": total, "q": q},
+        {
+            **people_context(session, principal, "dismissed"),
+            "users": users,
+            "total": total,
+            "q": q,
+            "page": page,
+            "pages": _pages(total),
+        },
         principal=principal,
         session=session,
     )
@@ -127,13 +146,21 @@ def dismissed(request: Request, principal: WebAdmin, session: DB, q: str = "", p
 
 @router.get("/people/deleted")
 def deleted(request: Request, principal: WebAdmin, session: DB, q: str = "", page: int = 1) -> Response:
+    page = _page(page)
     users, total = search_users(
-        session, principal.org_id, q=q[:100] or None, status="deleted", page=_page(page), per_page=PER_PAGE
+        session, principal.org_id, q=q[:100] or None, status="deleted", page=page, per_page=PER_PAGE
     )
     return render(
         request,
         "people/deleted.html",
-        {**people_context(session, principal, "deleted"), "users": users, "total": total, "q": q},
+        {
+            **people_context(session, principal, "deleted"),
+            "users": users,
+            "total": total,
+            "q": q,
+            "page": page,
+            "pages": _pages(total),
+        },
         principal=principal,
         session=session,
     )
