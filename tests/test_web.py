@@ -704,3 +704,20 @@ def test_every_invited_dismissed_and_deleted_person_can_be_reached_from_the_tabs
     assert 'name="q" value="dismissed07"' in found
     assert "Dismissed07" in found and "Dismissed08" not in found
     assert "Deleted07" in client.get("/people/deleted?q=deleted07", headers=HTML).text
+
+
+def test_admins_see_who_originally_wrote_each_post_however_many_were_moved(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    for n in range(205):
+        stream.create_post(db, actor=leaver, body=f"Note {n}")
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/stream", headers=HTML).text
+    assert page.count("Originally written by Lee Leaver") == page.count('class="card post"') > 0

@@ -1280,6 +1280,29 @@ def transfer_references(
 # The authorship map (admin only)
 
 
+def list_original_authors(
+    session: Session, org_id: uuid.UUID, kind: str, object_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Whose these objects originally were (moved and not returned), as the map names them, by id."""
+    wanted = list(set(object_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Authorship.object_id, Authorship.original_display_name)
+        .where(
+            Authorship.org_id == org_id,
+            Authorship.kind == kind,
+            Authorship.object_id.in_(wanted),
+            Authorship.restored_at.is_(None),
+        )
+        .order_by(Authorship.moved_at, Authorship.operation_id)
+    ).all()
+    names: dict[uuid.UUID, str] = {}
+    for object_id, name in rows:
+        names.setdefault(object_id, name)  # the first move names the original author
+    return names
+
+
 def list_authorship(
     session: Session,
     org_id: uuid.UUID,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from roster.accounts.deps import Principal
 from roster.accounts.models import User
 from roster.directory.search import search_users
-from roster.lifecycle.deletion import list_authorship
+from roster.lifecycle.deletion import list_original_authors
 
 PICKER_LIMIT = 200
 
@@ -27,6 +27,4 @@ def authorship_notes(
     """For admins: who originally wrote content a deletion moved, by object id."""
     if not principal.is_admin or not object_ids:
         return {}
-    wanted = set(object_ids)
-    entries, _total = list_authorship(session, principal.org_id, kind=kind, per_page=200)
-    return {e.object_id: e.original_display_name for e in entries if e.object_id in wanted}
+    return list_original_authors(session, principal.org_id, kind, object_ids)
