@@ -721,3 +721,65 @@ def test_admins_see_who_originally_wrote_each_post_however_many_were_moved(
     sign_in(client, db, settings, o.admin)
     page = client.get("/stream", headers=HTML).text
     assert page.count("Originally written by Lee Leaver") == page.count('class="card post"') > 0
+
+
+def _options(page: str, name: str) -> str:
+    select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S)
+    assert select_html, name
+    return select_html.group(0)
+
+
+def test_the_audit_log_can_be_filtered_by_people_who_left(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.audit import record_event
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    gone = make_user(db, o.org, first_name="Del", last_name="Gone")
+    delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    system = accounts.get_system_user(db, o.org.id)
+    record_event(db, org_id=o.org.id, action="user.updated", actor=o.admin, subject=system)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/admin/audit", headers=HTML).text
+    for name in ("actor_id", "subject_id"):
+        options = _options(page, name)
+        assert f'value="{leaver.id}"' in options and "Lee Leaver (Dismissed)" in options, name
+        assert f'value="{gone.id}"' in options and "Del Gone (Deleted)" in options, name
+        assert f'value="{system.id}"' in options and "System User" in options, name
+    chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
+    assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
+    assert "user.deleted" in chosen and "user.updated" not in chosen
+
+
+def test_the_audit_log_finds_anyone_by_name_in_a_large_organization(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.web.pages.shared import PICKER_LIMIT
+
+    o = make_org(db, plan="enterprise")
+    for n in range(PICKER_LIMIT + 5):
+        make_user(db, o.org, first_name="Dee", last_name=f"Dismissed{n:03}", dismissed=True)
+    gone = make_user(db, o.org, first_name="Zed", last_name="Gone")
+    delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    db.flush()
+    system = accounts.get_system_user(db, o.org.id)
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/admin/audit", headers=HTML).text
+    # The lists are capped, and a name field narrows them (a plain GET form: no script needed).
+    assert _options(page, "subject_id").count("<option") <= PICKER_LIMIT + 1
+    assert str(gone.id) not in _options(page, "subject_id")
+    assert str(system.id) not in _options(page, "subject_id")  # the log never names it here
+    assert re.search(r'<input[^>]*name="people"', page)
+    found = client.get("/admin/audit?people=zed", headers=HTML).text
+    for name in ("actor_id", "subject_id"):
+        options = _options(found, name)
+        assert "Zed Gone (Deleted)" in options and "Dismissed0" not in options, name
+    assert 'name="people" value="zed"' in found
+    # A chosen person stays chosen on the next pages, even beyond the cap.
+    chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
+    assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
+    assert "user.deleted" in chosen

@@ -9,7 +9,10 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import Principal
 from roster.accounts.models import User
+from roster.accounts.service import get_system_user
+from roster.directory.keys import search_key
 from roster.directory.search import search_users
+from roster.lifecycle.audit import has_audit_events
 from roster.lifecycle.deletion import list_original_authors
 
 PICKER_LIMIT = 200
@@ -19,6 +22,30 @@ def picker_people(session: Session, principal: Principal) -> list[User]:
     """Active people for the no-JavaScript people pickers (the script searches instead)."""
     people, _total = search_users(session, principal.org_id, status="active", per_page=PICKER_LIMIT)
     return people
+
+
+def audit_picker_people(
+    session: Session, principal: Principal, *, q: str = "", chosen: Sequence[uuid.UUID | None] = ()
+) -> tuple[list[User], int]:
+    """For the audit log's filters: everyone, whatever their status, by name, and how many match.
+
+    At most ``PICKER_LIMIT`` are listed (``q``, a name prefix, narrows them); the people already
+    chosen are always listed, and the System User when the log names it.
+    """
+    people, total = search_users(session, principal.org_id, q=q, status="all", per_page=PICKER_LIMIT)
+    system = get_system_user(session, principal.org_id)
+    if search_key(system.display_name).startswith(search_key(q)) and has_audit_events(
+        session, principal.org_id, user_id=system.id
+    ):
+        people.insert(0, system)
+    listed = {p.id for p in people}
+    for user_id in chosen:
+        if user_id is not None and user_id not in listed:
+            user = session.get(User, (principal.org_id, user_id))
+            if user is not None:
+                people.append(user)
+                listed.add(user.id)
+    return people, total
 
 
 def authorship_notes(
