@@ -783,3 +783,71 @@ def test_the_audit_log_finds_anyone_by_name_in_a_large_organization(
     chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
     assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
     assert "user.deleted" in chosen
+
+
+def test_reloading_the_page_after_a_delete_changes_nothing_and_restore_still_works(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    colleague = make_user(db, o.org)
+    csrf = sign_in(client, db, settings, o.admin)
+    done = client.post(
+        f"/people/{employee.id}/delete",
+        data={"csrf_token": csrf, "confirm": employee.email},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    result = done.headers["location"]
+    assert re.fullmatch(r"/people/operations/[0-9a-f-]{36}", result)
+    for _reload in range(2):
+        page = client.get(result, headers=HTML)
+        assert page.status_code == 200
+        assert "Lee Leaver is deleted" in page.text and "Nothing was deleted" not in page.text
+        assert f'action="/people/{employee.id}/restore"' in page.text
+    # Only admins of the same organization read it.
+    sign_in(client, db, settings, colleague)
+    assert client.get(result, headers=HTML).status_code == 403
+    sign_in(client, db, settings, make_org(db).admin)
+    assert client.get(result, headers=HTML).status_code == 404
+    csrf = sign_in(client, db, settings, o.admin)
+    restored = client.post(f"/people/{employee.id}/restore", data={"csrf_token": csrf}, headers=HTML)
+    assert "is restored" in restored.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, employee.id)).status == "dismissed"  # type: ignore[union-attr]
+    after = client.get(result, headers=HTML).text
+    assert "Lee Leaver was restored" in after and "/restore" not in after
+
+
+def test_reloading_the_page_after_a_merge_or_an_erasure_changes_nothing(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    duplicate = make_user(db, o.org, first_name="Dana", last_name="Dup")
+    keeper = make_user(db, o.org, first_name="Dana", last_name="Keep")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    csrf = sign_in(client, db, settings, o.admin)
+    merged = client.post(
+        f"/people/{duplicate.id}/merge",
+        data={"csrf_token": csrf, "into_id": str(keeper.id), "confirm": duplicate.email},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert merged.status_code == 303
+    for _reload in range(2):
+        page = client.get(merged.headers["location"], headers=HTML).text
+        assert "Dana Dup is merged into Dana Keep" in page
+        assert f'action="/people/{duplicate.id}/restore"' in page
+    erased = client.post(
+        f"/people/{leaver.id}/erase",
+        data={"csrf_token": csrf, "confirm": leaver.email},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert erased.status_code == 303
+    first = client.get(erased.headers["location"], headers=HTML).text
+    assert "Lee Leaver is erased" in first  # said once, by the redirect's message
+    again = client.get(erased.headers["location"], headers=HTML).text
+    assert "is erased" in again and "Former employee" in again and "Lee Leaver" not in again
+    assert "/restore" not in again
