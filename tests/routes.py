@@ -107,6 +107,13 @@ def _scim_token(db: Session, o: OrgWithAdmin) -> str:
     return str(create_scim_token(db, o.org.id, actor=o.admin, name="sample").token.id)
 
 
+def _operation(db: Session, o: OrgWithAdmin) -> str:
+    from roster.lifecycle.deletion import delete_user
+
+    leaver = make_user(db, o.org)
+    return str(delete_user(db, leaver, actor=o.admin, confirm=leaver.email).operation_id)
+
+
 OBJECT_MAKERS: dict[str, ObjectMaker] = {
     "department_id": _department,
     "member_user_id": _department_member,
@@ -121,6 +128,7 @@ OBJECT_MAKERS: dict[str, ObjectMaker] = {
     "file_id": _file,
     "lead_id": _lead,
     "scim_token_id": _scim_token,
+    "operation_id": _operation,
     # Secrets in the links of public pages (sign-in is not needed, so no object is checked).
     "reset_token": lambda db, o: "rst_not_a_real_reset_link",
     "invite_token": lambda db, o: "rst_not_a_real_invitation",

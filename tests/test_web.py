@@ -575,3 +575,279 @@ def test_the_stream_page_loads_comments_in_a_fixed_number_of_queries(
     few = queries()
     add_posts(8)
     assert queries() == few
+
+
+def test_a_mistyped_address_or_an_oversized_field_gets_a_page_not_json(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    for path in ("/people/not-an-id", "/people/not-an-id/delete", "/messages/with/not-an-id"):
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 404, path
+        assert answer.headers["content-type"].startswith("text/html"), path
+        assert "We could not find that page" in answer.text
+    paged = client.get("/people?page=two", headers=HTML)
+    assert paged.status_code == 422 and paged.headers["content-type"].startswith("text/html")
+    assert "Something in the form needs a look" in paged.text
+    too_long = client.post(
+        "/admin/settings", data={"csrf_token": csrf, "restore_window_days": "9" * 11}, headers=HTML
+    )
+    assert too_long.status_code == 422 and too_long.headers["content-type"].startswith("text/html")
+    assert "restore_window_days" not in too_long.text
+    assert "at most 10 characters" in too_long.text
+    # API clients keep getting problem+json.
+    api = client.get("/api/v1/users/not-an-id")
+    assert api.status_code == 422 and api.headers["content-type"] == "application/problem+json"
+
+
+def test_names_of_people_who_left_are_not_links_employees_cannot_open(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Emma")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(
+        db, actor=leaver, title="Renew the lease", responsible_id=leaver.id, observer_ids=[employee.id]
+    )
+    stream.create_post(db, actor=leaver, body="Hello all")
+    stream.create_post(db, actor=employee, body=f"Thanks @[{leaver.id}]")
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    card = f'href="/people/{leaver.id}"'
+
+    sign_in(client, db, settings, employee)
+    assert client.get(f"/people/{leaver.id}", headers=HTML).status_code == 404
+    for path in ("/tasks?role=all", "/stream"):
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 200 and "Lee Leaver" in page.text, path
+        assert card not in page.text, path
+
+    # Administrators can open every card, so for them the names stay links.
+    sign_in(client, db, settings, o.admin)
+    assert card in client.get("/stream", headers=HTML).text
+
+
+def test_a_conversation_with_someone_who_left_stays_readable_for_employees(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.lifecycle.users import dismiss_user
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Emma")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    mistake = make_user(db, o.org, first_name="Tess", last_name="Test")
+    stranger = make_user(db, o.org, first_name="Sid", last_name="Stranger")
+    messages.send_direct_message(db, actor=leaver, to_user_id=employee.id, body="Handing over the keys")
+    messages.send_direct_message(db, actor=mistake, to_user_id=employee.id, body="Testing, testing")
+    dismiss_user(db, leaver, actor=o.admin)
+    dismiss_user(db, stranger, actor=o.admin)
+    delete_user(db, mistake, actor=o.admin, confirm=mistake.email)
+    db.flush()
+
+    sign_in(client, db, settings, employee)
+    inbox = client.get("/messages", headers=HTML).text
+    links = re.findall(r'href="(/messages/with/[0-9a-f-]{36})"', inbox)
+    assert len(links) == 2
+    for link in links:
+        page = client.get(link, headers=HTML)
+        assert page.status_code == 200, link
+        assert "is no longer here, so the conversation is read-only" in page.text
+        assert 'name="body"' not in page.text
+    assert "Handing over the keys" in client.get(f"/messages/with/{leaver.id}", headers=HTML).text
+    # Someone who left and never wrote to the employee still does not exist for them.
+    assert client.get(f"/messages/with/{stranger.id}", headers=HTML).status_code == 404
+
+
+def test_a_seat_refusal_gives_its_advice_once(client: TestClient, db: Session, settings: Settings) -> None:
+    o = make_org(db)
+    leaver = make_user(db, o.org, dismissed=True)
+    for n in range(get_seat_ledger(db, o.org.id).available or 0):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
+    csrf = sign_in(client, db, settings, o.admin)
+    one = post(client, "/people/invite", csrf, {"email": "one.more@example.test"})
+    many = post(client, "/people/invite/bulk", csrf, {"emails": "two.more@example.test"})
+    rehire = post(client, f"/people/{leaver.id}/rehire", csrf)
+    for answer in (one, many, rehire):
+        assert answer.status_code in (200, 409)
+        assert answer.text.count("To free a seat") == 1, answer.text
+        assert "move to a larger plan in Settings" in answer.text
+
+
+def test_every_invited_dismissed_and_deleted_person_can_be_reached_from_the_tabs(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db, plan="enterprise")
+    for n in range(52):
+        invite_user(db, o.org.id, actor=o.admin, email=f"invitee{n:02}@example.test", settings=settings)
+        make_user(db, o.org, first_name="Dee", last_name=f"Dismissed{n:02}", dismissed=True)
+        gone = make_user(db, o.org, first_name="Del", last_name=f"Deleted{n:02}")
+        delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    for tab, marker in (("invited", "invitee"), ("dismissed", "Dismissed"), ("deleted", "Deleted")):
+        first = client.get(f"/people/{tab}", headers=HTML).text
+        assert "Page 1 of 2" in first, tab
+        assert 'href="?page=2"' in first, tab
+        second = client.get(f"/people/{tab}?page=2", headers=HTML).text
+        seen = set(re.findall(marker + r"(\d\d)", first)) | set(re.findall(marker + r"(\d\d)", second))
+        assert seen == {f"{n:02}" for n in range(52)}, tab
+    found = client.get("/people/dismissed?q=dismissed07", headers=HTML).text
+    assert 'name="q" value="dismissed07"' in found
+    assert "Dismissed07" in found and "Dismissed08" not in found
+    assert "Deleted07" in client.get("/people/deleted?q=deleted07", headers=HTML).text
+
+
+def test_admins_see_who_originally_wrote_each_post_however_many_were_moved(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    for n in range(205):
+        stream.create_post(db, actor=leaver, body=f"Note {n}")
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/stream", headers=HTML).text
+    assert page.count("Originally written by Lee Leaver") == page.count('class="card post"') > 0
+
+
+def _options(page: str, name: str) -> str:
+    select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S)
+    assert select_html, name
+    return select_html.group(0)
+
+
+def test_the_audit_log_can_be_filtered_by_people_who_left(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.audit import record_event
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    gone = make_user(db, o.org, first_name="Del", last_name="Gone")
+    delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    system = accounts.get_system_user(db, o.org.id)
+    record_event(db, org_id=o.org.id, action="user.updated", actor=o.admin, subject=system)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/admin/audit", headers=HTML).text
+    for name in ("actor_id", "subject_id"):
+        options = _options(page, name)
+        assert f'value="{leaver.id}"' in options and "Lee Leaver (Dismissed)" in options, name
+        assert f'value="{gone.id}"' in options and "Del Gone (Deleted)" in options, name
+        assert f'value="{system.id}"' in options and "System User" in options, name
+    chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
+    assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
+    assert "user.deleted" in chosen and "user.updated" not in chosen
+
+
+def test_the_audit_log_finds_anyone_by_name_in_a_large_organization(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.web.pages.shared import PICKER_LIMIT
+
+    o = make_org(db, plan="enterprise")
+    for n in range(PICKER_LIMIT + 5):
+        make_user(db, o.org, first_name="Dee", last_name=f"Dismissed{n:03}", dismissed=True)
+    gone = make_user(db, o.org, first_name="Zed", last_name="Gone")
+    delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    db.flush()
+    system = accounts.get_system_user(db, o.org.id)
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/admin/audit", headers=HTML).text
+    # The lists are capped, and a name field narrows them (a plain GET form: no script needed).
+    assert _options(page, "subject_id").count("<option") <= PICKER_LIMIT + 1
+    assert str(gone.id) not in _options(page, "subject_id")
+    assert str(system.id) not in _options(page, "subject_id")  # the log never names it here
+    assert re.search(r'<input[^>]*name="people"', page)
+    found = client.get("/admin/audit?people=zed", headers=HTML).text
+    for name in ("actor_id", "subject_id"):
+        options = _options(found, name)
+        assert "Zed Gone (Deleted)" in options and "Dismissed0" not in options, name
+    assert 'name="people" value="zed"' in found
+    # A chosen person stays chosen on the next pages, even beyond the cap.
+    chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
+    assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
+    assert "user.deleted" in chosen
+
+
+def test_reloading_the_page_after_a_delete_changes_nothing_and_restore_still_works(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    colleague = make_user(db, o.org)
+    csrf = sign_in(client, db, settings, o.admin)
+    done = client.post(
+        f"/people/{employee.id}/delete",
+        data={"csrf_token": csrf, "confirm": employee.email},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303
+    result = done.headers["location"]
+    assert re.fullmatch(r"/people/operations/[0-9a-f-]{36}", result)
+    for _reload in range(2):
+        page = client.get(result, headers=HTML)
+        assert page.status_code == 200
+        assert "Lee Leaver is deleted" in page.text and "Nothing was deleted" not in page.text
+        assert f'action="/people/{employee.id}/restore"' in page.text
+    # Only admins of the same organization read it.
+    sign_in(client, db, settings, colleague)
+    assert client.get(result, headers=HTML).status_code == 403
+    sign_in(client, db, settings, make_org(db).admin)
+    assert client.get(result, headers=HTML).status_code == 404
+    csrf = sign_in(client, db, settings, o.admin)
+    restored = client.post(f"/people/{employee.id}/restore", data={"csrf_token": csrf}, headers=HTML)
+    assert "is restored" in restored.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, employee.id)).status == "dismissed"  # type: ignore[union-attr]
+    after = client.get(result, headers=HTML).text
+    assert "Lee Leaver was restored" in after and "/restore" not in after
+
+
+def test_reloading_the_page_after_a_merge_or_an_erasure_changes_nothing(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    duplicate = make_user(db, o.org, first_name="Dana", last_name="Dup")
+    keeper = make_user(db, o.org, first_name="Dana", last_name="Keep")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    csrf = sign_in(client, db, settings, o.admin)
+    merged = client.post(
+        f"/people/{duplicate.id}/merge",
+        data={"csrf_token": csrf, "into_id": str(keeper.id), "confirm": duplicate.email},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert merged.status_code == 303
+    for _reload in range(2):
+        page = client.get(merged.headers["location"], headers=HTML).text
+        assert "Dana Dup is merged into Dana Keep" in page
+        assert f'action="/people/{duplicate.id}/restore"' in page
+    erased = client.post(
+        f"/people/{leaver.id}/erase",
+        data={"csrf_token": csrf, "confirm": leaver.email},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert erased.status_code == 303
+    first = client.get(erased.headers["location"], headers=HTML).text
+    assert "Lee Leaver is erased" in first  # said once, by the redirect's message
+    again = client.get(erased.headers["location"], headers=HTML).text
+    assert "is erased" in again and "Former employee" in again and "Lee Leaver" not in again
+    assert "/restore" not in again

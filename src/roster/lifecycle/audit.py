@@ -481,6 +481,17 @@ def list_audit_events(
     return list(items), int(total)
 
 
+def has_audit_events(session: Session, org_id: uuid.UUID, *, user_id: uuid.UUID) -> bool:
+    """Whether any event of the organization names the user, as its actor or its subject."""
+    for column in (AuditEvent.actor_id, AuditEvent.subject_id):
+        found = session.scalar(
+            select(AuditEvent.id).where(AuditEvent.org_id == org_id, column == user_id).limit(1)
+        )
+        if found is not None:
+            return True
+    return False
+
+
 def iter_audit_events(
     session: Session,
     org_id: uuid.UUID,

@@ -620,6 +620,30 @@ def delete_user(
 # Restore
 
 
+def get_operation(session: Session, org_id: uuid.UUID, operation_id: uuid.UUID) -> LifecycleOperation:
+    """A delete, merge, transfer or erase of this organization, or NotFound (others' do not exist)."""
+    op = session.get(LifecycleOperation, (org_id, operation_id))
+    if op is None:
+        raise errors.NotFound("No such operation.")
+    return op
+
+
+def can_restore_operation(op: LifecycleOperation, user: User, *, now: datetime | None = None) -> bool:
+    """Whether ``restore_user`` would undo this operation now (its user is still deleted by it and
+    its window is open); the email being taken is found out only by trying."""
+    now = now or clock.now()
+    return (
+        op.kind in RESTORABLE_KINDS
+        and op.user_id == user.id
+        and user.status == UserStatus.DELETED.value
+        and op.restored_at is None
+        and op.purged_at is None
+        and op.restorable_until is not None
+        and op.restorable_until > now
+        and bool(user.email)
+    )
+
+
 def _latest_restorable_operation(session: Session, user: User) -> LifecycleOperation | None:
     return session.scalars(
         select(LifecycleOperation)
@@ -1280,6 +1304,29 @@ def transfer_references(
 
 # --------------------------------------------------------------------------------------------
 # The authorship map (admin only)
+
+
+def list_original_authors(
+    session: Session, org_id: uuid.UUID, kind: str, object_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Whose these objects originally were (moved and not returned), as the map names them, by id."""
+    wanted = list(set(object_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Authorship.object_id, Authorship.original_display_name)
+        .where(
+            Authorship.org_id == org_id,
+            Authorship.kind == kind,
+            Authorship.object_id.in_(wanted),
+            Authorship.restored_at.is_(None),
+        )
+        .order_by(Authorship.moved_at, Authorship.operation_id)
+    ).all()
+    names: dict[uuid.UUID, str] = {}
+    for object_id, name in rows:
+        names.setdefault(object_id, name)  # the first move names the original author
+    return names
 
 
 def list_authorship(

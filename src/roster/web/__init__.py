@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -65,6 +66,19 @@ def _fresh_principal(request: Request, session: Session) -> Principal | None:
     return Principal(user=user, token=token, secret=secret, via_cookie=True)
 
 
+def _validation_detail(exc: RequestValidationError) -> tuple[int, str]:
+    """A malformed address is a page that does not exist; a malformed form field is explained."""
+    problems = exc.errors()
+    if any(p.get("loc", ("",))[0] == "path" for p in problems):
+        return 404, "The address may be mistyped, or the page has moved."
+    first = problems[0] if problems else {}
+    names = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    message = str(first.get("msg", "This value is not valid."))
+    if not names:
+        return 422, message + "."
+    return 422, f"{names[-1].replace('_', ' ').capitalize()}: {message[:1].lower()}{message[1:]}."
+
+
 async def _call(handler: Handler, request: Request, exc: Exception) -> Response:
     result = handler(request, exc)
     return await result if inspect.isawaitable(result) else result
@@ -98,6 +112,14 @@ def install(app: FastAPI) -> None:
         detail = "The address may be mistyped, or the page has moved." if exc.status_code == 404 else ""
         return error_page(request, exc.status_code, detail or str(exc.detail))
 
+    api_validation_error: Handler = app.exception_handlers[RequestValidationError]
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        if not wants_html(request) or not isinstance(exc, RequestValidationError):
+            return await _call(api_validation_error, request, exc)
+        status, detail = _validation_detail(exc)
+        return error_page(request, status, detail)
+
     api_unexpected: Handler = app.exception_handlers[Exception]
 
     async def unexpected(request: Request, exc: Exception) -> Response:
@@ -114,6 +136,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(errors.RosterError, roster_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     app.add_middleware(
         ResponseHeaders,

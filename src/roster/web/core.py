@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -119,6 +119,17 @@ def _photo_url(user: Any, size: int = 64) -> str | None:
     return f"{url}&v={version}" if version else url
 
 
+@pass_context
+def _card_url(context: Any, user: Any) -> str:
+    """The person's card, when the viewer may open it ("" otherwise): employees cannot open the card
+    of someone who left, and the System User has none, so their names on content are not links."""
+    if getattr(user, "is_system", False):
+        return ""
+    if context.get("is_admin") or getattr(user, "status", None) == "active":
+        return f"/people/{user.id}"
+    return ""
+
+
 def _days_left(until: datetime | None) -> int:
     if until is None:
         return 0
@@ -139,6 +150,7 @@ templates.filters["filesize"] = _filesize
 templates.filters["hue"] = _avatar_hue
 templates.filters["photo"] = _photo_url
 templates.filters["days_left"] = _days_left
+templates.filters["card_url"] = _card_url
 
 
 def app_settings(request: Request) -> Settings:

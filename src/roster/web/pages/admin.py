@@ -20,7 +20,7 @@ from roster.lifecycle.seats import get_seat_ledger
 from roster.lifecycle.users import change_plan, update_organization_settings
 from roster.scim import tokens as scim_tokens
 from roster.web.core import WebAdmin, parse_uuid, redirect, render
-from roster.web.pages.shared import picker_people
+from roster.web.pages.shared import PICKER_LIMIT, audit_picker_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,17 +45,27 @@ def audit(
     subject_id: str = "",
     since: str = "",
     until: str = "",
+    people: str = "",
     page: int = 1,
 ) -> Response:
-    """The audit log, newest first, with filters and a CSV export of the same selection."""
+    """The audit log, newest first, with filters and a CSV export of the same selection.
+
+    The By and About lists offer everyone, dismissed and deleted people too (finding out what
+    happened to people who left is what the log is most used for); ``people`` narrows them by name.
+    """
     page = max(1, min(page, 100_000))
     since_at, until_at = _day(since), _day(until, end=True)
+    actor_uuid, subject_uuid = parse_uuid(actor_id), parse_uuid(subject_id)
+    people = people.strip()[:200]
+    listed, people_total = audit_picker_people(
+        session, principal, q=people, chosen=(actor_uuid, subject_uuid)
+    )
     events, total = list_audit_events(
         session,
         principal.org_id,
         action=action.strip()[:64] or None,
-        actor_id=parse_uuid(actor_id),
-        subject_id=parse_uuid(subject_id),
+        actor_id=actor_uuid,
+        subject_id=subject_uuid,
         since=since_at,
         until=until_at,
         page=page,
@@ -80,6 +90,7 @@ def audit(
             "subject_id": subject_id,
             "since": since,
             "until": until,
+            "people": people,
         }.items()
         if v
     }
@@ -98,10 +109,13 @@ def audit(
                 "subject_id": subject_id,
                 "since": since,
                 "until": until,
+                "people": people,
             },
             "export_url": "/api/v1/audit/export.csv" + ("?" + urlencode(query) if query else ""),
             "page_query": urlencode(page_query),
-            "picker_people": picker_people(session, principal),
+            "picker_people": listed,
+            "people_total": people_total,
+            "people_limit": PICKER_LIMIT,
         },
         principal=principal,
         session=session,

@@ -15,6 +15,7 @@ from roster.accounts.models import User
 from roster.directory.service import get_user_any
 from roster.domain import errors
 from roster.lifecycle import deletion
+from roster.lifecycle.deletion_models import OperationKind
 from roster.references import Disposition, get_reference
 from roster.web.core import WebAdmin, parse_uuid, redirect, render
 from roster.web.pages.shared import picker_people
@@ -27,6 +28,7 @@ DISPOSITION_LABELS = {
     "delete": "Delete",
 }
 KIND_PREFIX = "kind:"
+AUTHORSHIP_PER_PAGE = 100
 
 
 def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
@@ -175,9 +177,8 @@ def delete(
     confirm: Annotated[str, Form(max_length=320)] = "",
     successor_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
-    """Step 4: delete, then show what moved and offer Restore."""
+    """Step 4: delete, then lead to the result: what moved, and Restore."""
     user = _target(session, principal, user_id)
-    name = user.display_name
     try:
         with session.begin_nested():
             result = deletion.delete_user(
@@ -207,16 +208,53 @@ def delete(
             error=exc.detail,
             status_code=exc.status,
         )
+    return redirect(_result_url(result.operation_id))
+
+
+# --- Result (the page a delete, merge or erase leads to) ------------------------------------
+
+RESULT_KINDS = {
+    OperationKind.DELETE.value: "deleted",
+    OperationKind.MERGE.value: "merged",
+    OperationKind.ERASE.value: "erased",
+}
+
+
+def _result_url(operation_id: uuid.UUID) -> str:
+    return f"/people/operations/{operation_id}"
+
+
+@router.get("/people/operations/{operation_id}")
+def operation_result(request: Request, principal: WebAdmin, session: DB, operation_id: uuid.UUID) -> Response:
+    """What a delete, merge or erase did, with Restore while it can be undone.
+
+    The form posts redirect here, so reloading this page shows the result again instead of
+    sending the form twice.
+    """
+    op = deletion.get_operation(session, principal.org_id, operation_id)
+    kind = RESULT_KINDS.get(op.kind)
+    if kind is None:
+        raise errors.NotFound("No such operation.")
+    user = get_user_any(session, principal.org_id, op.user_id)
+    into = (
+        get_user_any(session, principal.org_id, op.successor_id)
+        if kind == "merged" and op.successor_id is not None
+        else None
+    )
+    done = op.dispositions or {}
     return render(
         request,
         "people/result.html",
         {
             "section": "people",
-            "kind": "deleted",
-            "person": result.user,
-            "name": name,
-            "moved": _counts(result.moved),
-            "deleted": _counts(result.deleted),
+            "kind": kind,
+            "operation": op,
+            "person": user,
+            "name": user.display_name,
+            "into": into,
+            "can_restore": deletion.can_restore_operation(op, user),
+            "moved": _counts(done.get("moved") or {}),
+            "deleted": _counts(done.get("deleted") or {}),
         },
         principal=principal,
         session=session,
@@ -302,7 +340,6 @@ def merge(
             field_errors={"into_id": "Pick the account to keep."},
             status_code=422,
         )
-    name = user.display_name
     try:
         into = get_user_any(session, principal.org_id, into_uuid)
         with session.begin_nested():
@@ -321,21 +358,7 @@ def merge(
         return merge_page(
             request, principal, session, user, into_id=into_id, error=exc.detail, status_code=exc.status
         )
-    return render(
-        request,
-        "people/result.html",
-        {
-            "section": "people",
-            "kind": "merged",
-            "person": result.user,
-            "into": result.into,
-            "name": name,
-            "moved": _counts(result.moved),
-            "deleted": _counts(result.deleted),
-        },
-        principal=principal,
-        session=session,
-    )
+    return redirect(_result_url(result.operation_id))
 
 
 # --- Erase ----------------------------------------------------------------------------------
@@ -398,21 +421,8 @@ def erase(
         )
     except errors.RosterError as exc:
         return erase_page(request, principal, session, user, error=exc.detail, status_code=exc.status)
-    return render(
-        request,
-        "people/result.html",
-        {
-            "section": "people",
-            "kind": "erased",
-            "person": result.user,
-            "name": name,
-            "pseudonym": result.pseudonym,
-            "moved": _counts(result.moved),
-            "deleted": _counts(result.deleted),
-        },
-        principal=principal,
-        session=session,
-    )
+    # The name is gone from the records: only this one message, shown once, still says it.
+    return redirect(_result_url(result.operation_id), request, f"{name} is erased.")
 
 
 # --- Authorship -----------------------------------------------------------------------------
@@ -426,13 +436,25 @@ def authorship(
     user = _target(session, principal, user_id)
     page = max(1, min(page, 100_000))
     entries, total = deletion.list_authorship(
-        session, principal.org_id, user_id=user.id, include_restored=True, page=page, per_page=100
+        session,
+        principal.org_id,
+        user_id=user.id,
+        include_restored=True,
+        page=page,
+        per_page=AUTHORSHIP_PER_PAGE,
     )
     rows = [{"entry": e, "label": _label(e.kind)} for e in entries]
     return render(
         request,
         "people/authorship.html",
-        {"section": "people", "person": user, "rows": rows, "total": total, "page": page},
+        {
+            "section": "people",
+            "person": user,
+            "rows": rows,
+            "total": total,
+            "page": page,
+            "pages": max(1, (total + AUTHORSHIP_PER_PAGE - 1) // AUTHORSHIP_PER_PAGE),
+        },
         principal=principal,
         session=session,
     )

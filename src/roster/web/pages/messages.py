@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
-from roster.directory.service import get_visible_user
+from roster.directory.service import can_see_user, get_user_any, get_visible_user
 from roster.domain import errors
 from roster.messages import service
 from roster.messages.models import Chat
@@ -93,12 +93,15 @@ def inbox(request: Request, principal: WebUser, session: DB) -> Response:
 @router.get("/messages/with/{user_id}")
 def direct(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID) -> Response:
     """The conversation with one person (history stays readable after they leave)."""
-    other = get_visible_user(session, principal.user, user_id)
+    other = get_user_any(session, principal.org_id, user_id)
     if other.id == principal.user.id:
         return redirect("/messages")
     chat, messages, _total = service.get_direct_conversation(
         session, principal.org_id, viewer=principal.user, other_id=other.id, per_page=100
     )
+    if chat is None and not can_see_user(principal.user, other):
+        # Only an existing conversation shows someone who left; nobody else learns they exist.
+        raise errors.NotFound("No such user.")
     return messages_page(request, principal, session, chat=chat, other=other, messages=messages)
 
 

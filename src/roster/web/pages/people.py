@@ -18,7 +18,7 @@ from roster.directory.search import search_users
 from roster.directory.service import get_user_any, get_visible_user
 from roster.domain import errors
 from roster.lifecycle import invitations
-from roster.lifecycle.seats import get_seat_ledger
+from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
 from roster.web.core import WebAdmin, WebUser, app_settings, parse_uuid, redirect, render
 
@@ -30,9 +30,10 @@ MAX_BULK = 500
 
 
 def seat_hint(exc: errors.RosterError) -> str:
-    """A seat refusal that says how to free one."""
+    """A seat refusal that says how to free one (in the pages' words, instead of the API's)."""
+    reason = exc.detail.replace(FREE_A_SEAT, "").strip()
     return (
-        f"{exc.detail} To free a seat, revoke a pending invitation, dismiss someone who has left, "
+        f"{reason} To free a seat, revoke a pending invitation, dismiss someone who has left, "
         "or move to a larger plan in Settings."
     )
 
@@ -96,15 +97,26 @@ def people(
     )
 
 
+def _pages(total: int) -> int:
+    return max(1, (total + PER_PAGE - 1) // PER_PAGE)
+
+
 @router.get("/people/invited")
 def invited(request: Request, principal: WebAdmin, session: DB, page: int = 1) -> Response:
+    page = _page(page)
     items, total = invitations.list_invitations(
-        session, principal.org_id, status="pending", page=_page(page), per_page=PER_PAGE
+        session, principal.org_id, status="pending", page=page, per_page=PER_PAGE
     )
     return render(
         request,
         "people/invited.html",
-        {**people_context(session, principal, "invited"), "invitations": items, "total": total},
+        {
+            **people_context(session, principal, "invited"),
+            "invitations": items,
+            "total": total,
+            "page": page,
+            "pages": _pages(total),
+        },
         principal=principal,
         session=session,
     )
@@ -112,13 +124,21 @@ def invited(request: Request, principal: WebAdmin, session: DB, page: int = 1) -
 
 @router.get("/people/dismissed")
 def dismissed(request: Request, principal: WebAdmin, session: DB, q: str = "", page: int = 1) -> Response:
+    page = _page(page)
     users, total = search_users(
-        session, principal.org_id, q=q[:100] or None, status="dismissed", page=_page(page), per_page=PER_PAGE
+        session, principal.org_id, q=q[:100] or None, status="dismissed", page=page, per_page=PER_PAGE
     )
     return render(
         request,
         "people/dismissed.html",
-        {**people_context(session, principal, "dismissed"), "users": users, "total": total, "q": q},
+        {
+            **people_context(session, principal, "dismissed"),
+            "users": users,
+            "total": total,
+            "q": q,
+            "page": page,
+            "pages": _pages(total),
+        },
         principal=principal,
         session=session,
     )
@@ -126,13 +146,21 @@ def dismissed(request: Request, principal: WebAdmin, session: DB, q: str = "", p
 
 @router.get("/people/deleted")
 def deleted(request: Request, principal: WebAdmin, session: DB, q: str = "", page: int = 1) -> Response:
+    page = _page(page)
     users, total = search_users(
-        session, principal.org_id, q=q[:100] or None, status="deleted", page=_page(page), per_page=PER_PAGE
+        session, principal.org_id, q=q[:100] or None, status="deleted", page=page, per_page=PER_PAGE
     )
     return render(
         request,
         "people/deleted.html",
-        {**people_context(session, principal, "deleted"), "users": users, "total": total, "q": q},
+        {
+            **people_context(session, principal, "deleted"),
+            "users": users,
+            "total": total,
+            "q": q,
+            "page": page,
+            "pages": _pages(total),
+        },
         principal=principal,
         session=session,
     )

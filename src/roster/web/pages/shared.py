@@ -9,8 +9,11 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import Principal
 from roster.accounts.models import User
+from roster.accounts.service import get_system_user
+from roster.directory.keys import search_key
 from roster.directory.search import search_users
-from roster.lifecycle.deletion import list_authorship
+from roster.lifecycle.audit import has_audit_events
+from roster.lifecycle.deletion import list_original_authors
 
 PICKER_LIMIT = 200
 
@@ -21,12 +24,34 @@ def picker_people(session: Session, principal: Principal) -> list[User]:
     return people
 
 
+def audit_picker_people(
+    session: Session, principal: Principal, *, q: str = "", chosen: Sequence[uuid.UUID | None] = ()
+) -> tuple[list[User], int]:
+    """For the audit log's filters: everyone, whatever their status, by name, and how many match.
+
+    At most ``PICKER_LIMIT`` are listed (``q``, a name prefix, narrows them); the people already
+    chosen are always listed, and the System User when the log names it.
+    """
+    people, total = search_users(session, principal.org_id, q=q, status="all", per_page=PICKER_LIMIT)
+    system = get_system_user(session, principal.org_id)
+    if search_key(system.display_name).startswith(search_key(q)) and has_audit_events(
+        session, principal.org_id, user_id=system.id
+    ):
+        people.insert(0, system)
+    listed = {p.id for p in people}
+    for user_id in chosen:
+        if user_id is not None and user_id not in listed:
+            user = session.get(User, (principal.org_id, user_id))
+            if user is not None:
+                people.append(user)
+                listed.add(user.id)
+    return people, total
+
+
 def authorship_notes(
     session: Session, principal: Principal, kind: str, object_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, str]:
     """For admins: who originally wrote content a deletion moved, by object id."""
     if not principal.is_admin or not object_ids:
         return {}
-    wanted = set(object_ids)
-    entries, _total = list_authorship(session, principal.org_id, kind=kind, per_page=200)
-    return {e.object_id: e.original_display_name for e in entries if e.object_id in wanted}
+    return list_original_authors(session, principal.org_id, kind, object_ids)
