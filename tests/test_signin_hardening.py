@@ -135,3 +135,24 @@ def test_every_password_reset_request_counts(connection: Connection, db: Session
             for _ in range(3)
         ]
     assert codes == [202, 202, 429]
+
+
+def test_a_wrong_current_password_is_a_422_that_counts_as_a_failed_sign_in(
+    connection: Connection, db: Session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.factories import auth
+
+    app = create_app(make_settings(tmp_path, login_limit_per_account="2/minute"), bind=connection)
+    o = make_org(db, slug="acme")
+    headers = auth(db, o.admin)
+    change = {"current_password": "not-my-password-1", "new_password": "A-new-passw0rd!"}
+    with TestClient(app) as client:
+        wrong = client.post("/api/v1/me/password", json=change, headers=headers)
+        # The session is fine (a 401 would tell clients to sign in again): the field is wrong.
+        assert wrong.status_code == 422 and wrong.json()["code"] == "wrong_password"
+        assert wrong.json()["field"] == "current_password"
+        assert client.post("/api/v1/me/password", json=change, headers=headers).status_code == 422
+        # Guessing through a stolen session stops where guessing at sign-in does.
+        right = {**change, "current_password": PASSWORD}
+        assert client.post("/api/v1/me/password", json=right, headers=headers).status_code == 429
+        assert _sign_in(client, o.admin.email, PASSWORD) == 429

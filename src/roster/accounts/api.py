@@ -64,8 +64,13 @@ def csrf(principal: CurrentUser, settings: AppSettings) -> dict[str, str]:
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_password(body: PasswordChangeIn, principal: CurrentUser, session: DB) -> None:
-    service.change_password(session, principal.user, current=body.current_password, new=body.new_password)
+def change_password(body: PasswordChangeIn, request: Request, principal: CurrentUser, session: DB) -> None:
+    """Change one's own password; a wrong current password is 422 ``wrong_password``, and counts
+    against the sign-in limits as a failed sign-in does."""
+    with request.app.state.login_limiter.attempt(
+        **service.sign_in_names(session, principal.user), address=client_address(request)
+    ):
+        service.change_password(session, principal.user, current=body.current_password, new=body.new_password)
 
 
 @router.get("/me/tokens", response_model=list[PersonalTokenOut])

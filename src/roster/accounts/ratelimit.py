@@ -1,6 +1,7 @@
 """Sign-in rate limits per account and per client address (the ``limits`` library).
 
-A sign-in counts against the limits only when it fails: people who share an office's address,
+A sign-in counts against the limits only when it fails (and so does a wrong current password
+given to change it, which a stolen session could otherwise guess at leisure): people who share an office's address,
 or sign in on several devices, are never held up by their own successful sign-ins, while
 guessing one account's password (the per-account limit) or trying one password on many
 accounts (the per-address limit) is stopped as before. A successful sign-in clears its
@@ -67,13 +68,13 @@ class LoginLimiter:
 
     @contextmanager
     def attempt(self, *, organization: str, email: str, address: str) -> Iterator[None]:
-        """One sign-in, checking the credentials in the block: refused up front when over a
-        limit; counted if the block raises ``InvalidCredentials``; the account's count cleared
-        if it succeeds."""
+        """One sign-in, or a password asked again, checked in the block: refused up front when
+        over a limit; counted if the block raises ``InvalidCredentials`` or ``WrongPassword``;
+        the account's count cleared if it succeeds."""
         self.check(organization=organization, email=email, address=address)
         try:
             yield
-        except errors.InvalidCredentials:
+        except (errors.InvalidCredentials, errors.WrongPassword):
             self.failed(organization=organization, email=email, address=address)
             raise
         self.succeeded(organization=organization, email=email)

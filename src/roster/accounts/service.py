@@ -433,9 +433,15 @@ def reset_password(session: Session, *, secret: str, password: str) -> User:
     return user
 
 
+def sign_in_names(session: Session, user: User) -> dict[str, str]:
+    """The organization and email a person signs in with (what sign-in limits count by)."""
+    org = session.get(Organization, user.org_id)
+    return {"organization": org.slug if org is not None else "", "email": user.email or ""}
+
+
 def change_password(session: Session, user: User, *, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
-        raise errors.InvalidCredentials("The current password is not right.")
+        raise errors.WrongPassword("The current password is not right.", field="current_password")
     check_password(new)
     user.password_hash = hash_password(new)
 

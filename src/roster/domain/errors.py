@@ -34,6 +34,13 @@ class InvalidCredentials(Unauthorized):
     code, title = "invalid_credentials", "Invalid credentials"
 
 
+class WrongPassword(RosterError):
+    """A signed-in person's current password, asked again before a change, is not right (not a
+    401: their session is fine)."""
+
+    status, code, title = 422, "wrong_password", "Wrong password"
+
+
 class Forbidden(RosterError):
     status, code, title = 403, "forbidden", "Forbidden"
 

@@ -14,6 +14,7 @@ from roster.directory import photos
 from roster.directory.service import update_profile
 from roster.domain import errors
 from roster.web.core import WebUser, redirect, render
+from roster.web.pages.account import client_address
 
 router = APIRouter(include_in_schema=False)
 
@@ -99,15 +100,28 @@ def change_password(
     new_password: Annotated[str, Form(max_length=1024)] = "",
 ) -> Response:
     try:
-        with session.begin_nested():
+        with (
+            request.app.state.login_limiter.attempt(
+                **accounts.sign_in_names(session, principal.user), address=client_address(request)
+            ),
+            session.begin_nested(),
+        ):
             accounts.change_password(session, principal.user, current=current_password, new=new_password)
-    except errors.InvalidCredentials:
+    except errors.WrongPassword:
         return profile_page(
             request,
             principal,
             session,
             password_errors={"current_password": "That is not your current password."},
             status_code=422,
+        )
+    except errors.TooManyRequests:
+        return profile_page(
+            request,
+            principal,
+            session,
+            password_errors={"current_password": "Too many attempts. Wait a few minutes, then try again."},
+            status_code=429,
         )
     except errors.RosterError as exc:
         return profile_page(
