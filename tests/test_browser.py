@@ -384,3 +384,38 @@ def test_every_page_renders_for_an_admin_and_employees_meet_no_admin_pages(
     employee.goto(site.url + "/people")  # type: ignore[attr-defined]
     assert employee.locator("text=Dismissed").count() == 0  # type: ignore[attr-defined]
     shot(employee, "employee-directory")
+
+
+def test_revoking_an_invitation_or_a_scim_token_asks_first(site: Site, browser: object) -> None:
+    from roster.lifecycle.invitations import invite_user
+    from roster.scim.tokens import create_scim_token
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        invite_user(db, admin.org_id, actor=admin, email="newcomer@acme.test")
+        create_scim_token(db, admin.org_id, actor=admin, name="Entra ID")
+        db.commit()
+    context = browser.new_context(viewport={"width": 1366, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    asked: list[str] = []
+
+    def answer_with(accept: bool) -> object:
+        def answer(dialog: object) -> None:
+            asked.append(dialog.message)  # type: ignore[attr-defined]
+            dialog.accept() if accept else dialog.dismiss()  # type: ignore[attr-defined]
+
+        return answer
+
+    sign_in(page, site, site.admin_email)
+    for path, row_text in (("/people/invited", "newcomer@acme.test"), ("/admin/settings", "Entra ID")):
+        page.goto(site.url + path)
+        row = page.locator("tr", has_text=row_text)
+        page.once("dialog", answer_with(False))  # Cancel: nothing is sent
+        row.get_by_role("button", name="Revoke").click()
+        page.wait_for_timeout(300)
+        assert row.count() == 1 and row_text in asked[-1]
+        page.once("dialog", answer_with(True))
+        row.get_by_role("button", name="Revoke").click()
+        page.locator("tr", has_text=row_text).wait_for(state="detached")
+    assert len(asked) == 4
