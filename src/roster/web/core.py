@@ -335,6 +335,11 @@ def login_url(request: Request) -> str:
     return "/login?next=" + quote(target, safe="")
 
 
+def page_count(total: int, per_page: int) -> int:
+    """How many pages ``total`` items fill, ``per_page`` to a page (an empty list is one page)."""
+    return max(1, (total + per_page - 1) // per_page)
+
+
 def parse_uuid(value: str | None) -> uuid.UUID | None:
     if not value:
         return None

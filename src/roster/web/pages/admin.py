@@ -19,7 +19,7 @@ from roster.lifecycle.audit import list_audit_events
 from roster.lifecycle.seats import get_seat_ledger
 from roster.lifecycle.users import change_plan, update_organization_settings
 from roster.scim import tokens as scim_tokens
-from roster.web.core import WebAdmin, parse_uuid, redirect, render
+from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import PICKER_LIMIT, audit_picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -102,7 +102,7 @@ def audit(
             "events": events,
             "total": total,
             "page": page,
-            "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE),
+            "pages": page_count(total, PER_PAGE),
             "f": {
                 "action": action,
                 "actor_id": actor_id,

@@ -17,7 +17,7 @@ from roster.domain import errors
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion_models import OperationKind
 from roster.references import Disposition, get_reference
-from roster.web.core import WebAdmin, parse_uuid, redirect, render
+from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -453,7 +453,7 @@ def authorship(
             "rows": rows,
             "total": total,
             "page": page,
-            "pages": max(1, (total + AUTHORSHIP_PER_PAGE - 1) // AUTHORSHIP_PER_PAGE),
+            "pages": page_count(total, AUTHORSHIP_PER_PAGE),
         },
         principal=principal,
         session=session,

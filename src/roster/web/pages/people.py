@@ -20,7 +20,7 @@ from roster.domain import errors
 from roster.lifecycle import invitations
 from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
-from roster.web.core import WebAdmin, WebUser, app_settings, parse_uuid, redirect, render
+from roster.web.core import WebAdmin, WebUser, app_settings, page_count, parse_uuid, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,15 +90,11 @@ def people(
             "department": department_id,
             "departments": depts,
             "page": page,
-            "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE),
+            "pages": page_count(total, PER_PAGE),
         },
         principal=principal,
         session=session,
     )
-
-
-def _pages(total: int) -> int:
-    return max(1, (total + PER_PAGE - 1) // PER_PAGE)
 
 
 @router.get("/people/invited")
@@ -115,7 +111,7 @@ def invited(request: Request, principal: WebAdmin, session: DB, page: int = 1) -
             "invitations": items,
             "total": total,
             "page": page,
-            "pages": _pages(total),
+            "pages": page_count(total, PER_PAGE),
         },
         principal=principal,
         session=session,
@@ -137,7 +133,7 @@ def dismissed(request: Request, principal: WebAdmin, session: DB, q: str = "", p
             "total": total,
             "q": q,
             "page": page,
-            "pages": _pages(total),
+            "pages": page_count(total, PER_PAGE),
         },
         principal=principal,
         session=session,
@@ -159,7 +155,7 @@ def deleted(request: Request, principal: WebAdmin, session: DB, q: str = "", pag
             "total": total,
             "q": q,
             "page": page,
-            "pages": _pages(total),
+            "pages": page_count(total, PER_PAGE),
         },
         principal=principal,
         session=session,

@@ -14,7 +14,7 @@ from roster.accounts.schemas import UserRef
 from roster.domain import errors
 from roster.stream import service
 from roster.stream.schemas import PostOut, comment_out, post_out
-from roster.web.core import WebUser, parse_uuid, redirect, render
+from roster.web.core import WebUser, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -84,7 +84,7 @@ def stream_page(
             "items": items,
             "total": total,
             "page": page,
-            "pages": max(1, (total + PER_PAGE - 1) // PER_PAGE),
+            "pages": page_count(total, PER_PAGE),
             "error": error,
             "draft": draft,
             "picker_people": picker_people(session, principal),
