@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from roster.accounts import service
 from roster.accounts.deps import DB, AppSettings, CurrentUser, SignedIn
+from roster.accounts.ratelimit import client_address
 from roster.accounts.schemas import (
     LoginIn,
     LoginOut,
@@ -23,10 +24,6 @@ from roster.accounts.schemas import (
 from roster.accounts.security import csrf_token_for
 
 router = APIRouter(tags=["sign-in"])
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @router.post("/auth/login", response_model=LoginOut)

@@ -22,11 +22,17 @@ from contextlib import contextmanager
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from starlette.requests import Request
 
 from roster.domain import errors
 from roster.settings import Settings
 
 _NAMESPACE = "login"
+
+
+def client_address(request: Request) -> str:
+    """The address a request came from, as the per-address limit counts it."""
+    return request.client.host if request.client else "unknown"
 
 
 class LoginLimiter:

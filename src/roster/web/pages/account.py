@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from roster.accounts import service as accounts
 from roster.accounts.deps import DB, SESSION_COOKIE, OptionalUser
 from roster.accounts.models import Organization
+from roster.accounts.ratelimit import client_address
 from roster.domain import errors
 from roster.lifecycle import invitations
 from roster.web.core import (
@@ -25,10 +26,6 @@ from roster.web.core import (
 )
 
 router = APIRouter(include_in_schema=False)
-
-
-def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @router.get("/")

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
 from roster.accounts.deps import DB, Principal
+from roster.accounts.ratelimit import client_address
 from roster.directory import photos
 from roster.directory.service import update_profile
 from roster.domain import errors
 from roster.web.core import WebUser, redirect, render
-from roster.web.pages.account import client_address
 
 router = APIRouter(include_in_schema=False)
 
