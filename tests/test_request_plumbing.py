@@ -464,6 +464,57 @@ def test_postgres_has_no_point_reads(db: Session) -> None:
     assert point_reads(db.get_bind().engine) is None
 
 
+@pytest.mark.postgres_only  # autocommit reads are PostgreSQL's
+def test_signed_in_reads_on_postgres_run_without_a_transaction_and_writes_with_one(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """Autocomplete and /me send no BEGIN or COMMIT of their own on PostgreSQL; the credential's
+    first use, their one write, is still recorded; the connection goes back to the pool in its
+    usual mode, so the next writing request has its transaction."""
+    from sqlalchemy import event, select
+
+    from roster.accounts.models import AuthToken, User
+    from roster.app import create_app
+    from roster.db.engine import transaction
+    from tests.conftest import make_settings
+    from tests.factories import auth
+
+    url = databases.new_database()
+    engine = make_engine(url, pool_size=1, max_overflow=0)  # every request on one connection
+    factory = make_sessionmaker(engine)
+    try:
+        with transaction(factory) as session:
+            org = make_org(session)
+            headers = auth(session, org.admin)
+        sent: list[tuple[str, bool]] = []
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _record(conn: Connection, _cursor: object, statement: str, *_: object) -> None:
+            sent.append((statement.split(None, 1)[0].upper(), conn.connection.dbapi_connection.autocommit))  # type: ignore[union-attr]
+
+        with TestClient(create_app(make_settings(tmp_path, database_url=url), bind=engine)) as client:
+            found = client.get("/api/v1/users/autocomplete", params={"q": "ad"}, headers=headers)
+            assert found.status_code == 200
+            assert [p["id"] for p in found.json()] == [str(org.admin.id)]
+            assert client.get("/api/v1/me", headers=headers).json()["id"] == str(org.admin.id)
+            reads = list(sent)
+            sent.clear()
+            changed = client.patch(
+                f"/api/v1/users/{org.admin.id}", json={"position": "Founder"}, headers=headers
+            )
+            assert changed.status_code == 200, changed.text
+            writes = list(sent)
+
+        assert {kind for kind, _ in reads} == {"SELECT", "UPDATE"}  # the token's first use is an UPDATE
+        assert all(autocommit for _, autocommit in reads), reads
+        assert writes and not any(autocommit for _, autocommit in writes), writes
+        with factory() as session:
+            assert session.scalar(select(AuthToken.last_used_at).where(AuthToken.user_id == org.admin.id))
+            assert session.scalar(select(User.position).where(User.id == org.admin.id)) == "Founder"
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.sqlite_only  # point reads exist on SQLite only
 def test_point_reads_on_a_real_engine_answer_and_still_record_a_tokens_use(
     databases: DatabaseFactory, tmp_path: Path

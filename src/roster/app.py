@@ -14,7 +14,14 @@ from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
 from roster.accounts.ratelimit import LoginLimiter
 from roster.crm.api import router as crm_router
-from roster.db.engine import make_engine, make_sessionmaker, point_reads, writer, writes_now
+from roster.db.engine import (
+    autocommit_reads,
+    make_engine,
+    make_sessionmaker,
+    point_reads,
+    writer,
+    writes_now,
+)
 from roster.directory.api import router as directory_router
 from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
@@ -115,6 +122,9 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         "read": make_sessionmaker(db_engine),
         "write": make_sessionmaker(writer(db_engine)),
     }
+    autocommit = autocommit_reads(db_engine)
+    if autocommit is not None:
+        app.state.sessions["autocommit"] = make_sessionmaker(autocommit)
     app.state.point_reads = point_reads(db_engine)
     app.state.writes_now = writes_now(db_engine)
     # SQLite writes one transaction at a time: a process's SCIM writes queue for one thread.

@@ -38,14 +38,17 @@ async def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-def request_session(request: Request, *, writes: bool | None = None) -> Session:
+def request_session(request: Request, *, writes: bool | None = None, autocommit: bool = False) -> Session:
     """A session for this request: reads use the reading sessions, writes the writer (SQLite's
-    write lock taken at BEGIN); unless told (``writes``), by the method. Opening one does no I/O;
-    it connects on first use."""
+    write lock taken at BEGIN); unless told (``writes``), by the method. A read asked for with
+    ``autocommit`` runs without a transaction where the database has such sessions
+    (``roster.db.engine.autocommit_reads``). Opening one does no I/O; it connects on first use."""
     factories: dict[str, sessionmaker[Session]] = request.app.state.sessions
     if writes is None:
         writes = request.method not in SAFE_METHODS
-    return factories["write" if writes else "read"]()
+    if writes:
+        return factories["write"]()
+    return factories.get("autocommit" if autocommit else "read", factories["read"])()
 
 
 def end_transaction(session: Session, commit: bool) -> None:
@@ -60,12 +63,12 @@ def end_transaction(session: Session, commit: bool) -> None:
 
 
 def in_request_transaction(
-    request: Request, work: Callable[[Session], T], *, writes: bool | None = None
+    request: Request, work: Callable[[Session], T], *, writes: bool | None = None, autocommit: bool = False
 ) -> T:
     """``work(session)`` in the request's transaction, on the calling thread: committed when it
     returns, rolled back when it raises. For work that checks its caller itself on a worker thread
-    (``Caller``, the SCIM server). ``writes`` as for ``request_session``."""
-    session = request_session(request, writes=writes)
+    (``Caller``, the SCIM server). ``writes`` and ``autocommit`` as for ``request_session``."""
+    session = request_session(request, writes=writes, autocommit=autocommit)
     commit = False
     try:
         result = work(session)
@@ -190,6 +193,10 @@ class Caller:
     the commit), plus one to validate the answer of a synchronous route: a few tenths of a
     millisecond each, most of a quick read's time. Hot read routes take ``Caller`` instead and
     call ``await caller.run(work)``; the checks are the same ones (``authenticate``, ``authorize``).
+
+    A read's work (GET) may not write: on PostgreSQL it runs without a transaction (see
+    ``roster.db.engine.autocommit_reads``), where the only write, the credential's use recorded
+    once a minute, is one statement.
     """
 
     def __init__(self, request: Request, settings: Settings) -> None:
@@ -205,7 +212,7 @@ class Caller:
         def checked(session: Session) -> T:
             return work(session, authorize(self.request, self.settings, authenticate(self.request, session)))
 
-        return in_request_transaction(self.request, checked)
+        return in_request_transaction(self.request, checked, autocommit=self.request.method in SAFE_METHODS)
 
 
 async def get_caller(request: Request, settings: AppSettings) -> Caller:

@@ -316,14 +316,18 @@ def record_use(
 
     Best effort: on SQLite a reading request's transaction cannot always become a writing one
     (another connection wrote since it began), and a missed "last used" must never fail the
-    request; the next request records it.
+    request; the next request records it. A session without a transaction
+    (``roster.db.engine.autocommit_reads``) needs no savepoint: the UPDATE commits by itself.
     """
     now = clock.now()
     if not use_is_due(last_used_at, now):
         return None
     try:
-        with session.begin_nested():
+        if session.connection().get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             mark(now)
+        else:
+            with session.begin_nested():
+                mark(now)
     except OperationalError:
         return None
     return now

@@ -170,6 +170,22 @@ def writer(engine: Engine | Connection) -> Engine | Connection:
     return engine
 
 
+def autocommit_reads(bind: Engine | Connection) -> Engine | None:
+    """On PostgreSQL, the same engine with its connections in autocommit, for short reads; None
+    elsewhere (SQLite, or a test's connection, which has a transaction of its own).
+
+    A read in a transaction costs two round trips beyond its statements: psycopg's ``BEGIN`` before
+    the first, and the ``COMMIT``. Under PostgreSQL's READ COMMITTED each statement already reads
+    a snapshot of its own, so a read's statements see the same rows without them. Only work whose
+    writes are single statements may use it (a token's use recorded, once a minute): each
+    statement commits by itself. The isolation level is a setting of the connection, applied when
+    it is checked out and undone when it goes back to the pool, with no round trip either way.
+    """
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        return bind.execution_options(isolation_level="AUTOCOMMIT")
+    return None
+
+
 class _OnTheLoop:
     """What work done on the event loop itself runs on: an engine of its own (``_loop_bind``), or
     a test's connection, lent as it is."""
