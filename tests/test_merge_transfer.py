@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -87,10 +89,22 @@ def test_the_api_merges(client: TestClient, db: Session) -> None:
     assert answer.status_code == 200, answer.text
     assert answer.json()["user"]["status"] == "deleted"
     assert answer.json()["into"]["id"] == str(original.id)
+    # The path names the account (404 when there is none); the body names the one to keep: an
+    # unknown or another organization's id there is a bad field, 422, and changes nothing.
     foreign = make_org(db).admin
+    for into_id in (foreign.id, uuid.uuid4()):
+        before = snapshot(db)
+        answer = client.post(
+            f"/api/v1/users/{original.id}/merge",
+            json={"into_id": str(into_id), "confirm": original.email},
+            headers=headers,
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "unknown_user" and answer.json()["field"] == "into_id"
+        assert snapshot(db) == before
     answer = client.post(
-        f"/api/v1/users/{original.id}/merge",
-        json={"into_id": str(foreign.id), "confirm": original.email},
+        f"/api/v1/users/{uuid.uuid4()}/merge",
+        json={"into_id": str(original.id), "confirm": original.email},
         headers=headers,
     )
     assert answer.status_code == 404
@@ -176,6 +190,14 @@ def test_the_api_transfers_and_lists_the_authorship_map(client: TestClient, db: 
     successor, other = make_user(db, o.org), make_user(db, o.org)
     make_busy(client, db, leaver, [successor, other])
     headers = auth(db, o.admin)
+    for to_id in (make_org(db).admin.id, uuid.uuid4()):  # another organization's person, nobody
+        before = snapshot(db)
+        answer = client.post(
+            f"/api/v1/users/{leaver.id}/transfer", json={"to_id": str(to_id)}, headers=headers
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "unknown_user" and answer.json()["field"] == "to_id"
+        assert snapshot(db) == before
     answer = client.post(
         f"/api/v1/users/{leaver.id}/transfer", json={"to_id": str(successor.id)}, headers=headers
     )

@@ -529,6 +529,24 @@ def test_work_is_handed_over_without_deleting_anyone(
     assert page.status_code == 200 and "Tasks they are responsible for" in page.text
     refused = post(client, f"/people/{leaver.id}/transfer", csrf, {"kinds": ["tasks.task.responsible"]})
     assert refused.status_code == 422 and "Pick the colleague who takes over." in refused.text
+    nobody = post(
+        client,
+        f"/people/{leaver.id}/transfer",
+        csrf,
+        {"kinds": ["tasks.task.responsible"], "to_id": str(uuid.uuid4())},
+    )
+    assert nobody.status_code == 422
+    assert re.search(r'class="field-error"[^>]*>\s*No such user in this organization', nobody.text), (
+        nobody.text
+    )
+    same = post(
+        client,
+        f"/people/{leaver.id}/transfer",
+        csrf,
+        {"kinds": ["tasks.task.responsible"], "to_id": str(leaver.id)},
+    )
+    assert same.status_code == 422
+    assert re.search(r'class="field-error"[^>]*>\s*References cannot be handed to the same person', same.text)
     done = post(
         client,
         f"/people/{leaver.id}/transfer",

@@ -94,6 +94,15 @@ def get_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
     return user
 
 
+def get_named_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID, *, field: str) -> User:
+    """A user of this organization named by a field of a request (a merge's ``into_id``), not by
+    its path: ``unknown_user`` (422) for that field when there is none."""
+    user = session.get(User, (org_id, user_id))
+    if user is None:
+        raise errors.UnknownUser("No such user in this organization.", field=field, user_id=str(user_id))
+    return user
+
+
 def lock_organization(session: Session, org_id: uuid.UUID) -> Organization:
     """The organization's row, locked and re-read: serialises the actions that change who is in it
     (invite, dismiss, rehire, delete, restore, merge) and its department tree.

@@ -109,7 +109,7 @@ def erase(user_id: uuid.UUID, principal: AdminUser, session: DB, body: EraseIn |
 def merge(user_id: uuid.UUID, body: MergeIn, principal: AdminUser, session: DB) -> MergeOut:
     """Move every reference of a duplicate account to `into_id`, then delete it (restorable)."""
     source = accounts.get_user(session, principal.org_id, user_id)
-    into = accounts.get_user(session, principal.org_id, body.into_id)
+    into = accounts.get_named_user(session, principal.org_id, body.into_id, field="into_id")
     result = deletion.merge_users(session, source, into=into, actor=principal.user, confirm=body.confirm)
     return MergeOut(
         user=user_out(result.user),
@@ -124,7 +124,7 @@ def merge(user_id: uuid.UUID, body: MergeIn, principal: AdminUser, session: DB) 
 def transfer(user_id: uuid.UUID, body: TransferIn, principal: AdminUser, session: DB) -> TransferOut:
     """Hand references to an active user without deleting anyone."""
     from_user = accounts.get_user(session, principal.org_id, user_id)
-    to = accounts.get_user(session, principal.org_id, body.to_id)
+    to = accounts.get_named_user(session, principal.org_id, body.to_id, field="to_id")
     moved = deletion.transfer_references(
         session,
         from_user,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
+from roster.accounts.service import get_named_user
 from roster.directory.service import get_user_any
 from roster.domain import errors
 from roster.lifecycle import deletion
@@ -341,7 +342,7 @@ def merge(
             status_code=422,
         )
     try:
-        into = get_user_any(session, principal.org_id, into_uuid)
+        into = get_named_user(session, principal.org_id, into_uuid, field="into_id")
         with session.begin_nested():
             result = deletion.merge_users(session, user, into=into, actor=principal.user, confirm=confirm)
     except errors.ConfirmationMismatch:
@@ -356,9 +357,23 @@ def merge(
         )
     except errors.RosterError as exc:
         return merge_page(
-            request, principal, session, user, into_id=into_id, error=exc.detail, status_code=exc.status
+            request,
+            principal,
+            session,
+            user,
+            into_id=into_id,
+            status_code=exc.status,
+            **_shown(exc, "into_id"),
         )
     return redirect(_result_url(result.operation_id))
+
+
+def _shown(exc: errors.RosterError, field: str) -> dict[str, Any]:
+    """How a page shows a refusal: beside the picker when it is about the person picked there
+    (unknown, inactive, the same person), above the form otherwise."""
+    if exc.extra.get("field") == field:
+        return {"field_errors": {field: exc.detail}}
+    return {"error": exc.detail}
 
 
 # --- Erase ----------------------------------------------------------------------------------
@@ -530,7 +545,7 @@ def transfer(
             status_code=422,
         )
     try:
-        to = get_user_any(session, principal.org_id, to_uuid)
+        to = get_named_user(session, principal.org_id, to_uuid, field="to_id")
         with session.begin_nested():
             moved = deletion.transfer_references(session, user, to=to, actor=principal.user, kinds=kinds)
     except errors.RosterError as exc:
@@ -541,8 +556,8 @@ def transfer(
             user,
             chosen=kinds,
             to_id=to_id,
-            error=exc.detail,
             status_code=exc.status,
+            **_shown(exc, "to_id"),
         )
     count = sum(moved.values())
     return redirect(
