@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from annotated_types import MaxLen
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -209,6 +210,33 @@ def scim_routes(app: FastAPI) -> list[Route]:
                 found.append(Route(method, SCIM_PREFIX + route.path, "scim", method != "GET"))
     assert found, "the SCIM server has no routes"
     return found
+
+
+def page_routes(app: FastAPI) -> list[Route]:
+    """Every server-rendered page a browser opens (GET)."""
+    return [r for r in api_routes(app) if r.method == "GET" and is_page(r)]
+
+
+def _length_limits(dependant: Dependant) -> dict[str, int]:
+    """The form fields and query parameters of a route (and of its dependencies) with a
+    ``max_length``, by the name a request sends."""
+    limits: dict[str, int] = {}
+    for param in [*dependant.body_params, *dependant.query_params]:
+        for rule in param.field_info.metadata:
+            if isinstance(rule, MaxLen):
+                limits[param.alias] = rule.max_length
+    for sub in dependant.dependencies:
+        limits.update(_length_limits(sub))
+    return limits
+
+
+def form_limits(app: FastAPI) -> dict[tuple[str, str], dict[str, int]]:
+    """(method, path) of every route, and the longest value each of its fields takes."""
+    return {
+        (method, path): _length_limits(dependant)
+        for path, methods, dependant in _flat_routes(list(app.routes))
+        for method in methods
+    }
 
 
 def is_page(route: Route) -> bool:

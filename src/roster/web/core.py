@@ -153,6 +153,50 @@ templates.filters["days_left"] = _days_left
 templates.filters["card_url"] = _card_url
 
 
+def _text_limits() -> dict[str, int]:
+    """The longest text each kind of form field takes, by the rule that checks it, for the pages'
+    ``maxlength``: the browser stops typing where the server would refuse. (A value over a route's
+    own limit is refused with a page that cannot give back what was typed; tests/test_web_forms.py
+    checks every form of every page against its route.)"""
+    from roster.crm import service as crm
+    from roster.messages import service as messages
+    from roster.scim import tokens as scim_tokens
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    def length(column: Any) -> int:
+        """A text column's length."""
+        limit = column.type.length
+        assert isinstance(limit, int), column
+        return limit
+
+    people = User.__table__.c
+    return {
+        "organization": length(Organization.__table__.c.slug),
+        "email": length(people.email),
+        "first_name": length(people.first_name),
+        "last_name": length(people.last_name),
+        "display_name": length(people.display_name),
+        "position": length(people.position),
+        "password": 1024,
+        "reason": 500,
+        "emails": 50_000,  # the route takes 100,000: a text area's line breaks arrive as two characters
+        "search": 200,
+        "token_name": scim_tokens.MAX_NAME_LENGTH,
+        "post": stream.BODY_LIMIT,
+        "comment": stream.COMMENT_LIMIT,
+        "message": messages.BODY_LIMIT,
+        "chat_title": messages.TITLE_LIMIT,
+        "task_title": tasks.TITLE_LIMIT,
+        "task_description": tasks.DESCRIPTION_LIMIT,
+        "lead_title": crm.TITLE_LIMIT,
+        "lead_name": crm.NAME_LIMIT,
+    }
+
+
+templates.globals["limits"] = _text_limits()
+
+
 def app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
