@@ -27,8 +27,8 @@ from tests.factories import PASSWORD, make_user
 from tests.routes import form_limits, page_routes
 from tests.test_web import HTML, sign_in
 
-# Fields a browser cannot make longer than their values: no limit needed on the page.
-_NOT_TYPED = {"hidden", "checkbox", "radio", "file", "submit", "button", "date", "number", "select"}
+# Inputs nobody types free text into, where HTML's maxlength does not apply.
+_NOT_TYPED = {"hidden", "checkbox", "radio", "file", "submit", "button", "date", "number"}
 
 
 @dataclass
@@ -107,8 +107,10 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     signed_in, public = [], []
     for route in page_routes(app):
         values = {**samples, "user_id": str(dismissed.id)} if route.path.endswith("/rehire") else samples
-        path = route.path.format_map(values)
-        assert "{" not in path, f"no sample for {route.path}"
+        try:
+            path = route.path.format_map(values)
+        except KeyError as missing:
+            raise AssertionError(f"no sample {missing} for {route.path}") from None
         (public if route.access == "public" else signed_in).append(path)
     return admin, signed_in, public
 
