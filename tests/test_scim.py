@@ -622,6 +622,26 @@ def test_paging_is_stable_and_counts_everything(client: TestClient, h: dict[str,
     assert huge["startIndex"] == 1
 
 
+@pytest.mark.parametrize("start_index", [2**31, 2**63, 10**22])
+@pytest.mark.parametrize("shape", ["list", "lookup", "groups", "search"])
+def test_a_start_index_past_any_database_offset_answers_an_empty_page(
+    client: TestClient, h: dict[str, str], start_index: int, shape: str
+) -> None:
+    # RFC 7644 §3.4.2.4: a startIndex past the last result is an empty page, however large.
+    new_user(client, h, "far@x.test")
+    if shape == "search":
+        answer = client.post(f"{USERS}/.search", json={"startIndex": start_index}, headers=h)
+    else:
+        params: dict[str, Any] = {"startIndex": str(start_index)}
+        if shape == "lookup":
+            params["filter"] = 'userName eq "far@x.test"'
+        answer = client.get(GROUPS if shape == "groups" else USERS, params=params, headers=h)
+    assert answer.status_code == 200, answer.text
+    page = answer.json()
+    assert page["Resources"] == [] and page["itemsPerPage"] == 0
+    assert page["totalResults"] == (0 if shape == "groups" else 2 if shape != "lookup" else 1)
+
+
 def test_sorting_by_user_name(client: TestClient, h: dict[str, str], people: dict[str, Any]) -> None:
     up = client.get(USERS, params={"sortBy": "userName"}, headers=h).json()
     down = client.get(USERS, params={"sortBy": "userName", "sortOrder": "descending"}, headers=h).json()

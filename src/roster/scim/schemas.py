@@ -25,6 +25,9 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SCIM_MEDIA_TYPE = "application/scim+json"
 MAX_RESULTS = 1000  # the largest page a list or search answers
 DEFAULT_COUNT = 100  # the page size when the client names none
+# The largest startIndex read as asked; any later one is past the last result as well, and an
+# offset must fit the databases' 64-bit integers (with a page added to it).
+MAX_START_INDEX = 2**62
 EMAIL_TYPES = ("work", "home", "other")
 
 # Attribute -> the sub-attributes kept (None: a simple attribute), and overrides of its definition.

@@ -64,6 +64,7 @@ from roster.scim.schemas import (
     ENTERPRISE_USER,
     LIST_RESPONSE,
     MAX_RESULTS,
+    MAX_START_INDEX,
 )
 from roster.scim.tokens import LiveScimToken
 
@@ -594,7 +595,7 @@ def read_list_query(params: dict[str, Any]) -> ListQuery:
             raise InvalidFilterException(detail="filter must be a string.")
         query.filter = data["filter"]
     if data.get("startindex") not in (None, ""):
-        query.start_index = max(1, _integer(data["startindex"], "startIndex"))
+        query.start_index = min(MAX_START_INDEX, max(1, _integer(data["startindex"], "startIndex")))
     if data.get("count") not in (None, ""):
         query.count = min(MAX_RESULTS, max(0, _integer(data["count"], "count")))
     if data.get("sortby") not in (None, ""):
