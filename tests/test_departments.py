@@ -153,7 +153,11 @@ def test_department_routes_refuse_bad_input_with_clear_codes(client: TestClient,
     answer = client.post(
         f"{API}/departments/{dept['id']}/members", json={"user_ids": [str(uuid.uuid4())]}, headers=admin
     )
-    assert answer.status_code == 404
+    assert (answer.status_code, answer.json()["code"], answer.json()["field"]) == (
+        422,
+        "unknown_user",
+        "user_ids",
+    )
     assert client.post(f"{API}/departments", json={"name": "   "}, headers=admin).status_code == 422
     assert (
         client.patch(f"{API}/departments/{dept['id']}", json={"name": None}, headers=admin).status_code == 422
@@ -161,13 +165,79 @@ def test_department_routes_refuse_bad_input_with_clear_codes(client: TestClient,
     answer = client.post(
         f"{API}/departments", json={"name": "Y", "parent_id": str(uuid.uuid4())}, headers=admin
     )
-    assert answer.status_code == 404
+    assert (answer.status_code, answer.json()["code"], answer.json()["field"]) == (
+        422,
+        "validation_failed",
+        "parent_id",
+    )
     assert (
         client.post(
             f"{API}/departments", json={"name": "Z"}, headers=auth(db, make_user(db, o.org))
         ).status_code
         == 403
     )
+
+
+def test_a_person_or_department_of_another_organization_in_a_body_is_a_bad_field_not_a_404(
+    client: TestClient, db: Session
+) -> None:
+    # The path names what is acted on (404 when it does not exist); an id in the body that names no
+    # one here is a bad field, as a task's responsible_id or a merge's into_id is.
+    o = make_org(db)
+    other = make_org(db)
+    admin = auth(db, o.admin)
+    erin = make_user(db, o.org)
+    stranger = make_user(db, other.org)
+    theirs = depts.create_department(db, other.org.id, actor=other.admin, name="Theirs")
+    dept = client.post(f"{API}/departments", json={"name": "Ours"}, headers=admin).json()
+    refused = [
+        ("post", f"{API}/departments", {"name": "A", "head_id": str(stranger.id)}, "unknown_user", "head_id"),
+        (
+            "patch",
+            f"{API}/departments/{dept['id']}",
+            {"head_id": str(stranger.id)},
+            "unknown_user",
+            "head_id",
+        ),
+        (
+            "post",
+            f"{API}/departments",
+            {"name": "B", "parent_id": str(theirs.id)},
+            "validation_failed",
+            "parent_id",
+        ),
+        (
+            "patch",
+            f"{API}/departments/{dept['id']}",
+            {"parent_id": str(theirs.id)},
+            "validation_failed",
+            "parent_id",
+        ),
+        (
+            "post",
+            f"{API}/departments/{dept['id']}/members",
+            {"user_ids": [str(erin.id), str(stranger.id)]},
+            "unknown_user",
+            "user_ids",
+        ),
+        (
+            "patch",
+            f"{API}/users/{erin.id}",
+            {"position": "Lead", "department_id": str(theirs.id)},
+            "validation_failed",
+            "department_id",
+        ),
+    ]
+    for method, url, body, code, field in refused:
+        answer = client.request(method, url, json=body, headers=admin)
+        assert answer.status_code == 422, (url, body, answer.text)
+        assert (answer.json()["code"], answer.json()["field"]) == (code, field), (url, body)
+    shown = client.get(f"{API}/departments/{dept['id']}", headers=admin).json()
+    assert (shown["head"], shown["parent_id"]) == (None, None)
+    assert client.get(f"{API}/departments/{dept['id']}/members", headers=admin).json()["total"] == 0
+    person = client.get(f"{API}/users/{erin.id}", headers=admin).json()
+    assert (person["position"], person["department_id"]) == ("", None)
+    assert [n for n in _actions(db, o.org.id) if n != "department.created"] == []
 
 
 def test_a_dismissed_head_is_hidden_from_employees_but_shown_to_admins(

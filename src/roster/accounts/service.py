@@ -158,17 +158,20 @@ def require_live_actor(session: Session, actor: User) -> None:
         raise errors.Unauthorized("Your account is no longer active.")
 
 
-def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID) -> User:
-    """The user, who must be active: pickers, mentions, assignees and recipients refuse anyone else.
+def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID, *, field: str) -> User:
+    """The user named by a request's ``field``, who must be active: pickers, mentions, assignees and
+    recipients refuse anyone else.
 
-    Unknown ids and other organizations' ids are NotFound; dismissed, deleted and System users are
-    InactiveUser.
+    Unknown ids and other organizations' ids are UnknownUser (422) for that field, not NotFound: the
+    path names what is acted on. Dismissed, deleted and System users are InactiveUser.
     """
     user = load_users_to_reference(session, org_id, [user_id]).get(user_id)
     if user is None:
-        raise errors.NotFound("No such user.")
+        raise errors.UnknownUser("No such user in this organization.", field=field, user_id=str(user_id))
     if not user.is_active:
-        raise errors.InactiveUser(f"{user.display_name} is not an active user.", user_id=str(user.id))
+        raise errors.InactiveUser(
+            f"{user.display_name} is not an active user.", field=field, user_id=str(user.id)
+        )
     return user
 
 

@@ -25,15 +25,7 @@ _PHONE_RE = re.compile(r"^\+?[0-9 ()./-]*(?:(?:ext\.?|x) ?[0-9]+)?$", re.IGNOREC
 
 
 def _active(session: Session, org_id: uuid.UUID, user_id: uuid.UUID, *, field: str) -> User:
-    try:
-        return accounts.require_active_user(session, org_id, user_id)
-    except errors.InactiveUser as exc:
-        exc.extra["field"] = field
-        raise
-    except errors.NotFound:
-        raise errors.UnknownUser(
-            "No such user in this organization.", field=field, user_id=str(user_id)
-        ) from None
+    return accounts.require_active_user(session, org_id, user_id, field=field)
 
 
 def _line(value: str, field: str, limit: int, *, allow_empty: bool = True) -> str:

@@ -69,6 +69,17 @@ def get_department(session: Session, org_id: uuid.UUID, department_id: uuid.UUID
     return department
 
 
+def get_named_department(
+    session: Session, org_id: uuid.UUID, department_id: uuid.UUID, *, field: str
+) -> Department:
+    """A department of this organization named by a field of a request (a ``parent_id``), not by
+    its path: a ValidationFailed (422) for that field when there is none."""
+    department = session.get(Department, (org_id, department_id))
+    if department is None:
+        raise errors.ValidationFailed("No such department.", field=field)
+    return department
+
+
 def get_department_by_external_id(session: Session, org_id: uuid.UUID, external_id: str) -> Department | None:
     """The department an identity provider knows by ``external_id``, if any."""
     return session.scalars(
@@ -120,7 +131,7 @@ def _check_parent(
     session: Session, org_id: uuid.UUID, department_id: uuid.UUID | None, parent_id: uuid.UUID
 ) -> None:
     """The parent exists, and is neither the department nor one of its descendants."""
-    get_department(session, org_id, parent_id)
+    get_named_department(session, org_id, parent_id, field="parent_id")
     current: uuid.UUID | None = parent_id
     for _ in range(MAX_DEPTH):
         if current is None:
@@ -153,7 +164,7 @@ def create_department(
     if parent_id is not None:
         _check_parent(session, org_id, None, parent_id)
     if head_id is not None:
-        require_active_user(session, org_id, head_id)
+        require_active_user(session, org_id, head_id, field="head_id")
     department = Department(
         org_id=org_id,
         name=name,
@@ -205,7 +216,7 @@ def update_department(
         changes["parent_id"] = str(parent_id) if parent_id else None
     if head_id is not UNSET and head_id != department.head_id:
         if head_id is not None:
-            require_active_user(session, org_id, head_id)
+            require_active_user(session, org_id, head_id, field="head_id")
         department.head_id = head_id
         changes["head_id"] = str(head_id) if head_id else None
     if external_id is not UNSET and external_id != department.external_id:
@@ -309,9 +320,13 @@ def _require_active(
     for user_id in wanted:
         row = found.get(user_id)
         if row is None:
-            raise errors.NotFound("No such user.", user_id=str(user_id))
+            raise errors.UnknownUser(
+                "No such user in this organization.", field="user_ids", user_id=str(user_id)
+            )
         if row.is_system or (row.status != "active" and not (include_inactive and row.status == "dismissed")):
-            raise errors.InactiveUser(f"{row.display_name} is not an active user.", user_id=str(user_id))
+            raise errors.InactiveUser(
+                f"{row.display_name} is not an active user.", field="user_ids", user_id=str(user_id)
+            )
     return wanted
 
 

@@ -84,6 +84,10 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
                 updated["display_name"] = user.display_name
 
     if "department_id" in changes and changes["department_id"] != user.primary_department_id:
+        if changes["department_id"] is not None:
+            departments.get_named_department(
+                session, user.org_id, changes["department_id"], field="department_id"
+            )
         departments.set_primary_department(session, user, changes["department_id"], actor=actor)
         updated["department_id"] = str(changes["department_id"]) if changes["department_id"] else None
 

@@ -63,12 +63,9 @@ def _organization(session: Session, org_id: uuid.UUID) -> Organization:
 def _check_department(session: Session, org_id: uuid.UUID, department_id: uuid.UUID | None) -> None:
     if department_id is None:
         return
-    from roster.directory.departments import get_department
+    from roster.directory.departments import get_named_department
 
-    try:
-        get_department(session, org_id, department_id)
-    except errors.NotFound:
-        raise errors.ValidationFailed("No such department.", field="department_id") from None
+    get_named_department(session, org_id, department_id, field="department_id")
 
 
 # Made once: every invitation, acceptance and provisioning asks these (of :org_id and :key).
