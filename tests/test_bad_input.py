@@ -175,3 +175,30 @@ def test_a_body_that_is_not_json_or_not_the_right_shape_lists_its_errors_by_fiel
         assert answer.status_code == 422 and answer.json()["code"] == "validation_failed"
         assert answer.json()["field"] == field
         assert all(set(e) == {"field", "message"} for e in answer.json()["errors"])
+
+
+@pytest.mark.parametrize(
+    ("url", "field", "value"),
+    [
+        ("/organization/settings", "restore_window_days", True),
+        ("/organization/settings", "restore_window_days", "30"),
+        ("/organization/settings", "employees_may_change_photo", "no"),
+        ("/organization/settings", "show_former_employee_names", 0),
+        ("/me/tokens", "expires_in_days", True),
+    ],
+)
+def test_numbers_and_switches_of_the_wrong_json_type_are_refused_not_converted(
+    db: Session, client: TestClient, url: str, field: str, value: Any
+) -> None:
+    # true is not one day and "no" is not false: a script that sends the wrong type gets told,
+    # rather than, say, a restore window of one day after which deleted people are purged.
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    before = client.get(f"{API}/organization/settings", headers=headers).json()
+    body = {field: value} if url != "/me/tokens" else {"name": "script", field: value}
+    method = "PATCH" if url == "/organization/settings" else "POST"
+    answer = client.request(method, f"{API}{url}", json=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert (answer.json()["code"], answer.json()["field"]) == ("validation_failed", field)
+    assert client.get(f"{API}/organization/settings", headers=headers).json() == before
+    assert client.get(f"{API}/me/tokens", headers=headers).json() == []

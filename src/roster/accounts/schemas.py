@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from roster.accounts.models import User
 
@@ -101,7 +101,7 @@ class LoginOut(BaseModel):
 
 class PersonalTokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)  # true is not one day
 
 
 class PersonalTokenOut(BaseModel):

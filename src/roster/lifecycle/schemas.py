@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from roster import clock
 from roster.accounts.schemas import UserOut
@@ -148,9 +148,10 @@ class SettingsOut(BaseModel):
 
 
 class SettingsPatch(BaseModel):
-    restore_window_days: int | None = Field(default=None, ge=1, le=3650)
-    employees_may_change_photo: bool | None = None
-    show_former_employee_names: bool | None = None
+    # Strict: lax validation would read true as one day and "no" as false.
+    restore_window_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    employees_may_change_photo: StrictBool | None = None
+    show_former_employee_names: StrictBool | None = None
 
 
 class AuditPerson(BaseModel):
