@@ -1063,6 +1063,37 @@ def test_the_system_user_and_deleted_people_never_appear(
     assert root["totalResults"] == 1
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"op": "remove", "path": "active"},
+        {"op": "replace", "path": "active", "value": None},
+        {"op": "replace", "value": {"active": None, "title": "Adviser"}},
+        "put without active",
+    ],
+    ids=["remove", "replace-null", "replace-without-path", "put"],
+)
+def test_a_change_that_does_not_say_active_leaves_a_dismissed_person_dismissed(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str], change: Any
+) -> None:
+    # Only "active": true rehires (taking a seat and giving sign-in back); a profile update that
+    # leaves active out, or clears it, is not a reactivation.
+    resource = new_user(client, h, "left@x.test", active=False)
+    url = f"{USERS}/{resource['id']}"
+    if change == "put without active":
+        body = {k: v for k, v in resource.items() if k not in ("active", "meta")}
+        answer = client.put(url, json={**body, "title": "Adviser"}, headers=h)
+    else:
+        answer = patch(client, h, url, change)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["active"] is False
+    person = db.get(User, (org.org.id, uuid.UUID(resource["id"])))
+    assert person is not None and person.status == UserStatus.DISMISSED.value
+    assert _sequence_audit(db, org.org.id, resource["id"]) == ["user.provisioned"]
+    # A new person who is not said to be inactive is active, as before.
+    assert new_user(client, h, "fresh@x.test")["active"] is True
+
+
 def test_dismissed_people_can_be_placed_in_groups_by_the_identity_provider(
     client: TestClient, h: dict[str, str]
 ) -> None:

@@ -170,7 +170,7 @@ class UserInput:
     family_name: str
     display_name: str | None
     title: str
-    active: bool
+    active: bool | None  # None: not said (a new person is active; an existing one stays as they are)
     external_id: str | None
     employee_number: str | None
     department: str | None
@@ -247,7 +247,7 @@ def read_user(body: dict[str, Any]) -> UserInput:
         family_name=_string(name.get("familyname"), "name.familyName", max_length=100) or "",
         display_name=_string(data.get("displayname"), "displayName", max_length=200) or None,
         title=_string(data.get("title"), "title", max_length=200) or "",
-        active=True if active is None else parse_boolean(active, "active"),
+        active=None if active is None else parse_boolean(active, "active"),
         external_id=_string(data.get("externalid"), "externalId", max_length=255) or None,
         employee_number=_string(extension.get("employeenumber"), "employeeNumber", max_length=100) or None,
         department=_string(extension.get("department"), "department", max_length=200) or None,
@@ -940,7 +940,7 @@ def create_user(ctx: ScimContext, body: dict[str, Any]) -> User:
             via="scim",
             details={"scim_token_id": str(ctx.token.id)},
             profile=_scim_profile(data),
-            active=data.active,
+            active=data.active is not False,
         )
     except errors.EmailInUse as exc:
         raise UniquenessException(detail=f"The email {data.email} is in use: {exc.detail}") from None
@@ -954,7 +954,8 @@ def create_user(ctx: ScimContext, body: dict[str, Any]) -> User:
 
 
 def replace_user(ctx: ScimContext, user: User, body: dict[str, Any]) -> User:
-    """PUT: the resource becomes the body (absent optional attributes are cleared)."""
+    """PUT: the resource becomes the body (absent optional attributes are cleared; an absent
+    ``active`` leaves the person active or dismissed as they are)."""
     data = read_user(body)
     _check_id_unchanged(body, user.id)
     if accounts.email_key(data.user_name) != (user.scim_user_name_key or user.email_key):
@@ -964,7 +965,9 @@ def replace_user(ctx: ScimContext, user: User, body: dict[str, Any]) -> User:
         _apply_fields(ctx, user, data, created=False)
     except (errors.EmailInUse, errors.EmailBelongsToDismissedUser) as exc:
         raise UniquenessException(detail=f"The email {data.email} is in use: {exc.detail}") from None
-    return _set_active(ctx, user, data.active)
+    # Only an explicit active rehires or dismisses: a replacement that leaves it out (or a PATCH
+    # that removes it) must not give a dismissed person their seat and sign-in back.
+    return user if data.active is None else _set_active(ctx, user, data.active)
 
 
 def _check_id_unchanged(body: dict[str, Any], resource_id: uuid.UUID) -> None:
