@@ -166,6 +166,21 @@ def test_validation_errors_name_the_field(client: TestClient) -> None:
     assert body["field"] in ("email", "password")
 
 
+def test_a_weak_password_is_refused_naming_the_field_it_was_sent_in(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    before = o.admin.password_hash
+    change = {"current_password": PASSWORD, "new_password": "short"}
+    weak = client.post("/api/v1/me/password", json=change, headers=headers)
+    assert (weak.status_code, weak.json()["code"], weak.json()["field"]) == (
+        422,
+        "weak_password",
+        "new_password",
+    )
+    db.refresh(o.admin)
+    assert o.admin.password_hash == before
+
+
 def test_malformed_json_is_a_clear_422(client: TestClient) -> None:
     answer = client.post("/api/v1/auth/login", content=b"{nope", headers={"content-type": "application/json"})
     assert answer.status_code == 422

@@ -66,10 +66,11 @@ def compose_display_name(first_name: str, last_name: str, fallback: str = "") ->
     return name or fallback
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, *, field: str = "password") -> None:
+    """WeakPassword, naming the request's ``field``, unless the password is strong enough."""
     problem = password_problem(password)
     if problem:
-        raise errors.WeakPassword(problem, field="password")
+        raise errors.WeakPassword(problem, field=field)
 
 
 def get_organization_by_slug(session: Session, slug: str) -> Organization | None:
@@ -458,7 +459,7 @@ def sign_in_names(session: Session, user: User) -> dict[str, str]:
 def change_password(session: Session, user: User, *, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
         raise errors.WrongPassword("The current password is not right.", field="current_password")
-    check_password(new)
+    check_password(new, field="new_password")
     user.password_hash = hash_password(new)
 
 
