@@ -295,6 +295,36 @@ def test_bulk_invite_accepts_a_csv_upload(db: Session, client: TestClient) -> No
     assert [f["code"] for f in body["failed"]] == ["invalid_email"]
 
 
+def test_a_csv_row_with_a_name_or_position_past_its_limit_fails_instead_of_being_cut(
+    db: Session, client: TestClient
+) -> None:
+    # The JSON routes refuse such values (422); a CSV row must not be shortened without a word.
+    o = make_org(db)
+    data = (
+        "email,first_name,last_name,position\n"
+        f"long.first@example.test,{'F' * 101},Able,\n"
+        f"long.last@example.test,Ann,{'L' * 101},\n"
+        f"long.position@example.test,Ann,Able,{'P' * 201}\n"
+        f"just.fits@example.test,{'F' * 100},{'L' * 100},{'P' * 200}\n"
+    ).encode()
+    response = client.post(
+        f"{API}/invitations/bulk",
+        files={"file": ("people.csv", data, "text/csv")},
+        headers=auth(db, o.admin),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [c["email"] for c in body["created"]] == ["just.fits@example.test"]
+    assert [(f["email"], f["code"]) for f in body["failed"]] == [
+        ("long.first@example.test", "text_too_long"),
+        ("long.last@example.test", "text_too_long"),
+        ("long.position@example.test", "text_too_long"),
+    ]
+    assert [
+        i["email"] for i in client.get(f"{API}/invitations", headers=auth(db, o.admin)).json()["items"]
+    ] == ["just.fits@example.test"]
+
+
 def test_bulk_invite_refuses_a_csv_without_an_email_column(db: Session, client: TestClient) -> None:
     o = make_org(db)
     response = client.post(

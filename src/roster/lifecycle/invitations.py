@@ -39,6 +39,8 @@ PENDING, ACCEPTED, REVOKED, EXPIRED = "pending", "accepted", "revoked", "expired
 STATUSES = (PENDING, ACCEPTED, REVOKED, EXPIRED)
 CSV_COLUMNS = ("email", "first_name", "last_name", "position", "department")
 MAX_BULK_ROWS = 1000
+NAME_LIMIT = 100  # first and last names, as a profile keeps them
+POSITION_LIMIT = 200
 
 
 def accept_url(settings: Settings, token: str) -> str:
@@ -58,6 +60,17 @@ def _organization(session: Session, org_id: uuid.UUID) -> Organization:
     if org is None:
         raise errors.NotFound("No such organization.")
     return org
+
+
+def _profile_text(value: str, *, field: str, limit: int) -> str:
+    """A name or position as stored (ends trimmed); refused, not cut, when it holds a control
+    character or is longer than the profile keeps (as the JSON routes refuse it)."""
+    text = refuse_control_characters(value, field=field).strip()
+    if len(text) > limit:
+        raise errors.TextTooLong(
+            f"The {field} is {len(text)} characters long; the limit is {limit}.", field=field, limit=limit
+        )
+    return text
 
 
 def _check_department(session: Session, org_id: uuid.UUID, department_id: uuid.UUID | None) -> None:
@@ -192,8 +205,9 @@ def invite_user(
     address = accounts.normalize_email(email)
     key = accounts.email_key(address)
     role = _role(role)
-    for field_name, value in (("first_name", first_name), ("last_name", last_name), ("position", position)):
-        refuse_control_characters(value, field=field_name)
+    first_name = _profile_text(first_name, field="first_name", limit=NAME_LIMIT)
+    last_name = _profile_text(last_name, field="last_name", limit=NAME_LIMIT)
+    position = _profile_text(position, field="position", limit=POSITION_LIMIT)
     _check_department(session, org_id, department_id)
     if expire_overdue:
         # First, before the organization row is locked (one lock order: invitations, then the
@@ -206,9 +220,9 @@ def invite_user(
         email=address,
         email_key=key,
         role=role,
-        first_name=first_name.strip()[:100],
-        last_name=last_name.strip()[:100],
-        position=position.strip()[:200],
+        first_name=first_name,
+        last_name=last_name,
+        position=position,
         department_id=department_id,
         invited_by=actor.id,
         token_hash=hash_secret(token),
@@ -527,11 +541,12 @@ def accept_invitation(
     settings = settings or get_settings()
     invitation = find_by_token(session, token, lock=True)
     accounts.check_password(password)
-    for field_name, value in (("first_name", first_name), ("last_name", last_name)):
-        if value is not None:
-            refuse_control_characters(value, field=field_name)
-    first = (first_name if first_name is not None else invitation.first_name).strip()[:100]
-    last = (last_name if last_name is not None else invitation.last_name).strip()[:100]
+    first = _profile_text(
+        first_name if first_name is not None else invitation.first_name, field="first_name", limit=NAME_LIMIT
+    )
+    last = _profile_text(
+        last_name if last_name is not None else invitation.last_name, field="last_name", limit=NAME_LIMIT
+    )
     holder = session.scalar(
         select(User).where(User.org_id == invitation.org_id, User.email_key == invitation.email_key)
     )
