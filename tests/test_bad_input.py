@@ -202,3 +202,54 @@ def test_numbers_and_switches_of_the_wrong_json_type_are_refused_not_converted(
     assert (answer.json()["code"], answer.json()["field"]) == ("validation_failed", field)
     assert client.get(f"{API}/organization/settings", headers=headers).json() == before
     assert client.get(f"{API}/me/tokens", headers=headers).json() == []
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read_and_uploads_keep_their_own(
+    client: TestClient, db: Session, settings: Any
+) -> None:
+    """JSON and form bodies are read whole, so they are capped (1 MiB); multipart uploads are
+    streamed by their routes, each to its own limit, and pass."""
+    from roster.middleware import MAX_BODY_BYTES
+    from roster.scim.tokens import create_scim_token
+    from tests.test_web import HTML, sign_in
+
+    o = make_org(db, plan="enterprise")
+    headers = auth(db, o.admin)
+    big = "x" * MAX_BODY_BYTES
+    before = db.query(User).count()
+
+    def chunks() -> Any:  # no Content-Length: counted as it arrives
+        yield b'{"email": "big@x.test", "position": "'
+        for _ in range(4):
+            yield big[: MAX_BODY_BYTES // 2].encode()
+        yield b'"}'
+
+    for sent in (
+        client.post(f"{API}/invitations", json={"email": "big@x.test", "position": big}, headers=headers),
+        client.post(
+            f"{API}/invitations", content=chunks(), headers={**headers, "content-type": "application/json"}
+        ),
+        client.post(
+            f"{API}/invitations", content=big.encode() + b"!", headers={**headers, "content-type": "text/csv"}
+        ),
+    ):
+        assert sent.status_code == 413, sent.text
+        assert sent.headers["content-type"] == "application/problem+json"
+        assert sent.json()["code"] == "too_large"
+    scim = {"Authorization": f"Bearer {create_scim_token(db, o.org.id, actor=o.admin, name='idp').secret}"}
+    refused = client.post("/scim/v2/Users", json={"userName": "big@x.test", "displayName": big}, headers=scim)
+    assert refused.status_code == 413 and refused.json()["status"] == "413", refused.text
+    csrf = sign_in(client, db, settings, o.admin)
+    page = client.post(
+        "/people/invite", data={"email": "big@x.test", "position": big, "csrf_token": csrf}, headers=HTML
+    )
+    assert page.status_code == 413 and "<h1" in page.text
+    db.expire_all()
+    assert db.query(User).count() == before
+
+    upload = b"y" * (MAX_BODY_BYTES * 2)
+    stored = client.post(
+        f"{API}/files", files={"file": ("big.bin", upload, "application/octet-stream")}, headers=headers
+    )
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["size"] == len(upload)

@@ -27,7 +27,7 @@ from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.messages.api import router as messages_router
-from roster.middleware import RequestLog
+from roster.middleware import BodyLimit, RequestLog
 from roster.scim.api import SCIM_PREFIX, create_scim_app
 from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
@@ -49,7 +49,7 @@ class ScimFirst:
 
     def __init__(self, rest: ASGIApp, scim: ASGIApp) -> None:
         self.rest = rest
-        self.scim = Mount(SCIM_PREFIX, app=RequestLog(scim, default_headers=DEFAULT_HEADERS))
+        self.scim = Mount(SCIM_PREFIX, app=RequestLog(BodyLimit(scim), default_headers=DEFAULT_HEADERS))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.state.login_limiter = LoginLimiter(settings)
     problems.install(app)
 
+    app.add_middleware(BodyLimit)
     app.add_middleware(RequestLog, default_headers=DEFAULT_HEADERS)
 
     @app.get("/healthz", tags=["health"])

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+from fastapi import HTTPException
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -72,6 +73,54 @@ class RequestLog:
                         }
                     )
                 )
+
+
+MAX_BODY_BYTES = 1_048_576  # a JSON or form body; uploads are multipart and have their own limits
+
+
+class BodyLimit:
+    """Refuse a request body longer than ``limit`` bytes with 413 ``too_large``, before it is read.
+
+    JSON and form bodies are read whole into memory, so their size is capped here, by the declared
+    ``Content-Length`` or by counting as the body arrives. Multipart bodies (files and photos) pass
+    through: their routes stream them, each to its own limit. The refusal is raised from
+    ``receive`` as FastAPI's HTTPException, which its body parsing lets through to the exception
+    handlers: problem+json for the API, a page for a browser, a SCIM error for an identity provider.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or _header(scope, b"content-type").lower().startswith(
+            "multipart/form-data"
+        ):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit
+        declared = _header(scope, b"content-length")
+        too_long = declared.isdigit() and int(declared) > limit
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            if too_long:
+                raise _too_large(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _too_large(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        413, f"Request bodies are limited to {limit:,} bytes; upload files as multipart/form-data."
+    )
 
 
 class ResponseHeaders:

@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 from scim2_models import (
     InvalidSyntaxException,
     NotFoundException,
-    PayloadTooLargeException,
     SCIMException,
     UnauthorizedException,
 )
@@ -43,7 +42,6 @@ from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
 log = logging.getLogger("roster.scim")
 
 SCIM_PREFIX = "/scim/v2"
-MAX_BODY_BYTES = 1_048_576
 
 # --- admin API: tokens ---------------------------------------------------------------------------
 
@@ -246,8 +244,6 @@ async def scim_point_read(request: Request, work: Callable[[service.ReadContext]
 
 def parse_body(raw: bytes) -> dict[str, Any]:
     """A request's JSON object (any JSON media type); invalidSyntax when it is not one."""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLargeException(detail=f"Requests are limited to {MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
