@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from roster.accounts import deps
 from roster.accounts import service as accounts
 from roster.ids import new_id
+from roster.patches import Patch
 from tests.factories import OrgWithAdmin, make_user
 
 ObjectMaker = Callable[[Session, OrgWithAdmin], str]
@@ -209,6 +210,17 @@ def scim_routes(app: FastAPI) -> list[Route]:
             for method in sorted(route.methods or []):
                 found.append(Route(method, SCIM_PREFIX + route.path, "scim", method != "GET"))
     assert found, "the SCIM server has no routes"
+    return found
+
+
+def patch_bodies(app: FastAPI) -> list[tuple[Route, type[Patch]]]:
+    """Every route whose body is a ``roster.patches.Patch``, and that model."""
+    found = []
+    for path, methods, dependant in _flat_routes(list(app.routes)):
+        for param in dependant.body_params:
+            model = param.field_info.annotation
+            if isinstance(model, type) and issubclass(model, Patch):
+                found.extend((Route(method, path, "user", True), model) for method in sorted(methods))
     return found
 
 

@@ -253,3 +253,36 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read_and_uploads_keep_the
     )
     assert stored.status_code == 201, stored.text
     assert stored.json()["size"] == len(upload)
+
+
+def test_null_in_a_patch_clears_only_what_may_be_empty_and_is_refused_elsewhere(
+    app: FastAPI, client: TestClient, db: Session
+) -> None:
+    """Every PATCH body, read from the route table: ``null`` for a field that cannot be empty (a
+    title, a responsible person, a status) is 422 naming the field, where it used to be read as
+    "unchanged"; the fields a model lets ``null`` clear still take it."""
+    from tests.routes import OBJECT_MAKERS, patch_bodies
+
+    o = make_org(db, plan="enterprise")
+    headers = auth(db, o.admin)
+    routes = patch_bodies(app)
+    assert {route.path for route, _ in routes} >= {
+        "/api/v1/tasks/{task_id}",
+        "/api/v1/crm/leads/{lead_id}",
+        "/api/v1/users/{user_id}",
+        "/api/v1/departments/{department_id}",
+        "/api/v1/posts/{post_id}",
+        "/api/v1/organization/settings",
+    }
+    for route, model in routes:
+        for name, field in model.model_fields.items():
+            url = route.path
+            for param in route.params:
+                url = url.replace("{" + param + "}", OBJECT_MAKERS[param](db, o))
+            key = field.alias or name
+            answer = client.patch(url, json={key: None}, headers=headers)
+            if name in model.clearable:
+                assert answer.status_code == 200, (route.path, key, answer.text)
+            else:
+                assert answer.status_code == 422, (route.path, key, answer.text)
+                assert answer.json()["field"] == key, (route.path, key, answer.json())

@@ -54,7 +54,9 @@ def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if err.get("type") == "json_invalid":
             problems.append({"field": None, "message": f"The body is not valid JSON ({err.get('msg', '')})."})
             continue
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]  # where the value came from, not its name (a post's field is "body" too)
         problems.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
     return problems
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from roster.accounts.models import User
 from roster.accounts.schemas import UserRef, user_ref
 from roster.crm.models import Lead, LeadStatus
+from roster.patches import Patch
 
 # Generous transport limits; the service applies the real ones with a clear code.
 _MAX = 50_000
@@ -26,7 +27,7 @@ class LeadIn(BaseModel):
     status: LeadStatus = LeadStatus.NEW
 
 
-class LeadPatch(BaseModel):
+class LeadPatch(Patch):
     """Only the fields sent change."""
 
     title: str | None = Field(default=None, max_length=_MAX)

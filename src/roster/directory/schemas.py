@@ -12,6 +12,7 @@ from sqlalchemy import Row
 from roster.accounts.models import User
 from roster.accounts.schemas import UserOut, UserRef, photo_url, user_ref
 from roster.directory.models import Department
+from roster.patches import Patch
 
 T = TypeVar("T")
 
@@ -40,10 +41,11 @@ def person_suggestion(person: User | Row[Any]) -> PersonSuggestion:
     )
 
 
-class ProfilePatch(BaseModel):
-    """Fields a person may change on their own profile; ``role`` and ``department_id`` are for admins."""
+class ProfilePatch(Patch):
+    """Fields a person may change on their own profile; ``role`` and ``department_id`` are for admins
+    (``"department_id": null`` takes the person out of their department)."""
 
-    model_config = ConfigDict(extra="forbid")
+    clearable = frozenset({"department_id"})
 
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
@@ -62,10 +64,10 @@ class DepartmentIn(BaseModel):
     external_id: str | None = Field(default=None, max_length=255)
 
 
-class DepartmentPatch(BaseModel):
+class DepartmentPatch(Patch):
     """Only the fields sent change; ``null`` clears the parent, head or external id."""
 
-    model_config = ConfigDict(extra="forbid")
+    clearable = frozenset({"parent_id", "head_id", "external_id"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     parent_id: uuid.UUID | None = None

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt
 from roster import clock
 from roster.accounts.schemas import UserOut
 from roster.lifecycle.models import AuditEvent, Invitation
+from roster.patches import Patch
 
 
 class InvitationIn(BaseModel):
@@ -147,7 +148,7 @@ class SettingsOut(BaseModel):
     show_former_employee_names: bool
 
 
-class SettingsPatch(BaseModel):
+class SettingsPatch(Patch):
     # Strict: lax validation would read true as one day and "no" as false.
     restore_window_days: StrictInt | None = Field(default=None, ge=1, le=3650)
     employees_may_change_photo: StrictBool | None = None

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from roster.accounts.models import User
 from roster.accounts.schemas import UserRef, user_ref
+from roster.patches import Patch
 from roster.stream.models import Comment, Post
 from roster.stream.service import CommentPage, PostPage, render_mentions
 
@@ -31,9 +32,7 @@ class PostIn(BaseModel):
     tags: list[uuid.UUID] = Field(default_factory=list, max_length=_MAX_PEOPLE)
 
 
-class PostPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class PostPatch(Patch):
     body: str | None = Field(default=None, max_length=_MAX_TRANSPORT)
     mentions: list[uuid.UUID] | None = Field(default=None, max_length=_MAX_PEOPLE)
     audience: list[uuid.UUID] | None = Field(

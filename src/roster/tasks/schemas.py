@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, Field
 
 from roster.accounts.schemas import UserRef, user_ref
+from roster.patches import Patch
 from roster.tasks.models import Task, TaskStatus
 from roster.tasks.service import PEOPLE_LIMIT, TaskPeople
 
@@ -24,8 +25,10 @@ class TaskIn(BaseModel):
     description: str = Field(default="", max_length=_TEXT_MAX)
 
 
-class TaskPatch(BaseModel):
+class TaskPatch(Patch):
     """Only the fields sent change; ``"deadline": null`` clears the deadline."""
+
+    clearable = frozenset({"deadline"})
 
     title: str | None = Field(default=None, max_length=_TEXT_MAX)
     description: str | None = Field(default=None, max_length=_TEXT_MAX)
