@@ -171,6 +171,7 @@ def test_transfer_refusals(db: Session) -> None:
         (r.kind for r in content_references() if Disposition.SUCCESSOR not in r.dispositions), None
     )
     cases: list[tuple[object, list[str] | None, type[errors.RosterError]]] = [
+        (o.admin, [], errors.ValidationFailed),  # nothing chosen is a mistake, not an empty transfer
         (gone, None, errors.InactiveUser),
         (leaver, None, errors.InvalidSuccessor),
         (o.admin, ["no.such.kind"], errors.DispositionNotAllowed),

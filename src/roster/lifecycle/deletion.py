@@ -1237,6 +1237,8 @@ def transfer_references(
     refs = {ref.kind: ref for ref in content_references()}
     if kinds is None:
         chosen = [ref for ref in refs.values() if Disposition.SUCCESSOR in ref.dispositions]
+    elif not kinds:
+        raise errors.ValidationFailed("Choose at least one kind of work to hand over.", field="kinds")
     else:
         chosen = []
         for kind in dict.fromkeys(kinds):
