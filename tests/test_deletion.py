@@ -381,6 +381,10 @@ def test_the_api_previews_and_deletes_and_the_token_dies(client: TestClient, db:
     busy_headers = auth(db, busy)
     assert client.get("/api/v1/me", headers=busy_headers).status_code == 200
 
+    system = accounts.get_system_user(db, o.org.id)
+    refused_preview = client.get(f"/api/v1/users/{system.id}/deletion-preview", headers=admin)
+    assert refused_preview.status_code == 409, refused_preview.text  # as its deletion is
+    assert refused_preview.json()["code"] == "system_user_immutable"
     preview = client.get(f"/api/v1/users/{busy.id}/deletion-preview", headers=admin)
     assert preview.status_code == 200, preview.text
     body = preview.json()

@@ -869,3 +869,21 @@ def test_reloading_the_page_after_a_merge_or_an_erasure_changes_nothing(
     again = client.get(erased.headers["location"], headers=HTML).text
     assert "is erased" in again and "Former employee" in again and "Lee Leaver" not in again
     assert "/restore" not in again
+
+
+def test_the_system_user_has_no_delete_merge_erase_or_dismiss_form(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Each would only end in a refusal; handing its records on (transfer) and the map stay."""
+    o = make_org(db)
+    system = accounts.get_system_user(db, o.org.id)
+    sign_in(client, db, settings, o.admin)
+    for action in ("delete", "merge", "erase", "dismiss"):
+        page = client.get(f"/people/{system.id}/{action}", headers=HTML)
+        assert page.status_code == 409, (action, page.status_code)
+        assert (
+            "The System User cannot be" in page.text
+            and '<form method="post" action="/people/' not in page.text
+        )
+    for action in ("transfer", "authorship"):
+        assert client.get(f"/people/{system.id}/{action}", headers=HTML).status_code == 200, action

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from roster.accounts import service as accounts
 from roster.accounts.deps import DB, AdminUser
 from roster.accounts.schemas import user_out, user_ref
+from roster.domain import errors
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion_schemas import (
     AuthorshipOut,
@@ -44,6 +45,8 @@ def _plan(body: DispositionIn | None) -> deletion.DispositionPlan | None:
 def deletion_preview(user_id: uuid.UUID, principal: AdminUser, session: DB) -> DeletionPreviewOut:
     """Per kind of reference: how many, and which dispositions each allows."""
     user = accounts.get_user(session, principal.org_id, user_id)
+    if user.is_system:  # what it holds can be handed on (transfer), but it is never deleted
+        raise errors.SystemUserImmutable("The System User cannot be deleted.")
     preview = deletion.preview_deletion(session, user)
     return DeletionPreviewOut(
         user=user_out(user),

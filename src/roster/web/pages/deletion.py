@@ -36,6 +36,15 @@ def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
     return get_user_any(session, principal.org_id, user_id)
 
 
+def _removable(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
+    """The person a delete, merge or erase form is for: never the System User, whose form could
+    only end in that refusal (what it holds can still be handed on: transfer)."""
+    user = _target(session, principal, user_id)
+    if user.is_system:
+        raise errors.SystemUserImmutable("The System User cannot be deleted, merged or erased.")
+    return user
+
+
 def _successors(session: Session, principal: Principal, user: User) -> list[User]:
     return [u for u in picker_people(session, principal) if u.id != user.id]
 
@@ -113,7 +122,7 @@ def wizard_page(
 @router.get("/people/{user_id}/delete")
 def delete_start(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
     """Step 1 and 2: what they own, per kind, and where each kind goes."""
-    user = _target(session, principal, user_id)
+    user = _removable(session, principal, user_id)
     if user.status == "deleted":
         return redirect(f"/people/{user.id}", request, f"{user.display_name} is already deleted.", "info")
     return wizard_page(request, principal, session, user, step=1)
@@ -317,7 +326,7 @@ def merge_page(
 
 @router.get("/people/{user_id}/merge")
 def merge_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return merge_page(request, principal, session, _target(session, principal, user_id))
+    return merge_page(request, principal, session, _removable(session, principal, user_id))
 
 
 @router.post("/people/{user_id}/merge")
@@ -408,7 +417,7 @@ def erase_page(
 
 @router.get("/people/{user_id}/erase")
 def erase_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return erase_page(request, principal, session, _target(session, principal, user_id))
+    return erase_page(request, principal, session, _removable(session, principal, user_id))
 
 
 @router.post("/people/{user_id}/erase")

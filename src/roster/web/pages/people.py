@@ -418,7 +418,10 @@ def confirm_page(
 
 @router.get("/people/{user_id}/dismiss")
 def dismiss_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return confirm_page(request, principal, session, _target(session, principal, user_id), "dismiss")
+    user = _target(session, principal, user_id)
+    if user.is_system:  # the form could only end in this refusal
+        raise errors.SystemUserImmutable("The System User cannot be dismissed.")
+    return confirm_page(request, principal, session, user, "dismiss")
 
 
 @router.post("/people/{user_id}/dismiss")
