@@ -869,3 +869,37 @@ def test_reloading_the_page_after_a_merge_or_an_erasure_changes_nothing(
     again = client.get(erased.headers["location"], headers=HTML).text
     assert "is erased" in again and "Former employee" in again and "Lee Leaver" not in again
     assert "/restore" not in again
+
+
+def test_going_back_from_the_delete_confirmation_keeps_every_choice(
+    client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]]
+) -> None:
+    from roster.lifecycle import deletion
+
+    admin, employee, people = demo
+    successor = next(u for u in people if u.id not in (admin.id, employee.id) and u.status == "active")
+    kinds = [i.kind for i in deletion.preview_deletion(db, employee).references if i.count]
+    offered = {
+        i.kind: ("successor" if "successor" in i.dispositions else i.dispositions[-1])
+        for i in deletion.preview_deletion(db, employee).references
+        if i.count
+    }
+    assert kinds and "successor" in offered.values()
+    csrf = sign_in(client, db, settings, admin)
+    review = client.post(
+        f"/people/{employee.id}/delete/review",
+        data={
+            "csrf_token": csrf,
+            "successor_id": str(successor.id),
+            **{f"kind:{k}": v for k, v in offered.items()},
+        },
+        headers=HTML,
+    )
+    assert review.status_code == 200 and "Type the email to confirm" in review.text
+    back = re.search(r'<a class="btn btn-secondary" href="([^"]+)">Back</a>', review.text)
+    assert back
+    step_one = client.get(back.group(1).replace("&amp;", "&"), headers=HTML)
+    assert step_one.status_code == 200
+    for kind, value in offered.items():
+        assert re.search(rf'name="kind:{re.escape(kind)}" value="{value}" checked', step_one.text), kind
+    assert f'<option value="{successor.id}" selected>' in step_one.text
