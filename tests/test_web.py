@@ -903,3 +903,44 @@ def test_going_back_from_the_delete_confirmation_keeps_every_choice(
     for kind, value in offered.items():
         assert re.search(rf'name="kind:{re.escape(kind)}" value="{value}" checked', step_one.text), kind
     assert f'<option value="{successor.id}" selected>' in step_one.text
+
+
+def test_tasks_leads_and_files_beyond_the_first_page_can_be_reached(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import io
+
+    from roster.crm import service as crm
+    from roster.drive import service as drive
+    from roster.drive.storage import get_storage
+    from roster.tasks import service as tasks
+    from roster.web.pages.work import PER_PAGE
+
+    o = make_org(db)
+    storage = get_storage(settings, o.org.id)
+    for n in range(PER_PAGE + 1):
+        tasks.create_task(db, actor=o.admin, title=f"Task number {n:03}", responsible_id=o.admin.id)
+        crm.create_lead(db, actor=o.admin, title=f"Lead number {n:03}", responsible_id=o.admin.id)
+        drive.upload_file(
+            db,
+            actor=o.admin,
+            name=f"file-{n:03}.txt",
+            content_type="text/plain",
+            stream=io.BytesIO(f"file {n}".encode()),
+            storage=storage,
+            max_bytes=1024,
+        )
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    for path, first in (
+        ("/tasks", "Task number 000"),
+        ("/crm", "Lead number 000"),
+        ("/drive", "file-000.txt"),
+    ):
+        page_one = client.get(path, headers=HTML)
+        assert page_one.status_code == 200 and first not in page_one.text, path
+        following = re.search(r'<a href="(\?[^"]*page=2)">Next', page_one.text)
+        assert following, path
+        page_two = client.get(path + following.group(1).replace("&amp;", "&"), headers=HTML)
+        assert page_two.status_code == 200 and first in page_two.text, path
+        assert f"Page 2 of 2 · {PER_PAGE + 1}" in page_two.text, path

@@ -20,7 +20,7 @@ from roster.drive.storage import get_storage
 from roster.stream.service import load_users
 from roster.tasks import service as tasks
 from roster.tasks.models import TaskStatus
-from roster.web.core import WebUser, app_settings, parse_uuid, redirect, render
+from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -50,6 +50,7 @@ def tasks_page(
     session: Session,
     *,
     role: str = "all",
+    page: int = 1,
     values: dict[str, Any] | None = None,
     field_errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -58,7 +59,8 @@ def tasks_page(
         task_role = tasks.TaskRole(role)
     except ValueError:
         task_role = tasks.TaskRole.ALL
-    items, total = tasks.list_tasks(session, principal.user, role=task_role, per_page=PER_PAGE)
+    page = max(1, min(page, 100_000))
+    items, total = tasks.list_tasks(session, principal.user, role=task_role, page=page, per_page=PER_PAGE)
     people = tasks.load_people(session, principal.org_id, items)
     rows = [
         {
@@ -78,6 +80,8 @@ def tasks_page(
             "section": "tasks",
             "rows": rows,
             "total": total,
+            "page": page,
+            "pages": page_count(total, PER_PAGE),
             "role": task_role.value,
             "roles": [r.value for r in tasks.TaskRole],
             "statuses": TASK_STATUS_LABELS,
@@ -93,8 +97,10 @@ def tasks_page(
 
 
 @router.get("/tasks")
-def task_list(request: Request, principal: WebUser, session: DB, role: str = "all") -> Response:
-    return tasks_page(request, principal, session, role=role)
+def task_list(
+    request: Request, principal: WebUser, session: DB, role: str = "all", page: int = 1
+) -> Response:
+    return tasks_page(request, principal, session, role=role, page=page)
 
 
 @router.post("/tasks")
@@ -198,6 +204,8 @@ def drive_page(request: Request, principal: WebUser, session: DB, page: int = 1)
                 for f in files
             ],
             "total": total,
+            "page": page,
+            "pages": page_count(total, PER_PAGE),
             "notes": authorship_notes(session, principal, "drive.file.owner", [f.id for f in files]),
         },
         principal=principal,
@@ -253,6 +261,7 @@ def crm_page(
     session: Session,
     *,
     status: str = "",
+    page: int = 1,
     values: dict[str, Any] | None = None,
     field_errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -261,7 +270,8 @@ def crm_page(
         lead_status = LeadStatus(status) if status else None
     except ValueError:
         lead_status = None
-    leads, total = crm.list_leads(session, principal.user, status=lead_status, per_page=PER_PAGE)
+    page = max(1, min(page, 100_000))
+    leads, total = crm.list_leads(session, principal.user, status=lead_status, page=page, per_page=PER_PAGE)
     users: dict[uuid.UUID, User] = load_users(
         session, principal.org_id, {lead.responsible_id for lead in leads}
     )
@@ -279,6 +289,8 @@ def crm_page(
                 for lead in leads
             ],
             "total": total,
+            "page": page,
+            "pages": page_count(total, PER_PAGE),
             "status": lead_status.value if lead_status else "",
             "statuses": [s.value for s in LeadStatus],
             "values": values or {"responsible_id": str(principal.user.id)},
@@ -295,8 +307,8 @@ def crm_page(
 
 
 @router.get("/crm")
-def leads(request: Request, principal: WebUser, session: DB, status: str = "") -> Response:
-    return crm_page(request, principal, session, status=status)
+def leads(request: Request, principal: WebUser, session: DB, status: str = "", page: int = 1) -> Response:
+    return crm_page(request, principal, session, status=status, page=page)
 
 
 @router.post("/crm/leads")
