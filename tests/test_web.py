@@ -944,3 +944,18 @@ def test_tasks_leads_and_files_beyond_the_first_page_can_be_reached(
         page_two = client.get(path + following.group(1).replace("&amp;", "&"), headers=HTML)
         assert page_two.status_code == 200 and first in page_two.text, path
         assert f"Page 2 of 2 · {PER_PAGE + 1}" in page_two.text, path
+
+
+def test_a_refused_bulk_invitation_keeps_the_chosen_role(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    too_many = " ".join(f"p{n}@acme.test" for n in range(501))
+    for emails in ("", too_many):
+        answer = client.post(
+            "/people/invite/bulk", data={"csrf_token": csrf, "emails": emails, "role": "admin"}, headers=HTML
+        )
+        assert answer.status_code == 422
+        many = answer.text.split('id="f-role-many"', 1)[1].split("</select>", 1)[0]
+        assert '<option value="admin" selected' in many, emails[:20]

@@ -175,6 +175,7 @@ def invite_page(
     field_errors: dict[str, str] | None = None,
     bulk: dict[str, Any] | None = None,
     bulk_text: str = "",
+    bulk_role: str = "employee",
     created: list[dict[str, str]] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -189,6 +190,7 @@ def invite_page(
             "field_errors": field_errors or {},
             "bulk": bulk,
             "bulk_text": bulk_text,
+            "bulk_role": bulk_role,
             "created": created or [],
         },
         principal=principal,
@@ -296,6 +298,7 @@ def invite_bulk(
                 principal,
                 session,
                 bulk_text=emails,
+                bulk_role=role,
                 error={"title": "The CSV file could not be read", "detail": exc.detail},
                 status_code=exc.status,
             )
@@ -306,6 +309,7 @@ def invite_bulk(
             principal,
             session,
             bulk_text=emails,
+            bulk_role=role,
             field_errors={"emails": "Paste at least one email address, or choose a CSV file."},
             status_code=422,
         )
@@ -315,6 +319,7 @@ def invite_bulk(
             principal,
             session,
             bulk_text=emails,
+            bulk_role=role,
             field_errors={"emails": f"Invite at most {MAX_BULK} people at once."},
             status_code=422,
         )
