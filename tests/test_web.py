@@ -959,3 +959,18 @@ def test_a_refused_bulk_invitation_keeps_the_chosen_role(
         assert answer.status_code == 422
         many = answer.text.split('id="f-role-many"', 1)[1].split("</select>", 1)[0]
         assert '<option value="admin" selected' in many, emails[:20]
+
+
+def test_a_bulk_invitation_past_the_seat_limit_gives_its_advice_once(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    free = get_seat_ledger(db, o.org.id).available or 0
+    csrf = sign_in(client, db, settings, o.admin)
+    emails = " ".join(f"p{n}@acme.test" for n in range(free + 3))
+    answer = post(client, "/people/invite/bulk", csrf, {"emails": emails})
+    assert answer.status_code == 200
+    assert f"{free} invitations sent" in answer.text and "3 not invited" in answer.text
+    assert answer.text.count("To free a seat") == 1, answer.text
+    for n in range(free, free + 3):
+        assert f"p{n}@acme.test" in answer.text

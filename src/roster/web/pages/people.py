@@ -327,17 +327,19 @@ def invite_bulk(
         session, principal.org_id, actor=principal.user, rows=rows, role=role, settings=app_settings(request)
     )
     failed = []
+    full = ""  # the seat refusal, explained once above the rows it stopped
     for item in result.failed:
         detail = str(item.get("detail", ""))
         if item.get("code") == "seat_limit_reached":
-            detail = seat_hint(errors.SeatLimitReached(detail))
+            full = full or seat_hint(errors.SeatLimitReached(detail))
+            detail = "No seat was left."
         failed.append({"email": item.get("email", ""), "code": item.get("code", ""), "detail": detail})
     return invite_page(
         request,
         principal,
         session,
         created=[{"email": inv.email, "url": url} for inv, url in result.created],
-        bulk={"failed": failed, "created": len(result.created)},
+        bulk={"failed": failed, "created": len(result.created), "seat_hint": full},
     )
 
 
