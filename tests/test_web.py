@@ -974,3 +974,32 @@ def test_a_bulk_invitation_past_the_seat_limit_gives_its_advice_once(
     assert answer.text.count("To free a seat") == 1, answer.text
     for n in range(free, free + 3):
         assert f"p{n}@acme.test" in answer.text
+
+
+def test_a_person_card_offers_to_remove_a_photo_only_when_there_is_one(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.directory import photos
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    sign_in(client, db, settings, o.admin)
+    card = client.get(f"/people/{employee.id}", headers=HTML)
+    assert card.status_code == 200 and "Upload a new photo" in card.text
+    assert "Remove the photo" not in card.text
+    # The picker offers the formats the server takes, as on My profile.
+    assert 'accept="image/jpeg,image/png,image/gif,image/webp"' in card.text
+    photos.set_user_photo(db, employee, png_bytes(), actor=o.admin)
+    db.flush()
+    card = client.get(f"/people/{employee.id}", headers=HTML)
+    assert "Remove the photo" in card.text
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (80, 80), (67, 56, 202)).save(out, format="PNG")
+    return out.getvalue()
