@@ -1003,3 +1003,25 @@ def png_bytes() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (80, 80), (67, 56, 202)).save(out, format="PNG")
     return out.getvalue()
+
+
+def test_admins_see_who_originally_wrote_a_comment_and_employees_do_not(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    post = stream.create_post(db, actor=o.admin, body="Quarterly numbers are in")
+    stream.add_comment(db, post, actor=leaver, body="Great quarter")
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/stream", headers=HTML).text
+    comment = page.split('class="comment"', 1)[1].split("comment-body", 1)[0]
+    assert "System User" in comment and "Originally written by Lee Leaver" in comment
+    sign_in(client, db, settings, employee)
+    page = client.get("/stream", headers=HTML).text
+    assert "Great quarter" in page and "Lee Leaver" not in page
