@@ -1025,3 +1025,67 @@ def test_admins_see_who_originally_wrote_a_comment_and_employees_do_not(
     sign_in(client, db, settings, employee)
     page = client.get("/stream", headers=HTML).text
     assert "Great quarter" in page and "Lee Leaver" not in page
+
+
+def test_a_task_can_be_edited_by_those_who_may_change_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Cora", last_name="Colleague")
+    outsider = make_user(db, o.org)
+    task = tasks.create_task(
+        db,
+        actor=o.admin,
+        title="Draft the handbook",
+        responsible_id=o.admin.id,
+        observer_ids=[outsider.id],
+        description="Chapters one to three",
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    listing = client.get("/tasks", headers=HTML).text
+    assert f'href="/tasks/{task.id}/edit"' in listing
+    form = client.get(f"/tasks/{task.id}/edit", headers=HTML)
+    assert form.status_code == 200
+    assert 'value="Draft the handbook"' in form.text and "Chapters one to three" in form.text
+    # A refusal keeps what was typed.
+    refused = post(
+        client,
+        f"/tasks/{task.id}/edit",
+        csrf,
+        {"title": " ", "responsible_id": str(colleague.id), "description": "Chapters one to five"},
+    )
+    assert refused.status_code == 422 and "Chapters one to five" in refused.text
+    done = post(
+        client,
+        f"/tasks/{task.id}/edit",
+        csrf,
+        {
+            "title": "Draft the staff handbook",
+            "responsible_id": str(colleague.id),
+            "observer_ids": [str(outsider.id)],
+            "deadline": "2030-01-15",
+            "description": "Chapters one to five",
+        },
+    )
+    assert done.status_code == 200 and "The task is saved." in done.text
+    db.expire_all()
+    saved = db.get(type(task), (o.org.id, task.id))
+    assert saved is not None and saved.title == "Draft the staff handbook"
+    assert saved.responsible_id == colleague.id and saved.description == "Chapters one to five"
+    assert saved.deadline is not None and saved.deadline.date().isoformat() == "2030-01-15"
+    # Someone who left stays on the task when it is edited: the form offers them as they are.
+    from roster.lifecycle.users import dismiss_user
+
+    leaver = make_user(db, o.org)
+    tasks.update_task(db, saved, actor=o.admin, participant_ids=[leaver.id])
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    form = client.get(f"/tasks/{task.id}/edit", headers=HTML).text
+    assert f'<option value="{leaver.id}" selected>' in form
+    # An observer may see the task but not change it.
+    sign_in(client, db, settings, outsider)
+    assert f'href="/tasks/{task.id}/edit"' not in client.get("/tasks?role=observer", headers=HTML).text
+    assert client.get(f"/tasks/{task.id}/edit", headers=HTML).status_code == 403
