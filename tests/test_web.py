@@ -1089,3 +1089,20 @@ def test_a_task_can_be_edited_by_those_who_may_change_it(
     sign_in(client, db, settings, outsider)
     assert f'href="/tasks/{task.id}/edit"' not in client.get("/tasks?role=observer", headers=HTML).text
     assert client.get(f"/tasks/{task.id}/edit", headers=HTML).status_code == 403
+
+
+def test_inviting_an_address_with_a_pending_invitation_offers_to_resend_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    invitation, _ = invite_user(db, o.org.id, actor=o.admin, email="pending@acme.test", settings=settings)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    answer = post(client, "/people/invite", csrf, {"email": "pending@acme.test", "first_name": "Pat"})
+    assert answer.status_code == 409 and "resend it instead" in answer.text
+    resend = re.search(
+        rf'<form method="post" action="(/people/invitations/{invitation.id}/resend)"', answer.text
+    )
+    assert resend and "Resend the invitation" in answer.text
+    sent = post(client, resend.group(1), csrf)
+    assert sent.status_code == 200 and "A new invitation is on its way to pending@acme.test" in sent.text

@@ -213,6 +213,8 @@ def _refusal(exc: errors.RosterError) -> dict[str, Any]:
     elif isinstance(exc, errors.EmailBelongsToDismissedUser):
         refusal["title"] = "This person worked here before"
         refusal["rehire_user_id"] = exc.extra.get("user_id")
+    elif isinstance(exc, errors.EmailInUse):
+        refusal["resend_invitation_id"] = exc.extra.get("invitation_id")
     return refusal
 
 
