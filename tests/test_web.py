@@ -1106,3 +1106,17 @@ def test_inviting_an_address_with_a_pending_invitation_offers_to_resend_it(
     assert resend and "Resend the invitation" in answer.text
     sent = post(client, resend.group(1), csrf)
     assert sent.status_code == 200 and "A new invitation is on its way to pending@acme.test" in sent.text
+
+
+def test_a_refused_group_chat_keeps_its_name_and_members(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    colleague = make_user(db, o.org)
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = post(client, "/messages/chats", csrf, {"title": "Offsite planning"})
+    assert refused.status_code == 422
+    assert "Add at least one other person" in refused.text and 'value="Offsite planning"' in refused.text
+    refused = post(client, "/messages/chats", csrf, {"title": "x" * 300, "member_ids": [str(colleague.id)]})
+    assert refused.status_code == 422
+    assert f'<option value="{colleague.id}" selected>' in refused.text
