@@ -1120,3 +1120,24 @@ def test_a_refused_group_chat_keeps_its_name_and_members(
     refused = post(client, "/messages/chats", csrf, {"title": "x" * 300, "member_ids": [str(colleague.id)]})
     assert refused.status_code == 422
     assert f'<option value="{colleague.id}" selected>' in refused.text
+
+
+def test_a_deleted_person_can_be_erased_from_their_card(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org)
+    email = leaver.email
+    delete_user(db, leaver, actor=o.admin, confirm=email)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    card = client.get(f"/people/{leaver.id}", headers=HTML).text
+    assert f'href="/people/{leaver.id}/erase"' in card and ">Restore</button>" in card
+    done = post(client, f"/people/{leaver.id}/erase", csrf, {"confirm": email})
+    assert done.status_code == 200 and "is erased" in done.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, leaver.id)).email is None  # type: ignore[union-attr]
+    card = client.get(f"/people/{leaver.id}", headers=HTML).text
+    assert f'href="/people/{leaver.id}/erase"' not in card and ">Restore</button>" not in card
