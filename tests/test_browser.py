@@ -419,3 +419,49 @@ def test_revoking_an_invitation_or_a_scim_token_asks_first(site: Site, browser: 
         row.get_by_role("button", name="Revoke").click()
         page.locator("tr", has_text=row_text).wait_for(state="detached")
     assert len(asked) == 4
+
+
+def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, browser: object) -> None:
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        provision_user(
+            db,
+            admin.org_id,
+            actor=admin,
+            email="maximiliana.wolfeschlegelsteinhausenbergerdorff@acme.test",
+            first_name="Maximiliana-Alexandrina",
+            last_name="Wolfeschlegelsteinhausenbergerdorff-Montgomery",
+            position="Principal Engineering Manager, Platform Infrastructure",
+            via="test",
+        )
+        db.commit()
+    long_id = user_id(site, "maximiliana.wolfeschlegelsteinhausenbergerdorff@acme.test")
+    paths = [
+        "/tasks",
+        "/crm",
+        f"/people/{long_id}",
+        f"/people/{long_id}/dismiss",
+        f"/people/{long_id}/delete",
+        f"/people/{long_id}/merge",
+        f"/people/{long_id}/transfer",
+        f"/people/{long_id}/erase",
+        f"/messages/with/{long_id}",
+    ]
+    for width in (375, 1280):
+        context = browser.new_context(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        sign_in(page, site, site.admin_email)
+        for path in paths:
+            page.goto(site.url + path)
+            # Wide tables scroll inside their own box; nothing else may stick out of the window.
+            sticking_out = page.evaluate(
+                """() => [...document.querySelectorAll('.content *')]
+                    .filter(e => !e.closest('.table-wrap, .tabs'))
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                    .map(e => e.tagName + '.' + e.className)"""
+            )
+            width_used = page.evaluate("document.documentElement.scrollWidth")
+            assert (width_used, sticking_out) == (width, []), (width, path)
+        shot(page, f"long-name-erase-{width}")
+        context.close()

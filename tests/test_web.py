@@ -887,3 +887,275 @@ def test_the_system_user_has_no_delete_merge_erase_or_dismiss_form(
         )
     for action in ("transfer", "authorship"):
         assert client.get(f"/people/{system.id}/{action}", headers=HTML).status_code == 200, action
+
+
+def test_going_back_from_the_delete_confirmation_keeps_every_choice(
+    client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]]
+) -> None:
+    from roster.lifecycle import deletion
+
+    admin, employee, people = demo
+    successor = next(u for u in people if u.id not in (admin.id, employee.id) and u.status == "active")
+    kinds = [i.kind for i in deletion.preview_deletion(db, employee).references if i.count]
+    offered = {
+        i.kind: ("successor" if "successor" in i.dispositions else i.dispositions[-1])
+        for i in deletion.preview_deletion(db, employee).references
+        if i.count
+    }
+    assert kinds and "successor" in offered.values()
+    csrf = sign_in(client, db, settings, admin)
+    review = client.post(
+        f"/people/{employee.id}/delete/review",
+        data={
+            "csrf_token": csrf,
+            "successor_id": str(successor.id),
+            **{f"kind:{k}": v for k, v in offered.items()},
+        },
+        headers=HTML,
+    )
+    assert review.status_code == 200 and "Type the email to confirm" in review.text
+    back = re.search(r'<a class="btn btn-secondary" href="([^"]+)">Back</a>', review.text)
+    assert back
+    step_one = client.get(back.group(1).replace("&amp;", "&"), headers=HTML)
+    assert step_one.status_code == 200
+    for kind, value in offered.items():
+        assert re.search(rf'name="kind:{re.escape(kind)}" value="{value}" checked', step_one.text), kind
+    assert f'<option value="{successor.id}" selected>' in step_one.text
+
+
+def test_tasks_leads_and_files_beyond_the_first_page_can_be_reached(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import io
+
+    from roster.crm import service as crm
+    from roster.drive import service as drive
+    from roster.drive.storage import get_storage
+    from roster.tasks import service as tasks
+    from roster.web.pages.work import PER_PAGE
+
+    o = make_org(db)
+    storage = get_storage(settings, o.org.id)
+    for n in range(PER_PAGE + 1):
+        tasks.create_task(db, actor=o.admin, title=f"Task number {n:03}", responsible_id=o.admin.id)
+        crm.create_lead(db, actor=o.admin, title=f"Lead number {n:03}", responsible_id=o.admin.id)
+        drive.upload_file(
+            db,
+            actor=o.admin,
+            name=f"file-{n:03}.txt",
+            content_type="text/plain",
+            stream=io.BytesIO(f"file {n}".encode()),
+            storage=storage,
+            max_bytes=1024,
+        )
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    for path, first in (
+        ("/tasks", "Task number 000"),
+        ("/crm", "Lead number 000"),
+        ("/drive", "file-000.txt"),
+    ):
+        page_one = client.get(path, headers=HTML)
+        assert page_one.status_code == 200 and first not in page_one.text, path
+        following = re.search(r'<a href="(\?[^"]*page=2)">Next', page_one.text)
+        assert following, path
+        page_two = client.get(path + following.group(1).replace("&amp;", "&"), headers=HTML)
+        assert page_two.status_code == 200 and first in page_two.text, path
+        assert f"Page 2 of 2 · {PER_PAGE + 1}" in page_two.text, path
+
+
+def test_a_refused_bulk_invitation_keeps_the_chosen_role(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    too_many = " ".join(f"p{n}@acme.test" for n in range(501))
+    for emails in ("", too_many):
+        answer = client.post(
+            "/people/invite/bulk", data={"csrf_token": csrf, "emails": emails, "role": "admin"}, headers=HTML
+        )
+        assert answer.status_code == 422
+        many = answer.text.split('id="f-role-many"', 1)[1].split("</select>", 1)[0]
+        assert '<option value="admin" selected' in many, emails[:20]
+
+
+def test_a_bulk_invitation_past_the_seat_limit_gives_its_advice_once(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    free = get_seat_ledger(db, o.org.id).available or 0
+    csrf = sign_in(client, db, settings, o.admin)
+    emails = " ".join(f"p{n}@acme.test" for n in range(free + 3))
+    answer = post(client, "/people/invite/bulk", csrf, {"emails": emails})
+    assert answer.status_code == 200
+    assert f"{free} invitations sent" in answer.text and "3 not invited" in answer.text
+    assert answer.text.count("To free a seat") == 1, answer.text
+    for n in range(free, free + 3):
+        assert f"p{n}@acme.test" in answer.text
+
+
+def test_a_person_card_offers_to_remove_a_photo_only_when_there_is_one(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.directory import photos
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    sign_in(client, db, settings, o.admin)
+    card = client.get(f"/people/{employee.id}", headers=HTML)
+    assert card.status_code == 200 and "Upload a new photo" in card.text
+    assert "Remove the photo" not in card.text
+    # The picker offers the formats the server takes, as on My profile.
+    assert 'accept="image/jpeg,image/png,image/gif,image/webp"' in card.text
+    photos.set_user_photo(db, employee, png_bytes(), actor=o.admin)
+    db.flush()
+    card = client.get(f"/people/{employee.id}", headers=HTML)
+    assert "Remove the photo" in card.text
+
+
+def png_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (80, 80), (67, 56, 202)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_admins_see_who_originally_wrote_a_comment_and_employees_do_not(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    post = stream.create_post(db, actor=o.admin, body="Quarterly numbers are in")
+    stream.add_comment(db, post, actor=leaver, body="Great quarter")
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/stream", headers=HTML).text
+    comment = page.split('class="comment"', 1)[1].split("comment-body", 1)[0]
+    assert "System User" in comment and "Originally written by Lee Leaver" in comment
+    sign_in(client, db, settings, employee)
+    page = client.get("/stream", headers=HTML).text
+    assert "Great quarter" in page and "Lee Leaver" not in page
+
+
+def test_a_task_can_be_edited_by_those_who_may_change_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Cora", last_name="Colleague")
+    outsider = make_user(db, o.org)
+    task = tasks.create_task(
+        db,
+        actor=o.admin,
+        title="Draft the handbook",
+        responsible_id=o.admin.id,
+        observer_ids=[outsider.id],
+        description="Chapters one to three",
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    listing = client.get("/tasks", headers=HTML).text
+    assert f'href="/tasks/{task.id}/edit"' in listing
+    form = client.get(f"/tasks/{task.id}/edit", headers=HTML)
+    assert form.status_code == 200
+    assert 'value="Draft the handbook"' in form.text and "Chapters one to three" in form.text
+    # A refusal keeps what was typed.
+    refused = post(
+        client,
+        f"/tasks/{task.id}/edit",
+        csrf,
+        {"title": " ", "responsible_id": str(colleague.id), "description": "Chapters one to five"},
+    )
+    assert refused.status_code == 422 and "Chapters one to five" in refused.text
+    done = post(
+        client,
+        f"/tasks/{task.id}/edit",
+        csrf,
+        {
+            "title": "Draft the staff handbook",
+            "responsible_id": str(colleague.id),
+            "observer_ids": [str(outsider.id)],
+            "deadline": "2030-01-15",
+            "description": "Chapters one to five",
+        },
+    )
+    assert done.status_code == 200 and "The task is saved." in done.text
+    db.expire_all()
+    saved = db.get(type(task), (o.org.id, task.id))
+    assert saved is not None and saved.title == "Draft the staff handbook"
+    assert saved.responsible_id == colleague.id and saved.description == "Chapters one to five"
+    assert saved.deadline is not None and saved.deadline.date().isoformat() == "2030-01-15"
+    # Someone who left stays on the task when it is edited: the form offers them as they are.
+    from roster.lifecycle.users import dismiss_user
+
+    leaver = make_user(db, o.org)
+    tasks.update_task(db, saved, actor=o.admin, participant_ids=[leaver.id])
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    form = client.get(f"/tasks/{task.id}/edit", headers=HTML).text
+    assert f'<option value="{leaver.id}" selected>' in form
+    # An observer may see the task but not change it.
+    sign_in(client, db, settings, outsider)
+    assert f'href="/tasks/{task.id}/edit"' not in client.get("/tasks?role=observer", headers=HTML).text
+    assert client.get(f"/tasks/{task.id}/edit", headers=HTML).status_code == 403
+
+
+def test_inviting_an_address_with_a_pending_invitation_offers_to_resend_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    invitation, _ = invite_user(db, o.org.id, actor=o.admin, email="pending@acme.test", settings=settings)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    answer = post(client, "/people/invite", csrf, {"email": "pending@acme.test", "first_name": "Pat"})
+    assert answer.status_code == 409 and "resend it instead" in answer.text
+    resend = re.search(
+        rf'<form method="post" action="(/people/invitations/{invitation.id}/resend)"', answer.text
+    )
+    assert resend and "Resend the invitation" in answer.text
+    sent = post(client, resend.group(1), csrf)
+    assert sent.status_code == 200 and "A new invitation is on its way to pending@acme.test" in sent.text
+
+
+def test_a_refused_group_chat_keeps_its_name_and_members(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    colleague = make_user(db, o.org)
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = post(client, "/messages/chats", csrf, {"title": "Offsite planning"})
+    assert refused.status_code == 422
+    assert "Add at least one other person" in refused.text and 'value="Offsite planning"' in refused.text
+    refused = post(client, "/messages/chats", csrf, {"title": "x" * 300, "member_ids": [str(colleague.id)]})
+    assert refused.status_code == 422
+    assert f'<option value="{colleague.id}" selected>' in refused.text
+
+
+def test_a_deleted_person_can_be_erased_from_their_card(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org)
+    email = leaver.email
+    delete_user(db, leaver, actor=o.admin, confirm=email)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    card = client.get(f"/people/{leaver.id}", headers=HTML).text
+    assert f'href="/people/{leaver.id}/erase"' in card and ">Restore</button>" in card
+    done = post(client, f"/people/{leaver.id}/erase", csrf, {"confirm": email})
+    assert done.status_code == 200 and "is erased" in done.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, leaver.id)).email is None  # type: ignore[union-attr]
+    card = client.get(f"/people/{leaver.id}", headers=HTML).text
+    assert f'href="/people/{leaver.id}/erase"' not in card and ">Restore</button>" not in card

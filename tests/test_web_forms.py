@@ -81,6 +81,7 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     from roster.lifecycle.users import dismiss_user
     from roster.mail.models import OutboxMessage
     from roster.messages.service import create_group_chat
+    from roster.tasks.service import create_task
 
     create_demo(db, password=PASSWORD)
     org = accounts.get_organization_by_slug(db, "demo")
@@ -97,9 +98,11 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     chat = create_group_chat(db, actor=admin, title="Launch", member_ids=[employee.id])
     duplicate = make_user(db, org)
     operation = delete_user(db, duplicate, actor=admin, confirm=duplicate.email).operation_id
+    task = create_task(db, actor=admin, title="Sample task", responsible_id=admin.id)
     samples = {
         "user_id": str(employee.id),
         "chat_id": str(chat.id),
+        "task_id": str(task.id),
         "operation_id": str(operation),
         "invite_token": urlsplit(invite_url).path.rsplit("/", 1)[-1],
         "reset_token": reset.group(1).rsplit("/", 1)[-1],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -108,6 +109,9 @@ def wizard_page(
             "successor_id": successor_id,
             "successor": successor,
             "summary": summary,
+            "back_query": urlencode(
+                {"successor_id": successor_id, **{KIND_PREFIX + k: v for k, v in choices.items()}}
+            ),
             "labels": DISPOSITION_LABELS,
             "picker_people": _successors(session, principal, user),
             "error": error,
@@ -125,7 +129,13 @@ def delete_start(request: Request, principal: WebAdmin, session: DB, user_id: uu
     user = _removable(session, principal, user_id)
     if user.status == "deleted":
         return redirect(f"/people/{user.id}", request, f"{user.display_name} is already deleted.", "info")
-    return wizard_page(request, principal, session, user, step=1)
+    # "Back" from the confirmation carries the choices made so far, so none is lost.
+    query = request.query_params
+    choices = {
+        key[len(KIND_PREFIX) :]: value for key, value in query.multi_items() if key.startswith(KIND_PREFIX)
+    }
+    successor_id = query.get("successor_id", "")[:64]
+    return wizard_page(request, principal, session, user, step=1, choices=choices, successor_id=successor_id)
 
 
 def _plan(choices: dict[str, str], successor_id: str) -> deletion.DispositionPlan:

@@ -61,6 +61,7 @@ def messages_page(
     messages: list[Any] | None = None,
     members: list[User] | None = None,
     error: str = "",
+    group: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     senders = load_users(session, principal.org_id, {m.sender_id for m in messages or []})
@@ -76,6 +77,7 @@ def messages_page(
             "senders": senders,
             "members": members or [],
             "error": error,
+            "group": group or {"title": "", "member_ids": []},
             "picker_people": [p for p in picker_people(session, principal) if p.id != principal.user.id],
             "current": request.url.path,
         },
@@ -136,7 +138,14 @@ def create_group(
         with session.begin_nested():
             chat = service.create_group_chat(session, actor=principal.user, title=title, member_ids=ids)
     except errors.RosterError as exc:
-        return redirect("/messages", request, exc.detail, "error")
+        return messages_page(
+            request,
+            principal,
+            session,
+            error=exc.detail,
+            group={"title": title, "member_ids": member_ids},
+            status_code=exc.status,
+        )
     return redirect(f"/messages/chats/{chat.id}", request, "The group chat is ready.")
 
 

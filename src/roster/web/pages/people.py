@@ -175,6 +175,7 @@ def invite_page(
     field_errors: dict[str, str] | None = None,
     bulk: dict[str, Any] | None = None,
     bulk_text: str = "",
+    bulk_role: str = "employee",
     created: list[dict[str, str]] | None = None,
     status_code: int = 200,
 ) -> Response:
@@ -189,6 +190,7 @@ def invite_page(
             "field_errors": field_errors or {},
             "bulk": bulk,
             "bulk_text": bulk_text,
+            "bulk_role": bulk_role,
             "created": created or [],
         },
         principal=principal,
@@ -211,6 +213,8 @@ def _refusal(exc: errors.RosterError) -> dict[str, Any]:
     elif isinstance(exc, errors.EmailBelongsToDismissedUser):
         refusal["title"] = "This person worked here before"
         refusal["rehire_user_id"] = exc.extra.get("user_id")
+    elif isinstance(exc, errors.EmailInUse):
+        refusal["resend_invitation_id"] = exc.extra.get("invitation_id")
     return refusal
 
 
@@ -296,6 +300,7 @@ def invite_bulk(
                 principal,
                 session,
                 bulk_text=emails,
+                bulk_role=role,
                 error={"title": "The CSV file could not be read", "detail": exc.detail},
                 status_code=exc.status,
             )
@@ -306,6 +311,7 @@ def invite_bulk(
             principal,
             session,
             bulk_text=emails,
+            bulk_role=role,
             field_errors={"emails": "Paste at least one email address, or choose a CSV file."},
             status_code=422,
         )
@@ -315,6 +321,7 @@ def invite_bulk(
             principal,
             session,
             bulk_text=emails,
+            bulk_role=role,
             field_errors={"emails": f"Invite at most {MAX_BULK} people at once."},
             status_code=422,
         )
@@ -322,17 +329,19 @@ def invite_bulk(
         session, principal.org_id, actor=principal.user, rows=rows, role=role, settings=app_settings(request)
     )
     failed = []
+    full = ""  # the seat refusal, explained once above the rows it stopped
     for item in result.failed:
         detail = str(item.get("detail", ""))
         if item.get("code") == "seat_limit_reached":
-            detail = seat_hint(errors.SeatLimitReached(detail))
+            full = full or seat_hint(errors.SeatLimitReached(detail))
+            detail = "No seat was left."
         failed.append({"email": item.get("email", ""), "code": item.get("code", ""), "detail": detail})
     return invite_page(
         request,
         principal,
         session,
         created=[{"email": inv.email, "url": url} for inv, url in result.created],
-        bulk={"failed": failed, "created": len(result.created)},
+        bulk={"failed": failed, "created": len(result.created), "seat_hint": full},
     )
 
 

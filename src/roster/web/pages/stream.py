@@ -76,6 +76,9 @@ def stream_page(
             }
         )
     notes = authorship_notes(session, principal, "stream.post.author", [p.id for p in posts])
+    comment_notes = authorship_notes(
+        session, principal, "stream.comment.author", [c.id for cs in comments_of.values() for c in cs]
+    )
     return render(
         request,
         "intranet/stream.html",
@@ -89,6 +92,7 @@ def stream_page(
             "draft": draft,
             "picker_people": picker_people(session, principal),
             "notes": notes,
+            "comment_notes": comment_notes,
         },
         principal=principal,
         session=session,

@@ -19,8 +19,8 @@ from roster.drive import service as drive
 from roster.drive.storage import get_storage
 from roster.stream.service import load_users
 from roster.tasks import service as tasks
-from roster.tasks.models import TaskStatus
-from roster.web.core import WebUser, app_settings, parse_uuid, redirect, render
+from roster.tasks.models import Task, TaskStatus
+from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -50,6 +50,7 @@ def tasks_page(
     session: Session,
     *,
     role: str = "all",
+    page: int = 1,
     values: dict[str, Any] | None = None,
     field_errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -58,7 +59,8 @@ def tasks_page(
         task_role = tasks.TaskRole(role)
     except ValueError:
         task_role = tasks.TaskRole.ALL
-    items, total = tasks.list_tasks(session, principal.user, role=task_role, per_page=PER_PAGE)
+    page = max(1, min(page, 100_000))
+    items, total = tasks.list_tasks(session, principal.user, role=task_role, page=page, per_page=PER_PAGE)
     people = tasks.load_people(session, principal.org_id, items)
     rows = [
         {
@@ -78,6 +80,8 @@ def tasks_page(
             "section": "tasks",
             "rows": rows,
             "total": total,
+            "page": page,
+            "pages": page_count(total, PER_PAGE),
             "role": task_role.value,
             "roles": [r.value for r in tasks.TaskRole],
             "statuses": TASK_STATUS_LABELS,
@@ -93,8 +97,10 @@ def tasks_page(
 
 
 @router.get("/tasks")
-def task_list(request: Request, principal: WebUser, session: DB, role: str = "all") -> Response:
-    return tasks_page(request, principal, session, role=role)
+def task_list(
+    request: Request, principal: WebUser, session: DB, role: str = "all", page: int = 1
+) -> Response:
+    return tasks_page(request, principal, session, role=role, page=page)
 
 
 @router.post("/tasks")
@@ -176,6 +182,124 @@ def set_task_status(
     )
 
 
+def task_edit_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    task: Task,
+    *,
+    values: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    if values is None:
+        people = tasks.load_people(session, principal.org_id, [task])
+        values = {
+            "title": task.title,
+            "responsible_id": str(task.responsible_id),
+            "participant_ids": [str(i) for i in people.participants.get(task.id, [])],
+            "observer_ids": [str(i) for i in people.observers.get(task.id, [])],
+            "deadline": task.deadline.date().isoformat() if task.deadline else "",
+            "description": task.description,
+        }
+    # People already on the task stay offered (and so stay on it) even if they have left since.
+    offered = picker_people(session, principal)
+    named = {
+        *_ids([values["responsible_id"]]),
+        *_ids(values["participant_ids"]),
+        *_ids(values["observer_ids"]),
+    }
+    missing = named - {p.id for p in offered}
+    offered += sorted(load_users(session, principal.org_id, missing).values(), key=lambda u: u.display_name)
+    return render(
+        request,
+        "intranet/task_edit.html",
+        {
+            "section": "tasks",
+            "task": task,
+            "values": values,
+            "field_errors": field_errors or {},
+            "picker_people": offered,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+def _changeable_task(session: Session, principal: Principal, task_id: uuid.UUID) -> Task:
+    task = tasks.get_task(session, principal.user, task_id, for_update=True)
+    if not tasks.can_change_task(principal.user, task):
+        raise errors.Forbidden("Only the task's creator, its responsible person or an admin may change it.")
+    return task
+
+
+@router.get("/tasks/{task_id}/edit")
+def edit_task_form(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
+    return task_edit_page(request, principal, session, _changeable_task(session, principal, task_id))
+
+
+@router.post("/tasks/{task_id}/edit")
+def edit_task(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    task_id: uuid.UUID,
+    title: Annotated[str, Form(max_length=1000)] = "",
+    responsible_id: Annotated[str, Form(max_length=64)] = "",
+    participant_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    observer_ids: Annotated[list[str], Form()] = [],  # noqa: B006
+    deadline: Annotated[str, Form(max_length=20)] = "",
+    description: Annotated[str, Form(max_length=2 * tasks.DESCRIPTION_LIMIT)] = "",
+) -> Response:
+    """Change a task's title, people, deadline and description; a refusal keeps what was typed."""
+    task = _changeable_task(session, principal, task_id)
+    values = {
+        "title": title,
+        "responsible_id": responsible_id,
+        "participant_ids": participant_ids,
+        "observer_ids": observer_ids,
+        "deadline": deadline,
+        "description": description,
+    }
+    responsible = parse_uuid(responsible_id)
+    if responsible is None:
+        return task_edit_page(
+            request,
+            principal,
+            session,
+            task,
+            values=values,
+            field_errors={"responsible_id": "Pick who is responsible."},
+            status_code=422,
+        )
+    try:
+        with session.begin_nested():
+            tasks.update_task(
+                session,
+                task,
+                actor=principal.user,
+                title=title,
+                responsible_id=responsible,
+                participant_ids=_ids(participant_ids),
+                observer_ids=_ids(observer_ids),
+                deadline=_deadline(deadline),
+                description=description,
+            )
+    except errors.RosterError as exc:
+        field = str(exc.extra.get("field") or "title")
+        return task_edit_page(
+            request,
+            principal,
+            session,
+            task,
+            values=values,
+            field_errors={field: exc.detail},
+            status_code=exc.status,
+        )
+    return redirect("/tasks", request, "The task is saved.")
+
+
 # --- Drive ----------------------------------------------------------------------------------
 
 
@@ -198,6 +322,8 @@ def drive_page(request: Request, principal: WebUser, session: DB, page: int = 1)
                 for f in files
             ],
             "total": total,
+            "page": page,
+            "pages": page_count(total, PER_PAGE),
             "notes": authorship_notes(session, principal, "drive.file.owner", [f.id for f in files]),
         },
         principal=principal,
@@ -253,6 +379,7 @@ def crm_page(
     session: Session,
     *,
     status: str = "",
+    page: int = 1,
     values: dict[str, Any] | None = None,
     field_errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -261,7 +388,8 @@ def crm_page(
         lead_status = LeadStatus(status) if status else None
     except ValueError:
         lead_status = None
-    leads, total = crm.list_leads(session, principal.user, status=lead_status, per_page=PER_PAGE)
+    page = max(1, min(page, 100_000))
+    leads, total = crm.list_leads(session, principal.user, status=lead_status, page=page, per_page=PER_PAGE)
     users: dict[uuid.UUID, User] = load_users(
         session, principal.org_id, {lead.responsible_id for lead in leads}
     )
@@ -279,6 +407,8 @@ def crm_page(
                 for lead in leads
             ],
             "total": total,
+            "page": page,
+            "pages": page_count(total, PER_PAGE),
             "status": lead_status.value if lead_status else "",
             "statuses": [s.value for s in LeadStatus],
             "values": values or {"responsible_id": str(principal.user.id)},
@@ -295,8 +425,8 @@ def crm_page(
 
 
 @router.get("/crm")
-def leads(request: Request, principal: WebUser, session: DB, status: str = "") -> Response:
-    return crm_page(request, principal, session, status=status)
+def leads(request: Request, principal: WebUser, session: DB, status: str = "", page: int = 1) -> Response:
+    return crm_page(request, principal, session, status=status, page=page)
 
 
 @router.post("/crm/leads")
