@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
@@ -117,7 +118,33 @@ def create_task(
     description: Annotated[str, Form(max_length=2 * tasks.DESCRIPTION_LIMIT)] = "",
 ) -> Response:
     """Create a task with a responsible person, participants and observers from the people picker."""
-    values = {
+    values = _task_values(title, responsible_id, participant_ids, observer_ids, deadline, description)
+
+    def again(problems: dict[str, str], status_code: int) -> Response:
+        return tasks_page(
+            request, principal, session, values=values, field_errors=problems, status_code=status_code
+        )
+
+    return _submit_task(
+        request,
+        session,
+        values,
+        save=lambda fields: tasks.create_task(session, actor=principal.user, **fields),
+        again=again,
+        done="The task is created.",
+    )
+
+
+def _task_values(
+    title: str,
+    responsible_id: str,
+    participant_ids: list[str],
+    observer_ids: list[str],
+    deadline: str,
+    description: str,
+) -> dict[str, Any]:
+    """A task form as it was sent (what the form shows again if it is refused)."""
+    return {
         "title": title,
         "responsible_id": responsible_id,
         "participant_ids": participant_ids,
@@ -125,39 +152,36 @@ def create_task(
         "deadline": deadline,
         "description": description,
     }
-    responsible = parse_uuid(responsible_id)
+
+
+def _submit_task(
+    request: Request,
+    session: Session,
+    values: dict[str, Any],
+    *,
+    save: Callable[[dict[str, Any]], object],
+    again: Callable[[dict[str, str], int], Response],
+    done: str,
+) -> Response:
+    """A sent task form (a new task or a change): ``save`` the parsed fields and go back to the
+    list, or show the form ``again`` with the reason beside its field and what was typed."""
+    responsible = parse_uuid(values["responsible_id"])
     if responsible is None:
-        return tasks_page(
-            request,
-            principal,
-            session,
-            values=values,
-            field_errors={"responsible_id": "Pick who is responsible."},
-            status_code=422,
-        )
+        return again({"responsible_id": "Pick who is responsible."}, 422)
+    fields = {
+        "title": values["title"],
+        "responsible_id": responsible,
+        "participant_ids": _ids(values["participant_ids"]),
+        "observer_ids": _ids(values["observer_ids"]),
+        "deadline": _deadline(values["deadline"]),
+        "description": values["description"],
+    }
     try:
         with session.begin_nested():
-            tasks.create_task(
-                session,
-                actor=principal.user,
-                title=title,
-                responsible_id=responsible,
-                participant_ids=_ids(participant_ids),
-                observer_ids=_ids(observer_ids),
-                deadline=_deadline(deadline),
-                description=description,
-            )
+            save(fields)
     except errors.RosterError as exc:
-        field = str(exc.extra.get("field") or "title")
-        return tasks_page(
-            request,
-            principal,
-            session,
-            values=values,
-            field_errors={field: exc.detail},
-            status_code=exc.status,
-        )
-    return redirect("/tasks", request, "The task is created.")
+        return again({str(exc.extra.get("field") or "title"): exc.detail}, exc.status)
+    return redirect("/tasks", request, done)
 
 
 @router.post("/tasks/{task_id}/status")
@@ -254,50 +278,21 @@ def edit_task(
 ) -> Response:
     """Change a task's title, people, deadline and description; a refusal keeps what was typed."""
     task = _changeable_task(session, principal, task_id)
-    values = {
-        "title": title,
-        "responsible_id": responsible_id,
-        "participant_ids": participant_ids,
-        "observer_ids": observer_ids,
-        "deadline": deadline,
-        "description": description,
-    }
-    responsible = parse_uuid(responsible_id)
-    if responsible is None:
+    values = _task_values(title, responsible_id, participant_ids, observer_ids, deadline, description)
+
+    def again(problems: dict[str, str], status_code: int) -> Response:
         return task_edit_page(
-            request,
-            principal,
-            session,
-            task,
-            values=values,
-            field_errors={"responsible_id": "Pick who is responsible."},
-            status_code=422,
+            request, principal, session, task, values=values, field_errors=problems, status_code=status_code
         )
-    try:
-        with session.begin_nested():
-            tasks.update_task(
-                session,
-                task,
-                actor=principal.user,
-                title=title,
-                responsible_id=responsible,
-                participant_ids=_ids(participant_ids),
-                observer_ids=_ids(observer_ids),
-                deadline=_deadline(deadline),
-                description=description,
-            )
-    except errors.RosterError as exc:
-        field = str(exc.extra.get("field") or "title")
-        return task_edit_page(
-            request,
-            principal,
-            session,
-            task,
-            values=values,
-            field_errors={field: exc.detail},
-            status_code=exc.status,
-        )
-    return redirect("/tasks", request, "The task is saved.")
+
+    return _submit_task(
+        request,
+        session,
+        values,
+        save=lambda fields: tasks.update_task(session, task, actor=principal.user, **fields),
+        again=again,
+        done="The task is saved.",
+    )
 
 
 # --- Drive ----------------------------------------------------------------------------------
