@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
@@ -104,11 +104,7 @@ def task_list(
     return tasks_page(request, principal, session, role=role, page=page)
 
 
-@router.post("/tasks")
-def create_task(
-    request: Request,
-    principal: WebUser,
-    session: DB,
+async def _task_form(
     title: Annotated[str, Form(max_length=1000)] = "",
     responsible_id: Annotated[str, Form(max_length=64)] = "",
     participant_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
@@ -116,9 +112,25 @@ def create_task(
     deadline: Annotated[str, Form(max_length=20)] = "",
     # A browser sends each line break of a text area as two characters; the service counts one.
     description: Annotated[str, Form(max_length=2 * tasks.DESCRIPTION_LIMIT)] = "",
-) -> Response:
+) -> dict[str, Any]:
+    """A task form (a new task or a change) as it was sent: what the form shows again if it is
+    refused."""
+    return {
+        "title": title,
+        "responsible_id": responsible_id,
+        "participant_ids": participant_ids,
+        "observer_ids": observer_ids,
+        "deadline": deadline,
+        "description": description,
+    }
+
+
+TaskForm = Annotated[dict[str, Any], Depends(_task_form)]
+
+
+@router.post("/tasks")
+def create_task(request: Request, principal: WebUser, session: DB, values: TaskForm) -> Response:
     """Create a task with a responsible person, participants and observers from the people picker."""
-    values = _task_values(title, responsible_id, participant_ids, observer_ids, deadline, description)
 
     def again(problems: dict[str, str], status_code: int) -> Response:
         return tasks_page(
@@ -133,25 +145,6 @@ def create_task(
         again=again,
         done="The task is created.",
     )
-
-
-def _task_values(
-    title: str,
-    responsible_id: str,
-    participant_ids: list[str],
-    observer_ids: list[str],
-    deadline: str,
-    description: str,
-) -> dict[str, Any]:
-    """A task form as it was sent (what the form shows again if it is refused)."""
-    return {
-        "title": title,
-        "responsible_id": responsible_id,
-        "participant_ids": participant_ids,
-        "observer_ids": observer_ids,
-        "deadline": deadline,
-        "description": description,
-    }
 
 
 def _submit_task(
@@ -265,20 +258,10 @@ def edit_task_form(request: Request, principal: WebUser, session: DB, task_id: u
 
 @router.post("/tasks/{task_id}/edit")
 def edit_task(
-    request: Request,
-    principal: WebUser,
-    session: DB,
-    task_id: uuid.UUID,
-    title: Annotated[str, Form(max_length=1000)] = "",
-    responsible_id: Annotated[str, Form(max_length=64)] = "",
-    participant_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
-    observer_ids: Annotated[list[str], Form()] = [],  # noqa: B006
-    deadline: Annotated[str, Form(max_length=20)] = "",
-    description: Annotated[str, Form(max_length=2 * tasks.DESCRIPTION_LIMIT)] = "",
+    request: Request, principal: WebUser, session: DB, task_id: uuid.UUID, values: TaskForm
 ) -> Response:
     """Change a task's title, people, deadline and description; a refusal keeps what was typed."""
     task = _changeable_task(session, principal, task_id)
-    values = _task_values(title, responsible_id, participant_ids, observer_ids, deadline, description)
 
     def again(problems: dict[str, str], status_code: int) -> Response:
         return task_edit_page(
