@@ -103,6 +103,13 @@ def _lead(db: Session, o: OrgWithAdmin) -> str:
     return str(create_lead(db, actor=o.admin, title="A sample lead", responsible_id=o.admin.id).id)
 
 
+def _trash_item(db: Session, o: OrgWithAdmin) -> str:
+    from roster.crm.service import create_lead, delete_lead
+
+    lead = create_lead(db, actor=o.admin, title="A deleted lead", responsible_id=o.admin.id)
+    return str(delete_lead(db, lead, actor=o.admin).id)
+
+
 def _scim_token(db: Session, o: OrgWithAdmin) -> str:
     from roster.scim.tokens import create_scim_token
 
@@ -129,6 +136,7 @@ OBJECT_MAKERS: dict[str, ObjectMaker] = {
     "task_id": _task,
     "file_id": _file,
     "lead_id": _lead,
+    "item_id": _trash_item,
     "scim_token_id": _scim_token,
     "operation_id": _operation,
     # Secrets in the links of public pages (sign-in is not needed, so no object is checked).

@@ -22,7 +22,8 @@ def _create(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
 
 
 def _rows(db: Session) -> int:
-    return db.scalar(select(func.count()).select_from(Lead)) or 0
+    """Leads not hidden (deleted ones are in the trash: tests/test_trash.py)."""
+    return db.scalar(select(func.count()).select_from(Lead).where(Lead.hidden_by.is_(None))) or 0
 
 
 def test_a_lead_is_entered_with_its_contact_and_people(client: TestClient, db: Session) -> None:

@@ -63,7 +63,14 @@ def _leftovers(settings: Settings) -> list[Path]:
 
 
 def _rows(db: Session) -> int:
-    return db.scalar(select(func.count()).select_from(DriveFile)) or 0
+    """Files not hidden (deleted ones are in the trash: tests/test_trash.py)."""
+    return db.scalar(select(func.count()).select_from(DriveFile).where(DriveFile.hidden_by.is_(None))) or 0
+
+
+def _empty_trash(client: TestClient, headers: dict[str, str]) -> None:
+    """An admin removes everything in the trash for good now."""
+    for item in client.get(f"{API}/trash", headers=headers).json()["items"]:
+        assert client.delete(f"{API}/trash/{item['id']}", headers=headers).status_code == 204
 
 
 @pytest.fixture
@@ -291,11 +298,12 @@ def test_only_the_owner_or_an_admin_deletes_a_file(
     assert client.delete(f"{API}/files/{second['id']}", headers=auth(db, o.admin)).status_code == 204
     assert client.get(f"{API}/files/{first['id']}", headers=auth(db, owner)).status_code == 404
     assert _rows(db) == 0
-    assert _blobs(settings, o.org.id) == []
+    # In the trash, so their content is kept for a restore.
+    assert sorted(_blobs(settings, o.org.id)) == sorted([first["sha256"], second["sha256"]])
 
 
 def test_identical_content_shares_one_blob_until_no_file_names_it(
-    client: TestClient, db: Session, settings: Settings
+    client: TestClient, db: Session, settings: Settings, connection: Connection
 ) -> None:
     o = make_org(db)
     headers = auth(db, o.admin)
@@ -308,16 +316,22 @@ def test_identical_content_shares_one_blob_until_no_file_names_it(
     assert _blobs(settings, o.org.id) == [a["sha256"]]
     assert client.get(f"{API}/files/{b['id']}/content", headers=headers).content == b"same bytes"
     assert client.delete(f"{API}/files/{b['id']}", headers=headers).status_code == 204
+    assert _blobs(settings, o.org.id) == [a["sha256"]]  # both are in the trash
+
+    _empty_trash(client, headers)
+    assert service.sweep_blobs(make_sessionmaker(connection), settings) == 1
     assert _blobs(settings, o.org.id) == []
 
 
 def test_the_same_bytes_in_two_organizations_are_two_blobs(
-    client: TestClient, db: Session, settings: Settings
+    client: TestClient, db: Session, settings: Settings, connection: Connection
 ) -> None:
     o, other = make_org(db), make_org(db)
     mine = _upload(client, auth(db, o.admin), "a.txt", b"shared text").json()
     _upload(client, auth(db, other.admin), "a.txt", b"shared text")
-    client.delete(f"{API}/files/{mine['id']}", headers=auth(db, o.admin))
+    assert client.delete(f"{API}/files/{mine['id']}", headers=auth(db, o.admin)).status_code == 204
+    _empty_trash(client, auth(db, o.admin))
+    assert service.sweep_blobs(make_sessionmaker(connection), settings) == 1
     assert _blobs(settings, o.org.id) == []
     assert _blobs(settings, other.org.id) == [mine["sha256"]]
 

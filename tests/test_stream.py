@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from roster import clock
 from roster.accounts.models import User
 from roster.accounts.service import get_system_user
-from roster.stream.models import Comment, Like, Post, PostAudience, PostMention, PostTag
+from roster.stream.models import Comment, CommentMention, Like, Post, PostAudience, PostMention, PostTag
 from tests.factories import auth, make_org, make_user
 
 API = "/api/v1"
@@ -28,6 +28,12 @@ def _post(client: TestClient, headers: dict[str, str], **body: Any) -> Any:
 def _count(db: Session, model: type[Any]) -> int:
     db.expire_all()
     return int(db.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def _shown(db: Session, model: type[Any]) -> int:
+    """Rows not hidden (by the trash or by a deletion)."""
+    db.expire_all()
+    return int(db.scalar(select(func.count()).select_from(model).where(model.hidden_by.is_(None))) or 0)
 
 
 def test_a_post_names_its_author_and_renders_mentions_from_the_references(
@@ -254,6 +260,7 @@ def test_only_the_author_edits_a_post(client: TestClient, db: Session) -> None:
 
 
 def test_the_author_or_an_admin_deletes_a_post_with_everything_on_it(client: TestClient, db: Session) -> None:
+    """Deleted, the post and everything on it are hidden in the trash (tests/test_trash.py)."""
     o = make_org(db)
     author, other, reader = (make_user(db, o.org) for _ in range(3))
     post = _post(client, auth(db, author), body="Hi", audience=[str(reader.id)], tags=[str(reader.id)])
@@ -261,14 +268,17 @@ def test_the_author_or_an_admin_deletes_a_post_with_everything_on_it(client: Tes
         f"{API}/posts/{post['id']}/comments", json={"body": f"@[{author.id}] yes"}, headers=auth(db, reader)
     )
     client.post(f"{API}/posts/{post['id']}/like", headers=auth(db, reader))
+    models = (Post, Comment, CommentMention, Like, PostAudience, PostTag)
+    before = {model: _count(db, model) for model in models}
+    assert all(before.values())
 
     assert client.delete(f"{API}/posts/{post['id']}", headers=auth(db, reader)).status_code == 403
     assert client.delete(f"{API}/posts/{post['id']}", headers=auth(db, other)).status_code == 404
     # An admin moderates even a post not addressed to them.
     assert client.delete(f"{API}/posts/{post['id']}", headers=auth(db, o.admin)).status_code == 204
     assert client.get(f"{API}/posts/{post['id']}", headers=auth(db, author)).status_code == 404
-    for model in (Post, Comment, Like, PostAudience, PostTag, PostMention):
-        assert _count(db, model) == 0
+    for model in models:
+        assert (_shown(db, model), _count(db, model)) == (0, before[model]), model
 
     own = _post(client, auth(db, author), body="Again")
     assert client.delete(f"{API}/posts/{own['id']}", headers=auth(db, author)).status_code == 204
@@ -329,7 +339,8 @@ def test_a_comment_is_deleted_by_its_author_the_posts_author_or_an_admin(
     assert client.delete(url + made[2]["id"], headers=auth(db, o.admin)).status_code == 204
     assert client.delete(url + made[2]["id"], headers=auth(db, o.admin)).status_code == 404
     assert client.delete(url + str(uuid.uuid4()), headers=auth(db, author)).status_code == 404
-    assert _count(db, Comment) == 0
+    assert _shown(db, Comment) == 0
+    assert _count(db, Comment) == 3  # in the trash
 
 
 def test_a_like_counts_once_per_person_and_can_be_taken_back(client: TestClient, db: Session) -> None:

@@ -81,7 +81,7 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     from roster.lifecycle.users import dismiss_user
     from roster.mail.models import OutboxMessage
     from roster.messages.service import create_group_chat
-    from roster.tasks.service import create_task
+    from roster.tasks.service import create_task, delete_task
 
     create_demo(db, password=PASSWORD)
     org = accounts.get_organization_by_slug(db, "demo")
@@ -99,10 +99,13 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     duplicate = make_user(db, org)
     operation = delete_user(db, duplicate, actor=admin, confirm=duplicate.email).operation_id
     task = create_task(db, actor=admin, title="Sample task", responsible_id=admin.id)
+    deleted = create_task(db, actor=admin, title="Deleted task", responsible_id=admin.id)
+    item = delete_task(db, deleted, actor=admin)
     samples = {
         "user_id": str(employee.id),
         "chat_id": str(chat.id),
         "task_id": str(task.id),
+        "item_id": str(item.id),
         "operation_id": str(operation),
         "invite_token": urlsplit(invite_url).path.rsplit("/", 1)[-1],
         "reset_token": reset.group(1).rsplit("/", 1)[-1],

@@ -33,6 +33,7 @@ from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
 from roster.stream.api import router as stream_router
 from roster.tasks.api import router as tasks_router
+from roster.trash.api import router as trash_router
 
 API_PREFIX = "/api/v1"
 # Headers every answer carries, the API's and the SCIM server's alike.
@@ -83,6 +84,7 @@ def api_routers() -> list[APIRouter]:
         tasks_router,
         drive_router,
         crm_router,
+        trash_router,
         scim_router,
     ]
 

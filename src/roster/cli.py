@@ -167,10 +167,12 @@ def mail_send() -> None:
 
 @app.command()
 def purge() -> None:
-    """Purge deleted users whose restore window has passed: their hidden content and personal data."""
+    """Purge deleted users whose restore window has passed (their hidden content and personal data),
+    then the trash's posts, comments, tasks, files and leads whose window has passed."""
     from rich.progress import Progress
 
     from roster.lifecycle.deletion import count_purgeable, purge_expired
+    from roster.trash.service import purge_expired_trash
 
     factory = sessions()
     with transaction(factory) as session:
@@ -186,7 +188,9 @@ def purge() -> None:
                 break
             purged += done
             progress.advance(task, done)
-    console.print(f"purged {purged} deleted user(s)")
+        with transaction(factory) as session:
+            trashed = purge_expired_trash(session)
+    console.print(f"purged {purged} deleted user(s) and {trashed} item(s) from the trash")
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text
+from sqlalchemy import ForeignKeyConstraint, Index, String, Table, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roster import clock
 from roster.db.base import Base, Hideable, TenantMixin
 from roster.references import Disposition, Meaning, UserReference, register
+from roster.trash.registry import TrashKind, titled_by
+from roster.trash.registry import register as register_trash
 
 
 class LeadStatus(StrEnum):
@@ -69,5 +71,20 @@ register(
         label="Leads they entered",
         meaning=Meaning.CREATOR,
         dispositions=(Disposition.SYSTEM_USER, Disposition.SUCCESSOR),
+    )
+)
+
+
+# --- the trash ------------------------------------------------------------------------------
+
+_LEADS: Table = Lead.__table__  # type: ignore[assignment]
+
+register_trash(
+    TrashKind(
+        name="lead",
+        label="Lead",
+        table=_LEADS,
+        owner_column="creator_id",
+        describe=titled_by(_LEADS, "title"),
     )
 )

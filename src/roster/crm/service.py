@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -16,6 +16,8 @@ from roster.accounts.models import User
 from roster.crm.models import Lead, LeadStatus
 from roster.domain import errors
 from roster.domain.text import clean_text
+from roster.trash.models import TrashItem
+from roster.trash.service import move_to_trash
 
 TITLE_LIMIT = 300
 NAME_LIMIT = 200
@@ -171,9 +173,11 @@ def update_lead(
     return lead
 
 
-def delete_lead(session: Session, lead: Lead, *, actor: User) -> None:
-    """Delete a lead for good (creator or admin)."""
+def delete_lead(session: Session, lead: Lead, *, actor: User) -> TrashItem:
+    """Move a lead to the trash (creator or admin); it can be restored until the organization's
+    restore window ends."""
     if not can_delete_lead(actor, lead):
         raise errors.Forbidden("Only the lead's creator or an admin may delete it.")
-    session.execute(delete(Lead).where(Lead.org_id == lead.org_id, Lead.id == lead.id))
+    item = move_to_trash(session, "lead", org_id=lead.org_id, object_id=lead.id, actor=actor)
     session.expunge(lead)
+    return item

@@ -15,6 +15,7 @@ from roster.messages import models as messages_models
 from roster.scim import models as scim_models
 from roster.stream import models as stream_models
 from roster.tasks import models as tasks_models
+from roster.trash import models as trash_models
 
 __all__ = [
     "Base",
@@ -29,4 +30,5 @@ __all__ = [
     "scim_models",
     "stream_models",
     "tasks_models",
+    "trash_models",
 ]

@@ -161,6 +161,10 @@ class RestoreWindowPassed(Gone):
     code, title = "restore_window_passed", "The restore window has passed"
 
 
+class RestoreBlocked(Conflict):
+    code, title = "restore_blocked", "It cannot be restored before what it belongs to"
+
+
 class DispositionNotAllowed(ValidationFailed):
     code, title = "disposition_not_allowed", "That disposition is not allowed for this kind"
 

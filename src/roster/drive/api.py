@@ -6,20 +6,19 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from roster.accounts.deps import DB, AppSettings, CurrentUser, Principal
 from roster.accounts.models import User
-from roster.db.engine import transaction
 from roster.domain import errors
 from roster.drive import service
 from roster.drive.models import DriveFile
 from roster.drive.schemas import FileOut, FilePage, file_out
-from roster.drive.storage import CHUNK, FileStorage, get_storage
+from roster.drive.storage import CHUNK, get_storage
 from roster.drive.upload import receive_upload
 
 router = APIRouter(tags=["drive"])
@@ -136,31 +135,9 @@ def download_file(file_id: uuid.UUID, principal: CurrentUser, session: DB, setti
     return StreamingResponse(chunks(), media_type=file.content_type, headers=headers)
 
 
-def _remove_blob(
-    factory: sessionmaker[Session], storage: FileStorage, org_id: uuid.UUID, sha256: str
-) -> None:
-    with transaction(factory) as session:
-        service.remove_unreferenced_blob(session, storage, org_id, sha256)
-
-
 @router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_file(
-    file_id: uuid.UUID,
-    request: Request,
-    background: BackgroundTasks,
-    principal: CurrentUser,
-    session: DB,
-    settings: AppSettings,
-) -> None:
-    """Delete a file: its owner or an admin. Its blob goes once no other file has the same bytes."""
+def delete_file(file_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+    """Move a file to the trash: its owner or an admin. Its content is kept until the trash is
+    purged (``roster.trash``), then goes once no other file has the same bytes."""
     file = service.get_file(session, principal.user, file_id, for_update=True)
-    sha256 = service.delete_file(session, file, actor=principal.user)
-    # After the response, so after this request's commit: removing it earlier could lose the
-    # bytes of a file whose deletion is then rolled back.
-    background.add_task(
-        _remove_blob,
-        request.app.state.sessions["write"],
-        get_storage(settings, principal.org_id),
-        principal.org_id,
-        sha256,
-    )
+    service.delete_file(session, file, actor=principal.user)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, String
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, String, Table
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roster import clock
 from roster.db.base import Base, Hideable, TenantMixin
 from roster.references import Disposition, Meaning, UserReference, register
+from roster.trash.registry import TrashKind, titled_by
+from roster.trash.registry import register as register_trash
 
 
 def _user_fk(column: str) -> ForeignKeyConstraint:
@@ -62,5 +64,17 @@ register(
         meaning=Meaning.UPLOADER,
         # Who uploaded is a fact: a successor did not upload it. The file itself goes with its owner.
         dispositions=(Disposition.SYSTEM_USER,),
+    )
+)
+
+# --- the trash ------------------------------------------------------------------------------
+
+# A file in the trash keeps its content: the blob goes with the drive's sweep once the purge has
+# destroyed the last row naming it.
+_FILES: Table = DriveFile.__table__  # type: ignore[assignment]
+
+register_trash(
+    TrashKind(
+        name="file", label="File", table=_FILES, owner_column="owner_id", describe=titled_by(_FILES, "name")
     )
 )

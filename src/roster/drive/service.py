@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from roster import clock
@@ -30,6 +30,8 @@ from roster.domain import errors
 from roster.drive.models import DriveFile
 from roster.drive.storage import FileStorage, StagedBlob, get_storage, stored_org_ids
 from roster.settings import Settings
+from roster.trash.models import TrashItem
+from roster.trash.service import move_to_trash
 
 log = logging.getLogger("roster.drive")
 
@@ -184,14 +186,14 @@ def can_delete_file(viewer: User, file: DriveFile) -> bool:
     return viewer.is_admin or viewer.id == file.owner_id
 
 
-def delete_file(session: Session, file: DriveFile, *, actor: User) -> str:
-    """Delete a file's row (owner or admin); returns its hash, for :func:`remove_unreferenced_blob`
-    once this transaction has committed."""
+def delete_file(session: Session, file: DriveFile, *, actor: User) -> TrashItem:
+    """Move a file to the trash (owner or admin); it can be restored until the organization's
+    restore window ends, and its content is kept until then."""
     if not can_delete_file(actor, file):
         raise errors.Forbidden("Only the file's owner or an admin may delete it.")
-    session.execute(delete(DriveFile).where(DriveFile.org_id == file.org_id, DriveFile.id == file.id))
+    item = move_to_trash(session, "file", org_id=file.org_id, object_id=file.id, actor=actor)
     session.expunge(file)
-    return file.sha256
+    return item
 
 
 def remove_unreferenced_blob(session: Session, storage: FileStorage, org_id: uuid.UUID, sha256: str) -> bool:

@@ -846,7 +846,7 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
 # Purge
 
 
-def _destroy(
+def destroy_rows(
     session: Session, table: Table, where: list[ColumnElement[bool]], org_id: uuid.UUID, depth: int = 0
 ) -> int:
     """Delete rows, after the rows of other tables that point at them without ON DELETE CASCADE."""
@@ -866,7 +866,7 @@ def _destroy(
                     continue
                 child_col, parent_col = pairs[0]
                 parents = select(parent_col).where(*where)
-                _destroy(
+                destroy_rows(
                     session, child, [child.c.org_id == org_id, child_col.in_(parents)], org_id, depth + 1
                 )
     statement: Delete = delete(table).where(*where)
@@ -876,7 +876,7 @@ def _destroy(
 def _destroy_hidden(session: Session, op: LifecycleOperation) -> int:
     destroyed = 0
     for table, _hide, where in _hidden_by(op):
-        destroyed += _destroy(session, table, where, op.org_id)
+        destroyed += destroy_rows(session, table, where, op.org_id)
     return destroyed
 
 

@@ -9,14 +9,17 @@ too (an erased person's name never sits in a stored body).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKeyConstraint, Index, String, Table, Text, UniqueConstraint, and_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from roster import clock
 from roster.db.base import Base, Hideable, TenantMixin
 from roster.references import Disposition, Meaning, UserReference, register
+from roster.trash.registry import Part, TrashKind
+from roster.trash.registry import register as register_trash
 
 AUDIENCE_EVERYONE = "everyone"
 AUDIENCE_PEOPLE = "people"
@@ -219,5 +222,97 @@ register(
         dispositions=_WRITTEN,
         unique_with=("post_id",),
         hide_column="hidden_by",
+    )
+)
+
+
+# --- the trash ------------------------------------------------------------------------------
+
+_POSTS: Table = Post.__table__  # type: ignore[assignment]
+_COMMENTS: Table = Comment.__table__  # type: ignore[assignment]
+_COMMENT_MENTIONS: Table = CommentMention.__table__  # type: ignore[assignment]
+
+
+def _of_post(model: type[Base]) -> Part:
+    table: Table = model.__table__  # type: ignore[assignment]
+    return Part(table, lambda org_id, post_id: (table.c.org_id == org_id, table.c.post_id == post_id))
+
+
+def _excerpts(
+    table: Table, mentions: Table, owner_key: str
+) -> Callable[[Session, uuid.UUID, Sequence[uuid.UUID]], dict[uuid.UUID, str]]:
+    """The start of each post's or comment's text, people's names in place of their mentions."""
+
+    def describe(session: Session, org_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        from roster.stream.service import excerpt_with_mentions
+
+        bodies = dict(
+            session.execute(
+                select(table.c.id, table.c.body).where(table.c.org_id == org_id, table.c.id.in_(ids))
+            ).all()
+        )
+        rows = session.execute(
+            select(mentions.c.id, mentions.c.user_id, mentions.c[owner_key]).where(
+                mentions.c.org_id == org_id, mentions.c[owner_key].in_(ids)
+            )
+        ).all()
+        return excerpt_with_mentions(session, org_id, bodies, rows)
+
+    return describe
+
+
+def _post_is_deleted(session: Session, org_id: uuid.UUID, comment_id: uuid.UUID) -> str | None:
+    hidden = session.scalar(
+        select(_POSTS.c.hidden_by)
+        .join(_COMMENTS, and_(_COMMENTS.c.org_id == _POSTS.c.org_id, _COMMENTS.c.post_id == _POSTS.c.id))
+        .where(_COMMENTS.c.org_id == org_id, _COMMENTS.c.id == comment_id)
+    )
+    return None if hidden is None else "The post it was written on is deleted: restore the post first."
+
+
+register_trash(
+    TrashKind(
+        name="post",
+        label="Post",
+        table=_POSTS,
+        owner_column="author_id",
+        dependents=(
+            _of_post(Comment),
+            Part(
+                _COMMENT_MENTIONS,
+                lambda org_id, post_id: (
+                    _COMMENT_MENTIONS.c.org_id == org_id,
+                    _COMMENT_MENTIONS.c.comment_id.in_(
+                        select(_COMMENTS.c.id).where(
+                            _COMMENTS.c.org_id == org_id, _COMMENTS.c.post_id == post_id
+                        )
+                    ),
+                ),
+            ),
+            _of_post(Like),
+            _of_post(PostMention),
+            _of_post(PostTag),
+            _of_post(PostAudience),
+        ),
+        describe=_excerpts(_POSTS, PostMention.__table__, "post_id"),  # type: ignore[arg-type]
+    )
+)
+register_trash(
+    TrashKind(
+        name="comment",
+        label="Comment",
+        table=_COMMENTS,
+        owner_column="author_id",
+        dependents=(
+            Part(
+                _COMMENT_MENTIONS,
+                lambda org_id, comment_id: (
+                    _COMMENT_MENTIONS.c.org_id == org_id,
+                    _COMMENT_MENTIONS.c.comment_id == comment_id,
+                ),
+            ),
+        ),
+        describe=_excerpts(_COMMENTS, _COMMENT_MENTIONS, "comment_id"),
+        blocked=_post_is_deleted,
     )
 )

@@ -25,6 +25,7 @@ from roster.accounts.models import User
 from roster.accounts.service import load_users_to_reference
 from roster.domain import errors
 from roster.domain.text import clean_text
+from roster.domain.users import UserStatus
 from roster.ids import new_id
 from roster.stream.models import (
     AUDIENCE_EVERYONE,
@@ -37,6 +38,8 @@ from roster.stream.models import (
     PostMention,
     PostTag,
 )
+from roster.trash.models import TrashItem
+from roster.trash.service import move_to_trash
 
 BODY_LIMIT = 10_000
 COMMENT_LIMIT = 5_000
@@ -156,6 +159,31 @@ def render_mentions(
     plain.append(stored[last:])
     markup.append(stored[last:])
     return "".join(plain), "".join(markup)
+
+
+EXCERPT_LENGTH = 120
+
+
+def excerpt_with_mentions(
+    session: Session,
+    org_id: uuid.UUID,
+    bodies: dict[uuid.UUID, str],
+    mentions: Sequence[tuple[uuid.UUID, uuid.UUID, uuid.UUID]],
+) -> dict[uuid.UUID, str]:
+    """The start of each stored text (by its post's or comment's id), with the people it mentions
+    named: ``mentions`` are (mention row id, user id, the text's id), hidden ones included (the
+    text is listed in the trash, where its mentions are hidden with it)."""
+    rows: dict[uuid.UUID, list[MentionRow]] = {}
+    for row_id, user_id, owner_id in mentions:
+        rows.setdefault(owner_id, []).append(MentionRow(row_id, user_id, hidden=False))
+    people = load_users(session, org_id, {m.user_id for found in rows.values() for m in found})
+    names = {u.id: u.display_name for u in people.values() if u.status != UserStatus.DELETED.value}
+    excerpts = {}
+    for text_id, stored in bodies.items():
+        plain, _ = render_mentions(stored, rows.get(text_id, []), names)
+        plain = " ".join(plain.split())
+        excerpts[text_id] = plain if len(plain) <= EXCERPT_LENGTH else plain[: EXCERPT_LENGTH - 1] + "…"
+    return excerpts
 
 
 # --- visibility -----------------------------------------------------------------------------
@@ -338,21 +366,14 @@ def edit_post(
     return post
 
 
-def delete_post(session: Session, post: Post, *, actor: User) -> None:
-    """The author or an admin removes a post with its comments, likes, mentions, tags and audience."""
+def delete_post(session: Session, post: Post, *, actor: User) -> TrashItem:
+    """The author or an admin moves a post to the trash, with its comments, likes, mentions, tags
+    and audience; it can be restored until the organization's restore window ends."""
     if post.author_id != actor.id and not actor.is_admin:
         raise errors.Forbidden("Only the author or an administrator may delete a post.")
-    org_id, post_id = post.org_id, post.id
-    comment_ids = select(Comment.id).where(Comment.org_id == org_id, Comment.post_id == post_id)
-    session.execute(
-        delete(CommentMention).where(
-            CommentMention.org_id == org_id, CommentMention.comment_id.in_(comment_ids)
-        )
-    )
-    for model in (Comment, Like, PostMention, PostTag, PostAudience):
-        session.execute(delete(model).where(model.org_id == org_id, model.post_id == post_id))
-    session.execute(delete(Post).where(Post.org_id == org_id, Post.id == post_id))
+    item = move_to_trash(session, "post", org_id=post.org_id, object_id=post.id, actor=actor)
     session.expunge(post)
+    return item
 
 
 def get_post_for_admin(session: Session, org_id: uuid.UUID, post_id: uuid.UUID) -> Post:
@@ -445,19 +466,15 @@ def get_comment(session: Session, post: Post, comment_id: uuid.UUID) -> Comment:
     return comment
 
 
-def delete_comment(session: Session, post: Post, comment: Comment, *, actor: User) -> None:
-    """The comment's author, the post's author or an admin removes a comment."""
+def delete_comment(session: Session, post: Post, comment: Comment, *, actor: User) -> TrashItem:
+    """The comment's author, the post's author or an admin moves a comment to the trash."""
     if actor.id not in (comment.author_id, post.author_id) and not actor.is_admin:
         raise errors.Forbidden(
             "Only the comment's author, the post's author or an administrator may delete it."
         )
-    session.execute(
-        delete(CommentMention).where(
-            CommentMention.org_id == comment.org_id, CommentMention.comment_id == comment.id
-        )
-    )
-    session.execute(delete(Comment).where(Comment.org_id == comment.org_id, Comment.id == comment.id))
+    item = move_to_trash(session, "comment", org_id=comment.org_id, object_id=comment.id, actor=actor)
     session.expunge(comment)
+    return item
 
 
 def list_comments(

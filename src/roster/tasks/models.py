@@ -6,12 +6,14 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roster import clock
 from roster.db.base import Base, Hideable, TenantMixin
 from roster.references import Disposition, Meaning, UserReference, register
+from roster.trash.registry import Part, TrashKind, titled_by
+from roster.trash.registry import register as register_trash
 
 
 class TaskStatus(StrEnum):
@@ -127,5 +129,27 @@ register(
         dispositions=_ANY,
         unique_with=("task_id",),
         hide_column="hidden_by",
+    )
+)
+
+
+# --- the trash ------------------------------------------------------------------------------
+
+_TASKS: Table = Task.__table__  # type: ignore[assignment]
+
+
+def _of_task(model: type[Base]) -> Part:
+    table: Table = model.__table__  # type: ignore[assignment]
+    return Part(table, lambda org_id, task_id: (table.c.org_id == org_id, table.c.task_id == task_id))
+
+
+register_trash(
+    TrashKind(
+        name="task",
+        label="Task",
+        table=_TASKS,
+        owner_column="creator_id",
+        dependents=(_of_task(TaskParticipant), _of_task(TaskObserver)),
+        describe=titled_by(_TASKS, "title"),
     )
 )

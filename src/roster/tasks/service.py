@@ -23,6 +23,8 @@ from roster.accounts.models import User
 from roster.domain import errors
 from roster.domain.text import clean_text
 from roster.tasks.models import Task, TaskObserver, TaskParticipant, TaskStatus
+from roster.trash.models import TrashItem
+from roster.trash.service import move_to_trash
 
 TITLE_LIMIT = 300
 DESCRIPTION_LIMIT = 20_000
@@ -339,9 +341,11 @@ def update_task(
     return task
 
 
-def delete_task(session: Session, task: Task, *, actor: User) -> None:
-    """Delete a task for good (creator or admin); its participants and observers go with it."""
+def delete_task(session: Session, task: Task, *, actor: User) -> TrashItem:
+    """Move a task to the trash (creator or admin), with its participants and observers; it can be
+    restored until the organization's restore window ends."""
     if not can_delete_task(actor, task):
         raise errors.Forbidden("Only the task's creator or an admin may delete it.")
-    session.execute(delete(Task).where(Task.org_id == task.org_id, Task.id == task.id))
+    item = move_to_trash(session, "task", org_id=task.org_id, object_id=task.id, actor=actor)
     session.expunge(task)
+    return item

@@ -16,6 +16,7 @@ from roster.stream import service
 from roster.stream.schemas import PostOut, comment_out, post_out
 from roster.web.core import WebUser, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
+from roster.web.pages.trash import TRASH_HINT
 
 router = APIRouter(include_in_schema=False)
 
@@ -169,4 +170,4 @@ def delete_post(request: Request, principal: WebUser, session: DB, post_id: uuid
             service.delete_post(session, post, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/stream", request, exc.detail, "error")
-    return redirect("/stream", request, "The post is deleted.")
+    return redirect("/stream", request, f"The post is moved to the trash. {TRASH_HINT}")

@@ -23,6 +23,7 @@ from roster.tasks import service as tasks
 from roster.tasks.models import Task, TaskStatus
 from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
+from roster.web.pages.trash import TRASH_HINT
 
 router = APIRouter(include_in_schema=False)
 
@@ -345,7 +346,7 @@ def delete_file(request: Request, principal: WebUser, session: DB, file_id: uuid
             drive.delete_file(session, file, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/drive", request, exc.detail, "error")
-    return redirect("/drive", request, f"“{name}” is deleted.")
+    return redirect("/drive", request, f"“{name}” is moved to the trash. {TRASH_HINT}")
 
 
 # --- CRM ------------------------------------------------------------------------------------
