@@ -1,0 +1,329 @@
+"""The trash: deleted posts, comments, tasks, files and leads come back as they were until the
+restore window ends, and go for good after it. Everyone sees what they deleted; admins see all."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from roster import clock
+from roster.accounts.models import User
+from roster.crm.models import Lead
+from roster.drive.models import DriveFile
+from roster.lifecycle.audit import AuditEvent
+from roster.lifecycle.deletion import delete_user
+from roster.settings import Settings
+from roster.stream.models import Comment, CommentMention, Like, Post, PostTag
+from roster.tasks.models import Task, TaskObserver, TaskParticipant
+from roster.trash.models import TrashItem
+from roster.trash.service import purge_expired_trash
+from tests.factories import OrgWithAdmin, auth, make_org, make_user
+from tests.test_web import HTML, sign_in
+
+API = "/api/v1"
+Headers = dict[str, str]
+
+
+def _count(db: Session, model: type[Any], *, shown: bool = False) -> int:
+    db.expire_all()
+    query = select(func.count()).select_from(model)
+    return int(db.scalar(query.where(model.hidden_by.is_(None)) if shown else query) or 0)
+
+
+def _actions(db: Session, org_id: uuid.UUID) -> list[str]:
+    db.expire_all()
+    return list(
+        db.scalars(select(AuditEvent.action).where(AuditEvent.org_id == org_id).order_by(AuditEvent.seq))
+    )
+
+
+def _trash(client: TestClient, headers: Headers, **params: str) -> list[dict[str, Any]]:
+    answer = client.get(f"{API}/trash", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["total"] == len(body["items"])
+    return list(body["items"])
+
+
+# Each kind: make one as ``owner`` (returns its id and the URL that reads it), and its delete URL.
+def _post(client: TestClient, h: Headers, o: OrgWithAdmin) -> tuple[str, str, str]:
+    made = client.post(f"{API}/posts", json={"body": "Quarterly   results are in"}, headers=h).json()
+    url = f"{API}/posts/{made['id']}"
+    return made["id"], url, url
+
+
+def _task(client: TestClient, h: Headers, o: OrgWithAdmin) -> tuple[str, str, str]:
+    body = {
+        "title": "Quarterly results",
+        "responsible_id": str(o.admin.id),
+        "observer_ids": [str(o.admin.id)],
+    }
+    made = client.post(f"{API}/tasks", json=body, headers=h).json()
+    url = f"{API}/tasks/{made['id']}"
+    return made["id"], url, url
+
+
+def _file(client: TestClient, h: Headers, o: OrgWithAdmin) -> tuple[str, str, str]:
+    files = {"file": ("Quarterly results.txt", b"numbers", "text/plain")}
+    made = client.post(f"{API}/files", files=files, headers=h).json()
+    url = f"{API}/files/{made['id']}"
+    return made["id"], url, url
+
+
+def _lead(client: TestClient, h: Headers, o: OrgWithAdmin) -> tuple[str, str, str]:
+    made = client.post(
+        f"{API}/crm/leads", json={"title": "Quarterly results", "responsible_id": str(o.admin.id)}, headers=h
+    ).json()
+    url = f"{API}/crm/leads/{made['id']}"
+    return made["id"], url, url
+
+
+def _comment(client: TestClient, h: Headers, o: OrgWithAdmin) -> tuple[str, str, str]:
+    post = client.post(f"{API}/posts", json={"body": "Thread"}, headers=h).json()
+    made = client.post(
+        f"{API}/posts/{post['id']}/comments", json={"body": "Quarterly results are in"}, headers=h
+    ).json()
+    return made["id"], f"{API}/posts/{post['id']}/comments", f"{API}/posts/{post['id']}/comments/{made['id']}"
+
+
+KINDS: dict[str, Callable[[TestClient, Headers, OrgWithAdmin], tuple[str, str, str]]] = {
+    "post": _post,
+    "comment": _comment,
+    "task": _task,
+    "file": _file,
+    "lead": _lead,
+}
+
+
+def _shows(client: TestClient, kind: str, read_url: str, object_id: str, headers: Headers) -> bool:
+    answer = client.get(read_url, headers=headers)
+    if kind == "comment":  # read through the post's comments
+        return any(c["id"] == object_id for c in answer.json()["items"])
+    return answer.status_code == 200
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_deleted_item_waits_in_the_trash_and_comes_back_as_it_was(
+    client: TestClient, db: Session, kind: str
+) -> None:
+    o = make_org(db)
+    owner = make_user(db, o.org, first_name="Olga", last_name="Owner")
+    h = auth(db, owner)
+    object_id, read_url, delete_url = KINDS[kind](client, h, o)
+    assert _shows(client, kind, read_url, object_id, h)
+    shown_before = client.get(read_url, headers=h).json()
+
+    assert client.delete(delete_url, headers=h).status_code == 204
+    assert not _shows(client, kind, read_url, object_id, h)
+    [item] = _trash(client, h)
+    assert item["kind"] == kind and item["object_id"] == object_id
+    assert item["title"] == (
+        "Quarterly results.txt"
+        if kind == "file"
+        else "Quarterly results" + (" are in" if kind in ("post", "comment") else "")
+    )
+    assert item["owner"]["id"] == str(owner.id) and item["deleted_by"]["id"] == str(owner.id)
+    assert item["restorable_until"].startswith(str((clock.now() + timedelta(days=30)).date()))
+    assert _trash(client, auth(db, o.admin)) == [item]  # an admin sees the organization's trash
+    assert _trash(client, h, kind=kind) == [item]
+    assert _trash(client, h, kind="lead" if kind != "lead" else "task") == []
+
+    restored = client.post(f"{API}/trash/{item['id']}/restore", headers=h)
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["object_id"] == object_id
+    assert client.get(read_url, headers=h).json() == shown_before
+    assert _trash(client, h) == []
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=h).status_code == 404
+    actions = _actions(db, o.org.id)
+    assert actions[-2:] == [f"{kind}.deleted", f"{kind}.restored"]
+
+
+def test_a_post_comes_back_with_its_comments_likes_mentions_and_tags(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    author, reader = make_user(db, o.org), make_user(db, o.org)
+    post = client.post(
+        f"{API}/posts", json={"body": "Launch", "tags": [str(reader.id)]}, headers=auth(db, author)
+    ).json()
+    client.post(
+        f"{API}/posts/{post['id']}/comments",
+        json={"body": f"@[{author.id}] well done"},
+        headers=auth(db, reader),
+    )
+    client.post(f"{API}/posts/{post['id']}/like", headers=auth(db, reader))
+    models = (Post, Comment, CommentMention, Like, PostTag)
+    before = {m: _count(db, m) for m in models}
+    assert all(before.values())
+    stream_before = client.get(f"{API}/stream", headers=auth(db, reader)).json()
+
+    assert client.delete(f"{API}/posts/{post['id']}", headers=auth(db, o.admin)).status_code == 204
+    assert all(_count(db, m, shown=True) == 0 for m in models)
+    assert client.get(f"{API}/stream", headers=auth(db, reader)).json()["items"] == []
+    # The author did not delete it: only the admin who did (and other admins) see it in the trash.
+    assert _trash(client, auth(db, author)) == []
+    [item] = _trash(client, auth(db, o.admin))
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, author)).status_code == 404
+
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, o.admin)).status_code == 200
+    assert {m: _count(db, m, shown=True) for m in models} == before
+    assert client.get(f"{API}/stream", headers=auth(db, reader)).json() == stream_before
+
+
+def test_a_task_comes_back_with_its_participants_and_observers(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    creator, helper, watcher = (make_user(db, o.org) for _ in range(3))
+    body = {
+        "title": "Move office",
+        "responsible_id": str(creator.id),
+        "participant_ids": [str(helper.id)],
+        "observer_ids": [str(watcher.id)],
+    }
+    task = client.post(f"{API}/tasks", json=body, headers=auth(db, creator)).json()
+    assert client.delete(f"{API}/tasks/{task['id']}", headers=auth(db, creator)).status_code == 204
+    assert (
+        client.get(f"{API}/tasks", params={"role": "participant"}, headers=auth(db, helper)).json()["total"]
+        == 0
+    )
+    [item] = _trash(client, auth(db, creator))
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, creator)).status_code == 200
+    assert (_count(db, TaskParticipant, shown=True), _count(db, TaskObserver, shown=True)) == (1, 1)
+    again = client.get(f"{API}/tasks/{task['id']}", headers=auth(db, helper)).json()
+    assert [p["id"] for p in again["participants"]] == [str(helper.id)]
+    assert [p["id"] for p in again["observers"]] == [str(watcher.id)]
+
+
+def test_a_comment_comes_back_only_after_its_post(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    author = make_user(db, o.org)
+    h = auth(db, author)
+    post = client.post(f"{API}/posts", json={"body": "Thread"}, headers=h).json()
+    comments = f"{API}/posts/{post['id']}/comments"
+    first = client.post(comments, json={"body": "First"}, headers=h).json()
+    second = client.post(comments, json={"body": "Second"}, headers=h).json()
+    assert client.delete(f"{comments}/{first['id']}", headers=h).status_code == 204
+    assert client.delete(f"{API}/posts/{post['id']}", headers=h).status_code == 204
+    by_kind = {item["kind"]: item for item in _trash(client, h)}
+    assert set(by_kind) == {"post", "comment"}
+
+    refused = client.post(f"{API}/trash/{by_kind['comment']['id']}/restore", headers=h)
+    assert refused.status_code == 409 and refused.json()["code"] == "restore_blocked"
+    assert _count(db, Comment, shown=True) == 0  # nothing changed
+
+    assert client.post(f"{API}/trash/{by_kind['post']['id']}/restore", headers=h).status_code == 200
+    # The post came back with the comment deleted with it, not the one deleted before it.
+    assert [c["id"] for c in client.get(comments, headers=h).json()["items"]] == [second["id"]]
+    assert client.post(f"{API}/trash/{by_kind['comment']['id']}/restore", headers=h).status_code == 200
+    assert [c["id"] for c in client.get(comments, headers=h).json()["items"]] == [first["id"], second["id"]]
+
+
+def test_after_the_window_nothing_comes_back_and_the_purge_destroys_it(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    o.org.restore_window_days = 2
+    db.flush()
+    h = auth(db, o.admin)
+    lead_id, lead_url, _ = _lead(client, h, o)
+    post_id, post_url, _ = _post(client, h, o)
+    assert client.delete(lead_url, headers=h).status_code == 204
+    clock.advance(timedelta(days=1))
+    assert client.delete(post_url, headers=h).status_code == 204
+    items = {item["kind"]: item for item in _trash(client, h)}
+
+    clock.advance(timedelta(days=1, seconds=1))  # the lead's window has passed, not the post's
+    refused = client.post(f"{API}/trash/{items['lead']['id']}/restore", headers=auth(db, o.admin))
+    assert refused.status_code == 410 and refused.json()["code"] == "restore_window_passed"
+    assert purge_expired_trash(db) == 1
+    assert _count(db, Lead) == 0
+    assert _count(db, Post) == 1
+    assert [item["kind"] for item in _trash(client, auth(db, o.admin))] == ["post"]
+    assert _actions(db, o.org.id)[-1] == "lead.purged"
+    assert purge_expired_trash(db) == 0  # nothing is purged twice
+
+    clock.advance(timedelta(days=1))
+    assert purge_expired_trash(db) == 1
+    assert _count(db, Post) == 0
+    assert client.get(f"{API}/posts/{post_id}", headers=auth(db, o.admin)).status_code == 404
+    assert client.get(f"{API}/crm/leads/{lead_id}", headers=auth(db, o.admin)).status_code == 404
+
+
+def test_only_an_admin_empties_an_item_early(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    h = auth(db, owner)
+    _, url, _ = _file(client, h, o)
+    assert client.delete(url, headers=h).status_code == 204
+    [item] = _trash(client, h)
+
+    refused = client.delete(f"{API}/trash/{item['id']}", headers=h)
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    assert _count(db, DriveFile) == 1
+    assert client.delete(f"{API}/trash/{item['id']}", headers=auth(db, o.admin)).status_code == 204
+    assert _count(db, DriveFile) == 0
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, o.admin)).status_code == 404
+    assert _actions(db, o.org.id)[-2:] == ["file.deleted", "file.purged"]
+    assert db.get(TrashItem, (o.org.id, uuid.UUID(item["id"]))).purged_at is not None  # type: ignore[union-attr]
+
+
+def test_an_unknown_kind_is_refused(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    answer = client.get(f"{API}/trash", params={"kind": "photo"}, headers=auth(db, o.admin))
+    assert answer.status_code == 422 and answer.json()["code"] == "validation_failed"
+
+
+def test_work_in_the_trash_moves_with_its_deleted_owner_and_returns_to_the_system_user(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    leaver = make_user(db, o.org)
+    task_id, url, _ = _task(client, auth(db, leaver), o)
+    assert client.delete(url, headers=auth(db, leaver)).status_code == 204
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    [item] = _trash(client, auth(db, o.admin))
+    assert item["owner"]["is_system"] is True  # moved like the rest of their work
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, o.admin)).status_code == 200
+    assert client.get(url, headers=auth(db, o.admin)).json()["creator"]["is_system"] is True
+    assert db.get(Task, (o.org.id, uuid.UUID(task_id))) is not None
+
+
+def test_the_trash_page_restores_and_an_admin_empties_behind_a_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    _lead_id, url, _ = _lead(client, auth(db, owner), o)
+    assert client.delete(url, headers=auth(db, owner)).status_code == 204
+    second_id, second_url, _ = _task(client, auth(db, owner), o)
+    assert client.delete(second_url, headers=auth(db, owner)).status_code == 204
+    lead_item, task_item = sorted(_trash(client, auth(db, owner)), key=lambda i: i["kind"])
+
+    csrf = sign_in(client, db, settings, owner)
+    page = client.get("/trash", headers=HTML)
+    assert page.status_code == 200
+    assert "Quarterly results" in page.text and f"/trash/{lead_item['id']}/restore" in page.text
+    assert "Delete forever" not in page.text  # only admins
+    answer = client.post(
+        f"/trash/{lead_item['id']}/restore", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/crm"
+    assert _count(db, Lead, shown=True) == 1
+    assert client.get(f"/trash/{task_item['id']}/purge", headers=HTML).status_code == 403
+
+    csrf = sign_in(client, db, settings, o.admin)
+    confirm = client.get(f"/trash/{task_item['id']}/purge", headers=HTML)
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.text
+    assert _count(db, Task) == 1  # asking changes nothing
+    answer = client.post(
+        f"/trash/{task_item['id']}/purge", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert answer.status_code == 303
+    assert _count(db, Task) == 0
+    assert client.get("/trash", headers=HTML).text.count("/restore") == 0
+    assert db.scalar(select(func.count()).select_from(User).where(User.org_id == o.org.id)) == 3
+    assert second_id not in client.get("/tasks", headers=HTML).text
