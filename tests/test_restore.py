@@ -16,6 +16,8 @@ from roster import clock
 from roster.accounts import service as accounts
 from roster.accounts.models import User
 from roster.app import create_app
+from roster.crm.models import Lead
+from roster.crm.service import create_lead, delete_lead
 from roster.db.base import Base
 from roster.db.engine import make_engine, make_sessionmaker, transaction
 from roster.domain import errors
@@ -311,6 +313,9 @@ def test_the_server_runs_the_purge_periodically(tmp_path: Path, databases: Datab
             user = make_user(session, o.org)
             deletion.delete_user(session, user, actor=o.admin, confirm=user.email)
             key = (o.org.id, user.id)
+            lead = create_lead(session, actor=o.admin, title="Gone", responsible_id=o.admin.id)
+            lead_key = (o.org.id, lead.id)
+            delete_lead(session, lead, actor=o.admin)
         app = create_app(make_settings(tmp_path, database_url=url), bind=engine)
         jobs = {name: job for name, _, job in periodic_jobs(app)}
         assert "purge" in jobs
@@ -318,9 +323,10 @@ def test_the_server_runs_the_purge_periodically(tmp_path: Path, databases: Datab
         with transaction(factory) as session:
             assert session.get(User, key).email is not None  # type: ignore[union-attr]
         clock.advance(timedelta(days=31))
-        assert run_purge(app) == 1
+        assert run_purge(app) == 2  # the deleted person, then the lead in the trash
         with transaction(factory) as session:
             assert session.get(User, key).email is None  # type: ignore[union-attr]
+            assert session.get(Lead, lead_key) is None
     finally:
         engine.dispose()
 
@@ -338,6 +344,8 @@ def test_roster_purge_on_the_command_line(
             users = [make_user(session, o.org) for _ in range(3)]
             for user in users:
                 deletion.delete_user(session, user, actor=o.admin, confirm=user.email)
+            lead = create_lead(session, actor=o.admin, title="Gone", responsible_id=o.admin.id)
+            delete_lead(session, lead, actor=o.admin)
     finally:
         engine.dispose()
     monkeypatch.setenv("ROSTER_DATABASE_URL", url)
@@ -347,9 +355,9 @@ def test_roster_purge_on_the_command_line(
         clock.advance(timedelta(days=31))
         result = CliRunner().invoke(cli, ["purge"])
         assert result.exit_code == 0, result.output
-        assert "purged 3 deleted user(s)" in result.output
+        assert "purged 3 deleted user(s) and 1 item(s) from the trash" in result.output
         again = CliRunner().invoke(cli, ["purge"])
-        assert "purged 0 deleted user(s)" in again.output
+        assert "purged 0 deleted user(s) and 0 item(s) from the trash" in again.output
     finally:
         get_settings.cache_clear()
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from roster import clock
 from roster.accounts.models import User
 from roster.crm.models import Lead
+from roster.domain import errors
 from roster.drive.models import DriveFile
 from roster.lifecycle.audit import AuditEvent
 from roster.lifecycle.deletion import delete_user
@@ -23,7 +24,7 @@ from roster.settings import Settings
 from roster.stream.models import Comment, CommentMention, Like, Post, PostTag
 from roster.tasks.models import Task, TaskObserver, TaskParticipant
 from roster.trash.models import TrashItem
-from roster.trash.service import purge_expired_trash
+from roster.trash.service import move_to_trash, purge_expired_trash
 from tests.factories import OrgWithAdmin, auth, make_org, make_user
 from tests.test_web import HTML, sign_in
 
@@ -327,3 +328,15 @@ def test_the_trash_page_restores_and_an_admin_empties_behind_a_confirmation(
     assert client.get("/trash", headers=HTML).text.count("/restore") == 0
     assert db.scalar(select(func.count()).select_from(User).where(User.org_id == o.org.id)) == 3
     assert second_id not in client.get("/tasks", headers=HTML).text
+
+
+def test_deleting_what_a_concurrent_request_just_deleted_is_refused_and_writes_nothing(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    task_id, _, _ = _task(client, auth(db, o.admin), o)
+    move_to_trash(db, "task", org_id=o.org.id, object_id=uuid.UUID(task_id), actor=o.admin)
+    items, events = _count(db, TrashItem), len(_actions(db, o.org.id))
+    with pytest.raises(errors.NotFound, match="deleted already"), db.begin_nested():
+        move_to_trash(db, "task", org_id=o.org.id, object_id=uuid.UUID(task_id), actor=o.admin)
+    assert (_count(db, TrashItem), len(_actions(db, o.org.id))) == (items, events)

@@ -87,11 +87,14 @@ def move_to_trash(
     )
     session.add(item)
     session.flush()
-    for table, where in _parts(kind, org_id, object_id):
+    for n, (table, where) in enumerate(_parts(kind, org_id, object_id)):
         hide = table.c.hidden_by
-        session.execute(
+        hidden = session.execute(
             update(table).where(*where, hide.is_(None)).values(_unchanged(table, {hide.name: item.id}))
         )
+        if n == 0 and not getattr(hidden, "rowcount", 0):
+            # Deleted a moment ago by a concurrent request (the caller's transaction rolls back).
+            raise errors.NotFound(f"No such {kind.label.lower()}: it is deleted already.")
     record_event(
         session,
         org_id=org_id,
