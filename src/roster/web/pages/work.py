@@ -246,8 +246,7 @@ def task_edit_page(
 
 def _changeable_task(session: Session, principal: Principal, task_id: uuid.UUID) -> Task:
     task = tasks.get_task(session, principal.user, task_id, for_update=True)
-    if not tasks.can_change_task(principal.user, task):
-        raise errors.Forbidden("Only the task's creator, its responsible person or an admin may change it.")
+    tasks.require_can_change_task(principal.user, task)
     return task
 
 
