@@ -90,6 +90,9 @@ def tasks_page(
             "field_errors": field_errors or {},
             "picker_people": picker_people(session, principal),
             "notes": authorship_notes(session, principal, "tasks.task.responsible", [t.id for t in items]),
+            "creator_notes": authorship_notes(
+                session, principal, "tasks.task.creator", [t.id for t in items]
+            ),
         },
         principal=principal,
         session=session,
