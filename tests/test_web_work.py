@@ -1,14 +1,150 @@
-"""Tasks and CRM leads in the pages: the admins' notes of who originally created a task."""
+"""Tasks and CRM leads in the pages: editing a lead, and the admins' notes of who originally created
+a task."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from roster.crm import service as crm
+from roster.crm.models import Lead
 from roster.settings import Settings
 from roster.tasks import service as tasks
 from tests.factories import make_org, make_user
-from tests.test_web import HTML, sign_in
+from tests.test_web import HTML, post, sign_in
+
+
+def _lead(db: Session, org_id: object, lead_id: object) -> Lead | None:
+    db.expire_all()
+    return db.get(Lead, (org_id, lead_id))
+
+
+# --- Editing a lead -----------------------------------------------------------------------------
+
+
+def test_a_lead_can_be_edited_in_every_field_by_its_responsible_person(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    responsible = make_user(db, o.org)
+    successor = make_user(db, o.org, first_name="Sam", last_name="Successor")
+    lead = crm.create_lead(
+        db,
+        actor=creator,
+        title="Northwind renewal",
+        responsible_id=responsible.id,
+        company="Northwind",
+        notes="Called in May",
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, responsible)
+    listing = client.get("/crm", headers=HTML).text
+    assert f'href="/crm/leads/{lead.id}/edit"' in listing
+    form = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML)
+    assert form.status_code == 200
+    assert 'value="Northwind renewal"' in form.text and "Called in May" in form.text
+
+    saved = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {
+            "title": "Northwind renewal 2031",
+            "responsible_id": str(successor.id),
+            "company": "Northwind Traders",
+            "contact_name": "Nancy Davolio",
+            "contact_email": "Nancy@Northwind.test",
+            "contact_phone": "+44 20 7946 0000",
+            "notes": "Called in May\nWants a quote",
+            "status": "qualified",
+        },
+    )
+    assert saved.status_code == 200 and "The lead is saved." in saved.text
+    assert str(saved.url).endswith("/crm")
+    changed = _lead(db, o.org.id, lead.id)
+    assert changed is not None
+    assert (changed.title, changed.company, changed.contact_name) == (
+        "Northwind renewal 2031",
+        "Northwind Traders",
+        "Nancy Davolio",
+    )
+    assert changed.contact_email == "Nancy@northwind.test"  # the service normalizes the domain
+    assert changed.contact_phone == "+44 20 7946 0000"
+    assert changed.notes == "Called in May\nWants a quote"
+    assert changed.status == "qualified" and changed.responsible_id == successor.id
+
+
+def test_a_lead_edit_is_refused_to_someone_the_service_does_not_allow(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    outsider = make_user(db, o.org)
+    lead = crm.create_lead(db, actor=creator, title="Contoso pilot", responsible_id=creator.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, outsider)
+    assert f'href="/crm/leads/{lead.id}/edit"' not in client.get("/crm", headers=HTML).text
+    form = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML)
+    assert form.status_code == 403
+    assert "Only the lead&#39;s creator, its responsible person or an admin may change it." in form.text
+    refused = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {"title": "Taken over", "responsible_id": str(outsider.id), "status": "lost"},
+    )
+    assert refused.status_code == 403
+    unchanged = _lead(db, o.org.id, lead.id)
+    assert unchanged is not None
+    assert (unchanged.title, unchanged.status, unchanged.responsible_id) == (
+        "Contoso pilot",
+        "new",
+        creator.id,
+    )
+    # An admin may: the service says so.
+    csrf = sign_in(client, db, settings, o.admin)
+    assert client.get(f"/crm/leads/{lead.id}/edit", headers=HTML).status_code == 200
+    saved = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {"title": "Contoso pilot", "responsible_id": str(creator.id), "status": "contacted"},
+    )
+    assert "The lead is saved." in saved.text
+    assert _lead(db, o.org.id, lead.id).status == "contacted"  # type: ignore[union-attr]
+
+
+def test_a_refused_lead_edit_shows_the_form_again_with_what_was_typed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    lead = crm.create_lead(db, actor=o.admin, title="Fabrikam", responsible_id=o.admin.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {
+            "title": "Fabrikam expansion",
+            "responsible_id": str(o.admin.id),
+            "company": "Fabrikam Inc",
+            "contact_phone": "call me maybe",
+            "notes": "Met at the fair",
+            "status": "won",
+        },
+    )
+    assert refused.status_code == 422
+    page = refused.text
+    assert 'value="Fabrikam expansion"' in page and 'value="Fabrikam Inc"' in page
+    assert 'value="call me maybe"' in page and "Met at the fair" in page
+    assert '<option value="won" selected>' in page
+    assert 'id="e-contact_phone">That is not a phone number.' in page
+    unchanged = _lead(db, o.org.id, lead.id)
+    assert unchanged is not None
+    assert (unchanged.title, unchanged.company, unchanged.status) == ("Fabrikam", "", "new")
+
 
 # --- Who originally created a task --------------------------------------------------------------
 

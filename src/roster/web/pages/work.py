@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
 from roster.crm import service as crm
-from roster.crm.models import LeadStatus
+from roster.crm.models import Lead, LeadStatus
 from roster.domain import errors
 from roster.drive import service as drive
 from roster.drive.storage import get_storage
@@ -391,7 +391,7 @@ def crm_page(
             "pages": page_count(total, PER_PAGE),
             "status": lead_status.value if lead_status else "",
             "statuses": [s.value for s in LeadStatus],
-            "values": values or {"responsible_id": str(principal.user.id)},
+            "values": values or {"responsible_id": str(principal.user.id), "status": LeadStatus.NEW.value},
             "field_errors": field_errors or {},
             "picker_people": picker_people(session, principal),
             "notes": authorship_notes(
@@ -409,56 +409,83 @@ def leads(request: Request, principal: WebUser, session: DB, status: str = "", p
     return crm_page(request, principal, session, status=status, page=page)
 
 
-@router.post("/crm/leads")
-def create_lead(
-    request: Request,
-    principal: WebUser,
-    session: DB,
+_LEAD_TEXT = ("title", "company", "contact_name", "contact_email", "contact_phone", "notes")
+
+
+async def _lead_form(
     title: Annotated[str, Form(max_length=1000)] = "",
     responsible_id: Annotated[str, Form(max_length=64)] = "",
     company: Annotated[str, Form(max_length=500)] = "",
     contact_name: Annotated[str, Form(max_length=500)] = "",
     contact_email: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    values = {
+    contact_phone: Annotated[str, Form(max_length=200)] = "",
+    # A browser sends each line break of a text area as two characters; the service counts one.
+    notes: Annotated[str, Form(max_length=2 * crm.NOTES_LIMIT)] = "",
+    status: Annotated[str, Form(max_length=20)] = "",
+) -> dict[str, Any]:
+    """A lead form (a new lead or a change) as it was sent: what the form shows again if it is
+    refused."""
+    return {
         "title": title,
         "responsible_id": responsible_id,
         "company": company,
         "contact_name": contact_name,
         "contact_email": contact_email,
+        "contact_phone": contact_phone,
+        "notes": notes,
+        "status": status,
     }
-    responsible = parse_uuid(responsible_id)
+
+
+LeadForm = Annotated[dict[str, Any], Depends(_lead_form)]
+
+
+def _submit_lead(
+    request: Request,
+    session: Session,
+    values: dict[str, Any],
+    *,
+    save: Callable[[dict[str, Any]], object],
+    again: Callable[[dict[str, str], int], Response],
+    done: str,
+) -> Response:
+    """A sent lead form (a new lead or a change): ``save`` the parsed fields and go back to the
+    list, or show the form ``again`` with the reason beside its field and what was typed."""
+    responsible = parse_uuid(values["responsible_id"])
     if responsible is None:
-        return crm_page(
-            request,
-            principal,
-            session,
-            values=values,
-            field_errors={"responsible_id": "Pick who is responsible."},
-            status_code=422,
-        )
+        return again({"responsible_id": "Pick who is responsible."}, 422)
+    fields: dict[str, Any] = {name: values[name] for name in _LEAD_TEXT}
+    fields["responsible_id"] = responsible
+    if values["status"]:  # a form without the field leaves the status as it is (or new)
+        try:
+            fields["status"] = LeadStatus(values["status"])
+        except ValueError:
+            return again({"status": "Choose one of the offered statuses."}, 422)
     try:
         with session.begin_nested():
-            crm.create_lead(
-                session,
-                actor=principal.user,
-                title=title,
-                responsible_id=responsible,
-                company=company,
-                contact_name=contact_name,
-                contact_email=contact_email,
-            )
+            save(fields)
     except errors.RosterError as exc:
-        field = str(exc.extra.get("field") or "title")
+        return again({str(exc.extra.get("field") or "title"): exc.detail}, exc.status)
+    return redirect("/crm", request, done)
+
+
+@router.post("/crm/leads")
+def create_lead(request: Request, principal: WebUser, session: DB, values: LeadForm) -> Response:
+    """Enter a lead with its contact and the person responsible for it."""
+
+    def again(problems: dict[str, str], status_code: int) -> Response:
         return crm_page(
-            request,
-            principal,
-            session,
-            values=values,
-            field_errors={field: exc.detail},
-            status_code=exc.status,
+            request, principal, session, values=values, field_errors=problems, status_code=status_code
         )
-    return redirect("/crm", request, "The lead is saved.")
+
+    return _submit_lead(
+        request,
+        session,
+        values,
+        save=lambda fields: crm.create_lead(session, actor=principal.user, **fields),
+        again=again,
+        done="The lead is saved.",
+    )
 
 
 @router.post("/crm/leads/{lead_id}/status")
@@ -479,3 +506,70 @@ def set_lead_status(
     except errors.RosterError as exc:
         return redirect("/crm", request, exc.detail, "error")
     return redirect("/crm", request, f"“{lead.title}” is now {new_status.value}.")
+
+
+def lead_edit_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    lead: Lead,
+    *,
+    values: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    if values is None:
+        values = {name: getattr(lead, name) for name in _LEAD_TEXT}
+        values.update(responsible_id=str(lead.responsible_id), status=lead.status)
+    # The person responsible stays offered (and so stays responsible) even if they have left since.
+    offered = picker_people(session, principal)
+    missing = set(_ids([values["responsible_id"]])) - {p.id for p in offered}
+    offered += sorted(load_users(session, principal.org_id, missing).values(), key=lambda u: u.display_name)
+    return render(
+        request,
+        "intranet/lead_edit.html",
+        {
+            "section": "crm",
+            "lead": lead,
+            "values": values,
+            "field_errors": field_errors or {},
+            "statuses": [s.value for s in LeadStatus],
+            "picker_people": offered,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+def _changeable_lead(session: Session, principal: Principal, lead_id: uuid.UUID) -> Lead:
+    lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
+    crm.require_can_change_lead(principal.user, lead)
+    return lead
+
+
+@router.get("/crm/leads/{lead_id}/edit")
+def edit_lead_form(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
+    return lead_edit_page(request, principal, session, _changeable_lead(session, principal, lead_id))
+
+
+@router.post("/crm/leads/{lead_id}/edit")
+def edit_lead(
+    request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID, values: LeadForm
+) -> Response:
+    """Change every field of a lead; a refusal keeps what was typed."""
+    lead = _changeable_lead(session, principal, lead_id)
+
+    def again(problems: dict[str, str], status_code: int) -> Response:
+        return lead_edit_page(
+            request, principal, session, lead, values=values, field_errors=problems, status_code=status_code
+        )
+
+    return _submit_lead(
+        request,
+        session,
+        values,
+        save=lambda fields: crm.update_lead(session, lead, actor=principal.user, **fields),
+        again=again,
+        done="The lead is saved.",
+    )
