@@ -1,5 +1,5 @@
-"""Tasks and CRM leads in the pages: editing a lead, and the admins' notes of who originally created
-a task."""
+"""Tasks and CRM leads in the pages: editing a lead, deleting a task or a lead behind a confirmation,
+and the admins' notes of who originally created a task."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from roster.crm import service as crm
 from roster.crm.models import Lead
 from roster.settings import Settings
 from roster.tasks import service as tasks
+from roster.tasks.models import Task
 from tests.factories import make_org, make_user
 from tests.test_web import HTML, post, sign_in
 
@@ -17,6 +18,11 @@ from tests.test_web import HTML, post, sign_in
 def _lead(db: Session, org_id: object, lead_id: object) -> Lead | None:
     db.expire_all()
     return db.get(Lead, (org_id, lead_id))
+
+
+def _task(db: Session, org_id: object, task_id: object) -> Task | None:
+    db.expire_all()
+    return db.get(Task, (org_id, task_id))
 
 
 # --- Editing a lead -----------------------------------------------------------------------------
@@ -144,6 +150,88 @@ def test_a_refused_lead_edit_shows_the_form_again_with_what_was_typed(
     unchanged = _lead(db, o.org.id, lead.id)
     assert unchanged is not None
     assert (unchanged.title, unchanged.company, unchanged.status) == ("Fabrikam", "", "new")
+
+
+# --- Deleting a task or a lead ------------------------------------------------------------------
+
+
+def test_a_task_is_deleted_only_after_its_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    task = tasks.create_task(db, actor=creator, title="Order the stationery", responsible_id=creator.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, creator)
+    assert f'href="/tasks/{task.id}/delete"' in client.get(f"/tasks/{task.id}/edit", headers=HTML).text
+    confirm = client.get(f"/tasks/{task.id}/delete", headers=HTML)
+    assert confirm.status_code == 200
+    assert "Order the stationery" in confirm.text
+    assert f'<form method="post" action="/tasks/{task.id}/delete">' in confirm.text
+    assert _task(db, o.org.id, task.id) is not None  # opening the confirmation deletes nothing
+
+    done = post(client, f"/tasks/{task.id}/delete", csrf)
+    assert done.status_code == 200 and str(done.url).endswith("/tasks")
+    assert "“Order the stationery” is deleted." in done.text
+    assert _task(db, o.org.id, task.id) is None
+
+
+def test_a_task_cannot_be_deleted_by_someone_the_service_does_not_allow(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    responsible = make_user(db, o.org)
+    task = tasks.create_task(db, actor=o.admin, title="Book the venue", responsible_id=responsible.id)
+    db.flush()
+    # The responsible person may change the task, not delete it.
+    csrf = sign_in(client, db, settings, responsible)
+    assert f'href="/tasks/{task.id}/delete"' not in client.get(f"/tasks/{task.id}/edit", headers=HTML).text
+    confirm = client.get(f"/tasks/{task.id}/delete", headers=HTML)
+    assert confirm.status_code == 403
+    assert "Only the task&#39;s creator or an admin may delete it." in confirm.text
+    refused = post(client, f"/tasks/{task.id}/delete", csrf)
+    assert "Only the task&#39;s creator or an admin may delete it." in refused.text
+    assert _task(db, o.org.id, task.id) is not None
+
+
+def test_a_lead_is_deleted_only_after_its_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    lead = crm.create_lead(db, actor=creator, title="Tailspin Toys", responsible_id=o.admin.id)
+    db.flush()
+    # An admin may delete anyone's lead.
+    csrf = sign_in(client, db, settings, o.admin)
+    edit = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML).text
+    assert f'href="/crm/leads/{lead.id}/delete"' in edit
+    confirm = client.get(f"/crm/leads/{lead.id}/delete", headers=HTML)
+    assert confirm.status_code == 200 and "Tailspin Toys" in confirm.text
+    assert f'<form method="post" action="/crm/leads/{lead.id}/delete">' in confirm.text
+    assert _lead(db, o.org.id, lead.id) is not None
+
+    done = post(client, f"/crm/leads/{lead.id}/delete", csrf)
+    assert done.status_code == 200 and str(done.url).endswith("/crm")
+    assert "“Tailspin Toys” is deleted." in done.text
+    assert _lead(db, o.org.id, lead.id) is None
+
+
+def test_a_lead_cannot_be_deleted_by_someone_the_service_does_not_allow(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    responsible = make_user(db, o.org)
+    lead = crm.create_lead(db, actor=o.admin, title="Litware", responsible_id=responsible.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, responsible)
+    edit = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML)
+    assert edit.status_code == 200 and f'href="/crm/leads/{lead.id}/delete"' not in edit.text
+    confirm = client.get(f"/crm/leads/{lead.id}/delete", headers=HTML)
+    assert confirm.status_code == 403
+    assert "Only the lead&#39;s creator or an admin may delete it." in confirm.text
+    refused = post(client, f"/crm/leads/{lead.id}/delete", csrf)
+    assert "Only the lead&#39;s creator or an admin may delete it." in refused.text
+    assert _lead(db, o.org.id, lead.id) is not None
 
 
 # --- Who originally created a task --------------------------------------------------------------

@@ -240,6 +240,7 @@ def task_edit_page(
             "values": values,
             "field_errors": field_errors or {},
             "picker_people": offered,
+            "may_delete": tasks.can_delete_task(principal.user, task),
         },
         principal=principal,
         session=session,
@@ -278,6 +279,69 @@ def edit_task(
         again=again,
         done="The task is saved.",
     )
+
+
+def confirm_delete_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    section: str,
+    what: str,
+    title: str,
+    action: str,
+    cancel: str,
+    listing: tuple[str, str],
+    consequence: str,
+) -> Response:
+    """The "are you sure?" page before a task or a lead is deleted: a plain form, so it works
+    without JavaScript, and opening it changes nothing."""
+    return render(
+        request,
+        "intranet/confirm_delete.html",
+        {
+            "section": section,
+            "what": what,
+            "title": title,
+            "action": action,
+            "cancel": cancel,
+            "listing": listing,
+            "consequence": consequence,
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+@router.get("/tasks/{task_id}/delete")
+def delete_task_form(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
+    task = tasks.get_task(session, principal.user, task_id)
+    tasks.require_can_delete_task(principal.user, task)
+    return confirm_delete_page(
+        request,
+        principal,
+        session,
+        section="tasks",
+        what="task",
+        title=task.title,
+        action=f"/tasks/{task.id}/delete",
+        cancel=f"/tasks/{task.id}/edit",
+        listing=("/tasks", "Tasks"),
+        consequence="It goes for good, with its participants and observers, for everyone who sees it.",
+    )
+
+
+@router.post("/tasks/{task_id}/delete")
+def delete_task(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
+    """Delete a task for good (its creator or an admin), after its confirmation page."""
+    task = tasks.get_task(session, principal.user, task_id, for_update=True)
+    title = task.title
+    try:
+        with session.begin_nested():
+            tasks.delete_task(session, task, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect("/tasks", request, exc.detail, "error")
+    return redirect("/tasks", request, f"“{title}” is deleted.")
 
 
 # --- Drive ----------------------------------------------------------------------------------
@@ -535,6 +599,7 @@ def lead_edit_page(
             "field_errors": field_errors or {},
             "statuses": [s.value for s in LeadStatus],
             "picker_people": offered,
+            "may_delete": crm.can_delete_lead(principal.user, lead),
         },
         principal=principal,
         session=session,
@@ -573,3 +638,34 @@ def edit_lead(
         again=again,
         done="The lead is saved.",
     )
+
+
+@router.get("/crm/leads/{lead_id}/delete")
+def delete_lead_form(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
+    lead = crm.get_lead(session, principal.user, lead_id)
+    crm.require_can_delete_lead(principal.user, lead)
+    return confirm_delete_page(
+        request,
+        principal,
+        session,
+        section="crm",
+        what="lead",
+        title=lead.title,
+        action=f"/crm/leads/{lead.id}/delete",
+        cancel=f"/crm/leads/{lead.id}/edit",
+        listing=("/crm", "CRM leads"),
+        consequence="It goes for good, with its contact and notes, for everyone in the organization.",
+    )
+
+
+@router.post("/crm/leads/{lead_id}/delete")
+def delete_lead(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
+    """Delete a lead for good (its creator or an admin), after its confirmation page."""
+    lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
+    title = lead.title
+    try:
+        with session.begin_nested():
+            crm.delete_lead(session, lead, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect("/crm", request, exc.detail, "error")
+    return redirect("/crm", request, f"“{title}” is deleted.")
