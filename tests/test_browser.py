@@ -424,7 +424,7 @@ def test_revoking_an_invitation_or_a_scim_token_asks_first(site: Site, browser: 
 def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, browser: object) -> None:
     with site.session() as db:
         admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
-        provision_user(
+        long_named = provision_user(
             db,
             admin.org_id,
             actor=admin,
@@ -434,11 +434,19 @@ def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, bro
             position="Principal Engineering Manager, Platform Infrastructure",
             via="test",
         )
+        long_title = "Renegotiate the Wolfeschlegelsteinhausenbergerdorff-Montgomery framework agreement"
+        task = tasks.create_task(db, actor=admin, title=long_title, responsible_id=long_named.id)
+        lead = crm.create_lead(db, actor=admin, title=long_title, responsible_id=long_named.id)
+        task_id, lead_id = task.id, lead.id
         db.commit()
     long_id = user_id(site, "maximiliana.wolfeschlegelsteinhausenbergerdorff@acme.test")
     paths = [
         "/tasks",
         "/crm",
+        f"/tasks/{task_id}/edit",
+        f"/tasks/{task_id}/delete",
+        f"/crm/leads/{lead_id}/edit",
+        f"/crm/leads/{lead_id}/delete",
         f"/people/{long_id}",
         f"/people/{long_id}/dismiss",
         f"/people/{long_id}/delete",
@@ -463,5 +471,7 @@ def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, bro
             )
             width_used = page.evaluate("document.documentElement.scrollWidth")
             assert (width_used, sticking_out) == (width, []), (width, path)
+            if path.startswith("/crm/leads/"):
+                shot(page, f"long-title-lead-{path.rsplit('/', 1)[-1]}-{width}")
         shot(page, f"long-name-erase-{width}")
         context.close()

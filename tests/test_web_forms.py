@@ -76,6 +76,7 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     """Every page of the app, with sample objects for its path, on the demo organization: its
     admin, the pages for the signed-in, and the public ones."""
     from roster.accounts import service as accounts
+    from roster.crm.service import create_lead
     from roster.lifecycle.deletion import delete_user
     from roster.lifecycle.invitations import invite_user
     from roster.lifecycle.users import dismiss_user
@@ -101,11 +102,13 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     task = create_task(db, actor=admin, title="Sample task", responsible_id=admin.id)
     deleted = create_task(db, actor=admin, title="Deleted task", responsible_id=admin.id)
     item = delete_task(db, deleted, actor=admin)
+    lead = create_lead(db, actor=admin, title="Sample lead", responsible_id=admin.id)
     samples = {
         "user_id": str(employee.id),
         "chat_id": str(chat.id),
         "task_id": str(task.id),
         "item_id": str(item.id),
+        "lead_id": str(lead.id),
         "operation_id": str(operation),
         "invite_token": urlsplit(invite_url).path.rsplit("/", 1)[-1],
         "reset_token": reset.group(1).rsplit("/", 1)[-1],
@@ -153,5 +156,6 @@ def test_every_text_field_of_every_form_stops_at_the_length_its_route_accepts(
                         f"{path}: {name} ({form.method} {form.action}) maxlength={maxlength}, takes {accepted[name]}"
                     )
     assert not wrong, "\n".join(wrong)
-    # The pages were read: the sign-in, the profile, a task, a post, a deletion's confirmation.
-    assert {"password", "first_name", "title", "body", "confirm"} <= checked, sorted(checked)
+    # The pages were read: the sign-in, the profile, a task, a post, a deletion's confirmation, a lead.
+    expected = {"password", "first_name", "title", "body", "confirm", "contact_phone", "notes"}
+    assert expected <= checked, sorted(checked)

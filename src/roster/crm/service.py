@@ -128,6 +128,18 @@ def can_delete_lead(viewer: User, lead: Lead) -> bool:
     return viewer.is_admin or viewer.id == lead.creator_id
 
 
+def require_can_change_lead(viewer: User, lead: Lead) -> None:
+    """Forbidden unless the viewer may change the lead (what a change form checks before it shows)."""
+    if not can_change_lead(viewer, lead):
+        raise errors.Forbidden("Only the lead's creator, its responsible person or an admin may change it.")
+
+
+def require_can_delete_lead(viewer: User, lead: Lead) -> None:
+    """Forbidden unless the viewer may delete the lead."""
+    if not can_delete_lead(viewer, lead):
+        raise errors.Forbidden("Only the lead's creator or an admin may delete it.")
+
+
 def update_lead(
     session: Session,
     lead: Lead,
@@ -143,8 +155,7 @@ def update_lead(
     responsible_id: uuid.UUID | None = None,
 ) -> Lead:
     """Change a lead (creator, responsible person or admin); a refused change writes nothing."""
-    if not can_change_lead(actor, lead):
-        raise errors.Forbidden("Only the lead's creator, its responsible person or an admin may change it.")
+    require_can_change_lead(actor, lead)
     changes: dict[str, object] = {}
     if title is not None:
         changes["title"] = _line(title, "title", TITLE_LIMIT, allow_empty=False)
@@ -176,8 +187,7 @@ def update_lead(
 def delete_lead(session: Session, lead: Lead, *, actor: User) -> TrashItem:
     """Move a lead to the trash (creator or admin); it can be restored until the organization's
     restore window ends."""
-    if not can_delete_lead(actor, lead):
-        raise errors.Forbidden("Only the lead's creator or an admin may delete it.")
+    require_can_delete_lead(actor, lead)
     item = move_to_trash(session, "lead", org_id=lead.org_id, object_id=lead.id, actor=actor)
     session.expunge(lead)
     return item

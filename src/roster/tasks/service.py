@@ -173,6 +173,18 @@ def can_delete_task(viewer: User, task: Task) -> bool:
     return viewer.is_admin or viewer.id == task.creator_id
 
 
+def require_can_change_task(viewer: User, task: Task) -> None:
+    """Forbidden unless the viewer may change the task (what a change form checks before it shows)."""
+    if not can_change_task(viewer, task):
+        raise errors.Forbidden("Only the task's creator, its responsible person or an admin may change it.")
+
+
+def require_can_delete_task(viewer: User, task: Task) -> None:
+    """Forbidden unless the viewer may delete the task."""
+    if not can_delete_task(viewer, task):
+        raise errors.Forbidden("Only the task's creator or an admin may delete it.")
+
+
 def get_task(session: Session, viewer: User, task_id: uuid.UUID, *, for_update: bool = False) -> Task:
     """A task the viewer may see, or NotFound."""
     query = select(Task).where(Task.org_id == viewer.org_id, Task.id == task_id, Task.hidden_by.is_(None))
@@ -295,8 +307,7 @@ def update_task(
     observer_ids: Sequence[uuid.UUID] | None = None,
 ) -> Task:
     """Change a task (creator, responsible person or admin); a refused change writes nothing."""
-    if not can_change_task(actor, task):
-        raise errors.Forbidden("Only the task's creator, its responsible person or an admin may change it.")
+    require_can_change_task(actor, task)
     # Validate everything before the first write, so a refusal leaves the task as it was.
     new_title = _clean_title(title) if title is not None else None
     new_description = _clean_description(description) if description is not None else None
@@ -344,8 +355,7 @@ def update_task(
 def delete_task(session: Session, task: Task, *, actor: User) -> TrashItem:
     """Move a task to the trash (creator or admin), with its participants and observers; it can be
     restored until the organization's restore window ends."""
-    if not can_delete_task(actor, task):
-        raise errors.Forbidden("Only the task's creator or an admin may delete it.")
+    require_can_delete_task(actor, task)
     item = move_to_trash(session, "task", org_id=task.org_id, object_id=task.id, actor=actor)
     session.expunge(task)
     return item

@@ -191,6 +191,8 @@ def _text_limits() -> dict[str, int]:
         "task_description": tasks.DESCRIPTION_LIMIT,
         "lead_title": crm.TITLE_LIMIT,
         "lead_name": crm.NAME_LIMIT,
+        "lead_phone": crm.PHONE_LIMIT,
+        "lead_notes": crm.NOTES_LIMIT,
     }
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
 from roster.crm import service as crm
-from roster.crm.models import LeadStatus
+from roster.crm.models import Lead, LeadStatus
 from roster.domain import errors
 from roster.drive import service as drive
 from roster.drive.storage import get_storage
@@ -91,6 +91,9 @@ def tasks_page(
             "field_errors": field_errors or {},
             "picker_people": picker_people(session, principal),
             "notes": authorship_notes(session, principal, "tasks.task.responsible", [t.id for t in items]),
+            "creator_notes": authorship_notes(
+                session, principal, "tasks.task.creator", [t.id for t in items]
+            ),
         },
         principal=principal,
         session=session,
@@ -238,6 +241,7 @@ def task_edit_page(
             "values": values,
             "field_errors": field_errors or {},
             "picker_people": offered,
+            "may_delete": tasks.can_delete_task(principal.user, task),
         },
         principal=principal,
         session=session,
@@ -247,8 +251,7 @@ def task_edit_page(
 
 def _changeable_task(session: Session, principal: Principal, task_id: uuid.UUID) -> Task:
     task = tasks.get_task(session, principal.user, task_id, for_update=True)
-    if not tasks.can_change_task(principal.user, task):
-        raise errors.Forbidden("Only the task's creator, its responsible person or an admin may change it.")
+    tasks.require_can_change_task(principal.user, task)
     return task
 
 
@@ -277,6 +280,69 @@ def edit_task(
         again=again,
         done="The task is saved.",
     )
+
+
+def confirm_delete_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    *,
+    section: str,
+    what: str,
+    title: str,
+    action: str,
+    cancel: str,
+    listing: tuple[str, str],
+    consequence: str,
+) -> Response:
+    """The "are you sure?" page before a task or a lead is deleted: a plain form, so it works
+    without JavaScript, and opening it changes nothing."""
+    return render(
+        request,
+        "intranet/confirm_delete.html",
+        {
+            "section": section,
+            "what": what,
+            "title": title,
+            "action": action,
+            "cancel": cancel,
+            "listing": listing,
+            "consequence": consequence,
+        },
+        principal=principal,
+        session=session,
+    )
+
+
+@router.get("/tasks/{task_id}/delete")
+def delete_task_form(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
+    task = tasks.get_task(session, principal.user, task_id)
+    tasks.require_can_delete_task(principal.user, task)
+    return confirm_delete_page(
+        request,
+        principal,
+        session,
+        section="tasks",
+        what="task",
+        title=task.title,
+        action=f"/tasks/{task.id}/delete",
+        cancel=f"/tasks/{task.id}/edit",
+        listing=("/tasks", "Tasks"),
+        consequence="It leaves the task list, with its participants and observers, for everyone who sees it.",
+    )
+
+
+@router.post("/tasks/{task_id}/delete")
+def delete_task(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
+    """Delete a task for good (its creator or an admin), after its confirmation page."""
+    task = tasks.get_task(session, principal.user, task_id, for_update=True)
+    title = task.title
+    try:
+        with session.begin_nested():
+            tasks.delete_task(session, task, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect("/tasks", request, exc.detail, "error")
+    return redirect("/tasks", request, f"“{title}” is moved to the trash. {TRASH_HINT}")
 
 
 # --- Drive ----------------------------------------------------------------------------------
@@ -390,7 +456,7 @@ def crm_page(
             "pages": page_count(total, PER_PAGE),
             "status": lead_status.value if lead_status else "",
             "statuses": [s.value for s in LeadStatus],
-            "values": values or {"responsible_id": str(principal.user.id)},
+            "values": values or {"responsible_id": str(principal.user.id), "status": LeadStatus.NEW.value},
             "field_errors": field_errors or {},
             "picker_people": picker_people(session, principal),
             "notes": authorship_notes(
@@ -408,56 +474,83 @@ def leads(request: Request, principal: WebUser, session: DB, status: str = "", p
     return crm_page(request, principal, session, status=status, page=page)
 
 
-@router.post("/crm/leads")
-def create_lead(
-    request: Request,
-    principal: WebUser,
-    session: DB,
+_LEAD_TEXT = ("title", "company", "contact_name", "contact_email", "contact_phone", "notes")
+
+
+async def _lead_form(
     title: Annotated[str, Form(max_length=1000)] = "",
     responsible_id: Annotated[str, Form(max_length=64)] = "",
     company: Annotated[str, Form(max_length=500)] = "",
     contact_name: Annotated[str, Form(max_length=500)] = "",
     contact_email: Annotated[str, Form(max_length=500)] = "",
-) -> Response:
-    values = {
+    contact_phone: Annotated[str, Form(max_length=200)] = "",
+    # A browser sends each line break of a text area as two characters; the service counts one.
+    notes: Annotated[str, Form(max_length=2 * crm.NOTES_LIMIT)] = "",
+    status: Annotated[str, Form(max_length=20)] = "",
+) -> dict[str, Any]:
+    """A lead form (a new lead or a change) as it was sent: what the form shows again if it is
+    refused."""
+    return {
         "title": title,
         "responsible_id": responsible_id,
         "company": company,
         "contact_name": contact_name,
         "contact_email": contact_email,
+        "contact_phone": contact_phone,
+        "notes": notes,
+        "status": status,
     }
-    responsible = parse_uuid(responsible_id)
+
+
+LeadForm = Annotated[dict[str, Any], Depends(_lead_form)]
+
+
+def _submit_lead(
+    request: Request,
+    session: Session,
+    values: dict[str, Any],
+    *,
+    save: Callable[[dict[str, Any]], object],
+    again: Callable[[dict[str, str], int], Response],
+    done: str,
+) -> Response:
+    """A sent lead form (a new lead or a change): ``save`` the parsed fields and go back to the
+    list, or show the form ``again`` with the reason beside its field and what was typed."""
+    responsible = parse_uuid(values["responsible_id"])
     if responsible is None:
-        return crm_page(
-            request,
-            principal,
-            session,
-            values=values,
-            field_errors={"responsible_id": "Pick who is responsible."},
-            status_code=422,
-        )
+        return again({"responsible_id": "Pick who is responsible."}, 422)
+    fields: dict[str, Any] = {name: values[name] for name in _LEAD_TEXT}
+    fields["responsible_id"] = responsible
+    if values["status"]:  # a form without the field leaves the status as it is (or new)
+        try:
+            fields["status"] = LeadStatus(values["status"])
+        except ValueError:
+            return again({"status": "Choose one of the offered statuses."}, 422)
     try:
         with session.begin_nested():
-            crm.create_lead(
-                session,
-                actor=principal.user,
-                title=title,
-                responsible_id=responsible,
-                company=company,
-                contact_name=contact_name,
-                contact_email=contact_email,
-            )
+            save(fields)
     except errors.RosterError as exc:
-        field = str(exc.extra.get("field") or "title")
+        return again({str(exc.extra.get("field") or "title"): exc.detail}, exc.status)
+    return redirect("/crm", request, done)
+
+
+@router.post("/crm/leads")
+def create_lead(request: Request, principal: WebUser, session: DB, values: LeadForm) -> Response:
+    """Enter a lead with its contact and the person responsible for it."""
+
+    def again(problems: dict[str, str], status_code: int) -> Response:
         return crm_page(
-            request,
-            principal,
-            session,
-            values=values,
-            field_errors={field: exc.detail},
-            status_code=exc.status,
+            request, principal, session, values=values, field_errors=problems, status_code=status_code
         )
-    return redirect("/crm", request, "The lead is saved.")
+
+    return _submit_lead(
+        request,
+        session,
+        values,
+        save=lambda fields: crm.create_lead(session, actor=principal.user, **fields),
+        again=again,
+        done="The lead is saved.",
+    )
 
 
 @router.post("/crm/leads/{lead_id}/status")
@@ -478,3 +571,102 @@ def set_lead_status(
     except errors.RosterError as exc:
         return redirect("/crm", request, exc.detail, "error")
     return redirect("/crm", request, f"“{lead.title}” is now {new_status.value}.")
+
+
+def lead_edit_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    lead: Lead,
+    *,
+    values: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    if values is None:
+        values = {name: getattr(lead, name) for name in _LEAD_TEXT}
+        values.update(responsible_id=str(lead.responsible_id), status=lead.status)
+    # The person responsible stays offered (and so stays responsible) even if they have left since.
+    offered = picker_people(session, principal)
+    missing = set(_ids([values["responsible_id"]])) - {p.id for p in offered}
+    offered += sorted(load_users(session, principal.org_id, missing).values(), key=lambda u: u.display_name)
+    return render(
+        request,
+        "intranet/lead_edit.html",
+        {
+            "section": "crm",
+            "lead": lead,
+            "values": values,
+            "field_errors": field_errors or {},
+            "statuses": [s.value for s in LeadStatus],
+            "picker_people": offered,
+            "may_delete": crm.can_delete_lead(principal.user, lead),
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+def _changeable_lead(session: Session, principal: Principal, lead_id: uuid.UUID) -> Lead:
+    lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
+    crm.require_can_change_lead(principal.user, lead)
+    return lead
+
+
+@router.get("/crm/leads/{lead_id}/edit")
+def edit_lead_form(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
+    return lead_edit_page(request, principal, session, _changeable_lead(session, principal, lead_id))
+
+
+@router.post("/crm/leads/{lead_id}/edit")
+def edit_lead(
+    request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID, values: LeadForm
+) -> Response:
+    """Change every field of a lead; a refusal keeps what was typed."""
+    lead = _changeable_lead(session, principal, lead_id)
+
+    def again(problems: dict[str, str], status_code: int) -> Response:
+        return lead_edit_page(
+            request, principal, session, lead, values=values, field_errors=problems, status_code=status_code
+        )
+
+    return _submit_lead(
+        request,
+        session,
+        values,
+        save=lambda fields: crm.update_lead(session, lead, actor=principal.user, **fields),
+        again=again,
+        done="The lead is saved.",
+    )
+
+
+@router.get("/crm/leads/{lead_id}/delete")
+def delete_lead_form(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
+    lead = crm.get_lead(session, principal.user, lead_id)
+    crm.require_can_delete_lead(principal.user, lead)
+    return confirm_delete_page(
+        request,
+        principal,
+        session,
+        section="crm",
+        what="lead",
+        title=lead.title,
+        action=f"/crm/leads/{lead.id}/delete",
+        cancel=f"/crm/leads/{lead.id}/edit",
+        listing=("/crm", "CRM leads"),
+        consequence="It leaves the CRM, with its contact and notes, for everyone in the organization.",
+    )
+
+
+@router.post("/crm/leads/{lead_id}/delete")
+def delete_lead(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
+    """Delete a lead for good (its creator or an admin), after its confirmation page."""
+    lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
+    title = lead.title
+    try:
+        with session.begin_nested():
+            crm.delete_lead(session, lead, actor=principal.user)
+    except errors.RosterError as exc:
+        return redirect("/crm", request, exc.detail, "error")
+    return redirect("/crm", request, f"“{title}” is moved to the trash. {TRASH_HINT}")

@@ -1,0 +1,267 @@
+"""Tasks and CRM leads in the pages: editing a lead, deleting a task or a lead behind a confirmation,
+and the admins' notes of who originally created a task."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from roster.crm import service as crm
+from roster.crm.models import Lead
+from roster.settings import Settings
+from roster.tasks import service as tasks
+from roster.tasks.models import Task
+from tests.factories import make_org, make_user
+from tests.test_web import HTML, post, sign_in
+
+
+def _lead(db: Session, org_id: object, lead_id: object) -> Lead | None:
+    """The lead, unless it is deleted (in the trash, hidden) or gone."""
+    db.expire_all()
+    lead = db.get(Lead, (org_id, lead_id))
+    return lead if lead is not None and lead.hidden_by is None else None
+
+
+def _task(db: Session, org_id: object, task_id: object) -> Task | None:
+    """The task, unless it is deleted (in the trash, hidden) or gone."""
+    db.expire_all()
+    task = db.get(Task, (org_id, task_id))
+    return task if task is not None and task.hidden_by is None else None
+
+
+# --- Editing a lead -----------------------------------------------------------------------------
+
+
+def test_a_lead_can_be_edited_in_every_field_by_its_responsible_person(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    responsible = make_user(db, o.org)
+    successor = make_user(db, o.org, first_name="Sam", last_name="Successor")
+    lead = crm.create_lead(
+        db,
+        actor=creator,
+        title="Northwind renewal",
+        responsible_id=responsible.id,
+        company="Northwind",
+        notes="Called in May",
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, responsible)
+    listing = client.get("/crm", headers=HTML).text
+    assert f'href="/crm/leads/{lead.id}/edit"' in listing
+    form = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML)
+    assert form.status_code == 200
+    assert 'value="Northwind renewal"' in form.text and "Called in May" in form.text
+
+    saved = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {
+            "title": "Northwind renewal 2031",
+            "responsible_id": str(successor.id),
+            "company": "Northwind Traders",
+            "contact_name": "Nancy Davolio",
+            "contact_email": "Nancy@Northwind.test",
+            "contact_phone": "+44 20 7946 0000",
+            "notes": "Called in May\nWants a quote",
+            "status": "qualified",
+        },
+    )
+    assert saved.status_code == 200 and "The lead is saved." in saved.text
+    assert str(saved.url).endswith("/crm")
+    changed = _lead(db, o.org.id, lead.id)
+    assert changed is not None
+    assert (changed.title, changed.company, changed.contact_name) == (
+        "Northwind renewal 2031",
+        "Northwind Traders",
+        "Nancy Davolio",
+    )
+    assert changed.contact_email == "Nancy@northwind.test"  # the service normalizes the domain
+    assert changed.contact_phone == "+44 20 7946 0000"
+    assert changed.notes == "Called in May\nWants a quote"
+    assert changed.status == "qualified" and changed.responsible_id == successor.id
+
+
+def test_a_lead_edit_is_refused_to_someone_the_service_does_not_allow(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    outsider = make_user(db, o.org)
+    lead = crm.create_lead(db, actor=creator, title="Contoso pilot", responsible_id=creator.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, outsider)
+    assert f'href="/crm/leads/{lead.id}/edit"' not in client.get("/crm", headers=HTML).text
+    form = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML)
+    assert form.status_code == 403
+    assert "Only the lead&#39;s creator, its responsible person or an admin may change it." in form.text
+    refused = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {"title": "Taken over", "responsible_id": str(outsider.id), "status": "lost"},
+    )
+    assert refused.status_code == 403
+    unchanged = _lead(db, o.org.id, lead.id)
+    assert unchanged is not None
+    assert (unchanged.title, unchanged.status, unchanged.responsible_id) == (
+        "Contoso pilot",
+        "new",
+        creator.id,
+    )
+    # An admin may: the service says so.
+    csrf = sign_in(client, db, settings, o.admin)
+    assert client.get(f"/crm/leads/{lead.id}/edit", headers=HTML).status_code == 200
+    saved = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {"title": "Contoso pilot", "responsible_id": str(creator.id), "status": "contacted"},
+    )
+    assert "The lead is saved." in saved.text
+    assert _lead(db, o.org.id, lead.id).status == "contacted"  # type: ignore[union-attr]
+
+
+def test_a_refused_lead_edit_shows_the_form_again_with_what_was_typed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    lead = crm.create_lead(db, actor=o.admin, title="Fabrikam", responsible_id=o.admin.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = post(
+        client,
+        f"/crm/leads/{lead.id}/edit",
+        csrf,
+        {
+            "title": "Fabrikam expansion",
+            "responsible_id": str(o.admin.id),
+            "company": "Fabrikam Inc",
+            "contact_phone": "call me maybe",
+            "notes": "Met at the fair",
+            "status": "won",
+        },
+    )
+    assert refused.status_code == 422
+    page = refused.text
+    assert 'value="Fabrikam expansion"' in page and 'value="Fabrikam Inc"' in page
+    assert 'value="call me maybe"' in page and "Met at the fair" in page
+    assert '<option value="won" selected>' in page
+    assert 'id="e-contact_phone">That is not a phone number.' in page
+    unchanged = _lead(db, o.org.id, lead.id)
+    assert unchanged is not None
+    assert (unchanged.title, unchanged.company, unchanged.status) == ("Fabrikam", "", "new")
+
+
+# --- Deleting a task or a lead ------------------------------------------------------------------
+
+
+def test_a_task_is_deleted_only_after_its_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    task = tasks.create_task(db, actor=creator, title="Order the stationery", responsible_id=creator.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, creator)
+    assert f'href="/tasks/{task.id}/delete"' in client.get(f"/tasks/{task.id}/edit", headers=HTML).text
+    confirm = client.get(f"/tasks/{task.id}/delete", headers=HTML)
+    assert confirm.status_code == 200
+    assert "Order the stationery" in confirm.text
+    assert f'<form method="post" action="/tasks/{task.id}/delete">' in confirm.text
+    assert _task(db, o.org.id, task.id) is not None  # opening the confirmation deletes nothing
+
+    done = post(client, f"/tasks/{task.id}/delete", csrf)
+    assert done.status_code == 200 and str(done.url).endswith("/tasks")
+    assert "“Order the stationery” is moved to the trash." in done.text
+    assert _task(db, o.org.id, task.id) is None
+
+
+def test_a_task_cannot_be_deleted_by_someone_the_service_does_not_allow(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    responsible = make_user(db, o.org)
+    task = tasks.create_task(db, actor=o.admin, title="Book the venue", responsible_id=responsible.id)
+    db.flush()
+    # The responsible person may change the task, not delete it.
+    csrf = sign_in(client, db, settings, responsible)
+    assert f'href="/tasks/{task.id}/delete"' not in client.get(f"/tasks/{task.id}/edit", headers=HTML).text
+    confirm = client.get(f"/tasks/{task.id}/delete", headers=HTML)
+    assert confirm.status_code == 403
+    assert "Only the task&#39;s creator or an admin may delete it." in confirm.text
+    refused = post(client, f"/tasks/{task.id}/delete", csrf)
+    assert "Only the task&#39;s creator or an admin may delete it." in refused.text
+    assert _task(db, o.org.id, task.id) is not None
+
+
+def test_a_lead_is_deleted_only_after_its_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    lead = crm.create_lead(db, actor=creator, title="Tailspin Toys", responsible_id=o.admin.id)
+    db.flush()
+    # An admin may delete anyone's lead.
+    csrf = sign_in(client, db, settings, o.admin)
+    edit = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML).text
+    assert f'href="/crm/leads/{lead.id}/delete"' in edit
+    confirm = client.get(f"/crm/leads/{lead.id}/delete", headers=HTML)
+    assert confirm.status_code == 200 and "Tailspin Toys" in confirm.text
+    assert f'<form method="post" action="/crm/leads/{lead.id}/delete">' in confirm.text
+    assert _lead(db, o.org.id, lead.id) is not None
+
+    done = post(client, f"/crm/leads/{lead.id}/delete", csrf)
+    assert done.status_code == 200 and str(done.url).endswith("/crm")
+    assert "“Tailspin Toys” is moved to the trash." in done.text
+    assert _lead(db, o.org.id, lead.id) is None
+
+
+def test_a_lead_cannot_be_deleted_by_someone_the_service_does_not_allow(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    responsible = make_user(db, o.org)
+    lead = crm.create_lead(db, actor=o.admin, title="Litware", responsible_id=responsible.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, responsible)
+    edit = client.get(f"/crm/leads/{lead.id}/edit", headers=HTML)
+    assert edit.status_code == 200 and f'href="/crm/leads/{lead.id}/delete"' not in edit.text
+    confirm = client.get(f"/crm/leads/{lead.id}/delete", headers=HTML)
+    assert confirm.status_code == 403
+    assert "Only the lead&#39;s creator or an admin may delete it." in confirm.text
+    refused = post(client, f"/crm/leads/{lead.id}/delete", csrf)
+    assert "Only the lead&#39;s creator or an admin may delete it." in refused.text
+    assert _lead(db, o.org.id, lead.id) is not None
+
+
+# --- Who originally created a task --------------------------------------------------------------
+
+
+def test_admins_see_who_originally_created_a_task_and_employees_do_not(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(
+        db,
+        actor=leaver,
+        title="Renew the lease",
+        responsible_id=employee.id,
+        observer_ids=[o.admin.id],
+    )
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/tasks", headers=HTML).text
+    assert "Renew the lease" in page
+    assert "by System User" in page and "Originally created by Lee Leaver" in page
+    sign_in(client, db, settings, employee)
+    page = client.get("/tasks", headers=HTML).text
+    assert "Renew the lease" in page and "by System User" in page and "Lee Leaver" not in page
