@@ -140,6 +140,7 @@ def test_employees_get_403_on_admin_pages_and_see_no_admin_links(
         answer = client.get(path, headers=HTML)
         assert answer.status_code == 403, path
         assert "This page is not for you" in answer.text
+        assert "for administrators" in answer.text
     refused = client.post(
         f"/people/{admin.id}/dismiss", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
     )
@@ -1159,3 +1160,19 @@ def test_a_deleted_person_can_be_erased_from_their_card(
     assert db.get(User, (o.org.id, leaver.id)).email is None  # type: ignore[union-attr]
     card = client.get(f"/people/{leaver.id}", headers=HTML).text
     assert f'href="/people/{leaver.id}/erase"' not in card and ">Restore</button>" not in card
+
+
+def test_a_refusal_that_is_not_about_being_an_admin_does_not_send_people_to_one(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks.service import create_task
+
+    o = make_org(db)
+    creator, responsible = make_user(db, o.org), make_user(db, o.org)
+    task = create_task(db, actor=creator, title="Theirs to delete", responsible_id=responsible.id)
+    db.flush()
+    sign_in(client, db, settings, responsible)
+    answer = client.get(f"/tasks/{task.id}/delete", headers=HTML)
+    assert answer.status_code == 403
+    assert "creator or an admin may delete it." in answer.text
+    assert "for administrators" not in answer.text

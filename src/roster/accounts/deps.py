@@ -181,7 +181,7 @@ async def get_principal(
 async def get_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     """The signed-in caller, who must be an admin of their organization."""
     if not principal.is_admin:
-        raise errors.Forbidden("Only an administrator may do this.")
+        raise errors.AdminOnly("Only an administrator may do this.")
     return principal
 
 

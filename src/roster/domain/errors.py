@@ -45,6 +45,10 @@ class Forbidden(RosterError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
+class AdminOnly(Forbidden):
+    """The part asked for is for administrators (the same code: the API's callers see no change)."""
+
+
 class CsrfFailed(Forbidden):
     code, title = "csrf_failed", "The form has expired; reload the page and try again"
 

@@ -35,13 +35,17 @@ _TITLES = {
 }
 
 
-def error_page(request: Request, status: int, detail: str, csrf_failed: bool = False) -> Response:
-    """An error written for people: what happened and where to go next."""
+def error_page(
+    request: Request, status: int, detail: str, csrf_failed: bool = False, admin_only: bool = False
+) -> Response:
+    """An error written for people: what happened and where to go next (``admin_only``: the page
+    is for administrators, so ask one)."""
     context = {
         "status": status,
         "title": _TITLES.get(status, "Something went wrong"),
         "detail": detail,
         "csrf_failed": csrf_failed,
+        "admin_only": admin_only,
     }
     # The request's own session is gone (rolled back and closed): read the caller afresh, so the
     # page keeps its navigation for signed-in people.
@@ -104,7 +108,13 @@ def install(app: FastAPI) -> None:
             return await _call(api_roster_error, request, exc)
         if isinstance(exc, errors.Unauthorized) and not isinstance(exc, errors.InvalidCredentials):
             return redirect(login_url(request))
-        return error_page(request, exc.status, exc.detail, isinstance(exc, errors.CsrfFailed))
+        return error_page(
+            request,
+            exc.status,
+            exc.detail,
+            csrf_failed=isinstance(exc, errors.CsrfFailed),
+            admin_only=isinstance(exc, errors.AdminOnly),
+        )
 
     async def http_error(request: Request, exc: Exception) -> Response:
         if not wants_html(request) or not isinstance(exc, StarletteHTTPException):
