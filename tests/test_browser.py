@@ -421,6 +421,39 @@ def test_revoking_an_invitation_or_a_scim_token_asks_first(site: Site, browser: 
     assert len(asked) == 4
 
 
+def test_a_deleted_post_waits_in_the_trash_and_is_restored_with_its_comment(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message))  # type: ignore[attr-defined]
+    sign_in(page, site, site.admin_email)
+    page.fill("#post-body", "Offsite agenda is out")  # type: ignore[attr-defined]
+    page.click("form[action='/stream/posts'] button[type=submit]")  # type: ignore[attr-defined]
+    post = page.locator("article", has_text="Offsite agenda is out")  # type: ignore[attr-defined]
+    post.locator("input[name=body]").fill("Thanks, looks good")
+    post.get_by_role("button", name="Comment").click()
+    page.locator("article", has_text="Thanks, looks good").wait_for()  # type: ignore[attr-defined]
+
+    page.locator("article", has_text="Offsite agenda is out").get_by_role(
+        "button", name="Delete"
+    ).first.click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=The post is moved to the trash")  # type: ignore[attr-defined]
+    assert "trash" in asked[-1]
+    assert page.locator("article", has_text="Offsite agenda is out").count() == 0  # type: ignore[attr-defined]
+
+    page.click("nav a[href='/trash']")  # type: ignore[attr-defined]
+    row = page.locator("tr", has_text="Offsite agenda is out")  # type: ignore[attr-defined]
+    shot(page, "trash")
+    row.get_by_role("button", name="Restore").click()
+    page.wait_for_selector("text=The post is restored")  # type: ignore[attr-defined]
+    restored = page.locator("article", has_text="Offsite agenda is out")  # type: ignore[attr-defined]
+    restored.wait_for()
+    assert "Thanks, looks good" in restored.inner_text()
+    page.goto(site.url + "/trash")  # type: ignore[attr-defined]
+    assert page.locator("text=The trash is empty").count() == 1  # type: ignore[attr-defined]
+
+
 def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, browser: object) -> None:
     with site.session() as db:
         admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
