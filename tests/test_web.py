@@ -1140,6 +1140,111 @@ def test_a_refused_group_chat_keeps_its_name_and_members(
     assert f'<option value="{colleague.id}" selected>' in refused.text
 
 
+def _sent_bodies(db: Session, org_id: uuid.UUID) -> list[str]:
+    from roster.messages.models import Message
+
+    return list(db.scalars(select(Message.body).where(Message.org_id == org_id)))
+
+
+def _compose_value(page: str) -> str | None:
+    found = re.search(r'<input id="msg-body"[^>]*\bvalue="([^"]*)"', page)
+    return found.group(1) if found else None
+
+
+def test_a_refused_direct_message_shows_the_conversation_again_with_the_text_typed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    messages.send_direct_message(db, actor=colleague, to_user_id=o.admin.id, body="Are you in today?")
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    long_text = "Minutes of the meeting & <notes> " + "x" * 10_000
+    refused = post(client, f"/messages/with/{colleague.id}", csrf, {"body": long_text})
+    assert refused.status_code == 422
+    assert "The message was not sent" in refused.text and "10000" in refused.text
+    assert "Are you in today?" in refused.text and "Colin Baker" in refused.text
+    assert _compose_value(refused.text) == long_text.replace("&", "&amp;").replace("<", "&lt;").replace(
+        ">", "&gt;"
+    )
+    empty = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "   "})
+    assert empty.status_code == 422 and "The message was not sent" in empty.text
+    assert _compose_value(empty.text) == "   "
+    assert _sent_bodies(db, o.org.id) == ["Are you in today?"]
+    # Sent again, shorter, it goes.
+    sent = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "Minutes attached"})
+    assert sent.status_code == 200 and "The message was not sent" not in sent.text
+    assert _compose_value(sent.text) == ""
+    assert sorted(_sent_bodies(db, o.org.id)) == ["Are you in today?", "Minutes attached"]
+
+
+def test_a_message_to_someone_who_left_keeps_the_text_on_the_read_only_conversation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    employee = make_user(db, o.org)
+    for viewer in (o.admin, employee):
+        messages.send_direct_message(db, actor=viewer, to_user_id=colleague.id, body="Hello Colin")
+    dismiss_user(db, colleague, actor=o.admin)
+    db.flush()
+    # The page was open before Colin left: the admin (who may still see him) and an employee
+    # (for whom he no longer exists outside their conversation) both see it, read-only, with the text.
+    for viewer in (o.admin, employee):
+        csrf = sign_in(client, db, settings, viewer)
+        refused = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "Where is the key?"})
+        assert refused.status_code == 422
+        assert "The message was not sent" in refused.text and "Hello Colin" in refused.text
+        assert "is not an active user." in refused.text
+        assert "conversation is read-only" in refused.text
+        assert re.search(
+            r'<textarea id="msg-unsent"[^>]*readonly>Where is the key\?</textarea>', refused.text
+        )
+    assert sorted(_sent_bodies(db, o.org.id)) == ["Hello Colin", "Hello Colin"]
+    # Someone the employee never wrote to, and who left, still does not exist for them.
+    sign_in(client, db, settings, employee)
+    stranger = make_user(db, o.org)
+    dismiss_user(db, stranger, actor=o.admin)
+    db.flush()
+    csrf = sign_in(client, db, settings, employee)
+    unknown = post(client, f"/messages/with/{stranger.id}", csrf, {"body": "Hi there"})
+    assert unknown.status_code == 404 and "No such user." in unknown.text
+    assert stranger.display_name not in unknown.text and "Hi there" in unknown.text
+
+
+def test_a_refused_group_message_keeps_the_text_and_a_lost_chat_shows_it_in_the_inbox(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    chat = messages.create_group_chat(db, actor=o.admin, title="Launch", member_ids=[colleague.id])
+    messages.send_message(db, chat, actor=o.admin, body="Kick-off at ten")
+    db.flush()
+    csrf = sign_in(client, db, settings, colleague)
+    refused = post(client, f"/messages/chats/{chat.id}", csrf, {"body": "y" * 10_001})
+    assert refused.status_code == 422
+    assert "The message was not sent" in refused.text and "Kick-off at ten" in refused.text
+    assert _compose_value(refused.text) == "y" * 10_001
+    # Removed from the chat meanwhile: the chat is not shown, the text is, with the reason.
+    messages.remove_chat_member(db, chat, actor=o.admin, member_id=colleague.id)
+    db.flush()
+    gone = post(client, f"/messages/chats/{chat.id}", csrf, {"body": "See you there"})
+    assert gone.status_code == 404
+    assert "The message was not sent" in gone.text and "No such chat." in gone.text
+    assert "Kick-off at ten" not in gone.text and _compose_value(gone.text) is None
+    assert re.search(r'<textarea id="msg-unsent"[^>]*readonly>See you there</textarea>', gone.text)
+    elsewhere = post(client, f"/messages/chats/{uuid.uuid4()}", csrf, {"body": "Anyone?"})
+    assert elsewhere.status_code == 404 and "Anyone?" in elsewhere.text
+    assert _sent_bodies(db, o.org.id) == ["Kick-off at ten"]
+
+
 def test_a_deleted_person_can_be_erased_from_their_card(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
