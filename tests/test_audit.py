@@ -7,6 +7,7 @@ import io
 import json
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -292,3 +293,22 @@ def test_redacting_twice_keeps_the_chain_valid(db: Session) -> None:
     assert result.ok, result.problems
     rows = db.scalars(select(AuditEvent).where(AuditEvent.org_id == org.id).order_by(AuditEvent.seq)).all()
     assert rows[1].subject_display == "Former employee 8" and len(rows[1].redactions or []) == 2
+
+
+def test_an_event_name_the_log_does_not_list_is_refused(db: Session) -> None:
+    o = make_org(db)
+    before = db.scalar(select(Organization.audit_seq).where(Organization.id == o.org.id))
+    with pytest.raises(ValueError, match=r"user\.vanished"):
+        record_event(db, org_id=o.org.id, action="user.vanished", actor=o.admin)
+    assert db.scalar(select(Organization.audit_seq).where(Organization.id == o.org.id)) == before
+
+
+def test_every_event_name_belongs_to_one_family_of_the_action_filter() -> None:
+    from roster.domain.audit import AUDIT_ACTIONS, AUDIT_FAMILIES, action_groups
+
+    groups = action_groups()
+    listed = [name for g in groups for name, _ in g.actions]
+    assert sorted(listed) == sorted(AUDIT_ACTIONS)
+    assert all(
+        g.prefix[:-1] in AUDIT_FAMILIES and all(n.startswith(g.prefix) for n, _ in g.actions) for g in groups
+    )
