@@ -477,7 +477,7 @@ def test_the_admin_console_flows_work_with_plain_forms(
     )
 
     audit = client.get("/admin/audit", headers=HTML).text
-    assert "user.dismissed" in audit and "user.merged" in audit
+    assert "user.dismissed" in _audit_rows(audit) and "user.merged" in _audit_rows(audit)
     assert 'href="/api/v1/audit/export.csv"' in audit
     assert client.get("/api/v1/audit/export.csv").status_code == 200
 
@@ -741,6 +741,12 @@ def test_admins_see_who_originally_wrote_each_post_however_many_were_moved(
     assert page.count("Originally written by Lee Leaver") == page.count('class="card post"') > 0
 
 
+def _audit_rows(page: str) -> str:
+    """The audit log's table of events (the Action filter lists every event name)."""
+    body = re.search(r"<tbody>.*?</tbody>", page, re.S)
+    return body.group(0) if body else ""
+
+
 def _options(page: str, name: str) -> str:
     select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S)
     assert select_html, name
@@ -769,7 +775,97 @@ def test_the_audit_log_can_be_filtered_by_people_who_left(
         assert f'value="{system.id}"' in options and "System User" in options, name
     chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
     assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
-    assert "user.deleted" in chosen and "user.updated" not in chosen
+    assert "user.deleted" in _audit_rows(chosen) and "user.updated" not in _audit_rows(chosen)
+
+
+def test_the_audit_action_filter_offers_every_event_name_and_their_families(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.domain.audit import AUDIT_ACTIONS
+    from roster.lifecycle.users import change_plan, dismiss_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    dismiss_user(db, leaver, actor=o.admin)
+    change_plan(db, o.org.id, actor=o.admin, plan="plus")
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    options = _options(client.get("/admin/audit", headers=HTML).text, "action")
+    offered = re.findall(r'<option value="([^"]*)"', options)
+    assert offered[0] == "" and set(AUDIT_ACTIONS) <= set(offered)
+    assert {"user.", "invitation.", "department."} <= set(offered)
+    assert ">Dismissed (user.dismissed)</option>" in options
+    # A family lists its events and no others; the choice stays selected.
+    family = client.get("/admin/audit?action=user.", headers=HTML).text
+    assert re.search(r'<option value="user\."\s+selected>', _options(family, "action"))
+    assert "user.dismissed" in _audit_rows(family) and "plan.changed" not in _audit_rows(family)
+    one = client.get("/admin/audit?action=plan.changed", headers=HTML).text
+    assert re.search(r'<option value="plan\.changed"\s+selected>', _options(one, "action"))
+    assert "plan.changed" in _audit_rows(one) and "user.dismissed" not in _audit_rows(one)
+    # A value from an old link that is not offered is kept as it is, and still filters as before.
+    odd = client.get("/admin/audit?action=user.dism", headers=HTML).text
+    assert re.search(r'<option value="user\.dism" selected>user\.dism</option>', _options(odd, "action"))
+    assert "No events match" in odd
+
+
+def _detail(page: str, label: str) -> tuple[str, str]:
+    """The title (the stored value) and the text of one detail of the audit log's newest match."""
+    found = re.search(rf"<dt[^>]*>{re.escape(label)}</dt><dd(?: title=\"([^\"]*)\")?>(.*?)</dd>", page, re.S)
+    assert found, label
+    return found.group(1) or "", found.group(2)
+
+
+def test_the_audit_details_read_as_labels_names_and_dates(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import html
+
+    from roster.directory.departments import add_department_members, create_department
+    from roster.lifecycle.deletion import DispositionPlan, delete_user
+    from roster.lifecycle.users import dismiss_user, update_organization_settings
+    from roster.references import Disposition
+    from roster.stream.service import create_post
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    heir = make_user(db, o.org, first_name="Hana", last_name="Heir")
+    create_post(db, actor=leaver, body="Handover notes")
+    dismiss_user(db, leaver, actor=o.admin, reason="Moved abroad")
+    delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(default=Disposition.SUCCESSOR, successor_id=heir.id),
+    )
+    update_organization_settings(db, o.org.id, actor=o.admin, restore_window_days=10)
+    sales = create_department(db, o.org.id, actor=o.admin, name="Sales")
+    add_department_members(db, sales, [heir.id], actor=o.admin)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+
+    def page(action: str) -> str:
+        return _audit_rows(client.get(f"/admin/audit?action={action}", headers=HTML).text)
+
+    dismissed = page("user.dismissed")
+    assert _detail(dismissed, "Reason")[1] == "Moved abroad"
+    assert _detail(dismissed, "Status after")[1] == "Dismissed"
+    assert "new_status=" not in dismissed
+    deleted = page("user.deleted")
+    title, text = _detail(deleted, "Successor")
+    assert text == "Hana Heir" and str(heir.id) in title  # the name, and the id it stands for
+    assert _detail(deleted, "Moved")[1].startswith("Posts written: 1")
+    restorable = leaver.restorable_until
+    assert restorable is not None
+    title, text = _detail(deleted, "Restorable until")
+    assert text == restorable.strftime("%d %b %Y, %H:%M") and restorable.isoformat() in html.unescape(title)
+    changed = page("settings.changed")
+    assert _detail(changed, "Restore window (days)")[1] == "30 → 10"
+    members = page("department.members_added")
+    assert _detail(members, "Department")[1] == "Sales" and _detail(members, "People")[1] == "Hana Heir"
+    # The CSV export stays as it was stored: codes and ids, for machines.
+    export = client.get("/api/v1/audit/export.csv?action=user.deleted").text
+    assert f'""successor_id"": ""{heir.id}""' in export and "Hana Heir" not in export
 
 
 def test_the_audit_log_finds_anyone_by_name_in_a_large_organization(
