@@ -806,6 +806,9 @@ def test_the_audit_action_filter_offers_every_event_name_and_their_families(
     odd = client.get("/admin/audit?action=user.dism", headers=HTML).text
     assert re.search(r'<option value="user\.dism" selected>user\.dism</option>', _options(odd, "action"))
     assert "No events match" in odd
+    single = client.get("/admin/audit?action=plan.", headers=HTML).text
+    assert re.search(r'<option value="plan\." selected>plan\.</option>', _options(single, "action"))
+    assert "plan.changed" in _audit_rows(single)
 
 
 def _detail(page: str, label: str) -> tuple[str, str]:

@@ -123,6 +123,7 @@ FIELD_LABELS: dict[str, str] = {
 }
 
 FOLD_AFTER = 5  # a list longer than this folds into a disclosure
+LOOKUP_LIMIT = 1000  # ids looked up per page, so one query's parameters stay few
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
@@ -154,8 +155,11 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def referenced_ids(details: Iterable[Mapping[str, Any] | None]) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-    """The ids of people and of departments that these events' details name."""
+def referenced_ids(
+    details: Iterable[Mapping[str, Any] | None], *, limit: int = LOOKUP_LIMIT
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The ids of people and of departments that these events' details name (at most ``limit``
+    of each: one event may list hundreds, and the rest simply show as ids)."""
     people: set[uuid.UUID] = set()
     departments: set[uuid.UUID] = set()
     for entry in details:
@@ -165,7 +169,7 @@ def referenced_ids(details: Iterable[Mapping[str, Any] | None]) -> tuple[set[uui
                 continue
             for item in value if isinstance(value, list) else [value]:
                 found = _uuid(item)
-                if found is not None:
+                if found is not None and len(target) < limit:
                     target.add(found)
     return people, departments
 

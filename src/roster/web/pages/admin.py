@@ -134,7 +134,11 @@ def audit(
 
 def _is_listed(action: str) -> bool:
     """Whether the Action filter offers ``action`` (an event name or a family of them)."""
-    return not action or is_audit_action(action) or any(g.prefix == action for g in action_groups())
+    return (
+        not action
+        or is_audit_action(action)
+        or any(g.prefix == action and len(g.actions) > 1 for g in action_groups())
+    )
 
 
 _STATUS_NOTE = {UserStatus.DISMISSED.value: " (Dismissed)", UserStatus.DELETED.value: " (Deleted)"}
