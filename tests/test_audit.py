@@ -7,6 +7,7 @@ import io
 import json
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -292,3 +293,48 @@ def test_redacting_twice_keeps_the_chain_valid(db: Session) -> None:
     assert result.ok, result.problems
     rows = db.scalars(select(AuditEvent).where(AuditEvent.org_id == org.id).order_by(AuditEvent.seq)).all()
     assert rows[1].subject_display == "Former employee 8" and len(rows[1].redactions or []) == 2
+
+
+def test_an_event_name_the_log_does_not_list_is_refused(db: Session) -> None:
+    o = make_org(db)
+    before = db.scalar(select(Organization.audit_seq).where(Organization.id == o.org.id))
+    with pytest.raises(ValueError, match=r"user\.vanished"):
+        record_event(db, org_id=o.org.id, action="user.vanished", actor=o.admin)
+    assert db.scalar(select(Organization.audit_seq).where(Organization.id == o.org.id)) == before
+
+
+def test_every_event_name_belongs_to_one_family_of_the_action_filter() -> None:
+    from roster.domain.audit import AUDIT_ACTIONS, AUDIT_FAMILIES, action_groups
+
+    groups = action_groups()
+    listed = [name for g in groups for name, _ in g.actions]
+    assert sorted(listed) == sorted(AUDIT_ACTIONS)
+    assert all(
+        g.prefix[:-1] in AUDIT_FAMILIES and all(n.startswith(g.prefix) for n, _ in g.actions) for g in groups
+    )
+
+
+def test_the_pages_reading_of_details_keeps_every_key_and_every_item() -> None:
+    import uuid
+
+    from roster.web.audit_view import Names, describe_details
+
+    known = uuid.uuid4()
+    unknown = uuid.uuid4()
+    ids = [str(uuid.uuid4()) for _ in range(7)]
+    details = {
+        "user_ids": [str(known), str(unknown)],
+        "invitation_ids": ids,
+        "employees_may_change_photo": {"old": True, "new": False},
+        "old_limit": 12,
+        "new_limit": None,
+        "something_new": "kept",
+    }
+    shown = {d.key: d for d in describe_details(details, Names(people={known: "Kim Known"}))}
+    assert set(shown) == set(details)
+    assert shown["user_ids"].text == f"Kim Known, {unknown}"
+    assert shown["invitation_ids"].text == "7 in all" and shown["invitation_ids"].items == ids
+    assert shown["employees_may_change_photo"].text == "yes → no"
+    assert shown["new_limit"].text == "unlimited" and shown["old_limit"].text == "12"
+    assert shown["something_new"].label == "Something new" and shown["something_new"].text == "kept"
+    assert json.loads(shown["user_ids"].raw) == details["user_ids"]

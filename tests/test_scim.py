@@ -830,6 +830,83 @@ def test_okta_patch_shapes(client: TestClient, db: Session, org: OrgWithAdmin, h
     assert actions(db, org.org.id).count("user.rehired") == 1
 
 
+def _address(db: Session, org: OrgWithAdmin, user_id: str) -> str | None:
+    user = db.get(User, (org.org.id, uuid.UUID(user_id)))
+    assert user is not None
+    db.refresh(user)
+    return user.email
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "add", "path": "emails", "value": [{"value": "new@x.test", "type": "work", "primary": True}]},
+        {"op": "add", "path": "emails", "value": {"value": "new@x.test", "primary": "true"}},
+        {"op": "add", "value": {"emails": [{"value": "new@x.test", "type": "work", "primary": True}]}},
+        {"op": "replace", "path": "emails", "value": [{"value": "new@x.test", "primary": True}]},
+        {"op": "replace", "path": "emails[primary eq true].value", "value": "new@x.test"},
+    ],
+)
+def test_a_primary_address_sent_in_a_patch_becomes_the_persons_address(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str], operation: dict[str, Any]
+) -> None:
+    created = new_user(client, h, "old@x.test")
+    answer = patch(client, h, f"{USERS}/{created['id']}", operation)
+    assert answer.status_code == 200, answer.text
+    assert [e["value"] for e in answer.json()["emails"]] == ["new@x.test"]
+    assert _address(db, org, created["id"]) == "new@x.test"
+    assert "user.updated" in actions(db, org.org.id)
+
+
+def test_an_added_address_that_is_not_primary_leaves_the_persons_address(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    # Roster keeps one address per person, the primary one; another one added beside it (even of
+    # the "work" type, next to a "home" one) is not kept.
+    created = new_user(client, h, "home@x.test", email_type="home")
+    url = f"{USERS}/{created['id']}"
+    answer = patch(
+        client, h, url, {"op": "add", "path": "emails", "value": [{"value": "w@x.test", "type": "work"}]}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["emails"] == [{"value": "home@x.test", "type": "home"}]
+    assert _address(db, org, created["id"]) == "home@x.test"
+    # Made primary later, by its filter, it becomes the address.
+    answer = patch(
+        client,
+        h,
+        url,
+        {"op": "add", "path": "emails", "value": [{"value": "w@x.test", "type": "work"}]},
+        {"op": "replace", "path": 'emails[value eq "w@x.test"].primary', "value": True},
+    )
+    assert answer.json()["emails"] == [{"value": "w@x.test", "type": "work"}]
+    assert _address(db, org, created["id"]) == "w@x.test"
+
+
+def test_the_primary_address_changed_by_its_filter_keeps_its_type(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    created = new_user(client, h, "kay@x.test", email_type="home")
+    url = f"{USERS}/{created['id']}"
+    answer = patch(
+        client, h, url, {"op": "replace", "path": "emails[primary eq true].value", "value": "kay@y.test"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["emails"] == [{"value": "kay@y.test", "type": "home"}]
+
+
+def test_a_primary_address_in_use_is_refused_by_a_patch_and_nothing_changes(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    new_user(client, h, "taken@x.test")
+    created = new_user(client, h, "mine@x.test")
+    before = len(actions(db, org.org.id))
+    added = {"op": "add", "path": "emails", "value": [{"value": "Taken@x.test", "primary": True}]}
+    assert_scim_error(patch(client, h, f"{USERS}/{created['id']}", added), 409, "uniqueness")
+    assert _address(db, org, created["id"]) == "mine@x.test"
+    assert len(actions(db, org.org.id)) == before
+
+
 def test_repeated_deactivation_is_harmless(
     client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
 ) -> None:

@@ -478,7 +478,7 @@ def test_the_admin_console_flows_work_with_plain_forms(
     )
 
     audit = client.get("/admin/audit", headers=HTML).text
-    assert "user.dismissed" in audit and "user.merged" in audit
+    assert "user.dismissed" in _audit_rows(audit) and "user.merged" in _audit_rows(audit)
     assert 'href="/api/v1/audit/export.csv"' in audit
     assert client.get("/api/v1/audit/export.csv").status_code == 200
 
@@ -742,6 +742,12 @@ def test_admins_see_who_originally_wrote_each_post_however_many_were_moved(
     assert page.count("Originally written by Lee Leaver") == page.count('class="card post"') > 0
 
 
+def _audit_rows(page: str) -> str:
+    """The audit log's table of events (the Action filter lists every event name)."""
+    body = re.search(r"<tbody>.*?</tbody>", page, re.S)
+    return body.group(0) if body else ""
+
+
 def _options(page: str, name: str) -> str:
     select_html = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S)
     assert select_html, name
@@ -770,7 +776,100 @@ def test_the_audit_log_can_be_filtered_by_people_who_left(
         assert f'value="{system.id}"' in options and "System User" in options, name
     chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
     assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
-    assert "user.deleted" in chosen and "user.updated" not in chosen
+    assert "user.deleted" in _audit_rows(chosen) and "user.updated" not in _audit_rows(chosen)
+
+
+def test_the_audit_action_filter_offers_every_event_name_and_their_families(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.domain.audit import AUDIT_ACTIONS
+    from roster.lifecycle.users import change_plan, dismiss_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    dismiss_user(db, leaver, actor=o.admin)
+    change_plan(db, o.org.id, actor=o.admin, plan="plus")
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    options = _options(client.get("/admin/audit", headers=HTML).text, "action")
+    offered = re.findall(r'<option value="([^"]*)"', options)
+    assert offered[0] == "" and set(AUDIT_ACTIONS) <= set(offered)
+    assert {"user.", "invitation.", "department."} <= set(offered)
+    assert ">Dismissed (user.dismissed)</option>" in options
+    # A family lists its events and no others; the choice stays selected.
+    family = client.get("/admin/audit?action=user.", headers=HTML).text
+    assert re.search(r'<option value="user\."\s+selected>', _options(family, "action"))
+    assert "user.dismissed" in _audit_rows(family) and "plan.changed" not in _audit_rows(family)
+    one = client.get("/admin/audit?action=plan.changed", headers=HTML).text
+    assert re.search(r'<option value="plan\.changed"\s+selected>', _options(one, "action"))
+    assert "plan.changed" in _audit_rows(one) and "user.dismissed" not in _audit_rows(one)
+    # A value from an old link that is not offered is kept as it is, and still filters as before.
+    odd = client.get("/admin/audit?action=user.dism", headers=HTML).text
+    assert re.search(r'<option value="user\.dism" selected>user\.dism</option>', _options(odd, "action"))
+    assert "No events match" in odd
+    single = client.get("/admin/audit?action=plan.", headers=HTML).text
+    assert re.search(r'<option value="plan\." selected>plan\.</option>', _options(single, "action"))
+    assert "plan.changed" in _audit_rows(single)
+
+
+def _detail(page: str, label: str) -> tuple[str, str]:
+    """The title (the stored value) and the text of one detail of the audit log's newest match."""
+    found = re.search(rf"<dt[^>]*>{re.escape(label)}</dt><dd(?: title=\"([^\"]*)\")?>(.*?)</dd>", page, re.S)
+    assert found, label
+    return found.group(1) or "", found.group(2)
+
+
+def test_the_audit_details_read_as_labels_names_and_dates(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import html
+
+    from roster.directory.departments import add_department_members, create_department
+    from roster.lifecycle.deletion import DispositionPlan, delete_user
+    from roster.lifecycle.users import dismiss_user, update_organization_settings
+    from roster.references import Disposition
+    from roster.stream.service import create_post
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    heir = make_user(db, o.org, first_name="Hana", last_name="Heir")
+    create_post(db, actor=leaver, body="Handover notes")
+    dismiss_user(db, leaver, actor=o.admin, reason="Moved abroad")
+    delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(default=Disposition.SUCCESSOR, successor_id=heir.id),
+    )
+    update_organization_settings(db, o.org.id, actor=o.admin, restore_window_days=10)
+    sales = create_department(db, o.org.id, actor=o.admin, name="Sales")
+    add_department_members(db, sales, [heir.id], actor=o.admin)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+
+    def page(action: str) -> str:
+        return _audit_rows(client.get(f"/admin/audit?action={action}", headers=HTML).text)
+
+    dismissed = page("user.dismissed")
+    assert _detail(dismissed, "Reason")[1] == "Moved abroad"
+    assert _detail(dismissed, "Status after")[1] == "Dismissed"
+    assert "new_status=" not in dismissed
+    deleted = page("user.deleted")
+    title, text = _detail(deleted, "Successor")
+    assert text == "Hana Heir" and str(heir.id) in title  # the name, and the id it stands for
+    assert _detail(deleted, "Moved")[1].startswith("Posts written: 1")
+    restorable = leaver.restorable_until
+    assert restorable is not None
+    title, text = _detail(deleted, "Restorable until")
+    assert text == restorable.strftime("%d %b %Y, %H:%M") and restorable.isoformat() in html.unescape(title)
+    changed = page("settings.changed")
+    assert _detail(changed, "Restore window (days)")[1] == "30 → 10"
+    members = page("department.members_added")
+    assert _detail(members, "Department")[1] == "Sales" and _detail(members, "People")[1] == "Hana Heir"
+    # The CSV export stays as it was stored: codes and ids, for machines.
+    export = client.get("/api/v1/audit/export.csv?action=user.deleted").text
+    assert f'""successor_id"": ""{heir.id}""' in export and "Hana Heir" not in export
 
 
 def test_the_audit_log_finds_anyone_by_name_in_a_large_organization(
@@ -1139,6 +1238,111 @@ def test_a_refused_group_chat_keeps_its_name_and_members(
     refused = post(client, "/messages/chats", csrf, {"title": "x" * 300, "member_ids": [str(colleague.id)]})
     assert refused.status_code == 422
     assert f'<option value="{colleague.id}" selected>' in refused.text
+
+
+def _sent_bodies(db: Session, org_id: uuid.UUID) -> list[str]:
+    from roster.messages.models import Message
+
+    return list(db.scalars(select(Message.body).where(Message.org_id == org_id)))
+
+
+def _compose_value(page: str) -> str | None:
+    found = re.search(r'<input id="msg-body"[^>]*\bvalue="([^"]*)"', page)
+    return found.group(1) if found else None
+
+
+def test_a_refused_direct_message_shows_the_conversation_again_with_the_text_typed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    messages.send_direct_message(db, actor=colleague, to_user_id=o.admin.id, body="Are you in today?")
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    long_text = "Minutes of the meeting & <notes> " + "x" * 10_000
+    refused = post(client, f"/messages/with/{colleague.id}", csrf, {"body": long_text})
+    assert refused.status_code == 422
+    assert "The message was not sent" in refused.text and "10000" in refused.text
+    assert "Are you in today?" in refused.text and "Colin Baker" in refused.text
+    assert _compose_value(refused.text) == long_text.replace("&", "&amp;").replace("<", "&lt;").replace(
+        ">", "&gt;"
+    )
+    empty = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "   "})
+    assert empty.status_code == 422 and "The message was not sent" in empty.text
+    assert _compose_value(empty.text) == "   "
+    assert _sent_bodies(db, o.org.id) == ["Are you in today?"]
+    # Sent again, shorter, it goes.
+    sent = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "Minutes attached"})
+    assert sent.status_code == 200 and "The message was not sent" not in sent.text
+    assert _compose_value(sent.text) == ""
+    assert sorted(_sent_bodies(db, o.org.id)) == ["Are you in today?", "Minutes attached"]
+
+
+def test_a_message_to_someone_who_left_keeps_the_text_on_the_read_only_conversation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    employee = make_user(db, o.org)
+    for viewer in (o.admin, employee):
+        messages.send_direct_message(db, actor=viewer, to_user_id=colleague.id, body="Hello Colin")
+    dismiss_user(db, colleague, actor=o.admin)
+    db.flush()
+    # The page was open before Colin left: the admin (who may still see him) and an employee
+    # (for whom he no longer exists outside their conversation) both see it, read-only, with the text.
+    for viewer in (o.admin, employee):
+        csrf = sign_in(client, db, settings, viewer)
+        refused = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "Where is the key?"})
+        assert refused.status_code == 422
+        assert "The message was not sent" in refused.text and "Hello Colin" in refused.text
+        assert "is not an active user." in refused.text
+        assert "conversation is read-only" in refused.text
+        assert re.search(
+            r'<textarea id="msg-unsent"[^>]*readonly>Where is the key\?</textarea>', refused.text
+        )
+    assert sorted(_sent_bodies(db, o.org.id)) == ["Hello Colin", "Hello Colin"]
+    # Someone the employee never wrote to, and who left, still does not exist for them.
+    sign_in(client, db, settings, employee)
+    stranger = make_user(db, o.org)
+    dismiss_user(db, stranger, actor=o.admin)
+    db.flush()
+    csrf = sign_in(client, db, settings, employee)
+    unknown = post(client, f"/messages/with/{stranger.id}", csrf, {"body": "Hi there"})
+    assert unknown.status_code == 404 and "No such user." in unknown.text
+    assert stranger.display_name not in unknown.text and "Hi there" in unknown.text
+
+
+def test_a_refused_group_message_keeps_the_text_and_a_lost_chat_shows_it_in_the_inbox(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    chat = messages.create_group_chat(db, actor=o.admin, title="Launch", member_ids=[colleague.id])
+    messages.send_message(db, chat, actor=o.admin, body="Kick-off at ten")
+    db.flush()
+    csrf = sign_in(client, db, settings, colleague)
+    refused = post(client, f"/messages/chats/{chat.id}", csrf, {"body": "y" * 10_001})
+    assert refused.status_code == 422
+    assert "The message was not sent" in refused.text and "Kick-off at ten" in refused.text
+    assert _compose_value(refused.text) == "y" * 10_001
+    # Removed from the chat meanwhile: the chat is not shown, the text is, with the reason.
+    messages.remove_chat_member(db, chat, actor=o.admin, member_id=colleague.id)
+    db.flush()
+    gone = post(client, f"/messages/chats/{chat.id}", csrf, {"body": "See you there"})
+    assert gone.status_code == 404
+    assert "The message was not sent" in gone.text and "No such chat." in gone.text
+    assert "Kick-off at ten" not in gone.text and _compose_value(gone.text) is None
+    assert re.search(r'<textarea id="msg-unsent"[^>]*readonly>See you there</textarea>', gone.text)
+    elsewhere = post(client, f"/messages/chats/{uuid.uuid4()}", csrf, {"body": "Anyone?"})
+    assert elsewhere.status_code == 404 and "Anyone?" in elsewhere.text
+    assert _sent_bodies(db, o.org.id) == ["Kick-off at ten"]
 
 
 def test_a_deleted_person_can_be_erased_from_their_card(

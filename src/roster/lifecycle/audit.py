@@ -33,6 +33,7 @@ from roster import clock
 from roster.accounts.models import Organization, User
 from roster.db.prepared import Prepared, instance_of
 from roster.domain import errors
+from roster.domain.audit import is_audit_action
 from roster.domain.text import has_control_characters
 from roster.ids import new_id
 from roster.lifecycle.models import AuditEvent
@@ -130,8 +131,12 @@ def record_event(
     ``actor=None`` is the system (a background job, a SCIM token: say which in ``details``).
     The event is written with one INSERT; the object returned is a copy of the row, not one the
     session tracks (an event is never changed after it is appended, except by ``redact_person``,
-    which loads the events it rewrites).
+    which loads the events it rewrites). ``action`` is one of ``roster.domain.audit``'s names.
     """
+    if not is_audit_action(action):
+        # The list is what the admin page offers to filter by: an event missing from it could not
+        # be found there.
+        raise ValueError(f"{action!r} is not an audit event name; add it to roster.domain.audit")
     # The UPDATE takes the organization's row lock (write lock on SQLite): appends are serialised
     # per organization, so two transactions can never extend the chain from the same head. The
     # session flushes pending objects before executing it, so a subject just added has its row.

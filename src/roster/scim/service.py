@@ -980,6 +980,11 @@ def patch_user(ctx: ScimContext, user: User, body: dict[str, Any]) -> User:
     """PATCH: the operations are applied to the User as SCIM shows it, then it is replaced."""
     operations = read_patch(body)
     resource = render_user(ctx, user)
+    # Roster keeps one address, so it is the primary one: an added value marked primary replaces
+    # it (RFC 7644 §3.5.2: the others' primary turns false), an added value that is not primary
+    # leaves it, and emails[primary eq true] finds it.
+    for item in resource.get("emails") or []:
+        item["primary"] = True
     for operation in operations:
         apply_operation(resource, operation, core_urn=CORE_USER, extension_urn=ENTERPRISE_USER)
     return replace_user(ctx, user, resource)
@@ -1164,7 +1169,7 @@ def _set_attribute(container: dict[str, Any], attr: str, value: Any, *, add: boo
         for item in new:
             if item not in merged:
                 merged.append(item)
-        container[key] = merged
+        container[key] = _one_primary(merged, [item for item in new if _is_primary(item)])
     elif add and isinstance(current, dict) and isinstance(value, dict):
         for name, item in value.items():
             current[_find_key(current, name)] = item
@@ -1243,7 +1248,7 @@ def apply_operation(
                     items[i] = value
             elif isinstance(items[i], dict):
                 items[i][_find_key(items[i], target.sub_attr)] = value
-        target.container[key] = items
+        target.container[key] = _one_primary(items, [items[i] for i in matched if _is_primary(items[i])])
         return
     if target.sub_attr is not None:
         parent = target.container.get(key)
@@ -1276,6 +1281,32 @@ def apply_operation(
             target.container.pop(key, None)
         return
     _set_attribute(target.container, target.attr, value, add=op == "add")
+
+
+def _is_primary(item: Any) -> bool:
+    """Whether a value of a multi-valued attribute says it is the primary one."""
+    if not isinstance(item, dict):
+        return False
+    flag = item.get(_find_key(item, "primary"))
+    if flag is None:
+        return False
+    try:
+        return parse_boolean(flag, "primary")
+    except InvalidValueException:
+        return False  # read_user refuses it with the reason
+
+
+def _one_primary(items: list[Any], chosen: list[Any]) -> list[Any]:
+    """``items`` with ``primary`` false on every value but the last one an operation made primary
+    (RFC 7643 §2.4: primary is true on one value at most; RFC 7644 §3.5.2: setting it turns the
+    others' off)."""
+    if not chosen:
+        return items
+    keep = chosen[-1]
+    for item in items:
+        if item is not keep and item != keep and _is_primary(item):
+            item[_find_key(item, "primary")] = False
+    return items
 
 
 def _value_of(item: Any) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, time
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
@@ -13,12 +13,18 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
+from roster.directory.departments import get_department_names
 from roster.domain import errors
+from roster.domain.audit import action_groups, action_label, is_audit_action
 from roster.domain.plans import SEAT_LIMITS
+from roster.domain.users import UserStatus
 from roster.lifecycle.audit import list_audit_events
+from roster.lifecycle.models import AuditEvent
 from roster.lifecycle.seats import get_seat_ledger
 from roster.lifecycle.users import change_plan, update_organization_settings
 from roster.scim import tokens as scim_tokens
+from roster.stream.service import load_users
+from roster.web.audit_view import Names, describe_details, referenced_ids
 from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import PICKER_LIMIT, audit_picker_people
 
@@ -57,13 +63,14 @@ def audit(
     since_at, until_at = _day(since), _day(until, end=True)
     actor_uuid, subject_uuid = parse_uuid(actor_id), parse_uuid(subject_id)
     people = people.strip()[:200]
+    action = action.strip()[:64]
     listed, people_total = audit_picker_people(
         session, principal, q=people, chosen=(actor_uuid, subject_uuid)
     )
     events, total = list_audit_events(
         session,
         principal.org_id,
-        action=action.strip()[:64] or None,
+        action=action or None,
         actor_id=actor_uuid,
         subject_id=subject_uuid,
         since=since_at,
@@ -71,6 +78,7 @@ def audit(
         page=page,
         per_page=PER_PAGE,
     )
+    rows = _audit_rows(session, principal, events)
     query = {
         k: v
         for k, v in {
@@ -99,7 +107,9 @@ def audit(
         "admin/audit.html",
         {
             "section": "audit",
-            "events": events,
+            "events": rows,
+            "action_groups": action_groups(),
+            "action_is_listed": _is_listed(action),
             "total": total,
             "page": page,
             "pages": page_count(total, PER_PAGE),
@@ -120,6 +130,37 @@ def audit(
         principal=principal,
         session=session,
     )
+
+
+def _is_listed(action: str) -> bool:
+    """Whether the Action filter offers ``action`` (an event name or a family of them)."""
+    return (
+        not action
+        or is_audit_action(action)
+        or any(g.prefix == action and len(g.actions) > 1 for g in action_groups())
+    )
+
+
+_STATUS_NOTE = {UserStatus.DISMISSED.value: " (Dismissed)", UserStatus.DELETED.value: " (Deleted)"}
+
+
+def _audit_rows(session: Session, principal: Principal, events: list[AuditEvent]) -> list[dict[str, Any]]:
+    """The events as the page shows them: the action's label, and details people can read (the
+    people and departments they name by id are looked up, all in two queries)."""
+    people_ids, department_ids = referenced_ids(e.details for e in events)
+    people = load_users(session, principal.org_id, people_ids)
+    names = Names(
+        people={u.id: u.display_name + _STATUS_NOTE.get(u.status, "") for u in people.values()},
+        departments=get_department_names(session, principal.org_id, department_ids),
+    )
+    return [
+        {
+            "event": e,
+            "label": action_label(e.action),
+            "details": describe_details(e.details, names),
+        }
+        for e in events
+    ]
 
 
 def settings_page(

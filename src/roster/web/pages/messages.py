@@ -62,8 +62,11 @@ def messages_page(
     members: list[User] | None = None,
     error: str = "",
     group: dict[str, Any] | None = None,
+    draft: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    """The inbox, or one conversation; ``draft`` is a message that was refused (``error`` says
+    why), shown again in the box it was typed in, or on its own if it can no longer be sent."""
     senders = load_users(session, principal.org_id, {m.sender_id for m in messages or []})
     return render(
         request,
@@ -78,6 +81,7 @@ def messages_page(
             "members": members or [],
             "error": error,
             "group": group or {"title": "", "member_ids": []},
+            "draft": draft,
             "picker_people": [p for p in picker_people(session, principal) if p.id != principal.user.id],
             "current": request.url.path,
         },
@@ -92,9 +96,16 @@ def inbox(request: Request, principal: WebUser, session: DB) -> Response:
     return messages_page(request, principal, session)
 
 
-@router.get("/messages/with/{user_id}")
-def direct(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID) -> Response:
-    """The conversation with one person (history stays readable after they leave)."""
+def _direct_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    user_id: uuid.UUID,
+    *,
+    error: str = "",
+    draft: str | None = None,
+    status_code: int = 200,
+) -> Response:
     other = get_user_any(session, principal.org_id, user_id)
     if other.id == principal.user.id:
         return redirect("/messages")
@@ -104,7 +115,31 @@ def direct(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID
     if chat is None and not can_see_user(principal.user, other):
         # Only an existing conversation shows someone who left; nobody else learns they exist.
         raise errors.NotFound("No such user.")
-    return messages_page(request, principal, session, chat=chat, other=other, messages=messages)
+    return messages_page(
+        request,
+        principal,
+        session,
+        chat=chat,
+        other=other,
+        messages=messages,
+        error=error,
+        draft=draft,
+        status_code=status_code,
+    )
+
+
+@router.get("/messages/with/{user_id}")
+def direct(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID) -> Response:
+    """The conversation with one person (history stays readable after they leave)."""
+    return _direct_page(request, principal, session, user_id)
+
+
+def _unsent(
+    request: Request, principal: Principal, session: Session, exc: errors.RosterError, body: str
+) -> Response:
+    """A message whose conversation cannot be shown (gone, or never the sender's): the inbox, with
+    the reason and the text, so it is not lost."""
+    return messages_page(request, principal, session, error=exc.detail, draft=body, status_code=exc.status)
 
 
 @router.post("/messages/with/{user_id}")
@@ -115,12 +150,29 @@ def send_direct(
     user_id: uuid.UUID,
     body: Annotated[str, Form(max_length=50_000)] = "",
 ) -> Response:
-    other = get_visible_user(session, principal.user, user_id)
+    """Send a message to one person; a refused one shows the conversation again with the reason
+    and the text as it was typed."""
     try:
+        other = get_visible_user(session, principal.user, user_id)
         with session.begin_nested():
             service.send_direct_message(session, actor=principal.user, to_user_id=other.id, body=body)
     except errors.RosterError as exc:
-        return redirect(f"/messages/with/{other.id}", request, exc.detail, "error")
+        refused = exc
+        if isinstance(exc, errors.NotFound):
+            # Shown below only if the viewer has a conversation with them: they left, meanwhile.
+            refused = errors.InactiveUser("This person is not an active user.")
+        try:
+            return _direct_page(
+                request,
+                principal,
+                session,
+                user_id,
+                error=refused.detail,
+                draft=body,
+                status_code=refused.status,
+            )
+        except errors.NotFound as gone:
+            return _unsent(request, principal, session, gone, body)
     return redirect(f"/messages/with/{other.id}#end")
 
 
@@ -152,9 +204,32 @@ def create_group(
 @router.get("/messages/chats/{chat_id}")
 def group(request: Request, principal: WebUser, session: DB, chat_id: uuid.UUID) -> Response:
     chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    return _group_page(request, principal, session, chat)
+
+
+def _group_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    chat: Chat,
+    *,
+    error: str = "",
+    draft: str | None = None,
+    status_code: int = 200,
+) -> Response:
     messages, _total = service.list_messages(session, chat, viewer=principal.user, per_page=100)
     members = list(load_users(session, principal.org_id, service.list_member_ids(session, chat)).values())
-    return messages_page(request, principal, session, chat=chat, messages=messages, members=members)
+    return messages_page(
+        request,
+        principal,
+        session,
+        chat=chat,
+        messages=messages,
+        members=members,
+        error=error,
+        draft=draft,
+        status_code=status_code,
+    )
 
 
 @router.post("/messages/chats/{chat_id}")
@@ -165,10 +240,16 @@ def send_group(
     chat_id: uuid.UUID,
     body: Annotated[str, Form(max_length=50_000)] = "",
 ) -> Response:
-    chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    """Post into a group chat; a refused message is shown again as the direct ones are."""
+    try:
+        chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    except errors.NotFound as exc:
+        return _unsent(request, principal, session, exc, body)
     try:
         with session.begin_nested():
             service.send_message(session, chat, actor=principal.user, body=body)
     except errors.RosterError as exc:
-        return redirect(f"/messages/chats/{chat.id}", request, exc.detail, "error")
+        return _group_page(
+            request, principal, session, chat, error=exc.detail, draft=body, status_code=exc.status
+        )
     return redirect(f"/messages/chats/{chat.id}#end")
