@@ -340,3 +340,21 @@ def test_deleting_what_a_concurrent_request_just_deleted_is_refused_and_writes_n
     with pytest.raises(errors.NotFound, match="deleted already"), db.begin_nested():
         move_to_trash(db, "task", org_id=o.org.id, object_id=uuid.UUID(task_id), actor=o.admin)
     assert (_count(db, TrashItem), len(_actions(db, o.org.id))) == (items, events)
+
+
+def test_every_kind_in_the_trash_has_its_three_audit_events_named() -> None:
+    from roster.domain.audit import is_audit_action
+    from roster.trash.registry import all_kinds
+
+    for kind in all_kinds():
+        for step in ("deleted", "restored", "purged"):
+            assert is_audit_action(f"{kind.name}.{step}"), f"{kind.name}.{step}"
+
+
+def test_the_audit_page_reads_a_trash_event(client: TestClient, db: Session, settings: Settings) -> None:
+    o = make_org(db)
+    _, url, _ = _lead(client, auth(db, o.admin), o)
+    assert client.delete(url, headers=auth(db, o.admin)).status_code == 204
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/admin/audit", params={"action": "lead."}, headers=HTML).text
+    assert "Lead moved to the trash" in page and "CRM lead" in page

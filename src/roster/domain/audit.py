@@ -39,6 +39,22 @@ AUDIT_ACTIONS: dict[str, str] = {
     "scim_token.created": "SCIM token created",
     "scim_token.revoked": "SCIM token revoked",
     "audit.redacted": "Names removed from the log (erasure)",
+    # The trash (roster.trash): <kind>.deleted, .restored and .purged for every kind it keeps.
+    "post.deleted": "Post moved to the trash",
+    "post.restored": "Post restored from the trash",
+    "post.purged": "Post removed for good",
+    "comment.deleted": "Comment moved to the trash",
+    "comment.restored": "Comment restored from the trash",
+    "comment.purged": "Comment removed for good",
+    "task.deleted": "Task moved to the trash",
+    "task.restored": "Task restored from the trash",
+    "task.purged": "Task removed for good",
+    "file.deleted": "File moved to the trash",
+    "file.restored": "File restored from the trash",
+    "file.purged": "File removed for good",
+    "lead.deleted": "Lead moved to the trash",
+    "lead.restored": "Lead restored from the trash",
+    "lead.purged": "Lead removed for good",
 }
 
 # family (the part before the dot) -> what a group of its events reads as.
@@ -52,6 +68,11 @@ AUDIT_FAMILIES: dict[str, str] = {
     "settings": "Settings",
     "scim_token": "SCIM tokens",
     "audit": "Audit log",
+    "post": "Posts",
+    "comment": "Comments",
+    "task": "Tasks",
+    "file": "Files",
+    "lead": "CRM leads",
 }
 
 

@@ -74,6 +74,9 @@ KEY_LABELS: dict[str, str] = {
     "token_id": "Token",
     "scim_token_id": "SCIM token",
     "operation_id": "Operation",
+    "kind": "What",
+    "object_id": "Item",
+    "trash_id": "Trash item",
     "digest": "Digest",
     "restore_window_days": "Restore window (days)",
     "employees_may_change_photo": "Employees may change their photo",
@@ -100,9 +103,14 @@ CODE_LABELS: dict[str, str] = {
     "standard": "Standard",
     "professional": "Professional",
     "enterprise": "Enterprise",
+    "post": "Post",
+    "comment": "Comment",
+    "task": "Task",
+    "file": "File",
+    "lead": "CRM lead",
 }
 _CODED_KEYS = frozenset(
-    {"role", "status", "old_status", "new_status", "from", "to", "old", "new", "via", "by"}
+    {"role", "status", "old_status", "new_status", "from", "to", "old", "new", "via", "by", "kind"}
 )
 
 # Profile fields named in ``fields`` (user.updated).
