@@ -1,10 +1,12 @@
-"""Time-ordered UUIDs (version 7, RFC 9562): unique across shards, and index-friendly."""
+"""Time-ordered UUIDs (version 7, RFC 9562): unique across shards, and index-friendly; and reading
+one back from text."""
 
 from __future__ import annotations
 
 import os
 import time
 import uuid
+from typing import Any
 
 
 def new_id() -> uuid.UUID:
@@ -17,3 +19,13 @@ def new_id() -> uuid.UUID:
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return uuid.UUID(int=value)
+
+
+def parse_uuid(value: Any) -> uuid.UUID | None:
+    """``value`` as a UUID, or None when it is not the text of one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

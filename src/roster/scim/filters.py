@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from roster.accounts.models import User
 from roster.accounts.service import email_key
 from roster.directory.models import Department, DepartmentMember
+from roster.ids import parse_uuid
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 MAX_FILTER_LENGTH = 4000
@@ -156,12 +157,7 @@ def _datetime_compare(column: Any, op: CompareOperator, value: Any) -> Expr:
 
 def parse_id(value: Any) -> uuid.UUID | None:
     """A resource id, or None when the text is not one of ours."""
-    if not isinstance(value, str):
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+    return parse_uuid(value)
 
 
 def _id_compare(column: Any, op: CompareOperator, value: Any) -> Expr:

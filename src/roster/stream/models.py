@@ -239,7 +239,7 @@ def _of_post(model: type[Base]) -> Part:
 
 
 def _excerpts(
-    table: Table, mentions: Table, owner_key: str
+    table: Table, mentions: Table, text_key: str
 ) -> Callable[[Session, uuid.UUID, Sequence[uuid.UUID]], dict[uuid.UUID, str]]:
     """The start of each post's or comment's text, people's names in place of their mentions."""
 
@@ -252,8 +252,8 @@ def _excerpts(
             ).all()
         )
         rows = session.execute(
-            select(mentions.c.id, mentions.c.user_id, mentions.c[owner_key]).where(
-                mentions.c.org_id == org_id, mentions.c[owner_key].in_(ids)
+            select(mentions.c.id, mentions.c.user_id, mentions.c[text_key]).where(
+                mentions.c.org_id == org_id, mentions.c[text_key].in_(ids)
             )
         ).all()
         return excerpt_with_mentions(session, org_id, bodies, rows)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from roster.ids import parse_uuid
 from roster.references import get_reference
 
 # Keys whose value is the id of a person (a list of them for ``user_ids``).
@@ -154,15 +155,6 @@ class Names:
     departments: Mapping[uuid.UUID, str] = field(default_factory=dict)
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 def referenced_ids(
     details: Iterable[Mapping[str, Any] | None], *, limit: int = LOOKUP_LIMIT
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
@@ -176,7 +168,7 @@ def referenced_ids(
             if target is None:
                 continue
             for item in value if isinstance(value, list) else [value]:
-                found = _uuid(item)
+                found = parse_uuid(item)
                 if found is not None and len(target) < limit:
                     target.add(found)
     return people, departments
@@ -209,7 +201,7 @@ def _scalar(key: str, value: Any, names: Names) -> str:
         return str(value)
     if not isinstance(value, str):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    found = _uuid(value)
+    found = parse_uuid(value)
     if found is not None and key in PERSON_KEYS:
         return names.people.get(found, value)
     if found is not None and key in DEPARTMENT_KEYS:

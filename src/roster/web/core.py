@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from sqlalchemy.orm import Session
 
-from roster import clock
+from roster import clock, ids
 from roster.accounts.deps import (
     CSRF_HEADER,
     SAFE_METHODS,
@@ -387,12 +387,8 @@ def page_count(total: int, per_page: int) -> int:
 
 
 def parse_uuid(value: str | None) -> uuid.UUID | None:
-    if not value:
-        return None
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        return None
+    """A form field's id (spaces around it ignored), or None."""
+    return ids.parse_uuid(value.strip()) if value else None
 
 
 def user_label(user: User) -> str:

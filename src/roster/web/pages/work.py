@@ -151,6 +151,26 @@ def create_task(request: Request, principal: WebUser, session: DB, values: TaskF
     )
 
 
+def _saved(
+    request: Request,
+    session: Session,
+    fields: dict[str, Any],
+    *,
+    save: Callable[[dict[str, Any]], object],
+    again: Callable[[dict[str, str], int], Response],
+    listing: str,
+    done: str,
+) -> Response:
+    """``save`` the parsed fields of a form and go back to the ``listing`` with ``done``; on a
+    refusal nothing is kept and the form is shown ``again``, the reason beside its field."""
+    try:
+        with session.begin_nested():
+            save(fields)
+    except errors.RosterError as exc:
+        return again({str(exc.extra.get("field") or "title"): exc.detail}, exc.status)
+    return redirect(listing, request, done)
+
+
 def _submit_task(
     request: Request,
     session: Session,
@@ -173,12 +193,7 @@ def _submit_task(
         "deadline": _deadline(values["deadline"]),
         "description": values["description"],
     }
-    try:
-        with session.begin_nested():
-            save(fields)
-    except errors.RosterError as exc:
-        return again({str(exc.extra.get("field") or "title"): exc.detail}, exc.status)
-    return redirect("/tasks", request, done)
+    return _saved(request, session, fields, save=save, again=again, listing="/tasks", done=done)
 
 
 @router.post("/tasks/{task_id}/status")
@@ -526,12 +541,7 @@ def _submit_lead(
             fields["status"] = LeadStatus(values["status"])
         except ValueError:
             return again({"status": "Choose one of the offered statuses."}, 422)
-    try:
-        with session.begin_nested():
-            save(fields)
-    except errors.RosterError as exc:
-        return again({str(exc.extra.get("field") or "title"): exc.detail}, exc.status)
-    return redirect("/crm", request, done)
+    return _saved(request, session, fields, save=save, again=again, listing="/crm", done=done)
 
 
 @router.post("/crm/leads")
