@@ -185,7 +185,7 @@ def _hidden_by(op: LifecycleOperation) -> list[tuple[Table, Column[Any], list[Co
     return found
 
 
-def _values(table: Table, changes: dict[str, Any]) -> dict[str, Any]:
+def unchanged_values(table: Table, changes: dict[str, Any]) -> dict[str, Any]:
     """``changes``, plus every column with an ON UPDATE default set to itself: moving a reference
     is not an edit (no "updated" bump), and restore must give back the rows exactly as they were."""
     values: dict[str, Any] = {c.name: c for c in table.c if c.onupdate is not None and c.name not in changes}
@@ -232,7 +232,7 @@ def _hide_rows(
     result = session.execute(
         update(table)
         .where(table.c.org_id == org_id, table.c[ref.column] == user_id, hide.is_(None))
-        .values(_values(table, {hide.name: op_id}))
+        .values(unchanged_values(table, {hide.name: op_id}))
     )
     return _rowcount(result)
 
@@ -278,7 +278,9 @@ def _move_rows(
     if clash is not None and hide is not None and hide_clashes:
         hidden = _rowcount(
             session.execute(
-                update(table).where(*where, hide.is_(None), clash).values(_values(table, {hide.name: op_id}))
+                update(table)
+                .where(*where, hide.is_(None), clash)
+                .values(unchanged_values(table, {hide.name: op_id}))
             )
         )
         # Visible clashes are hidden now; only rows hidden by another operation need the check.
@@ -320,7 +322,9 @@ def _move_rows(
             ).where(*where),
         )
     )
-    moved = _rowcount(session.execute(update(table).where(*where).values(_values(table, {col.name: to_id}))))
+    moved = _rowcount(
+        session.execute(update(table).where(*where).values(unchanged_values(table, {col.name: to_id})))
+    )
     return moved, hidden
 
 
@@ -714,7 +718,7 @@ def _return_rows(
         if ref.unique_with:
             where.append(~_clash(ref, table, user_id))
         returned += _rowcount(
-            session.execute(update(table).where(*where).values(_values(table, {col.name: user_id})))
+            session.execute(update(table).where(*where).values(unchanged_values(table, {col.name: user_id})))
         )
     if returned == mapped:
         # Every mapped row came back (the usual case): mark the kind's map rows by their key alone.
@@ -822,7 +826,7 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
     unhidden = 0
     for table, hide, where in _hidden_by(op):
         unhidden += _rowcount(
-            session.execute(update(table).where(*where).values(_values(table, {hide.name: None})))
+            session.execute(update(table).where(*where).values(unchanged_values(table, {hide.name: None})))
         )
     op.restored_at = now
     user.status = UserStatus.DISMISSED.value

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import ColumnElement, Table, func, select, update
 from sqlalchemy.orm import Session
@@ -19,7 +18,7 @@ from roster import clock
 from roster.accounts.models import Organization, User
 from roster.domain import errors
 from roster.lifecycle.audit import record_event
-from roster.lifecycle.deletion import destroy_rows
+from roster.lifecycle.deletion import destroy_rows, unchanged_values
 from roster.trash.models import TrashItem
 from roster.trash.registry import TrashKind, all_kinds, get_kind
 
@@ -43,13 +42,6 @@ def _kind(name: str) -> TrashKind:
             f"Unknown kind; choose one of {', '.join(k.name for k in all_kinds())}.", field="kind"
         )
     return kind
-
-
-def _unchanged(table: Table, changes: dict[str, Any]) -> dict[str, Any]:
-    """``changes``, with every ON UPDATE column set to itself: hiding a row is not an edit."""
-    values: dict[str, Any] = {c.name: c for c in table.c if c.onupdate is not None and c.name not in changes}
-    values.update(changes)
-    return values
 
 
 def _parts(
@@ -90,7 +82,7 @@ def move_to_trash(
     for n, (table, where) in enumerate(_parts(kind, org_id, object_id)):
         hide = table.c.hidden_by
         hidden = session.execute(
-            update(table).where(*where, hide.is_(None)).values(_unchanged(table, {hide.name: item.id}))
+            update(table).where(*where, hide.is_(None)).values(unchanged_values(table, {hide.name: item.id}))
         )
         if n == 0 and not getattr(hidden, "rowcount", 0):
             # Deleted a moment ago by a concurrent request (the caller's transaction rolls back).
@@ -224,7 +216,7 @@ def restore_from_trash(session: Session, item: TrashItem, *, actor: User) -> Tra
         session.execute(
             update(part_table)
             .where(*where, hide == item.id)
-            .values(_unchanged(part_table, {hide.name: None}))
+            .values(unchanged_values(part_table, {hide.name: None}))
         )
     item.restored_at = now
     record_event(
