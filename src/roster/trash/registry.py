@@ -31,12 +31,10 @@ class TrashKind:
     label: str  # for people: "Post"
     table: Table  # the object's own table (primary key org_id, id; a hidden_by column)
     owner_column: str  # whose the object is: its author, creator or owner
+    # Short texts for listing objects, by id (a title, a file name, the start of a post).
+    describe: Callable[[Session, uuid.UUID, Sequence[uuid.UUID]], dict[uuid.UUID, str]]
     # The object's dependents, hidden and restored with it (the object's own row comes first).
     dependents: tuple[Part, ...] = ()
-    # Short texts for listing objects, by id (a title, a file name, the start of a post).
-    describe: Callable[[Session, uuid.UUID, Sequence[uuid.UUID]], dict[uuid.UUID, str]] = field(
-        default=lambda _session, _org_id, ids: {}
-    )
     # Why the object cannot come back yet (its post is in the trash too), or None.
     blocked: Callable[[Session, uuid.UUID, uuid.UUID], str | None] = field(
         default=lambda _session, _org_id, _object_id: None
