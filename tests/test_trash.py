@@ -19,7 +19,8 @@ from roster.crm.models import Lead
 from roster.domain import errors
 from roster.drive.models import DriveFile
 from roster.lifecycle.audit import AuditEvent
-from roster.lifecycle.deletion import delete_user
+from roster.lifecycle.deletion import DispositionPlan, delete_user
+from roster.references import Disposition
 from roster.settings import Settings
 from roster.stream.models import Comment, CommentMention, Like, Post, PostTag
 from roster.tasks.models import Task, TaskObserver, TaskParticipant
@@ -358,3 +359,23 @@ def test_the_audit_page_reads_a_trash_event(client: TestClient, db: Session, set
     sign_in(client, db, settings, o.admin)
     page = client.get("/admin/audit", params={"action": "lead."}, headers=HTML).text
     assert "Lead moved to the trash" in page and "CRM lead" in page
+
+
+def test_work_in_the_trash_of_a_person_deleted_with_their_work_comes_back_as_the_system_users(
+    client: TestClient, db: Session
+) -> None:
+    """Their deletion hid their visible posts and moved the one in the trash to the System User, as
+    it moves rows another operation hid: restored, it does not show the deleted person."""
+    o = make_org(db)
+    author = make_user(db, o.org, first_name="Dana", last_name="Gone")
+    post_id, url, _ = _post(client, auth(db, author), o)
+    _post(client, auth(db, author), o)  # still visible when they are deleted
+    assert client.delete(url, headers=auth(db, author)).status_code == 204
+    plan = DispositionPlan(kinds={"stream.post.author": Disposition.DELETE})
+    delete_user(db, author, actor=o.admin, confirm=author.email, disposition=plan)
+    [item] = _trash(client, auth(db, o.admin))
+    assert item["owner"]["is_system"] is True
+
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, o.admin)).status_code == 200
+    shown = client.get(f"{API}/stream", headers=auth(db, o.admin)).json()["items"]
+    assert [(p["id"], p["author"]["is_system"]) for p in shown] == [(post_id, True)]
