@@ -379,3 +379,27 @@ def test_work_in_the_trash_of_a_person_deleted_with_their_work_comes_back_as_the
     assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, o.admin)).status_code == 200
     shown = client.get(f"{API}/stream", headers=auth(db, o.admin)).json()["items"]
     assert [(p["id"], p["author"]["is_system"]) for p in shown] == [(post_id, True)]
+
+
+def test_a_comment_deleted_on_its_own_leaves_the_trash_when_its_post_is_removed_for_good(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    h = auth(db, o.admin)
+    post = client.post(f"{API}/posts", json={"body": "Thread"}, headers=h).json()
+    comments = f"{API}/posts/{post['id']}/comments"
+    alone = client.post(comments, json={"body": "Deleted first"}, headers=h).json()
+    client.post(comments, json={"body": "Deleted with the post"}, headers=h)
+    assert client.delete(f"{comments}/{alone['id']}", headers=h).status_code == 204
+    assert client.delete(f"{API}/posts/{post['id']}", headers=h).status_code == 204
+    by_kind = {item["kind"]: item for item in _trash(client, h)}
+
+    assert client.delete(f"{API}/trash/{by_kind['post']['id']}", headers=h).status_code == 204
+    assert _count(db, Comment) == 0
+    assert _trash(client, h) == []  # nothing is left that could never come back
+    assert client.post(f"{API}/trash/{by_kind['comment']['id']}/restore", headers=h).status_code == 404
+    assert _actions(db, o.org.id)[-2:] == ["post.purged", "comment.purged"]
+    closed = db.scalars(
+        select(AuditEvent).where(AuditEvent.org_id == o.org.id).order_by(AuditEvent.seq.desc())
+    ).first()
+    assert closed is not None and closed.details["by"] == "parent" and closed.details["with"] == post["id"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, func, select, update
+from sqlalchemy import ColumnElement, Table, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -257,7 +257,41 @@ def purge_item(session: Session, item: TrashItem, *, actor: User | None, now: da
             "by": "admin" if actor is not None else "purge",
         },
     )
+    _close_orphans(session, item, actor=actor)
     return destroyed
+
+
+def _close_orphans(session: Session, purged: TrashItem, *, actor: User | None) -> None:
+    """Close the items whose object went with ``purged``'s (a comment deleted on its own before
+    its post was emptied from the trash): they could never be restored."""
+    session.flush()
+    for kind in all_kinds():
+        table = kind.table
+        gone = ~exists().where(table.c.org_id == TrashItem.org_id, table.c.id == TrashItem.object_id)
+        orphans = session.scalars(
+            select(TrashItem).where(
+                TrashItem.org_id == purged.org_id,
+                TrashItem.kind == kind.name,
+                TrashItem.restored_at.is_(None),
+                TrashItem.purged_at.is_(None),
+                gone,
+            )
+        ).all()
+        for orphan in orphans:
+            orphan.purged_at = purged.purged_at
+            record_event(
+                session,
+                org_id=orphan.org_id,
+                action=f"{orphan.kind}.purged",
+                actor=actor,
+                details={
+                    "kind": orphan.kind,
+                    "object_id": str(orphan.object_id),
+                    "trash_id": str(orphan.id),
+                    "by": "parent",
+                    "with": str(purged.object_id),
+                },
+            )
 
 
 def purge_expired_trash(session: Session, *, now: datetime | None = None, limit: int | None = None) -> int:
