@@ -218,6 +218,16 @@ def set_task_status(
     )
 
 
+def _offered_with(session: Session, principal: Principal, named: set[uuid.UUID]) -> list[User]:
+    """The people a form's pickers offer, and after them the ``named`` ones they would not (people
+    already on a task or a lead who have left since), so that saving the form keeps them."""
+    offered = picker_people(session, principal)
+    missing = named - {p.id for p in offered}
+    return offered + sorted(
+        load_users(session, principal.org_id, missing).values(), key=lambda u: u.display_name
+    )
+
+
 def task_edit_page(
     request: Request,
     principal: Principal,
@@ -239,14 +249,11 @@ def task_edit_page(
             "description": task.description,
         }
     # People already on the task stay offered (and so stay on it) even if they have left since.
-    offered = picker_people(session, principal)
-    named = {
-        *_ids([values["responsible_id"]]),
-        *_ids(values["participant_ids"]),
-        *_ids(values["observer_ids"]),
-    }
-    missing = named - {p.id for p in offered}
-    offered += sorted(load_users(session, principal.org_id, missing).values(), key=lambda u: u.display_name)
+    offered = _offered_with(
+        session,
+        principal,
+        {*_ids([values["responsible_id"]]), *_ids(values["participant_ids"]), *_ids(values["observer_ids"])},
+    )
     return render(
         request,
         "intranet/task_edit.html",
@@ -349,7 +356,7 @@ def delete_task_form(request: Request, principal: WebUser, session: DB, task_id:
 
 @router.post("/tasks/{task_id}/delete")
 def delete_task(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
-    """Delete a task for good (its creator or an admin), after its confirmation page."""
+    """Move a task to the trash (its creator or an admin), after its confirmation page."""
     task = tasks.get_task(session, principal.user, task_id, for_update=True)
     title = task.title
     try:
@@ -597,9 +604,7 @@ def lead_edit_page(
         values = {name: getattr(lead, name) for name in _LEAD_TEXT}
         values.update(responsible_id=str(lead.responsible_id), status=lead.status)
     # The person responsible stays offered (and so stays responsible) even if they have left since.
-    offered = picker_people(session, principal)
-    missing = set(_ids([values["responsible_id"]])) - {p.id for p in offered}
-    offered += sorted(load_users(session, principal.org_id, missing).values(), key=lambda u: u.display_name)
+    offered = _offered_with(session, principal, set(_ids([values["responsible_id"]])))
     return render(
         request,
         "intranet/lead_edit.html",
@@ -671,7 +676,7 @@ def delete_lead_form(request: Request, principal: WebUser, session: DB, lead_id:
 
 @router.post("/crm/leads/{lead_id}/delete")
 def delete_lead(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
-    """Delete a lead for good (its creator or an admin), after its confirmation page."""
+    """Move a lead to the trash (its creator or an admin), after its confirmation page."""
     lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
     title = lead.title
     try:
