@@ -73,7 +73,7 @@ def create_demo(session: Session, *, password: str, settings: Settings | None = 
     stream_demo.add_demo_content(session, org.id, people)
     messages_demo.add_demo_content(session, org.id, people)
     tasks_demo.add_demo_content(session, org.id, people)
-    drive_demo.add_demo_content(session, org.id, people)
+    drive_demo.add_demo_content(session, org.id, people, settings)
     crm_demo.add_demo_content(session, org.id, people)
     # The admin console's other tabs: someone who left, someone invited, and a test account that
     # was created by mistake and deleted (restorable for the organization's window).
