@@ -39,9 +39,9 @@ def sign_in(client: TestClient, db: Session, settings: Settings, user: User) -> 
 
 
 @pytest.fixture
-def demo(db: Session) -> tuple[User, User, list[User]]:
+def demo(db: Session, settings: Settings) -> tuple[User, User, list[User]]:
     """The demo organization: its admin, one employee, and everyone active."""
-    create_demo(db, password=PASSWORD)
+    create_demo(db, password=PASSWORD, settings=settings)
     org = accounts.get_organization_by_slug(db, "demo")
     assert org is not None
     people = list(
@@ -1380,3 +1380,44 @@ def test_a_refusal_that_is_not_about_being_an_admin_does_not_send_people_to_one(
     assert answer.status_code == 403
     assert "creator or an admin may delete it." in answer.text
     assert "for administrators" not in answer.text
+
+
+def _crawl(client: TestClient, start: str, limit: int = 2000) -> dict[str, int]:
+    """Follow every same-site link (``href="/..."``) from ``start``, breadth first; each address
+    reached and its status. Pages are parsed for more links; anything else (images, downloads,
+    style sheets) is only fetched."""
+    seen: dict[str, int] = {}
+    queue = [start]
+    while queue and len(seen) < limit:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        answer = client.get(path, headers=HTML)
+        seen[path] = answer.status_code
+        if not answer.headers.get("content-type", "").startswith("text/html"):
+            continue
+        for link in re.findall(r'href="(/[^"#]*)', answer.text):
+            link = link.replace("&amp;", "&")
+            if link not in seen:
+                queue.append(link)
+    assert not queue, f"more than {limit} addresses: the crawl stopped early"
+    return seen
+
+
+@pytest.mark.parametrize("who", ["admin", "employee"])
+def test_every_link_on_every_page_leads_somewhere(
+    client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]], who: str
+) -> None:
+    """No page links to an address that fails, is missing, or refuses the person it was shown to."""
+    admin, employee, _people = demo
+    sign_in(client, db, settings, admin if who == "admin" else employee)
+    seen = _crawl(client, "/stream")
+    broken = {path: status for path, status in seen.items() if status != 200}
+    assert not broken, broken
+    # The crawl reached the whole site, not just the stream.
+    for page in ("/people", "/tasks", "/drive", "/messages", "/crm", "/trash", "/profile"):
+        assert page in seen, page
+    if who == "admin":
+        assert "/admin/audit" in seen and f"/people/{employee.id}/delete" in seen
+    else:
+        assert not any(path.startswith("/admin") for path in seen)

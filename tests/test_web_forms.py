@@ -84,7 +84,7 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     from roster.messages.service import create_group_chat
     from roster.tasks.service import create_task, delete_task
 
-    create_demo(db, password=PASSWORD)
+    create_demo(db, password=PASSWORD, settings=settings)
     org = accounts.get_organization_by_slug(db, "demo")
     assert org is not None
     people = list(db.scalars(select(User).where(User.org_id == org.id, User.is_system.is_(False))))
