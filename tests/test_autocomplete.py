@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
 from roster.directory import search as directory_search
-from roster.directory.keys import prefix_upper_bound, search_key
+from roster.directory.keys import _folded, prefix_upper_bound, search_key
 from roster.directory.search import autocomplete, autocomplete_rows, search_users
 from tests.factories import auth, make_org, make_user
 
@@ -28,6 +28,13 @@ def test_search_keys_fold_case_accents_and_compatibility_forms() -> None:
     assert search_key("  Ａｎｎａ   Ｍａｒｉａ ") == "anna maria"  # full-width forms, spaces collapsed
     assert search_key("Ἀλέξανδρος") == "αλεξανδροσ"  # casefold: final sigma too
     assert search_key(None) == ""
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=300))
+def test_ascii_text_folds_as_any_other_text(text: str) -> None:
+    """ASCII takes a shorter way to its key; the key is the one the general fold gives."""
+    assert search_key(text) == _folded(text)
+    assert search_key(f"\t {text}\x7f") == _folded(f"\t {text}\x7f")
 
 
 def test_the_upper_bound_covers_exactly_the_prefix() -> None:

@@ -19,12 +19,23 @@ from sqlalchemy.sql.elements import BindParameter
 
 from roster.accounts.models import SEARCH_KEY_LENGTH, User
 
+# ASCII's control characters (category Cc), for str.translate to drop.
+_ASCII_CONTROLS: dict[int, None] = dict.fromkeys([*range(0x20), 0x7F])
+
 
 def search_key(text: str | None) -> str:
     """Fold text for prefix search: NFKD, combining marks and control characters dropped,
     casefolded, whitespace collapsed."""
     if not text:
         return ""
+    if text.isascii():
+        # The same fold, for the commonest names and every address: NFKD leaves ASCII as it is
+        # and finds no combining marks in it, and ASCII casefolds to lower case.
+        return " ".join(text.translate(_ASCII_CONTROLS).lower().split())[:SEARCH_KEY_LENGTH]
+    return _folded(text)
+
+
+def _folded(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text)
     # Control characters (NUL among them, which PostgreSQL refuses in text) never match a name.
     stripped = "".join(
