@@ -1421,3 +1421,19 @@ def test_every_link_on_every_page_leads_somewhere(
         assert "/admin/audit" in seen and f"/people/{employee.id}/delete" in seen
     else:
         assert not any(path.startswith("/admin") for path in seen)
+
+
+def test_an_admin_is_not_offered_forms_that_could_only_refuse_them_about_themselves(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Dismissing, deleting, merging or erasing oneself is refused; the forms say so at once,
+    instead of after the steps and the typed confirmation."""
+    o = make_org(db)
+    sign_in(client, db, settings, o.admin)
+    for action in ("dismiss", "delete", "merge", "erase"):
+        answer = client.get(f"/people/{o.admin.id}/{action}", headers=HTML)
+        assert answer.status_code == 409, action
+        assert "your own account" in answer.text and "ask another administrator" in answer.text, action
+        assert f'action="/people/{o.admin.id}/{action}' not in answer.text, action
+    # Handing one's own work to a colleague stays possible.
+    assert client.get(f"/people/{o.admin.id}/transfer", headers=HTML).status_code == 200

@@ -38,11 +38,16 @@ def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
 
 
 def _removable(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
-    """The person a delete, merge or erase form is for: never the System User, whose form could
-    only end in that refusal (what it holds can still be handed on: transfer)."""
+    """The person a delete, merge or erase form is for: never the System User or the admin
+    themselves, whose forms could only end in that refusal (what they hold can still be handed
+    on: transfer)."""
     user = _target(session, principal, user_id)
     if user.is_system:
         raise errors.SystemUserImmutable("The System User cannot be deleted, merged or erased.")
+    if user.id == principal.user.id:
+        raise errors.CannotActOnSelf(
+            "You cannot delete, merge or erase your own account; ask another administrator."
+        )
     return user
 
 

@@ -428,8 +428,11 @@ def confirm_page(
 @router.get("/people/{user_id}/dismiss")
 def dismiss_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
     user = _target(session, principal, user_id)
-    if user.is_system:  # the form could only end in this refusal
+    # Forms that could only end in a refusal are refused at once.
+    if user.is_system:
         raise errors.SystemUserImmutable("The System User cannot be dismissed.")
+    if user.id == principal.user.id:
+        raise errors.CannotActOnSelf("You cannot dismiss your own account; ask another administrator.")
     return confirm_page(request, principal, session, user, "dismiss")
 
 
