@@ -3,6 +3,7 @@ restore window ends, and go for good after it. Everyone sees what they deleted; 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -403,3 +404,48 @@ def test_a_comment_deleted_on_its_own_leaves_the_trash_when_its_post_is_removed_
         select(AuditEvent).where(AuditEvent.org_id == o.org.id).order_by(AuditEvent.seq.desc())
     ).first()
     assert closed is not None and closed.details["by"] == "parent" and closed.details["with"] == post["id"]
+
+
+def test_the_deletion_preview_counts_their_work_in_the_trash_apart(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Deleting a person moves their work in the trash too, so the preview says how much of it
+    there is, apart from the visible count; rows an earlier deletion hid are in neither."""
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Ving")
+    gone = make_user(db, o.org)
+    h, admin = auth(db, leaver), auth(db, o.admin)
+    _post(client, h, o)
+    _, trashed, _ = _post(client, h, o)
+    assert client.delete(trashed, headers=h).status_code == 204
+    theirs = client.post(f"{API}/posts", json={"body": "Theirs"}, headers=admin).json()
+    client.post(f"{API}/posts/{theirs['id']}/comments", json={"body": "Mine, on theirs"}, headers=h)
+    assert client.delete(f"{API}/posts/{theirs['id']}", headers=admin).status_code == 204
+    restored_id, restored, _ = _lead(client, h, o)
+    assert client.delete(restored, headers=h).status_code == 204
+    [lead_item] = [i for i in _trash(client, h) if i["object_id"] == restored_id]
+    assert client.post(f"{API}/trash/{lead_item['id']}/restore", headers=h).status_code == 200
+    # A task they set for someone whose deletion hid it: hidden, but not in the trash.
+    task = {"title": "Handover", "responsible_id": str(gone.id)}
+    assert client.post(f"{API}/tasks", json=task, headers=h).status_code == 201
+    plan = DispositionPlan(kinds={"tasks.task.responsible": Disposition.DELETE})
+    delete_user(db, gone, actor=o.admin, confirm=gone.email, disposition=plan)
+
+    answer = client.get(f"{API}/users/{leaver.id}/deletion-preview", headers=admin)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    counts = {r["kind"]: (r["count"], r["in_trash"]) for r in body["references"]}
+    assert counts["stream.post.author"] == (1, 1)
+    assert counts["stream.comment.author"] == (0, 1)  # hidden with the post it was on
+    assert counts["crm.lead.creator"] == (1, 0)  # restored: visible again
+    assert counts["tasks.task.creator"] == (0, 0)
+    assert body["total"] == sum(n for n, _ in counts.values())  # visible rows, as before
+    assert body["total_in_trash"] == sum(t for _, t in counts.values()) >= 2
+
+    sign_in(client, db, settings, o.admin)
+    page = client.get(f"/people/{leaver.id}/delete", headers=HTML)
+    assert page.status_code == 200
+    assert "1 (and 1 in the trash)" in page.text
+    assert f"(and {body['total_in_trash']} in the trash)</h2>" in page.text
+    # A kind with only work in the trash is listed too: its disposition applies to that work.
+    assert re.search(r"stream\.comment\.author</span></td>\s*<td[^>]*>0 \(and 1 in the trash\)", page.text)
