@@ -454,6 +454,33 @@ def test_a_deleted_post_waits_in_the_trash_and_is_restored_with_its_comment(
     assert page.locator("text=The trash is empty").count() == 1  # type: ignore[attr-defined]
 
 
+def test_the_undo_button_in_the_message_brings_a_deleted_post_back_where_it_was(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.fill("#post-body", "Parking rules change on Monday")  # type: ignore[attr-defined]
+    page.click("form[action='/stream/posts'] button[type=submit]")  # type: ignore[attr-defined]
+    post = page.locator("article", has_text="Parking rules change on Monday")  # type: ignore[attr-defined]
+    post.locator("input[name=body]").fill("Noted")
+    post.get_by_role("button", name="Comment").click()
+    page.locator("article", has_text="Noted").wait_for()  # type: ignore[attr-defined]
+
+    post.get_by_role("button", name="Delete").first.click()
+    message = page.locator(".flashes .alert", has_text="The post is moved to the trash")  # type: ignore[attr-defined]
+    message.wait_for()
+    assert post.count() == 0
+    shot(page, "deleted-with-undo")
+    message.get_by_role("button", name="Undo").click()
+    page.wait_for_selector("text=The post is restored")  # type: ignore[attr-defined]
+    assert page.url.split("#")[0] == site.url + "/stream"  # type: ignore[attr-defined]
+    post.wait_for()
+    assert "Noted" in post.inner_text()
+    assert page.locator(".flashes button", has_text="Undo").count() == 0  # type: ignore[attr-defined]
+    page.goto(site.url + "/trash")  # type: ignore[attr-defined]
+    assert page.locator("text=Parking rules change on Monday").count() == 0  # type: ignore[attr-defined]
+
+
 def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, browser: object) -> None:
     with site.session() as db:
         admin = db.scalars(select(User).where(User.email == site.admin_email)).one()

@@ -3,6 +3,8 @@ restore window ends, and go for good after it. Everyone sees what they deleted; 
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -403,3 +405,117 @@ def test_a_comment_deleted_on_its_own_leaves_the_trash_when_its_post_is_removed_
         select(AuditEvent).where(AuditEvent.org_id == o.org.id).order_by(AuditEvent.seq.desc())
     ).first()
     assert closed is not None and closed.details["by"] == "parent" and closed.details["with"] == post["id"]
+
+
+def test_the_deletion_preview_counts_their_work_in_the_trash_apart(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Deleting a person moves their work in the trash too, so the preview says how much of it
+    there is, apart from the visible count; rows an earlier deletion hid are in neither."""
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Ving")
+    gone = make_user(db, o.org)
+    h, admin = auth(db, leaver), auth(db, o.admin)
+    _post(client, h, o)
+    _, trashed, _ = _post(client, h, o)
+    assert client.delete(trashed, headers=h).status_code == 204
+    theirs = client.post(f"{API}/posts", json={"body": "Theirs"}, headers=admin).json()
+    client.post(f"{API}/posts/{theirs['id']}/comments", json={"body": "Mine, on theirs"}, headers=h)
+    assert client.delete(f"{API}/posts/{theirs['id']}", headers=admin).status_code == 204
+    restored_id, restored, _ = _lead(client, h, o)
+    assert client.delete(restored, headers=h).status_code == 204
+    [lead_item] = [i for i in _trash(client, h) if i["object_id"] == restored_id]
+    assert client.post(f"{API}/trash/{lead_item['id']}/restore", headers=h).status_code == 200
+    # A task they set for someone whose deletion hid it: hidden, but not in the trash.
+    task = {"title": "Handover", "responsible_id": str(gone.id)}
+    assert client.post(f"{API}/tasks", json=task, headers=h).status_code == 201
+    plan = DispositionPlan(kinds={"tasks.task.responsible": Disposition.DELETE})
+    delete_user(db, gone, actor=o.admin, confirm=gone.email, disposition=plan)
+
+    answer = client.get(f"{API}/users/{leaver.id}/deletion-preview", headers=admin)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    counts = {r["kind"]: (r["count"], r["in_trash"]) for r in body["references"]}
+    assert counts["stream.post.author"] == (1, 1)
+    assert counts["stream.comment.author"] == (0, 1)  # hidden with the post it was on
+    assert counts["crm.lead.creator"] == (1, 0)  # restored: visible again
+    assert counts["tasks.task.creator"] == (0, 0)
+    assert body["total"] == sum(n for n, _ in counts.values())  # visible rows, as before
+    assert body["total_in_trash"] == sum(t for _, t in counts.values()) >= 2
+
+    sign_in(client, db, settings, o.admin)
+    page = client.get(f"/people/{leaver.id}/delete", headers=HTML)
+    assert page.status_code == 200
+    assert "1 (and 1 in the trash)" in page.text
+    assert f"(and {body['total_in_trash']} in the trash)</h2>" in page.text
+    # A kind with only work in the trash is listed too: its disposition applies to that work.
+    assert re.search(r"stream\.comment\.author</span></td>\s*<td[^>]*>0 \(and 1 in the trash\)", page.text)
+
+
+# Each kind a page deletes: its delete form's path and the page the person is on.
+PAGE_DELETES = {
+    "post": ("/stream/posts/{id}/delete", "/stream"),
+    "task": ("/tasks/{id}/delete", "/tasks"),
+    "file": ("/drive/{id}/delete", "/drive"),
+    "lead": ("/crm/leads/{id}/delete", "/crm"),
+}
+UNDO = re.compile(
+    r'<form method="post" action="([^"]+)" class="alert-action">.*?<button[^>]*>Undo</button>', re.S
+)
+
+
+@pytest.mark.parametrize("kind", sorted(PAGE_DELETES))
+def test_the_message_after_a_delete_on_a_page_undoes_it(
+    client: TestClient, db: Session, settings: Settings, kind: str
+) -> None:
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    object_id, read_url, _ = KINDS[kind](client, auth(db, owner), o)
+    delete_path, back = PAGE_DELETES[kind]
+    csrf = sign_in(client, db, settings, owner)
+    answer = client.post(
+        delete_path.format(id=object_id), data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == back
+    [item] = _trash(client, auth(db, owner))
+    page = client.get(back, headers=HTML).text
+    assert "is moved to the trash" in page
+    [undo] = UNDO.findall(page)
+    assert html.unescape(undo) == f"/trash/{item['id']}/restore?next=%2F{back[1:]}"
+    assert f'name="csrf_token" value="{csrf}"' in page
+    assert not _shows(client, kind, read_url, object_id, auth(db, owner))
+
+    answer = client.post(html.unescape(undo), data={"csrf_token": csrf}, headers=HTML, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == back  # where they were
+    assert "is restored" in client.get(back, headers=HTML).text
+    assert _shows(client, kind, read_url, object_id, auth(db, owner))
+    assert _trash(client, auth(db, owner)) == []
+    assert _actions(db, o.org.id)[-2:] == [f"{kind}.deleted", f"{kind}.restored"]
+    assert UNDO.findall(client.get(back, headers=HTML).text) == []  # shown once
+
+
+def test_the_undo_button_restores_only_for_who_may_and_returns_only_to_this_site(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    owner, other = make_user(db, o.org), make_user(db, o.org)
+    task_id, read_url, _ = _task(client, auth(db, owner), o)
+    h = auth(db, owner)
+    title = "<b>Quarterly</b> & results"
+    assert client.patch(read_url, json={"title": title}, headers=h).status_code == 200
+    csrf = sign_in(client, db, settings, owner)
+    page = client.post(f"/tasks/{task_id}/delete", data={"csrf_token": csrf}, headers=HTML).text
+    assert "&lt;b&gt;Quarterly&lt;/b&gt; &amp; results" in page and "<b>Quarterly</b>" not in page
+    [undo] = UNDO.findall(page)
+
+    # The trash service decides who may restore: someone else does not even see the item.
+    other_csrf = sign_in(client, db, settings, other)
+    answer = client.post(html.unescape(undo), data={"csrf_token": other_csrf}, headers=HTML)
+    assert answer.status_code == 404
+    assert not _shows(client, "task", read_url, task_id, h)
+
+    csrf = sign_in(client, db, settings, owner)
+    offsite = undo.split("?")[0] + "?next=//evil.example/stream"
+    answer = client.post(offsite, data={"csrf_token": csrf}, headers=HTML, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/tasks"  # where tasks are shown
+    assert _shows(client, "task", read_url, task_id, h)

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Uuid,
     and_,
+    case,
     delete,
     exists,
     false,
@@ -81,15 +82,17 @@ class DispositionPlan:
 class PreviewItem:
     kind: str
     label: str
-    count: int
+    count: int  # visible rows
     dispositions: list[str]
+    in_trash: int = 0  # rows in the trash (deletion moves them too; they stay in the trash)
 
 
 @dataclass(frozen=True)
 class DeletionPreview:
     user: User
     references: list[PreviewItem]
-    total: int
+    total: int  # visible rows, as before; what is in the trash is counted apart
+    total_in_trash: int = 0
 
 
 @dataclass(frozen=True)
@@ -536,33 +539,59 @@ def _finish(session: Session) -> None:
 
 
 def preview_deletion(session: Session, user: User) -> DeletionPreview:
-    """Per content kind: how many visible rows reference the user and what deletion may do."""
+    """Per content kind: how many visible rows reference the user, how many more are in the trash,
+    and what deletion may do; in one statement.
+
+    ``count`` and ``total`` are the visible rows, as they always were. ``in_trash`` and
+    ``total_in_trash`` are the rows hidden by an item still in the trash (``hidden_by`` naming a
+    ``trash_items`` row neither restored nor purged): deletion moves those as well, and they stay in
+    the trash. Rows hidden by a lifecycle operation (an earlier deletion or merge) are in neither.
+    """
     refs = content_references()
+    trash = Base.metadata.tables["trash_items"]
     selects = []
     for ref in refs:
         table = _table(ref)
         hide = _hide_column(ref, table)
-        conditions = [table.c.org_id == user.org_id, table.c[ref.column] == user.id]
-        if hide is not None:
-            conditions.append(hide.is_(None))
-        selects.append(
-            select(literal(ref.kind, String()).label("kind"), func.count().label("n"))
-            .select_from(table)
-            .where(*conditions)
-        )
-    counts: dict[str, int] = {}
+        where = [table.c.org_id == user.org_id, table.c[ref.column] == user.id]
+        kind = literal(ref.kind, String()).label("kind")
+        if hide is None:
+            query = select(kind, func.count().label("n"), literal(0).label("in_trash")).select_from(table)
+        else:
+            in_trash = and_(
+                trash.c.org_id == table.c.org_id,
+                trash.c.id == hide,
+                trash.c.restored_at.is_(None),
+                trash.c.purged_at.is_(None),
+            )
+            query = select(
+                kind,
+                func.count(case((hide.is_(None), 1))).label("n"),
+                func.count(trash.c.id).label("in_trash"),
+            ).select_from(table.outerjoin(trash, in_trash))
+        selects.append(query.where(*where))
+    counts: dict[str, tuple[int, int]] = {}
     if selects:
-        counts = {str(kind): int(n) for kind, n in session.execute(union_all(*selects)).all()}
+        counts = {
+            str(name): (int(n), int(trashed or 0))
+            for name, n, trashed in session.execute(union_all(*selects)).all()
+        }
     items = [
         PreviewItem(
             kind=ref.kind,
             label=ref.label,
-            count=counts.get(ref.kind, 0),
+            count=counts.get(ref.kind, (0, 0))[0],
             dispositions=[d.value for d in ref.dispositions],
+            in_trash=counts.get(ref.kind, (0, 0))[1],
         )
         for ref in refs
     ]
-    return DeletionPreview(user=user, references=items, total=sum(i.count for i in items))
+    return DeletionPreview(
+        user=user,
+        references=items,
+        total=sum(i.count for i in items),
+        total_in_trash=sum(i.in_trash for i in items),
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ def _plan(body: DispositionIn | None) -> deletion.DispositionPlan | None:
 
 @router.get("/users/{user_id}/deletion-preview", response_model=DeletionPreviewOut)
 def deletion_preview(user_id: uuid.UUID, principal: AdminUser, session: DB) -> DeletionPreviewOut:
-    """Per kind of reference: how many, and which dispositions each allows."""
+    """Per kind of reference: how many visible, how many more in the trash, and which
+    dispositions each allows."""
     user = accounts.get_user(session, principal.org_id, user_id)
     if user.is_system:  # what it holds can be handed on (transfer), but it is never deleted
         raise errors.SystemUserImmutable("The System User cannot be deleted.")
@@ -51,10 +52,13 @@ def deletion_preview(user_id: uuid.UUID, principal: AdminUser, session: DB) -> D
     return DeletionPreviewOut(
         user=user_out(user),
         references=[
-            PreviewReferenceOut(kind=i.kind, label=i.label, count=i.count, dispositions=i.dispositions)
+            PreviewReferenceOut(
+                kind=i.kind, label=i.label, count=i.count, dispositions=i.dispositions, in_trash=i.in_trash
+            )
             for i in preview.references
         ],
         total=preview.total,
+        total_in_trash=preview.total_in_trash,
     )
 
 

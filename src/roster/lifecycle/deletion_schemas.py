@@ -47,14 +47,20 @@ class TransferIn(BaseModel):
 class PreviewReferenceOut(BaseModel):
     kind: str
     label: str
-    count: int
+    count: int = Field(description="Visible rows that reference the user.")
     dispositions: list[str]
+    in_trash: int = Field(
+        default=0,
+        description="Rows that reference the user and are in the trash: deletion moves them too, "
+        "and they stay in the trash. Not part of `count`.",
+    )
 
 
 class DeletionPreviewOut(BaseModel):
     user: UserOut
     references: list[PreviewReferenceOut]
-    total: int
+    total: int = Field(description="The sum of `count`: visible rows only.")
+    total_in_trash: int = Field(default=0, description="The sum of `in_trash`.")
 
 
 class DeletionOut(BaseModel):

@@ -14,6 +14,7 @@ import hmac
 import json
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -266,17 +267,45 @@ def _sign(payload: bytes, key: str) -> str:
     return hmac.new(key.encode(), b"flash:" + payload, hashlib.sha256).hexdigest()[:32]
 
 
-def flash(response: Response, request: Request, message: str, kind: str = "success") -> Response:
-    """Show ``message`` once on the next page (success, error, info)."""
+@dataclass(frozen=True)
+class FlashAction:
+    """A button in a flash message that posts (with the page's CSRF token) to a local path:
+    "Undo" after something is moved to the trash."""
+
+    label: str
+    url: str
+
+
+def flash(
+    response: Response,
+    request: Request,
+    message: str,
+    kind: str = "success",
+    action: FlashAction | None = None,
+) -> Response:
+    """Show ``message`` once on the next page (success, error, info), with an optional button."""
     existing = read_flashes(request)
-    existing.append({"kind": kind, "message": message})
+    entry: dict[str, Any] = {"kind": kind, "message": message}
+    if action is not None and _is_local_path(action.url):
+        entry["action"] = {"label": action.label, "url": action.url}
+    existing.append(entry)
     payload = base64.urlsafe_b64encode(json.dumps(existing[-3:]).encode())
     value = payload.decode() + "." + _sign(payload, app_settings(request).resolved_secret_key)
     response.set_cookie(FLASH_COOKIE, value, httponly=True, samesite="lax", path="/", max_age=120)
     return response
 
 
-def read_flashes(request: Request) -> list[dict[str, str]]:
+def _flash_action(raw: object) -> dict[str, str] | None:
+    if not isinstance(raw, dict):
+        return None
+    label, url = raw.get("label"), raw.get("url")
+    if isinstance(label, str) and label and isinstance(url, str) and _is_local_path(url):
+        return {"label": label, "url": url}
+    return None
+
+
+def read_flashes(request: Request) -> list[dict[str, Any]]:
+    """The signed flash messages the cookie carries; an action is kept only if it is well formed."""
     raw = request.cookies.get(FLASH_COOKIE, "")
     payload, _, signature = raw.partition(".")
     if not payload or not hmac.compare_digest(
@@ -287,14 +316,31 @@ def read_flashes(request: Request) -> list[dict[str, str]]:
         items = json.loads(base64.urlsafe_b64decode(payload.encode()))
     except ValueError:
         return []
-    return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    if not isinstance(items, list):
+        return []
+    flashes: list[dict[str, Any]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        entry: dict[str, Any] = {"kind": item.get("kind"), "message": item.get("message")}
+        action = _flash_action(item.get("action"))
+        if action is not None:
+            entry["action"] = action
+        flashes.append(entry)
+    return flashes
 
 
-def redirect(url: str, request: Request | None = None, message: str = "", kind: str = "success") -> Response:
-    """303 See Other (the post/redirect/get pattern), with an optional flash message."""
+def redirect(
+    url: str,
+    request: Request | None = None,
+    message: str = "",
+    kind: str = "success",
+    action: FlashAction | None = None,
+) -> Response:
+    """303 See Other (the post/redirect/get pattern), with an optional flash message and button."""
     response = RedirectResponse(url, status_code=303)
     if message and request is not None:
-        flash(response, request, message, kind)
+        flash(response, request, message, kind, action)
     return response
 
 
@@ -367,11 +413,22 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def safe_next(target: str | None) -> str:
-    """A local path to return to after signing in; never another site."""
-    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+def _is_local_path(target: str | None) -> bool:
+    """A path on this site: browsers read ``//host`` and ``/\\host`` as another site, and drop
+    tabs and newlines from a URL before reading it."""
+    return (
+        target is not None
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and not any(c < " " or c == "\x7f" for c in target)
+    )
+
+
+def safe_next(target: str | None, default: str = "/stream") -> str:
+    """A local path to return to (after signing in, after an undo); never another site."""
+    if target and _is_local_path(target):
         return target
-    return "/stream"
+    return default
 
 
 def login_url(request: Request) -> str:

@@ -87,7 +87,8 @@ def wizard_page(
     status_code: int = 200,
 ) -> Response:
     preview = deletion.preview_deletion(session, user)
-    items = [i for i in preview.references if i.count]
+    # Work in the trash moves with the rest, so a kind with only that is still a choice to make.
+    items = [i for i in preview.references if i.count or i.in_trash]
     choices = choices or {}
     successor = None
     if successor_id:
@@ -97,6 +98,7 @@ def wizard_page(
         {
             "label": i.label,
             "count": i.count,
+            "in_trash": i.in_trash,
             "disposition": choices.get(i.kind, i.dispositions[0] if i.dispositions else "system_user"),
         }
         for i in items
@@ -110,6 +112,7 @@ def wizard_page(
             "step": step,
             "items": items,
             "total": preview.total,
+            "total_in_trash": preview.total_in_trash,
             "choices": choices,
             "successor_id": successor_id,
             "successor": successor,

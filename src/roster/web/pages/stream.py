@@ -16,7 +16,7 @@ from roster.stream import service
 from roster.stream.schemas import PostOut, comment_out, post_out
 from roster.web.core import WebUser, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
-from roster.web.pages.trash import TRASH_HINT
+from roster.web.pages.trash import TRASH_HINT, undo_action
 
 router = APIRouter(include_in_schema=False)
 
@@ -167,7 +167,8 @@ def delete_post(request: Request, principal: WebUser, session: DB, post_id: uuid
     post = _post(session, principal, post_id)
     try:
         with session.begin_nested():
-            service.delete_post(session, post, actor=principal.user)
+            item = service.delete_post(session, post, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/stream", request, exc.detail, "error")
-    return redirect("/stream", request, f"The post is moved to the trash. {TRASH_HINT}")
+    message = f"The post is moved to the trash. {TRASH_HINT}"
+    return redirect("/stream", request, message, action=undo_action(item, "/stream"))

@@ -5,15 +5,18 @@ an item for good before its window ends."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from roster.accounts.deps import DB
 from roster.domain import errors
 from roster.trash import service
+from roster.trash.models import TrashItem
 from roster.trash.registry import all_kinds
-from roster.web.core import WebAdmin, WebUser, page_count, redirect, render
+from roster.web.core import FlashAction, WebAdmin, WebUser, page_count, redirect, render, safe_next
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,6 +31,12 @@ _SHOWN_AT = {
     "file": "/drive",
     "lead": "/crm",
 }
+
+
+def undo_action(item: TrashItem, back: str) -> FlashAction:
+    """The "Undo" button of the message shown after something is deleted: it restores ``item``
+    and returns to ``back``, the page the person deleted it from."""
+    return FlashAction("Undo", f"/trash/{item.id}/restore?" + urlencode({"next": back}))
 
 
 @router.get("/trash")
@@ -56,16 +65,24 @@ def trash(request: Request, principal: WebUser, session: DB, kind: str = "", pag
 
 
 @router.post("/trash/{item_id}/restore")
-def restore(request: Request, principal: WebUser, session: DB, item_id: uuid.UUID) -> Response:
+def restore(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    item_id: uuid.UUID,
+    next: Annotated[str, Query(max_length=2000)] = "",
+) -> Response:
+    """Restore an item (from the Trash, or the "Undo" of a delete); ``next`` is a local path to
+    return to, else the page that shows the restored object."""
     item = service.get_trash_item(session, principal.user, item_id, for_update=True)
     label = service.trash_entry(session, item).kind.label
     try:
         with session.begin_nested():
             service.restore_from_trash(session, item, actor=principal.user)
     except errors.RosterError as exc:
-        return redirect("/trash", request, exc.detail, "error")
+        return redirect(safe_next(next, "/trash"), request, exc.detail, "error")
     where = _SHOWN_AT.get(item.kind, "/trash").format(id=item.object_id)
-    return redirect(where, request, f"The {label.lower()} is restored.")
+    return redirect(safe_next(next, where), request, f"The {label.lower()} is restored.")
 
 
 @router.get("/trash/{item_id}/purge")

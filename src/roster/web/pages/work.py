@@ -23,7 +23,7 @@ from roster.tasks import service as tasks
 from roster.tasks.models import Task, TaskStatus
 from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
-from roster.web.pages.trash import TRASH_HINT
+from roster.web.pages.trash import TRASH_HINT, undo_action
 
 router = APIRouter(include_in_schema=False)
 
@@ -361,10 +361,11 @@ def delete_task(request: Request, principal: WebUser, session: DB, task_id: uuid
     title = task.title
     try:
         with session.begin_nested():
-            tasks.delete_task(session, task, actor=principal.user)
+            item = tasks.delete_task(session, task, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/tasks", request, exc.detail, "error")
-    return redirect("/tasks", request, f"“{title}” is moved to the trash. {TRASH_HINT}")
+    message = f"“{title}” is moved to the trash. {TRASH_HINT}"
+    return redirect("/tasks", request, message, action=undo_action(item, "/tasks"))
 
 
 # --- Drive ----------------------------------------------------------------------------------
@@ -431,10 +432,11 @@ def delete_file(request: Request, principal: WebUser, session: DB, file_id: uuid
     name = file.name
     try:
         with session.begin_nested():
-            drive.delete_file(session, file, actor=principal.user)
+            item = drive.delete_file(session, file, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/drive", request, exc.detail, "error")
-    return redirect("/drive", request, f"“{name}” is moved to the trash. {TRASH_HINT}")
+    message = f"“{name}” is moved to the trash. {TRASH_HINT}"
+    return redirect("/drive", request, message, action=undo_action(item, "/drive"))
 
 
 # --- CRM ------------------------------------------------------------------------------------
@@ -681,7 +683,8 @@ def delete_lead(request: Request, principal: WebUser, session: DB, lead_id: uuid
     title = lead.title
     try:
         with session.begin_nested():
-            crm.delete_lead(session, lead, actor=principal.user)
+            item = crm.delete_lead(session, lead, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/crm", request, exc.detail, "error")
-    return redirect("/crm", request, f"“{title}” is moved to the trash. {TRASH_HINT}")
+    message = f"“{title}” is moved to the trash. {TRASH_HINT}"
+    return redirect("/crm", request, message, action=undo_action(item, "/crm"))
