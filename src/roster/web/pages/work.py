@@ -317,7 +317,7 @@ def confirm_delete_page(
     listing: tuple[str, str],
     consequence: str,
 ) -> Response:
-    """The "are you sure?" page before a task or a lead is deleted: a plain form, so it works
+    """The "are you sure?" page before a task, a lead or a file is deleted: a plain form, so it works
     without JavaScript, and opening it changes nothing."""
     return render(
         request,
@@ -425,8 +425,27 @@ def upload(
     return redirect("/drive", request, f"“{stored.name}” is uploaded.")
 
 
+@router.get("/drive/{file_id}/delete")
+def delete_file_form(request: Request, principal: WebUser, session: DB, file_id: uuid.UUID) -> Response:
+    file = drive.get_file(session, principal.user, file_id)
+    drive.require_can_delete_file(principal.user, file)
+    return confirm_delete_page(
+        request,
+        principal,
+        session,
+        section="drive",
+        what="file",
+        title=file.name,
+        action=f"/drive/{file.id}/delete",
+        cancel="/drive",
+        listing=("/drive", "Drive"),
+        consequence="It leaves the drive, and its download link stops working, for everyone in the organization.",
+    )
+
+
 @router.post("/drive/{file_id}/delete")
 def delete_file(request: Request, principal: WebUser, session: DB, file_id: uuid.UUID) -> Response:
+    """Move a file to the trash (its owner or an admin), after its confirmation page."""
     file = drive.get_file(session, principal.user, file_id, for_update=True)
     name = file.name
     try:
