@@ -1,5 +1,5 @@
 """Tasks, CRM leads and the drive in the pages: editing a lead, deleting a task, a lead or a file
-behind a confirmation, and the admins' notes of who originally created a task."""
+behind a confirmation, the admins' list of every task, and their notes of who originally created a task."""
 
 from __future__ import annotations
 
@@ -321,6 +321,48 @@ def test_a_file_cannot_be_deleted_by_someone_the_service_does_not_allow(
     refused = post(client, f"/drive/{file.id}/delete", csrf)
     assert "Only the file&#39;s owner or an admin may delete it." in refused.text
     assert _drive_file(db, o.org.id, file.id) is not None
+
+
+# --- Every task of the organization, for admins -------------------------------------------------
+
+
+def test_an_admin_is_offered_every_task_of_the_organization_on_the_tasks_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    other = make_org(db)
+    rita, sam = make_user(db, o.org), make_user(db, o.org)
+    tasks.create_task(db, actor=rita, title="Between colleagues", responsible_id=sam.id)
+    trashed = tasks.create_task(db, actor=rita, title="Thrown away", responsible_id=sam.id)
+    tasks.delete_task(db, trashed, actor=rita)
+    tasks.create_task(db, actor=other.admin, title="Elsewhere", responsible_id=other.admin.id)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    mine = client.get("/tasks", headers=HTML).text
+    assert 'href="/tasks?role=everyone"' in mine and "All tasks in the organization" in mine
+    assert "Between colleagues" not in mine  # the admin takes no part in it
+    everyone = client.get("/tasks?role=everyone", headers=HTML)
+    assert everyone.status_code == 200
+    assert 'href="/tasks?role=everyone" aria-current="page"' in everyone.text
+    assert "Between colleagues" in everyone.text
+    assert "Thrown away" not in everyone.text and "Elsewhere" not in everyone.text
+
+
+def test_an_employee_is_not_offered_every_task_and_is_refused_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    tasks.create_task(db, actor=o.admin, title="Board only", responsible_id=o.admin.id)
+    db.flush()
+    sign_in(client, db, settings, employee)
+    page = client.get("/tasks", headers=HTML)
+    assert page.status_code == 200
+    assert "role=everyone" not in page.text and "All tasks in the organization" not in page.text
+    refused = client.get("/tasks?role=everyone", headers=HTML)
+    assert refused.status_code == 403
+    assert "Only an administrator may list every task in the organization." in refused.text
+    assert "Board only" not in refused.text
 
 
 # --- Who originally created a task --------------------------------------------------------------

@@ -85,7 +85,7 @@ def tasks_page(
             "page": page,
             "pages": page_count(total, PER_PAGE),
             "role": task_role.value,
-            "roles": [r.value for r in tasks.TaskRole],
+            "roles": [r.value for r in tasks.list_task_roles(principal.user)],
             "statuses": TASK_STATUS_LABELS,
             "values": values or {"responsible_id": str(principal.user.id)},
             "field_errors": field_errors or {},
