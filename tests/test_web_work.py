@@ -343,7 +343,8 @@ def test_an_admin_is_offered_every_task_of_the_organization_on_the_tasks_page(
     assert "Between colleagues" not in mine  # the admin takes no part in it
     everyone = client.get("/tasks?role=everyone", headers=HTML)
     assert everyone.status_code == 200
-    assert 'href="/tasks?role=everyone" aria-current="page"' in everyone.text
+    assert "<h1>All tasks in the organization</h1>" in everyone.text
+    assert 'href="/tasks">My tasks</a>' in everyone.text
     assert "Between colleagues" in everyone.text
     assert "Thrown away" not in everyone.text and "Elsewhere" not in everyone.text
 

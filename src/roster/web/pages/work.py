@@ -63,6 +63,7 @@ def tasks_page(
         task_role = tasks.TaskRole.ALL
     page = max(1, min(page, 100_000))
     items, total = tasks.list_tasks(session, principal.user, role=task_role, page=page, per_page=PER_PAGE)
+    roles = tasks.list_task_roles(principal.user)
     people = tasks.load_people(session, principal.org_id, items)
     rows = [
         {
@@ -85,7 +86,9 @@ def tasks_page(
             "page": page,
             "pages": page_count(total, PER_PAGE),
             "role": task_role.value,
-            "roles": [r.value for r in tasks.list_task_roles(principal.user)],
+            # The part the caller plays, as tabs; an admin's every task of the organization apart.
+            "roles": [r.value for r in roles if r is not tasks.TaskRole.EVERYONE],
+            "may_list_everyone": tasks.TaskRole.EVERYONE in roles,
             "statuses": TASK_STATUS_LABELS,
             "values": values or {"responsible_id": str(principal.user.id)},
             "field_errors": field_errors or {},
