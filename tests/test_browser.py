@@ -340,6 +340,7 @@ def test_every_page_renders_for_an_admin_and_employees_meet_no_admin_pages(
         "stream": "/stream",
         "admin-people": "/people",
         "tasks": "/tasks",
+        "tasks-everyone": "/tasks?role=everyone",
         "drive": "/drive",
         "messages": "/messages",
         "messages-direct": f"/messages/with/{colin_id}",
@@ -481,6 +482,37 @@ def test_the_undo_button_in_the_message_brings_a_deleted_post_back_where_it_was(
     assert page.locator("text=Parking rules change on Monday").count() == 0  # type: ignore[attr-defined]
 
 
+def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(
+    site: Site, browser: object
+) -> None:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 1366, "height": 900}, java_script_enabled=False
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    asked: list[str] = []
+    page.on("dialog", lambda dialog: asked.append(dialog.message))
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/drive")
+    page.set_input_files(
+        "#f-file", files=[{"name": "handbook.txt", "mimeType": "text/plain", "buffer": b"Welcome"}]
+    )
+    page.click("form[action='/drive'] button[type=submit]")
+    page.wait_for_selector("text=“handbook.txt” is uploaded.")
+
+    page.locator("tr", has_text="handbook.txt").get_by_role("link", name="Delete").click()
+    page.wait_for_url(re.compile(r".*/drive/[0-9a-f-]{36}/delete$"))
+    assert page.locator("h1").inner_text() == "Delete this file?"
+    shot(page, "drive-delete-confirm")
+    page.get_by_role("button", name="Move the file to the trash").click()
+    page.wait_for_selector("text=“handbook.txt” is moved to the trash.")
+    assert page.locator("tr", has_text="handbook.txt").count() == 0
+    assert asked == []
+    page.goto(site.url + "/trash")
+    assert page.locator("tr", has_text="handbook.txt").count() == 1
+    context.close()
+
+
 def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, browser: object) -> None:
     with site.session() as db:
         admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
@@ -502,6 +534,7 @@ def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, bro
     long_id = user_id(site, "maximiliana.wolfeschlegelsteinhausenbergerdorff@acme.test")
     paths = [
         "/tasks",
+        "/tasks?role=everyone",
         "/crm",
         f"/tasks/{task_id}/edit",
         f"/tasks/{task_id}/delete",

@@ -163,6 +163,54 @@ def test_my_tasks_are_listed_by_role(client: TestClient, db: Session) -> None:
     assert client.get(f"{API}/tasks?role=boss", headers=mine).status_code == 422
 
 
+def test_an_admin_lists_every_task_of_the_organization_but_no_hidden_or_foreign_one(
+    client: TestClient, db: Session
+) -> None:
+    from roster.lifecycle.deletion import DispositionPlan, delete_user
+    from roster.references import Disposition
+
+    o = make_org(db)
+    other = make_org(db)
+    rita, sam, leaver = (make_user(db, o.org) for _ in range(3))
+    admin = auth(db, o.admin)
+    theirs = _create(client, auth(db, rita), title="Between colleagues", responsible_id=str(sam.id))
+    mine = _create(client, admin, title="The admin's own", responsible_id=str(o.admin.id))
+    trashed = _create(client, auth(db, rita), title="In the trash", responsible_id=str(rita.id))
+    assert client.delete(f"{API}/tasks/{trashed['id']}", headers=auth(db, rita)).status_code == 204
+    _create(client, auth(db, leaver), title="Gone with its creator", responsible_id=str(leaver.id))
+    delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(default=Disposition.DELETE),
+    )
+    _create(client, auth(db, other.admin), title="Another organization's", responsible_id=str(other.admin.id))
+
+    # The admin takes no part in their colleagues' task: "all" (my roles) leaves it out.
+    assert [t["title"] for t in client.get(f"{API}/tasks", headers=admin).json()["items"]] == [mine["title"]]
+    answer = client.get(f"{API}/tasks?role=everyone", headers=admin)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert [t["title"] for t in body["items"]] == [mine["title"], theirs["title"]]
+    assert body["total"] == 2
+    done = client.get(f"{API}/tasks?role=everyone&status=done", headers=admin).json()
+    assert done == {"items": [], "total": 0}
+
+
+def test_only_an_admin_may_list_every_task(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    _create(client, auth(db, o.admin), title="Confidential", responsible_id=str(o.admin.id))
+    answer = client.get(f"{API}/tasks?role=everyone", headers=auth(db, employee))
+    assert answer.status_code == 403
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    problem = answer.json()
+    assert problem["code"] == "forbidden" and problem["status"] == 403
+    assert "administrator" in problem["detail"]
+    assert "Confidential" not in answer.text
+
+
 def test_tasks_are_filtered_by_status_and_paged(client: TestClient, db: Session) -> None:
     o = make_org(db)
     headers = auth(db, o.admin)

@@ -1345,6 +1345,41 @@ def test_a_refused_group_message_keeps_the_text_and_a_lost_chat_shows_it_in_the_
     assert _sent_bodies(db, o.org.id) == ["Kick-off at ten"]
 
 
+def test_a_message_far_over_the_limit_comes_back_cut_with_the_reason_not_lost(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    colleague = make_user(db, o.org, first_name="Colin", last_name="Baker")
+    chat = messages.create_group_chat(db, actor=o.admin, title="Launch", member_ids=[colleague.id])
+    messages.send_message(db, chat, actor=o.admin, body="Kick-off at ten")
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    # Far longer than the form allows (a pasted log, a script): refused by the page, not before it.
+    pasted = "Start of the log " + "z" * 60_000 + " end of the log"
+    for path, shown in (
+        (f"/messages/with/{colleague.id}", "Colin Baker"),
+        (f"/messages/chats/{chat.id}", "Kick-off at ten"),
+    ):
+        refused = post(client, path, csrf, {"body": pasted})
+        assert refused.status_code == 422, path
+        assert "The message was not sent" in refused.text and shown in refused.text
+        assert f"The body is {len(pasted)} characters long; the limit is 10000." in refused.text
+        assert "Only its first 50,000 characters are kept here." in refused.text
+        assert _compose_value(refused.text) == pasted[:50_000]
+    # Removed from the chat meanwhile: the inbox shows the text, cut the same way.
+    messages.remove_chat_member(db, chat, actor=o.admin, member_id=colleague.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, colleague)
+    gone = post(client, f"/messages/chats/{chat.id}", csrf, {"body": pasted})
+    assert gone.status_code == 404 and "No such chat." in gone.text
+    assert "Only its first 50,000 characters are kept here." in gone.text
+    unsent = re.search(r'<textarea id="msg-unsent"[^>]*readonly>([^<]*)</textarea>', gone.text)
+    assert unsent and unsent.group(1) == pasted[:50_000]
+    assert _sent_bodies(db, o.org.id) == ["Kick-off at ten"]
+
+
 def test_a_deleted_person_can_be_erased_from_their_card(
     client: TestClient, db: Session, settings: Settings
 ) -> None:

@@ -10,6 +10,7 @@ table; the limits are read from the routes the forms are sent to.
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -77,6 +78,8 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     admin, the pages for the signed-in, and the public ones."""
     from roster.accounts import service as accounts
     from roster.crm.service import create_lead
+    from roster.drive.service import upload_file
+    from roster.drive.storage import get_storage
     from roster.lifecycle.deletion import delete_user
     from roster.lifecycle.invitations import invite_user
     from roster.lifecycle.users import dismiss_user
@@ -103,12 +106,22 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     deleted = create_task(db, actor=admin, title="Deleted task", responsible_id=admin.id)
     item = delete_task(db, deleted, actor=admin)
     lead = create_lead(db, actor=admin, title="Sample lead", responsible_id=admin.id)
+    file = upload_file(
+        db,
+        actor=admin,
+        name="sample.txt",
+        content_type="text/plain",
+        stream=io.BytesIO(b"sample"),
+        storage=get_storage(settings, org.id),
+        max_bytes=1024,
+    )
     samples = {
         "user_id": str(employee.id),
         "chat_id": str(chat.id),
         "task_id": str(task.id),
         "item_id": str(item.id),
         "lead_id": str(lead.id),
+        "file_id": str(file.id),
         "operation_id": str(operation),
         "invite_token": urlsplit(invite_url).path.rsplit("/", 1)[-1],
         "reset_token": reset.group(1).rsplit("/", 1)[-1],

@@ -1,13 +1,19 @@
-"""Tasks and CRM leads in the pages: editing a lead, deleting a task or a lead behind a confirmation,
-and the admins' notes of who originally created a task."""
+"""Tasks, CRM leads and the drive in the pages: editing a lead, deleting a task, a lead or a file
+behind a confirmation, the admins' list of every task, and their notes of who originally created a task."""
 
 from __future__ import annotations
+
+import io
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from roster.accounts.models import User
 from roster.crm import service as crm
 from roster.crm.models import Lead
+from roster.drive import service as drive
+from roster.drive.models import DriveFile
+from roster.drive.storage import get_storage
 from roster.settings import Settings
 from roster.tasks import service as tasks
 from roster.tasks.models import Task
@@ -236,6 +242,128 @@ def test_a_lead_cannot_be_deleted_by_someone_the_service_does_not_allow(
     refused = post(client, f"/crm/leads/{lead.id}/delete", csrf)
     assert "Only the lead&#39;s creator or an admin may delete it." in refused.text
     assert _lead(db, o.org.id, lead.id) is not None
+
+
+def _file(db: Session, settings: Settings, owner: User, name: str) -> DriveFile:
+    stored = drive.upload_file(
+        db,
+        actor=owner,
+        name=name,
+        content_type="text/plain",
+        stream=io.BytesIO(b"minutes"),
+        storage=get_storage(settings, owner.org_id),
+        max_bytes=1024,
+    )
+    db.flush()
+    return stored
+
+
+def _drive_file(db: Session, org_id: object, file_id: object) -> DriveFile | None:
+    """The file, unless it is deleted (in the trash, hidden) or gone."""
+    db.expire_all()
+    file = db.get(DriveFile, (org_id, file_id))
+    return file if file is not None and file.hidden_by is None else None
+
+
+def test_a_file_is_deleted_only_after_its_confirmation_and_waits_in_the_trash(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    file = _file(db, settings, owner, "board-minutes.txt")
+    csrf = sign_in(client, db, settings, owner)
+    listing = client.get("/drive", headers=HTML).text
+    # A link to the confirmation, not a form that deletes at once (no JavaScript needed).
+    assert f'href="/drive/{file.id}/delete"' in listing
+    assert f'action="/drive/{file.id}/delete"' not in listing
+    confirm = client.get(f"/drive/{file.id}/delete", headers=HTML)
+    assert confirm.status_code == 200
+    assert "Delete this file?" in confirm.text and "board-minutes.txt" in confirm.text
+    assert f'<form method="post" action="/drive/{file.id}/delete">' in confirm.text
+    assert 'href="/drive">Cancel</a>' in confirm.text
+    assert _drive_file(db, o.org.id, file.id) is not None  # opening the confirmation deletes nothing
+
+    done = post(client, f"/drive/{file.id}/delete", csrf)
+    assert done.status_code == 200 and str(done.url).endswith("/drive")
+    assert "“board-minutes.txt” is moved to the trash." in done.text
+    assert _drive_file(db, o.org.id, file.id) is None
+    assert "board-minutes.txt" in client.get("/trash", headers=HTML).text
+
+
+def test_an_admin_may_delete_anyones_file_from_its_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    file = _file(db, settings, owner, "rota.txt")
+    csrf = sign_in(client, db, settings, o.admin)
+    assert f'href="/drive/{file.id}/delete"' in client.get("/drive", headers=HTML).text
+    confirm = client.get(f"/drive/{file.id}/delete", headers=HTML)
+    assert confirm.status_code == 200 and "rota.txt" in confirm.text
+    done = post(client, f"/drive/{file.id}/delete", csrf)
+    assert "“rota.txt” is moved to the trash." in done.text
+    assert _drive_file(db, o.org.id, file.id) is None
+
+
+def test_a_file_cannot_be_deleted_by_someone_the_service_does_not_allow(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    colleague = make_user(db, o.org)
+    file = _file(db, settings, owner, "salaries.txt")
+    csrf = sign_in(client, db, settings, colleague)
+    listing = client.get("/drive", headers=HTML).text
+    assert "salaries.txt" in listing and f'href="/drive/{file.id}/delete"' not in listing
+    confirm = client.get(f"/drive/{file.id}/delete", headers=HTML)
+    assert confirm.status_code == 403
+    assert "Only the file&#39;s owner or an admin may delete it." in confirm.text
+    refused = post(client, f"/drive/{file.id}/delete", csrf)
+    assert "Only the file&#39;s owner or an admin may delete it." in refused.text
+    assert _drive_file(db, o.org.id, file.id) is not None
+
+
+# --- Every task of the organization, for admins -------------------------------------------------
+
+
+def test_an_admin_is_offered_every_task_of_the_organization_on_the_tasks_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    other = make_org(db)
+    rita, sam = make_user(db, o.org), make_user(db, o.org)
+    tasks.create_task(db, actor=rita, title="Between colleagues", responsible_id=sam.id)
+    trashed = tasks.create_task(db, actor=rita, title="Thrown away", responsible_id=sam.id)
+    tasks.delete_task(db, trashed, actor=rita)
+    tasks.create_task(db, actor=other.admin, title="Elsewhere", responsible_id=other.admin.id)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    mine = client.get("/tasks", headers=HTML).text
+    assert 'href="/tasks?role=everyone"' in mine and "All tasks in the organization" in mine
+    assert "Between colleagues" not in mine  # the admin takes no part in it
+    everyone = client.get("/tasks?role=everyone", headers=HTML)
+    assert everyone.status_code == 200
+    assert "<h1>All tasks in the organization</h1>" in everyone.text
+    assert 'href="/tasks">My tasks</a>' in everyone.text
+    assert "Between colleagues" in everyone.text
+    assert "Thrown away" not in everyone.text and "Elsewhere" not in everyone.text
+
+
+def test_an_employee_is_not_offered_every_task_and_is_refused_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    tasks.create_task(db, actor=o.admin, title="Board only", responsible_id=o.admin.id)
+    db.flush()
+    sign_in(client, db, settings, employee)
+    page = client.get("/tasks", headers=HTML)
+    assert page.status_code == 200
+    assert "role=everyone" not in page.text and "All tasks in the organization" not in page.text
+    refused = client.get("/tasks?role=everyone", headers=HTML)
+    assert refused.status_code == 403
+    assert "Only an administrator may list every task in the organization." in refused.text
+    assert "Board only" not in refused.text
 
 
 # --- Who originally created a task --------------------------------------------------------------

@@ -186,11 +186,16 @@ def can_delete_file(viewer: User, file: DriveFile) -> bool:
     return viewer.is_admin or viewer.id == file.owner_id
 
 
+def require_can_delete_file(viewer: User, file: DriveFile) -> None:
+    """Forbidden unless the viewer may delete the file."""
+    if not can_delete_file(viewer, file):
+        raise errors.Forbidden("Only the file's owner or an admin may delete it.")
+
+
 def delete_file(session: Session, file: DriveFile, *, actor: User) -> TrashItem:
     """Move a file to the trash (owner or admin); it can be restored until the organization's
     restore window ends, and its content is kept until then."""
-    if not can_delete_file(actor, file):
-        raise errors.Forbidden("Only the file's owner or an admin may delete it.")
+    require_can_delete_file(actor, file)
     item = move_to_trash(session, "file", org_id=file.org_id, object_id=file.id, actor=actor)
     session.expunge(file)
     return item

@@ -11,22 +11,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from roster.accounts.models import User
 from roster.accounts.schemas import UserRef, user_ref
 from roster.messages.models import Chat, Message
-from roster.messages.service import ChatPage
-
-_MAX_TRANSPORT = 50_000
+from roster.messages.service import SENT_LIMIT, ChatPage
 
 
 class DirectMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to_user_id: uuid.UUID
-    body: str = Field(max_length=_MAX_TRANSPORT)
+    body: str = Field(max_length=SENT_LIMIT)
 
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    body: str = Field(max_length=_MAX_TRANSPORT)
+    body: str = Field(max_length=SENT_LIMIT)
 
 
 class ChatIn(BaseModel):

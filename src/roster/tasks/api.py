@@ -47,7 +47,8 @@ def list_tasks(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # beyond that an offset overflows SQL integers
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TaskPage:
-    """My tasks, newest first: those I am responsible for, created, take part in or observe."""
+    """My tasks, newest first: those I am responsible for, created, take part in or observe.
+    `role=everyone` (admins only; others get 403 `forbidden`) lists every task of the organization."""
     tasks, total = service.list_tasks(
         session, principal.user, role=role, status=task_status, page=page, per_page=per_page
     )

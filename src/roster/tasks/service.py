@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -32,13 +32,15 @@ PEOPLE_LIMIT = 100
 
 
 class TaskRole(StrEnum):
-    """How the caller is involved in a task ("my tasks" by role)."""
+    """How the caller is involved in a task ("my tasks" by role); ``everyone`` is not a part
+    anyone plays but every task of the organization, which only admins may list."""
 
     ALL = "all"
     RESPONSIBLE = "responsible"
     CREATOR = "creator"
     PARTICIPANT = "participant"
     OBSERVER = "observer"
+    EVERYONE = "everyone"
 
 
 class _Unset:
@@ -135,6 +137,8 @@ def _member_of(table: PeopleTable, user: User) -> ColumnElement[bool]:
 
 
 def _role_filter(user: User, role: TaskRole) -> ColumnElement[bool]:
+    if role is TaskRole.EVERYONE:
+        return true()
     if role is TaskRole.RESPONSIBLE:
         return Task.responsible_id == user.id
     if role is TaskRole.CREATOR:
@@ -205,6 +209,16 @@ def _listing(viewer: User, role: TaskRole, status: TaskStatus | None) -> Select[
     return query
 
 
+def can_list_tasks(viewer: User, role: TaskRole) -> bool:
+    """Everyone lists the tasks they take part in; only admins list every task (``everyone``)."""
+    return role is not TaskRole.EVERYONE or viewer.is_admin
+
+
+def list_task_roles(viewer: User) -> list[TaskRole]:
+    """The roles the viewer may list tasks by, in the order a page offers them."""
+    return [role for role in TaskRole if can_list_tasks(viewer, role)]
+
+
 def list_tasks(
     session: Session,
     viewer: User,
@@ -214,7 +228,11 @@ def list_tasks(
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[Task], int]:
-    """The viewer's tasks in the given role, newest first, and how many there are in all."""
+    """The viewer's tasks in the given role (an admin's ``everyone``: every task of their
+    organization), newest first, never a hidden one, and how many there are in all; AdminOnly
+    when an employee asks for ``everyone``."""
+    if not can_list_tasks(viewer, role):
+        raise errors.AdminOnly("Only an administrator may list every task in the organization.")
     query = _listing(viewer, role, status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     tasks = session.scalars(

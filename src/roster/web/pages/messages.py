@@ -67,6 +67,10 @@ def messages_page(
 ) -> Response:
     """The inbox, or one conversation; ``draft`` is a message that was refused (``error`` says
     why), shown again in the box it was typed in, or on its own if it can no longer be sent."""
+    if draft is not None and len(draft) > service.SENT_LIMIT:
+        # A form's body may be up to a megabyte; the service refuses a text this long unread.
+        draft = draft[: service.SENT_LIMIT]
+        error = f"{error} Only its first {service.SENT_LIMIT:,} characters are kept here."
     senders = load_users(session, principal.org_id, {m.sender_id for m in messages or []})
     return render(
         request,
@@ -148,7 +152,8 @@ def send_direct(
     principal: WebUser,
     session: DB,
     user_id: uuid.UUID,
-    body: Annotated[str, Form(max_length=50_000)] = "",
+    # No max_length: a text refused before this code runs would be lost; the service refuses it.
+    body: Annotated[str, Form()] = "",
 ) -> Response:
     """Send a message to one person; a refused one shows the conversation again with the reason
     and the text as it was typed."""
@@ -238,7 +243,8 @@ def send_group(
     principal: WebUser,
     session: DB,
     chat_id: uuid.UUID,
-    body: Annotated[str, Form(max_length=50_000)] = "",
+    # No max_length: a text refused before this code runs would be lost; the service refuses it.
+    body: Annotated[str, Form()] = "",
 ) -> Response:
     """Post into a group chat; a refused message is shown again as the direct ones are."""
     try:

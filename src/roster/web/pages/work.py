@@ -63,6 +63,7 @@ def tasks_page(
         task_role = tasks.TaskRole.ALL
     page = max(1, min(page, 100_000))
     items, total = tasks.list_tasks(session, principal.user, role=task_role, page=page, per_page=PER_PAGE)
+    roles = tasks.list_task_roles(principal.user)
     people = tasks.load_people(session, principal.org_id, items)
     rows = [
         {
@@ -85,7 +86,9 @@ def tasks_page(
             "page": page,
             "pages": page_count(total, PER_PAGE),
             "role": task_role.value,
-            "roles": [r.value for r in tasks.TaskRole],
+            # The part the caller plays, as tabs; an admin's every task of the organization apart.
+            "roles": [r.value for r in roles if r is not tasks.TaskRole.EVERYONE],
+            "may_list_everyone": tasks.TaskRole.EVERYONE in roles,
             "statuses": TASK_STATUS_LABELS,
             "values": values or {"responsible_id": str(principal.user.id)},
             "field_errors": field_errors or {},
@@ -317,7 +320,7 @@ def confirm_delete_page(
     listing: tuple[str, str],
     consequence: str,
 ) -> Response:
-    """The "are you sure?" page before a task or a lead is deleted: a plain form, so it works
+    """The "are you sure?" page before a task, a lead or a file is deleted: a plain form, so it works
     without JavaScript, and opening it changes nothing."""
     return render(
         request,
@@ -426,8 +429,27 @@ def upload(
     return redirect("/drive", request, f"“{stored.name}” is uploaded.")
 
 
+@router.get("/drive/{file_id}/delete")
+def delete_file_form(request: Request, principal: WebUser, session: DB, file_id: uuid.UUID) -> Response:
+    file = drive.get_file(session, principal.user, file_id)
+    drive.require_can_delete_file(principal.user, file)
+    return confirm_delete_page(
+        request,
+        principal,
+        session,
+        section="drive",
+        what="file",
+        title=file.name,
+        action=f"/drive/{file.id}/delete",
+        cancel="/drive",
+        listing=("/drive", "Drive"),
+        consequence="It leaves the drive, and its download link stops working, for everyone in the organization.",
+    )
+
+
 @router.post("/drive/{file_id}/delete")
 def delete_file(request: Request, principal: WebUser, session: DB, file_id: uuid.UUID) -> Response:
+    """Move a file to the trash (its owner or an admin), after its confirmation page."""
     file = drive.get_file(session, principal.user, file_id, for_update=True)
     name = file.name
     try:
