@@ -450,6 +450,12 @@ def test_the_deletion_preview_counts_their_work_in_the_trash_apart(
     assert f"(and {body['total_in_trash']} in the trash)</h2>" in page.text
     # A kind with only work in the trash is listed too: its disposition applies to that work.
     assert re.search(r"stream\.comment\.author</span></td>\s*<td[^>]*>0 \(and 1 in the trash\)", page.text)
+    # Merging and erasing move it too, and say so; a handover is of live work only.
+    for action in ("merge", "erase"):
+        page = client.get(f"/people/{leaver.id}/{action}", headers=HTML)
+        assert page.status_code == 200, action
+        assert "<strong>0 (and 1 in the trash)</strong>" in page.text, action
+    assert "in the trash" not in client.get(f"/people/{leaver.id}/transfer", headers=HTML).text
 
 
 # Each kind a page deletes: its delete form's path and the page the person is on.

@@ -330,7 +330,7 @@ def merge_page(
         {
             "section": "people",
             "person": user,
-            "items": [i for i in preview.references if i.count],
+            "items": [i for i in preview.references if i.count or i.in_trash],
             "into_id": into_id,
             "picker_people": _successors(session, principal, user),
             "field_errors": field_errors or {},
@@ -423,7 +423,7 @@ def erase_page(
         {
             "section": "people",
             "person": user,
-            "items": [i for i in preview.references if i.count],
+            "items": [i for i in preview.references if i.count or i.in_trash],
             "field_errors": field_errors or {},
             "error": error,
         },
