@@ -470,6 +470,14 @@ def test_the_admin_console_flows_work_with_plain_forms(
     assert bad.status_code == 422
     token = post(client, "/admin/scim-tokens", csrf, {"name": "Okta"})
     assert "copy it now" in token.text and "Okta" in token.text
+    # The page gives what an identity provider needs, and they work together.
+    base = re.search(r'<code id="scim-url">([^<]+)</code>', token.text)
+    secret = re.search(r'<p class="secret" id="new-token">([^<]+)</p>', token.text)
+    assert base and secret and base.group(1) == "http://testserver/scim/v2"
+    users = client.get(
+        base.group(1) + "/Users?count=1", headers={"authorization": f"Bearer {secret.group(1)}"}
+    )
+    assert users.status_code == 200 and users.json()["totalResults"] >= 1
     token_id = re.search(r'action="/admin/scim-tokens/([0-9a-f-]{36})/revoke"', token.text)
     assert token_id
     assert (

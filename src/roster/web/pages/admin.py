@@ -23,6 +23,7 @@ from roster.lifecycle.models import AuditEvent
 from roster.lifecycle.seats import get_seat_ledger
 from roster.lifecycle.users import change_plan, update_organization_settings
 from roster.scim import tokens as scim_tokens
+from roster.scim.api import SCIM_PREFIX, scim_base_url
 from roster.stream.service import load_users
 from roster.web.audit_view import Names, describe_details, referenced_ids
 from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
@@ -181,6 +182,9 @@ def settings_page(
             "plans": [(p.value, limit) for p, limit in SEAT_LIMITS.items()],
             "seats": get_seat_ledger(session, principal.org_id),
             "scim_tokens": scim_tokens.list_scim_tokens(session, principal.org_id),
+            # What an identity provider is given (Entra ID calls it the tenant URL): this site as
+            # the admin reached it.
+            "scim_url": scim_base_url(request) + SCIM_PREFIX,
             "new_token": new_token,
             "error": error,
             "organization": org,
