@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
@@ -1480,3 +1480,35 @@ def test_an_admin_is_not_offered_forms_that_could_only_refuse_them_about_themsel
         assert f'action="/people/{o.admin.id}/{action}' not in answer.text, action
     # Handing one's own work to a colleague stays possible.
     assert client.get(f"/people/{o.admin.id}/transfer", headers=HTML).status_code == 200
+
+
+def test_the_audit_page_checks_the_chain_and_names_what_was_tampered_with(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from sqlalchemy import update
+
+    from roster.lifecycle.audit import record_event
+    from roster.lifecycle.models import AuditEvent
+
+    o = make_org(db)
+    for action in ("user.updated", "user.dismissed", "settings.changed"):
+        record_event(db, org_id=o.org.id, action=action, actor=o.admin, subject=o.admin)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    assert 'href="/admin/audit/verify"' in client.get("/admin/audit", headers=HTML).text
+    events = db.scalar(select(func.count()).where(AuditEvent.org_id == o.org.id))
+    intact = client.get("/admin/audit/verify", headers=HTML)
+    assert intact.status_code == 200
+    assert "The chain is intact" in intact.text and f"{events} events checked" in intact.text
+
+    db.execute(
+        update(AuditEvent)
+        .where(AuditEvent.org_id == o.org.id, AuditEvent.seq == 2)
+        .values(action="user.rehired")
+    )
+    db.flush()
+    broken = client.get("/admin/audit/verify", headers=HTML).text
+    assert "The chain is not intact" in broken and "1 problem found" in broken
+    assert re.search(r"#2</td><td><code>user\.rehired</code></td><td><strong>An event was changed", broken)
+    # As the API says.
+    assert not client.get("/api/v1/audit/verify").json()["ok"]

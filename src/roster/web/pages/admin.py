@@ -18,7 +18,7 @@ from roster.domain import errors
 from roster.domain.audit import action_groups, action_label, is_audit_action
 from roster.domain.plans import SEAT_LIMITS
 from roster.domain.users import UserStatus
-from roster.lifecycle.audit import list_audit_events
+from roster.lifecycle.audit import list_audit_events, verify_chain
 from roster.lifecycle.models import AuditEvent
 from roster.lifecycle.seats import get_seat_ledger
 from roster.lifecycle.users import change_plan, update_organization_settings
@@ -40,6 +40,29 @@ def _day(value: str, *, end: bool = False) -> datetime | None:
     except ValueError:
         return None
     return datetime.combine(day.date(), time.max if end else time.min, tzinfo=UTC)
+
+
+# What each problem verify_chain reports means, for people.
+CHAIN_PROBLEMS = {
+    "missing": "Events are missing",
+    "broken_link": "The chain is broken",
+    "edited": "An event was changed",
+    "unattested_redaction": "A redaction is not accounted for",
+}
+
+
+@router.get("/admin/audit/verify")
+def audit_verify(request: Request, principal: WebAdmin, session: DB) -> Response:
+    """Check the organization's whole audit chain (as ``GET /api/v1/audit/verify`` does) and say
+    what was found: every event's hash recomputed and linked to the one before."""
+    result = verify_chain(session, principal.org_id)
+    return render(
+        request,
+        "admin/audit_verify.html",
+        {"section": "audit", "result": result, "labels": CHAIN_PROBLEMS},
+        principal=principal,
+        session=session,
+    )
 
 
 @router.get("/admin/audit")
