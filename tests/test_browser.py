@@ -513,6 +513,53 @@ def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_
     context.close()
 
 
+def test_a_participant_opens_a_task_and_a_group_chat_gains_a_member_through_the_picker(
+    site: Site, browser: object
+) -> None:
+    from roster.messages.service import create_group_chat
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        task = tasks.create_task(
+            db,
+            actor=admin,
+            title="Write the release notes",
+            responsible_id=admin.id,
+            participant_ids=[colin.id],
+            description="Summary first\nThen the fixes",
+        )
+        chat = create_group_chat(db, actor=admin, title="Release crew", member_ids=[colin.id])
+        task_id, chat_id = task.id, chat.id
+        db.commit()
+
+    employee = new_page(browser)
+    sign_in(employee, site, site.colleague_email)
+    employee.goto(site.url + "/tasks")  # type: ignore[attr-defined]
+    employee.get_by_role("link", name="Write the release notes", exact=True).click()  # type: ignore[attr-defined]
+    employee.wait_for_url(f"**/tasks/{task_id}")  # type: ignore[attr-defined]
+    assert employee.inner_text(".post-body") == "Summary first\nThen the fixes"  # type: ignore[attr-defined]
+    assert employee.get_by_role("link", name="Edit task").count() == 0  # type: ignore[attr-defined]
+    shot(employee, "task-page")
+
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(f"{site.url}/messages/chats/{chat_id}")  # type: ignore[attr-defined]
+    picker = page.locator("#f-user_ids-search")  # type: ignore[attr-defined]
+    picker.press_sequentially("Gra", delay=40)
+    page.locator(".ac-option", has_text="Grace Okafor").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Add to the chat").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Grace Okafor is added to the chat.")  # type: ignore[attr-defined]
+    members = page.locator("section[aria-labelledby=chat-members] li")  # type: ignore[attr-defined]
+    assert members.count() == 3 and "Grace Okafor" in members.nth(2).inner_text()
+    shot(page, "group-chat-members")
+    # Colin is removed (after the browser asks), and the chat is gone from his list.
+    page.locator("li", has_text="Colin Baker").get_by_role("button", name="Remove").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Colin Baker is removed from the chat.")  # type: ignore[attr-defined]
+    employee.goto(site.url + "/messages")  # type: ignore[attr-defined]
+    assert employee.locator(f"a[href='/messages/chats/{chat_id}']").count() == 0  # type: ignore[attr-defined]
+
+
 def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, browser: object) -> None:
     with site.session() as db:
         admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
@@ -536,6 +583,7 @@ def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, bro
         "/tasks",
         "/tasks?role=everyone",
         "/crm",
+        f"/tasks/{task_id}",
         f"/tasks/{task_id}/edit",
         f"/tasks/{task_id}/delete",
         f"/crm/leads/{lead_id}/edit",

@@ -1,4 +1,5 @@
-"""Direct messages and group chats: membership, unread counts, refusals, and how people show."""
+"""Direct messages and group chats: membership, unread counts, refusals, and how people show; a
+group chat's members managed from its page."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from roster.accounts.service import get_system_user
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
 from roster.messages.models import Chat, ChatMember, Message
 from roster.messages.service import send_direct_message
+from roster.settings import Settings
 from tests.dbutil import DatabaseFactory
 from tests.factories import auth, make_org, make_user
+from tests.test_web import HTML, post, sign_in
 
 API = "/api/v1"
 
@@ -384,3 +387,149 @@ def test_two_first_messages_at_the_same_moment_open_one_chat(databases: Database
         assert session.scalar(select(func.count()).select_from(ChatMember)) == 2
         assert session.scalar(select(func.count()).select_from(Message)) == n
     engine.dispose()
+
+
+# --- A group chat's members, in the pages ----------------------------------------------------------
+
+
+def _group(db: Session, starter: User, *others: User, title: str = "Quarterly planning") -> Chat:
+    from roster.messages.service import create_group_chat
+
+    chat = create_group_chat(db, actor=starter, title=title, member_ids=[u.id for u in others])
+    db.flush()
+    return chat
+
+
+def test_a_member_adds_people_to_a_group_chat_from_its_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    ann, ben = make_user(db, o.org), make_user(db, o.org)
+    cat = make_user(db, o.org, first_name="Cat", last_name="Newcomer")
+    dismissed = make_user(db, o.org, dismissed=True)
+    chat = _group(db, ann, ben)
+    sign_in(client, db, settings, cat)
+    assert client.get(f"/messages/chats/{chat.id}", headers=HTML).status_code == 404
+
+    csrf = sign_in(client, db, settings, ben)  # any member may add people, not only the one who started it
+    page = client.get(f"/messages/chats/{chat.id}", headers=HTML).text
+    assert f'action="/messages/chats/{chat.id}/members"' in page
+    assert 'data-picker data-name="user_ids" data-multiple' in page  # the new-chat form's picker
+    assert f'<option value="{cat.id}"' in page and f'<option value="{ann.id}"' not in page
+    done = post(client, f"/messages/chats/{chat.id}/members", csrf, {"user_ids": [str(cat.id)]})
+    assert done.status_code == 200 and str(done.url).endswith(f"/messages/chats/{chat.id}")
+    assert "Cat Newcomer is added to the chat." in done.text
+
+    refused = post(client, f"/messages/chats/{chat.id}/members", csrf, {"user_ids": [str(dismissed.id)]})
+    assert "Nobody was added." in refused.text and "is not an active user" in refused.text
+    assert "Pick at least one person" in post(client, f"/messages/chats/{chat.id}/members", csrf).text
+
+    sign_in(client, db, settings, cat)
+    assert client.get(f"/messages/chats/{chat.id}", headers=HTML).status_code == 200
+    assert f'href="/messages/chats/{chat.id}"' in client.get("/messages", headers=HTML).text
+
+
+def test_adding_past_the_member_limit_is_refused_with_the_reason(
+    client: TestClient, db: Session, settings: Settings, monkeypatch: Any
+) -> None:
+    from roster.messages import service
+
+    o = make_org(db)
+    ann, ben, cat = (make_user(db, o.org) for _ in range(3))
+    chat = _group(db, ann, ben)
+    monkeypatch.setattr(service, "MEMBER_LIMIT", 1)
+    csrf = sign_in(client, db, settings, ann)
+    refused = post(client, f"/messages/chats/{chat.id}/members", csrf, {"user_ids": [str(cat.id)]})
+    assert refused.status_code == 200 and "A group chat has at most 1 members." in refused.text
+    assert cat.id not in service.list_member_ids(db, chat)
+
+
+def test_the_person_who_started_a_chat_removes_a_member_from_its_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service
+
+    o = make_org(db)
+    ann = make_user(db, o.org)
+    ben = make_user(db, o.org, first_name="Ben", last_name="Member")
+    cat = make_user(db, o.org)
+    chat = _group(db, ann, ben, cat)
+    remove_ben = f'action="/messages/chats/{chat.id}/members/{ben.id}/remove"'
+    # Others may not remove anyone (the service's rule), so they are not offered the button.
+    csrf = sign_in(client, db, settings, cat)
+    assert remove_ben not in client.get(f"/messages/chats/{chat.id}", headers=HTML).text
+    refused = post(client, f"/messages/chats/{chat.id}/members/{ben.id}/remove", csrf)
+    assert "Only the person who started the chat may remove others." in refused.text
+    assert ben.id in service.list_member_ids(db, chat)
+
+    csrf = sign_in(client, db, settings, ann)
+    page = client.get(f"/messages/chats/{chat.id}", headers=HTML).text
+    assert remove_ben in page
+    assert f'action="/messages/chats/{chat.id}/members/{ann.id}/remove"' not in page  # oneself: Leave
+    done = post(client, f"/messages/chats/{chat.id}/members/{ben.id}/remove", csrf)
+    assert done.status_code == 200 and "Ben Member is removed from the chat." in done.text
+    again = post(client, f"/messages/chats/{chat.id}/members/{ben.id}/remove", csrf)
+    assert "No such member of this chat." in again.text
+
+    sign_in(client, db, settings, ben)
+    assert client.get(f"/messages/chats/{chat.id}", headers=HTML).status_code == 404
+    assert f'href="/messages/chats/{chat.id}"' not in client.get("/messages", headers=HTML).text
+
+
+def test_a_member_leaves_a_group_chat_after_its_confirmation(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service
+
+    o = make_org(db)
+    ann, ben = make_user(db, o.org), make_user(db, o.org)
+    chat = _group(db, ann, ben, title="Book club")
+    csrf = sign_in(client, db, settings, ben)
+    page = client.get(f"/messages/chats/{chat.id}", headers=HTML).text
+    assert f'href="/messages/chats/{chat.id}/leave"' in page
+    confirm = client.get(f"/messages/chats/{chat.id}/leave", headers=HTML)
+    assert confirm.status_code == 200 and "Leave this chat?" in confirm.text
+    assert f'<form method="post" action="/messages/chats/{chat.id}/leave">' in confirm.text
+    assert ben.id in service.list_member_ids(db, chat)  # opening the confirmation changes nothing
+
+    done = post(client, f"/messages/chats/{chat.id}/leave", csrf)
+    assert done.status_code == 200 and str(done.url).endswith("/messages")
+    assert "You left “Book club”." in done.text
+    assert f'href="/messages/chats/{chat.id}"' not in done.text
+    assert client.get(f"/messages/chats/{chat.id}", headers=HTML).status_code == 404
+    assert service.list_member_ids(db, chat) == [ann.id]
+
+
+def test_someone_outside_a_group_chat_gets_the_apis_refusal_from_its_pages(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service
+
+    o = make_org(db)
+    ann, ben, outsider = (make_user(db, o.org) for _ in range(3))
+    chat = _group(db, ann, ben)
+    api = client.post(
+        f"{API}/chats/{chat.id}/members", json={"user_id": str(outsider.id)}, headers=auth(db, outsider)
+    )
+    csrf = sign_in(client, db, settings, outsider)
+    for path in ("/members", f"/members/{ben.id}/remove", "/leave"):
+        answer = post(client, f"/messages/chats/{chat.id}{path}", csrf, {"user_ids": [str(outsider.id)]})
+        assert answer.status_code == api.status_code == 404, path
+    assert client.get(f"/messages/chats/{chat.id}/leave", headers=HTML).status_code == 404
+    assert set(service.list_member_ids(db, chat)) == {ann.id, ben.id}
+
+
+def test_a_direct_conversation_offers_no_member_management(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    ann, ben, cat = (make_user(db, o.org) for _ in range(3))
+    chat_id = send_direct_message(db, actor=ann, to_user_id=ben.id, body="Hi").chat_id
+    db.flush()
+    csrf = sign_in(client, db, settings, ann)
+    for path in (f"/messages/with/{ben.id}", f"/messages/chats/{chat_id}"):
+        page = client.get(path, headers=HTML).text
+        assert "Hi" in page and "chat-members" not in page and "/leave" not in page and "/members" not in page
+    assert client.get(f"/messages/chats/{chat_id}/leave", headers=HTML).status_code == 409
+    refused = post(client, f"/messages/chats/{chat_id}/members", csrf, {"user_ids": [str(cat.id)]})
+    assert "start a group chat instead" in refused.text

@@ -1,9 +1,11 @@
 """Tasks, CRM leads and the drive in the pages: editing a lead, deleting a task, a lead or a file
-behind a confirmation, the admins' list of every task, and their notes of who originally created a task."""
+behind a confirmation, the admins' list of every task, their notes of who originally created a task,
+and a task's own page for everyone who may see it."""
 
 from __future__ import annotations
 
 import io
+import uuid
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -393,3 +395,133 @@ def test_admins_see_who_originally_created_a_task_and_employees_do_not(
     sign_in(client, db, settings, employee)
     page = client.get("/tasks", headers=HTML).text
     assert "Renew the lease" in page and "by System User" in page and "Lee Leaver" not in page
+
+
+# --- A task's own page --------------------------------------------------------------------------
+
+
+def test_a_participant_opens_a_task_and_reads_its_description(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org, first_name="Cleo", last_name="Creator")
+    participant = make_user(db, o.org, first_name="Pat", last_name="Participant")
+    observer = make_user(db, o.org, first_name="Olive", last_name="Observer")
+    task = tasks.create_task(
+        db,
+        actor=creator,
+        title="Plan the offsite",
+        responsible_id=creator.id,
+        participant_ids=[participant.id],
+        observer_ids=[observer.id],
+        description="Book the venue\n<b>Order</b> lunch",
+    )
+    db.flush()
+    sign_in(client, db, settings, participant)
+    listing = client.get("/tasks", headers=HTML).text
+    assert f'<a href="/tasks/{task.id}">Plan the offsite</a>' in listing
+    assert f'href="/tasks/{task.id}/edit"' not in listing
+    page = client.get(f"/tasks/{task.id}", headers=HTML)
+    assert page.status_code == 200
+    text = page.text
+    assert '<a href="/tasks">Tasks</a> / Plan the offsite' in text
+    # Escaped, its line break kept (the block keeps white space as a post's body does).
+    assert '<div class="post-body">Book the venue\n&lt;b&gt;Order&lt;/b&gt; lunch</div>' in text
+    for name in ("Cleo Creator", "Pat Participant", "Olive Observer"):
+        assert name in text
+    # Seeing a task is not changing it: no Edit or Delete, no status form.
+    assert f'href="/tasks/{task.id}/edit"' not in text and f'href="/tasks/{task.id}/delete"' not in text
+    assert f'action="/tasks/{task.id}/status"' not in text
+
+    sign_in(client, db, settings, observer)
+    assert "Book the venue" in client.get(f"/tasks/{task.id}", headers=HTML).text
+
+
+def test_those_who_may_change_a_task_get_its_edit_delete_and_status_from_its_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    responsible = make_user(db, o.org)
+    task = tasks.create_task(db, actor=creator, title="Renew the insurance", responsible_id=responsible.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, creator)
+    text = client.get(f"/tasks/{task.id}", headers=HTML).text
+    assert f'href="/tasks/{task.id}/edit"' in text and f'href="/tasks/{task.id}/delete"' in text
+    assert f'action="/tasks/{task.id}/status"' in text
+    # The status set on the task's page comes back to it.
+    done = post(client, f"/tasks/{task.id}/status", csrf, {"status": "in_progress", "back": "task"})
+    assert done.status_code == 200 and str(done.url).endswith(f"/tasks/{task.id}")
+    assert "“Renew the insurance” is now in progress." in done.text
+    saved = _task(db, o.org.id, task.id)
+    assert saved is not None and saved.status == "in_progress"
+    # The responsible person may change it, not delete it.
+    sign_in(client, db, settings, responsible)
+    text = client.get(f"/tasks/{task.id}", headers=HTML).text
+    assert f'href="/tasks/{task.id}/edit"' in text and f'href="/tasks/{task.id}/delete"' not in text
+
+
+def test_a_task_page_is_refused_as_the_api_refuses_the_task(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from tests.factories import auth
+
+    o = make_org(db)
+    creator = make_user(db, o.org)
+    outsider = make_user(db, o.org)
+    task = tasks.create_task(
+        db, actor=creator, title="Salary review", responsible_id=creator.id, description="Confidential"
+    )
+    db.flush()
+    api = client.get(f"/api/v1/tasks/{task.id}", headers=auth(db, outsider))
+    sign_in(client, db, settings, outsider)
+    page = client.get(f"/tasks/{task.id}", headers=HTML)
+    # Not found, as for a task that does not exist: nobody learns that it does.
+    assert page.status_code == api.status_code == 404
+    assert page.status_code == client.get(f"/tasks/{uuid.uuid4()}", headers=HTML).status_code
+    assert "Salary review" not in page.text and "Confidential" not in page.text
+    sign_in(client, db, settings, creator)
+    assert "Confidential" in client.get(f"/tasks/{task.id}", headers=HTML).text
+
+
+def test_admins_see_who_originally_created_a_task_on_its_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    task = tasks.create_task(
+        db, actor=leaver, title="Renew the lease", responsible_id=employee.id, participant_ids=[employee.id]
+    )
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    text = client.get(f"/tasks/{task.id}", headers=HTML).text
+    assert "System User" in text and "Originally created by Lee Leaver" in text
+    sign_in(client, db, settings, employee)
+    text = client.get(f"/tasks/{task.id}", headers=HTML).text
+    assert "System User" in text and "Lee Leaver" not in text
+
+
+def test_people_who_left_are_shown_on_a_task_page_as_the_organization_says(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    employee = make_user(db, o.org)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    task = tasks.create_task(
+        db, actor=employee, title="Hand over the keys", responsible_id=employee.id, observer_ids=[leaver.id]
+    )
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    sign_in(client, db, settings, employee)
+    text = client.get(f"/tasks/{task.id}", headers=HTML).text
+    assert "Lee Leaver" in text and f'href="/people/{leaver.id}"' not in text  # marked, not a link
+    o.org.show_former_employee_names = False
+    db.flush()
+    text = client.get(f"/tasks/{task.id}", headers=HTML).text
+    assert "Lee Leaver" not in text and "Former employee" in text

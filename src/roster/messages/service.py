@@ -287,6 +287,11 @@ def add_chat_member(session: Session, chat: Chat, *, actor: User, user_id: uuid.
     session.flush()
 
 
+def can_remove_chat_member(chat: Chat, *, actor: User, member_id: uuid.UUID) -> bool:
+    """Anyone may leave a group chat; only the person who started it removes others."""
+    return chat.kind == KIND_GROUP and (member_id == actor.id or chat.created_by == actor.id)
+
+
 def remove_chat_member(session: Session, chat: Chat, *, actor: User, member_id: uuid.UUID) -> None:
     """Leave a group chat, or (as the one who started it) remove someone from it."""
     if chat.kind != KIND_GROUP:
@@ -294,7 +299,7 @@ def remove_chat_member(session: Session, chat: Chat, *, actor: User, member_id: 
     member = _membership(session, chat, member_id)
     if member is None:
         raise errors.NotFound("No such member of this chat.")
-    if member_id != actor.id and chat.created_by != actor.id:
+    if not can_remove_chat_member(chat, actor=actor, member_id=member_id):
         raise errors.Forbidden("Only the person who started the chat may remove others.")
     session.execute(delete(ChatMember).where(ChatMember.org_id == member.org_id, ChatMember.id == member.id))
     session.expunge(member)

@@ -72,6 +72,16 @@ def messages_page(
         draft = draft[: service.SENT_LIMIT]
         error = f"{error} Only its first {service.SENT_LIMIT:,} characters are kept here."
     senders = load_users(session, principal.org_id, {m.sender_id for m in messages or []})
+    members = members or []
+    # A group chat's "Add people" picker offers those not in it yet; the new-chat one, everyone else.
+    present = {m.id for m in members} | {principal.user.id}
+    removable = {
+        m.id
+        for m in members
+        if chat is not None
+        and m.id != principal.user.id
+        and service.can_remove_chat_member(chat, actor=principal.user, member_id=m.id)
+    }
     return render(
         request,
         "intranet/messages.html",
@@ -82,11 +92,12 @@ def messages_page(
             "other": other,
             "messages": list(reversed(messages or [])),
             "senders": senders,
-            "members": members or [],
+            "members": members,
+            "removable": removable,
             "error": error,
             "group": group or {"title": "", "member_ids": []},
             "draft": draft,
-            "picker_people": [p for p in picker_people(session, principal) if p.id != principal.user.id],
+            "picker_people": [p for p in picker_people(session, principal) if p.id not in present],
             "current": request.url.path,
         },
         principal=principal,
@@ -259,3 +270,91 @@ def send_group(
             request, principal, session, chat, error=exc.detail, draft=body, status_code=exc.status
         )
     return redirect(f"/messages/chats/{chat.id}#end")
+
+
+# --- A group chat's members -----------------------------------------------------------------------
+
+
+def _chat_name(chat: Chat) -> str:
+    return f"“{chat.title}”" if chat.title else "the group chat"
+
+
+def _names(session: Session, principal: Principal, user_ids: list[uuid.UUID]) -> str:
+    users = load_users(session, principal.org_id, set(user_ids))
+    return ", ".join(users[i].display_name for i in user_ids if i in users)
+
+
+@router.post("/messages/chats/{chat_id}/members")
+def add_members(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    chat_id: uuid.UUID,
+    user_ids: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+) -> Response:
+    """Add people to a group chat (any member may, as through the API); all of them or nobody."""
+    chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    back = f"/messages/chats/{chat.id}"
+    wanted = list(dict.fromkeys(u for u in (parse_uuid(v) for v in user_ids) if u is not None))
+    if not wanted:
+        return redirect(back, request, "Pick at least one person to add.", "error")
+    present = set(service.list_member_ids(session, chat))
+    try:
+        with session.begin_nested():
+            for user_id in wanted:
+                service.add_chat_member(session, chat, actor=principal.user, user_id=user_id)
+    except errors.RosterError as exc:
+        return redirect(back, request, f"Nobody was added. {exc.detail}", "error")
+    added = [u for u in wanted if u not in present]
+    if not added:
+        return redirect(back, request, "They are in the chat already.")
+    verb = "is" if len(added) == 1 else "are"
+    return redirect(back, request, f"{_names(session, principal, added)} {verb} added to the chat.")
+
+
+def _leave(request: Request, principal: Principal, session: Session, chat: Chat) -> Response:
+    try:
+        with session.begin_nested():
+            service.remove_chat_member(session, chat, actor=principal.user, member_id=principal.user.id)
+    except errors.RosterError as exc:
+        return redirect(f"/messages/chats/{chat.id}", request, exc.detail, "error")
+    return redirect("/messages", request, f"You left {_chat_name(chat)}.")
+
+
+@router.post("/messages/chats/{chat_id}/members/{member_id}/remove")
+def remove_member(
+    request: Request, principal: WebUser, session: DB, chat_id: uuid.UUID, member_id: uuid.UUID
+) -> Response:
+    """Remove someone from a group chat (the person who started it may), as through the API."""
+    chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    if member_id == principal.user.id:
+        return _leave(request, principal, session, chat)
+    back = f"/messages/chats/{chat.id}"
+    try:
+        with session.begin_nested():
+            service.remove_chat_member(session, chat, actor=principal.user, member_id=member_id)
+    except errors.RosterError as exc:
+        return redirect(back, request, exc.detail, "error")
+    return redirect(back, request, f"{_names(session, principal, [member_id])} is removed from the chat.")
+
+
+@router.get("/messages/chats/{chat_id}/leave")
+def leave_form(request: Request, principal: WebUser, session: DB, chat_id: uuid.UUID) -> Response:
+    """The "are you sure?" page before leaving a group chat: a plain form, no JavaScript needed."""
+    chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    if not service.can_remove_chat_member(chat, actor=principal.user, member_id=principal.user.id):
+        raise errors.NotAGroupChat("Nobody can leave a direct conversation.")
+    return render(
+        request,
+        "intranet/chat_leave.html",
+        {"section": "messages", "chat": chat},
+        principal=principal,
+        session=session,
+    )
+
+
+@router.post("/messages/chats/{chat_id}/leave")
+def leave(request: Request, principal: WebUser, session: DB, chat_id: uuid.UUID) -> Response:
+    """Leave a group chat, after its confirmation page."""
+    chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
+    return _leave(request, principal, session, chat)

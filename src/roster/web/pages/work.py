@@ -21,6 +21,7 @@ from roster.drive.storage import get_storage
 from roster.stream.service import load_users
 from roster.tasks import service as tasks
 from roster.tasks.models import Task, TaskStatus
+from roster.tasks.schemas import task_out
 from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
 from roster.web.pages.trash import TRASH_HINT, undo_action
@@ -109,6 +110,34 @@ def task_list(
     request: Request, principal: WebUser, session: DB, role: str = "all", page: int = 1
 ) -> Response:
     return tasks_page(request, principal, session, role=role, page=page)
+
+
+@router.get("/tasks/{task_id}")
+def task_page(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
+    """One task, read-only, for everyone who may see it (as the API's ``GET /tasks/{id}``: 404
+    for anyone else); its Edit and Delete links and status form for those who may use them."""
+    task = tasks.get_task(session, principal.user, task_id)
+    people = tasks.load_people(session, principal.org_id, [task])
+    show = principal.organization(session).show_former_employee_names
+    return render(
+        request,
+        "intranet/task.html",
+        {
+            "section": "tasks",
+            "task": task,
+            # Its people as the API names them: "Former employee" where the organization says so.
+            "out": task_out(task, people, show_former_names=show),
+            "statuses": TASK_STATUS_LABELS,
+            "may_change": tasks.can_change_task(principal.user, task),
+            "may_delete": tasks.can_delete_task(principal.user, task),
+            "note": authorship_notes(session, principal, "tasks.task.responsible", [task.id]).get(task.id),
+            "creator_note": authorship_notes(session, principal, "tasks.task.creator", [task.id]).get(
+                task.id
+            ),
+        },
+        principal=principal,
+        session=session,
+    )
 
 
 async def _task_form(
@@ -206,19 +235,20 @@ def set_task_status(
     session: DB,
     task_id: uuid.UUID,
     status: Annotated[str, Form(max_length=20)] = "",
+    back: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
+    """Set a task's status; ``back=task`` returns to the task's own page rather than the list."""
     task = tasks.get_task(session, principal.user, task_id, for_update=True)
+    to = f"/tasks/{task.id}" if back == "task" else "/tasks"
     try:
         new_status = TaskStatus(status)
         with session.begin_nested():
             tasks.update_task(session, task, actor=principal.user, status=new_status)
     except ValueError:
-        return redirect("/tasks", request, "Choose one of the offered statuses.", "error")
+        return redirect(to, request, "Choose one of the offered statuses.", "error")
     except errors.RosterError as exc:
-        return redirect("/tasks", request, exc.detail, "error")
-    return redirect(
-        "/tasks", request, f"“{task.title}” is now {TASK_STATUS_LABELS[new_status.value].lower()}."
-    )
+        return redirect(to, request, exc.detail, "error")
+    return redirect(to, request, f"“{task.title}” is now {TASK_STATUS_LABELS[new_status.value].lower()}.")
 
 
 def _offered_with(session: Session, principal: Principal, named: set[uuid.UUID]) -> list[User]:
