@@ -214,3 +214,56 @@ def test_a_refused_edit_comes_back_with_the_typed_text_and_the_reason_beside_it(
     db.expire_all()
     kept = db.get(Post, (o.org.id, post.id))
     assert kept is not None and kept.body == "Lunch on Friday" and kept.edited_at is None
+
+
+def test_the_undo_of_a_comment_is_refused_while_its_post_is_in_the_trash(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    commenter, _, post, comment = _thread(db, o)
+    comment_id = comment.id
+    csrf = sign_in(client, db, settings, commenter)
+    page = client.post(_delete_path(post, comment), data={"csrf_token": csrf}, headers=HTML).text
+    [undo] = UNDO.findall(page)
+    stream.delete_post(db, stream.get_post(db, o.org.id, post.id, viewer=o.admin), actor=o.admin)
+
+    answer = client.post(html.unescape(undo), data={"csrf_token": csrf}, headers=HTML, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == f"/stream#post-{post.id}"
+    page = client.get("/stream", headers=HTML).text
+    assert 'class="alert alert-error"' in page and "is restored" not in page
+    assert _actions(db, o.org.id)[-2:] == ["comment.deleted", "post.deleted"]
+    db.expire_all()
+    assert db.get(Comment, (o.org.id, comment_id)).hidden_by is not None  # type: ignore[union-attr]
+
+
+def test_editing_keeps_the_mention_of_a_former_employee_whose_name_is_not_shown(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    author = make_user(db, o.org, first_name="Ada")
+    leaver = make_user(db, o.org, first_name="Lena", last_name="Leaver")
+    post = stream.create_post(db, actor=author, body=f"Thanks @[{leaver.id}] for the handover")
+    dismiss_user(db, leaver, actor=o.admin)
+    o.org.show_former_employee_names = False
+    db.flush()
+    csrf = sign_in(client, db, settings, author)
+
+    form = client.get(f"/stream/posts/{post.id}/edit", headers=HTML).text
+    assert "Lena" not in form
+    assert f">Thanks @[{leaver.id}] for the handover</textarea>" in form  # not "@Former employee"
+    assert f'value="{leaver.id}" data-name="Former employee" selected' in form
+    answer = client.post(
+        f"/stream/posts/{post.id}/edit",
+        data={"csrf_token": csrf, "body": f"Thanks @[{leaver.id}] for the careful handover"},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    db.expire_all()
+    edited = db.get(Post, (o.org.id, post.id))
+    assert edited is not None
+    [mention] = stream.load_post_page(db, o.org.id, [edited], viewer=author).mentions[post.id]
+    assert mention.user_id == leaver.id
+    assert "for the careful handover" in edited.body and stream.token_user_ids(edited.body) == [mention.id]
