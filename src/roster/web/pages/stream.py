@@ -282,7 +282,6 @@ def edit_post(
         with session.begin_nested():
             service.edit_post(session, post, actor=principal.user, body=body, mentions=_ids(mentions))
     except errors.RosterError as exc:
-        session.refresh(post)
         return post_edit_page(
             request,
             principal,
