@@ -482,6 +482,49 @@ def test_the_undo_button_in_the_message_brings_a_deleted_post_back_where_it_was(
     assert page.locator("text=Parking rules change on Monday").count() == 0  # type: ignore[attr-defined]
 
 
+def test_a_post_is_edited_with_its_mention_kept_and_a_deleted_comment_comes_back_with_undo(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.locator("#post-body").press_sequentially("Welcome @Pri", delay=40)  # type: ignore[attr-defined]
+    page.locator(".ac-option", has_text="Priya Natarajan").click()  # type: ignore[attr-defined]
+    page.locator("#post-body").press_sequentially("to the team")  # type: ignore[attr-defined]
+    page.click("form[action='/stream/posts'] button[type=submit]")  # type: ignore[attr-defined]
+    post = page.locator("article", has_text="to the team")  # type: ignore[attr-defined]
+    post.locator("a.mention", has_text="@Priya Natarajan").wait_for()
+
+    post.get_by_role("link", name="Edit").click()
+    page.wait_for_selector("h1:has-text('Edit your post')")  # type: ignore[attr-defined]
+    text = page.locator("#edit-body")  # type: ignore[attr-defined]
+    assert text.input_value() == "Welcome @Priya Natarajan to the team"
+    text.press("End")
+    text.press_sequentially(", and @Col", delay=40)
+    page.locator(".ac-option", has_text="Colin Baker").click()  # type: ignore[attr-defined]
+    shot(page, "post-edit")
+    page.get_by_role("button", name="Save").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=The post is saved.")  # type: ignore[attr-defined]
+    post = page.locator("article", has_text="to the team")  # type: ignore[attr-defined]
+    assert "· edited" in post.inner_text()
+    assert post.locator("a.mention").all_inner_texts() == ["@Priya Natarajan", "@Colin Baker"]
+
+    post.locator("input[name=body]").fill("Glad to have you")
+    post.get_by_role("button", name="Comment").click()
+    comment = page.locator(".comment", has_text="Glad to have you")  # type: ignore[attr-defined]
+    comment.wait_for()
+    shot(page, "comment-with-delete")
+    comment.get_by_role("button", name="Delete comment").click()
+    message = page.locator(".flashes .alert", has_text="The comment is moved to the trash")  # type: ignore[attr-defined]
+    message.wait_for()
+    assert comment.count() == 0
+    shot(page, "comment-deleted-with-undo")
+    message.get_by_role("button", name="Undo").click()
+    page.wait_for_selector("text=The comment is restored")  # type: ignore[attr-defined]
+    assert page.url == site.url + "/stream#post-" + post.get_attribute("id").removeprefix("post-")  # type: ignore[attr-defined]
+    comment.wait_for()
+    assert page.locator(".flashes button", has_text="Undo").count() == 0  # type: ignore[attr-defined]
+
+
 def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(
     site: Site, browser: object
 ) -> None:

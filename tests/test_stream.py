@@ -343,6 +343,23 @@ def test_a_comment_is_deleted_by_its_author_the_posts_author_or_an_admin(
     assert _count(db, Comment) == 3  # in the trash
 
 
+def test_the_pages_ask_the_same_rules_the_service_enforces(db: Session) -> None:
+    from roster.stream import service
+
+    o = make_org(db)
+    author, commenter, other = (make_user(db, o.org) for _ in range(3))
+    post = service.create_post(db, actor=author, body="Open thread")
+    comment = service.add_comment(db, post, actor=commenter, body="A reply")
+    assert [service.can_edit_post(u, post) for u in (author, commenter, o.admin)] == [True, False, False]
+    assert [service.can_delete_post(u, post) for u in (author, commenter, o.admin)] == [True, False, True]
+    assert [service.can_delete_comment(u, post, comment) for u in (author, commenter, other, o.admin)] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+
+
 def test_a_like_counts_once_per_person_and_can_be_taken_back(client: TestClient, db: Session) -> None:
     o = make_org(db)
     author, fan = make_user(db, o.org), make_user(db, o.org)

@@ -85,6 +85,7 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     from roster.lifecycle.users import dismiss_user
     from roster.mail.models import OutboxMessage
     from roster.messages.service import create_group_chat
+    from roster.stream.service import create_post
     from roster.tasks.service import create_task, delete_task
 
     create_demo(db, password=PASSWORD, settings=settings)
@@ -102,6 +103,7 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     chat = create_group_chat(db, actor=admin, title="Launch", member_ids=[employee.id])
     duplicate = make_user(db, org)
     operation = delete_user(db, duplicate, actor=admin, confirm=duplicate.email).operation_id
+    post = create_post(db, actor=admin, body=f"Welcome @[{employee.id}]")  # the admin's, to edit
     task = create_task(db, actor=admin, title="Sample task", responsible_id=admin.id)
     deleted = create_task(db, actor=admin, title="Deleted task", responsible_id=admin.id)
     item = delete_task(db, deleted, actor=admin)
@@ -118,6 +120,7 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
     samples = {
         "user_id": str(employee.id),
         "chat_id": str(chat.id),
+        "post_id": str(post.id),
         "task_id": str(task.id),
         "item_id": str(item.id),
         "lead_id": str(lead.id),

@@ -274,6 +274,31 @@ def _sync_rows(
     return result
 
 
+# --- who may change what -------------------------------------------------------------------
+
+
+def can_edit_post(actor: User, post: Post) -> bool:
+    """Whether the actor may change the post's text and people: only its author."""
+    return post.author_id == actor.id
+
+
+def can_delete_post(actor: User, post: Post) -> bool:
+    """Whether the actor may move the post to the trash: its author or an admin."""
+    return post.author_id == actor.id or actor.is_admin
+
+
+def can_delete_comment(actor: User, post: Post, comment: Comment) -> bool:
+    """Whether the actor may move the comment to the trash: its author, the post's author or an
+    admin."""
+    return actor.id in (comment.author_id, post.author_id) or actor.is_admin
+
+
+def require_can_edit_post(actor: User, post: Post) -> None:
+    """Forbidden (403) unless the actor may edit the post."""
+    if not can_edit_post(actor, post):
+        raise errors.Forbidden("Only the author may edit a post.")
+
+
 # --- posts ----------------------------------------------------------------------------------
 
 
@@ -326,8 +351,7 @@ def edit_post(
 ) -> Post:
     """The author changes a post. Only people newly named must be active: a dismissed colleague
     mentioned before stays mentioned when the author fixes a typo."""
-    if post.author_id != actor.id:
-        raise errors.Forbidden("Only the author may edit a post.")
+    require_can_edit_post(actor, post)
     current_mentions = _visible_rows(session, PostMention, post)
     current_tags = _visible_rows(session, PostTag, post)
     current_audience = _visible_rows(session, PostAudience, post)
@@ -369,7 +393,7 @@ def edit_post(
 def delete_post(session: Session, post: Post, *, actor: User) -> TrashItem:
     """The author or an admin moves a post to the trash, with its comments, likes, mentions, tags
     and audience; it can be restored until the organization's restore window ends."""
-    if post.author_id != actor.id and not actor.is_admin:
+    if not can_delete_post(actor, post):
         raise errors.Forbidden("Only the author or an administrator may delete a post.")
     item = move_to_trash(session, "post", org_id=post.org_id, object_id=post.id, actor=actor)
     session.expunge(post)
@@ -468,7 +492,7 @@ def get_comment(session: Session, post: Post, comment_id: uuid.UUID) -> Comment:
 
 def delete_comment(session: Session, post: Post, comment: Comment, *, actor: User) -> TrashItem:
     """The comment's author, the post's author or an admin moves a comment to the trash."""
-    if actor.id not in (comment.author_id, post.author_id) and not actor.is_admin:
+    if not can_delete_comment(actor, post, comment):
         raise errors.Forbidden(
             "Only the comment's author, the post's author or an administrator may delete it."
         )
