@@ -525,3 +525,50 @@ def test_people_who_left_are_shown_on_a_task_page_as_the_organization_says(
     db.flush()
     text = client.get(f"/tasks/{task.id}", headers=HTML).text
     assert "Lee Leaver" not in text and "Former employee" in text
+
+
+# --- People who left, as the organization wants them named ----------------------------------------
+
+
+def test_the_work_pages_name_people_who_left_as_the_organization_says(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """With "show former employees' names" off, tasks, files, leads and messages name someone who
+    left "Former employee" on the pages, as the API and the stream do; on, by their name."""
+    from roster.lifecycle.users import dismiss_user
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lena", last_name="Leaver")
+    employee = make_user(db, o.org)
+    tasks.create_task(
+        db, actor=o.admin, title="Hand over", responsible_id=leaver.id, participant_ids=[employee.id]
+    )
+    _file(db, settings, leaver, "minutes.txt")
+    crm.create_lead(db, actor=o.admin, title="Northwind", responsible_id=leaver.id)
+    chat = messages.create_group_chat(db, actor=employee, title="Team", member_ids=[leaver.id])
+    messages.send_message(db, chat, actor=leaver, body="Bye, all")
+    messages.send_direct_message(db, actor=leaver, to_user_id=employee.id, body="Thanks for everything")
+    dismiss_user(db, leaver, actor=o.admin)
+    o.org.show_former_employee_names = False
+    db.flush()
+
+    sign_in(client, db, settings, employee)
+    pages = [
+        "/tasks",
+        "/drive",
+        "/crm",
+        "/messages",
+        f"/messages/chats/{chat.id}",
+        f"/messages/with/{leaver.id}",
+    ]
+    for path in pages:
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 200, path
+        assert "Lena" not in page.text and "Leaver" not in page.text, path
+        assert "Former employee" in page.text, path
+
+    o.org.show_former_employee_names = True
+    db.flush()
+    for path in pages:
+        assert "Lena Leaver" in client.get(path, headers=HTML).text, path

@@ -39,10 +39,15 @@ class UserOut(BaseModel):
 FORMER_EMPLOYEE = "Former employee"
 
 
+def name_hidden(user: User, *, show_former_names: bool) -> bool:
+    """Whether content names the person "Former employee": with the organization's
+    ``show_former_employee_names`` off, dismissed and deleted people (never the System User)."""
+    return not show_former_names and not user.is_system and user.status != "active"
+
+
 def user_ref(user: User, *, show_former_names: bool = True) -> UserRef:
-    """How content names a person. With the organization's ``show_former_employee_names`` off,
-    dismissed and deleted people appear as "Former employee" (the System User keeps its name)."""
-    hidden = not show_former_names and not user.is_system and user.status != "active"
+    """How content names a person (see ``name_hidden``)."""
+    hidden = name_hidden(user, show_former_names=show_former_names)
     return UserRef(
         id=user.id,
         display_name=FORMER_EMPLOYEE if hidden else user.display_name,

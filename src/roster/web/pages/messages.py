@@ -17,7 +17,7 @@ from roster.messages import service
 from roster.messages.models import Chat
 from roster.stream.service import load_users
 from roster.web.core import WebUser, parse_uuid, redirect, render
-from roster.web.pages.shared import picker_people
+from roster.web.pages.shared import as_content_names, picker_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,7 +26,11 @@ def _chat_list(session: Session, principal: Principal) -> list[dict[str, Any]]:
     chats, _ = service.list_chats(session, principal.org_id, viewer=principal.user, per_page=100)
     unread = service.count_unread(session, principal.org_id, [c.id for c in chats], viewer=principal.user)
     members = {c.id: service.list_member_ids(session, c) for c in chats}
-    users = load_users(session, principal.org_id, {u for ids in members.values() for u in ids})
+    users = as_content_names(
+        session,
+        principal,
+        load_users(session, principal.org_id, {u for ids in members.values() for u in ids}),
+    )
     items = []
     for chat in chats:
         others = [users[i] for i in members[chat.id] if i != principal.user.id and i in users]
@@ -71,13 +75,20 @@ def messages_page(
         # A form's body may be up to a megabyte; the service refuses a text this long unread.
         draft = draft[: service.SENT_LIMIT]
         error = f"{error} Only its first {service.SENT_LIMIT:,} characters are kept here."
-    senders = load_users(session, principal.org_id, {m.sender_id for m in messages or []})
-    members = members or []
+    # Everyone in the conversation as content names them ("Former employee" where the
+    # organization says so).
+    senders = as_content_names(
+        session, principal, load_users(session, principal.org_id, {m.sender_id for m in messages or []})
+    )
+    people = as_content_names(
+        session, principal, {u.id: u for u in [*(members or []), *([other] if other else [])]}
+    )
+    named_members = [people[m.id] for m in members or []]
     # A group chat's "Add people" picker offers those not in it yet; the new-chat one, everyone else.
-    present = {m.id for m in members} | {principal.user.id}
+    present = {m.id for m in named_members} | {principal.user.id}
     removable = {
         m.id
-        for m in members
+        for m in named_members
         if chat is not None
         and m.id != principal.user.id
         and service.can_remove_chat_member(chat, actor=principal.user, member_id=m.id)
@@ -89,10 +100,10 @@ def messages_page(
             "section": "messages",
             "chats": _chat_list(session, principal),
             "chat": chat,
-            "other": other,
+            "other": people[other.id] if other else None,
             "messages": list(reversed(messages or [])),
             "senders": senders,
-            "members": members,
+            "members": named_members,
             "removable": removable,
             "error": error,
             "group": group or {"title": "", "member_ids": []},

@@ -1,4 +1,5 @@
-"""Helpers several pages use: people for pickers, the seat ledger, authorship notes."""
+"""Helpers several pages use: people for pickers and as content names them, the seat ledger,
+authorship notes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import Principal
 from roster.accounts.models import User
+from roster.accounts.schemas import UserRef, name_hidden, user_ref
 from roster.accounts.service import get_system_user
 from roster.directory.keys import search_key
 from roster.directory.search import search_users
@@ -22,6 +24,19 @@ def picker_people(session: Session, principal: Principal) -> list[User]:
     """Active people for the no-JavaScript people pickers (the script searches instead)."""
     people, _total = search_users(session, principal.org_id, status="active", per_page=PICKER_LIMIT)
     return people
+
+
+def as_content_names(
+    session: Session, principal: Principal, users: dict[uuid.UUID, User]
+) -> dict[uuid.UUID, User | UserRef]:
+    """People as the pages' content (tasks, files, leads, messages) names them, as the API does:
+    with the organization's ``show_former_employee_names`` off, those who left become "Former
+    employee" (``user_ref``); everyone else stays as they are."""
+    show = principal.organization(session).show_former_employee_names
+    return {
+        user_id: user_ref(user, show_former_names=show) if name_hidden(user, show_former_names=show) else user
+        for user_id, user in users.items()
+    }
 
 
 def audit_picker_people(

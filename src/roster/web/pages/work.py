@@ -23,7 +23,7 @@ from roster.tasks import service as tasks
 from roster.tasks.models import Task, TaskStatus
 from roster.tasks.schemas import task_out
 from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
-from roster.web.pages.shared import authorship_notes, picker_people
+from roster.web.pages.shared import as_content_names, authorship_notes, picker_people
 from roster.web.pages.trash import TRASH_HINT, undo_action
 
 router = APIRouter(include_in_schema=False)
@@ -66,13 +66,14 @@ def tasks_page(
     items, total = tasks.list_tasks(session, principal.user, role=task_role, page=page, per_page=PER_PAGE)
     roles = tasks.list_task_roles(principal.user)
     people = tasks.load_people(session, principal.org_id, items)
+    named = as_content_names(session, principal, people.users)
     rows = [
         {
             "task": t,
-            "responsible": people.users.get(t.responsible_id),
-            "creator": people.users.get(t.creator_id),
-            "participants": [people.users[i] for i in people.participants.get(t.id, []) if i in people.users],
-            "observers": [people.users[i] for i in people.observers.get(t.id, []) if i in people.users],
+            "responsible": named.get(t.responsible_id),
+            "creator": named.get(t.creator_id),
+            "participants": [named[i] for i in people.participants.get(t.id, []) if i in named],
+            "observers": [named[i] for i in people.observers.get(t.id, []) if i in named],
             "may_change": tasks.can_change_task(principal.user, t),
         }
         for t in items
@@ -408,7 +409,9 @@ def delete_task(request: Request, principal: WebUser, session: DB, task_id: uuid
 def drive_page(request: Request, principal: WebUser, session: DB, page: int = 1) -> Response:
     page = max(1, min(page, 100_000))
     files, total = drive.list_files(session, principal.user, page=page, per_page=PER_PAGE)
-    owners = load_users(session, principal.org_id, {f.owner_id for f in files})
+    owners = as_content_names(
+        session, principal, load_users(session, principal.org_id, {f.owner_id for f in files})
+    )
     return render(
         request,
         "intranet/drive.html",
@@ -511,8 +514,8 @@ def crm_page(
         lead_status = None
     page = max(1, min(page, 100_000))
     leads, total = crm.list_leads(session, principal.user, status=lead_status, page=page, per_page=PER_PAGE)
-    users: dict[uuid.UUID, User] = load_users(
-        session, principal.org_id, {lead.responsible_id for lead in leads}
+    users = as_content_names(
+        session, principal, load_users(session, principal.org_id, {lead.responsible_id for lead in leads})
     )
     return render(
         request,
