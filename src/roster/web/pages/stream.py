@@ -18,7 +18,7 @@ from roster.stream.models import Post
 from roster.stream.schemas import PostOut, comment_out, post_out
 from roster.web.core import WebUser, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
-from roster.web.pages.trash import TRASH_HINT, undo_action
+from roster.web.pages.trash import moved_to_trash
 
 router = APIRouter(include_in_schema=False)
 
@@ -179,8 +179,7 @@ def delete_post(request: Request, principal: WebUser, session: DB, post_id: uuid
             item = service.delete_post(session, post, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/stream", request, exc.detail, "error")
-    message = f"The post is moved to the trash. {TRASH_HINT}"
-    return redirect("/stream", request, message, action=undo_action(item, "/stream"))
+    return moved_to_trash(request, item, "The post", "/stream")
 
 
 @router.post("/stream/posts/{post_id}/comments/{comment_id}/delete")
@@ -196,8 +195,7 @@ def delete_comment(
             item = service.delete_comment(session, post, comment, actor=principal.user)
     except errors.RosterError as exc:
         return redirect(back, request, exc.detail, "error")
-    message = f"The comment is moved to the trash. {TRASH_HINT}"
-    return redirect(back, request, message, action=undo_action(item, back))
+    return moved_to_trash(request, item, "The comment", back)
 
 
 def editable_text(out: PostOut) -> str:

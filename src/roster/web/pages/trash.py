@@ -33,10 +33,11 @@ _SHOWN_AT = {
 }
 
 
-def undo_action(item: TrashItem, back: str) -> FlashAction:
-    """The "Undo" button of the message shown after something is deleted: it restores ``item``
-    and returns to ``back``, the page the person deleted it from."""
-    return FlashAction("Undo", f"/trash/{item.id}/restore?" + urlencode({"next": back}))
+def moved_to_trash(request: Request, item: TrashItem, what: str, back: str) -> Response:
+    """Back to ``back``, the page the person deleted ``what`` from, saying where it went, with an
+    "Undo" button that restores ``item`` and returns there."""
+    undo = FlashAction("Undo", f"/trash/{item.id}/restore?" + urlencode({"next": back}))
+    return redirect(back, request, f"{what} is moved to the trash. {TRASH_HINT}", action=undo)
 
 
 @router.get("/trash")

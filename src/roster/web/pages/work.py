@@ -24,7 +24,7 @@ from roster.tasks.models import Task, TaskStatus
 from roster.tasks.schemas import task_out
 from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import as_content_names, authorship_notes, picker_people
-from roster.web.pages.trash import TRASH_HINT, undo_action
+from roster.web.pages.trash import moved_to_trash
 
 router = APIRouter(include_in_schema=False)
 
@@ -398,8 +398,7 @@ def delete_task(request: Request, principal: WebUser, session: DB, task_id: uuid
             item = tasks.delete_task(session, task, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/tasks", request, exc.detail, "error")
-    message = f"“{title}” is moved to the trash. {TRASH_HINT}"
-    return redirect("/tasks", request, message, action=undo_action(item, "/tasks"))
+    return moved_to_trash(request, item, f"“{title}”", "/tasks")
 
 
 # --- Drive ----------------------------------------------------------------------------------
@@ -490,8 +489,7 @@ def delete_file(request: Request, principal: WebUser, session: DB, file_id: uuid
             item = drive.delete_file(session, file, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/drive", request, exc.detail, "error")
-    message = f"“{name}” is moved to the trash. {TRASH_HINT}"
-    return redirect("/drive", request, message, action=undo_action(item, "/drive"))
+    return moved_to_trash(request, item, f"“{name}”", "/drive")
 
 
 # --- CRM ------------------------------------------------------------------------------------
@@ -741,5 +739,4 @@ def delete_lead(request: Request, principal: WebUser, session: DB, lead_id: uuid
             item = crm.delete_lead(session, lead, actor=principal.user)
     except errors.RosterError as exc:
         return redirect("/crm", request, exc.detail, "error")
-    message = f"“{title}” is moved to the trash. {TRASH_HINT}"
-    return redirect("/crm", request, message, action=undo_action(item, "/crm"))
+    return moved_to_trash(request, item, f"“{title}”", "/crm")
