@@ -659,3 +659,23 @@ def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, bro
                 shot(page, f"long-title-lead-{path.rsplit('/', 1)[-1]}-{width}")
         shot(page, f"long-name-erase-{width}")
         context.close()
+
+
+def test_the_tasks_list_takes_the_width_until_there_is_room_for_the_form_beside_it(
+    site: Site, browser: object
+) -> None:
+    """Below 1,440 pixels the task table gets the whole width and the new-task form goes under it,
+    reached by the New task button; on a wider window they share the row."""
+    for width, beside in ((1280, False), (1600, True)):
+        context = browser.new_context(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        sign_in(page, site, site.admin_email)
+        page.goto(site.url + "/tasks")
+        listing = page.locator(".grid-list-first > div").first.bounding_box()
+        form = page.locator("section[aria-labelledby=new-task]").bounding_box()
+        assert (form["x"] > listing["x"] + listing["width"] - 1) == beside, width
+        assert (form["y"] >= listing["y"] + listing["height"] - 1) == (not beside), width
+        page.get_by_role("link", name="New task").click()
+        assert page.evaluate("location.hash") == "#new-task"
+        context.close()

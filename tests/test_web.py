@@ -1439,11 +1439,13 @@ def test_a_refusal_that_is_not_about_being_an_admin_does_not_send_people_to_one(
     assert "for administrators" not in answer.text
 
 
-def _crawl(client: TestClient, start: str, limit: int = 2000) -> dict[str, int]:
+def _crawl(client: TestClient, start: str, limit: int = 2000) -> tuple[dict[str, int], set[str]]:
     """Follow every same-site link (``href="/..."``) from ``start``, breadth first; each address
-    reached and its status. Pages are parsed for more links; anything else (images, downloads,
+    reached and its status, and the links within a page (``href="#..."``) whose target the page
+    lacks, as ``page#target``. Pages are parsed for more links; anything else (images, downloads,
     style sheets) is only fetched."""
     seen: dict[str, int] = {}
+    dangling: set[str] = set()
     queue = [start]
     while queue and len(seen) < limit:
         path = queue.pop(0)
@@ -1457,20 +1459,24 @@ def _crawl(client: TestClient, start: str, limit: int = 2000) -> dict[str, int]:
             link = link.replace("&amp;", "&")
             if link not in seen:
                 queue.append(link)
+        targets = set(re.findall(r'\bid="([^"]+)"', answer.text))
+        dangling |= {f"{path}#{t}" for t in re.findall(r'href="#([^"]+)"', answer.text) if t not in targets}
     assert not queue, f"more than {limit} addresses: the crawl stopped early"
-    return seen
+    return seen, dangling
 
 
 @pytest.mark.parametrize("who", ["admin", "employee"])
 def test_every_link_on_every_page_leads_somewhere(
     client: TestClient, db: Session, settings: Settings, demo: tuple[User, User, list[User]], who: str
 ) -> None:
-    """No page links to an address that fails, is missing, or refuses the person it was shown to."""
+    """No page links to an address that fails, is missing, or refuses the person it was shown to,
+    nor to a place on itself that is not there (the tasks page's "New task", the skip link)."""
     admin, employee, _people = demo
     sign_in(client, db, settings, admin if who == "admin" else employee)
-    seen = _crawl(client, "/stream")
+    seen, dangling = _crawl(client, "/stream")
     broken = {path: status for path, status in seen.items() if status != 200}
     assert not broken, broken
+    assert not dangling, sorted(dangling)
     # The crawl reached the whole site, not just the stream.
     for page in ("/people", "/tasks", "/drive", "/messages", "/crm", "/trash", "/profile"):
         assert page in seen, page
