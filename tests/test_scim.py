@@ -5,6 +5,7 @@ sequence with its audit trail."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from roster import clock
 from roster.accounts.models import User
 from roster.domain.users import UserStatus
 from roster.scim import filters
@@ -883,6 +885,68 @@ def test_an_added_address_that_is_not_primary_leaves_the_persons_address(
     assert _address(db, org, created["id"]) == "w@x.test"
 
 
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "Add", "path": 'emails[type eq "home"].value', "value": "ann.home@y.test"},
+        {"op": "add", "path": 'emails[type eq "other"]', "value": {"value": "ann.other@y.test"}},
+        {"op": "replace", "path": 'emails[type eq "home"].value', "value": "ann.home@y.test"},
+        {"op": "add", "value": {'emails[type eq "home"].value': "ann.home@y.test"}},
+    ],
+)
+def test_an_address_added_by_a_filter_that_matches_nothing_leaves_the_persons_address(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str], operation: dict[str, Any]
+) -> None:
+    # An identity provider that maps a home address as well sends it on every sync: the person's
+    # sign-in address (and matching by the work one) must not move to it.
+    created = new_user(client, h, "ann@x.test")
+    answer = patch(client, h, f"{USERS}/{created['id']}", operation)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["emails"] == [{"value": "ann@x.test", "type": "work"}]
+    assert _address(db, org, created["id"]) == "ann@x.test"
+    found = search(client, h, 'emails[type eq "work"].value eq "ann@x.test"')
+    assert [r["id"] for r in found["Resources"]] == [created["id"]]
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "value": {"name": {"givenName": "Anne"}}},
+        {"op": "replace", "path": "name", "value": {"givenName": "Anne"}},
+        {"op": "Replace", "path": "name.givenName", "value": "Anne"},
+        {"op": "add", "path": "name", "value": {"givenName": "Anne"}},
+    ],
+)
+def test_replacing_part_of_the_name_leaves_the_rest(
+    client: TestClient, h: dict[str, str], operation: dict[str, Any]
+) -> None:
+    # RFC 7644 §3.5.2.3: sub-attributes not named in the value are left unchanged.
+    created = new_user(client, h, "lee@x.test", given="Ann", family="Lee")
+    answer = patch(client, h, f"{USERS}/{created['id']}", operation)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["name"] == {"givenName": "Anne", "familyName": "Lee"}
+    removed = patch(client, h, f"{USERS}/{created['id']}", {"op": "remove", "path": "name.familyName"})
+    assert removed.json()["name"] == {"givenName": "Anne"}
+
+
+def test_email_sub_attribute_names_are_case_insensitive(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    # RFC 7643 §2.1: attribute names are case-insensitive, the emails' sub-attributes included.
+    body = {"userName": "casey", "Emails": [{"Type": "work", "Value": "casey@x.test", "Primary": True}]}
+    created = client.post(USERS, json=body, headers=h)
+    assert created.status_code == 201, created.text
+    assert _address(db, org, created.json()["id"]) == "casey@x.test"
+    answer = patch(
+        client,
+        h,
+        f"{USERS}/{created.json()['id']}",
+        {"op": "add", "path": "emails", "value": [{"Value": "casey@y.test", "Primary": "True"}]},
+    )
+    assert answer.status_code == 200, answer.text
+    assert _address(db, org, created.json()["id"]) == "casey@y.test"
+
+
 def test_the_primary_address_changed_by_its_filter_keeps_its_type(
     client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
 ) -> None:
@@ -957,6 +1021,50 @@ def test_group_member_changes_as_entra_and_okta_send_them(client: TestClient, h:
     assert [m["value"] for m in put.json()["members"]] == [a["id"]]
     assert client.delete(url, headers=h).status_code == 204
     assert_scim_error(client.get(url, headers=h), 404)
+
+
+def test_a_groups_last_modified_and_version_move_with_its_members(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    a = new_user(client, h, "a@lm.test")
+    group = client.post(GROUPS, json={"displayName": "Ops"}, headers=h).json()
+    url = f"{GROUPS}/{group['id']}"
+    clock.advance(timedelta(minutes=1))
+    added = patch(client, h, url, {"op": "add", "path": "members", "value": [{"value": a["id"]}]})
+    assert added.status_code in (200, 204), added.text
+    after_add = client.get(url, headers=h)
+    assert after_add.json()["meta"]["lastModified"] > group["meta"]["lastModified"]
+    assert after_add.headers["ETag"] != group["meta"]["version"]
+    clock.advance(timedelta(minutes=1))
+    patch(client, h, url, {"op": "remove", "path": f'members[value eq "{a["id"]}"]'})
+    after_remove = client.get(url, headers=h).json()
+    assert after_remove["meta"]["lastModified"] > after_add.json()["meta"]["lastModified"]
+
+
+def test_a_group_listed_with_or_without_its_members_never_shows_another_version(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    # Entra ID reads groups with excludedAttributes=members: a version made without the members
+    # would not match the group's ETag, and an If-Match with it would fail though nothing changed.
+    a = new_user(client, h, "a@ver.test")
+    group = client.post(GROUPS, json={"displayName": "Ops", "members": [{"value": a["id"]}]}, headers=h)
+    etag = client.get(f"{GROUPS}/{group.json()['id']}", headers=h).headers["ETag"]
+    query = {"filter": f'id eq "{group.json()["id"]}"'}
+    full = client.get(GROUPS, params=query, headers=h).json()["Resources"][0]
+    assert full["meta"]["version"] == etag
+    for params in ({"excludedAttributes": "members"}, {"attributes": "displayName"}):
+        slim = client.get(GROUPS, params={**query, **params}, headers=h).json()["Resources"][0]
+        assert "members" not in slim and "version" not in slim["meta"]
+        assert slim["meta"]["lastModified"] == full["meta"]["lastModified"]
+    renamed = client.patch(
+        f"{GROUPS}/{group.json()['id']}",
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Ops 2"}],
+        },
+        headers={**h, "If-Match": full["meta"]["version"]},
+    )
+    assert renamed.status_code in (200, 204), renamed.text
 
 
 def test_a_group_refuses_members_that_are_not_users_of_the_organization(

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from roster import clock
 from roster.accounts.models import User
 from roster.accounts.service import lock_organization, require_active_user
 from roster.directory.models import Department, DepartmentMember
@@ -294,6 +295,11 @@ def _reassign_primary(session: Session, org_id: uuid.UUID, department_id: uuid.U
     )
 
 
+def _touch(department: Department) -> None:
+    """Its members changed: the department's ``updated_at`` moves (SCIM's ``meta.lastModified``)."""
+    department.updated_at = clock.now()
+
+
 def _lock_department(session: Session, department: Department) -> None:
     # Membership changes read the members, then insert: two at once (PostgreSQL) would both insert
     # the same person and one would hit the unique key. The department row serialises them.
@@ -366,6 +372,7 @@ def add_department_members(
         insert(DepartmentMember),
         [{"org_id": org_id, "id": new_id(), "department_id": department.id, "user_id": u} for u in added],
     )
+    _touch(department)
     # A first department becomes the person's primary one.
     session.execute(
         update(User)
@@ -403,6 +410,7 @@ def remove_department_members(
         )
         .execution_options(synchronize_session=False)
     )
+    _touch(department)
     other = (
         select(DepartmentMember.department_id)
         .where(

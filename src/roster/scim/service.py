@@ -184,7 +184,8 @@ def _pick_email(emails: Any) -> dict[str, Any] | None:
         emails = [emails]
     if not isinstance(emails, list):
         raise InvalidValueException(detail="emails must be a list.")
-    items = [_lower_keys(e) for e in emails if isinstance(e, dict) and e.get("value") not in (None, "")]
+    items = [_lower_keys(e) for e in emails if isinstance(e, dict)]
+    items = [e for e in items if e.get("value") not in (None, "")]
     if len(items) != len([e for e in emails if e not in (None, {})]):
         raise InvalidValueException(detail="Each email needs a value.")
     if not items:
@@ -408,9 +409,12 @@ def render_new_user(ctx: ScimContext, user: User) -> dict[str, Any]:
 
 
 def group_resource(
-    ctx: ScimContext, department: Department, members: list[tuple[uuid.UUID, str]]
+    ctx: ScimContext, department: Department, members: list[tuple[uuid.UUID, str]] | None
 ) -> dict[str, Any]:
-    """A department as a SCIM Group."""
+    """A department as a SCIM Group. ``members`` None: they were not read (a listing that leaves
+    them out), so the resource carries no ``meta.version``: the version is of the whole group, and
+    one made without its members would not match the group's ETag (RFC 7643 §3.1 makes it
+    optional)."""
     resource: dict[str, Any] = {"schemas": [CORE_GROUP], "id": str(department.id)}
     if department.external_id:
         resource["externalId"] = department.external_id
@@ -426,7 +430,8 @@ def group_resource(
         "lastModified": _iso(department.updated_at),
         "location": f"{ctx.base_url}/Groups/{department.id}",
     }
-    resource["meta"]["version"] = etag_of(resource)
+    if members is not None:
+        resource["meta"]["version"] = etag_of(resource)
     return resource
 
 
@@ -742,10 +747,12 @@ def _group_page(
     skip_members = "members" in excluded or (
         bool(wanted) and not any(a.startswith("members") for a in wanted)
     )
-    members = {d.id: [] for d in found} if skip_members else load_group_members(ctx.session, found)
+    members: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] | None = (
+        None if skip_members else load_group_members(ctx.session, found)
+    )
     return [
         project(
-            group_resource(ctx, d, members[d.id]),
+            group_resource(ctx, d, None if members is None else members[d.id]),
             query.attributes,
             query.excluded_attributes,
             core_urn=CORE_GROUP,
@@ -982,7 +989,7 @@ def patch_user(ctx: ScimContext, user: User, body: dict[str, Any]) -> User:
     resource = render_user(ctx, user)
     # Roster keeps one address, so it is the primary one: an added value marked primary replaces
     # it (RFC 7644 §3.5.2: the others' primary turns false), an added value that is not primary
-    # leaves it, and emails[primary eq true] finds it.
+    # is not kept, and emails[primary eq true] finds it.
     for item in resource.get("emails") or []:
         item["primary"] = True
     for operation in operations:
@@ -1170,7 +1177,9 @@ def _set_attribute(container: dict[str, Any], attr: str, value: Any, *, add: boo
             if item not in merged:
                 merged.append(item)
         container[key] = _one_primary(merged, [item for item in new if _is_primary(item)])
-    elif add and isinstance(current, dict) and isinstance(value, dict):
+    elif isinstance(current, dict) and isinstance(value, dict):
+        # add and replace alike: "sub-attributes that are not specified in the value parameter are
+        # left unchanged" (RFC 7644 §3.5.2.1 and §3.5.2.3); remove one with its own path.
         for name, item in value.items():
             current[_find_key(current, name)] = item
     else:
@@ -1231,12 +1240,10 @@ def apply_operation(
                 new.update(value)
             else:
                 new[target.sub_attr] = value
-            for item in items:
-                if isinstance(item, dict) and "primary" in item:
-                    item["primary"] = False
-            new.setdefault("primary", True)
+            # Like any added value: it becomes the person's one address only if it says it is
+            # primary; otherwise it is not kept (see patch_user).
             items.append(new)
-            target.container[key] = items
+            target.container[key] = _one_primary(items, [new] if _is_primary(new) else [])
             return
         for i in matched:
             if target.sub_attr is None:
