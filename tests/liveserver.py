@@ -30,7 +30,7 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 30) -> LiveServer:
+    def start(self, timeout: float = 90) -> LiveServer:
         env = {
             **os.environ,
             "ROSTER_DATABASE_URL": self.database_url,
