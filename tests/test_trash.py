@@ -21,7 +21,7 @@ from roster.crm.models import Lead
 from roster.domain import errors
 from roster.drive.models import DriveFile
 from roster.lifecycle.audit import AuditEvent
-from roster.lifecycle.deletion import DispositionPlan, delete_user
+from roster.lifecycle.deletion import DispositionPlan, delete_user, restore_user
 from roster.references import Disposition
 from roster.settings import Settings
 from roster.stream.models import Comment, CommentMention, Like, Post, PostTag
@@ -294,6 +294,28 @@ def test_work_in_the_trash_moves_with_its_deleted_owner_and_returns_to_the_syste
     assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, o.admin)).status_code == 200
     assert client.get(url, headers=auth(db, o.admin)).json()["creator"]["is_system"] is True
     assert db.get(Task, (o.org.id, uuid.UUID(task_id))) is not None
+
+
+@pytest.mark.parametrize("in_the_trash", ["before the deletion", "since"])
+def test_restoring_the_person_gives_their_work_in_the_trash_back_to_them(
+    client: TestClient, db: Session, in_the_trash: str
+) -> None:
+    o = make_org(db)
+    author = make_user(db, o.org, first_name="Tracy", last_name="Trash")
+    post_id, url, _ = _post(client, auth(db, author), o)
+    if in_the_trash == "before the deletion":
+        assert client.delete(url, headers=auth(db, author)).status_code == 204
+    delete_user(db, author, actor=o.admin, confirm=author.email)
+    if in_the_trash == "since":
+        assert client.delete(url, headers=auth(db, o.admin)).status_code == 204
+    result = restore_user(db, author, actor=o.admin)
+    assert result.restored == {"stream.post.author": 1} and result.left == {}
+    [item] = _trash(client, auth(db, o.admin))
+    assert item["owner"]["id"] == str(author.id)
+    assert client.post(f"{API}/trash/{item['id']}/restore", headers=auth(db, o.admin)).status_code == 200
+    shown = client.get(url, headers=auth(db, o.admin)).json()
+    assert shown["id"] == post_id and shown["author"]["id"] == str(author.id)
+    assert shown["author"]["status"] == "dismissed"
 
 
 def test_the_trash_page_restores_and_an_admin_empties_behind_a_confirmation(

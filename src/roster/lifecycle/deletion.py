@@ -706,6 +706,17 @@ def _email_taken(session: Session, org_id: uuid.UUID, key: str) -> bool:
     return False
 
 
+def _in_the_trash(table: Table, hide: Column[Any]) -> ColumnElement[bool]:
+    """The row is hidden by an item still in the trash (not by a lifecycle operation)."""
+    trash = Base.metadata.tables["trash_items"]
+    return exists().where(
+        trash.c.org_id == table.c.org_id,
+        trash.c.id == hide,
+        trash.c.restored_at.is_(None),
+        trash.c.purged_at.is_(None),
+    )
+
+
 def _return_rows(
     session: Session,
     ref: UserReference,
@@ -742,8 +753,10 @@ def _return_rows(
         hide = _hide_column(ref, table)
         if hide is not None:
             # Hidden since by another deletion: it stays with that deletion (and counts as left),
-            # so every row a deletion hides still points at that deletion's user.
-            where.append(hide.is_(None))
+            # so every row a deletion hides still points at that deletion's user. A row in the
+            # trash (before the deletion or since) comes back to its owner like any other, so
+            # that restoring it from the trash shows them, not the System User.
+            where.append(or_(hide.is_(None), _in_the_trash(table, hide)))
         if ref.unique_with:
             where.append(~_clash(ref, table, user_id))
         returned += _rowcount(
