@@ -11,9 +11,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
+from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+from roster.db.migrate import downgrade, upgrade
 from roster.directory import search as directory_search
 from roster.directory.keys import _folded, prefix_upper_bound, search_key
 from roster.directory.search import autocomplete, autocomplete_rows, search_users
+from tests.dbutil import DatabaseFactory
 from tests.factories import auth, make_org, make_user
 
 
@@ -42,6 +45,52 @@ def test_the_upper_bound_covers_exactly_the_prefix() -> None:
     assert "jo" < "jo\U0010ffff" < upper <= "jp"
     assert prefix_upper_bound("a\U0010ffff") == "b"
     assert prefix_upper_bound("\ud7ff") == "\ue000"
+
+
+def test_letters_with_a_stroke_and_ligatures_fold_to_plain_letters() -> None:
+    assert search_key("Ørsted") == "orsted"
+    assert search_key("Łukasz") == "lukasz"
+    assert search_key("Đorđe") == "dorde"
+    assert search_key("Søren Ærø") == "soren aero"
+    assert search_key("Œuvre Þór") == "oeuvre thor"
+
+
+def test_a_name_with_a_stroke_is_found_as_people_type_it(db: Session) -> None:
+    o = make_org(db)
+    make_user(db, o.org, first_name="Łukasz", last_name="Ørsted")
+    make_user(db, o.org, first_name="Lukas", last_name="Berg")
+    assert sorted(_names(autocomplete(db, o.org.id, "luk"))) == ["Lukas Berg", "Łukasz Ørsted"]
+    assert _names(autocomplete(db, o.org.id, "orst")) == ["Łukasz Ørsted"]
+    assert _names(autocomplete(db, o.org.id, "Ørs")) == ["Łukasz Ørsted"]
+    assert [u.display_name for u in search_users(db, o.org.id, q="ørsted")[0]] == ["Łukasz Ørsted"]
+
+
+def test_the_migration_refolds_the_keys_written_before_it(databases: DatabaseFactory) -> None:
+    url = databases.new_database()
+    engine = make_engine(url)
+    try:
+        with transaction(make_sessionmaker(writer(engine))) as session:
+            o = make_org(session)
+            user = make_user(session, o.org, first_name="Søren", last_name="Łukasz", email="bjørn@x.test")
+            user_id = user.id
+        downgrade(url, "0009")
+        with engine.connect() as conn:
+            keys = conn.execute(
+                select(User.first_name_key, User.last_name_key, User.email_search_key).where(
+                    User.id == user_id
+                )
+            ).one()
+        assert tuple(keys) == ("søren", "łukasz", "bjørn@x.test")
+        upgrade(url)
+        with engine.connect() as conn:
+            keys = conn.execute(
+                select(User.first_name_key, User.last_name_key, User.email_search_key).where(
+                    User.id == user_id
+                )
+            ).one()
+        assert tuple(keys) == ("soren", "lukasz", "bjorn@x.test")
+    finally:
+        engine.dispose()
 
 
 def test_jo_finds_johns_with_accents_and_joneses(db: Session) -> None:

@@ -20,3 +20,8 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Run every migration up to ``revision`` on the database at ``url``."""
     command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Undo migrations down to ``revision`` on the database at ``url``."""
+    command.downgrade(alembic_config(url), revision)

@@ -22,10 +22,29 @@ from roster.accounts.models import SEARCH_KEY_LENGTH, User
 # ASCII's control characters (category Cc), for str.translate to drop.
 _ASCII_CONTROLS: dict[int, None] = dict.fromkeys([*range(0x20), 0x7F])
 
+# Latin letters that Unicode does not decompose into a base letter and a mark, written as people
+# type them without the stroke or ligature ("orsted" finds "Ørsted", "lukasz" finds "Łukasz",
+# "aero" finds "Ærø"). Applied after casefolding, so only the lower-case forms are listed.
+LETTERS_WITHOUT_MARKS: dict[int, str] = str.maketrans(
+    {
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "ħ": "h",
+        "ŧ": "t",
+        "ı": "i",
+        "æ": "ae",
+        "œ": "oe",
+        "þ": "th",
+    }
+)
+
 
 def search_key(text: str | None) -> str:
     """Fold text for prefix search: NFKD, combining marks and control characters dropped,
-    casefolded, whitespace collapsed."""
+    casefolded, letters with a stroke or ligatures written in plain letters, whitespace
+    collapsed."""
     if not text:
         return ""
     if text.isascii():
@@ -42,7 +61,7 @@ def _folded(text: str) -> str:
         c for c in decomposed if not unicodedata.combining(c) and unicodedata.category(c) != "Cc"
     )
     folded = unicodedata.normalize("NFKD", stripped.casefold())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
+    folded = "".join(c for c in folded if not unicodedata.combining(c)).translate(LETTERS_WITHOUT_MARKS)
     return " ".join(folded.split())[:SEARCH_KEY_LENGTH]
 
 
