@@ -101,6 +101,21 @@ def test_garbage_tokens_are_refused_without_error(client: TestClient) -> None:
         assert answer.status_code == 401, value
 
 
+def test_token_lists_page_like_every_other_list(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    headers = auth(db, o.admin)
+    for name in ("one", "two", "three"):
+        assert client.post("/api/v1/me/tokens", json={"name": name}, headers=headers).status_code == 201
+        assert client.post("/api/v1/scim/tokens", json={"name": name}, headers=headers).status_code == 201
+    for url in ("/api/v1/me/tokens", "/api/v1/scim/tokens"):
+        pages = [
+            client.get(url, params={"page": n, "per_page": 2}, headers=headers).json() for n in (1, 2, 3)
+        ]
+        assert [[t["name"] for t in p["items"]] for p in pages] == [["one", "two"], ["three"], []]
+        assert {p["total"] for p in pages} == {3}
+        assert client.get(url, params={"per_page": 201}, headers=headers).status_code == 422
+
+
 def test_personal_access_tokens_work_and_can_be_revoked(client: TestClient, db: Session) -> None:
     o = make_org(db, slug="acme")
     headers = auth(db, o.admin)
@@ -109,8 +124,8 @@ def test_personal_access_tokens_work_and_can_be_revoked(client: TestClient, db: 
     pat = created.json()["token"]
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {pat}"}).status_code == 200
     listed = client.get("/api/v1/me/tokens", headers=headers).json()
-    assert [t["name"] for t in listed] == ["script"]
-    assert all(t["token"] is None for t in listed)
+    assert [t["name"] for t in listed["items"]] == ["script"] and listed["total"] == 1
+    assert all(t["token"] is None for t in listed["items"])
     assert client.delete(f"/api/v1/me/tokens/{created.json()['id']}", headers=headers).status_code == 204
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {pat}"}).status_code == 401
 

@@ -201,7 +201,7 @@ def test_numbers_and_switches_of_the_wrong_json_type_are_refused_not_converted(
     assert answer.status_code == 422, answer.text
     assert (answer.json()["code"], answer.json()["field"]) == ("validation_failed", field)
     assert client.get(f"{API}/organization/settings", headers=headers).json() == before
-    assert client.get(f"{API}/me/tokens", headers=headers).json() == []
+    assert client.get(f"{API}/me/tokens", headers=headers).json() == {"items": [], "total": 0}
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read_and_uploads_keep_their_own(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import BaseModel
 
 from roster.accounts import service
 from roster.accounts.deps import DB, AppSettings, CurrentUser, SignedIn
@@ -22,6 +24,9 @@ from roster.accounts.schemas import (
     user_out,
 )
 from roster.accounts.security import csrf_token_for
+
+PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
+PerPage = Annotated[int, Query(ge=1, le=200)]
 
 router = APIRouter(tags=["sign-in"])
 
@@ -70,12 +75,21 @@ def change_password(body: PasswordChangeIn, request: Request, principal: Current
         service.change_password(session, principal.user, current=body.current_password, new=body.new_password)
 
 
-@router.get("/me/tokens", response_model=list[PersonalTokenOut])
-def list_tokens(principal: CurrentUser, session: DB) -> list[PersonalTokenOut]:
-    return [
-        PersonalTokenOut.model_validate(t, from_attributes=True)
-        for t in service.list_personal_tokens(session, principal.user)
-    ]
+class PersonalTokenList(BaseModel):
+    items: list[PersonalTokenOut]
+    total: int
+
+
+@router.get("/me/tokens", response_model=PersonalTokenList)
+def list_tokens(
+    principal: CurrentUser, session: DB, page: PageNo = 1, per_page: PerPage = 50
+) -> PersonalTokenList:
+    """One's live personal access tokens (never their secrets), a page at a time."""
+    found = service.list_personal_tokens(session, principal.user)
+    shown = found[(page - 1) * per_page : page * per_page]
+    return PersonalTokenList(
+        items=[PersonalTokenOut.model_validate(t, from_attributes=True) for t in shown], total=len(found)
+    )
 
 
 @router.post("/me/tokens", response_model=PersonalTokenOut, status_code=status.HTTP_201_CREATED)

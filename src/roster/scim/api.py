@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Query, Request, Response, status
 from pydantic import BaseModel, Field
 from scim2_models import (
     InvalidSyntaxException,
@@ -80,13 +80,17 @@ def create_scim_token(principal: AdminUser, session: DB, body: ScimTokenIn | Non
 
 
 @router.get("/scim/tokens", response_model=ScimTokenList)
-def list_scim_tokens(principal: AdminUser, session: DB) -> ScimTokenList:
+def list_scim_tokens(
+    principal: AdminUser,
+    session: DB,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ScimTokenList:
     """The organization's live SCIM tokens (never their secrets), with when each was last used."""
-    items = [
-        ScimTokenOut.model_validate(t, from_attributes=True)
-        for t in tokens.list_scim_tokens(session, principal.org_id)
-    ]
-    return ScimTokenList(items=items, total=len(items))
+    found = tokens.list_scim_tokens(session, principal.org_id)
+    shown = found[(page - 1) * per_page : page * per_page]
+    items = [ScimTokenOut.model_validate(t, from_attributes=True) for t in shown]
+    return ScimTokenList(items=items, total=len(found))
 
 
 @router.delete("/scim/tokens/{scim_token_id}", status_code=status.HTTP_204_NO_CONTENT)
