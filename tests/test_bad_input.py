@@ -286,3 +286,27 @@ def test_null_in_a_patch_clears_only_what_may_be_empty_and_is_refused_elsewhere(
             else:
                 assert answer.status_code == 422, (route.path, key, answer.text)
                 assert answer.json()["field"] == key, (route.path, key, answer.json())
+
+
+def test_a_field_no_endpoint_knows_is_refused_everywhere_and_changes_nothing(
+    app: FastAPI, client: TestClient, db: Session
+) -> None:
+    """A misspelt field ("respnsible_id") must not be ignored silently: every JSON body model
+    refuses what it does not declare, as the post and profile models always did."""
+    from pydantic import BaseModel
+
+    from tests.routes import _flat_routes
+
+    checked = []
+    for path, _methods, dependant in _flat_routes(list(app.routes)):
+        for param in dependant.body_params:
+            model = param.field_info.annotation
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                assert model.model_config.get("extra") == "forbid", f"{path}: {model.__name__}"
+                checked.append(model)
+    assert len(checked) > 20
+    o = make_org(db)
+    h = auth(db, o.admin)
+    answer = client.post(f"{API}/invitations", json={"email": "new@x.test", "rol": "admin"}, headers=h)
+    assert answer.status_code == 422 and answer.json()["code"] == "validation_failed"
+    assert client.get(f"{API}/invitations", headers=h).json()["total"] == 0

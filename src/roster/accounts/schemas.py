@@ -92,7 +92,7 @@ def photo_url(user_id: uuid.UUID, is_system: bool, photo_version: int | None, si
 
 
 class LoginIn(BaseModel):
-    model_config = ConfigDict(str_max_length=1024)
+    model_config = ConfigDict(str_max_length=1024, extra="forbid")
     organization: str = Field(max_length=63)
     email: str = Field(max_length=320)
     password: str
@@ -105,6 +105,7 @@ class LoginOut(BaseModel):
 
 
 class PersonalTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
     expires_in_days: StrictInt | None = Field(default=None, ge=1, le=3650)  # true is not one day
 
@@ -119,15 +120,18 @@ class PersonalTokenOut(BaseModel):
 
 
 class PasswordResetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     organization: str = Field(max_length=63)
     email: str = Field(max_length=320)
 
 
 class PasswordResetConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     token: str = Field(max_length=300)
     password: str = Field(max_length=1024)
 
 
 class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     current_password: str = Field(max_length=1024)
     new_password: str = Field(max_length=1024)

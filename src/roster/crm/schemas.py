@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from roster.accounts.models import User
 from roster.accounts.schemas import UserRef, user_ref
@@ -17,6 +17,7 @@ _MAX = 50_000
 
 
 class LeadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     title: str = Field(max_length=_MAX)
     responsible_id: uuid.UUID
     contact_name: str = Field(default="", max_length=_MAX)

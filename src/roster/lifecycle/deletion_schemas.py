@@ -24,21 +24,25 @@ class DispositionIn(BaseModel):
 
 
 class DeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     confirm: str = ""
     disposition: DispositionIn | None = None
 
 
 class EraseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     confirm: str = ""
     disposition: DispositionIn | None = None
 
 
 class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     into_id: uuid.UUID
     confirm: str = ""
 
 
 class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     to_id: uuid.UUID
     kinds: list[str] | None = Field(default=None, max_length=500)
     originally_by: uuid.UUID | None = None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from roster import clock
 from roster.accounts.schemas import UserOut
@@ -15,6 +15,7 @@ from roster.patches import Patch
 
 
 class InvitationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     email: str = Field(max_length=320)
     role: Literal["admin", "employee"] = "employee"
     first_name: str = Field(default="", max_length=100)
@@ -80,6 +81,7 @@ class BulkRow(BaseModel):
 
 
 class BulkInvitationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     emails: list[str] = Field(default_factory=list, max_length=1000)
     invitations: list[BulkRow] = Field(default_factory=list, max_length=1000)
     role: Literal["admin", "employee"] = "employee"
@@ -107,6 +109,7 @@ class InvitationLookupOut(BaseModel):
 
 
 class AcceptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     token: str = Field(max_length=300)
     password: str = Field(max_length=1024)
     first_name: str | None = Field(default=None, max_length=100)
@@ -120,6 +123,7 @@ class AcceptOut(BaseModel):
 
 
 class DismissIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     reason: str | None = Field(default=None, max_length=1000)
 
 
@@ -133,6 +137,7 @@ class SeatsOut(BaseModel):
 
 
 class PlanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     plan: Literal["free", "plus", "standard", "professional", "enterprise"]
 
 

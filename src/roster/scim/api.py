@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from scim2_models import (
     InvalidSyntaxException,
     NotFoundException,
@@ -49,6 +49,7 @@ router = APIRouter(tags=["scim"])
 
 
 class ScimTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     name: str = Field(default="", max_length=100)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from roster.accounts.schemas import UserRef, user_ref
 from roster.patches import Patch
@@ -17,6 +17,7 @@ _TEXT_MAX = 100_000
 
 
 class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     title: str = Field(max_length=_TEXT_MAX)
     responsible_id: uuid.UUID
     participant_ids: list[uuid.UUID] = Field(default_factory=list, max_length=PEOPLE_LIMIT)
