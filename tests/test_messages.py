@@ -750,6 +750,8 @@ def test_the_system_user_keeping_a_deleted_members_place_is_no_member_to_add_or_
     assert f'<option value="{system.id}"' not in page
     for person in (ann, cat, o.admin):
         assert f'<option value="{person.id}"' not in page  # in the chat already
+    picker = re.search(r'data-name="user_ids" data-multiple data-exclude="([^"]+)"', page)
+    assert picker is not None and str(cat.id) in picker.group(1).split()
     assert "Cat Staying" in page and "System User" not in page  # nor in the untitled chat's name
     assert f"/messages/chats/{chat.id}" in _unread_badges(page)
 
