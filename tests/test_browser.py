@@ -595,6 +595,16 @@ def test_a_participant_opens_a_task_and_a_group_chat_gains_a_member_through_the_
     page.wait_for_selector("text=Grace Okafor is added to the chat.")  # type: ignore[attr-defined]
     members = page.locator("section[aria-labelledby=chat-members] li")  # type: ignore[attr-defined]
     assert members.count() == 3 and "Grace Okafor" in members.nth(2).inner_text()
+    # Now in the chat, Grace is still found by the search, greyed out and not to be picked.
+    picker = page.locator("#f-user_ids-search")  # type: ignore[attr-defined]
+    picker.press_sequentially("Gra", delay=40)
+    grace = page.locator(".ac-option", has_text="Grace Okafor")  # type: ignore[attr-defined]
+    grace.wait_for(state="visible")
+    assert "In the chat already" in grace.inner_text() and grace.get_attribute("aria-disabled") == "true"
+    grace.click(force=True)  # the browser would click it; nothing happens
+    picker.press("Enter")
+    assert page.locator(".people-picker .chip").count() == 0  # type: ignore[attr-defined]
+    picker.fill("")
     shot(page, "group-chat-members")
     # Colin is removed (after the browser asks), and the chat is gone from his list.
     page.locator("li", has_text="Colin Baker").get_by_role("button", name="Remove").click()  # type: ignore[attr-defined]

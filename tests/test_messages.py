@@ -3,6 +3,7 @@ group chat's members managed from its page."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from datetime import timedelta
@@ -88,7 +89,7 @@ def test_a_conversation_with_someone_never_messaged_is_empty(client: TestClient,
     o = make_org(db)
     ann, ben = make_user(db, o.org), make_user(db, o.org, dismissed=True)
     answer = client.get(f"{API}/messages/with/{ben.id}", headers=auth(db, ann))
-    assert answer.json() == {"items": [], "total": 0, "chat_id": None}
+    assert answer.json() == {"items": [], "total": 0, "chat_id": None, "chat_ids": []}
     assert client.get(f"{API}/messages/with/{uuid.uuid4()}", headers=auth(db, ann)).status_code == 404
 
 
@@ -533,3 +534,240 @@ def test_a_direct_conversation_offers_no_member_management(
     assert client.get(f"/messages/chats/{chat_id}/leave", headers=HTML).status_code == 409
     refused = post(client, f"/messages/chats/{chat_id}/members", csrf, {"user_ids": [str(cat.id)]})
     assert "start a group chat instead" in refused.text
+
+
+# --- Conversations whose other party left, and two people's several direct chats --------------
+
+
+def _delete(db: Session, admin: User, person: User) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    delete_user(db, person, actor=admin, confirm=person.email)  # the default: to the System User
+    db.flush()
+
+
+def _unread_badges(page: str) -> dict[str, str]:
+    """The conversation list's links and their unread counts ("" when none)."""
+    nav = page[page.index('aria-label="Conversations"') : page.index('aria-label="Conversation"')]
+    links = re.findall(r'<a href="([^"]+)".*?</a>', nav, flags=re.S)
+    counts = re.findall(r'<a href="[^"]+".*?(?:badge-invited">(\d+)<|</a>)', nav, flags=re.S)
+    return dict(zip(links, counts, strict=True))
+
+
+def test_each_deleted_colleagues_direct_chat_opens_on_its_own_and_its_unread_mark_clears(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    john = make_user(db, o.org, first_name="Jöhn", last_name="Smith")
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones")
+    carlos = make_user(db, o.org, first_name="Carlos", last_name="Ruiz")
+    with_anna = send_direct_message(db, actor=john, to_user_id=anna.id, body="Anna, the budget?").chat_id
+    clock.advance(timedelta(seconds=1))
+    with_carlos = send_direct_message(
+        db, actor=carlos, to_user_id=john.id, body="Carlos here, call me"
+    ).chat_id
+    clock.advance(timedelta(seconds=1))
+    _delete(db, o.admin, anna)
+    _delete(db, o.admin, carlos)
+    system = get_system_user(db, o.org.id)
+
+    csrf = sign_in(client, db, settings, john)
+    inbox = client.get("/messages", headers=HTML).text
+    # One entry per conversation, each opened by its chat, told apart by when it started; never a
+    # link "with the System User", and no names of the people who left.
+    assert _unread_badges(inbox) == {
+        f"/messages/chats/{with_carlos}": "1",
+        f"/messages/chats/{with_anna}": "",
+    }
+    assert f"/messages/with/{system.id}" not in inbox
+    assert inbox.count("Direct (former colleague) · since") == 2
+    assert "Anna" not in inbox and "Carlos" not in inbox and "Originally" not in inbox
+
+    carlos_page = client.get(f"/messages/chats/{with_carlos}", headers=HTML).text
+    assert "Carlos here, call me" in carlos_page and "Anna, the budget?" not in carlos_page
+    assert "Direct conversation (former colleague)" in carlos_page and "Group chat" not in carlos_page
+    assert "is no longer here, so the conversation is read-only" in carlos_page
+    assert 'name="body"' not in carlos_page
+    assert _unread_badges(carlos_page)[f"/messages/chats/{with_carlos}"] == ""  # read by opening it
+    anna_page = client.get(f"/messages/chats/{with_anna}", headers=HTML).text
+    assert "Anna, the budget?" in anna_page and "Carlos here" not in anna_page
+    refused = post(client, f"/messages/chats/{with_anna}", csrf, {"body": "Anyone?"})
+    assert refused.status_code == 422 and "Anyone?" in refused.text
+
+    # "The conversation with the System User" would run two people's into one: it is refused.
+    answer = client.get(f"/messages/with/{system.id}", headers=HTML)
+    assert answer.status_code == 200 and str(answer.url).endswith("/messages")
+    assert "open them one by one from the list" in answer.text
+    api = client.get(f"{API}/messages/with/{system.id}", headers=auth(db, john))
+    assert api.status_code == 409 and api.json()["code"] == "not_a_person"
+    chats = _chats(client, auth(db, john))
+    assert {c["id"] for c in chats.values()} == {str(with_anna), str(with_carlos)}
+    assert all(c["unread_count"] == 0 for c in chats.values())
+    assert all(c["kind"] == "direct" for c in chats.values())
+
+
+def test_an_admin_sees_whose_a_deleted_persons_direct_chat_originally_was(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    dora = make_user(db, o.org, first_name="Dora", last_name="Deleted")
+    eve = make_user(db, o.org, first_name="Eve", last_name="Gone")
+    with_dora = send_direct_message(
+        db, actor=dora, to_user_id=o.admin.id, body="Keys are in the drawer"
+    ).chat_id
+    clock.advance(timedelta(seconds=1))
+    with_eve = send_direct_message(db, actor=eve, to_user_id=o.admin.id, body="Bye").chat_id
+    _delete(db, o.admin, dora)
+    _delete(db, o.admin, eve)
+
+    sign_in(client, db, settings, o.admin)
+    inbox = client.get("/messages", headers=HTML).text
+    assert "Originally with Dora Deleted" in inbox and "Originally with Eve Gone" in inbox
+    page = client.get(f"/messages/chats/{with_dora}", headers=HTML).text
+    assert "Keys are in the drawer" in page and "Originally with Dora Deleted" in page
+    assert "Originally with Eve Gone" in client.get(f"/messages/chats/{with_eve}", headers=HTML).text
+
+
+def test_a_dismissed_colleagues_direct_chat_opens_by_its_id_from_the_list(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    emma = make_user(db, o.org)
+    lee = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    chat_id = send_direct_message(db, actor=lee, to_user_id=emma.id, body="Handing over").chat_id
+    dismiss_user(db, lee, actor=o.admin)
+    db.flush()
+    sign_in(client, db, settings, emma)
+    inbox = client.get("/messages", headers=HTML).text
+    assert _unread_badges(inbox) == {f"/messages/chats/{chat_id}": "1"}
+    assert "Lee Leaver" in inbox and "Direct (former colleague)" in inbox
+    page = client.get(f"/messages/chats/{chat_id}", headers=HTML).text
+    assert "Handing over" in page and "Lee Leaver" in page and "Group chat" not in page
+
+
+def _merged_pair(db: Session) -> tuple[Any, User, User, User, uuid.UUID, uuid.UUID]:
+    """John and Anna talk; John's duplicate account talked to Anna too; the duplicate is merged
+    into John. Returns the organization, John, Anna, the duplicate and the two chats' ids."""
+    from roster.lifecycle.deletion import merge_users
+
+    o = make_org(db)
+    john = make_user(db, o.org, first_name="John", last_name="Smith")
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones")
+    dup = make_user(db, o.org, first_name="John", last_name="Smith", email=f"john2@{o.org.slug}.test")
+    said: list[tuple[User, User, str]] = [
+        (john, anna, "1 John to Anna"),
+        (anna, dup, "2 Anna to the duplicate"),
+        (anna, john, "3 Anna to John"),
+        (dup, anna, "4 the duplicate to Anna"),
+        (anna, dup, "5 Anna to the duplicate again"),
+    ]
+    for sender, recipient, body in said:
+        send_direct_message(db, actor=sender, to_user_id=recipient.id, body=body)
+        clock.advance(timedelta(seconds=1))
+    from roster.messages.service import find_direct_chat
+
+    own = find_direct_chat(db, o.org.id, john.id, anna.id)
+    theirs = find_direct_chat(db, o.org.id, dup.id, anna.id)
+    assert own is not None and theirs is not None
+    merge_users(db, dup, into=john, actor=o.admin, confirm=dup.email)
+    db.flush()
+    return o, john, anna, dup, own.id, theirs.id
+
+
+def test_after_a_merge_the_conversation_with_someone_reads_every_chat_the_two_share(
+    client: TestClient, db: Session
+) -> None:
+    from roster.lifecycle.deletion import restore_user
+
+    o, john, anna, dup, own, theirs = _merged_pair(db)
+    headers = auth(db, john)
+    assert {c["id"]: c["unread_count"] for c in _chats(client, headers).values()} == {
+        str(own): 1,  # "3"
+        str(theirs): 1,  # "5": the duplicate had read "2" when it wrote "4"
+    }
+    page = client.get(f"{API}/messages/with/{anna.id}", headers=headers).json()
+    assert [m["body"][0] for m in page["items"]] == ["5", "4", "3", "2", "1"]
+    assert page["total"] == 5 and page["chat_id"] == str(own)
+    assert page["chat_ids"] == [str(own), str(theirs)]
+    assert {m["chat_id"] for m in page["items"]} == {str(own), str(theirs)}
+    assert all(c["unread_count"] == 0 for c in _chats(client, headers).values())  # all read
+    paged = client.get(f"{API}/messages/with/{anna.id}?per_page=2&page=2", headers=headers).json()
+    assert [m["body"][0] for m in paged["items"]] == ["3", "2"]
+
+    # Both of them see it whole, and new messages, from either side, go to the oldest chat.
+    assert client.get(f"{API}/messages/with/{john.id}", headers=auth(db, anna)).json()["total"] == 5
+    assert _dm(client, headers, anna, "6 John again")["chat_id"] == str(own)
+    assert _dm(client, auth(db, anna), john, "7 Anna again")["chat_id"] == str(own)
+
+    # Nothing was joined: restoring the duplicate takes its conversation back.
+    restore_user(db, dup, actor=o.admin)
+    db.flush()
+    page = client.get(f"{API}/messages/with/{anna.id}", headers=headers).json()
+    assert [m["body"][0] for m in page["items"]] == ["7", "6", "3", "1"]
+    assert page["chat_ids"] == [str(own)]
+    assert set(_chats(client, headers)) == {str(own)}
+
+
+def test_after_a_merge_the_page_shows_one_conversation_with_every_message_and_its_unread_total(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    _o, john, anna, _dup, own, theirs = _merged_pair(db)
+    csrf = sign_in(client, db, settings, john)
+    inbox = client.get("/messages", headers=HTML).text
+    assert _unread_badges(inbox) == {f"/messages/with/{anna.id}": "2"}
+    page = client.get(f"/messages/with/{anna.id}", headers=HTML).text
+    bodies = re.findall(r"(\d) (?:John|Anna|the duplicate) to", page)
+    assert bodies == ["1", "2", "3", "4", "5"]  # oldest first, as a conversation reads
+    assert _unread_badges(page) == {f"/messages/with/{anna.id}": ""}
+    sent = post(client, f"/messages/with/{anna.id}", csrf, {"body": "6 John to Anna"})
+    assert sent.status_code == 200 and "6 John to Anna" in sent.text
+    assert db.scalars(select(Message.chat_id).where(Message.body == "6 John to Anna")).one() == own
+    # Each chat still opens by its id, with its own messages only.
+    alone = client.get(f"/messages/chats/{theirs}", headers=HTML).text
+    assert "2 Anna to the duplicate" in alone and "1 John to Anna" not in alone
+
+
+def test_the_system_user_keeping_a_deleted_members_place_is_no_member_to_add_or_remove(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service
+
+    o = make_org(db)
+    ann = make_user(db, o.org, first_name="Ann", last_name="Starter")
+    ben = make_user(db, o.org, first_name="Ben", last_name="Leaving")
+    cat = make_user(db, o.org, first_name="Cat", last_name="Staying")
+    chat = _group(db, ann, ben, cat, o.admin, title="")
+    _delete(db, o.admin, ben)
+    system = get_system_user(db, o.org.id)
+    assert system.id in service.list_member_ids(db, chat)  # restoring Ben puts him back
+
+    csrf = sign_in(client, db, settings, ann)
+    page = client.get(f"/messages/chats/{chat.id}", headers=HTML).text
+    members = page[page.index('id="chat-members"') :]
+    assert "System User" not in members and f"/members/{system.id}/remove" not in members
+    assert f'<option value="{system.id}"' not in page
+    for person in (ann, cat, o.admin):
+        assert f'<option value="{person.id}"' not in page  # in the chat already
+    picker = re.search(r'data-name="user_ids" data-multiple data-exclude="([^"]+)"', page)
+    assert picker is not None and str(cat.id) in picker.group(1).split()
+    assert "Cat Staying" in page and "System User" not in page  # nor in the untitled chat's name
+    assert f"/messages/chats/{chat.id}" in _unread_badges(page)
+
+    refused = post(client, f"/messages/chats/{chat.id}/members/{system.id}/remove", csrf)
+    assert "it cannot be removed" in refused.text
+    api = client.delete(f"{API}/chats/{chat.id}/members/{system.id}", headers=auth(db, ann))
+    assert api.status_code == 409 and api.json()["code"] == "system_user_immutable"
+    add = client.post(
+        f"{API}/chats/{chat.id}/members", json={"user_id": str(system.id)}, headers=auth(db, ann)
+    )
+    assert add.status_code == 422 and add.json()["code"] == "inactive_user"
+    assert system.id in service.list_member_ids(db, chat)
+
+    # An admin in the chat sees whose place it keeps, and still no Remove button.
+    sign_in(client, db, settings, o.admin)
+    members = client.get(f"/messages/chats/{chat.id}", headers=HTML).text
+    members = members[members.index('id="chat-members"') :]
+    assert "System User" in members and "Originally Ben Leaving" in members
+    assert f"/members/{system.id}/remove" not in members

@@ -694,7 +694,9 @@ def test_a_conversation_with_someone_who_left_stays_readable_for_employees(
 
     sign_in(client, db, settings, employee)
     inbox = client.get("/messages", headers=HTML).text
-    links = re.findall(r'href="(/messages/with/[0-9a-f-]{36})"', inbox)
+    # Conversations whose other party left open by their chat, one entry each.
+    assert not re.findall(r'href="(/messages/with/[0-9a-f-]{36})"', inbox)
+    links = re.findall(r'href="(/messages/chats/[0-9a-f-]{36})"', inbox)
     assert len(links) == 2
     for link in links:
         page = client.get(link, headers=HTML)

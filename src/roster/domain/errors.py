@@ -157,6 +157,10 @@ class NotAGroupChat(Conflict):
     code, title = "not_a_group_chat", "Only group chats have members to add or remove"
 
 
+class NotAPerson(Conflict):
+    code, title = "not_a_person", "The System User is not a person to converse with"
+
+
 class ConfirmationMismatch(ValidationFailed):
     code, title = "confirmation_mismatch", "Type the user's email address to confirm"
 

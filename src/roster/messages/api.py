@@ -1,4 +1,15 @@
-"""The messages API: direct messages and group chats (API.md, "Intranet content")."""
+"""The messages API: direct messages and group chats (API.md, "Intranet content").
+
+``GET /messages/with/{user_id}`` is the caller's whole conversation with that person: the
+messages of every direct chat the two share (more than one after a duplicate account was merged
+into one of them, or a transfer handed a colleague someone's conversation), newest first, with
+``chat_ids`` naming those chats and ``chat_id`` the one new messages go to (the oldest; ``POST
+/messages`` always writes there). Reading it marks all of them read. Nothing is joined, so
+restoring a merged duplicate takes its conversations back. The System User is not a person: it
+holds the conversations of colleagues who were deleted, each its own, so asking for "the
+conversation with the System User" is refused (409 ``not_a_person``); read those by chat id
+(``GET /chats`` lists them, ``GET /chats/{chat_id}/messages`` reads one).
+"""
 
 from __future__ import annotations
 
@@ -59,12 +70,17 @@ def send_direct_message(body: DirectMessageIn, principal: CurrentUser, session: 
 def get_direct_conversation(
     user_id: uuid.UUID, principal: CurrentUser, session: DB, page: PageNo = 1, per_page: PerPage = 50
 ) -> MessageList:
-    """The caller's direct conversation with a person, newest first; reading marks it read."""
-    chat, messages, total = service.get_direct_conversation(
+    """The caller's direct conversation with a person: every direct chat they share, newest first;
+    reading marks it read (409 ``not_a_person`` for the System User)."""
+    conversation = service.get_direct_conversation(
         session, principal.org_id, viewer=principal.user, other_id=user_id, page=page, per_page=per_page
     )
+    chat = conversation.chat
     return MessageList(
-        items=_messages_out(session, principal, messages), total=total, chat_id=chat.id if chat else None
+        items=_messages_out(session, principal, conversation.messages),
+        total=conversation.total,
+        chat_id=chat.id if chat else None,
+        chat_ids=[c.id for c in conversation.chats],
     )
 
 
@@ -101,7 +117,9 @@ def list_chat_messages(
     messages, total = service.list_messages(
         session, chat, viewer=principal.user, page=page, per_page=per_page
     )
-    return MessageList(items=_messages_out(session, principal, messages), total=total, chat_id=chat.id)
+    return MessageList(
+        items=_messages_out(session, principal, messages), total=total, chat_id=chat.id, chat_ids=[chat.id]
+    )
 
 
 @router.post("/chats/{chat_id}/messages", response_model=MessageOut, status_code=status.HTTP_201_CREATED)

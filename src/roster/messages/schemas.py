@@ -51,7 +51,9 @@ class MessageOut(BaseModel):
 class MessageList(BaseModel):
     items: list[MessageOut]
     total: int
+    # Where a new message goes; a conversation with someone may span several chats (chat_ids).
     chat_id: uuid.UUID | None = None
+    chat_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
 class ChatOut(BaseModel):

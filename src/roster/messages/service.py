@@ -3,6 +3,20 @@
 A direct chat is found by its two members (so a merged account's conversations are found under
 the account they moved to); ``direct_key`` keeps two concurrent first messages from opening two
 chats for one pair.
+
+Two people may share more than one direct chat: merging a duplicate account into someone moves
+the duplicate's conversations to them beside their own, and a transfer can hand a deleted
+person's conversations to a colleague who already had one. Nothing is joined, so restoring the
+duplicate takes its conversations back. Their conversation (``get_direct_conversation``, what
+``GET /messages/with/{user_id}`` and the page ``/messages/with/{user_id}`` show) is every direct
+chat they share, read as one, in time order, and reading it marks all of them read; a new message
+always goes to the oldest of them (``find_direct_chat``).
+
+The System User is not a person to converse with: a deletion moves each deleted person's place in
+their conversations to it, so it holds the conversations of several former colleagues, each its
+own. Read together they would run into one another, so they are read one by one, by chat id
+(``GET /chats/{chat_id}/messages``, the page ``/messages/chats/{chat_id}``), and asking for "the
+conversation with the System User" is refused (409 ``not_a_person``).
 """
 
 from __future__ import annotations
@@ -12,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -47,6 +61,12 @@ def _membership(session: Session, chat: Chat, user_id: uuid.UUID) -> ChatMember 
             ChatMember.hidden_by.is_(None),
         )
     )
+
+
+def get_membership_id(session: Session, chat: Chat, user_id: uuid.UUID) -> uuid.UUID | None:
+    """The id of someone's membership row in a chat (the authorship map names a place by it)."""
+    member = _membership(session, chat, user_id)
+    return member.id if member is not None else None
 
 
 def list_member_ids(session: Session, chat: Chat) -> list[uuid.UUID]:
@@ -84,10 +104,9 @@ def get_chat(session: Session, org_id: uuid.UUID, chat_id: uuid.UUID, *, viewer:
     return chat
 
 
-def find_direct_chat(session: Session, org_id: uuid.UUID, a: uuid.UUID, b: uuid.UUID) -> Chat | None:
-    """The direct chat whose current members are these two people, if there is one."""
+def _direct_chats_of(org_id: uuid.UUID, a: uuid.UUID, b: uuid.UUID) -> Select[Chat]:
     first, second = aliased(ChatMember), aliased(ChatMember)
-    return session.scalar(
+    return (
         select(Chat)
         .join(
             first,
@@ -109,8 +128,19 @@ def find_direct_chat(session: Session, org_id: uuid.UUID, a: uuid.UUID, b: uuid.
         )
         .where(Chat.org_id == org_id, Chat.kind == KIND_DIRECT)
         .order_by(Chat.created_at, Chat.id)
-        .limit(1)
     )
+
+
+def find_direct_chat(session: Session, org_id: uuid.UUID, a: uuid.UUID, b: uuid.UUID) -> Chat | None:
+    """The oldest direct chat whose current members are these two people, if there is one: where
+    their new messages go."""
+    return session.scalar(_direct_chats_of(org_id, a, b).limit(1))
+
+
+def list_direct_chats(session: Session, org_id: uuid.UUID, a: uuid.UUID, b: uuid.UUID) -> list[Chat]:
+    """Every direct chat these two people are current members of, oldest first (more than one
+    after a merge or a transfer brought another one's conversation to one of them)."""
+    return list(session.scalars(_direct_chats_of(org_id, a, b)))
 
 
 def _add_member(session: Session, chat: Chat, user_id: uuid.UUID) -> ChatMember:
@@ -223,11 +253,10 @@ def send_message(session: Session, chat: Chat, *, actor: User, body: str) -> Mes
     return _post(session, chat, actor=actor, text=text)
 
 
-def list_messages(
-    session: Session, chat: Chat, *, viewer: User, page: int = 1, per_page: int = 50, mark_read: bool = True
+def _list_messages(
+    session: Session, org_id: uuid.UUID, chat_ids: Sequence[uuid.UUID], *, page: int, per_page: int
 ) -> tuple[list[Message], int]:
-    """A chat's messages, newest first, and their total; reading marks the chat read."""
-    clause = and_(Message.org_id == chat.org_id, Message.chat_id == chat.id, Message.hidden_by.is_(None))
+    clause = and_(Message.org_id == org_id, Message.chat_id.in_(chat_ids), Message.hidden_by.is_(None))
     total = session.scalar(select(func.count()).select_from(Message).where(clause)) or 0
     messages = list(
         session.scalars(
@@ -238,6 +267,14 @@ def list_messages(
             .offset((page - 1) * per_page)
         )
     )
+    return messages, total
+
+
+def list_messages(
+    session: Session, chat: Chat, *, viewer: User, page: int = 1, per_page: int = 50, mark_read: bool = True
+) -> tuple[list[Message], int]:
+    """A chat's messages, newest first, and their total; reading marks the chat read."""
+    messages, total = _list_messages(session, chat.org_id, [chat.id], page=page, per_page=per_page)
     if mark_read:
         mark_chat_read(session, chat, viewer=viewer)
     return messages, total
@@ -254,6 +291,19 @@ def mark_chat_read(session: Session, chat: Chat, *, viewer: User) -> None:
         session.flush()
 
 
+@dataclass
+class DirectConversation:
+    """What the viewer and another person said to each other, in every direct chat they share.
+
+    ``chat`` is where a new message goes (the oldest of ``chats``; None before the first one).
+    """
+
+    chat: Chat | None
+    chats: list[Chat]
+    messages: list[Message]
+    total: int
+
+
 def get_direct_conversation(
     session: Session,
     org_id: uuid.UUID,
@@ -262,14 +312,23 @@ def get_direct_conversation(
     other_id: uuid.UUID,
     page: int = 1,
     per_page: int = 50,
-) -> tuple[Chat | None, list[Message], int]:
-    """The viewer's direct chat with another user (any status: history stays readable)."""
+) -> DirectConversation:
+    """The viewer's direct conversation with another user (any status: history stays readable):
+    the messages of every direct chat they share, newest first; reading marks them all read.
+    NotAPerson for the System User, whose chats are each a different former colleague's."""
     other = accounts.get_user(session, org_id, other_id)
-    chat = find_direct_chat(session, org_id, viewer.id, other.id) if other.id != viewer.id else None
-    if chat is None:
-        return None, [], 0
-    messages, total = list_messages(session, chat, viewer=viewer, page=page, per_page=per_page)
-    return chat, messages, total
+    if other.is_system:
+        raise errors.NotAPerson(
+            "The System User holds the conversations of colleagues who were deleted, each its own: "
+            "open them one by one by their chat id."
+        )
+    chats = list_direct_chats(session, org_id, viewer.id, other.id) if other.id != viewer.id else []
+    if not chats:
+        return DirectConversation(chat=None, chats=[], messages=[], total=0)
+    messages, total = _list_messages(session, org_id, [c.id for c in chats], page=page, per_page=per_page)
+    for chat in chats:
+        mark_chat_read(session, chat, viewer=viewer)
+    return DirectConversation(chat=chats[0], chats=chats, messages=messages, total=total)
 
 
 def add_chat_member(session: Session, chat: Chat, *, actor: User, user_id: uuid.UUID) -> None:
@@ -287,9 +346,12 @@ def add_chat_member(session: Session, chat: Chat, *, actor: User, user_id: uuid.
     session.flush()
 
 
-def can_remove_chat_member(chat: Chat, *, actor: User, member_id: uuid.UUID) -> bool:
-    """Anyone may leave a group chat; only the person who started it removes others."""
-    return chat.kind == KIND_GROUP and (member_id == actor.id or chat.created_by == actor.id)
+def can_remove_chat_member(chat: Chat, *, actor: User, member: User) -> bool:
+    """Anyone may leave a group chat; only the person who started it removes others; nobody removes
+    the System User, which keeps deleted members' places (restoring them puts them back)."""
+    if chat.kind != KIND_GROUP or member.is_system:
+        return False
+    return member.id == actor.id or chat.created_by == actor.id
 
 
 def remove_chat_member(session: Session, chat: Chat, *, actor: User, member_id: uuid.UUID) -> None:
@@ -299,7 +361,13 @@ def remove_chat_member(session: Session, chat: Chat, *, actor: User, member_id: 
     member = _membership(session, chat, member_id)
     if member is None:
         raise errors.NotFound("No such member of this chat.")
-    if not can_remove_chat_member(chat, actor=actor, member_id=member_id):
+    user = accounts.get_user(session, chat.org_id, member_id)
+    if user.is_system:
+        raise errors.SystemUserImmutable(
+            "The System User keeps the place of members who were deleted, so that restoring them "
+            "puts them back in the chat; it cannot be removed."
+        )
+    if not can_remove_chat_member(chat, actor=actor, member=user):
         raise errors.Forbidden("Only the person who started the chat may remove others.")
     session.execute(delete(ChatMember).where(ChatMember.org_id == member.org_id, ChatMember.id == member.id))
     session.expunge(member)
@@ -334,9 +402,13 @@ def list_chats(
 
 @dataclass
 class ChatPage:
-    """Members, unread counts and referenced users of a page of chats, in three queries."""
+    """Members, unread counts and referenced users of a page of chats, in three queries.
+
+    ``membership_ids`` names each membership row by (chat id, user id): the authorship map knows
+    a deleted person's place in a chat by it."""
 
     members: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=lambda: defaultdict(list))
+    membership_ids: dict[tuple[uuid.UUID, uuid.UUID], uuid.UUID] = field(default_factory=dict)
     unread: dict[uuid.UUID, int] = field(default_factory=dict)
     users: dict[uuid.UUID, User] = field(default_factory=dict)
 
@@ -376,12 +448,13 @@ def load_chat_page(session: Session, org_id: uuid.UUID, chats: Sequence[Chat], *
     ids = [c.id for c in chats]
     if not ids:
         return page
-    for chat_id, user_id in session.execute(
-        select(ChatMember.chat_id, ChatMember.user_id)
+    for member_id, chat_id, user_id in session.execute(
+        select(ChatMember.id, ChatMember.chat_id, ChatMember.user_id)
         .where(ChatMember.org_id == org_id, ChatMember.chat_id.in_(ids), ChatMember.hidden_by.is_(None))
         .order_by(ChatMember.joined_at, ChatMember.id)
     ):
         page.members[chat_id].append(user_id)
+        page.membership_ids[(chat_id, user_id)] = member_id
     page.unread = count_unread(session, org_id, ids, viewer=viewer)
     wanted = {c.created_by for c in chats}
     for members in page.members.values():

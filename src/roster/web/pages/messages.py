@@ -17,39 +17,90 @@ from roster.messages import service
 from roster.messages.models import Chat
 from roster.stream.service import load_users
 from roster.web.core import WebUser, parse_uuid, redirect, render
-from roster.web.pages.shared import as_content_names, picker_people
+from roster.web.pages.shared import as_content_names, authorship_notes, picker_people
 
 router = APIRouter(include_in_schema=False)
 
 
+def _former_note(note: str | None) -> str:
+    return f"Originally with {note}" if note else ""
+
+
 def _chat_list(session: Session, principal: Principal) -> list[dict[str, Any]]:
+    """The viewer's conversations for the list beside every messages page.
+
+    A direct conversation with an active colleague is one entry, opened by the person
+    (``/messages/with/{id}`` reads every chat the two share, so two of them are one entry). Any
+    other direct chat (with the System User in a deleted person's place, someone who left, or
+    nobody left) is an entry of its own, opened by its chat id: several such chats may show the
+    same name, so each also says when it started, and admins see whose it originally was.
+    """
     chats, _ = service.list_chats(session, principal.org_id, viewer=principal.user, per_page=100)
-    unread = service.count_unread(session, principal.org_id, [c.id for c in chats], viewer=principal.user)
-    members = {c.id: service.list_member_ids(session, c) for c in chats}
-    users = as_content_names(
-        session,
-        principal,
-        load_users(session, principal.org_id, {u for ids in members.values() for u in ids}),
-    )
-    items = []
+    page = service.load_chat_page(session, principal.org_id, chats, viewer=principal.user)
+    users = as_content_names(session, principal, page.users)
+    others_of = {
+        c.id: [i for i in page.members.get(c.id, []) if i != principal.user.id and i in page.users]
+        for c in chats
+    }
+    places = {
+        page.membership_ids[(c.id, ids[0])]: c.id
+        for c in chats
+        if c.kind == "direct" and (ids := others_of[c.id]) and page.users[ids[0]].is_system
+    }
+    originally = {
+        places[member_id]: name
+        for member_id, name in authorship_notes(
+            session, principal, "messages.chat_member.user", list(places)
+        ).items()
+    }
+    items: list[dict[str, Any]] = []
+    by_person: dict[uuid.UUID, dict[str, Any]] = {}
     for chat in chats:
-        others = [users[i] for i in members[chat.id] if i != principal.user.id and i in users]
-        if chat.kind == "direct":
-            other = others[0] if others else None
-            title = other.display_name if other else "Former colleague"
-            href = f"/messages/with/{other.id}" if other else f"/messages/chats/{chat.id}"
-        else:
-            other = None
-            title = chat.title or ", ".join(u.display_name for u in others[:3]) or "Group chat"
-            href = f"/messages/chats/{chat.id}"
+        ids = others_of[chat.id]
+        unread = page.unread.get(chat.id, 0)
+        if chat.kind != "direct":
+            people = [users[i] for i in ids if not page.users[i].is_system]
+            title = chat.title or ", ".join(u.display_name for u in people[:3]) or "Group chat"
+            count = len(people) + 1
+            items.append(
+                {
+                    "chat": chat,
+                    "title": title,
+                    "other": None,
+                    "sub": f"{count} people",
+                    "note": "",
+                    "href": f"/messages/chats/{chat.id}",
+                    "unread": unread,
+                }
+            )
+            continue
+        raw = page.users[ids[0]] if ids else None
+        if raw is not None and raw.is_active and not raw.is_system:
+            if raw.id in by_person:  # another chat with the same colleague: the same conversation
+                by_person[raw.id]["unread"] += unread
+                continue
+            entry = {
+                "chat": chat,
+                "title": users[raw.id].display_name,
+                "other": users[raw.id],
+                "sub": "Direct",
+                "note": "",
+                "href": f"/messages/with/{raw.id}",
+                "unread": unread,
+            }
+            by_person[raw.id] = entry
+            items.append(entry)
+            continue
+        other = users[raw.id] if raw is not None else None
         items.append(
             {
                 "chat": chat,
-                "title": title,
+                "title": other.display_name if other is not None else "Former colleague",
                 "other": other,
-                "others": others,
-                "href": href,
-                "unread": unread.get(chat.id, 0),
+                "sub": f"Direct (former colleague) · since {chat.created_at:%d %b %Y}",
+                "note": _former_note(originally.get(chat.id)),
+                "href": f"/messages/chats/{chat.id}",
+                "unread": unread,
             }
         )
     return items
@@ -67,10 +118,15 @@ def messages_page(
     error: str = "",
     group: dict[str, Any] | None = None,
     draft: str | None = None,
+    direct_note: str = "",
     status_code: int = 200,
 ) -> Response:
     """The inbox, or one conversation; ``draft`` is a message that was refused (``error`` says
-    why), shown again in the box it was typed in, or on its own if it can no longer be sent."""
+    why), shown again in the box it was typed in, or on its own if it can no longer be sent.
+
+    ``other`` is the other person of a direct conversation (the System User in a deleted
+    person's place, None when nobody is left); ``members`` are a group chat's.
+    """
     if draft is not None and len(draft) > service.SENT_LIMIT:
         # A form's body may be up to a megabyte; the service refuses a text this long unread.
         draft = draft[: service.SENT_LIMIT]
@@ -83,15 +139,23 @@ def messages_page(
     people = as_content_names(
         session, principal, {u.id: u for u in [*(members or []), *([other] if other else [])]}
     )
-    named_members = [people[m.id] for m in members or []]
+    # The System User keeps deleted members' places in a group chat: it is nobody to add, remove
+    # or list to employees; admins see it, with whose place it keeps.
+    named_members = [people[m.id] for m in members or [] if not m.is_system]
+    system_member = next((m for m in members or [] if m.is_system), None) if principal.is_admin else None
+    system_note = ""
+    if chat is not None and system_member is not None:
+        place = service.get_membership_id(session, chat, system_member.id)
+        notes = authorship_notes(session, principal, "messages.chat_member.user", [place] if place else [])
+        system_note = notes.get(place, "") if place else ""
     # A group chat's "Add people" picker offers those not in it yet; the new-chat one, everyone else.
-    present = {m.id for m in named_members} | {principal.user.id}
+    present = {m.id for m in members or []} | {principal.user.id}
     removable = {
         m.id
-        for m in named_members
+        for m in members or []
         if chat is not None
         and m.id != principal.user.id
-        and service.can_remove_chat_member(chat, actor=principal.user, member_id=m.id)
+        and service.can_remove_chat_member(chat, actor=principal.user, member=m)
     }
     return render(
         request,
@@ -101,14 +165,18 @@ def messages_page(
             "chats": _chat_list(session, principal),
             "chat": chat,
             "other": people[other.id] if other else None,
+            "direct_note": direct_note,
             "messages": list(reversed(messages or [])),
             "senders": senders,
             "members": named_members,
+            "system_member": system_member,
+            "system_note": system_note,
             "removable": removable,
             "error": error,
             "group": group or {"title": "", "member_ids": []},
             "draft": draft,
             "picker_people": [p for p in picker_people(session, principal) if p.id not in present],
+            "present_ids": sorted(str(i) for i in present),
             "current": request.url.path,
         },
         principal=principal,
@@ -135,19 +203,32 @@ def _direct_page(
     other = get_user_any(session, principal.org_id, user_id)
     if other.id == principal.user.id:
         return redirect("/messages")
-    chat, messages, _total = service.get_direct_conversation(
+    if other.is_system:
+        # Each of its chats is a different former colleague's: they open one by one from the list.
+        if draft is not None:
+            return messages_page(
+                request, principal, session, error=error, draft=draft, status_code=status_code
+            )
+        return redirect(
+            "/messages",
+            request,
+            "The System User holds the conversations of colleagues who were deleted, each its own: "
+            "open them one by one from the list.",
+            "info",
+        )
+    conversation = service.get_direct_conversation(
         session, principal.org_id, viewer=principal.user, other_id=other.id, per_page=100
     )
-    if chat is None and not can_see_user(principal.user, other):
+    if conversation.chat is None and not can_see_user(principal.user, other):
         # Only an existing conversation shows someone who left; nobody else learns they exist.
         raise errors.NotFound("No such user.")
     return messages_page(
         request,
         principal,
         session,
-        chat=chat,
+        chat=conversation.chat,
         other=other,
-        messages=messages,
+        messages=conversation.messages,
         error=error,
         draft=draft,
         status_code=status_code,
@@ -231,10 +312,10 @@ def create_group(
 @router.get("/messages/chats/{chat_id}")
 def group(request: Request, principal: WebUser, session: DB, chat_id: uuid.UUID) -> Response:
     chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
-    return _group_page(request, principal, session, chat)
+    return _chat_page(request, principal, session, chat)
 
 
-def _group_page(
+def _chat_page(
     request: Request,
     principal: Principal,
     session: Session,
@@ -244,15 +325,40 @@ def _group_page(
     draft: str | None = None,
     status_code: int = 200,
 ) -> Response:
+    """One chat by its id: a group chat with its members, or a single direct chat (one with
+    someone who left or with the System User in a deleted person's place is opened this way)."""
     messages, _total = service.list_messages(session, chat, viewer=principal.user, per_page=100)
-    members = list(load_users(session, principal.org_id, service.list_member_ids(session, chat)).values())
+    member_ids = service.list_member_ids(session, chat)
+    users = load_users(session, principal.org_id, member_ids)
+    if chat.kind != "group":
+        others = [users[i] for i in member_ids if i != principal.user.id and i in users]
+        other = others[0] if others else None
+        note = ""
+        if other is not None and other.is_system:
+            place = service.get_membership_id(session, chat, other.id)
+            if place is not None:
+                note = authorship_notes(session, principal, "messages.chat_member.user", [place]).get(
+                    place, ""
+                )
+        return messages_page(
+            request,
+            principal,
+            session,
+            chat=chat,
+            other=other,
+            messages=messages,
+            error=error,
+            draft=draft,
+            direct_note=_former_note(note),
+            status_code=status_code,
+        )
     return messages_page(
         request,
         principal,
         session,
         chat=chat,
         messages=messages,
-        members=members,
+        members=[users[i] for i in member_ids if i in users],
         error=error,
         draft=draft,
         status_code=status_code,
@@ -277,7 +383,7 @@ def send_group(
         with session.begin_nested():
             service.send_message(session, chat, actor=principal.user, body=body)
     except errors.RosterError as exc:
-        return _group_page(
+        return _chat_page(
             request, principal, session, chat, error=exc.detail, draft=body, status_code=exc.status
         )
     return redirect(f"/messages/chats/{chat.id}#end")
@@ -353,7 +459,7 @@ def remove_member(
 def leave_form(request: Request, principal: WebUser, session: DB, chat_id: uuid.UUID) -> Response:
     """The "are you sure?" page before leaving a group chat: a plain form, no JavaScript needed."""
     chat = service.get_chat(session, principal.org_id, chat_id, viewer=principal.user)
-    if not service.can_remove_chat_member(chat, actor=principal.user, member_id=principal.user.id):
+    if not service.can_remove_chat_member(chat, actor=principal.user, member=principal.user):
         raise errors.NotAGroupChat("Nobody can leave a direct conversation.")
     return render(
         request,

@@ -45,18 +45,27 @@
       if (li) { e.preventDefault(); self.pick(+li.getAttribute("data-index")); }
     });
   }
+  /* An item with a "disabled" reason is shown greyed out with it, and cannot be picked. */
+  Listbox.prototype.next = function (from, step) {
+    for (var i = from + step; i >= 0 && i < this.items.length; i += step) {
+      if (!this.items[i].disabled) return i;
+    }
+    return -1;
+  };
   Listbox.prototype.show = function (items) {
     this.items = items;
-    this.active = items.length ? 0 : -1;
+    this.active = this.next(-1, 1);
     this.list.textContent = "";
     var self = this;
     items.forEach(function (item, i) {
       var li = el("li", { "class": "ac-option", role: "option", id: self.list.id + "-" + i, "data-index": String(i) });
+      if (item.disabled) li.setAttribute("aria-disabled", "true");
       var av = el("span", { "class": "avatar avatar-xs hue-" + (i % 8), "aria-hidden": "true" }, initials(item.display_name));
       if (item.photo_url) { var img = el("img", { src: item.photo_url.replace("size=256", "size=64"), alt: "" }); av.appendChild(img); }
       li.appendChild(av);
       var text = el("span", {}, item.display_name);
       if (item.position) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", {}, item.position)); }
+      if (item.disabled) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", { "class": "ac-disabled" }, "· " + item.disabled)); }
       li.appendChild(text);
       self.list.appendChild(li);
     });
@@ -83,13 +92,14 @@
   };
   Listbox.prototype.pick = function (i) {
     var item = this.items[i];
+    if (item && item.disabled) return;
     this.hide();
     if (item) this.onPick(item);
   };
   Listbox.prototype.keydown = function (e) {
     if (!this.isOpen()) return false;
-    if (e.key === "ArrowDown") { this.active = Math.min(this.items.length - 1, this.active + 1); this.highlight(); }
-    else if (e.key === "ArrowUp") { this.active = Math.max(0, this.active - 1); this.highlight(); }
+    if (e.key === "ArrowDown") { var down = this.next(this.active, 1); if (down >= 0) this.active = down; this.highlight(); }
+    else if (e.key === "ArrowUp") { var up = this.next(this.active, -1); if (up >= 0) this.active = up; this.highlight(); }
     else if ((e.key === "Enter" || e.key === "Tab") && this.active >= 0 && this.items.length) { this.pick(this.active); }
     else if (e.key === "Escape") { this.hide(); }
     else return false;
@@ -183,6 +193,9 @@
     var select = wrapper.querySelector("[data-picker-select]");
     if (!select) return;
     var multiple = select.multiple;
+    /* People who may not be picked here (those in the chat already) show greyed out, saying why. */
+    var excluded = (wrapper.getAttribute("data-exclude") || "").split(/\s+/).filter(Boolean);
+    var excludedLabel = wrapper.getAttribute("data-exclude-label") || "Not available";
     var label = wrapper.querySelector("label");
     var ac = wrapper.querySelector(".ac");
     var input = el("input", { type: "text", autocomplete: "off", placeholder: "Type a name…", id: select.id + "-search" });
@@ -215,7 +228,13 @@
     });
     input.addEventListener("input", function () {
       var q = input.value.trim();
-      if (q) { search(q, function (items) { box.show(items); }); } else { box.hide(); }
+      if (q) {
+        search(q, function (items) {
+          box.show(items.map(function (item) {
+            return excluded.indexOf(item.id) === -1 ? item : Object.assign({}, item, { disabled: excludedLabel });
+          }));
+        });
+      } else { box.hide(); }
     });
     input.addEventListener("keydown", function (e) {
       if (!box.keydown(e) && e.key === "Enter") e.preventDefault();
