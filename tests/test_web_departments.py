@@ -68,7 +68,7 @@ def test_an_admin_creates_renames_fills_and_deletes_a_department_with_plain_form
     confirm = client.get(f"/admin/departments/{sales.id}/delete", headers=HTML)
     assert confirm.status_code == 200
     assert "Sales and Marketing holds 1 person." in confirm.text
-    assert "stay in Roster, with their accounts and their work" in confirm.text
+    assert "The one person in it stays in Roster, with their account and their work" in confirm.text
     deleted = post(client, f"/admin/departments/{sales.id}/delete", csrf)
     assert "The department Sales and Marketing is deleted. Its people are still in Roster." in deleted.text
     db.expire_all()
@@ -147,6 +147,7 @@ def test_the_delete_confirmation_counts_dismissed_members_and_names_the_sub_depa
     assert "2 people (1 dismissed)" in listing
     confirm = client.get(f"/admin/departments/{sales.id}/delete", headers=HTML).text
     assert "Sales holds 2 people (1 dismissed)." in confirm
+    assert "The 2 people (1 dismissed) in it stay in Roster, with their accounts and their work" in confirm
     assert "Its 1 sub-department (EMEA) moves up to Company, with their people." in confirm
     post(client, f"/admin/departments/{sales.id}/delete", csrf)
     db.expire_all()

@@ -278,6 +278,7 @@ def _deletion_context(session: Session, principal: Principal, department: Depart
         "department": department,
         "members": _members_phrase(counts),
         "member_total": sum(counts.values()),
+        "dismissed": counts.get("dismissed", 0),
         "children": children,
         "child_total": child_total,
         "parent": parent,
