@@ -613,6 +613,37 @@ def test_a_participant_opens_a_task_and_a_group_chat_gains_a_member_through_the_
     assert employee.locator(f"a[href='/messages/chats/{chat_id}']").count() == 0  # type: ignore[attr-defined]
 
 
+def test_an_admin_creates_a_department_fills_it_through_the_picker_and_deletes_it(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.get_by_role("link", name="Departments").click()  # type: ignore[attr-defined]
+    page.wait_for_url("**/admin/departments")  # type: ignore[attr-defined]
+    page.fill("#f-name", "Sales")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Create department").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=The department Sales is created.")  # type: ignore[attr-defined]
+    picker = page.locator("#f-user_ids-search")  # type: ignore[attr-defined]
+    for prefix, name in (("Gra", "Grace Okafor"), ("Col", "Colin Baker")):
+        picker.press_sequentially(prefix, delay=40)
+        page.locator(".ac-option", has_text=name).click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Add to Sales").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=are in Sales now.")  # type: ignore[attr-defined]
+    members = page.locator("section[aria-labelledby=members-title] li")  # type: ignore[attr-defined]
+    assert members.count() == 2
+    shot(page, "department-members")
+    page.locator("li", has_text="Colin Baker").get_by_role("button", name="Remove").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Colin Baker is no longer in Sales.")  # type: ignore[attr-defined]
+    page.goto(site.url + "/admin/departments")  # type: ignore[attr-defined]
+    assert "1 person" in page.inner_text("table")  # type: ignore[attr-defined]
+    shot(page, "departments")
+    page.get_by_role("link", name="Delete Sales").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Sales holds 1 person.")  # type: ignore[attr-defined]
+    shot(page, "department-delete")
+    page.get_by_role("button", name="Delete the department").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=The department Sales is deleted.")  # type: ignore[attr-defined]
+
+
 def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, browser: object) -> None:
     with site.session() as db:
         admin = db.scalars(select(User).where(User.email == site.admin_email)).one()

@@ -388,7 +388,35 @@ def test_a_csv_row_may_name_its_department(db: Session, client: TestClient) -> N
     assert [(c["email"], c["department_id"]) for c in body["created"]] == [
         ("ann@example.test", str(sales.id))
     ]
-    assert [(f["email"], f["code"]) for f in body["failed"]] == [("bob@example.test", "validation_failed")]
+    assert [(f["email"], f["code"]) for f in body["failed"]] == [("bob@example.test", "unknown_department")]
+    assert "Create it on the Departments page" in body["failed"][0]["detail"]
+
+
+def test_a_csv_rows_own_problem_comes_before_its_unknown_department(db: Session, client: TestClient) -> None:
+    o = make_org(db)
+    colleague = make_user(db, o.org)
+    former = make_user(db, o.org, dismissed=True)
+    rows = [
+        "not-an-email",
+        colleague.email,
+        former.email,
+        "new.person@example.test",
+    ]
+    data = (
+        "email,first_name,last_name,position,department\n" + "".join(f"{r},,,,Sales\n" for r in rows)
+    ).encode()
+    body = client.post(
+        f"{API}/invitations/bulk", files={"file": ("p.csv", data, "text/csv")}, headers=auth(db, o.admin)
+    ).json()
+    assert body["created"] == []
+    assert [(f["email"], f["code"]) for f in body["failed"]] == [
+        ("not-an-email", "invalid_email"),
+        (colleague.email, "email_in_use"),
+        (former.email, "email_belongs_to_dismissed_user"),
+        ("new.person@example.test", "unknown_department"),
+    ]
+    assert body["failed"][2]["user_id"] == str(former.id)
+    assert body["failed"][3]["detail"].startswith("There is no department named “Sales”.")
 
 
 def test_a_duplicate_pending_invitation_is_refused_by_the_database_and_gives_its_seat_back(

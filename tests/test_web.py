@@ -28,6 +28,7 @@ ADMIN_ONLY = [
     "/people/invite",
     "/admin/audit",
     "/admin/settings",
+    "/admin/departments",
 ]
 
 
@@ -165,6 +166,7 @@ def test_employees_get_403_on_admin_pages_and_see_no_admin_links(
         for link in (
             "/admin/audit",
             "/admin/settings",
+            "/admin/departments",
             "/people/invited",
             "/people/deleted",
             "/people/invite",
@@ -1484,6 +1486,10 @@ def test_every_link_on_every_page_leads_somewhere(
         assert page in seen, page
     if who == "admin":
         assert "/admin/audit" in seen and f"/people/{employee.id}/delete" in seen
+        # Every department's page and delete confirmation, from the Departments list.
+        department_pages = [p for p in seen if p.startswith("/admin/departments/")]
+        assert len([p for p in department_pages if p.endswith("/delete")]) == 3, department_pages
+        assert len(department_pages) == 6, department_pages
     else:
         assert not any(path.startswith("/admin") for path in seen)
 

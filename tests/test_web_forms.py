@@ -117,7 +117,11 @@ def _pages(app: FastAPI, db: Session, settings: Settings) -> tuple[User, list[st
         storage=get_storage(settings, org.id),
         max_bytes=1024,
     )
+    from roster.directory.departments import list_departments
+
+    sales = list_departments(db, org.id, name_filter="Sales")[0][0]  # the demo's, with its people
     samples = {
+        "department_id": str(sales.id),
         "user_id": str(employee.id),
         "chat_id": str(chat.id),
         "post_id": str(post.id),
@@ -173,5 +177,5 @@ def test_every_text_field_of_every_form_stops_at_the_length_its_route_accepts(
                     )
     assert not wrong, "\n".join(wrong)
     # The pages were read: the sign-in, the profile, a task, a post, a deletion's confirmation, a lead.
-    expected = {"password", "first_name", "title", "body", "confirm", "contact_phone", "notes"}
+    expected = {"password", "first_name", "title", "body", "confirm", "contact_phone", "notes", "name"}
     assert expected <= checked, sorted(checked)

@@ -9,6 +9,7 @@ from roster.accounts.models import User
 from roster.accounts.security import hash_password
 from roster.accounts.service import create_organization, get_organization_by_slug
 from roster.crm import demo as crm_demo
+from roster.directory.departments import add_department_members, create_department
 from roster.drive import demo as drive_demo
 from roster.lifecycle.deletion import delete_user
 from roster.lifecycle.invitations import invite_user
@@ -31,6 +32,13 @@ PEOPLE = [
     ("Ravi", "Patel", "Support Lead", "ravi.patel"),
     ("Mei", "Chen", "Finance Manager", "mei.chen"),
     ("Lukas", "Weber", "Recruiter", "lukas.weber"),
+]
+
+# The departments and who is in them (by last name).
+DEPARTMENTS = [
+    ("Sales", ("Smith", "Jones")),
+    ("Engineering", ("Larsen", "Martin")),
+    ("Operations", ("Patel", "Chen", "Weber")),
 ]
 
 
@@ -72,6 +80,10 @@ def create_demo(session: Session, *, password: str, settings: Settings | None = 
             .order_by(User.created_at, User.id)
         )
     )
+    by_last = {u.last_name: u for u in people}
+    for name, members in DEPARTMENTS:
+        department = create_department(session, org.id, actor=admin, name=name)
+        add_department_members(session, department, [by_last[m].id for m in members], actor=admin)
     stream_demo.add_demo_content(session, org.id, people)
     messages_demo.add_demo_content(session, org.id, people)
     tasks_demo.add_demo_content(session, org.id, people)

@@ -499,6 +499,31 @@ def list_department_members(
     return list(users), int(total)
 
 
+def count_department_members(
+    session: Session, org_id: uuid.UUID, department_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """How many members each department has, by their status (``active``, ``dismissed``; deleted
+    people's memberships are hidden with them), in one query."""
+    wanted = set(department_ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(DepartmentMember.department_id, User.status, func.count())
+        .join(User, (User.org_id == DepartmentMember.org_id) & (User.id == DepartmentMember.user_id))
+        .where(
+            DepartmentMember.org_id == org_id,
+            DepartmentMember.department_id.in_(wanted),
+            DepartmentMember.hidden_by.is_(None),
+            User.is_system.is_(False),
+        )
+        .group_by(DepartmentMember.department_id, User.status)
+    )
+    counts: dict[uuid.UUID, dict[str, int]] = {d: {} for d in wanted}
+    for department_id, user_status, count in rows:
+        counts[department_id][user_status] = int(count)
+    return counts
+
+
 def list_user_department_ids(session: Session, user: User) -> list[uuid.UUID]:
     """The departments a person belongs to, primary first."""
     ids = list(

@@ -189,6 +189,10 @@ class DepartmentCycle(ValidationFailed):
     code, title = "department_cycle", "A department cannot be placed under itself or its own sub-department"
 
 
+class UnknownDepartment(ValidationFailed):
+    code, title = "unknown_department", "No department has that name"
+
+
 class NotInAudience(ValidationFailed):
     code, title = "not_in_audience", "That person cannot see this post"
 

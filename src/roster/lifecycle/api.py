@@ -128,7 +128,10 @@ async def bulk_invitations(
     request: Request, admin: AdminUser, session: DB, settings: AppSettings
 ) -> BulkInvitationOut:
     """Invite many: JSON ``{"emails": [...]}`` or a CSV upload (``email,first_name,last_name,
-    position,department``). Each row succeeds or fails on its own."""
+    position,department``). Each row succeeds or fails on its own: its address first
+    (``invalid_email``, ``email_in_use``, ``email_belongs_to_dismissed_user`` with ``user_id``),
+    then its department (by name or id; ``unknown_department`` when no single one has it, since
+    departments are not created from the file)."""
     content_type = request.headers.get("content-type", "")
     rows: list[Any]
     if content_type.startswith("multipart/form-data"):

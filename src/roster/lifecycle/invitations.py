@@ -295,8 +295,20 @@ def _department_id(session: Session, org_id: uuid.UUID, value: str | None) -> uu
             Department.org_id == org_id, Department.name_key == department_name_key(value)
         )
     ).all()
-    if len(found) != 1:
-        raise errors.ValidationFailed(f"No single department is named {value!r}.", field="department")
+    if not found:
+        raise errors.UnknownDepartment(
+            f"There is no department named “{value}”. Create it on the Departments page, "
+            "then invite this person again.",
+            field="department",
+            department=value,
+        )
+    if len(found) > 1:
+        raise errors.UnknownDepartment(
+            f"{len(found)} departments are named “{value}”. Give this row the department's id "
+            "instead of its name, or rename one of them on the Departments page.",
+            field="department",
+            department=value,
+        )
     return found[0]
 
 
@@ -317,6 +329,12 @@ def invite_many(
         row: Mapping[str, Any] = {"email": raw} if isinstance(raw, str) else raw
         email = str(row.get("email") or "")
         try:
+            # The row's own address is checked before its department: an address that is not
+            # one, or that a colleague or a former one holds, is what the row needs fixing first.
+            check_email_is_free(session, org_id, accounts.email_key(accounts.normalize_email(email)))
+            department_id = _department_id(
+                session, org_id, str(row.get("department_id") or row.get("department") or "")
+            )
             # A savepoint per row: a refused row leaves nothing behind, not even its seat.
             with session.begin_nested():
                 invitation, url = invite_user(
@@ -328,16 +346,14 @@ def invite_many(
                     first_name=str(row.get("first_name") or ""),
                     last_name=str(row.get("last_name") or ""),
                     position=str(row.get("position") or ""),
-                    department_id=_department_id(
-                        session, org_id, str(row.get("department_id") or row.get("department") or "")
-                    ),
+                    department_id=department_id,
                     settings=settings,
                     expire_overdue=False,
                 )
             result.created.append((invitation, url))
         except errors.RosterError as exc:
             failure: dict[str, Any] = {"email": email, "code": exc.code, "detail": exc.detail}
-            for key in ("user_id", "limit", "plan"):
+            for key in ("user_id", "limit", "plan", "department"):
                 if key in exc.extra:
                     failure[key] = exc.extra[key]
             result.failed.append(failure)

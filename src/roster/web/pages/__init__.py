@@ -7,7 +7,18 @@ from fastapi import APIRouter
 
 def routers() -> list[APIRouter]:
     """Every page router, mounted at the site root (no /api/v1 prefix)."""
-    from roster.web.pages import account, admin, deletion, messages, people, profile, stream, trash, work
+    from roster.web.pages import (
+        account,
+        admin,
+        deletion,
+        departments,
+        messages,
+        people,
+        profile,
+        stream,
+        trash,
+        work,
+    )
 
     return [
         account.router,
@@ -18,5 +29,6 @@ def routers() -> list[APIRouter]:
         deletion.router,
         profile.router,
         admin.router,
+        departments.router,
         trash.router,
     ]

@@ -192,6 +192,7 @@ def invite_page(
             "bulk_text": bulk_text,
             "bulk_role": bulk_role,
             "created": created or [],
+            "departments": departments.list_departments(session, principal.org_id, per_page=200)[0],
         },
         principal=principal,
         session=session,
@@ -228,6 +229,7 @@ def invite(
     last_name: Annotated[str, Form(max_length=100)] = "",
     position: Annotated[str, Form(max_length=200)] = "",
     role: Annotated[str, Form(max_length=20)] = "employee",
+    department_id: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     """Invite one person; the refusal, if any, says why and how to free a seat."""
     values = {
@@ -236,7 +238,18 @@ def invite(
         "last_name": last_name,
         "position": position,
         "role": role,
+        "department_id": department_id,
     }
+    department = parse_uuid(department_id)
+    if department_id.strip() and department is None:
+        return invite_page(
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={"department_id": "Choose a department from the list."},
+            status_code=422,
+        )
     if not email.strip():
         return invite_page(
             request,
@@ -257,6 +270,7 @@ def invite(
                 first_name=first_name,
                 last_name=last_name,
                 position=position,
+                department_id=department,
                 settings=app_settings(request),
             )
     except errors.InvalidEmail as exc:
@@ -264,8 +278,19 @@ def invite(
             request, principal, session, values=values, field_errors={"email": exc.detail}, status_code=422
         )
     except errors.RosterError as exc:
+        if exc.extra.get("field") != "department_id":
+            return invite_page(
+                request, principal, session, values=values, error=_refusal(exc), status_code=exc.status
+            )
+        # Deleted meanwhile: the list is read again, without it.
+        values["department_id"] = ""
         return invite_page(
-            request, principal, session, values=values, error=_refusal(exc), status_code=exc.status
+            request,
+            principal,
+            session,
+            values=values,
+            field_errors={"department_id": "That department no longer exists; choose another."},
+            status_code=422,
         )
     return invite_page(
         request,
@@ -335,13 +360,28 @@ def invite_bulk(
         if item.get("code") == "seat_limit_reached":
             full = full or seat_hint(errors.SeatLimitReached(detail))
             detail = "No seat was left."
-        failed.append({"email": item.get("email", ""), "code": item.get("code", ""), "detail": detail})
+        failed.append(
+            {
+                "email": item.get("email", ""),
+                "code": item.get("code", ""),
+                "detail": detail,
+                "user_id": item.get("user_id"),
+            }
+        )
     return invite_page(
         request,
         principal,
         session,
         created=[{"email": inv.email, "url": url} for inv, url in result.created],
-        bulk={"failed": failed, "created": len(result.created), "seat_hint": full},
+        bulk={
+            "failed": failed,
+            "created": len(result.created),
+            "seat_hint": full,
+            # Named once above the rows: the departments the file names that do not exist.
+            "missing_departments": sorted(
+                {str(f["department"]) for f in result.failed if f.get("code") == "unknown_department"}
+            ),
+        },
     )
 
 
