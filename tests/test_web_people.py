@@ -1,0 +1,170 @@
+"""The admin's people pages: editing someone, pickers that never offer the person acted on, the
+seat-limit ways out of a rehire, and handing the System User's records to someone."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from roster.accounts import service as accounts
+from roster.accounts.models import User
+from roster.directory.search import search_users
+from roster.lifecycle.invitations import invite_user
+from roster.lifecycle.models import AuditEvent
+from roster.settings import Settings
+from tests.factories import auth, make_org, make_user
+from tests.test_web import HTML, post, sign_in
+
+API = "/api/v1"
+
+
+def _events(db: Session, org_id: object, action: str) -> list[AuditEvent]:
+    return list(
+        db.scalars(select(AuditEvent).where(AuditEvent.org_id == org_id, AuditEvent.action == action))
+    )
+
+
+# --- 1. An admin edits someone ------------------------------------------------------------------
+
+
+def test_an_admin_edits_a_persons_name_position_role_and_email_from_their_card(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, first_name="Erin", last_name="Doe", email="erin@old.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    card = client.get(f"/people/{erin.id}", headers=HTML)
+    assert f'href="/people/{erin.id}/edit"' in card.text
+    form = client.get(f"/people/{erin.id}/edit", headers=HTML)
+    assert form.status_code == 200 and 'value="erin@old.test"' in form.text
+    saved = post(
+        client,
+        f"/people/{erin.id}/edit",
+        csrf,
+        {
+            "first_name": "Erin",
+            "last_name": "Smith",
+            "display_name": "Erin Smith",
+            "position": "Head of Ops",
+            "email": "Erin.Smith@New.test",
+            "role": "admin",
+        },
+    )
+    assert saved.status_code == 200 and "profile is saved" in saved.text
+    db.expire_all()
+    erin = db.get(User, (o.org.id, erin.id))
+    assert erin is not None
+    assert (erin.last_name, erin.position, erin.role) == ("Smith", "Head of Ops", "admin")
+    assert erin.email == "Erin.Smith@new.test" and erin.email_key == "erin.smith@new.test"
+    assert [e.details for e in _events(db, o.org.id, "user.email_changed")] == [
+        {"from": "erin@old.test", "to": "Erin.Smith@new.test"}
+    ]
+    # The directory finds them by the new address and no longer by the old one.
+    assert [u.id for u in search_users(db, o.org.id, q="erin.smith@new", status="active")[0]] == [erin.id]
+    assert search_users(db, o.org.id, q="erin@old", status="active")[0] == []
+    # They sign in with the new address.
+    assert accounts.get_user_by_email(db, o.org.id, "erin.smith@new.test") is not None
+
+
+def test_demoting_the_last_admin_is_explained_beside_the_role_and_nothing_is_saved(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    other = make_user(db, o.org, first_name="Otto")
+    csrf = sign_in(client, db, settings, other)  # an employee may not open it
+    assert client.get(f"/people/{o.admin.id}/edit", headers=HTML).status_code == 403
+    csrf = sign_in(client, db, settings, o.admin)
+    answer = post(
+        client,
+        f"/people/{o.admin.id}/edit",
+        csrf,
+        {
+            "first_name": "Ada",
+            "last_name": "Changed",
+            "display_name": "Ada Changed",
+            "position": "",
+            "email": o.admin.email,
+            "role": "employee",
+        },
+    )
+    assert answer.status_code == 409
+    assert (
+        "the only administrator" in answer.text and "Make someone else an administrator first." in answer.text
+    )
+    assert 'value="Changed"' in answer.text  # what was typed stays
+    db.expire_all()
+    admin = db.get(User, (o.org.id, o.admin.id))
+    assert admin is not None and (admin.role, admin.last_name) == ("admin", "Admin")
+
+
+def test_an_address_someone_holds_is_refused_with_what_to_do(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, email="erin@x.test")
+    make_user(db, o.org, email="taken@x.test")
+    gone = make_user(db, o.org, email="gone@x.test", dismissed=True)
+    invite_user(db, o.org.id, actor=o.admin, email="invited@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    base = {
+        "first_name": erin.first_name,
+        "last_name": erin.last_name,
+        "display_name": erin.display_name,
+        "position": "",
+        "role": "employee",
+    }
+    for address, status, words in [
+        ("TAKEN@x.test", 409, "Choose another address, or change or free that one first."),
+        ("invited@x.test", 409, "pending invitation"),
+        ("gone@x.test", 409, "belongs to a dismissed person"),
+        ("not-an-address", 422, "email"),
+    ]:
+        answer = post(client, f"/people/{erin.id}/edit", csrf, {**base, "email": address})
+        assert answer.status_code == status, address
+        assert words in answer.text and f'value="{address}"' in answer.text
+        if address == "gone@x.test":  # the dismissed holder is one click away
+            assert f'href="/people/{gone.id}"' in answer.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, erin.id)).email == "erin@x.test"  # type: ignore[union-attr]
+
+
+def test_the_api_lets_admins_change_an_email_and_refuses_employees(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, email="erin@x.test")
+    gone = make_user(db, o.org, email="gone@x.test", dismissed=True)
+    make_user(db, o.org, email="taken@x.test")
+    admin = auth(db, o.admin)
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "taken@X.test"}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (409, "email_in_use")
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "gone@x.test"}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (409, "email_belongs_to_dismissed_user")
+    assert answer.json()["user_id"] == str(gone.id)
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "no at sign"}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (422, "invalid_email")
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "erin@new.test"}, headers=admin)
+    assert answer.status_code == 200 and answer.json()["email"] == "erin@new.test"
+    mine = client.patch(f"{API}/users/{erin.id}", json={"email": "me@elsewhere.test"}, headers=auth(db, erin))
+    assert mine.status_code == 403
+    db.expire_all()
+    assert db.get(User, (o.org.id, erin.id)).email == "erin@new.test"  # type: ignore[union-attr]
+    assert [e.details for e in _events(db, o.org.id, "user.email_changed")] == [
+        {"from": "erin@x.test", "to": "erin@new.test"}
+    ]
+
+
+def test_a_restore_refused_for_a_taken_address_can_be_undone_by_changing_it(
+    client: TestClient, db: Session
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, email="same@x.test")
+    delete_user(db, leaver, actor=o.admin, confirm="same@x.test")
+    newcomer = make_user(db, o.org, email="same@x.test")
+    admin = auth(db, o.admin)
+    refused = client.post(f"{API}/users/{leaver.id}/restore", headers=admin)
+    assert (refused.status_code, refused.json()["code"]) == (409, "email_in_use")
+    moved = client.patch(f"{API}/users/{newcomer.id}", json={"email": "same2@x.test"}, headers=admin)
+    assert moved.status_code == 200
+    assert client.post(f"{API}/users/{leaver.id}/restore", headers=admin).status_code == 200
