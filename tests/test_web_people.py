@@ -168,3 +168,68 @@ def test_a_restore_refused_for_a_taken_address_can_be_undone_by_changing_it(
     moved = client.patch(f"{API}/users/{newcomer.id}", json={"email": "same2@x.test"}, headers=admin)
     assert moved.status_code == 200
     assert client.post(f"{API}/users/{leaver.id}/restore", headers=admin).status_code == 200
+
+
+# --- 2. Pickers never offer the person acted on, and tell namesakes apart -----------------------
+
+
+def _picker_options(page: str, name: str) -> str:
+    import re
+
+    found = re.search(rf'<select id="f-{name}" name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert found, name
+    return found.group(1)
+
+
+def test_the_delete_merge_and_transfer_pickers_leave_out_the_person_and_show_addresses(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    dup = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe.m@x.test")
+    keep = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe@x.test")
+    sign_in(client, db, settings, o.admin)
+    for page, field in [("delete", "successor_id"), ("merge", "into_id"), ("transfer", "to_id")]:
+        text = client.get(f"/people/{dup.id}/{page}", headers=HTML).text
+        options = _picker_options(text, field)
+        assert str(dup.id) not in options, page
+        assert f'value="{keep.id}"' in options and "&lt;chloe@x.test&gt;" in options, page
+        # The script's search leaves them out too, and asks the directory, which names addresses.
+        assert f'data-exclude="{dup.id}"' in text and 'data-source="/api/v1/users?' in text, page
+
+
+def test_choosing_the_person_themself_is_refused_where_they_are_chosen(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
+    csrf = sign_in(client, db, settings, o.admin)
+    review = post(
+        client,
+        f"/people/{leaver.id}/delete/review",
+        csrf,
+        {"successor_id": str(leaver.id), "kind:tasks.task.responsible": "successor"},
+    )
+    assert review.status_code == 422
+    assert "Lee Leaver is the person being deleted: pick the colleague who takes over" in review.text
+    assert "Type the email to confirm" not in review.text
+    merged = post(
+        client, f"/people/{leaver.id}/merge", csrf, {"into_id": str(leaver.id), "confirm": leaver.email}
+    )
+    assert merged.status_code == 422 and "That is the duplicate itself" in merged.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
+
+
+def test_a_merge_of_namesakes_names_both_with_their_addresses(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    dup = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe.m@x.test")
+    keep = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    done = post(client, f"/people/{dup.id}/merge", csrf, {"into_id": str(keep.id), "confirm": dup.email})
+    assert done.status_code == 200
+    assert "Chloé Martin (chloe.m@x.test) is merged into Chloé Martin (chloe@x.test)" in done.text

@@ -451,6 +451,13 @@ def _active_other_user(
     return target
 
 
+def check_recipient(session: Session, user: User, recipient_id: uuid.UUID, *, field_name: str) -> User:
+    """The person who would take over ``user``'s references (a successor, merge target or transfer
+    recipient), checked before the action itself: another active user of the organization, or
+    InvalidSuccessor, UnknownUser or InactiveUser naming ``field_name``."""
+    return _active_other_user(session, user.org_id, recipient_id, not_id=user.id, field_name=field_name)
+
+
 def _resolve_plan(
     session: Session, user: User, plan: DispositionPlan
 ) -> tuple[dict[str, Disposition], User | None]:

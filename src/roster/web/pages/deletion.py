@@ -20,7 +20,7 @@ from roster.lifecycle import deletion
 from roster.lifecycle.deletion_models import OperationKind
 from roster.references import Disposition, get_reference
 from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
-from roster.web.pages.shared import picker_people
+from roster.web.pages.shared import names_apart, picker_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,6 +53,23 @@ def _removable(session: Session, principal: Principal, user_id: uuid.UUID) -> Us
 
 def _successors(session: Session, principal: Principal, user: User) -> list[User]:
     return [u for u in picker_people(session, principal) if u.id != user.id]
+
+
+def _recipient_problem(
+    session: Session, user: User, raw_id: str, *, field: str, self_message: str
+) -> dict[str, str]:
+    """The refusal, beside its picker, of the person picked to take over ``user``'s work: never
+    ``user`` themself (``self_message``), and only an active colleague. Empty when they may."""
+    recipient_id = parse_uuid(raw_id)
+    if recipient_id is None:
+        return {}
+    try:
+        deletion.check_recipient(session, user, recipient_id, field_name=field)
+    except errors.InvalidSuccessor:
+        return {field: self_message}
+    except errors.RosterError as exc:
+        return {field: exc.detail}
+    return {}
 
 
 def _label(kind: str) -> str:
@@ -181,6 +198,15 @@ def delete_review(
     """Step 3: the choices, and "type the email to confirm"."""
     user = _target(session, principal, user_id)
     problems = _check_choices(choices, successor_id)
+    if not problems and "successor" in choices.values():
+        problems = _recipient_problem(
+            session,
+            user,
+            successor_id,
+            field="successor_id",
+            self_message=f"{user.display_name} is the person being deleted: pick the colleague who "
+            "takes over their work.",
+        )
     step = 1 if problems else 3
     return wizard_page(
         request,
@@ -270,6 +296,7 @@ def operation_result(request: Request, principal: WebAdmin, session: DB, operati
         else None
     )
     done = op.dispositions or {}
+    name, into_name = names_apart(user, into) if into is not None else (user.display_name, "")
     return render(
         request,
         "people/result.html",
@@ -278,8 +305,9 @@ def operation_result(request: Request, principal: WebAdmin, session: DB, operati
             "kind": kind,
             "operation": op,
             "person": user,
-            "name": user.display_name,
+            "name": name,
             "into": into,
+            "into_name": into_name,
             "can_restore": deletion.can_restore_operation(op, user),
             "moved": _counts(done.get("moved") or {}),
             "deleted": _counts(done.get("deleted") or {}),
@@ -366,6 +394,17 @@ def merge(
             session,
             user,
             field_errors={"into_id": "Pick the account to keep."},
+            status_code=422,
+        )
+    if into_uuid == user.id:
+        return merge_page(
+            request,
+            principal,
+            session,
+            user,
+            field_errors={
+                "into_id": "That is the duplicate itself: pick the other account of this person, the one to keep."
+            },
             status_code=422,
         )
     try:
@@ -558,6 +597,10 @@ def transfer(
     problems: dict[str, str] = {}
     if to_uuid is None:
         problems["to_id"] = "Pick the colleague who takes over."
+    elif to_uuid == user.id:
+        problems["to_id"] = (
+            f"{user.display_name} is the person whose work is handed over: pick someone else to take it."
+        )
     if not kinds:
         problems["kinds"] = "Tick at least one kind of work to hand over."
     if problems or to_uuid is None:
@@ -587,8 +630,9 @@ def transfer(
             **_shown(exc, "to_id"),
         )
     count = sum(moved.values())
+    source_name, to_name = names_apart(user, to)
     return redirect(
         f"/people/{user.id}",
         request,
-        f"{count} item{'s' if count != 1 else ''} of {user.display_name} now belong to {to.display_name}.",
+        f"{count} item{'s' if count != 1 else ''} of {source_name} now belong to {to_name}.",
     )

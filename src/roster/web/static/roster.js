@@ -17,9 +17,12 @@
   }
 
   var seq = 0;
-  function search(q, callback) {
+  /* source: a directory URL (admin pages name people with their address) instead of autocomplete. */
+  function search(q, callback, source) {
     var mine = ++seq;
-    fetch(AUTOCOMPLETE_URL + "?limit=8&q=" + encodeURIComponent(q), {
+    var url = source ? source + (source.indexOf("?") < 0 ? "?" : "&") + "q=" + encodeURIComponent(q)
+                     : AUTOCOMPLETE_URL + "?limit=8&q=" + encodeURIComponent(q);
+    fetch(url, {
       credentials: "same-origin",
       headers: { "Accept": "application/json" }
     }).then(function (r) { return r.ok ? r.json() : []; })
@@ -56,6 +59,7 @@
       if (item.photo_url) { var img = el("img", { src: item.photo_url.replace("size=256", "size=64"), alt: "" }); av.appendChild(img); }
       li.appendChild(av);
       var text = el("span", {}, item.display_name);
+      if (item.email) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", { "class": "ac-email" }, item.email)); }
       if (item.position) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", {}, item.position)); }
       li.appendChild(text);
       self.list.appendChild(li);
@@ -213,9 +217,15 @@
       render();
       input.focus();
     });
+    var excluded = (wrapper.getAttribute("data-exclude") || "").split(" ").filter(Boolean);
+    var source = wrapper.getAttribute("data-source");
     input.addEventListener("input", function () {
       var q = input.value.trim();
-      if (q) { search(q, function (items) { box.show(items); }); } else { box.hide(); }
+      if (q) {
+        search(q, function (items) {
+          box.show(items.filter(function (item) { return excluded.indexOf(item.id) < 0; }));
+        }, source);
+      } else { box.hide(); }
     });
     input.addEventListener("keydown", function (e) {
       if (!box.keydown(e) && e.key === "Enter") e.preventDefault();
