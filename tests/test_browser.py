@@ -679,3 +679,36 @@ def test_the_tasks_list_takes_the_width_until_there_is_room_for_the_form_beside_
         page.get_by_role("link", name="New task").click()
         assert page.evaluate("location.hash") == "#new-task"
         context.close()
+
+
+def test_an_admin_sees_a_photo_chosen_for_someone_as_on_my_profile_not_at_full_size(
+    site: Site, browser: object
+) -> None:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (2400, 1600), (21, 128, 61)).save(out, format="PNG")
+    big = out.getvalue()
+    admin = new_page(browser)
+    sign_in(admin, site, site.admin_email)
+    admin.goto(site.url + f"/people/{user_id(site, site.colleague_email)}")  # type: ignore[attr-defined]
+    admin.set_input_files(  # type: ignore[attr-defined]
+        "#photo-file", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}]
+    )
+    preview = admin.locator("#card-photo img")  # type: ignore[attr-defined]
+    admin.wait_for_function(  # type: ignore[attr-defined]
+        "() => (document.querySelector('#card-photo img') || {}).src?.startsWith('data:')"
+    )
+    box = preview.bounding_box()
+    assert box is not None and box["width"] <= 112 and box["height"] <= 112
+    # The same chosen picture on My profile shows at the same size.
+    admin.goto(site.url + "/profile")  # type: ignore[attr-defined]
+    admin.set_input_files(  # type: ignore[attr-defined]
+        "#photo-file", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}]
+    )
+    admin.wait_for_function(  # type: ignore[attr-defined]
+        "() => (document.querySelector('#my-photo img') || {}).src?.startsWith('data:')"
+    )
+    mine = admin.locator("#my-photo img").bounding_box()  # type: ignore[attr-defined]
+    assert mine is not None and (mine["width"], mine["height"]) == (box["width"], box["height"])
+    shot(admin, "person-card-photo-preview")
