@@ -233,3 +233,34 @@ def test_a_merge_of_namesakes_names_both_with_their_addresses(
     done = post(client, f"/people/{dup.id}/merge", csrf, {"into_id": str(keep.id), "confirm": dup.email})
     assert done.status_code == 200
     assert "Chloé Martin (chloe.m@x.test) is merged into Chloé Martin (chloe@x.test)" in done.text
+
+
+# --- 4. Rehire at the seat limit ------------------------------------------------------------------
+
+WAYS_OUT = (
+    '<a href="/people/invited">Pending invitations</a> · <a href="/people">Active people</a> · '
+    '<a href="/admin/settings">Change plan</a>'
+)
+
+
+def test_rehire_at_the_seat_limit_warns_first_and_offers_the_invite_pages_ways_out(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.seats import get_seat_ledger
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    csrf = sign_in(client, db, settings, o.admin)
+    room = client.get(f"/people/{leaver.id}/rehire", headers=HTML)
+    assert "No seat is free" not in room.text
+    for n in range(get_seat_ledger(db, o.org.id).available or 0):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
+    form = client.get(f"/people/{leaver.id}/rehire", headers=HTML)
+    assert form.status_code == 200
+    assert "No seat is free" in form.text and "will be refused" in form.text and WAYS_OUT in form.text
+    refused = post(client, f"/people/{leaver.id}/rehire", csrf)
+    assert refused.status_code == 409
+    assert "All seats are taken" in refused.text and WAYS_OUT in refused.text
+    # The invite page's refusal offers the very same links.
+    invite = post(client, "/people/invite", csrf, {"email": "one.more@example.test"})
+    assert invite.status_code == 409 and WAYS_OUT in invite.text

@@ -548,6 +548,7 @@ def confirm_page(
     action: str,
     *,
     error: str = "",
+    seat_refused: bool = False,
     status_code: int = 200,
 ) -> Response:
     return render(
@@ -558,6 +559,7 @@ def confirm_page(
             "person": user,
             "action": action,
             "error": error,
+            "seat_refused": seat_refused,
             "seats": get_seat_ledger(session, principal.org_id),
         },
         principal=principal,
@@ -615,7 +617,14 @@ def rehire(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUI
             rehire_user(session, user, actor=principal.user)
     except errors.SeatLimitReached as exc:
         return confirm_page(
-            request, principal, session, user, "rehire", error=seat_hint(exc), status_code=exc.status
+            request,
+            principal,
+            session,
+            user,
+            "rehire",
+            error=seat_hint(exc),
+            seat_refused=True,
+            status_code=exc.status,
         )
     except errors.RosterError as exc:
         return confirm_page(
