@@ -712,3 +712,30 @@ def test_an_admin_sees_a_photo_chosen_for_someone_as_on_my_profile_not_at_full_s
     mine = admin.locator("#my-photo img").bounding_box()  # type: ignore[attr-defined]
     assert mine is not None and (mine["width"], mine["height"]) == (box["width"], box["height"])
     shot(admin, "person-card-photo-preview")
+
+
+def test_the_merge_pickers_search_leaves_out_the_duplicate_and_names_addresses(
+    site: Site, browser: object
+) -> None:
+    with site.session() as db:
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        org_id = colin.org_id
+        # A namesake: the account to keep.
+        provision_user(
+            db,
+            org_id,
+            actor=None,
+            email="colin.b@acme.test",
+            first_name="Colin",
+            last_name="Baker",
+            via="test",
+        )
+        db.commit()
+    admin = new_page(browser)
+    sign_in(admin, site, site.admin_email)
+    admin.goto(f"{site.url}/people/{colin.id}/merge")  # type: ignore[attr-defined]
+    admin.locator("#f-into_id-search").press_sequentially("Col", delay=40)  # type: ignore[attr-defined]
+    admin.wait_for_selector(".ac-option >> text=colin.b@acme.test")  # type: ignore[attr-defined]
+    options = admin.locator(".ac-list:visible .ac-option").all_inner_texts()  # type: ignore[attr-defined]
+    assert len(options) == 1 and "colin.b@acme.test" in options[0], options
+    shot(admin, "merge-picker-namesake")
