@@ -264,3 +264,58 @@ def test_rehire_at_the_seat_limit_warns_first_and_offers_the_invite_pages_ways_o
     # The invite page's refusal offers the very same links.
     invite = post(client, "/people/invite", csrf, {"email": "one.more@example.test"})
     assert invite.status_code == 409 and WAYS_OUT in invite.text
+
+
+# --- 5. The System User's records go to a new hire ----------------------------------------------
+
+
+def test_an_admin_hands_the_system_users_records_originally_by_one_person_to_a_new_hire(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import re
+
+    from roster.accounts.service import get_system_user
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream.models import Post
+    from roster.stream.service import create_post
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    lee = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee@x.test")
+    kim = make_user(db, o.org, first_name="Kim", last_name="Gone", email="kim@x.test")
+    lee_posts = [create_post(db, actor=lee, body=f"Lee's post {n}") for n in range(2)]
+    kim_post = create_post(db, actor=kim, body="Kim's post")
+    lee_task = tasks.create_task(db, actor=lee, title="Lee's open task", responsible_id=lee.id)
+    delete_user(db, lee, actor=o.admin, confirm="lee@x.test")
+    delete_user(db, kim, actor=o.admin, confirm="kim@x.test")
+    nina = make_user(db, o.org, first_name="Nina", last_name="New", email="nina@x.test")
+    system = get_system_user(db, o.org.id)
+    csrf = sign_in(client, db, settings, o.admin)
+
+    card = client.get(f"/people/{system.id}", headers=HTML).text
+    assert f'href="/people/{system.id}/transfer"' in card and "Hand over records" in card
+    assert "Send a message" not in card
+
+    page = client.get(f"/people/{system.id}/transfer", headers=HTML).text
+    originals = _picker_options(page, "originally_by")
+    assert f'value="{lee.id}"' in originals and f'value="{kim.id}"' in originals
+    assert "Lee Leaver &lt;lee@x.test&gt; — 2 × posts written" in originals
+    assert "1 × tasks they are responsible for" in originals
+    # Who wrote a post is not handed over unless ticked; open tasks are.
+    assert re.search(r'value="stream.post.author"\s*>', page)
+    assert re.search(r'value="tasks.task.responsible"\s*checked', page)
+
+    done = post(
+        client,
+        f"/people/{system.id}/transfer",
+        csrf,
+        {"kinds": ["stream.post.author"], "to_id": str(nina.id), "originally_by": str(lee.id)},
+    )
+    assert done.status_code == 200 and "2 items of System User now belong to Nina New" in done.text
+    db.expire_all()
+    assert {db.get(Post, (o.org.id, p.id)).author_id for p in lee_posts} == {nina.id}  # type: ignore[union-attr]
+    assert db.get(Post, (o.org.id, kim_post.id)).author_id == system.id  # type: ignore[union-attr]
+    assert tasks.get_task(db, o.admin, lee_task.id).responsible_id == system.id
+    # What was handed over is no longer counted as the System User's.
+    page = client.get(f"/people/{system.id}/transfer", headers=HTML).text
+    assert "2 × posts written" not in _picker_options(page, "originally_by")
