@@ -521,6 +521,11 @@ def edit(
                 "This address belongs to a dismissed person. Choose another address, or change theirs first."
             )
             error = {"holder_id": exc.extra.get("user_id")}
+        elif isinstance(exc, errors.EmailInUse) and exc.extra.get("invitation_id"):
+            field_errors["email"] = (
+                "A pending invitation is for this address. Choose another address, or revoke that "
+                "invitation first (People, Invited)."
+            )
         elif isinstance(exc, errors.EmailInUse):
             field_errors["email"] = f"{exc.detail} Choose another address, or change or free that one first."
         elif field in values:
