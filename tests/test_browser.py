@@ -720,3 +720,63 @@ def test_the_tasks_list_takes_the_width_until_there_is_room_for_the_form_beside_
         page.get_by_role("link", name="New task").click()
         assert page.evaluate("location.hash") == "#new-task"
         context.close()
+
+
+def test_an_admin_sees_a_photo_chosen_for_someone_as_on_my_profile_not_at_full_size(
+    site: Site, browser: object
+) -> None:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (2400, 1600), (21, 128, 61)).save(out, format="PNG")
+    big = out.getvalue()
+    admin = new_page(browser)
+    sign_in(admin, site, site.admin_email)
+    admin.goto(site.url + f"/people/{user_id(site, site.colleague_email)}")  # type: ignore[attr-defined]
+    admin.set_input_files(  # type: ignore[attr-defined]
+        "#photo-file", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}]
+    )
+    preview = admin.locator("#card-photo img")  # type: ignore[attr-defined]
+    admin.wait_for_function(  # type: ignore[attr-defined]
+        "() => (document.querySelector('#card-photo img') || {}).src?.startsWith('data:')"
+    )
+    box = preview.bounding_box()
+    assert box is not None and box["width"] <= 112 and box["height"] <= 112
+    # The same chosen picture on My profile shows at the same size.
+    admin.goto(site.url + "/profile")  # type: ignore[attr-defined]
+    admin.set_input_files(  # type: ignore[attr-defined]
+        "#photo-file", files=[{"name": "big.png", "mimeType": "image/png", "buffer": big}]
+    )
+    admin.wait_for_function(  # type: ignore[attr-defined]
+        "() => (document.querySelector('#my-photo img') || {}).src?.startsWith('data:')"
+    )
+    mine = admin.locator("#my-photo img").bounding_box()  # type: ignore[attr-defined]
+    assert mine is not None and (mine["width"], mine["height"]) == (box["width"], box["height"])
+    shot(admin, "person-card-photo-preview")
+
+
+def test_the_merge_pickers_search_leaves_out_the_duplicate_and_names_addresses(
+    site: Site, browser: object
+) -> None:
+    with site.session() as db:
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        org_id = colin.org_id
+        # A namesake: the account to keep.
+        provision_user(
+            db,
+            org_id,
+            actor=None,
+            email="colin.b@acme.test",
+            first_name="Colin",
+            last_name="Baker",
+            via="test",
+        )
+        db.commit()
+    admin = new_page(browser)
+    sign_in(admin, site, site.admin_email)
+    admin.goto(f"{site.url}/people/{colin.id}/merge")  # type: ignore[attr-defined]
+    admin.locator("#f-into_id-search").press_sequentially("Col", delay=40)  # type: ignore[attr-defined]
+    admin.wait_for_selector(".ac-option >> text=colin.b@acme.test")  # type: ignore[attr-defined]
+    options = admin.locator(".ac-list:visible .ac-option").all_inner_texts()  # type: ignore[attr-defined]
+    assert len(options) == 1 and "colin.b@acme.test" in options[0], options
+    shot(admin, "merge-picker-namesake")

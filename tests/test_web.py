@@ -571,7 +571,9 @@ def test_work_is_handed_over_without_deleting_anyone(
         {"kinds": ["tasks.task.responsible"], "to_id": str(leaver.id)},
     )
     assert same.status_code == 422
-    assert re.search(r'class="field-error"[^>]*>\s*References cannot be handed to the same person', same.text)
+    assert re.search(
+        r'class="field-error"[^>]*>\s*Lee Leaver is the person whose work is handed over', same.text
+    )
     done = post(
         client,
         f"/people/{leaver.id}/transfer",

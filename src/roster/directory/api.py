@@ -86,7 +86,7 @@ def get_user(user_id: uuid.UUID, principal: CurrentUser, session: DB) -> UserOut
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 def patch_user(user_id: uuid.UUID, body: ProfilePatch, principal: CurrentUser, session: DB) -> UserOut:
-    """Edit a profile: one's own, or anyone's (and the role) as an admin."""
+    """Edit a profile: one's own, or anyone's (and the role and the email) as an admin."""
     user = service.get_visible_user(session, principal.user, user_id)
     changes = body.model_dump(include=body.model_fields_set)
     return user_out(service.update_profile(session, user, actor=principal.user, changes=changes))

@@ -42,8 +42,8 @@ def person_suggestion(person: User | Row[Any]) -> PersonSuggestion:
 
 
 class ProfilePatch(Patch):
-    """Fields a person may change on their own profile; ``role`` and ``department_id`` are for admins
-    (``"department_id": null`` takes the person out of their department)."""
+    """Fields a person may change on their own profile; ``role``, ``department_id`` and ``email`` are
+    for admins (``"department_id": null`` takes the person out of their department)."""
 
     clearable = frozenset({"department_id"})
 
@@ -53,6 +53,7 @@ class ProfilePatch(Patch):
     position: str | None = Field(default=None, max_length=200)
     department_id: uuid.UUID | None = None
     role: Literal["admin", "employee"] | None = None
+    email: str | None = Field(default=None, max_length=320)
 
 
 class DepartmentIn(BaseModel):

@@ -9,7 +9,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
-from roster.accounts.service import compose_display_name, get_user, lock_organization
+from roster.accounts.service import (
+    compose_display_name,
+    email_key,
+    get_user,
+    lock_organization,
+    normalize_email,
+)
 from roster.directory import departments
 from roster.domain import errors
 from roster.domain.users import Role, UserStatus
@@ -61,6 +67,9 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
     if "department_id" in changes and not actor.is_admin:
         # Department membership is the company structure: admins (and SCIM) manage it.
         raise errors.Forbidden("Only an administrator may change departments.")
+    if changes.get("email") is not None and not actor.is_admin:
+        # The address is the sign-in name: an administrator changes it, not its holder alone.
+        raise errors.Forbidden("Only an administrator may change an email address.")
 
     before = {name: getattr(user, name) for name in PROFILE_FIELDS}
     updated: dict[str, Any] = {}
@@ -91,6 +100,9 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
         departments.set_primary_department(session, user, changes["department_id"], actor=actor)
         updated["department_id"] = str(changes["department_id"]) if changes["department_id"] else None
 
+    if changes.get("email") is not None:
+        change_email(session, user, actor=actor, email=str(changes["email"]))
+
     role = changes.get("role")
     old_role = user.role
     if role is not None and role != user.role:
@@ -101,6 +113,37 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
         _audit(session, user, actor, "user.updated", {"fields": sorted(updated)})
     if user.role != old_role:
         _audit(session, user, actor, "user.role_changed", {"from": old_role, "to": user.role})
+    return user
+
+
+def change_email(session: Session, user: User, *, actor: User, email: str) -> User:
+    """Give a person a new sign-in address (admins only).
+
+    Refuses an invalid address (InvalidEmail), one held by another active user or a pending
+    invitation (EmailInUse) or by a dismissed user (EmailBelongsToDismissedUser). The search
+    keys follow through the directory's mapper events; records ``user.email_changed`` with the
+    old and the new address. The same address (in any case) changes nothing.
+    """
+    from roster.lifecycle.invitations import check_email_is_free
+
+    if user.is_system:
+        raise errors.SystemUserImmutable("The System User's address cannot be changed.")
+    refuse_deleted(user)
+    if not actor.is_admin:
+        raise errors.Forbidden("Only an administrator may change an email address.")
+    address = normalize_email(email)
+    key = email_key(address)
+    old = user.email
+    if address == old:
+        return user
+    if key != user.email_key:
+        # Locked, so an invitation or another change of the same address waits for this one.
+        lock_organization(session, user.org_id)
+        check_email_is_free(session, user.org_id, key)
+    user.email = address
+    user.email_key = key
+    session.flush()
+    _audit(session, user, actor, "user.email_changed", {"from": old, "to": address})
     return user
 
 

@@ -15,6 +15,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "user.provisioned": "Provisioned",
     "user.updated": "Profile changed",
     "user.role_changed": "Role changed",
+    "user.email_changed": "Email address changed",
     "user.photo_changed": "Photo changed",
     "user.photo_removed": "Photo removed",
     "user.dismissed": "Dismissed",

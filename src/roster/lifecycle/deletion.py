@@ -451,6 +451,13 @@ def _active_other_user(
     return target
 
 
+def check_recipient(session: Session, user: User, recipient_id: uuid.UUID, *, field_name: str) -> User:
+    """The person who would take over ``user``'s references (a successor, merge target or transfer
+    recipient), checked before the action itself: another active user of the organization, or
+    InvalidSuccessor, UnknownUser or InactiveUser naming ``field_name``."""
+    return _active_other_user(session, user.org_id, recipient_id, not_id=user.id, field_name=field_name)
+
+
 def _resolve_plan(
     session: Session, user: User, plan: DispositionPlan
 ) -> tuple[dict[str, Disposition], User | None]:
@@ -1348,6 +1355,54 @@ def transfer_references(
     )
     _finish(session)
     return counts.moved
+
+
+@dataclass(frozen=True)
+class OriginalHolding:
+    """What a person holds that the map says was originally someone else's, per kind."""
+
+    original_user_id: uuid.UUID
+    original_display_name: str
+    counts: dict[str, int]
+
+
+def list_holdings_by_original(session: Session, user: User) -> list[OriginalHolding]:
+    """For a handover with ``originally_by``: whose, originally, are the references ``user`` holds
+    now (the System User's records, say), counted per kind that may go to a successor, as
+    ``transfer_references(originally_by=...)`` would move them. Most first."""
+    found: dict[uuid.UUID, tuple[str, dict[str, int]]] = {}
+    amap = AUTHORSHIP
+    for ref in content_references():
+        if Disposition.SUCCESSOR not in ref.dispositions:
+            continue
+        table = _table(ref)
+        obj = _object_column(ref, table)
+        hide = _hide_column(ref, table)
+        where: list[ColumnElement[bool]] = [
+            table.c.org_id == user.org_id,
+            table.c[ref.column] == user.id,
+            amap.c.org_id == table.c.org_id,
+            amap.c.kind == ref.kind,
+            amap.c.object_id == obj,
+            amap.c.moved_to_id == user.id,
+            amap.c.restored_at.is_(None),
+        ]
+        if hide is not None:
+            where.append(hide.is_(None))
+        rows = session.execute(
+            select(
+                amap.c.original_user_id,
+                func.max(amap.c.original_display_name),
+                func.count(func.distinct(obj)),
+            )
+            .where(*where)
+            .group_by(amap.c.original_user_id)
+        ).all()
+        for original_id, name, count in rows:
+            entry = found.setdefault(original_id, (name or "", {}))
+            entry[1][ref.kind] = int(count)
+    holdings = [OriginalHolding(uid, name, counts) for uid, (name, counts) in found.items()]
+    return sorted(holdings, key=lambda h: (-sum(h.counts.values()), h.original_display_name))
 
 
 # --------------------------------------------------------------------------------------------

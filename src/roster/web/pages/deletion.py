@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
@@ -18,9 +19,9 @@ from roster.directory.service import get_user_any
 from roster.domain import errors
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion_models import OperationKind
-from roster.references import Disposition, get_reference
+from roster.references import Disposition, Meaning, get_reference
 from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
-from roster.web.pages.shared import picker_people
+from roster.web.pages.shared import names_apart, picker_people
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,6 +54,23 @@ def _removable(session: Session, principal: Principal, user_id: uuid.UUID) -> Us
 
 def _successors(session: Session, principal: Principal, user: User) -> list[User]:
     return [u for u in picker_people(session, principal) if u.id != user.id]
+
+
+def _recipient_problem(
+    session: Session, user: User, raw_id: str, *, field: str, self_message: str
+) -> dict[str, str]:
+    """The refusal, beside its picker, of the person picked to take over ``user``'s work: never
+    ``user`` themself (``self_message``), and only an active colleague. Empty when they may."""
+    recipient_id = parse_uuid(raw_id)
+    if recipient_id is None:
+        return {}
+    try:
+        deletion.check_recipient(session, user, recipient_id, field_name=field)
+    except errors.InvalidSuccessor:
+        return {field: self_message}
+    except errors.RosterError as exc:
+        return {field: exc.detail}
+    return {}
 
 
 def _label(kind: str) -> str:
@@ -181,6 +199,15 @@ def delete_review(
     """Step 3: the choices, and "type the email to confirm"."""
     user = _target(session, principal, user_id)
     problems = _check_choices(choices, successor_id)
+    if not problems and "successor" in choices.values():
+        problems = _recipient_problem(
+            session,
+            user,
+            successor_id,
+            field="successor_id",
+            self_message=f"{user.display_name} is the person being deleted: pick the colleague who "
+            "takes over their work.",
+        )
     step = 1 if problems else 3
     return wizard_page(
         request,
@@ -270,6 +297,7 @@ def operation_result(request: Request, principal: WebAdmin, session: DB, operati
         else None
     )
     done = op.dispositions or {}
+    name, into_name = names_apart(user, into) if into is not None else (user.display_name, "")
     return render(
         request,
         "people/result.html",
@@ -278,8 +306,9 @@ def operation_result(request: Request, principal: WebAdmin, session: DB, operati
             "kind": kind,
             "operation": op,
             "person": user,
-            "name": user.display_name,
+            "name": name,
             "into": into,
+            "into_name": into_name,
             "can_restore": deletion.can_restore_operation(op, user),
             "moved": _counts(done.get("moved") or {}),
             "deleted": _counts(done.get("deleted") or {}),
@@ -366,6 +395,17 @@ def merge(
             session,
             user,
             field_errors={"into_id": "Pick the account to keep."},
+            status_code=422,
+        )
+    if into_uuid == user.id:
+        return merge_page(
+            request,
+            principal,
+            session,
+            user,
+            field_errors={
+                "into_id": "That is the duplicate itself: pick the other account of this person, the one to keep."
+            },
             status_code=422,
         )
     try:
@@ -505,6 +545,40 @@ def authorship(
 # --- Transfer -------------------------------------------------------------------------------
 
 
+# Kinds that say who made something (wrote a post, created a task, uploaded a file): handing them
+# over rewrites history, so the transfer page leaves them for the admin to tick.
+AUTHORSHIP_MEANINGS = frozenset({Meaning.AUTHOR, Meaning.CREATOR, Meaning.UPLOADER, Meaning.SENDER})
+
+
+def _is_authorship(kind: str) -> bool:
+    ref = get_reference(kind)
+    return ref is not None and ref.meaning in AUTHORSHIP_MEANINGS
+
+
+def _originals(session: Session, principal: Principal, user: User) -> list[dict[str, Any]]:
+    """The people the authorship map names for what ``user`` holds, for the "Originally by"
+    choice: each with their address (when they still have one) and counts per kind."""
+    holdings = deletion.list_holdings_by_original(session, user)
+    people = {
+        u.id: u
+        for u in session.scalars(
+            select(User).where(
+                User.org_id == principal.org_id,
+                User.id.in_([h.original_user_id for h in holdings]),
+            )
+        )
+    }
+    choices = []
+    for h in holdings:
+        person = people.get(h.original_user_id)
+        name = person.display_name if person is not None else h.original_display_name
+        if person is not None and person.email:
+            name = f"{name} <{person.email}>"
+        counts = ", ".join(f"{n} × {_label(k).lower()}" for k, n in sorted(h.counts.items()))
+        choices.append({"id": str(h.original_user_id), "name": name, "counts": counts})
+    return choices
+
+
 def transfer_page(
     request: Request,
     principal: Principal,
@@ -513,6 +587,7 @@ def transfer_page(
     *,
     chosen: list[str] | None = None,
     to_id: str = "",
+    originally_by: str = "",
     field_errors: dict[str, str] | None = None,
     error: str = "",
     status_code: int = 200,
@@ -526,8 +601,11 @@ def transfer_page(
             "section": "people",
             "person": user,
             "items": items,
-            "chosen": chosen if chosen is not None else [i.kind for i in items],
+            "authorship": {i.kind for i in items if _is_authorship(i.kind)},
+            "chosen": chosen if chosen is not None else [i.kind for i in items if not _is_authorship(i.kind)],
             "to_id": to_id,
+            "originally_by": originally_by,
+            "originals": _originals(session, principal, user),
             "picker_people": _successors(session, principal, user),
             "field_errors": field_errors or {},
             "error": error,
@@ -540,7 +618,8 @@ def transfer_page(
 
 @router.get("/people/{user_id}/transfer")
 def transfer_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    """Hand someone's work to a colleague without deleting anyone (a leaver's open tasks, say)."""
+    """Hand someone's work to a colleague without deleting anyone (a leaver's open tasks, say, or
+    the System User's records, optionally only those originally by one person)."""
     return transfer_page(request, principal, session, _target(session, principal, user_id))
 
 
@@ -551,15 +630,23 @@ def transfer(
     session: DB,
     user_id: uuid.UUID,
     to_id: Annotated[str, Form(max_length=64)] = "",
+    originally_by: Annotated[str, Form(max_length=64)] = "",
     kinds: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
 ) -> Response:
     user = _target(session, principal, user_id)
     to_uuid = parse_uuid(to_id)
+    original_uuid = parse_uuid(originally_by)
     problems: dict[str, str] = {}
     if to_uuid is None:
         problems["to_id"] = "Pick the colleague who takes over."
+    elif to_uuid == user.id:
+        problems["to_id"] = (
+            f"{user.display_name} is the person whose work is handed over: pick someone else to take it."
+        )
     if not kinds:
         problems["kinds"] = "Tick at least one kind of work to hand over."
+    if originally_by and original_uuid is None:
+        problems["originally_by"] = "Choose one of the people listed, or everyone."
     if problems or to_uuid is None:
         return transfer_page(
             request,
@@ -568,13 +655,16 @@ def transfer(
             user,
             chosen=kinds,
             to_id=to_id,
+            originally_by=originally_by,
             field_errors=problems,
             status_code=422,
         )
     try:
         to = get_named_user(session, principal.org_id, to_uuid, field="to_id")
         with session.begin_nested():
-            moved = deletion.transfer_references(session, user, to=to, actor=principal.user, kinds=kinds)
+            moved = deletion.transfer_references(
+                session, user, to=to, actor=principal.user, kinds=kinds, originally_by=original_uuid
+            )
     except errors.RosterError as exc:
         return transfer_page(
             request,
@@ -583,12 +673,14 @@ def transfer(
             user,
             chosen=kinds,
             to_id=to_id,
+            originally_by=originally_by,
             status_code=exc.status,
-            **_shown(exc, "to_id"),
+            **_shown(exc, "originally_by" if exc.extra.get("field") == "originally_by" else "to_id"),
         )
     count = sum(moved.values())
+    source_name, to_name = names_apart(user, to)
     return redirect(
         f"/people/{user.id}",
         request,
-        f"{count} item{'s' if count != 1 else ''} of {user.display_name} now belong to {to.display_name}.",
+        f"{count} item{'s' if count != 1 else ''} of {source_name} now belong to {to_name}.",
     )

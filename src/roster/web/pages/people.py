@@ -15,7 +15,7 @@ from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
 from roster.directory import departments, photos
 from roster.directory.search import search_users
-from roster.directory.service import get_user_any, get_visible_user
+from roster.directory.service import get_user_any, get_visible_user, update_profile
 from roster.domain import errors
 from roster.lifecycle import invitations
 from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
@@ -439,6 +439,152 @@ def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
     return get_user_any(session, principal.org_id, user_id)
 
 
+EDIT_FIELDS = ("first_name", "last_name", "display_name", "position", "email", "role")
+
+
+def edit_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    user: User,
+    *,
+    values: dict[str, str] | None = None,
+    field_errors: dict[str, str] | None = None,
+    error: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "people/edit.html",
+        {
+            "section": "people",
+            "person": user,
+            "values": values or {name: str(getattr(user, name) or "") for name in EDIT_FIELDS},
+            "field_errors": field_errors or {},
+            "error": error,
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+def _editable(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
+    """The person an admin's edit form is for: not the System User, not someone deleted."""
+    user = _target(session, principal, user_id)
+    if user.is_system:
+        raise errors.SystemUserImmutable("The System User's profile cannot be changed.")
+    if user.status == "deleted":
+        raise errors.InvalidTransition(
+            f"{user.display_name} is deleted; restore them before changing their profile."
+        )
+    return user
+
+
+@router.get("/people/{user_id}/edit")
+def edit_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    """An admin edits someone's name, position, role and email."""
+    return edit_page(request, principal, session, _editable(session, principal, user_id))
+
+
+@router.post("/people/{user_id}/edit")
+def edit(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: uuid.UUID,
+    first_name: Annotated[str, Form(max_length=100)] = "",
+    last_name: Annotated[str, Form(max_length=100)] = "",
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    position: Annotated[str, Form(max_length=200)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    role: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    """Save an admin's changes to someone's profile (the API's PATCH /users/{id})."""
+    user = _editable(session, principal, user_id)
+    values = {
+        "first_name": first_name,
+        "last_name": last_name,
+        "display_name": display_name,
+        "position": position,
+        "email": email,
+        "role": role,
+    }
+    changes: dict[str, Any] = {k: v for k, v in values.items() if k not in ("email", "role")}
+    if email.strip():
+        changes["email"] = email
+    else:
+        return edit_page(
+            request,
+            principal,
+            session,
+            user,
+            values=values,
+            field_errors={"email": "Enter their email address: they sign in with it."},
+            status_code=422,
+        )
+    if role:
+        if role not in ("admin", "employee"):
+            return edit_page(
+                request,
+                principal,
+                session,
+                user,
+                values=values,
+                field_errors={"role": "Choose Employee or Administrator."},
+                status_code=422,
+            )
+        changes["role"] = role
+    try:
+        with session.begin_nested():
+            update_profile(session, user, actor=principal.user, changes=changes)
+    except errors.LastAdmin as exc:
+        session.refresh(user)
+        return edit_page(
+            request,
+            principal,
+            session,
+            user,
+            values=values,
+            field_errors={
+                "role": f"{user.display_name} is the only administrator. {exc.detail} Nothing was saved."
+            },
+            status_code=exc.status,
+        )
+    except errors.RosterError as exc:
+        session.refresh(user)
+        field = str(exc.extra.get("field") or "")
+        field_errors: dict[str, str] = {}
+        error: dict[str, Any] | None = None
+        if isinstance(exc, errors.EmailBelongsToDismissedUser):
+            field_errors["email"] = (
+                "This address belongs to a dismissed person. Choose another address, or change theirs first."
+            )
+            error = {"holder_id": exc.extra.get("user_id")}
+        elif isinstance(exc, errors.EmailInUse) and exc.extra.get("invitation_id"):
+            field_errors["email"] = (
+                "A pending invitation is for this address. Choose another address, or revoke that "
+                "invitation first (People, Invited)."
+            )
+        elif isinstance(exc, errors.EmailInUse):
+            field_errors["email"] = f"{exc.detail} Choose another address, or change or free that one first."
+        elif field in values:
+            field_errors[field] = exc.detail
+        else:
+            error = {"title": exc.title, "detail": exc.detail}
+        return edit_page(
+            request,
+            principal,
+            session,
+            user,
+            values=values,
+            field_errors=field_errors,
+            error=error,
+            status_code=exc.status,
+        )
+    return redirect(f"/people/{user.id}", request, f"{user.display_name}'s profile is saved.")
+
+
 def confirm_page(
     request: Request,
     principal: Principal,
@@ -447,6 +593,7 @@ def confirm_page(
     action: str,
     *,
     error: str = "",
+    seat_refused: bool = False,
     status_code: int = 200,
 ) -> Response:
     return render(
@@ -457,6 +604,7 @@ def confirm_page(
             "person": user,
             "action": action,
             "error": error,
+            "seat_refused": seat_refused,
             "seats": get_seat_ledger(session, principal.org_id),
         },
         principal=principal,
@@ -514,7 +662,14 @@ def rehire(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUI
             rehire_user(session, user, actor=principal.user)
     except errors.SeatLimitReached as exc:
         return confirm_page(
-            request, principal, session, user, "rehire", error=seat_hint(exc), status_code=exc.status
+            request,
+            principal,
+            session,
+            user,
+            "rehire",
+            error=seat_hint(exc),
+            seat_refused=True,
+            status_code=exc.status,
         )
     except errors.RosterError as exc:
         return confirm_page(

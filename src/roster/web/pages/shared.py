@@ -26,6 +26,18 @@ def picker_people(session: Session, principal: Principal) -> list[User]:
     return people
 
 
+def names_apart(first: User, second: User) -> tuple[str, str]:
+    """Two people's names as one message shows them side by side: with their addresses when the
+    names alone are the same ("Chloé Martin (chloe@a.test) is merged into Chloé Martin (...)")."""
+    if first.display_name.casefold() != second.display_name.casefold():
+        return first.display_name, second.display_name
+
+    def named(user: User) -> str:
+        return f"{user.display_name} ({user.email})" if user.email else user.display_name
+
+    return named(first), named(second)
+
+
 def as_content_names(
     session: Session, principal: Principal, users: dict[uuid.UUID, User]
 ) -> dict[uuid.UUID, User | UserRef]:

@@ -17,9 +17,12 @@
   }
 
   var seq = 0;
-  function search(q, callback) {
+  /* source: a directory URL (admin pages name people with their address) instead of autocomplete. */
+  function search(q, callback, source) {
     var mine = ++seq;
-    fetch(AUTOCOMPLETE_URL + "?limit=8&q=" + encodeURIComponent(q), {
+    var url = source ? source + (source.indexOf("?") < 0 ? "?" : "&") + "q=" + encodeURIComponent(q)
+                     : AUTOCOMPLETE_URL + "?limit=8&q=" + encodeURIComponent(q);
+    fetch(url, {
       credentials: "same-origin",
       headers: { "Accept": "application/json" }
     }).then(function (r) { return r.ok ? r.json() : []; })
@@ -64,6 +67,7 @@
       if (item.photo_url) { var img = el("img", { src: item.photo_url.replace("size=256", "size=64"), alt: "" }); av.appendChild(img); }
       li.appendChild(av);
       var text = el("span", {}, item.display_name);
+      if (item.email) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", { "class": "ac-email" }, item.email)); }
       if (item.position) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", {}, item.position)); }
       if (item.disabled) { text.appendChild(document.createTextNode(" ")); text.appendChild(el("small", { "class": "ac-disabled" }, "· " + item.disabled)); }
       li.appendChild(text);
@@ -193,9 +197,10 @@
     var select = wrapper.querySelector("[data-picker-select]");
     if (!select) return;
     var multiple = select.multiple;
-    /* People who may not be picked here (those in the chat already) show greyed out, saying why. */
+    /* People who may not be picked here: never offered (the person the page acts on), or, with a
+       label, shown greyed out saying why (those in the chat already). */
     var excluded = (wrapper.getAttribute("data-exclude") || "").split(/\s+/).filter(Boolean);
-    var excludedLabel = wrapper.getAttribute("data-exclude-label") || "Not available";
+    var excludedLabel = wrapper.getAttribute("data-exclude-label") || "";
     var label = wrapper.querySelector("label");
     var ac = wrapper.querySelector(".ac");
     var input = el("input", { type: "text", autocomplete: "off", placeholder: "Type a name…", id: select.id + "-search" });
@@ -226,14 +231,17 @@
       render();
       input.focus();
     });
+    var source = wrapper.getAttribute("data-source");
     input.addEventListener("input", function () {
       var q = input.value.trim();
       if (q) {
         search(q, function (items) {
-          box.show(items.map(function (item) {
-            return excluded.indexOf(item.id) === -1 ? item : Object.assign({}, item, { disabled: excludedLabel });
-          }));
-        });
+          box.show(excludedLabel
+            ? items.map(function (item) {
+                return excluded.indexOf(item.id) === -1 ? item : Object.assign({}, item, { disabled: excludedLabel });
+              })
+            : items.filter(function (item) { return excluded.indexOf(item.id) < 0; }));
+        }, source);
       } else { box.hide(); }
     });
     input.addEventListener("keydown", function (e) {

@@ -1,0 +1,321 @@
+"""The admin's people pages: editing someone, pickers that never offer the person acted on, the
+seat-limit ways out of a rehire, and handing the System User's records to someone."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from roster.accounts import service as accounts
+from roster.accounts.models import User
+from roster.directory.search import search_users
+from roster.lifecycle.invitations import invite_user
+from roster.lifecycle.models import AuditEvent
+from roster.settings import Settings
+from tests.factories import auth, make_org, make_user
+from tests.test_web import HTML, post, sign_in
+
+API = "/api/v1"
+
+
+def _events(db: Session, org_id: object, action: str) -> list[AuditEvent]:
+    return list(
+        db.scalars(select(AuditEvent).where(AuditEvent.org_id == org_id, AuditEvent.action == action))
+    )
+
+
+# --- 1. An admin edits someone ------------------------------------------------------------------
+
+
+def test_an_admin_edits_a_persons_name_position_role_and_email_from_their_card(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, first_name="Erin", last_name="Doe", email="erin@old.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    card = client.get(f"/people/{erin.id}", headers=HTML)
+    assert f'href="/people/{erin.id}/edit"' in card.text
+    form = client.get(f"/people/{erin.id}/edit", headers=HTML)
+    assert form.status_code == 200 and 'value="erin@old.test"' in form.text
+    saved = post(
+        client,
+        f"/people/{erin.id}/edit",
+        csrf,
+        {
+            "first_name": "Erin",
+            "last_name": "Smith",
+            "display_name": "Erin Smith",
+            "position": "Head of Ops",
+            "email": "Erin.Smith@New.test",
+            "role": "admin",
+        },
+    )
+    assert saved.status_code == 200 and "profile is saved" in saved.text
+    db.expire_all()
+    erin = db.get(User, (o.org.id, erin.id))
+    assert erin is not None
+    assert (erin.last_name, erin.position, erin.role) == ("Smith", "Head of Ops", "admin")
+    assert erin.email == "Erin.Smith@new.test" and erin.email_key == "erin.smith@new.test"
+    assert [e.details for e in _events(db, o.org.id, "user.email_changed")] == [
+        {"from": "erin@old.test", "to": "Erin.Smith@new.test"}
+    ]
+    # The directory finds them by the new address and no longer by the old one.
+    assert [u.id for u in search_users(db, o.org.id, q="erin.smith@new", status="active")[0]] == [erin.id]
+    assert search_users(db, o.org.id, q="erin@old", status="active")[0] == []
+    # They sign in with the new address.
+    assert accounts.get_user_by_email(db, o.org.id, "erin.smith@new.test") is not None
+
+
+def test_demoting_the_last_admin_is_explained_beside_the_role_and_nothing_is_saved(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    other = make_user(db, o.org, first_name="Otto")
+    csrf = sign_in(client, db, settings, other)  # an employee may not open it
+    assert client.get(f"/people/{o.admin.id}/edit", headers=HTML).status_code == 403
+    csrf = sign_in(client, db, settings, o.admin)
+    answer = post(
+        client,
+        f"/people/{o.admin.id}/edit",
+        csrf,
+        {
+            "first_name": "Ada",
+            "last_name": "Changed",
+            "display_name": "Ada Changed",
+            "position": "",
+            "email": o.admin.email,
+            "role": "employee",
+        },
+    )
+    assert answer.status_code == 409
+    assert (
+        "the only administrator" in answer.text and "Make someone else an administrator first." in answer.text
+    )
+    assert 'value="Changed"' in answer.text  # what was typed stays
+    db.expire_all()
+    admin = db.get(User, (o.org.id, o.admin.id))
+    assert admin is not None and (admin.role, admin.last_name) == ("admin", "Admin")
+
+
+def test_an_address_someone_holds_is_refused_with_what_to_do(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, email="erin@x.test")
+    make_user(db, o.org, email="taken@x.test")
+    gone = make_user(db, o.org, email="gone@x.test", dismissed=True)
+    invite_user(db, o.org.id, actor=o.admin, email="invited@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    base = {
+        "first_name": erin.first_name,
+        "last_name": erin.last_name,
+        "display_name": erin.display_name,
+        "position": "",
+        "role": "employee",
+    }
+    for address, status, words in [
+        ("TAKEN@x.test", 409, "Choose another address, or change or free that one first."),
+        ("invited@x.test", 409, "pending invitation"),
+        ("gone@x.test", 409, "belongs to a dismissed person"),
+        ("not-an-address", 422, "email"),
+    ]:
+        answer = post(client, f"/people/{erin.id}/edit", csrf, {**base, "email": address})
+        assert answer.status_code == status, address
+        assert words in answer.text and f'value="{address}"' in answer.text
+        if address == "gone@x.test":  # the dismissed holder is one click away
+            assert f'href="/people/{gone.id}"' in answer.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, erin.id)).email == "erin@x.test"  # type: ignore[union-attr]
+
+
+def test_the_api_lets_admins_change_an_email_and_refuses_employees(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, email="erin@x.test")
+    gone = make_user(db, o.org, email="gone@x.test", dismissed=True)
+    make_user(db, o.org, email="taken@x.test")
+    admin = auth(db, o.admin)
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "taken@X.test"}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (409, "email_in_use")
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "gone@x.test"}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (409, "email_belongs_to_dismissed_user")
+    assert answer.json()["user_id"] == str(gone.id)
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "no at sign"}, headers=admin)
+    assert (answer.status_code, answer.json()["code"]) == (422, "invalid_email")
+    answer = client.patch(f"{API}/users/{erin.id}", json={"email": "erin@new.test"}, headers=admin)
+    assert answer.status_code == 200 and answer.json()["email"] == "erin@new.test"
+    mine = client.patch(f"{API}/users/{erin.id}", json={"email": "me@elsewhere.test"}, headers=auth(db, erin))
+    assert mine.status_code == 403
+    db.expire_all()
+    assert db.get(User, (o.org.id, erin.id)).email == "erin@new.test"  # type: ignore[union-attr]
+    assert [e.details for e in _events(db, o.org.id, "user.email_changed")] == [
+        {"from": "erin@x.test", "to": "erin@new.test"}
+    ]
+
+
+def test_a_restore_refused_for_a_taken_address_can_be_undone_by_changing_it(
+    client: TestClient, db: Session
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, email="same@x.test")
+    delete_user(db, leaver, actor=o.admin, confirm="same@x.test")
+    newcomer = make_user(db, o.org, email="same@x.test")
+    admin = auth(db, o.admin)
+    refused = client.post(f"{API}/users/{leaver.id}/restore", headers=admin)
+    assert (refused.status_code, refused.json()["code"]) == (409, "email_in_use")
+    moved = client.patch(f"{API}/users/{newcomer.id}", json={"email": "same2@x.test"}, headers=admin)
+    assert moved.status_code == 200
+    assert client.post(f"{API}/users/{leaver.id}/restore", headers=admin).status_code == 200
+
+
+# --- 2. Pickers never offer the person acted on, and tell namesakes apart -----------------------
+
+
+def _picker_options(page: str, name: str) -> str:
+    import re
+
+    found = re.search(rf'<select id="f-{name}" name="{name}"[^>]*>(.*?)</select>', page, re.S)
+    assert found, name
+    return found.group(1)
+
+
+def test_the_delete_merge_and_transfer_pickers_leave_out_the_person_and_show_addresses(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    dup = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe.m@x.test")
+    keep = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe@x.test")
+    sign_in(client, db, settings, o.admin)
+    for page, field in [("delete", "successor_id"), ("merge", "into_id"), ("transfer", "to_id")]:
+        text = client.get(f"/people/{dup.id}/{page}", headers=HTML).text
+        options = _picker_options(text, field)
+        assert str(dup.id) not in options, page
+        assert f'value="{keep.id}"' in options and "&lt;chloe@x.test&gt;" in options, page
+        # The script's search leaves them out too, and asks the directory, which names addresses.
+        assert f'data-exclude="{dup.id}"' in text and 'data-source="/api/v1/users?' in text, page
+
+
+def test_choosing_the_person_themself_is_refused_where_they_are_chosen(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
+    csrf = sign_in(client, db, settings, o.admin)
+    review = post(
+        client,
+        f"/people/{leaver.id}/delete/review",
+        csrf,
+        {"successor_id": str(leaver.id), "kind:tasks.task.responsible": "successor"},
+    )
+    assert review.status_code == 422
+    assert "Lee Leaver is the person being deleted: pick the colleague who takes over" in review.text
+    assert "Type the email to confirm" not in review.text
+    merged = post(
+        client, f"/people/{leaver.id}/merge", csrf, {"into_id": str(leaver.id), "confirm": leaver.email}
+    )
+    assert merged.status_code == 422 and "That is the duplicate itself" in merged.text
+    db.expire_all()
+    assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
+
+
+def test_a_merge_of_namesakes_names_both_with_their_addresses(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    dup = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe.m@x.test")
+    keep = make_user(db, o.org, first_name="Chloé", last_name="Martin", email="chloe@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    done = post(client, f"/people/{dup.id}/merge", csrf, {"into_id": str(keep.id), "confirm": dup.email})
+    assert done.status_code == 200
+    assert "Chloé Martin (chloe.m@x.test) is merged into Chloé Martin (chloe@x.test)" in done.text
+
+
+# --- 4. Rehire at the seat limit ------------------------------------------------------------------
+
+WAYS_OUT = (
+    '<a href="/people/invited">Pending invitations</a> · <a href="/people">Active people</a> · '
+    '<a href="/admin/settings">Change plan</a>'
+)
+
+
+def test_rehire_at_the_seat_limit_warns_first_and_offers_the_invite_pages_ways_out(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.seats import get_seat_ledger
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    csrf = sign_in(client, db, settings, o.admin)
+    room = client.get(f"/people/{leaver.id}/rehire", headers=HTML)
+    assert "No seat is free" not in room.text
+    for n in range(get_seat_ledger(db, o.org.id).available or 0):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
+    form = client.get(f"/people/{leaver.id}/rehire", headers=HTML)
+    assert form.status_code == 200
+    assert "No seat is free" in form.text and "will be refused" in form.text and WAYS_OUT in form.text
+    refused = post(client, f"/people/{leaver.id}/rehire", csrf)
+    assert refused.status_code == 409
+    assert "All seats are taken" in refused.text and WAYS_OUT in refused.text
+    # The invite page's refusal offers the very same links.
+    invite = post(client, "/people/invite", csrf, {"email": "one.more@example.test"})
+    assert invite.status_code == 409 and WAYS_OUT in invite.text
+
+
+# --- 5. The System User's records go to a new hire ----------------------------------------------
+
+
+def test_an_admin_hands_the_system_users_records_originally_by_one_person_to_a_new_hire(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import re
+
+    from roster.accounts.service import get_system_user
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream.models import Post
+    from roster.stream.service import create_post
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    lee = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee@x.test")
+    kim = make_user(db, o.org, first_name="Kim", last_name="Gone", email="kim@x.test")
+    lee_posts = [create_post(db, actor=lee, body=f"Lee's post {n}") for n in range(2)]
+    kim_post = create_post(db, actor=kim, body="Kim's post")
+    lee_task = tasks.create_task(db, actor=lee, title="Lee's open task", responsible_id=lee.id)
+    delete_user(db, lee, actor=o.admin, confirm="lee@x.test")
+    delete_user(db, kim, actor=o.admin, confirm="kim@x.test")
+    nina = make_user(db, o.org, first_name="Nina", last_name="New", email="nina@x.test")
+    system = get_system_user(db, o.org.id)
+    csrf = sign_in(client, db, settings, o.admin)
+
+    card = client.get(f"/people/{system.id}", headers=HTML).text
+    assert f'href="/people/{system.id}/transfer"' in card and "Hand over records" in card
+    assert "Send a message" not in card
+
+    page = client.get(f"/people/{system.id}/transfer", headers=HTML).text
+    originals = _picker_options(page, "originally_by")
+    assert f'value="{lee.id}"' in originals and f'value="{kim.id}"' in originals
+    assert "Lee Leaver &lt;lee@x.test&gt; — 2 × posts written" in originals
+    assert "1 × tasks they are responsible for" in originals
+    # Who wrote a post is not handed over unless ticked; open tasks are.
+    assert re.search(r'value="stream.post.author"\s*>', page)
+    assert re.search(r'value="tasks.task.responsible"\s*checked', page)
+
+    done = post(
+        client,
+        f"/people/{system.id}/transfer",
+        csrf,
+        {"kinds": ["stream.post.author"], "to_id": str(nina.id), "originally_by": str(lee.id)},
+    )
+    assert done.status_code == 200 and "2 items of System User now belong to Nina New" in done.text
+    db.expire_all()
+    assert {db.get(Post, (o.org.id, p.id)).author_id for p in lee_posts} == {nina.id}  # type: ignore[union-attr]
+    assert db.get(Post, (o.org.id, kim_post.id)).author_id == system.id  # type: ignore[union-attr]
+    assert tasks.get_task(db, o.admin, lee_task.id).responsible_id == system.id
+    # What was handed over is no longer counted as the System User's.
+    page = client.get(f"/people/{system.id}/transfer", headers=HTML).text
+    assert "2 × posts written" not in _picker_options(page, "originally_by")
