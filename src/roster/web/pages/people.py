@@ -17,6 +17,7 @@ from roster.directory import departments, photos
 from roster.directory.search import search_users
 from roster.directory.service import get_user_any, get_visible_user
 from roster.domain import errors
+from roster.domain.users import UserStatus
 from roster.lifecycle import invitations
 from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
@@ -336,12 +337,18 @@ def invite_bulk(
             full = full or seat_hint(errors.SeatLimitReached(detail))
             detail = "No seat was left."
         failed.append({"email": item.get("email", ""), "code": item.get("code", ""), "detail": detail})
+    # The pasted addresses that were not invited stay in the box, with the role, to be corrected
+    # and sent again (those invited are left out: sending them again would only be refused).
+    pasted = set(_split_emails(emails))
+    retry = [str(f["email"]) for f in failed if f["email"] in pasted]
     return invite_page(
         request,
         principal,
         session,
         created=[{"email": inv.email, "url": url} for inv, url in result.created],
-        bulk={"failed": failed, "created": len(result.created), "seat_hint": full},
+        bulk={"failed": failed, "created": len(result.created), "seat_hint": full, "kept": bool(retry)},
+        bulk_text="\n".join(dict.fromkeys(retry)),
+        bulk_role=role,
     )
 
 
@@ -433,6 +440,11 @@ def dismiss_form(request: Request, principal: WebAdmin, session: DB, user_id: uu
         raise errors.SystemUserImmutable("The System User cannot be dismissed.")
     if user.id == principal.user.id:
         raise errors.CannotActOnSelf("You cannot dismiss your own account; ask another administrator.")
+    if user.status != UserStatus.ACTIVE.value:
+        # Back after dismissing (or a second tab) comes here: say so, rather than offer it again.
+        return redirect(
+            f"/people/{user.id}", request, f"{user.display_name} is {user.status} already.", "info"
+        )
     return confirm_page(request, principal, session, user, "dismiss")
 
 
@@ -462,7 +474,10 @@ def dismiss(
 
 @router.get("/people/{user_id}/rehire")
 def rehire_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return confirm_page(request, principal, session, _target(session, principal, user_id), "rehire")
+    user = _target(session, principal, user_id)
+    if user.status == UserStatus.ACTIVE.value:
+        return redirect(f"/people/{user.id}", request, f"{user.display_name} is active already.", "info")
+    return confirm_page(request, principal, session, user, "rehire")
 
 
 @router.post("/people/{user_id}/rehire")
