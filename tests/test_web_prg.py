@@ -190,3 +190,33 @@ def test_a_refused_invitation_acceptance_comes_back_on_a_get_with_the_name_typed
         },
     )
     assert joined.status_code == 303 and joined.headers["location"] == "/stream"
+
+
+def test_the_deletion_review_is_a_page_of_its_own_and_back_after_deleting_offers_nothing_to_resend(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(db, actor=o.admin, title="Hand over the keys", responsible_id=leaver.id)
+    csrf = sign_in(client, db, settings, o.admin)
+    step_one = client.get(f"/people/{leaver.id}/delete", headers=HTML)
+    form = re.search(
+        r'<form method="(\w+)" action="/people/[^"]+/delete/review">(.*?)</form>', step_one.text, re.S
+    )
+    assert form and form.group(1) == "get" and "csrf_token" not in form.group(2)
+
+    review_path = f"/people/{leaver.id}/delete/review"
+    review = client.get(review_path, params={"kind:tasks.task.responsible": "system_user"}, headers=HTML)
+    assert review.status_code == 200 and "Type the email to confirm" in review.text
+    deleted = _send(
+        client,
+        f"/people/{leaver.id}/delete",
+        csrf,
+        {"kind:tasks.task.responsible": "system_user", "confirm": leaver.email},
+    )
+    assert deleted.status_code == 303
+
+    back = client.get(review_path, params={"kind:tasks.task.responsible": "system_user"}, headers=HTML)
+    assert "Lee Leaver is already deleted." in back.text and "Type the email to confirm" not in back.text
