@@ -780,3 +780,106 @@ def test_the_merge_pickers_search_leaves_out_the_duplicate_and_names_addresses(
     options = admin.locator(".ac-list:visible .ac-option").all_inner_texts()  # type: ignore[attr-defined]
     assert len(options) == 1 and "colin.b@acme.test" in options[0], options
     shot(admin, "merge-picker-namesake")
+
+
+def _outside(page: object, selector: str) -> list[str]:
+    """What of ``selector`` (shown) lies past the window's right edge."""
+    return page.evaluate(  # type: ignore[attr-defined,no-any-return]
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter(e => e.getClientRects().length)
+            .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .map(e => e.tagName + ' ' + e.textContent.trim().slice(0, 40))""",
+        selector,
+    )
+
+
+def test_at_phone_width_the_menu_folds_and_every_row_and_choice_is_within_reach(
+    site: Site, browser: object
+) -> None:
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        tasks.create_task(db, actor=admin, title="Order the new badges", responsible_id=colin.id)
+        colin_id = colin.id
+        db.commit()
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+
+    # The navigation waits behind its Menu button instead of filling the top of every page.
+    menu = page.locator("details.nav-menu")
+    people_link = page.locator("nav a[href='/people']")
+    assert menu.get_attribute("open") is None and not people_link.is_visible()
+    assert page.locator("main h1").first.bounding_box()["y"] < 200
+    page.locator("summary", has_text="Menu").click()
+    assert people_link.is_visible()
+    people_link.click()
+    page.wait_for_url("**/people")
+    assert menu.get_attribute("open") is None
+
+    # Every row's buttons, and every tab, are on screen: no sideways scrolling to find them.
+    assert page.locator("a", has_text="Dismiss").count() >= 5
+    assert _outside(page, "td.actions a, .tabs a, .content td") == []
+    assert page.locator(".tabs a", has_text="Deleted").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    shot(page, "phone-people")
+
+    for path in ("/admin/audit", "/tasks", "/admin/settings", "/people/invited"):
+        page.goto(site.url + path)
+        assert _outside(page, ".content *") == [], path
+        assert page.evaluate("document.documentElement.scrollWidth") == 390, path
+    page.goto(site.url + "/admin/audit")
+    assert page.locator("td[data-label='Details']").first.is_visible()
+    page.goto(site.url + "/tasks")
+    status = page.locator("tr", has_text="Order the new badges").locator("select")
+    assert status.is_visible() and status.bounding_box()["x"] + status.bounding_box()["width"] <= 390
+
+    # The deletion wizard: each kind's choices sit under it, and the email in its card stays whole.
+    page.goto(f"{site.url}/people/{colin_id}/delete")
+    row = page.locator("tr.kind-row", has_text="tasks.task.responsible")
+    kind, choices = row.locator("td").first.bounding_box(), row.locator(".radio-pills").bounding_box()
+    assert choices["y"] >= kind["y"] + kind["height"] - 1 and choices["x"] + choices["width"] <= 390
+    assert _outside(page, ".content *") == []
+    email = page.locator(".card-head .person-sub", has_text=site.colleague_email)
+    assert email.bounding_box()["height"] < 30  # one line, not a letter a line
+    shot(page, "phone-delete-wizard")
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_selector("text=Type the email to confirm")
+    assert _outside(page, ".content *") == []
+    shot(page, "phone-delete-confirm")
+    context.close()
+
+
+def test_without_javascript_the_phone_menu_starts_open_and_still_folds(site: Site, browser: object) -> None:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 390, "height": 844}, java_script_enabled=False
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+    people_link = page.locator("nav a[href='/people']")
+    assert people_link.is_visible()
+    page.locator("summary", has_text="Menu").click()
+    assert not people_link.is_visible()
+    page.locator("summary", has_text="Menu").click()
+    people_link.click()
+    page.wait_for_url("**/people")
+    assert _outside(page, ".content *") == []
+    context.close()
+
+
+def test_on_a_wide_window_the_menu_is_always_open_and_has_no_button(site: Site, browser: object) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+    assert page.locator("nav a[href='/people']").is_visible()
+    assert not page.locator("summary", has_text="Menu").is_visible()
+    # Narrowed, the menu folds; widened again, it opens (the script follows the window's width).
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.locator("nav a[href='/people']").wait_for(state="hidden")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.locator("nav a[href='/people']").wait_for(state="visible")
+    assert not page.locator("summary", has_text="Menu").is_visible()
+    context.close()

@@ -344,6 +344,106 @@ def redirect(
     return response
 
 
+# --- One-time secrets and forms kept across a redirect ------------------------------------------
+
+SECRET_COOKIE = "roster_secret"
+FORM_COOKIE = "roster_form"
+ONCE_MAX_AGE = 120  # seconds: the next page, not a later visit
+
+
+def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
+    """HMAC-SHA256 as a pseudo-random function in counter mode (the stdlib has no cipher)."""
+    blocks = b""
+    counter = 0
+    while len(blocks) < length:
+        blocks += hmac.new(key, nonce + counter.to_bytes(4, "big"), hashlib.sha256).digest()
+        counter += 1
+    return blocks[:length]
+
+
+def _secret_key_for(request: Request, principal: Principal) -> bytes:
+    """A key only this server can make, and only for this browser session."""
+    key = app_settings(request).resolved_secret_key.encode()
+    return hmac.new(key, b"secret-once:" + principal.secret.encode(), hashlib.sha256).digest()
+
+
+def show_secret_once(
+    response: Response, request: Request, principal: Principal, secret: str, *, path: str
+) -> Response:
+    """Carry ``secret`` (a token shown once) to the next page at ``path`` after a redirect.
+
+    The cookie is encrypted and authenticated with a key bound to the signed-in session, so it is
+    useless to anyone else, and :func:`take_secret` drops it the first time it is read: a reload
+    does not show it again."""
+    key = _secret_key_for(request, principal)
+    nonce = secrets.token_bytes(16)
+    plain = secret.encode()
+    sealed = bytes(a ^ b for a, b in zip(plain, _keystream(key, nonce, len(plain)), strict=True))
+    tag = hmac.new(key, b"tag:" + nonce + sealed, hashlib.sha256).digest()[:16]
+    value = base64.urlsafe_b64encode(nonce + tag + sealed).decode()
+    response.set_cookie(
+        SECRET_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=app_settings(request).cookie_secure,
+        path=path,
+        max_age=ONCE_MAX_AGE,
+    )
+    return response
+
+
+def take_secret(request: Request, principal: Principal) -> str:
+    """The secret :func:`show_secret_once` carried here ("" if none); :func:`render` drops it."""
+    raw = request.cookies.get(SECRET_COOKIE, "")
+    request.state.drop_secret = bool(raw)
+    try:
+        data = base64.urlsafe_b64decode(raw.encode())
+    except ValueError:
+        return ""
+    if len(data) < 33:
+        return ""
+    nonce, tag, sealed = data[:16], data[16:32], data[32:]
+    key = _secret_key_for(request, principal)
+    if not hmac.compare_digest(tag, hmac.new(key, b"tag:" + nonce + sealed, hashlib.sha256).digest()[:16]):
+        return ""
+    plain = bytes(a ^ b for a, b in zip(sealed, _keystream(key, nonce, len(sealed)), strict=True))
+    return plain.decode(errors="replace")
+
+
+def keep_form(response: Response, request: Request, form: dict[str, Any]) -> Response:
+    """Carry what a refused form held (its values and errors) to the page a redirect leads to, so
+    the error is shown on a GET (Back and reload do not post again) with what was typed."""
+    payload = base64.urlsafe_b64encode(json.dumps({"path": response.headers["location"], **form}).encode())
+    value = payload.decode() + "." + _sign(b"form:" + payload, app_settings(request).resolved_secret_key)
+    response.set_cookie(
+        FORM_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=app_settings(request).cookie_secure,
+        path="/",
+        max_age=ONCE_MAX_AGE,
+    )
+    return response
+
+
+def kept_form(request: Request) -> dict[str, Any]:
+    """The form :func:`keep_form` carried to this page ({} if none); :func:`render` drops it."""
+    raw = request.cookies.get(FORM_COOKIE, "")
+    payload, _, signature = raw.partition(".")
+    key = app_settings(request).resolved_secret_key
+    if not payload or not hmac.compare_digest(signature, _sign(b"form:" + payload.encode(), key)):
+        return {}
+    try:
+        form = json.loads(base64.urlsafe_b64decode(payload.encode()))
+    except ValueError:
+        return {}
+    if not isinstance(form, dict) or form.get("path") != request.url.path:
+        return {}
+    return form
+
+
 # --- Rendering ----------------------------------------------------------------------------------
 
 
@@ -380,6 +480,12 @@ def render(
     response = HTMLResponse(html, status_code=status_code)
     if ctx["flashes"]:
         response.delete_cookie(FLASH_COOKIE, path="/")
+    if request.cookies.get(FORM_COOKIE):
+        response.delete_cookie(FORM_COOKIE, path="/")
+    if getattr(request.state, "drop_secret", False):
+        response.delete_cookie(SECRET_COOKIE, path=request.url.path)
+        # The page holds a secret: the browser keeps no copy to show again.
+        response.headers["cache-control"] = "no-store"
     if anon_nonce and request.cookies.get(ANON_COOKIE) != anon_nonce:
         response.set_cookie(
             ANON_COOKIE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -19,6 +20,8 @@ from roster.web.core import (
     AnonymousCsrf,
     WebUser,
     app_settings,
+    keep_form,
+    kept_form,
     redirect,
     render,
     safe_next,
@@ -218,6 +221,7 @@ def invitation_form(request: Request, session: DB, invite_token: str) -> Respons
     if isinstance(found, Response):
         return found
     invitation, org = found
+    kept = kept_form(request)  # a refused attempt, sent back here so Back never posts it again
     return render(
         request,
         "account/accept.html",
@@ -225,7 +229,10 @@ def invitation_form(request: Request, session: DB, invite_token: str) -> Respons
             "token": invite_token,
             "invitation": invitation,
             "organization": org,
-            "values": {"first_name": invitation.first_name, "last_name": invitation.last_name},
+            "values": kept.get("values")
+            or {"first_name": invitation.first_name, "last_name": invitation.last_name},
+            "field_errors": kept.get("field_errors") or {},
+            "error": kept.get("error") or "",
         },
     )
 
@@ -245,7 +252,7 @@ def accept_invitation(
     found = _invitation_or_page(request, session, invite_token)
     if isinstance(found, Response):
         return found
-    invitation, org = found
+    _invitation, org = found
     values = {"first_name": first_name, "last_name": last_name}
     field_errors: dict[str, str] = {}
     error = ""
@@ -269,18 +276,11 @@ def accept_invitation(
         except errors.RosterError as exc:
             error = exc.detail
     if field_errors or error:
-        return render(
+        # Post/redirect/get: the form comes back on a GET, with what was typed (passwords aside).
+        return keep_form(
+            redirect(f"/invite/{quote(invite_token, safe='')}"),
             request,
-            "account/accept.html",
-            {
-                "token": invite_token,
-                "invitation": invitation,
-                "organization": org,
-                "values": values,
-                "field_errors": field_errors,
-                "error": error,
-            },
-            status_code=422,
+            {"values": values, "field_errors": field_errors, "error": error},
         )
     settings = app_settings(request)
     # The browser gets a session of its own; the API token that accepting issues is not needed.

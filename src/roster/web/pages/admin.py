@@ -26,7 +26,15 @@ from roster.scim import tokens as scim_tokens
 from roster.scim.api import SCIM_PREFIX, scim_base_url
 from roster.stream.service import load_users
 from roster.web.audit_view import Names, describe_details, referenced_ids
-from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
+from roster.web.core import (
+    WebAdmin,
+    page_count,
+    parse_uuid,
+    redirect,
+    render,
+    show_secret_once,
+    take_secret,
+)
 from roster.web.pages.shared import PICKER_LIMIT, audit_picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -194,15 +202,27 @@ def settings_page(
     *,
     new_token: str = "",
     error: str = "",
+    values: dict[str, Any] | None = None,
+    chosen_plan: str = "",
     status_code: int = 200,
 ) -> Response:
     org = principal.organization(session)
+    plans = [(p.value, limit) for p, limit in SEAT_LIMITS.items()]
+    # After an error the form shows what was entered, not what is stored.
+    shown = {
+        "restore_window_days": str(org.restore_window_days),
+        "show_former_employee_names": org.show_former_employee_names,
+        "employees_may_change_photo": org.employees_may_change_photo,
+        **(values or {}),
+    }
     return render(
         request,
         "admin/settings.html",
         {
             "section": "settings",
-            "plans": [(p.value, limit) for p, limit in SEAT_LIMITS.items()],
+            "plans": plans,
+            "chosen_plan": chosen_plan if chosen_plan in {p for p, _ in plans} else org.plan,
+            "values": shown,
             "seats": get_seat_ledger(session, principal.org_id),
             "scim_tokens": scim_tokens.list_scim_tokens(session, principal.org_id),
             # What an identity provider is given (Entra ID calls it the tenant URL): this site as
@@ -219,8 +239,11 @@ def settings_page(
 
 
 @router.get("/admin/settings")
-def settings(request: Request, principal: WebAdmin, session: DB) -> Response:
-    return settings_page(request, principal, session)
+def settings(request: Request, principal: WebAdmin, session: DB, plan: str = "") -> Response:
+    """The settings; ``plan`` is the plan a refused change asked for, still chosen in the form."""
+    return settings_page(
+        request, principal, session, new_token=take_secret(request, principal), chosen_plan=plan[:20]
+    )
 
 
 @router.post("/admin/settings/plan")
@@ -232,7 +255,13 @@ def set_plan(
         with session.begin_nested():
             change_plan(session, principal.org_id, actor=principal.user, plan=plan)
     except errors.RosterError as exc:
-        return settings_page(request, principal, session, error=exc.detail, status_code=exc.status)
+        # Back to the settings page itself (a GET), with the plan that was asked for still chosen.
+        return redirect(
+            "/admin/settings?" + urlencode({"plan": plan[:20]}),
+            request,
+            f"Not changed: {exc.detail}",
+            "error",
+        )
     return redirect("/admin/settings", request, f"You are on the {plan.capitalize()} plan now.")
 
 
@@ -245,11 +274,23 @@ def save_settings(
     employees_may_change_photo: Annotated[str, Form(max_length=10)] = "",
     show_former_employee_names: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
+    may_change_photo = employees_may_change_photo == "on"
+    show_names = show_former_employee_names == "on"
+    values: dict[str, Any] = {
+        "restore_window_days": restore_window_days,
+        "employees_may_change_photo": may_change_photo,
+        "show_former_employee_names": show_names,
+    }
     try:
         days = int(restore_window_days)
     except ValueError:
         return settings_page(
-            request, principal, session, error="The restore window is a number of days.", status_code=422
+            request,
+            principal,
+            session,
+            error="The restore window is a number of days.",
+            values=values,
+            status_code=422,
         )
     try:
         with session.begin_nested():
@@ -258,11 +299,13 @@ def save_settings(
                 principal.org_id,
                 actor=principal.user,
                 restore_window_days=days,
-                employees_may_change_photo=employees_may_change_photo == "on",
-                show_former_employee_names=show_former_employee_names == "on",
+                employees_may_change_photo=may_change_photo,
+                show_former_employee_names=show_names,
             )
     except errors.RosterError as exc:
-        return settings_page(request, principal, session, error=exc.detail, status_code=exc.status)
+        return settings_page(
+            request, principal, session, error=exc.detail, values=values, status_code=exc.status
+        )
     return redirect("/admin/settings", request, "Settings saved.")
 
 
@@ -270,13 +313,22 @@ def save_settings(
 def create_scim_token(
     request: Request, principal: WebAdmin, session: DB, name: Annotated[str, Form(max_length=200)] = ""
 ) -> Response:
-    """A token for the identity provider; shown once, on this page."""
+    """A token for the identity provider, shown once: on the settings page the redirect leads to,
+    never on a reload of it."""
     try:
         with session.begin_nested():
             issued = scim_tokens.create_scim_token(session, principal.org_id, actor=principal.user, name=name)
     except errors.RosterError as exc:
-        return settings_page(request, principal, session, error=exc.detail, status_code=exc.status)
-    return settings_page(request, principal, session, new_token=issued.secret)
+        return settings_page(
+            request,
+            principal,
+            session,
+            error=f"No token was created: {exc.detail}",
+            values={"token_name": name},
+            status_code=exc.status,
+        )
+    response = redirect("/admin/settings#scim-title")
+    return show_secret_once(response, request, principal, issued.secret, path="/admin/settings")
 
 
 @router.post("/admin/scim-tokens/{scim_token_id}/revoke")

@@ -187,17 +187,18 @@ def _check_choices(choices: dict[str, str], successor_id: str) -> dict[str, str]
 KindChoices = Annotated[dict[str, str], Depends(_kind_choices)]
 
 
-@router.post("/people/{user_id}/delete/review")
-def delete_review(
-    request: Request,
-    principal: WebAdmin,
-    session: DB,
-    user_id: uuid.UUID,
-    choices: KindChoices,
-    successor_id: Annotated[str, Form(max_length=64)] = "",
-) -> Response:
-    """Step 3: the choices, and "type the email to confirm"."""
-    user = _target(session, principal, user_id)
+@router.get("/people/{user_id}/delete/review")
+def delete_review(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+    """Step 3: the choices, and "type the email to confirm". A GET (the choices are in the
+    address), so Back after the deletion, or a reload, never asks to send a form again."""
+    user = _removable(session, principal, user_id)
+    if user.status == "deleted":
+        return redirect(f"/people/{user.id}", request, f"{user.display_name} is already deleted.", "info")
+    query = request.query_params
+    choices = {
+        key[len(KIND_PREFIX) :]: value for key, value in query.multi_items() if key.startswith(KIND_PREFIX)
+    }
+    successor_id = query.get("successor_id", "")[:64]
     problems = _check_choices(choices, successor_id)
     if not problems and "successor" in choices.values():
         problems = _recipient_problem(

@@ -17,6 +17,7 @@ from roster.directory import departments, photos
 from roster.directory.search import search_users
 from roster.directory.service import get_user_any, get_visible_user, update_profile
 from roster.domain import errors
+from roster.domain.users import UserStatus
 from roster.lifecycle import invitations
 from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
@@ -368,6 +369,10 @@ def invite_bulk(
                 "user_id": item.get("user_id"),
             }
         )
+    # The pasted addresses that were not invited stay in the box, with the role, to be corrected
+    # and sent again (those invited are left out: sending them again would only be refused).
+    pasted = set(_split_emails(emails))
+    retry = [str(f["email"]) for f in failed if f["email"] in pasted]
     return invite_page(
         request,
         principal,
@@ -377,11 +382,14 @@ def invite_bulk(
             "failed": failed,
             "created": len(result.created),
             "seat_hint": full,
+            "kept": bool(retry),
             # Named once above the rows: the departments the file names that do not exist.
             "missing_departments": sorted(
                 {str(f["department"]) for f in result.failed if f.get("code") == "unknown_department"}
             ),
         },
+        bulk_text="\n".join(dict.fromkeys(retry)),
+        bulk_role=role,
     )
 
 
@@ -621,6 +629,11 @@ def dismiss_form(request: Request, principal: WebAdmin, session: DB, user_id: uu
         raise errors.SystemUserImmutable("The System User cannot be dismissed.")
     if user.id == principal.user.id:
         raise errors.CannotActOnSelf("You cannot dismiss your own account; ask another administrator.")
+    if user.status != UserStatus.ACTIVE.value:
+        # Back after dismissing (or a second tab) comes here: say so, rather than offer it again.
+        return redirect(
+            f"/people/{user.id}", request, f"{user.display_name} is {user.status} already.", "info"
+        )
     return confirm_page(request, principal, session, user, "dismiss")
 
 
@@ -650,7 +663,10 @@ def dismiss(
 
 @router.get("/people/{user_id}/rehire")
 def rehire_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return confirm_page(request, principal, session, _target(session, principal, user_id), "rehire")
+    user = _target(session, principal, user_id)
+    if user.status == UserStatus.ACTIVE.value:
+        return redirect(f"/people/{user.id}", request, f"{user.display_name} is active already.", "info")
+    return confirm_page(request, principal, session, user, "rehire")
 
 
 @router.post("/people/{user_id}/rehire")

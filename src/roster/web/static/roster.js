@@ -292,7 +292,34 @@
     update();
   }
 
+  /* The menu folds behind its button on a narrow window and stays open beside the page on a wide
+     one. (Without this script it starts open and its button still folds it.) */
+  var NARROW = "(max-width: 960px)";
+  function initNavMenu(menu) {
+    var narrow = window.matchMedia(NARROW);
+    function fit() { menu.open = !narrow.matches; }
+    fit();
+    if (narrow.addEventListener) narrow.addEventListener("change", fit);
+  }
+
+  /* On a phone a table shows each row as a card: every cell gets its column's name to show above it. */
+  function labelCells(table) {
+    var heads = table.querySelectorAll("thead th");
+    if (!heads.length) return;
+    Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (row) {
+      Array.prototype.forEach.call(row.children, function (cell, i) {
+        var head = heads[i];
+        /* The first column names the row; a column whose name is only for screen readers (actions) needs none. */
+        if (i === 0 || !head || head.querySelector(".visually-hidden")) return;
+        var label = head.textContent.trim();
+        if (label && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", label);
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-nav-menu]").forEach(initNavMenu);
+    document.querySelectorAll("table.table").forEach(labelCells);
     document.querySelectorAll("[data-mention]").forEach(initMentions);
     document.querySelectorAll("textarea[data-preview]").forEach(initPreview);
     document.querySelectorAll("[data-picker]").forEach(initPicker);

@@ -1,0 +1,222 @@
+"""Forms answer with a redirect to a page (post/redirect/get), so Reload and Back never send them
+again, and a refused form comes back with what was typed."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from roster.lifecycle.invitations import invite_user
+from roster.scim.models import ScimToken
+from roster.settings import Settings
+from tests.factories import make_org, make_user
+from tests.test_web import HTML, sign_in
+
+SECRET = re.compile(r'<p class="secret" id="new-token">([^<]+)</p>')
+
+
+def _send(client: TestClient, path: str, csrf: str, data: dict[str, object] | None = None, **kwargs: object):  # type: ignore[no-untyped-def]
+    """Post a form as a browser does, without following the answer's redirect."""
+    return client.post(
+        path, data={"csrf_token": csrf, **(data or {})}, headers=HTML, follow_redirects=False, **kwargs
+    )
+
+
+def _scim_tokens(db: Session) -> int:
+    return db.scalar(select(func.count()).select_from(ScimToken)) or 0
+
+
+def test_a_new_scim_token_is_shown_once_after_the_redirect_and_a_reload_neither_shows_nor_makes_another(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+
+    created = _send(client, "/admin/scim-tokens", csrf, {"name": "Okta"})
+    assert created.status_code == 303 and created.headers["location"].startswith("/admin/settings")
+    assert "rst_" not in created.headers["set-cookie"]  # the secret travels sealed, never as itself
+    page = client.get(created.headers["location"], headers=HTML)
+    secret = SECRET.search(page.text)
+    assert page.status_code == 200 and "copy it now" in page.text and secret
+    assert page.headers["cache-control"] == "no-store"
+    users = client.get("/scim/v2/Users?count=1", headers={"authorization": f"Bearer {secret.group(1)}"})
+    assert users.status_code == 200
+
+    reloaded = client.get(created.headers["location"], headers=HTML)
+    assert reloaded.status_code == 200 and "Okta" in reloaded.text
+    assert not SECRET.search(reloaded.text) and secret.group(1) not in reloaded.text
+    assert _scim_tokens(db) == 1
+
+
+def test_a_sealed_secret_opens_only_for_the_session_it_was_made_for(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    created = _send(client, "/admin/scim-tokens", csrf, {"name": "Okta"})
+    assert created.status_code == 303
+    sign_in(client, db, settings, o.admin)  # another session of the same admin, same cookie jar
+    page = client.get("/admin/settings", headers=HTML)
+    assert page.status_code == 200 and not SECRET.search(page.text)
+
+
+def test_a_refused_plan_change_returns_to_the_settings_page_with_the_plan_still_chosen(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db, plan="plus")
+    for n in range(12):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@example.test", settings=settings)
+    csrf = sign_in(client, db, settings, o.admin)
+
+    refused = _send(client, "/admin/settings/plan", csrf, {"plan": "free"})
+    assert refused.status_code == 303
+    page = client.get(refused.headers["location"], headers=HTML)
+    assert page.status_code == 200 and str(page.url).startswith("http://testserver/admin/settings?")
+    assert "Not changed:" in page.text
+    assert re.search(r'<input type="radio" name="plan" value="free" checked>', page.text)
+    assert not re.search(r'value="plus" checked', page.text)
+    db.refresh(o.org)
+    assert o.org.plan == "plus"
+
+
+def test_refused_settings_come_back_as_they_were_entered(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = _send(client, "/admin/settings", csrf, {"restore_window_days": "0"})
+    assert refused.status_code == 422 and "The restore window is 1 to 3650 days" in refused.text
+    field = re.search(r'<input id="f-window"[^>]*>', refused.text)
+    assert field and 'value="0"' in field.group(0)
+    for name in ("show_former_employee_names", "employees_may_change_photo"):
+        box = re.search(rf'<input type="checkbox" name="{name}"[^>]*>', refused.text)
+        assert box and "checked" not in box.group(0), name
+    not_a_number = _send(
+        client, "/admin/settings", csrf, {"restore_window_days": "ten", "employees_may_change_photo": "on"}
+    )
+    assert not_a_number.status_code == 422 and 'value="ten"' in not_a_number.text
+    box = re.search(r'<input type="checkbox" name="show_former_employee_names"[^>]*>', not_a_number.text)
+    assert box and "checked" not in box.group(0)
+    db.refresh(o.org)
+    assert o.org.restore_window_days == 30 and o.org.show_former_employee_names
+
+
+def test_a_bulk_invitation_with_a_typo_keeps_the_address_to_correct_and_the_role(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    answer = _send(
+        client,
+        "/people/invite/bulk",
+        csrf,
+        {"emails": "ana@example.test\nbob@@example.test\nnot-an-email", "role": "admin"},
+    )
+    assert "1 invitation sent" in answer.text and "2 not invited" in answer.text
+    box = re.search(r'<textarea id="f-emails"[^>]*>([^<]*)</textarea>', answer.text)
+    assert box and box.group(1).split() == ["bob@@example.test", "not-an-email"]
+    role = re.search(r'<select id="f-role-many".*?</select>', answer.text, re.S)
+    assert role and '<option value="admin" selected>' in role.group(0)
+
+    empty = _send(client, "/people/invite/bulk", csrf, {"emails": " ", "role": "admin"})
+    role = re.search(r'<select id="f-role-many".*?</select>', empty.text, re.S)
+    assert empty.status_code == 422 and role and '<option value="admin" selected>' in role.group(0)
+
+
+def test_back_after_dismissing_someone_finds_no_dismiss_button(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    csrf = sign_in(client, db, settings, o.admin)
+    form = client.get(f"/people/{leaver.id}/dismiss", headers=HTML)
+    assert "Dismiss Lee Leaver</button>" in form.text
+    assert _send(client, f"/people/{leaver.id}/dismiss", csrf).status_code == 303
+
+    again = client.get(f"/people/{leaver.id}/dismiss", headers=HTML, follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"] == f"/people/{leaver.id}"
+    card = client.get(again.headers["location"], headers=HTML)
+    assert "Lee Leaver is dismissed already." in card.text and "Dismiss Lee Leaver</button>" not in card.text
+    rehire = client.get(f"/people/{leaver.id}/rehire", headers=HTML)
+    assert "Rehire Lee Leaver</button>" in rehire.text
+    assert _send(client, f"/people/{leaver.id}/rehire", csrf).status_code == 303
+    back = client.get(f"/people/{leaver.id}/rehire", headers=HTML)
+    assert "Lee Leaver is active already." in back.text and "Rehire Lee Leaver</button>" not in back.text
+
+
+def test_a_refused_invitation_acceptance_comes_back_on_a_get_with_the_name_typed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    _invitation, url = invite_user(
+        db, o.org.id, actor=o.admin, email="newcomer@example.test", settings=settings
+    )
+    path = "/invite/" + url.rsplit("/invite/", 1)[1]
+    form = client.get(path, headers=HTML)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert csrf
+
+    refused = _send(
+        client,
+        path,
+        csrf.group(1),
+        {
+            "first_name": "Nia",
+            "last_name": "Newcomer",
+            "password": "long-enough-1",
+            "password_again": "other-1",
+        },
+    )
+    assert refused.status_code == 303 and refused.headers["location"] == path
+    page = client.get(path, headers=HTML)
+    assert page.status_code == 200 and "The two passwords are not the same." in page.text
+    assert 'value="Nia"' in page.text and 'value="Newcomer"' in page.text
+    assert "long-enough-1" not in page.text
+    # The kept form is for that one page: a reload starts afresh.
+    assert "The two passwords are not the same." not in client.get(path, headers=HTML).text
+
+    joined = _send(
+        client,
+        path,
+        csrf.group(1),
+        {
+            "first_name": "Nia",
+            "last_name": "Newcomer",
+            "password": "long-enough-1",
+            "password_again": "long-enough-1",
+        },
+    )
+    assert joined.status_code == 303 and joined.headers["location"] == "/stream"
+
+
+def test_the_deletion_review_is_a_page_of_its_own_and_back_after_deleting_offers_nothing_to_resend(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(db, actor=o.admin, title="Hand over the keys", responsible_id=leaver.id)
+    csrf = sign_in(client, db, settings, o.admin)
+    step_one = client.get(f"/people/{leaver.id}/delete", headers=HTML)
+    form = re.search(
+        r'<form method="(\w+)" action="/people/[^"]+/delete/review">(.*?)</form>', step_one.text, re.S
+    )
+    assert form and form.group(1) == "get" and "csrf_token" not in form.group(2)
+
+    review_path = f"/people/{leaver.id}/delete/review"
+    review = client.get(review_path, params={"kind:tasks.task.responsible": "system_user"}, headers=HTML)
+    assert review.status_code == 200 and "Type the email to confirm" in review.text
+    deleted = _send(
+        client,
+        f"/people/{leaver.id}/delete",
+        csrf,
+        {"kind:tasks.task.responsible": "system_user", "confirm": leaver.email},
+    )
+    assert deleted.status_code == 303
+
+    back = client.get(review_path, params={"kind:tasks.task.responsible": "system_user"}, headers=HTML)
+    assert "Lee Leaver is already deleted." in back.text and "Type the email to confirm" not in back.text
