@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
+from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
@@ -351,20 +352,11 @@ FORM_COOKIE = "roster_form"
 ONCE_MAX_AGE = 120  # seconds: the next page, not a later visit
 
 
-def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:
-    """HMAC-SHA256 as a pseudo-random function in counter mode (the stdlib has no cipher)."""
-    blocks = b""
-    counter = 0
-    while len(blocks) < length:
-        blocks += hmac.new(key, nonce + counter.to_bytes(4, "big"), hashlib.sha256).digest()
-        counter += 1
-    return blocks[:length]
-
-
-def _secret_key_for(request: Request, principal: Principal) -> bytes:
-    """A key only this server can make, and only for this browser session."""
+def _fernet_for(request: Request, principal: Principal) -> Fernet:
+    """A cipher whose key only this server can make, and only for this browser session."""
     key = app_settings(request).resolved_secret_key.encode()
-    return hmac.new(key, b"secret-once:" + principal.secret.encode(), hashlib.sha256).digest()
+    derived = hmac.new(key, b"secret-once:" + principal.secret.encode(), hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def show_secret_once(
@@ -372,15 +364,11 @@ def show_secret_once(
 ) -> Response:
     """Carry ``secret`` (a token shown once) to the next page at ``path`` after a redirect.
 
-    The cookie is encrypted and authenticated with a key bound to the signed-in session, so it is
+    The cookie is encrypted and authenticated (``cryptography``'s Fernet) with a key bound to the
+    signed-in session, so it is
     useless to anyone else, and :func:`take_secret` drops it the first time it is read: a reload
     does not show it again."""
-    key = _secret_key_for(request, principal)
-    nonce = secrets.token_bytes(16)
-    plain = secret.encode()
-    sealed = bytes(a ^ b for a, b in zip(plain, _keystream(key, nonce, len(plain)), strict=True))
-    tag = hmac.new(key, b"tag:" + nonce + sealed, hashlib.sha256).digest()[:16]
-    value = base64.urlsafe_b64encode(nonce + tag + sealed).decode()
+    value = _fernet_for(request, principal).encrypt(secret.encode()).decode()
     response.set_cookie(
         SECRET_COOKIE,
         value,
@@ -397,17 +385,12 @@ def take_secret(request: Request, principal: Principal) -> str:
     """The secret :func:`show_secret_once` carried here ("" if none); :func:`render` drops it."""
     raw = request.cookies.get(SECRET_COOKIE, "")
     request.state.drop_secret = bool(raw)
+    if not raw:
+        return ""
     try:
-        data = base64.urlsafe_b64decode(raw.encode())
-    except ValueError:
-        return ""
-    if len(data) < 33:
-        return ""
-    nonce, tag, sealed = data[:16], data[16:32], data[32:]
-    key = _secret_key_for(request, principal)
-    if not hmac.compare_digest(tag, hmac.new(key, b"tag:" + nonce + sealed, hashlib.sha256).digest()[:16]):
-        return ""
-    plain = bytes(a ^ b for a, b in zip(sealed, _keystream(key, nonce, len(sealed)), strict=True))
+        plain = _fernet_for(request, principal).decrypt(raw.encode(), ttl=ONCE_MAX_AGE)
+    except InvalidToken:
+        return ""  # another session's, tampered with, or older than the next page
     return plain.decode(errors="replace")
 
 
