@@ -173,3 +173,22 @@ def test_the_api_erases(client: TestClient, db: Session) -> None:
     assert body["user"]["display_name"] == "Former employee 1"
     assert body["user"]["email"] is None
     assert FIRST not in answer.text and LAST not in answer.text
+
+
+def test_an_erased_persons_earlier_addresses_leave_the_audit_log_too(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    person = make_user(db, o.org, first_name=FIRST, last_name=LAST, email="first.address@x.test")
+    headers = auth(db, o.admin)
+    for address in ("second.address@x.test", "third.address@x.test"):
+        changed = client.patch(f"/api/v1/users/{person.id}", json={"email": address}, headers=headers)
+        assert changed.status_code == 200, changed.text
+    export = client.get("/api/v1/audit/export.csv", headers=headers).text
+    assert "first.address@x.test" in export and "second.address@x.test" in export
+    answer = client.post(
+        f"/api/v1/users/{person.id}/erase", json={"confirm": "third.address@x.test"}, headers=headers
+    )
+    assert answer.status_code == 200, answer.text
+    export = client.get("/api/v1/audit/export.csv", headers=headers).text
+    for address in ("first.address", "second.address", "third.address"):
+        assert address not in export
+    assert client.get("/api/v1/audit/verify", headers=headers).json()["ok"] is True

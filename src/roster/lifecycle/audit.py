@@ -235,7 +235,8 @@ def redact_user(
     """Replace a person's name and email in every old event with a pseudonym; returns the count.
 
     Call it before wiping the user row: it reads the person's email, display name, first and last
-    name from it (and the names the log recorded for them, and any extra ``names``). Whole values
+    name from it (and the names the log recorded for them, the addresses an administrator changed
+    from, and any extra ``names``). Whole values
     equal to a first or last name are replaced too. The redaction is itself an event, which
     attests every rewrite.
     """
@@ -261,6 +262,19 @@ def redact_user(
         )
     ).scalars()
     found |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
+    # The addresses they had before an administrator changed it.
+    changes = session.execute(
+        select(AuditEvent.details).where(
+            AuditEvent.org_id == org_id,
+            AuditEvent.subject_id == user_id,
+            AuditEvent.action == "user.email_changed",
+        )
+    ).scalars()
+    for details in changes:
+        for key in ("from", "to"):
+            value = (details or {}).get(key)
+            if isinstance(value, str) and len(value.strip()) >= 3:
+                found.add(value.strip())
     found.discard(pseudonym)
     # Longest first, so "Ada Lovelace" is replaced before a bare "Ada" could split it.
     needles = sorted({n.casefold() for n in found}, key=len, reverse=True)
