@@ -179,6 +179,9 @@ def test_an_erased_persons_earlier_addresses_leave_the_audit_log_too(client: Tes
     o = make_org(db)
     person = make_user(db, o.org, first_name=FIRST, last_name=LAST, email="first.address@x.test")
     headers = auth(db, o.admin)
+    reset = {"organization": o.org.slug, "email": "first.address@x.test"}
+    assert client.post("/api/v1/auth/password-reset", json=reset).status_code == 202
+    assert _mail_to(db, "first.address@x.test") == 1
     for address in ("second.address@x.test", "third.address@x.test"):
         changed = client.patch(f"/api/v1/users/{person.id}", json={"email": address}, headers=headers)
         assert changed.status_code == 200, changed.text
@@ -191,4 +194,14 @@ def test_an_erased_persons_earlier_addresses_leave_the_audit_log_too(client: Tes
     export = client.get("/api/v1/audit/export.csv", headers=headers).text
     for address in ("first.address", "second.address", "third.address"):
         assert address not in export
+    assert _mail_to(db, "first.address@x.test") == 0
     assert client.get("/api/v1/audit/verify", headers=headers).json()["ok"] is True
+
+
+def _mail_to(db: Session, address: str) -> int:
+    from sqlalchemy import func
+
+    from roster.mail.models import OutboxMessage
+
+    db.expire_all()
+    return int(db.scalar(select(func.count()).where(OutboxMessage.to_address == address)) or 0)

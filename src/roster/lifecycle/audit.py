@@ -224,6 +224,24 @@ def _combined(entries: list[tuple[int, str]]) -> str:
     return _digest(_canonical(sorted(entries)))
 
 
+def earlier_addresses(session: Session, *, org_id: uuid.UUID, user_id: uuid.UUID) -> set[str]:
+    """Every address an administrator changed a person's email from or to (``user.email_changed``)."""
+    found: set[str] = set()
+    changes = session.execute(
+        select(AuditEvent.details).where(
+            AuditEvent.org_id == org_id,
+            AuditEvent.subject_id == user_id,
+            AuditEvent.action == "user.email_changed",
+        )
+    ).scalars()
+    for details in changes:
+        for key in ("from", "to"):
+            value = (details or {}).get(key)
+            if isinstance(value, str) and value.strip():
+                found.add(value.strip())
+    return found
+
+
 def redact_user(
     session: Session,
     *,
@@ -262,19 +280,7 @@ def redact_user(
         )
     ).scalars()
     found |= {n for n in recorded if n and len(n) >= 3 and n != pseudonym}
-    # The addresses they had before an administrator changed it.
-    changes = session.execute(
-        select(AuditEvent.details).where(
-            AuditEvent.org_id == org_id,
-            AuditEvent.subject_id == user_id,
-            AuditEvent.action == "user.email_changed",
-        )
-    ).scalars()
-    for details in changes:
-        for key in ("from", "to"):
-            value = (details or {}).get(key)
-            if isinstance(value, str) and len(value.strip()) >= 3:
-                found.add(value.strip())
+    found |= {a for a in earlier_addresses(session, org_id=org_id, user_id=user_id) if len(a) >= 3}
     found.discard(pseudonym)
     # Longest first, so "Ada Lovelace" is replaced before a bare "Ada" could split it.
     needles = sorted({n.casefold() for n in found}, key=len, reverse=True)

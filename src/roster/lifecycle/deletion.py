@@ -48,7 +48,7 @@ from roster.db.base import Base, UTCDateTime
 from roster.domain import errors
 from roster.domain.text import has_control_characters
 from roster.domain.users import Role, UserStatus
-from roster.lifecycle.audit import record_event, redact_user
+from roster.lifecycle.audit import earlier_addresses, record_event, redact_user
 from roster.lifecycle.deletion_models import Authorship, LifecycleOperation, OperationKind
 from roster.lifecycle.seats import release_seat
 from roster.references import (
@@ -1033,13 +1033,14 @@ def _next_pseudonym(session: Session, org_id: uuid.UUID) -> str:
     return f"{PSEUDONYM_PREFIX} {int(erased or 0) + 1}"
 
 
-def _personal_strings(user: User) -> list[str]:
+def _personal_strings(session: Session, user: User) -> list[str]:
     values = {
         user.email or "",
         user.display_name,
         f"{user.first_name} {user.last_name}".strip(),
         user.first_name,
         user.last_name,
+        *earlier_addresses(session, org_id=user.org_id, user_id=user.id),
     }
     return sorted((v for v in values if len(v.strip()) >= 3), key=len, reverse=True)
 
@@ -1050,9 +1051,11 @@ def _forget_mail_and_invitations(
     """Mail to the person goes; their name leaves other mail; their invitations are redacted."""
     outbox = Base.metadata.tables.get("mail_outbox")
     if outbox is not None and user.email:
+        addresses = {user.email, *earlier_addresses(session, org_id=user.org_id, user_id=user.id)}
         session.execute(
             delete(outbox).where(
-                outbox.c.org_id == user.org_id, func.lower(outbox.c.to_address) == user.email.lower()
+                outbox.c.org_id == user.org_id,
+                func.lower(outbox.c.to_address).in_(sorted(a.lower() for a in addresses)),
             )
         )
         for needle in needles:
@@ -1160,7 +1163,7 @@ def erase_user(
         destroyed += _destroy_hidden(session, earlier)
         earlier.purged_at = now
 
-    needles = _personal_strings(user)
+    needles = _personal_strings(session, user)
     _forget_mail_and_invitations(session, user, needles, pseudonym)
     redact_user(session, org_id=user.org_id, user_id=user.id, pseudonym=pseudonym)
     parts = [p for p in (user.first_name.strip(), user.last_name.strip()) if len(p) >= 3]
