@@ -753,6 +753,27 @@ def test_every_invited_dismissed_and_deleted_person_can_be_reached_from_the_tabs
     assert "Deleted07" in client.get("/people/deleted?q=deleted07", headers=HTML).text
 
 
+def test_the_deleted_list_says_who_can_still_be_restored_and_who_was_removed_for_good(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user, erase_user
+
+    o = make_org(db)
+    kept = make_user(db, o.org, first_name="Kim", last_name="Kept")
+    delete_user(db, kept, actor=o.admin, confirm=kept.email)
+    erased = make_user(db, o.org, first_name="Eve", last_name="Erased")
+    erase_user(db, erased, actor=o.admin, confirm=erased.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/people/deleted", headers=HTML).text
+    rows = {name: page[page.index(name) :].split("</tr>")[0] for name in ("Kim Kept", "Former employee 1")}
+    assert "30 days left" in rows["Kim Kept"] and "Restore" in rows["Kim Kept"]
+    assert (
+        "Removed for good" in rows["Former employee 1"] and "Purge pending" not in rows["Former employee 1"]
+    )
+    assert "Restore" not in rows["Former employee 1"]
+
+
 def test_admins_see_who_originally_wrote_each_post_however_many_were_moved(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
