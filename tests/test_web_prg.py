@@ -220,3 +220,26 @@ def test_the_deletion_review_is_a_page_of_its_own_and_back_after_deleting_offers
 
     back = client.get(review_path, params={"kind:tasks.task.responsible": "system_user"}, headers=HTML)
     assert "Lee Leaver is already deleted." in back.text and "Type the email to confirm" not in back.text
+
+
+def test_a_resent_invitations_new_link_is_shown_once_and_works(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    invitation, old_url = invite_user(db, o.org.id, actor=o.admin, email="late@x.test", settings=settings)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    resent = _send(client, f"/people/invitations/{invitation.id}/resend", csrf)
+    assert resent.status_code == 303 and resent.headers["location"] == "/people/invited"
+    page = client.get("/people/invited", headers=HTML)
+    link = re.search(r'<code class="grow invite-link">([^<]+)</code>', page.text)
+    assert link and "New link for late@x.test" in page.text and link.group(1) != old_url
+    assert page.headers["cache-control"] == "no-store"
+    token = link.group(1).rsplit("/invite/", 1)[1]
+    assert client.get("/api/v1/invitations/lookup", params={"token": token}).status_code == 200
+    assert (
+        client.get("/api/v1/invitations/lookup", params={"token": old_url.rsplit("/", 1)[1]}).status_code
+        == 404
+    )
+    reloaded = client.get("/people/invited", headers=HTML)
+    assert link.group(1) not in reloaded.text and "late@x.test" in reloaded.text

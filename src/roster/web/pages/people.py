@@ -21,7 +21,17 @@ from roster.domain.users import UserStatus
 from roster.lifecycle import invitations
 from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
-from roster.web.core import WebAdmin, WebUser, app_settings, page_count, parse_uuid, redirect, render
+from roster.web.core import (
+    WebAdmin,
+    WebUser,
+    app_settings,
+    page_count,
+    parse_uuid,
+    redirect,
+    render,
+    show_secret_once,
+    take_secret,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -104,11 +114,13 @@ def invited(request: Request, principal: WebAdmin, session: DB, page: int = 1) -
     items, total = invitations.list_invitations(
         session, principal.org_id, status="pending", page=page, per_page=PER_PAGE
     )
+    resent_email, _, resent_url = take_secret(request, principal).partition(" ")
     return render(
         request,
         "people/invited.html",
         {
             **people_context(session, principal, "invited"),
+            "resent": {"email": resent_email, "url": resent_url} if resent_url else None,
             "invitations": items,
             "total": total,
             "page": page,
@@ -398,12 +410,18 @@ def resend(request: Request, principal: WebAdmin, session: DB, invitation_id: uu
     invitation = invitations.get_invitation(session, principal.org_id, invitation_id)
     try:
         with session.begin_nested():
-            invitations.resend_invitation(
+            _, url = invitations.resend_invitation(
                 session, invitation, actor=principal.user, settings=app_settings(request)
             )
     except errors.RosterError as exc:
         return redirect("/people/invited", request, exc.detail, "error")
-    return redirect("/people/invited", request, f"A new invitation is on its way to {invitation.email}.")
+    response = redirect(
+        "/people/invited",
+        request,
+        f"A new invitation is on its way to {invitation.email}; the link sent before no longer works.",
+    )
+    # The new link, for admins who share links themselves: shown once, on the next page only.
+    return show_secret_once(response, request, principal, f"{invitation.email} {url}", path="/people/invited")
 
 
 @router.post("/people/invitations/{invitation_id}/revoke")
