@@ -1577,6 +1577,7 @@ def test_the_moved_content_page_names_each_item_and_links_to_its_page(
     from roster.crm.service import delete_lead
     from roster.drive.models import DriveFile
     from roster.lifecycle import deletion
+    from roster.references import Disposition
     from roster.tasks.models import Task
     from roster.tasks.service import delete_task
     from roster.trash.service import purge_item
@@ -1598,8 +1599,16 @@ def test_the_moved_content_page_names_each_item_and_links_to_its_page(
     watched = one(Task, title="Watched task 0")
     lead = one(Lead, title="Lead 0")
     file = one(DriveFile, name="notes-0.txt")
-    delete_lead(db, lead, actor=o.admin)  # in the trash: named, not linked
     purge_item(db, delete_task(db, watched, actor=o.admin), actor=o.admin)  # gone for good
+    theirs = one(Task, title="Their task 0")  # busy took part in it; it hides with its owner
+    deletion.delete_user(
+        db,
+        colleague,
+        actor=o.admin,
+        confirm=colleague.email,
+        disposition=deletion.DispositionPlan(kinds={"tasks.task.responsible": Disposition.DELETE}),
+    )
+    delete_lead(db, lead, actor=o.admin)  # in the trash: named, not linked
     db.flush()
 
     sign_in(client, db, settings, o.admin)
@@ -1613,6 +1622,8 @@ def test_the_moved_content_page_names_each_item_and_links_to_its_page(
     assert "Lead 0" in text and "In the trash" in text and f"/crm/leads/{lead.id}/edit" not in text
     assert "Watched task 0" not in text and "Deleted for good" in text
     assert f"/tasks/{watched.id}" not in text
+    assert "Their task 0" in text and "Hidden with a deleted account" in text
+    assert f"/tasks/{theirs.id}" not in text
     # Messages are named by their chat (their text is private to its members).
     assert "In a direct conversation" in text and "Direct conversation" in text
     # The map's own id of each row is still there for support.
