@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -1559,3 +1560,119 @@ def test_the_audit_page_checks_the_chain_and_names_what_was_tampered_with(
     assert re.search(r"#2</td><td><code>user\.rehired</code></td><td><strong>An event was changed", broken)
     # As the API says.
     assert not client.get("/api/v1/audit/verify").json()["ok"]
+
+
+def _moved_page(client: TestClient, person: User) -> str:
+    page = client.get(f"/people/{person.id}/authorship", headers=HTML)
+    assert page.status_code == 200
+    return page.text
+
+
+def test_the_moved_content_page_names_each_item_and_links_to_its_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Each row says which post, comment, task, file, lead or chat it is, links where the web app
+    has a page, and says when the item is in the trash or gone; the raw id stays for support."""
+    from roster.crm.models import Lead
+    from roster.crm.service import delete_lead
+    from roster.drive.models import DriveFile
+    from roster.lifecycle import deletion
+    from roster.references import Disposition
+    from roster.tasks.models import Task
+    from roster.tasks.service import delete_task
+    from roster.trash.service import purge_item
+    from tests.deletion_support import make_busy
+
+    o = make_org(db, plan="enterprise")
+    busy = make_user(db, o.org, first_name="Bea", last_name="Busy")
+    colleague = make_user(db, o.org, first_name="Cal", last_name="Colleague")
+    employee = make_user(db, o.org, first_name="Oli", last_name="Other")
+    make_busy(client, db, busy, [colleague, employee])
+    deletion.delete_user(db, busy, actor=o.admin, confirm=busy.email)
+
+    def one(model: type[Task] | type[Lead] | type[DriveFile], **where: str) -> Any:
+        found = db.scalar(select(model).filter_by(org_id=o.org.id, **where))
+        assert found is not None
+        return found
+
+    task = one(Task, title="Task 0")
+    watched = one(Task, title="Watched task 0")
+    lead = one(Lead, title="Lead 0")
+    file = one(DriveFile, name="notes-0.txt")
+    purge_item(db, delete_task(db, watched, actor=o.admin), actor=o.admin)  # gone for good
+    theirs = one(Task, title="Their task 0")  # busy took part in it; it hides with its owner
+    deletion.delete_user(
+        db,
+        colleague,
+        actor=o.admin,
+        confirm=colleague.email,
+        disposition=deletion.DispositionPlan(kinds={"tasks.task.responsible": Disposition.DELETE}),
+    )
+    delete_lead(db, lead, actor=o.admin)  # in the trash: named, not linked
+    db.flush()
+
+    sign_in(client, db, settings, o.admin)
+    text = _moved_page(client, busy)
+    assert f'<a href="/tasks/{task.id}">Task 0</a>' in text
+    assert f'<a href="/api/v1/files/{file.id}/content">notes-0.txt</a>' in text
+    # Posts and comments have no page of their own: their text says which one.
+    assert "Post 0" in text and "Hello 0" in text and "A comment" in text and "Agreed" in text
+    # A mention's row names its post: the post's text, never the mention token.
+    assert "@[" not in text
+    assert "Lead 0" in text and "In the trash" in text and f"/crm/leads/{lead.id}/edit" not in text
+    assert "Watched task 0" not in text and "Deleted for good" in text
+    assert f"/tasks/{watched.id}" not in text
+    assert "Their task 0" in text and "Hidden with a deleted account" in text
+    assert f"/tasks/{theirs.id}" not in text
+    # Messages are named by their chat (their text is private to its members).
+    assert "In a direct conversation" in text and "Direct conversation" in text
+    # The map's own id of each row is still there for support.
+    entries, _total = deletion.list_authorship(db, o.org.id, user_id=busy.id, include_restored=True)
+    for e in entries:
+        assert str(e.object_id) in text
+    # The links lead to pages the administrator can open.
+    assert client.get(f"/tasks/{task.id}", headers=HTML).status_code == 200
+    assert client.get(f"/api/v1/files/{file.id}/content").status_code == 200
+
+    sign_in(client, db, settings, employee)
+    assert client.get(f"/people/{busy.id}/authorship", headers=HTML).status_code == 403
+
+
+def test_the_moved_content_page_loads_titles_per_kind_not_per_row(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle import deletion
+    from tests.deletion_support import make_busy
+
+    o = make_org(db, plan="enterprise")
+    light = make_user(db, o.org, first_name="Lia", last_name="Light")
+    heavy = make_user(db, o.org, first_name="Hal", last_name="Heavy")
+    colleague = make_user(db, o.org, first_name="Cal", last_name="Colleague")
+    other = make_user(db, o.org, first_name="Oli", last_name="Other")
+    make_busy(client, db, light, [colleague, other])
+    make_busy(client, db, heavy, [colleague, other], rounds=3)
+    for person in (light, heavy):
+        deletion.delete_user(db, person, actor=o.admin, confirm=person.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+
+    def statements(person: User) -> int:
+        seen: list[str] = []
+        connection = db.connection()
+
+        def count(*args: Any) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(connection, "before_cursor_execute", count)
+        try:
+            _moved_page(client, person)
+        finally:
+            event.remove(connection, "before_cursor_execute", count)
+        return len(seen)
+
+    light_rows = deletion.list_authorship(db, o.org.id, user_id=light.id)[1]
+    heavy_rows = deletion.list_authorship(db, o.org.id, user_id=heavy.id)[1]
+    assert heavy_rows > light_rows
+    statements(light)  # the first page of the session warms what every page loads once
+    a, b = statements(heavy), statements(light)
+    assert a == b, (a, b)

@@ -21,6 +21,7 @@ from roster.lifecycle import deletion
 from roster.lifecycle.deletion_models import OperationKind
 from roster.references import Disposition, Meaning, get_reference
 from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
+from roster.web.pages.moved_items import describe_moved
 from roster.web.pages.shared import names_apart, picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -526,7 +527,8 @@ def authorship(
         page=page,
         per_page=AUTHORSHIP_PER_PAGE,
     )
-    rows = [{"entry": e, "label": _label(e.kind)} for e in entries]
+    items = describe_moved(session, principal.org_id, entries)
+    rows = [{"entry": e, "label": _label(e.kind), "item": items.get((e.kind, e.object_id))} for e in entries]
     return render(
         request,
         "people/authorship.html",
