@@ -18,6 +18,7 @@ from roster.lifecycle.users import dismiss_user
 from roster.references import Disposition, content_references
 from tests.deletion_support import audit_actions, make_busy, references_to, row_counts, snapshot
 from tests.factories import auth, make_org, make_user
+from tests.lifecycle_helpers import events
 
 
 def test_merge_moves_every_reference_to_the_other_account_and_restore_undoes_it(
@@ -126,7 +127,7 @@ def test_a_dismissed_persons_references_go_to_their_successor(client: TestClient
     had = references_to(db, leaver)[kind]
     counts = row_counts(db)
 
-    moved = deletion.transfer_references(db, leaver, to=successor, actor=o.admin, kinds=[kind])
+    moved = deletion.transfer_references(db, leaver, to=successor, actor=o.admin, kinds=[kind]).moved
 
     assert moved == {kind: had}
     assert kind not in references_to(db, leaver)
@@ -152,7 +153,7 @@ def test_the_system_users_records_of_one_person_go_to_a_new_hire(client: TestCli
     hire = make_user(db, o.org)
     system_before = references_to(db, system)
 
-    moved = deletion.transfer_references(db, system, to=hire, actor=o.admin, originally_by=first.id)
+    moved = deletion.transfer_references(db, system, to=hire, actor=o.admin, originally_by=first.id).moved
 
     expected = {k: n for k, n in first_result.moved.items() if k in _successor_kinds()}
     assert moved == expected
@@ -226,3 +227,92 @@ def test_the_api_transfers_and_lists_the_authorship_map(client: TestClient, db: 
     assert client.get("/api/v1/authorship", headers=employee).status_code == 403
     foreign = auth(db, make_org(db).admin)
     assert client.get("/api/v1/authorship", headers=foreign).json()["total"] == 0
+
+
+def test_a_handover_moves_open_work_and_leaves_closed_work_unless_asked(
+    client: TestClient, db: Session
+) -> None:
+    """A leaver's open tasks and leads go to the successor; a done task or a won or lost lead stays
+    with whoever answered for it, unless the admin asks for everything."""
+    o = make_org(db, plan="enterprise")
+    leaver, successor, colleague = make_user(db, o.org), make_user(db, o.org), make_user(db, o.org)
+    admin = auth(db, o.admin)
+
+    def task(title: str, status: str) -> str:
+        body = {
+            "title": title,
+            "responsible_id": str(leaver.id),
+            "participant_ids": [str(leaver.id)] if status != "open" else [],
+            "observer_ids": [str(colleague.id)],
+        }
+        made = client.post("/api/v1/tasks", json=body, headers=admin)
+        assert made.status_code == 201, made.text
+        if status != "open":
+            changed = client.patch(
+                f"/api/v1/tasks/{made.json()['id']}", json={"status": status}, headers=admin
+            )
+            assert changed.status_code == 200, changed.text
+        return str(made.json()["id"])
+
+    def lead(title: str, status: str) -> str:
+        made = client.post(
+            "/api/v1/crm/leads", json={"title": title, "responsible_id": str(leaver.id)}, headers=admin
+        )
+        assert made.status_code == 201, made.text
+        if status != "new":
+            changed = client.patch(
+                f"/api/v1/crm/leads/{made.json()['id']}", json={"status": status}, headers=admin
+            )
+            assert changed.status_code == 200, changed.text
+        return str(made.json()["id"])
+
+    open_tasks = {task("Open one", "open"), task("Under way", "in_progress")}
+    done_task = task("Done", "done")
+    open_lead = lead("Warm", "contacted")
+    closed_leads = {lead("Signed", "won"), lead("Gone", "lost")}
+
+    preview = client.get(f"/api/v1/users/{leaver.id}/deletion-preview", headers=admin).json()
+    shown = {r["kind"]: (r["count"], r["open"]) for r in preview["references"]}
+    assert shown["tasks.task.responsible"] == (3, 2)
+    assert shown["tasks.participant.user"] == (2, 1)  # "Under way" and "Done"
+    assert shown["crm.lead.responsible"] == (3, 1)
+    assert shown["stream.post.author"][1] is None  # a post is not work with an end
+
+    kinds = ["tasks.task.responsible", "tasks.participant.user", "crm.lead.responsible"]
+    answer = client.post(
+        f"/api/v1/users/{leaver.id}/transfer",
+        json={"to_id": str(successor.id), "kinds": kinds},
+        headers=admin,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "moved": {"tasks.task.responsible": 2, "tasks.participant.user": 1, "crm.lead.responsible": 1},
+        "kept_closed": {"tasks.task.responsible": 1, "tasks.participant.user": 1, "crm.lead.responsible": 2},
+    }
+    responsible = {
+        t["id"]: t["responsible"]["id"]
+        for t in client.get("/api/v1/tasks?role=everyone&per_page=200", headers=admin).json()["items"]
+    }
+    assert {responsible[t] for t in open_tasks} == {str(successor.id)}
+    assert responsible[done_task] == str(leaver.id)
+    leads = {
+        item["id"]: item["responsible"]["id"]
+        for item in client.get("/api/v1/crm/leads?per_page=200", headers=admin).json()["items"]
+    }
+    assert leads[open_lead] == str(successor.id)
+    assert {leads[i] for i in closed_leads} == {str(leaver.id)}
+    event = events(db, o.org.id, "references.transferred")[-1]
+    assert event.details["kept_closed"] == answer.json()["kept_closed"]
+    assert event.details["include_closed"] is False
+
+    everything = client.post(
+        f"/api/v1/users/{leaver.id}/transfer",
+        json={"to_id": str(successor.id), "kinds": kinds, "include_closed": True},
+        headers=admin,
+    )
+    assert everything.status_code == 200, everything.text
+    assert everything.json() == {
+        "moved": {"tasks.task.responsible": 1, "tasks.participant.user": 1, "crm.lead.responsible": 2},
+        "kept_closed": {},
+    }
+    assert not {k: n for k, n in references_to(db, leaver).items() if k in kinds}

@@ -66,7 +66,7 @@ def test_a_reference_changed_after_the_deletion_stays_as_it_is_now(client: TestC
     result = deletion.delete_user(db, busy, actor=o.admin, confirm=busy.email, disposition=plan)
     # The successor hands one kind on to someone else (e.g. the tasks they were given).
     kind = next(k for k in result.moved if "SUCCESSOR" in {d.name for d in _dispositions(k)})
-    handed = deletion.transfer_references(db, colleague, to=other, actor=o.admin, kinds=[kind])
+    handed = deletion.transfer_references(db, colleague, to=other, actor=o.admin, kinds=[kind]).moved
     assert handed[kind] >= result.moved[kind]
 
     restored = deletion.restore_user(db, busy, actor=o.admin)

@@ -581,10 +581,49 @@ def test_work_is_handed_over_without_deleting_anyone(
         csrf,
         {"kinds": ["tasks.task.responsible"], "to_id": str(successor.id)},
     )
-    assert "now belong to Sam Successor" in done.text
+    assert "1 item of Lee Leaver now belongs to Sam Successor." in done.text
     db.expire_all()
     assert tasks.get_task(db, o.admin, task.id).responsible_id == successor.id
     assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
+
+
+def test_a_handover_page_leaves_closed_tasks_unless_ticked(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    successor = make_user(db, o.org, first_name="Sam", last_name="Successor")
+    open_task = tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
+    done_task = tasks.create_task(db, actor=leaver, title="Sign the lease", responsible_id=leaver.id)
+    done_task.status = "done"
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    page = client.get(f"/people/{leaver.id}/transfer", headers=HTML)
+    assert "1 open of 2" in page.text and 'name="include_closed"' in page.text
+    handed = post(
+        client,
+        f"/people/{leaver.id}/transfer",
+        csrf,
+        {"kinds": ["tasks.task.responsible"], "to_id": str(successor.id)},
+    )
+    assert "1 item of Lee Leaver now belongs to Sam Successor." in handed.text
+    assert "1 closed item (done tasks, won or lost leads) stayed with Lee Leaver" in handed.text
+    db.expire_all()
+    assert tasks.get_task(db, o.admin, open_task.id).responsible_id == successor.id
+    assert tasks.get_task(db, o.admin, done_task.id).responsible_id == leaver.id
+    page = client.get(f"/people/{leaver.id}/transfer", headers=HTML)
+    assert 'name="include_closed"' in page.text  # only closed work is left: it can still go
+    everything = post(
+        client,
+        f"/people/{leaver.id}/transfer",
+        csrf,
+        {"kinds": ["tasks.task.responsible"], "to_id": str(successor.id), "include_closed": "on"},
+    )
+    assert "1 item of Lee Leaver now belongs to Sam Successor." in everything.text
+    db.expire_all()
+    assert tasks.get_task(db, o.admin, done_task.id).responsible_id == successor.id
 
 
 def test_the_stream_page_loads_comments_in_a_fixed_number_of_queries(

@@ -63,6 +63,27 @@ class Handling(StrEnum):
 
 
 @dataclass(frozen=True)
+class StillOpen:
+    """When a row is work still under way (an open task, a lead not yet won or lost): its
+    ``column`` (on the row's own table, or on the ``parent`` table its ``parent_key`` column points
+    at, by the organization and the parent's id) holds none of the ``closed`` values.
+
+    A handover moves only open work unless asked for everything: who answered for a task that is
+    done is a fact about the past, and the next person takes over what is left to do."""
+
+    column: str
+    closed: tuple[str, ...]
+    parent: str | None = None  # the table holding ``column``, when it is not the row's own
+    parent_key: str | None = None  # the row's column naming the parent's id
+
+    def __post_init__(self) -> None:
+        if (self.parent is None) != (self.parent_key is None):
+            raise ValueError("StillOpen: give both parent and parent_key, or neither")
+        if not self.closed:
+            raise ValueError("StillOpen: name at least one closed value")
+
+
+@dataclass(frozen=True)
 class UserReference:
     kind: str  # "<module>.<object>.<role>", stable: API clients name it in dispositions
     table: str
@@ -79,6 +100,8 @@ class UserReference:
     hide_column: str | None = None
     # Whether the column may be NULL; where allowed, SUCCESSOR/SYSTEM_USER alternatives are the same.
     nullable: bool = False
+    # Where the row is a piece of work with an end (a task, a lead): when it is still open.
+    open_when: StillOpen | None = None
 
     def __post_init__(self) -> None:
         if (

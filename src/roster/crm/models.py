@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from roster import clock
 from roster.db.base import Base, Hideable, TenantMixin
-from roster.references import Disposition, Meaning, UserReference, register
+from roster.references import Disposition, Meaning, StillOpen, UserReference, register
 from roster.trash.registry import TrashKind, titled_by
 from roster.trash.registry import register as register_trash
 
@@ -52,6 +52,9 @@ class Lead(TenantMixin, Hideable, Base):
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+# A lead won or lost is closed.
+_LEAD_OPEN = StillOpen(column="status", closed=(LeadStatus.WON.value, LeadStatus.LOST.value))
+
 register(
     UserReference(
         kind="crm.lead.responsible",
@@ -61,6 +64,7 @@ register(
         meaning=Meaning.RESPONSIBLE,
         dispositions=(Disposition.SYSTEM_USER, Disposition.SUCCESSOR, Disposition.DELETE),
         hide_column="hidden_by",
+        open_when=_LEAD_OPEN,
     )
 )
 register(
@@ -71,6 +75,7 @@ register(
         label="Leads they entered",
         meaning=Meaning.CREATOR,
         dispositions=(Disposition.SYSTEM_USER, Disposition.SUCCESSOR),
+        open_when=_LEAD_OPEN,
     )
 )
 

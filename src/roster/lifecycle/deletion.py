@@ -85,6 +85,9 @@ class PreviewItem:
     count: int  # visible rows
     dispositions: list[str]
     in_trash: int = 0  # rows in the trash (deletion moves them too; they stay in the trash)
+    # Of ``count``, the rows that are work still open (tasks not done, leads not won or lost);
+    # None for kinds that are not work with an end.
+    open: int | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,12 @@ class DeletionResult:
     operation_id: uuid.UUID
     moved: dict[str, int]
     deleted: dict[str, int]
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    moved: dict[str, int]  # references handed over, per kind
+    kept_closed: dict[str, int]  # closed work (done tasks, won or lost leads) left where it was
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,38 @@ def _hide_column(ref: UserReference, table: Table) -> Column[Any] | None:
     if "hidden_by" in table.c:
         return table.c["hidden_by"]
     return None
+
+
+def _still_open(ref: UserReference, table: Table) -> ColumnElement[bool] | None:
+    """The registry's ``open_when`` as SQL on the reference's table, or None where the kind is not
+    work with an end."""
+    rule = ref.open_when
+    if rule is None:
+        return None
+    if rule.parent is None or rule.parent_key is None:
+        return table.c[rule.column].not_in(rule.closed)
+    parent = Base.metadata.tables[rule.parent]
+    return exists().where(
+        parent.c.org_id == table.c.org_id,
+        parent.c.id == table.c[rule.parent_key],
+        parent.c[rule.column].not_in(rule.closed),
+    )
+
+
+def _originally(
+    ref: UserReference, table: Table, *, originally_by: uuid.UUID, holder_id: uuid.UUID
+) -> ColumnElement[bool]:
+    """The rows of ``ref`` that the map says ``holder_id`` holds because they were originally
+    ``originally_by``'s (and not yet given back)."""
+    amap = AUTHORSHIP
+    return exists().where(
+        amap.c.org_id == table.c.org_id,
+        amap.c.kind == ref.kind,
+        amap.c.object_id == _object_column(ref, table),
+        amap.c.original_user_id == originally_by,
+        amap.c.moved_to_id == holder_id,
+        amap.c.restored_at.is_(None),
+    )
 
 
 def _hidden_by(op: LifecycleOperation) -> list[tuple[Table, Column[Any], list[ColumnElement[bool]]]]:
@@ -253,6 +294,7 @@ def _move_rows(
     originally_by: uuid.UUID | None = None,
     include_hidden: bool = True,
     hide_clashes: bool = True,
+    only: ColumnElement[bool] | None = None,
 ) -> tuple[int, int]:
     """Move one kind of reference from one user to another, recording each row in the map.
 
@@ -264,18 +306,10 @@ def _move_rows(
     obj = _object_column(ref, table)
     hide = _hide_column(ref, table)
     where: list[ColumnElement[bool]] = [table.c.org_id == org_id, col == from_id]
+    if only is not None:
+        where.append(only)
     if originally_by is not None:
-        amap = AUTHORSHIP
-        where.append(
-            exists().where(
-                amap.c.org_id == table.c.org_id,
-                amap.c.kind == ref.kind,
-                amap.c.object_id == obj,
-                amap.c.original_user_id == originally_by,
-                amap.c.moved_to_id == from_id,
-                amap.c.restored_at.is_(None),
-            )
-        )
+        where.append(_originally(ref, table, originally_by=originally_by, holder_id=from_id))
     hidden = 0
     clash = _clash(ref, table, to_id) if ref.unique_with else None
     if clash is not None and hide is not None and hide_clashes:
@@ -562,8 +596,17 @@ def preview_deletion(session: Session, user: User) -> DeletionPreview:
         hide = _hide_column(ref, table)
         where = [table.c.org_id == user.org_id, table.c[ref.column] == user.id]
         kind = literal(ref.kind, String()).label("kind")
+        still_open = _still_open(ref, table)
+        if still_open is None:
+            open_rows: ColumnElement[int] = literal(-1).label("open")
+        elif hide is None:
+            open_rows = func.count(case((still_open, 1))).label("open")
+        else:
+            open_rows = func.count(case((and_(hide.is_(None), still_open), 1))).label("open")
         if hide is None:
-            query = select(kind, func.count().label("n"), literal(0).label("in_trash")).select_from(table)
+            query = select(
+                kind, func.count().label("n"), literal(0).label("in_trash"), open_rows
+            ).select_from(table)
         else:
             in_trash = and_(
                 trash.c.org_id == table.c.org_id,
@@ -575,24 +618,28 @@ def preview_deletion(session: Session, user: User) -> DeletionPreview:
                 kind,
                 func.count(case((hide.is_(None), 1))).label("n"),
                 func.count(trash.c.id).label("in_trash"),
+                open_rows,
             ).select_from(table.outerjoin(trash, in_trash))
         selects.append(query.where(*where))
-    counts: dict[str, tuple[int, int]] = {}
+    counts: dict[str, tuple[int, int, int | None]] = {}
     if selects:
         counts = {
-            str(name): (int(n), int(trashed or 0))
-            for name, n, trashed in session.execute(union_all(*selects)).all()
+            str(name): (int(n), int(trashed or 0), None if opened is None or opened < 0 else int(opened))
+            for name, n, trashed, opened in session.execute(union_all(*selects)).all()
         }
-    items = [
-        PreviewItem(
-            kind=ref.kind,
-            label=ref.label,
-            count=counts.get(ref.kind, (0, 0))[0],
-            dispositions=[d.value for d in ref.dispositions],
-            in_trash=counts.get(ref.kind, (0, 0))[1],
+    items = []
+    for ref in refs:
+        n, trashed, opened = counts.get(ref.kind, (0, 0, None))
+        items.append(
+            PreviewItem(
+                kind=ref.kind,
+                label=ref.label,
+                count=n,
+                dispositions=[d.value for d in ref.dispositions],
+                in_trash=trashed,
+                open=(opened or 0) if ref.open_when is not None else None,
+            )
         )
-        for ref in refs
-    ]
     return DeletionPreview(
         user=user,
         references=items,
@@ -1282,10 +1329,13 @@ def transfer_references(
     actor: User | None,
     kinds: Iterable[str] | None = None,
     originally_by: uuid.UUID | None = None,
-) -> dict[str, int]:
+    include_closed: bool = False,
+) -> TransferResult:
     """Hand a person's references (every kind that may go to a successor, or the chosen kinds) to
     an active user without deleting anyone; ``originally_by`` keeps only what the map says was
-    originally that person's. Recorded in the map and the audit log."""
+    originally that person's. Of work with an end (tasks, leads), only what is still open moves
+    unless ``include_closed``: a done task or a won lead stays with whoever had it. Recorded in
+    the map and the audit log."""
     accounts.lock_organization(session, from_user.org_id)
     if to.org_id != from_user.org_id:
         raise errors.UnknownUser("No such user in this organization.", field="to_id")
@@ -1322,10 +1372,20 @@ def transfer_references(
         dispositions={
             "kinds": [ref.kind for ref in chosen],
             "originally_by": str(originally_by) if originally_by else None,
+            "include_closed": include_closed,
         },
     )
     counts = _Counts()
+    kept_closed: dict[str, int] = {}
     for ref in chosen:
+        table = _table(ref)
+        still_open = None if include_closed else _still_open(ref, table)
+        if still_open is not None:
+            closed = _count_held(
+                session, ref, table, holder=from_user, originally_by=originally_by, only=~still_open
+            )
+            if closed:
+                kept_closed[ref.kind] = closed
         moved, hidden = _move_rows(
             session,
             ref,
@@ -1338,10 +1398,16 @@ def transfer_references(
             originally_by=originally_by,
             include_hidden=False,  # a handover is of live references; hidden rows stay as they are
             hide_clashes=False,  # nobody is deleted: a duplicate stays with its owner
+            only=still_open,
         )
         counts.add(counts.moved, ref.kind, moved)
         counts.add(counts.hidden, ref.kind, hidden)
-    op.dispositions = {**op.dispositions, "moved": counts.moved, "deleted": counts.hidden}
+    op.dispositions = {
+        **op.dispositions,
+        "moved": counts.moved,
+        "deleted": counts.hidden,
+        "kept_closed": kept_closed,
+    }
     record_event(
         session,
         org_id=from_user.org_id,
@@ -1354,10 +1420,35 @@ def transfer_references(
             "originally_by": str(originally_by) if originally_by else None,
             "moved": counts.moved,
             "deleted": counts.hidden,
+            "include_closed": include_closed,
+            "kept_closed": kept_closed,
         },
     )
     _finish(session)
-    return counts.moved
+    return TransferResult(moved=counts.moved, kept_closed=kept_closed)
+
+
+def _count_held(
+    session: Session,
+    ref: UserReference,
+    table: Table,
+    *,
+    holder: User,
+    originally_by: uuid.UUID | None,
+    only: ColumnElement[bool],
+) -> int:
+    """How many of ``holder``'s visible rows of ``ref`` match ``only`` (and ``originally_by``)."""
+    where: list[ColumnElement[bool]] = [
+        table.c.org_id == holder.org_id,
+        table.c[ref.column] == holder.id,
+        only,
+    ]
+    hide = _hide_column(ref, table)
+    if hide is not None:
+        where.append(hide.is_(None))
+    if originally_by is not None:
+        where.append(_originally(ref, table, originally_by=originally_by, holder_id=holder.id))
+    return int(session.scalar(select(func.count()).select_from(table).where(*where)) or 0)
 
 
 @dataclass(frozen=True)
@@ -1372,7 +1463,7 @@ class OriginalHolding:
 def list_holdings_by_original(session: Session, user: User) -> list[OriginalHolding]:
     """For a handover with ``originally_by``: whose, originally, are the references ``user`` holds
     now (the System User's records, say), counted per kind that may go to a successor, as
-    ``transfer_references(originally_by=...)`` would move them. Most first."""
+    ``transfer_references(originally_by=..., include_closed=True)`` would move them. Most first."""
     found: dict[uuid.UUID, tuple[str, dict[str, int]]] = {}
     amap = AUTHORSHIP
     for ref in content_references():
@@ -1500,6 +1591,7 @@ __all__ = [
     "ErasureResult",
     "MergeResult",
     "RestoreResult",
+    "TransferResult",
     "count_purgeable",
     "delete_user",
     "erase_user",

@@ -53,7 +53,12 @@ def deletion_preview(user_id: uuid.UUID, principal: AdminUser, session: DB) -> D
         user=user_out(user),
         references=[
             PreviewReferenceOut(
-                kind=i.kind, label=i.label, count=i.count, dispositions=i.dispositions, in_trash=i.in_trash
+                kind=i.kind,
+                label=i.label,
+                count=i.count,
+                dispositions=i.dispositions,
+                in_trash=i.in_trash,
+                open=i.open,
             )
             for i in preview.references
         ],
@@ -132,15 +137,16 @@ def transfer(user_id: uuid.UUID, body: TransferIn, principal: AdminUser, session
     """Hand references to an active user without deleting anyone."""
     from_user = accounts.get_user(session, principal.org_id, user_id)
     to = accounts.get_named_user(session, principal.org_id, body.to_id, field="to_id")
-    moved = deletion.transfer_references(
+    handed = deletion.transfer_references(
         session,
         from_user,
         to=to,
         actor=principal.user,
         kinds=body.kinds,
         originally_by=body.originally_by,
+        include_closed=body.include_closed,
     )
-    return TransferOut(moved=moved)
+    return TransferOut(moved=handed.moved, kept_closed=handed.kept_closed)
 
 
 def _page(entries: list[deletion.AuthorshipEntry], total: int) -> AuthorshipPage:

@@ -46,6 +46,11 @@ class TransferIn(BaseModel):
     to_id: uuid.UUID
     kinds: list[str] | None = Field(default=None, max_length=500)
     originally_by: uuid.UUID | None = None
+    include_closed: bool = Field(
+        default=False,
+        description="Also hand over closed work (done tasks, won or lost leads). By default only "
+        "open work moves; the rest stays with its holder and is counted in `kept_closed`.",
+    )
 
 
 class PreviewReferenceOut(BaseModel):
@@ -57,6 +62,11 @@ class PreviewReferenceOut(BaseModel):
         default=0,
         description="Rows that reference the user and are in the trash: deletion moves them too, "
         "and they stay in the trash. Not part of `count`.",
+    )
+    open: int | None = Field(
+        default=None,
+        description="Of `count`, the rows that are work still open (tasks not done, leads neither "
+        "won nor lost): what a handover moves by default. Null for kinds that are not work with an end.",
     )
 
 
@@ -102,6 +112,9 @@ class MergeOut(BaseModel):
 
 class TransferOut(BaseModel):
     moved: dict[str, int]
+    kept_closed: dict[str, int] = Field(
+        description="Closed work left with its holder, per kind (empty with `include_closed`)."
+    )
 
 
 class AuthorshipOut(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from roster import clock
 from roster.db.base import Base, Hideable, TenantMixin
-from roster.references import Disposition, Meaning, UserReference, register
+from roster.references import Disposition, Meaning, StillOpen, UserReference, register
 from roster.trash.registry import Part, TrashKind, titled_by
 from roster.trash.registry import register as register_trash
 
@@ -83,6 +83,9 @@ class TaskObserver(TenantMixin, Hideable, Base):
 
 
 _ANY = (Disposition.SYSTEM_USER, Disposition.SUCCESSOR, Disposition.DELETE)
+_DONE = (TaskStatus.DONE.value,)
+_TASK_OPEN = StillOpen(column="status", closed=_DONE)
+_PARENT_TASK_OPEN = StillOpen(column="status", closed=_DONE, parent="tasks", parent_key="task_id")
 
 register(
     UserReference(
@@ -94,6 +97,7 @@ register(
         # Who set a task is a fact about the task; deleting the creator must not delete the work
         # others answer for, so the row is never hidden for this reference.
         dispositions=(Disposition.SYSTEM_USER, Disposition.SUCCESSOR),
+        open_when=_TASK_OPEN,
     )
 )
 register(
@@ -105,6 +109,7 @@ register(
         meaning=Meaning.RESPONSIBLE,
         dispositions=_ANY,
         hide_column="hidden_by",
+        open_when=_TASK_OPEN,
     )
 )
 register(
@@ -117,6 +122,7 @@ register(
         dispositions=_ANY,
         unique_with=("task_id",),
         hide_column="hidden_by",
+        open_when=_PARENT_TASK_OPEN,
     )
 )
 register(
@@ -129,6 +135,7 @@ register(
         dispositions=_ANY,
         unique_with=("task_id",),
         hide_column="hidden_by",
+        open_when=_PARENT_TASK_OPEN,
     )
 )
 

@@ -591,6 +591,7 @@ def transfer_page(
     chosen: list[str] | None = None,
     to_id: str = "",
     originally_by: str = "",
+    include_closed: bool = False,
     field_errors: dict[str, str] | None = None,
     error: str = "",
     status_code: int = 200,
@@ -608,6 +609,9 @@ def transfer_page(
             "chosen": chosen if chosen is not None else [i.kind for i in items if not _is_authorship(i.kind)],
             "to_id": to_id,
             "originally_by": originally_by,
+            "include_closed": include_closed,
+            # Kinds with closed work (done tasks, won or lost leads), which stays unless asked.
+            "with_closed": [i for i in items if i.open is not None and i.open < i.count],
             "originals": _originals(session, principal, user),
             "picker_people": _successors(session, principal, user),
             "field_errors": field_errors or {},
@@ -635,8 +639,10 @@ def transfer(
     to_id: Annotated[str, Form(max_length=64)] = "",
     originally_by: Annotated[str, Form(max_length=64)] = "",
     kinds: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    include_closed: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     user = _target(session, principal, user_id)
+    closed_too = include_closed == "on"
     to_uuid = parse_uuid(to_id)
     original_uuid = parse_uuid(originally_by)
     problems: dict[str, str] = {}
@@ -659,14 +665,21 @@ def transfer(
             chosen=kinds,
             to_id=to_id,
             originally_by=originally_by,
+            include_closed=closed_too,
             field_errors=problems,
             status_code=422,
         )
     try:
         to = get_named_user(session, principal.org_id, to_uuid, field="to_id")
         with session.begin_nested():
-            moved = deletion.transfer_references(
-                session, user, to=to, actor=principal.user, kinds=kinds, originally_by=original_uuid
+            handed = deletion.transfer_references(
+                session,
+                user,
+                to=to,
+                actor=principal.user,
+                kinds=kinds,
+                originally_by=original_uuid,
+                include_closed=closed_too,
             )
     except errors.RosterError as exc:
         return transfer_page(
@@ -677,13 +690,18 @@ def transfer(
             chosen=kinds,
             to_id=to_id,
             originally_by=originally_by,
+            include_closed=closed_too,
             status_code=exc.status,
             **_shown(exc, "originally_by" if exc.extra.get("field") == "originally_by" else "to_id"),
         )
-    count = sum(moved.values())
+    count = sum(handed.moved.values())
+    kept = sum(handed.kept_closed.values())
     source_name, to_name = names_apart(user, to)
-    return redirect(
-        f"/people/{user.id}",
-        request,
-        f"{count} item{'s' if count != 1 else ''} of {source_name} now belong to {to_name}.",
+    message = (
+        f"{count} item of {source_name} now belongs to {to_name}."
+        if count == 1
+        else f"{count} items of {source_name} now belong to {to_name}."
     )
+    if kept:
+        message += f" {kept} closed item{'s' if kept != 1 else ''} (done tasks, won or lost leads) stayed with {source_name}."
+    return redirect(f"/people/{user.id}", request, message)
