@@ -1677,6 +1677,43 @@ def test_the_moved_content_page_names_each_item_and_links_to_its_page(
     assert client.get(f"/people/{busy.id}/authorship", headers=HTML).status_code == 403
 
 
+def test_the_moved_content_page_names_departments_invitations_and_the_people_managed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.directory.departments import add_department_members, create_department
+    from roster.domain.users import Role
+    from roster.lifecycle import deletion
+    from roster.lifecycle.invitations import invite_user
+
+    o = make_org(db, plan="enterprise")
+    leaver = make_user(db, o.org, first_name="Bea", last_name="Boss", role=Role.ADMIN)
+    report = make_user(db, o.org, first_name="Cal", last_name="Report")
+    sales = create_department(db, o.org.id, actor=o.admin, name="Sales", head_id=leaver.id)
+    support = create_department(db, o.org.id, actor=o.admin, name="Support")
+    add_department_members(db, support, [leaver.id], actor=o.admin)
+    invite_user(db, o.org.id, actor=leaver, email="newcomer@example.test", settings=settings)
+    report.manager_id = leaver.id
+    db.flush()
+    deletion.delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    db.flush()
+
+    sign_in(client, db, settings, o.admin)
+    text = _moved_page(client, leaver)
+    assert f'<a href="/admin/departments/{sales.id}">Sales</a>' in text
+    assert f'<a href="/admin/departments/{support.id}">Support</a>' in text
+    assert '<a href="/people/invited">Sent to newcomer@example.test</a>' in text
+    assert f'<a href="/people/{report.id}">Manager of Cal Report</a>' in text
+    assert 'class="kind-code"' not in text  # no row is left as a bare id
+
+
+def test_the_moved_content_page_can_name_every_kind_of_content() -> None:
+    """A module that registers a new kind of content reference must say how the page names it."""
+    from roster.references import content_references
+    from roster.web.pages.moved_items import _KINDS
+
+    assert {r.kind for r in content_references()} <= set(_KINDS)
+
+
 def test_the_moved_content_page_loads_titles_per_kind_not_per_row(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
@@ -1690,6 +1727,10 @@ def test_the_moved_content_page_loads_titles_per_kind_not_per_row(
     other = make_user(db, o.org, first_name="Oli", last_name="Other")
     make_busy(client, db, light, [colleague, other])
     make_busy(client, db, heavy, [colleague, other], rounds=3)
+    # Both manage someone (make_busy made the colleague report to whoever it made busy last), so
+    # the two pages name the same kinds.
+    make_user(db, o.org, first_name="Rae", last_name="Report").manager_id = light.id
+    db.flush()
     for person in (light, heavy):
         deletion.delete_user(db, person, actor=o.admin, confirm=person.email)
     db.flush()

@@ -3,7 +3,8 @@
 A map row names a kind and the id of the row of that kind's table: a post or task itself, or an
 association row (a mention, a like, a participant) whose post, comment, task or chat is reachable
 through one of its columns. This module turns a page of rows into a short title per row (a post's
-or comment's excerpt, a task's or lead's title, a file's name, a chat's name), a link to the item's
+or comment's excerpt, a task's or lead's title, a file's name, a chat's or department's name, an
+invitation's address, the person a manager manages), a link to the item's
 page where the web app has one, and what became of it (in the trash, hidden with a deleted account,
 deleted for good). It loads a bounded number of statements: a few per kind present on the page,
 never one per row.
@@ -18,10 +19,13 @@ from dataclasses import dataclass
 from sqlalchemy import Table, and_, select
 from sqlalchemy.orm import Session
 
+from roster.accounts.models import User
 from roster.crm.models import Lead
 from roster.db.base import Base
+from roster.directory.models import Department
 from roster.drive.models import DriveFile
 from roster.lifecycle.deletion import AuthorshipEntry
+from roster.lifecycle.models import Invitation
 from roster.messages.models import KIND_DIRECT, Chat, Message
 from roster.references import get_reference
 from roster.stream.models import Comment, CommentMention, Post, PostMention
@@ -76,13 +80,16 @@ def _texts(table: type[Post] | type[Comment], mentions: type[PostMention] | type
     return load
 
 
-def _titled(table: type[Task] | type[Lead] | type[DriveFile], column: str) -> _Loader:
+def _titled(model: type[Base], column: str, form: Callable[[str], str] = str) -> _Loader:
+    """Items named by one text column of their table (``form`` dresses it), hidden by its
+    ``hidden_by`` where the table has one."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    hidden = table.c.get("hidden_by")
+
     def load(session: Session, org_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, _Found]:
-        text = getattr(table, column)
-        rows = session.execute(
-            select(table.id, text, table.hidden_by).where(table.org_id == org_id, table.id.in_(ids))
-        ).all()
-        return {r[0]: _Found(r[1], r[2]) for r in rows}
+        columns = [table.c.id, table.c[column]] + ([hidden] if hidden is not None else [])
+        rows = session.execute(select(*columns).where(table.c.org_id == org_id, table.c.id.in_(ids))).all()
+        return {r[0]: _Found(form(r[1]), r[2] if hidden is not None else None) for r in rows}
 
     return load
 
@@ -129,6 +136,13 @@ _LEAD = _Target("Lead", _titled(Lead, "title"), lambda i: f"/crm/leads/{i}/edit"
 # Chats open only for their members: no link for an administrator who is not one.
 _MESSAGE = _Target("Message", _messages)
 _CHAT = _Target("Chat", _chats)
+_DEPARTMENT = _Target("Department", _titled(Department, "name"), lambda i: f"/admin/departments/{i}")
+_INVITATION = _Target(
+    "Invitation", _titled(Invitation, "email", lambda email: f"Sent to {email}"), lambda _i: "/people/invited"
+)
+_PERSON = _Target(
+    "Person", _titled(User, "display_name", lambda name: f"Manager of {name}"), lambda i: f"/people/{i}"
+)
 
 # Each kind: its target, and the column of the kind's row naming it (None: the row is the target).
 _KINDS: dict[str, tuple[_Target, str | None]] = {
@@ -150,6 +164,10 @@ _KINDS: dict[str, tuple[_Target, str | None]] = {
     "messages.message.sender": (_MESSAGE, None),
     "messages.chat.creator": (_CHAT, None),
     "messages.chat_member.user": (_CHAT, "chat_id"),
+    "directory.department.head": (_DEPARTMENT, None),
+    "directory.department_member.user": (_DEPARTMENT, "department_id"),
+    "lifecycle.invitation.inviter": (_INVITATION, None),
+    "scim.user.manager": (_PERSON, None),  # the row is the person managed
 }
 
 
@@ -168,8 +186,8 @@ def _through(
 def describe_moved(
     session: Session, org_id: uuid.UUID, entries: Sequence[AuthorshipEntry]
 ) -> dict[tuple[str, uuid.UUID], MovedItem]:
-    """The item each map row names, by (kind, object id); kinds that name no post, comment, task,
-    file, lead, message or chat (a department membership) are left out."""
+    """The item each map row names, by (kind, object id). Every content kind of the reference
+    registry is named here (``tests/test_web_people.py`` holds it so)."""
     by_kind: dict[str, set[uuid.UUID]] = {}
     for e in entries:
         if e.kind in _KINDS:
