@@ -131,3 +131,14 @@ def test_serve_refuses_a_port_or_worker_count_out_of_range(option: list[str], tm
     ran = roster(f"sqlite:///{tmp_path / 'r.db'}", "serve", *option, tmp_path=tmp_path)
     assert ran.returncode == 2, ran.stdout + ran.stderr
     assert "Invalid value" in ran.stderr
+
+
+def test_the_command_list_gives_each_command_one_whole_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per command
+    shown = roster(f"sqlite:///{tmp_path / 'r.db'}", "--help", tmp_path=tmp_path)
+    assert shown.returncode == 0
+    assert "``" not in shown.stdout  # reStructuredText quoting is not for a terminal
+    purge_line = next(line for line in shown.stdout.splitlines() if " purge " in line)
+    assert "restore window has passed" in purge_line

@@ -82,8 +82,10 @@ def db_upgrade() -> None:
 def org_create(
     slug: Annotated[str, typer.Option(help="Short name used to sign in, e.g. acme.")],
     name: Annotated[str, typer.Option(help="The organization's display name.")],
-    admin_email: Annotated[str, typer.Option()],
-    admin_password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    admin_email: Annotated[str, typer.Option(help="The first administrator's email address.")],
+    admin_password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="Asked for when left out.")
+    ],
     plan: Annotated[str, typer.Option(help="free, plus, standard, professional, enterprise")] = "free",
 ) -> None:
     """Create an organization with its System User and first admin."""
@@ -132,7 +134,7 @@ def demo(
         int, typer.Option(help="Where `roster serve` will listen (for the sign-in hint).")
     ] = 8000,
 ) -> None:
-    """Create the demo organization (slug ``demo``) with sample people and content, if it is missing."""
+    """Create the demo organization (slug "demo") with sample people and content, if it is missing."""
     from roster.demo import DEMO_ADMIN_EMAIL, DEMO_SLUG, create_demo
 
     settings = get_settings()
@@ -202,8 +204,7 @@ def mail_send() -> None:
 @app.command()
 @database_errors()
 def purge() -> None:
-    """Purge deleted users whose restore window has passed (their hidden content and personal data),
-    then the trash's posts, comments, tasks, files and leads whose window has passed."""
+    """Purge deleted users and trashed items whose restore window has passed (for good)."""
     from rich.progress import Progress
 
     from roster.lifecycle.deletion import count_purgeable, purge_expired
