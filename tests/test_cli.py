@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -78,3 +79,66 @@ def test_the_sign_in_hint_names_where_the_server_will_listen(
     monkeypatch.setenv("ROSTER_BASE_URL", "https://intranet.example.test")  # configured: it wins
     configured = roster(url, "demo", "--port", "8765", tmp_path=tmp_path)
     assert "https://intranet.example.test/login" in configured.stdout
+
+
+@pytest.mark.parametrize("command", [["purge"], ["audit", "verify"], ["mail", "send"], ["demo"]])
+def test_a_command_on_a_database_never_upgraded_says_to_upgrade_it(
+    command: list[str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    ran = roster(url, *command, tmp_path=tmp_path)
+    assert ran.returncode == 1
+    assert "Traceback" not in ran.stdout + ran.stderr
+    assert "error (database_not_ready)" in ran.stdout and "roster db upgrade" in ran.stdout
+
+
+def test_creating_an_organization_on_a_database_never_upgraded_says_to_upgrade_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    ran = roster(
+        url, "org", "create", "--slug", "acme", "--name", "Acme", "--admin-email", "a@acme.test",
+        "--admin-password", "S3cure-pass!-long", tmp_path=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 1 and "Traceback" not in ran.stdout + ran.stderr
+    assert "error (database_not_ready)" in ran.stdout
+
+
+def test_an_unusable_database_url_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    ran = roster("nosuchdialect://somewhere/db", "db", "upgrade", tmp_path=tmp_path)
+    assert ran.returncode == 1 and "Traceback" not in ran.stdout + ran.stderr
+    assert "error (database_url_invalid)" in ran.stdout
+
+
+def test_an_organization_name_longer_than_its_column_is_refused(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    url = databases.new_database()
+    ran = roster(
+        url, "org", "create", "--slug", "acme", "--name", "x" * 201, "--admin-email", "a@acme.test",
+        "--admin-password", "S3cure-pass!-long", tmp_path=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 1 and "Traceback" not in ran.stdout + ran.stderr
+    assert "error (validation_failed)" in ran.stdout and "200" in ran.stdout
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            assert get_organization_by_slug(session, "acme") is None
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("option", [["--port", "99999"], ["--port", "0"], ["--workers", "0"]])
+def test_serve_refuses_a_port_or_worker_count_out_of_range(option: list[str], tmp_path: Path) -> None:
+    ran = roster(f"sqlite:///{tmp_path / 'r.db'}", "serve", *option, tmp_path=tmp_path)
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Invalid value" in ran.stderr
+
+
+def test_the_command_list_gives_each_command_one_whole_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line per command
+    shown = roster(f"sqlite:///{tmp_path / 'r.db'}", "--help", tmp_path=tmp_path)
+    assert shown.returncode == 0
+    assert "``" not in shown.stdout  # reStructuredText quoting is not for a terminal
+    purge_line = next(line for line in shown.stdout.splitlines() if " purge " in line)
+    assert "restore window has passed" in purge_line

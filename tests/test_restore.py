@@ -185,6 +185,9 @@ def test_restore_is_refused_after_the_window(client: TestClient, db: Session) ->
     answer = client.post(f"/api/v1/users/{busy.id}/restore", headers=auth(db, o.admin))
     assert answer.status_code == 410
     assert answer.json()["code"] == "restore_window_passed"
+    # Nothing was purged yet: the answer does not say it was.
+    assert "was purged" not in answer.json()["detail"]
+    assert "next purge" in answer.json()["detail"]
 
 
 def test_the_window_is_the_organizations_setting(db: Session) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
@@ -37,7 +40,34 @@ def fail(exc: RosterError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """A database that cannot be reached, a URL that names no database, or a schema that was never
+    created ends the command with one line saying so, not a traceback."""
+    try:
+        yield
+    except sa_exc.ArgumentError as exc:  # includes an unknown dialect
+        console.print(f"[red]error[/red] (database_url_invalid): ROSTER_DATABASE_URL is not usable: {exc}")
+        raise typer.Exit(code=1) from None
+    except sa_exc.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.ProgrammingError) and _no_schema(reason):
+            console.print(
+                "[red]error[/red] (database_not_ready): the database has no Roster tables yet; "
+                "run `roster db upgrade` first."
+            )
+        else:
+            console.print(f"[red]error[/red] (database_unavailable): {reason}")
+        raise typer.Exit(code=1) from None
+
+
+def _no_schema(reason: str) -> bool:
+    reason = reason.lower()
+    return "no such table" in reason or ("relation" in reason and "does not exist" in reason)
+
+
 @db_app.command("upgrade")
+@database_errors()
 def db_upgrade() -> None:
     """Create or migrate the database named by ROSTER_DATABASE_URL."""
     from roster.db.migrate import upgrade
@@ -48,11 +78,14 @@ def db_upgrade() -> None:
 
 
 @org_app.command("create")
+@database_errors()
 def org_create(
     slug: Annotated[str, typer.Option(help="Short name used to sign in, e.g. acme.")],
     name: Annotated[str, typer.Option(help="The organization's display name.")],
-    admin_email: Annotated[str, typer.Option()],
-    admin_password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    admin_email: Annotated[str, typer.Option(help="The first administrator's email address.")],
+    admin_password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="Asked for when left out.")
+    ],
     plan: Annotated[str, typer.Option(help="free, plus, standard, professional, enterprise")] = "free",
 ) -> None:
     """Create an organization with its System User and first admin."""
@@ -76,8 +109,8 @@ def org_create(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 8000,
-    workers: Annotated[int, typer.Option(help="Server processes.")] = 1,
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
 ) -> None:
     """Serve the web application and the API."""
     import uvicorn
@@ -91,6 +124,7 @@ def serve(
 
 
 @app.command()
+@database_errors()
 def demo(
     password: Annotated[str, typer.Option(help="Password of every demo account.")] = "demo-password-1",
     host: Annotated[
@@ -100,7 +134,7 @@ def demo(
         int, typer.Option(help="Where `roster serve` will listen (for the sign-in hint).")
     ] = 8000,
 ) -> None:
-    """Create the demo organization (slug ``demo``) with sample people and content, if it is missing."""
+    """Create the demo organization (slug "demo") with sample people and content, if it is missing."""
     from roster.demo import DEMO_ADMIN_EMAIL, DEMO_SLUG, create_demo
 
     settings = get_settings()
@@ -122,6 +156,7 @@ def demo(
 
 
 @audit_app.command("verify")
+@database_errors()
 def audit_verify(
     org: Annotated[str | None, typer.Option(help="Only this organization (slug); default: all.")] = None,
 ) -> None:
@@ -157,6 +192,7 @@ def audit_verify(
 
 
 @mail_app.command("send")
+@database_errors()
 def mail_send() -> None:
     """Deliver the mail that is due, once (the server does this every few seconds)."""
     from roster.mail.delivery import deliver_due_mail
@@ -166,9 +202,9 @@ def mail_send() -> None:
 
 
 @app.command()
+@database_errors()
 def purge() -> None:
-    """Purge deleted users whose restore window has passed (their hidden content and personal data),
-    then the trash's posts, comments, tasks, files and leads whose window has passed."""
+    """Purge deleted users and trashed items whose restore window has passed (for good)."""
     from rich.progress import Progress
 
     from roster.lifecycle.deletion import count_purgeable, purge_expired

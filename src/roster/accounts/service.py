@@ -39,6 +39,7 @@ from roster.settings import Settings
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 SYSTEM_USER_NAME = "System User"
+ORGANIZATION_NAME_MAX = 200  # organizations.name is String(200)
 
 
 def normalize_email(email: str) -> str:
@@ -199,6 +200,10 @@ def create_organization(
         raise errors.InvalidSlug("Use 1-63 lowercase letters, digits and hyphens.", field="slug")
     if not name.strip():
         raise errors.ValidationFailed("The name must not be empty.", field="name")
+    if len(name.strip()) > ORGANIZATION_NAME_MAX:
+        raise errors.ValidationFailed(
+            f"The name may have at most {ORGANIZATION_NAME_MAX} characters.", field="name"
+        )
     refuse_control_characters(name, field="name")
     try:
         plan = Plan(plan).value

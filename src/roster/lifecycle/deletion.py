@@ -878,8 +878,12 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
         or op.restorable_until <= now
         or not user.email
     ):
+        purged = op is None or op.purged_at is not None or not user.email
         raise errors.RestoreWindowPassed(
             "The restore window has passed: the account was purged and cannot come back."
+            if purged
+            else "The restore window has passed: the account can no longer come back and is "
+            "purged at the next purge run."
         )
     key = accounts.email_key(user.email)
     if _email_taken(session, user.org_id, key):
