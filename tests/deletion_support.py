@@ -241,3 +241,18 @@ def _departments(db: Session, busy: User, others: Sequence[User]) -> None:
         db, busy.org_id, actor=None, name=f"Dept {uuid.uuid4().hex[:6]}", head_id=busy.id
     )
     departments.add_department_members(db, head, [busy.id, others[0].id], actor=None)
+
+
+def rows_hidden(deleted: dict[str, int]) -> int:
+    """How many rows a deletion's ``deleted`` report hid: a row counted under two kinds (a task
+    they created, gone with the one they answered for) counts once, under the kind that may be
+    deleted."""
+    from roster.references import Disposition, get_reference
+
+    total = 0
+    for kind, n in deleted.items():
+        ref = get_reference(kind)
+        assert ref is not None
+        if Disposition.DELETE in ref.dispositions:
+            total += n
+    return total

@@ -472,3 +472,25 @@ def test_the_api_refuses_deleting_oneself_and_the_system_user(client: TestClient
     answer = client.post(f"/api/v1/users/{system.id}/delete", json={"confirm": "x"}, headers=admin)
     assert answer.status_code == 409
     assert answer.json()["code"] == "system_user_immutable"
+
+
+@pytest.mark.parametrize("default", [Disposition.DELETE, Disposition.SYSTEM_USER])
+def test_what_a_deletion_reports_per_kind_is_what_the_preview_counted(
+    client: TestClient, db: Session, default: Disposition
+) -> None:
+    """A row counted under two kinds in the preview (a task they created and answer for) is
+    reported under both by the deletion, whether it moved or went with the other kind."""
+    o = make_org(db, plan="enterprise")
+    busy = make_user(db, o.org, role=Role.ADMIN)
+    others = [make_user(db, o.org), make_user(db, o.org)]
+    make_busy(client, db, busy, others)
+    preview = {i.kind: i.count for i in deletion.preview_deletion(db, busy).references if i.count}
+    allowed = {r.kind: r.dispositions for r in content_references()}
+    plan = DispositionPlan(
+        kinds={k: default if default in allowed[k] else Disposition.SYSTEM_USER for k in preview}
+    )
+
+    result = deletion.delete_user(db, busy, actor=o.admin, confirm=busy.email, disposition=plan)
+
+    reported = {k: result.moved.get(k, 0) + result.deleted.get(k, 0) for k in preview}
+    assert reported == preview

@@ -72,8 +72,10 @@ def test_merge_refusals_change_nothing(db: Session) -> None:
     for source, into, confirm, error in cases:
         before = snapshot(db)
         events = audit_actions(db, o.org.id)
-        with pytest.raises(error):
+        with pytest.raises(error) as refused:
             deletion.merge_users(db, source, into=into, actor=o.admin, confirm=confirm)
+        if error is errors.CannotActOnSelf:
+            assert refused.value.detail.startswith("You cannot merge your own account")
         assert snapshot(db) == before
         assert audit_actions(db, o.org.id) == events
 

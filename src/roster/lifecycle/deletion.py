@@ -388,14 +388,29 @@ def _dispose(
     refs = content_references()
     # Hide first, so a row hidden for one kind (a task deleted with its responsible) is not also
     # moved for another kind of the same table (its creator) by this operation.
+    hid_in: set[str] = set()  # the tables this operation hid rows of
     for ref in refs:
         if plan.get(ref.kind) is Disposition.DELETE:
             n = _hide_rows(session, ref, org_id=user.org_id, user_id=user.id, op_id=op.id)
             counts.add(counts.hidden, ref.kind, n)
+            hid_in.add(ref.table)
     for ref in refs:
         disposition = plan.get(ref.kind)
         if disposition is None:
             continue
+        if disposition is not Disposition.DELETE and ref.table in hid_in:
+            # Rows of this kind that went with another kind's deletion (the tasks they created,
+            # deleted with those they were responsible for) are counted as deleted for this kind
+            # too, as the preview counted them under both.
+            table = _table(ref)
+            hide = _hide_column(ref, table)
+            if hide is not None:
+                went = session.scalar(
+                    select(func.count())
+                    .select_from(table)
+                    .where(table.c.org_id == user.org_id, table.c[ref.column] == user.id, hide == op.id)
+                )
+                counts.add(counts.hidden, ref.kind, int(went or 0))
         # For ``delete``, what is left are rows another deletion hid (a task hidden with its
         # responsible): they go to the System User, so that if that deletion is restored they do
         # not come back pointing at this deleted person.
@@ -436,12 +451,15 @@ def _lock_user(session: Session, user: User) -> User:
     return locked
 
 
-def _check_removable(session: Session, user: User, *, actor: User | None) -> None:
-    """Refusals shared by delete, erase and merge."""
+_PAST = {"delete": "deleted", "erase": "erased", "merge": "merged"}
+
+
+def _check_removable(session: Session, user: User, *, actor: User | None, verb: str = "delete") -> None:
+    """Refusals shared by delete, erase and merge (``verb`` names the action in them)."""
     if user.is_system:
-        raise errors.SystemUserImmutable("The System User cannot be deleted.")
+        raise errors.SystemUserImmutable(f"The System User cannot be {_PAST[verb]}.")
     if actor is not None and actor.org_id == user.org_id and actor.id == user.id:
-        raise errors.CannotActOnSelf("You cannot delete your own account; ask another administrator.")
+        raise errors.CannotActOnSelf(f"You cannot {verb} your own account; ask another administrator.")
     if user.role == Role.ADMIN.value and user.status == UserStatus.ACTIVE.value:
         other_admin = session.scalar(
             select(User.id)
@@ -1160,7 +1178,7 @@ def erase_user(
     ("Former employee N"): user row, authorship map, audit details, mail, invitations."""
     org = accounts.lock_organization(session, user.org_id)
     user = _lock_user(session, user)
-    _check_removable(session, user, actor=actor)
+    _check_removable(session, user, actor=actor, verb="erase")
     erased_before = session.scalar(
         select(LifecycleOperation.id).where(
             LifecycleOperation.org_id == user.org_id,
@@ -1272,7 +1290,7 @@ def merge_users(
     source = _lock_user(session, source)
     if into.org_id != source.org_id:
         raise errors.UnknownUser("No such user in this organization.", field="into_id")
-    _check_removable(session, source, actor=actor)
+    _check_removable(session, source, actor=actor, verb="merge")
     if source.status == UserStatus.DELETED.value:
         raise errors.InvalidTransition(f"{source.display_name} is already deleted.")
     target = _active_other_user(session, source.org_id, into.id, not_id=source.id, field_name="into_id")

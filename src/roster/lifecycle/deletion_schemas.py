@@ -80,8 +80,12 @@ class DeletionPreviewOut(BaseModel):
 class DeletionOut(BaseModel):
     user: UserOut
     operation_id: uuid.UUID
-    moved: dict[str, int]
-    deleted: dict[str, int]
+    moved: dict[str, int] = Field(description="References moved, per kind.")
+    deleted: dict[str, int] = Field(
+        description="References hidden with the deletion (destroyed at the purge), per kind. As in "
+        "the preview, a row may count under two kinds: a task they created and answered for, "
+        "deleted with the second, is counted under both."
+    )
 
 
 class RestoreOut(UserOut):
