@@ -581,7 +581,7 @@ def test_work_is_handed_over_without_deleting_anyone(
         csrf,
         {"kinds": ["tasks.task.responsible"], "to_id": str(successor.id)},
     )
-    assert "now belong to Sam Successor" in done.text
+    assert "1 item of Lee Leaver now belongs to Sam Successor." in done.text
     db.expire_all()
     assert tasks.get_task(db, o.admin, task.id).responsible_id == successor.id
     assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]

@@ -318,3 +318,28 @@ def test_an_admin_hands_the_system_users_records_originally_by_one_person_to_a_n
     # What was handed over is no longer counted as the System User's.
     page = client.get(f"/people/{system.id}/transfer", headers=HTML).text
     assert "2 × posts written" not in _picker_options(page, "originally_by")
+
+
+def test_handing_over_one_item_says_it_now_belongs_to_the_colleague(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.accounts.service import get_system_user
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream.service import create_post
+
+    o = make_org(db)
+    lee = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee@x.test")
+    create_post(db, actor=lee, body="Lee's only post")
+    delete_user(db, lee, actor=o.admin, confirm="lee@x.test")
+    nina = make_user(db, o.org, first_name="Nina", last_name="New", email="nina@x.test")
+    system = get_system_user(db, o.org.id)
+    csrf = sign_in(client, db, settings, o.admin)
+
+    done = post(
+        client,
+        f"/people/{system.id}/transfer",
+        csrf,
+        {"kinds": ["stream.post.author"], "to_id": str(nina.id), "originally_by": str(lee.id)},
+    )
+    assert done.status_code == 200
+    assert "1 item of System User now belongs to Nina New." in done.text

@@ -685,5 +685,6 @@ def transfer(
     return redirect(
         f"/people/{user.id}",
         request,
-        f"{count} item{'s' if count != 1 else ''} of {source_name} now belong to {to_name}.",
+        f"{count} item{'s' if count != 1 else ''} of {source_name} "
+        f"{'now belong' if count != 1 else 'now belongs'} to {to_name}.",
     )
