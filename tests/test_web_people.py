@@ -343,3 +343,34 @@ def test_handing_over_one_item_says_it_now_belongs_to_the_colleague(
     )
     assert done.status_code == 200
     assert "1 item of System User now belongs to Nina New." in done.text
+
+
+def test_inviting_a_dismissed_persons_address_offers_rehire_or_delete_and_delete_frees_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """An admin who wants to start over with a dismissed person's address (no history) is shown
+    the way: delete their account, then the same invitation goes through."""
+    import re
+
+    o = make_org(db)
+    former = make_user(db, o.org, first_name="Tim", last_name="Test", email="tim@x.test", dismissed=True)
+    csrf = sign_in(client, db, settings, o.admin)
+    details = {"email": "tim@x.test", "first_name": "Tim", "last_name": "Test"}
+
+    refused = post(client, "/people/invite", csrf, details)
+    assert "This person worked here before" in refused.text
+    assert f'href="/people/{former.id}/rehire"' in refused.text
+    assert f'href="/people/{former.id}/delete"' in refused.text
+    assert "start over with a new account and no history" in refused.text
+
+    bulk = post(client, "/people/invite/bulk", csrf, {"emails": "tim@x.test"})
+    rows = dict(re.findall(r"<tr><td><strong>([^<]*)</strong></td><td>(.*?)</td></tr>", bulk.text, re.S))
+    assert f'href="/people/{former.id}/rehire"' in rows["tim@x.test"]
+    assert f'href="/people/{former.id}/delete"' in rows["tim@x.test"]
+
+    # The offered link opens the delete wizard; confirming it frees the address.
+    assert client.get(f"/people/{former.id}/delete", headers=HTML).status_code == 200
+    done = post(client, f"/people/{former.id}/delete", csrf, {"confirm": "tim@x.test"})
+    assert done.status_code == 200 and "Tim Test is deleted" in done.text
+    sent = post(client, "/people/invite", csrf, details)
+    assert "1 invitation sent" in sent.text
