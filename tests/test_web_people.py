@@ -374,3 +374,33 @@ def test_inviting_a_dismissed_persons_address_offers_rehire_or_delete_and_delete
     assert done.status_code == 200 and "Tim Test is deleted" in done.text
     sent = post(client, "/people/invite", csrf, details)
     assert "1 invitation sent" in sent.text
+
+
+def test_a_bulk_invitation_of_a_pending_address_offers_to_resend_it_in_its_row(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import re
+
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    assert "1 invitation sent" in post(client, "/people/invite", csrf, {"email": "pat@x.test"}).text
+    pending = invitations_of(db, o.org.id, "pat@x.test")
+    bulk = post(client, "/people/invite/bulk", csrf, {"emails": "pat@x.test"})
+    rows = dict(re.findall(r"<tr><td><strong>([^<]*)</strong></td><td>(.*?)</td></tr>", bulk.text, re.S))
+    assert "resend it instead" in rows["pat@x.test"]
+    assert f'action="/people/invitations/{pending[0].id}/resend"' in rows["pat@x.test"]
+    resent = post(client, f"/people/invitations/{pending[0].id}/resend", csrf)
+    assert resent.status_code == 200 and "pat@x.test" in resent.text
+
+
+def invitations_of(db: Session, org_id: object, email: str) -> list[object]:
+    from roster.lifecycle.models import Invitation
+
+    db.expire_all()
+    return list(
+        db.scalars(
+            select(Invitation).where(
+                Invitation.org_id == org_id, Invitation.email == email, Invitation.status == "pending"
+            )
+        )
+    )
