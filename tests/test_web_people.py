@@ -404,3 +404,31 @@ def invitations_of(db: Session, org_id: object, email: str) -> list[object]:
             )
         )
     )
+
+
+def test_the_deleted_list_tells_two_deleted_people_of_the_same_name_apart_by_address(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A merged or deleted duplicate usually has the same name as the account kept: the list names
+    each by their address, so the admin restores the right one."""
+    import re
+
+    from roster.lifecycle.deletion import delete_user
+    from roster.lifecycle.deletion import erase_user
+
+    o = make_org(db)
+    first = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna@x.test")
+    second = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna.j@x.test")
+    third = make_user(db, o.org, first_name="Gone", last_name="Forgood", email="gone@x.test")
+    for user in (first, second, third):
+        delete_user(db, user, actor=o.admin, confirm=user.email)
+    erase_user(db, third, actor=o.admin, confirm="gone@x.test")
+    sign_in(client, db, settings, o.admin)
+
+    page = client.get("/people/deleted", headers=HTML).text
+    rows = re.findall(r"<tr>\s*<td>.*?</tr>", page, re.S)
+    anna_rows = [r for r in rows if "Anna Jones" in r]
+    assert len(anna_rows) == 2
+    assert sum("anna@x.test" in r for r in anna_rows) == 1
+    assert sum("anna.j@x.test" in r for r in anna_rows) == 1
+    assert "gone@x.test" not in page
