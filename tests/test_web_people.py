@@ -413,8 +413,7 @@ def test_the_deleted_list_tells_two_deleted_people_of_the_same_name_apart_by_add
     each by their address, so the admin restores the right one."""
     import re
 
-    from roster.lifecycle.deletion import delete_user
-    from roster.lifecycle.deletion import erase_user
+    from roster.lifecycle.deletion import delete_user, erase_user
 
     o = make_org(db)
     first = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna@x.test")
