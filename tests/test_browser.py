@@ -21,7 +21,7 @@ from roster.accounts.models import User
 from roster.accounts.security import hash_password
 from roster.crm import service as crm
 from roster.db.engine import make_engine, make_sessionmaker, transaction
-from roster.lifecycle.users import provision_user
+from roster.lifecycle.users import dismiss_user, provision_user
 from roster.mail.models import OutboxMessage
 from roster.tasks import service as tasks
 from tests.dbutil import DatabaseFactory
@@ -883,3 +883,51 @@ def test_on_a_wide_window_the_menu_is_always_open_and_has_no_button(site: Site, 
     page.locator("nav a[href='/people']").wait_for(state="visible")
     assert not page.locator("summary", has_text="Menu").is_visible()
     context.close()
+
+
+def test_on_a_phone_an_admin_starts_over_with_a_dismissed_persons_address_by_deleting_them(
+    site: Site, browser: object
+) -> None:
+    """The customer's "dismiss did not work, it said the user already exists": the refusal offers
+    deleting the old account, and after the wizard the same address is invited afresh, while a
+    colleague no longer finds the old account anywhere."""
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        grace = db.scalars(select(User).where(User.email == "grace@acme.test")).one()
+        dismiss_user(db, grace, actor=admin)
+        db.commit()
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+
+    def invite_grace() -> None:
+        page.goto(site.url + "/people/invite")
+        page.fill("#f-email", "grace@acme.test")
+        page.fill("#f-first_name", "Grace")
+        page.fill("#f-last_name", "Okafor")
+        page.click("button:has-text('Send invitation')")
+        page.wait_for_load_state()
+
+    invite_grace()
+    assert "This person worked here before" in page.inner_text("main")
+    assert page.locator("a", has_text="Rehire them instead").is_visible()
+    delete_link = page.locator("main a", has_text="Delete their account")
+    assert delete_link.is_visible()
+    shot(page, "phone-invite-dismissed-address")
+    delete_link.click()
+    page.wait_for_url("**/delete")
+    page.click("button:has-text('Continue')")
+    page.fill("#f-confirm", "grace@acme.test")
+    page.click("#delete-button")
+    page.wait_for_selector("text=Grace Okafor is deleted")
+
+    invite_grace()
+    assert "1 invitation sent" in page.inner_text("main")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+
+    colin = new_page(browser)
+    sign_in(colin, site, site.colleague_email)
+    assert mention_suggestions(colin, "Gra") == ["No active colleague matches"]
+    colin.goto(site.url + "/people?q=Grace")  # type: ignore[attr-defined]
+    assert "Nobody matches" in colin.inner_text("main")  # type: ignore[attr-defined]

@@ -318,3 +318,116 @@ def test_an_admin_hands_the_system_users_records_originally_by_one_person_to_a_n
     # What was handed over is no longer counted as the System User's.
     page = client.get(f"/people/{system.id}/transfer", headers=HTML).text
     assert "2 × posts written" not in _picker_options(page, "originally_by")
+
+
+def test_handing_over_one_item_says_it_now_belongs_to_the_colleague(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.accounts.service import get_system_user
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream.service import create_post
+
+    o = make_org(db)
+    lee = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee@x.test")
+    create_post(db, actor=lee, body="Lee's only post")
+    delete_user(db, lee, actor=o.admin, confirm="lee@x.test")
+    nina = make_user(db, o.org, first_name="Nina", last_name="New", email="nina@x.test")
+    system = get_system_user(db, o.org.id)
+    csrf = sign_in(client, db, settings, o.admin)
+
+    done = post(
+        client,
+        f"/people/{system.id}/transfer",
+        csrf,
+        {"kinds": ["stream.post.author"], "to_id": str(nina.id), "originally_by": str(lee.id)},
+    )
+    assert done.status_code == 200
+    assert "1 item of System User now belongs to Nina New." in done.text
+
+
+def test_inviting_a_dismissed_persons_address_offers_rehire_or_delete_and_delete_frees_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """An admin who wants to start over with a dismissed person's address (no history) is shown
+    the way: delete their account, then the same invitation goes through."""
+    import re
+
+    o = make_org(db)
+    former = make_user(db, o.org, first_name="Tim", last_name="Test", email="tim@x.test", dismissed=True)
+    csrf = sign_in(client, db, settings, o.admin)
+    details = {"email": "tim@x.test", "first_name": "Tim", "last_name": "Test"}
+
+    refused = post(client, "/people/invite", csrf, details)
+    assert "This person worked here before" in refused.text
+    assert f'href="/people/{former.id}/rehire"' in refused.text
+    assert f'href="/people/{former.id}/delete"' in refused.text
+    assert "start over with a new account and no history" in refused.text
+
+    bulk = post(client, "/people/invite/bulk", csrf, {"emails": "tim@x.test"})
+    rows = dict(re.findall(r"<tr><td><strong>([^<]*)</strong></td><td>(.*?)</td></tr>", bulk.text, re.S))
+    assert f'href="/people/{former.id}/rehire"' in rows["tim@x.test"]
+    assert f'href="/people/{former.id}/delete"' in rows["tim@x.test"]
+
+    # The offered link opens the delete wizard; confirming it frees the address.
+    assert client.get(f"/people/{former.id}/delete", headers=HTML).status_code == 200
+    done = post(client, f"/people/{former.id}/delete", csrf, {"confirm": "tim@x.test"})
+    assert done.status_code == 200 and "Tim Test is deleted" in done.text
+    sent = post(client, "/people/invite", csrf, details)
+    assert "1 invitation sent" in sent.text
+
+
+def test_a_bulk_invitation_of_a_pending_address_offers_to_resend_it_in_its_row(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import re
+
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    assert "1 invitation sent" in post(client, "/people/invite", csrf, {"email": "pat@x.test"}).text
+    pending = invitations_of(db, o.org.id, "pat@x.test")
+    bulk = post(client, "/people/invite/bulk", csrf, {"emails": "pat@x.test"})
+    rows = dict(re.findall(r"<tr><td><strong>([^<]*)</strong></td><td>(.*?)</td></tr>", bulk.text, re.S))
+    assert "resend it instead" in rows["pat@x.test"]
+    assert f'action="/people/invitations/{pending[0].id}/resend"' in rows["pat@x.test"]
+    resent = post(client, f"/people/invitations/{pending[0].id}/resend", csrf)
+    assert resent.status_code == 200 and "pat@x.test" in resent.text
+
+
+def invitations_of(db: Session, org_id: object, email: str) -> list[object]:
+    from roster.lifecycle.models import Invitation
+
+    db.expire_all()
+    return list(
+        db.scalars(
+            select(Invitation).where(
+                Invitation.org_id == org_id, Invitation.email == email, Invitation.status == "pending"
+            )
+        )
+    )
+
+
+def test_the_deleted_list_tells_two_deleted_people_of_the_same_name_apart_by_address(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A merged or deleted duplicate usually has the same name as the account kept: the list names
+    each by their address, so the admin restores the right one."""
+    import re
+
+    from roster.lifecycle.deletion import delete_user, erase_user
+
+    o = make_org(db)
+    first = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna@x.test")
+    second = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna.j@x.test")
+    third = make_user(db, o.org, first_name="Gone", last_name="Forgood", email="gone@x.test")
+    for user in (first, second, third):
+        delete_user(db, user, actor=o.admin, confirm=user.email)
+    erase_user(db, third, actor=o.admin, confirm="gone@x.test")
+    sign_in(client, db, settings, o.admin)
+
+    page = client.get("/people/deleted", headers=HTML).text
+    rows = re.findall(r"<tr>\s*<td>.*?</tr>", page, re.S)
+    anna_rows = [r for r in rows if "Anna Jones" in r]
+    assert len(anna_rows) == 2
+    assert sum("anna@x.test" in r for r in anna_rows) == 1
+    assert sum("anna.j@x.test" in r for r in anna_rows) == 1
+    assert "gone@x.test" not in page

@@ -353,7 +353,7 @@ def invite_many(
             result.created.append((invitation, url))
         except errors.RosterError as exc:
             failure: dict[str, Any] = {"email": email, "code": exc.code, "detail": exc.detail}
-            for key in ("user_id", "limit", "plan", "department"):
+            for key in ("user_id", "invitation_id", "limit", "plan", "department"):
                 if key in exc.extra:
                     failure[key] = exc.extra[key]
             result.failed.append(failure)

@@ -379,6 +379,7 @@ def invite_bulk(
                 "code": item.get("code", ""),
                 "detail": detail,
                 "user_id": item.get("user_id"),
+                "invitation_id": item.get("invitation_id"),
             }
         )
     # The pasted addresses that were not invited stay in the box, with the role, to be corrected
