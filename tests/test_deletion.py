@@ -485,9 +485,11 @@ def test_what_a_deletion_reports_per_kind_is_what_the_preview_counted(
     others = [make_user(db, o.org), make_user(db, o.org)]
     make_busy(client, db, busy, others)
     preview = {i.kind: i.count for i in deletion.preview_deletion(db, busy).references if i.count}
-    allowed = {r.kind: r.dispositions for r in content_references()}
+    refs = {r.kind: r for r in content_references()}
     plan = DispositionPlan(
-        kinds={k: default if default in allowed[k] else Disposition.SYSTEM_USER for k in preview}
+        kinds={
+            k: default if default in refs[k].dispositions else refs[k].default_disposition for k in preview
+        }
     )
 
     result = deletion.delete_user(db, busy, actor=o.admin, confirm=busy.email, disposition=plan)

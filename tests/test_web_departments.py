@@ -154,6 +154,34 @@ def test_the_delete_confirmation_counts_dismissed_members_and_names_the_sub_depa
     assert db.get(Department, (o.org.id, emea.id)).parent_id == company.id  # type: ignore[union-attr]
 
 
+def test_a_deleted_members_place_kept_by_the_system_user_is_not_listed(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Deleting a member with the default disposition gives their membership to the System User
+    (restore gives it back); the department's pages and API list neither of them."""
+    from roster.lifecycle import deletion
+    from tests.factories import auth
+
+    o = make_org(db)
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones")
+    tess = make_user(db, o.org, first_name="Tess", last_name="Test")
+    engineering = depts.create_department(db, o.org.id, actor=o.admin, name="Engineering")
+    depts.add_department_members(db, engineering, [anna.id, tess.id], actor=o.admin)
+    deletion.delete_user(db, tess, actor=o.admin, confirm=tess.email)
+    db.flush()
+
+    assert _members(db, engineering) == {"Anna Jones"}
+    sign_in(client, db, settings, o.admin)
+    page = client.get(f"/admin/departments/{engineering.id}", headers=HTML).text
+    assert "Anna Jones" in page and "System User" not in page
+    listing = client.get("/admin/departments", headers=HTML).text
+    assert "1 person" in listing
+    members = client.get(
+        f"/api/v1/departments/{engineering.id}/members?status=all", headers=auth(db, o.admin)
+    ).json()
+    assert [m["display_name"] for m in members["items"]] == ["Anna Jones"], members
+
+
 def test_employees_see_department_names_but_cannot_manage_them(
     client: TestClient, db: Session, settings: Settings
 ) -> None:

@@ -476,9 +476,11 @@ def list_department_members(
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[User], int]:
-    """The department's members by name; only active people unless ``include_inactive``."""
+    """The department's members by name; only active people unless ``include_inactive``. The
+    System User, which keeps a deleted member's place until restore or purge, is never listed."""
     where = [
         User.org_id == department.org_id,
+        User.is_system.is_(False),
         exists().where(
             DepartmentMember.org_id == User.org_id,
             DepartmentMember.user_id == User.id,
@@ -487,7 +489,7 @@ def list_department_members(
         ),
     ]
     if not include_inactive:
-        where += [User.status == "active", User.is_system.is_(False)]
+        where.append(User.status == "active")
     total = session.scalar(select(func.count()).select_from(User).where(*where)) or 0
     users = session.scalars(
         select(User)
