@@ -139,3 +139,39 @@ def test_erasing_a_person_removes_their_name_from_rendered_mentions(client: Test
     assert "Busy" not in text and "Bee" not in text
     db.expire_all()
     assert all("Busy" not in body for body in db.scalars(select(Post.body)))
+
+
+def test_choosing_a_deleted_or_dismissed_person_is_refused_without_naming_them(
+    client: TestClient, db: Session
+) -> None:
+    """An employee who sends a deleted colleague's id (kept from an old link, say) learns that the
+    account is gone, not whose it was: every picker, mention and recipient refuses alike."""
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db, plan="enterprise")
+    employee = make_user(db, o.org)
+    gone = make_user(db, o.org, first_name="Zelda", last_name="Gone")
+    left = make_user(db, o.org, first_name="Lena", last_name="Left")
+    delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    dismiss_user(db, left, actor=o.admin)
+    system = get_system_user(db, o.org.id)
+    headers = auth(db, employee)
+    for person, says in [
+        (gone, "account was deleted"),
+        (left, "no longer active"),
+        (system, "System User cannot be chosen"),
+    ]:
+        who = str(person.id)
+        for path, body in [
+            ("/api/v1/posts", {"body": "Hi", "mentions": [who]}),
+            ("/api/v1/tasks", {"title": "T", "responsible_id": who}),
+            ("/api/v1/tasks", {"title": "T", "responsible_id": str(employee.id), "participant_ids": [who]}),
+            ("/api/v1/messages", {"to_user_id": who, "body": "Hi"}),
+            ("/api/v1/crm/leads", {"title": "L", "responsible_id": who}),
+        ]:
+            answer = client.post(path, json=body, headers=headers)
+            assert answer.status_code == 422, (path, answer.text)
+            problem = answer.json()
+            assert problem["code"] == "inactive_user" and problem["user_id"] == who, (path, problem)
+            assert says in problem["detail"], (path, problem)
+            assert "Zelda" not in answer.text and "Lena" not in answer.text, (path, problem)

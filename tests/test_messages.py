@@ -422,7 +422,7 @@ def test_a_member_adds_people_to_a_group_chat_from_its_page(
     assert "Cat Newcomer is added to the chat." in done.text
 
     refused = post(client, f"/messages/chats/{chat.id}/members", csrf, {"user_ids": [str(dismissed.id)]})
-    assert "Nobody was added." in refused.text and "is not an active user" in refused.text
+    assert "Nobody was added." in refused.text and "That person is no longer active" in refused.text
     assert "Pick at least one person" in post(client, f"/messages/chats/{chat.id}/members", csrf).text
 
     sign_in(client, db, settings, cat)

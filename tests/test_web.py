@@ -1385,7 +1385,7 @@ def test_a_message_to_someone_who_left_keeps_the_text_on_the_read_only_conversat
         refused = post(client, f"/messages/with/{colleague.id}", csrf, {"body": "Where is the key?"})
         assert refused.status_code == 422
         assert "The message was not sent" in refused.text and "Hello Colin" in refused.text
-        assert "is not an active user." in refused.text
+        assert "That person is no longer active: choose someone else." in refused.text
         assert "conversation is read-only" in refused.text
         assert re.search(
             r'<textarea id="msg-unsent"[^>]*readonly>Where is the key\?</textarea>', refused.text

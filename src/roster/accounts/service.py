@@ -160,6 +160,20 @@ def require_live_actor(session: Session, actor: User) -> None:
         raise errors.Unauthorized("Your account is no longer active.")
 
 
+def inactive_user(user: User, **extra: Any) -> errors.InactiveUser:
+    """The refusal of a person who may not be chosen (mentioned, tagged, assigned, written to).
+
+    It never names them: whoever asks may be an employee, and a deleted person's name is for
+    administrators only. The body carries the ``user_id``, so a client can tell which it was."""
+    if user.is_system:
+        detail = "The System User cannot be chosen: it only keeps the work of people who were deleted."
+    elif user.status == UserStatus.DELETED.value:
+        detail = "That person's account was deleted: choose someone else."
+    else:
+        detail = "That person is no longer active: choose someone else."
+    return errors.InactiveUser(detail, user_id=str(user.id), **extra)
+
+
 def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID, *, field: str) -> User:
     """The user named by a request's ``field``, who must be active: pickers, mentions, assignees and
     recipients refuse anyone else.
@@ -171,9 +185,7 @@ def require_active_user(session: Session, org_id: uuid.UUID, user_id: uuid.UUID,
     if user is None:
         raise errors.UnknownUser("No such user in this organization.", field=field, user_id=str(user_id))
     if not user.is_active:
-        raise errors.InactiveUser(
-            f"{user.display_name} is not an active user.", field=field, user_id=str(user.id)
-        )
+        raise inactive_user(user, field=field)
     return user
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from roster import clock
 from roster.accounts.models import User
-from roster.accounts.service import load_users_to_reference
+from roster.accounts.service import inactive_user, load_users_to_reference
 from roster.domain import errors
 from roster.domain.text import clean_text
 from roster.domain.users import UserStatus
@@ -68,11 +68,7 @@ def require_active_users(
         raise errors.UnknownUser(f"No user {missing[0]} in this organization.", user_ids=missing)
     inactive = sorted((u for u in found.values() if not u.is_active), key=lambda u: str(u.id))
     if inactive:
-        raise errors.InactiveUser(
-            f"{inactive[0].display_name} is not an active user.",
-            user_id=str(inactive[0].id),
-            user_ids=[str(u.id) for u in inactive],
-        )
+        raise inactive_user(inactive[0], user_ids=[str(u.id) for u in inactive])
     return found
 
 

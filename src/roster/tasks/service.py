@@ -72,9 +72,7 @@ def active_users(
         if user is None:
             raise errors.UnknownUser("No such user in this organization.", field=field, user_id=str(user_id))
         if not user.is_active:
-            raise errors.InactiveUser(
-                f"{user.display_name} is not an active user.", field=field, user_id=str(user.id)
-            )
+            raise accounts.inactive_user(user, field=field)
         users.append(user)
     return users
 

@@ -268,7 +268,7 @@ def send_direct(
         refused = exc
         if isinstance(exc, errors.NotFound):
             # Shown below only if the viewer has a conversation with them: they left, meanwhile.
-            refused = errors.InactiveUser("This person is not an active user.")
+            refused = errors.InactiveUser("That person is no longer active: choose someone else.")
         try:
             return _direct_page(
                 request,
