@@ -214,6 +214,7 @@ def test_restore_is_refused_when_someone_else_now_has_the_email(client: TestClie
     answer = client.post(f"/api/v1/users/{user.id}/restore", headers=auth(db, o.admin))
     assert answer.status_code == 409
     assert answer.json()["code"] == "email_in_use"
+    assert answer.json()["user_id"] == str(newcomer.id)  # who holds it: the way out
     # Once the newcomer is deleted in turn, the address is free again.
     deletion.delete_user(db, newcomer, actor=o.admin, confirm=newcomer.email)
     assert deletion.restore_user(db, user, actor=o.admin).user.status == "dismissed"
@@ -227,8 +228,10 @@ def test_restore_is_refused_when_a_pending_invitation_has_the_email(client: Test
         "/api/v1/invitations", json={"email": "invited@example.test"}, headers=auth(db, o.admin)
     )
     assert invited.status_code == 201, invited.text
-    with pytest.raises(errors.EmailInUse):
+    with pytest.raises(errors.EmailInUse) as refused:
         deletion.restore_user(db, user, actor=o.admin)
+    assert refused.value.extra["invitation_id"] == invited.json()["id"]
+    assert "a pending invitation" in refused.value.detail
 
 
 def test_restore_is_refused_for_a_user_who_is_not_deleted(db: Session) -> None:

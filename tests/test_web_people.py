@@ -170,6 +170,32 @@ def test_a_restore_refused_for_a_taken_address_can_be_undone_by_changing_it(
     assert client.post(f"{API}/users/{leaver.id}/restore", headers=admin).status_code == 200
 
 
+def test_a_restore_refused_for_a_taken_address_links_to_whoever_holds_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, email="same@x.test", first_name="Lee", last_name="Leaver")
+    invited = make_user(db, o.org, email="other@x.test", first_name="Ivy", last_name="Invited")
+    delete_user(db, leaver, actor=o.admin, confirm="same@x.test")
+    delete_user(db, invited, actor=o.admin, confirm="other@x.test")
+    newcomer = make_user(db, o.org, email="same@x.test")
+    invite_user(db, o.org.id, actor=o.admin, email="other@x.test", settings=settings)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+
+    refused = post(client, f"/people/{leaver.id}/restore", csrf)
+    assert "Lee Leaver was not restored" in refused.text and "(another person)" in refused.text
+    assert (
+        f'<a class="btn btn-secondary btn-sm alert-action" href="/people/{newcomer.id}">Open their page</a>'
+        in (refused.text)
+    )
+    refused = post(client, f"/people/{invited.id}/restore", csrf)
+    assert "Ivy Invited was not restored" in refused.text and "(a pending invitation)" in refused.text
+    assert 'href="/people/invited">See pending invitations</a>' in refused.text
+
+
 # --- 2. Pickers never offer the person acted on, and tell namesakes apart -----------------------
 
 

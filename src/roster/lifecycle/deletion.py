@@ -763,19 +763,21 @@ def _latest_restorable_operation(session: Session, user: User) -> LifecycleOpera
     ).first()
 
 
-def _email_taken(session: Session, org_id: uuid.UUID, key: str) -> bool:
-    """Whether an active or dismissed user, or a pending invitation, now holds the address."""
+def _address_holder(session: Session, org_id: uuid.UUID, key: str) -> dict[str, str] | None:
+    """Who now holds the address: an active or dismissed user (``user_id``) or a pending
+    invitation (``invitation_id``); None when it is free."""
     holder = session.scalar(select(User.id).where(User.org_id == org_id, User.email_key == key).limit(1))
     if holder is not None:
-        return True
+        return {"user_id": str(holder)}
     invitations = Base.metadata.tables.get("invitations")
     if invitations is not None and "email_key" in invitations.c:
         conditions = [invitations.c.org_id == org_id, invitations.c.email_key == key]
         if "status" in invitations.c:
             conditions.append(invitations.c.status == "pending")
-        if session.scalar(select(invitations.c.email_key).where(*conditions).limit(1)) is not None:
-            return True
-    return False
+        pending = session.scalar(select(invitations.c.id).where(*conditions).limit(1))
+        if pending is not None:
+            return {"invitation_id": str(pending)}
+    return None
 
 
 def _in_the_trash(table: Table, hide: Column[Any]) -> ColumnElement[bool]:
@@ -904,11 +906,14 @@ def restore_user(session: Session, user: User, *, actor: User | None) -> Restore
             "purged at the next purge run."
         )
     key = accounts.email_key(user.email)
-    if _email_taken(session, user.org_id, key):
+    holder = _address_holder(session, user.org_id, key)
+    if holder is not None:
         raise errors.EmailInUse(
-            f"{user.email} now belongs to someone else (a user or a pending invitation); change "
+            f"{user.email} now belongs to someone else "
+            f"({'another person' if 'user_id' in holder else 'a pending invitation'}); change "
             "or free that address first.",
             email=user.email,
+            **holder,
         )
     amap = AUTHORSHIP
     # What the operation moved, per kind and target, in one grouped read of the map: only kinds

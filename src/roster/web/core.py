@@ -271,10 +271,12 @@ def _sign(payload: bytes, key: str) -> str:
 @dataclass(frozen=True)
 class FlashAction:
     """A button in a flash message that posts (with the page's CSRF token) to a local path:
-    "Undo" after something is moved to the trash."""
+    "Undo" after something is moved to the trash; or, with ``method`` "get", a link to a page
+    ("Open their page")."""
 
     label: str
     url: str
+    method: str = "post"
 
 
 def flash(
@@ -288,7 +290,7 @@ def flash(
     existing = read_flashes(request)
     entry: dict[str, Any] = {"kind": kind, "message": message}
     if action is not None and _is_local_path(action.url):
-        entry["action"] = {"label": action.label, "url": action.url}
+        entry["action"] = {"label": action.label, "url": action.url, "method": action.method}
     existing.append(entry)
     payload = base64.urlsafe_b64encode(json.dumps(existing[-3:]).encode())
     value = payload.decode() + "." + _sign(payload, app_settings(request).resolved_secret_key)
@@ -299,9 +301,9 @@ def flash(
 def _flash_action(raw: object) -> dict[str, str] | None:
     if not isinstance(raw, dict):
         return None
-    label, url = raw.get("label"), raw.get("url")
+    label, url, method = raw.get("label"), raw.get("url"), raw.get("method", "post")
     if isinstance(label, str) and label and isinstance(url, str) and _is_local_path(url):
-        return {"label": label, "url": url}
+        return {"label": label, "url": url, "method": "get" if method == "get" else "post"}
     return None
 
 

@@ -20,7 +20,7 @@ from roster.domain import errors
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion_models import OperationKind
 from roster.references import Disposition, Meaning, get_reference
-from roster.web.core import WebAdmin, page_count, parse_uuid, redirect, render
+from roster.web.core import FlashAction, WebAdmin, page_count, parse_uuid, redirect, render
 from roster.web.pages.moved_items import describe_moved
 from roster.web.pages.shared import names_apart, picker_people
 
@@ -328,8 +328,16 @@ def restore(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UU
         with session.begin_nested():
             result = deletion.restore_user(session, user, actor=principal.user)
     except errors.RosterError as exc:
+        action = None
+        if isinstance(exc, errors.EmailInUse):
+            # The way out: the person or the invitation holding the address now.
+            holder = parse_uuid(str(exc.extra.get("user_id", "")))
+            if holder is not None:
+                action = FlashAction("Open their page", f"/people/{holder}", method="get")
+            elif exc.extra.get("invitation_id"):
+                action = FlashAction("See pending invitations", "/people/invited", method="get")
         return redirect(
-            "/people/deleted", request, f"{user.display_name} was not restored: {exc.detail}", "error"
+            "/people/deleted", request, f"{user.display_name} was not restored: {exc.detail}", "error", action
         )
     count = sum(result.restored.values())
     return redirect(
