@@ -828,7 +828,31 @@ def test_admins_see_who_originally_wrote_each_post_however_many_were_moved(
     db.flush()
     sign_in(client, db, settings, o.admin)
     page = client.get("/stream", headers=HTML).text
-    assert page.count("Originally written by Lee Leaver") == page.count('class="card post"') > 0
+    original = f'Originally written by <a href="/people/{leaver.id}" title="{leaver.email}">Lee Leaver</a>'
+    assert page.count(original) == page.count('class="card post"') > 0
+
+
+def test_the_original_author_note_tells_namesakes_apart(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """After a duplicate "Anna Jones" is merged into the real one, the admin's note on the moved
+    post links to the duplicate's card, with its address, not just the shared name."""
+    from roster.lifecycle.deletion import merge_users
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna@x.test")
+    duplicate = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna.jones@x.test")
+    stream.create_post(db, actor=duplicate, body="Posted from the test account")
+    merge_users(db, duplicate, into=anna, actor=o.admin, confirm=duplicate.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/stream", headers=HTML).text
+    assert (
+        f'Originally written by <a href="/people/{duplicate.id}" title="anna.jones@x.test">Anna Jones</a>'
+        in page
+    )
+    assert client.get(f"/people/{duplicate.id}", headers=HTML).status_code == 200
 
 
 def _audit_rows(page: str) -> str:
@@ -1224,7 +1248,7 @@ def test_admins_see_who_originally_wrote_a_comment_and_employees_do_not(
     sign_in(client, db, settings, o.admin)
     page = client.get("/stream", headers=HTML).text
     comment = page.split('class="comment"', 1)[1].split("comment-body", 1)[0]
-    assert "System User" in comment and "Originally written by Lee Leaver" in comment
+    assert "System User" in comment and f'Originally written by <a href="/people/{leaver.id}"' in comment
     sign_in(client, db, settings, employee)
     page = client.get("/stream", headers=HTML).text
     assert "Great quarter" in page and "Lee Leaver" not in page

@@ -1530,15 +1530,31 @@ def list_holdings_by_original(session: Session, user: User) -> list[OriginalHold
 # The authorship map (admin only)
 
 
+@dataclass(frozen=True)
+class OriginalAuthor:
+    """Whose an object originally was: the name the map kept, and the account (its address while
+    it has one), so that two people of the same name can be told apart. Shown as the name."""
+
+    name: str
+    user_id: uuid.UUID
+    email: str | None
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def list_original_authors(
     session: Session, org_id: uuid.UUID, kind: str, object_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, str]:
+) -> dict[uuid.UUID, OriginalAuthor]:
     """Whose these objects originally were (moved and not returned), as the map names them, by id."""
     wanted = list(set(object_ids))
     if not wanted:
         return {}
     rows = session.execute(
-        select(Authorship.object_id, Authorship.original_display_name)
+        select(
+            Authorship.object_id, Authorship.original_display_name, Authorship.original_user_id, User.email
+        )
+        .outerjoin(User, and_(User.org_id == Authorship.org_id, User.id == Authorship.original_user_id))
         .where(
             Authorship.org_id == org_id,
             Authorship.kind == kind,
@@ -1547,9 +1563,10 @@ def list_original_authors(
         )
         .order_by(Authorship.moved_at, Authorship.operation_id)
     ).all()
-    names: dict[uuid.UUID, str] = {}
-    for object_id, name in rows:
-        names.setdefault(object_id, name)  # the first move names the original author
+    names: dict[uuid.UUID, OriginalAuthor] = {}
+    for object_id, name, user_id, email in rows:
+        # The first move names the original author.
+        names.setdefault(object_id, OriginalAuthor(name=name, user_id=user_id, email=email))
     return names
 
 
@@ -1617,6 +1634,7 @@ __all__ = [
     "DispositionPlan",
     "ErasureResult",
     "MergeResult",
+    "OriginalAuthor",
     "RestoreResult",
     "TransferResult",
     "count_purgeable",

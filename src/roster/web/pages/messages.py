@@ -48,7 +48,7 @@ def _chat_list(session: Session, principal: Principal) -> list[dict[str, Any]]:
         if c.kind == "direct" and (ids := others_of[c.id]) and page.users[ids[0]].is_system
     }
     originally = {
-        places[member_id]: name
+        places[member_id]: str(name)
         for member_id, name in authorship_notes(
             session, principal, "messages.chat_member.user", list(places)
         ).items()
@@ -147,7 +147,7 @@ def messages_page(
     if chat is not None and system_member is not None:
         place = service.get_membership_id(session, chat, system_member.id)
         notes = authorship_notes(session, principal, "messages.chat_member.user", [place] if place else [])
-        system_note = notes.get(place, "") if place else ""
+        system_note = str(notes.get(place, "")) if place else ""
     # A group chat's "Add people" picker offers those not in it yet; the new-chat one, everyone else.
     present = {m.id for m in members or []} | {principal.user.id}
     removable = {
@@ -337,8 +337,8 @@ def _chat_page(
         if other is not None and other.is_system:
             place = service.get_membership_id(session, chat, other.id)
             if place is not None:
-                note = authorship_notes(session, principal, "messages.chat_member.user", [place]).get(
-                    place, ""
+                note = str(
+                    authorship_notes(session, principal, "messages.chat_member.user", [place]).get(place, "")
                 )
         return messages_page(
             request,

@@ -15,7 +15,7 @@ from roster.accounts.service import get_system_user
 from roster.directory.keys import search_key
 from roster.directory.search import search_users
 from roster.lifecycle.audit import has_audit_events
-from roster.lifecycle.deletion import list_original_authors
+from roster.lifecycle.deletion import OriginalAuthor, list_original_authors
 
 PICKER_LIMIT = 200
 
@@ -77,7 +77,7 @@ def audit_picker_people(
 
 def authorship_notes(
     session: Session, principal: Principal, kind: str, object_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, str]:
+) -> dict[uuid.UUID, OriginalAuthor]:
     """For admins: who originally wrote content a deletion moved, by object id."""
     if not principal.is_admin or not object_ids:
         return {}
