@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session
 from roster.accounts.service import get_organization_by_slug
 from roster.db.engine import make_engine
 from roster.directory.search import autocomplete
+from roster.lifecycle.audit import verify_chain
+from roster.lifecycle.models import AuditEvent
 from roster.mail.models import OutboxMessage
 from tests.dbutil import DatabaseFactory
 
@@ -46,6 +48,14 @@ def test_people_created_by_the_command_line_are_found_by_autocomplete(
             names = [u.display_name for u in autocomplete(session, demo.id, "jo", 10)]
             assert "Jöhn Smith" in names and "Anna Jones" in names
             assert [u.email for u in autocomplete(session, acme.id, "jol", 10)] == ["jolene@acme.test"]
+            # Each log starts with the organization's creation, and verifies.
+            for org in (demo, acme):
+                first = session.scalars(
+                    select(AuditEvent).where(AuditEvent.org_id == org.id).order_by(AuditEvent.seq).limit(1)
+                ).one()
+                assert (first.seq, first.action) == (1, "organization.created")
+                assert first.details["plan"] == "free" and first.details["slug"] == org.slug
+                assert verify_chain(session, org.id).ok
     finally:
         engine.dispose()
 

@@ -90,6 +90,7 @@ def org_create(
 ) -> None:
     """Create an organization with its System User and first admin."""
     from roster.accounts.service import create_organization
+    from roster.lifecycle.audit import record_organization_created
 
     try:
         with transaction(sessions()) as session:
@@ -101,6 +102,7 @@ def org_create(
                 admin_email=admin_email,
                 admin_password=admin_password,
             )
+            record_organization_created(session, org, admin)
             console.print(f"created organization [bold]{org.slug}[/bold] ({org.id}); admin {admin.email}")
     except RosterError as exc:
         raise fail(exc) from None

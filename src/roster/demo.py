@@ -11,6 +11,7 @@ from roster.accounts.service import create_organization, get_organization_by_slu
 from roster.crm import demo as crm_demo
 from roster.directory.departments import add_department_members, create_department
 from roster.drive import demo as drive_demo
+from roster.lifecycle.audit import record_organization_created
 from roster.lifecycle.deletion import delete_user
 from roster.lifecycle.invitations import invite_user
 from roster.lifecycle.users import dismiss_user, provision_user
@@ -57,6 +58,7 @@ def create_demo(session: Session, *, password: str, settings: Settings | None = 
         admin_first_name="Ada",
         admin_last_name="Admin",
     )
+    record_organization_created(session, org, admin)
     hashed = hash_password(password)
     # People join through the same actions as anywhere else, so the seat ledger and the audit log
     # tell the demo's story truthfully.

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 # name -> what it reads as in the admin pages, in the order they are offered.
 AUDIT_ACTIONS: dict[str, str] = {
+    "organization.created": "Organization created",
     "user.invited": "Invited",
     "user.provisioned": "Provisioned",
     "user.updated": "Profile changed",
@@ -60,6 +61,7 @@ AUDIT_ACTIONS: dict[str, str] = {
 
 # family (the part before the dot) -> what a group of its events reads as.
 AUDIT_FAMILIES: dict[str, str] = {
+    "organization": "Organization",
     "user": "People",
     "references": "Handovers",
     "invitation": "Invitations",

@@ -543,3 +543,16 @@ def iter_audit_events(
         yield from rows
         last = rows[-1].seq
         session.expunge_all()
+
+
+def record_organization_created(session: Session, org: Organization, admin: User) -> AuditEvent:
+    """The first event of a new organization's log: its name, plan and first administrator.
+    ``roster org create`` and the demo record it in the transaction that creates the organization."""
+    return record_event(
+        session,
+        org_id=org.id,
+        action="organization.created",
+        actor=None,
+        subject=admin,
+        details={"slug": org.slug, "name": org.name, "plan": org.plan},
+    )
