@@ -35,7 +35,7 @@ def test_people_created_by_the_command_line_are_found_by_autocomplete(
     assert created.returncode == 0, created.stderr
     assert "organization: demo" in created.stdout
     org_created = roster(
-        url, "org", "create", "--slug", "acme", "--name", "Acme Ltd", "--plan", "free",
+        url, "org", "create", "--slug", "acme", "--name", "Acme Ltd", "--plan", "Free",
         "--admin-email", "jolene@acme.test", "--admin-password", "S3cure-pass!-long", tmp_path=tmp_path,
     )  # fmt: skip
     assert org_created.returncode == 0, org_created.stderr
@@ -152,3 +152,14 @@ def test_the_command_list_gives_each_command_one_whole_summary(
     assert "``" not in shown.stdout  # reStructuredText quoting is not for a terminal
     purge_line = next(line for line in shown.stdout.splitlines() if " purge " in line)
     assert "restore window has passed" in purge_line
+
+
+def test_a_purge_with_nothing_due_says_so_without_a_progress_bar(
+    databases: DatabaseFactory, tmp_path: object
+) -> None:
+    url = databases.new_database()
+    assert roster(url, "demo", tmp_path=tmp_path).returncode == 0
+    shown = roster(url, "purge", tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "purging deleted users" not in shown.stdout and "%" not in shown.stdout
+    assert "purged 0 deleted user(s) and 0 item(s) from the trash" in shown.stdout

@@ -216,7 +216,8 @@ def purge() -> None:
     with transaction(factory) as session:
         due = count_purgeable(session)
     purged = 0
-    with Progress(console=console) as progress:
+    # The bar only when there is something to show it for (the count is taken before the loop).
+    with Progress(console=console, disable=not due) as progress:
         task = progress.add_task("purging deleted users", total=due)
         while True:
             # One deletion per transaction: a long purge never holds locks for long.
@@ -226,8 +227,8 @@ def purge() -> None:
                 break
             purged += done
             progress.advance(task, done)
-        with transaction(factory) as session:
-            trashed = purge_expired_trash(session)
+    with transaction(factory) as session:
+        trashed = purge_expired_trash(session)
     console.print(f"purged {purged} deleted user(s) and {trashed} item(s) from the trash")
 
 

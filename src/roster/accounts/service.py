@@ -218,7 +218,7 @@ def create_organization(
         )
     refuse_control_characters(name, field="name")
     try:
-        plan = Plan(plan).value
+        plan = Plan(plan.strip().lower()).value  # "Plus" is plus, as "ACME" is the slug acme
     except ValueError:
         raise errors.ValidationFailed(
             f"Unknown plan; choose one of {', '.join(p.value for p in Plan)}.", field="plan"
