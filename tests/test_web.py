@@ -435,6 +435,62 @@ def test_my_profile_and_photo_change_with_plain_forms(
     assert wrong.status_code == 422 and "That is not your current password." in wrong.text
 
 
+def test_a_composed_display_name_follows_a_name_changed_in_the_profile_form(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    # The form sends the display name back as it was; the name change must still carry into it,
+    # as PATCH /users/{id} with only first_name does. A chosen display name stays.
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Jöhn", last_name="Smith")
+    chosen = make_user(db, o.org, first_name="Robert", last_name="Stone")
+    chosen.display_name = "Bob"
+    db.commit()
+    csrf = sign_in(client, db, settings, employee)
+    saved = post(
+        client,
+        "/profile",
+        csrf,
+        {"first_name": "John", "last_name": "Smith", "display_name": "Jöhn Smith", "position": ""},
+    )
+    assert "Your profile is saved." in saved.text
+    db.refresh(employee)
+    assert (employee.first_name, employee.display_name) == ("John", "John Smith")
+
+    csrf = sign_in(client, db, settings, o.admin)
+    edited = post(
+        client,
+        f"/people/{employee.id}/edit",
+        csrf,
+        {
+            "first_name": "John",
+            "last_name": "Smyth",
+            "display_name": "John Smith",
+            "position": "",
+            "email": employee.email,
+            "role": "employee",
+        },
+    )
+    assert edited.status_code == 200
+    db.refresh(employee)
+    assert employee.display_name == "John Smyth"
+    kept = post(
+        client,
+        f"/people/{chosen.id}/edit",
+        csrf,
+        {
+            "first_name": "Rob",
+            "last_name": "Stone",
+            "display_name": "Bob",
+            "position": "",
+            "email": chosen.email,
+            "role": "employee",
+        },
+    )
+    assert kept.status_code == 200
+    db.refresh(chosen)
+    assert (chosen.first_name, chosen.display_name) == ("Rob", "Bob")
+
+
 def test_the_admin_console_flows_work_with_plain_forms(
     client: TestClient, db: Session, settings: Settings
 ) -> None:

@@ -32,6 +32,7 @@ from roster.web.core import (
     show_secret_once,
     take_secret,
 )
+from roster.web.pages.shared import unchanged_display_name_left_out
 
 router = APIRouter(include_in_schema=False)
 
@@ -537,7 +538,9 @@ def edit(
         "email": email,
         "role": role,
     }
-    changes: dict[str, Any] = {k: v for k, v in values.items() if k not in ("email", "role")}
+    changes = unchanged_display_name_left_out(
+        user, {k: v for k, v in values.items() if k not in ("email", "role")}
+    )
     if email.strip():
         changes["email"] = email
     else:

@@ -15,6 +15,7 @@ from roster.directory import photos
 from roster.directory.service import update_profile
 from roster.domain import errors
 from roster.web.core import WebUser, redirect, render
+from roster.web.pages.shared import unchanged_display_name_left_out
 
 router = APIRouter(include_in_schema=False)
 
@@ -75,9 +76,10 @@ def save_profile(
         "display_name": display_name,
         "position": position,
     }
+    changes = unchanged_display_name_left_out(principal.user, values)
     try:
         with session.begin_nested():
-            update_profile(session, principal.user, actor=principal.user, changes=dict(values))
+            update_profile(session, principal.user, actor=principal.user, changes=changes)
     except errors.RosterError as exc:
         field = str(exc.extra.get("field") or "display_name")
         return profile_page(

@@ -82,3 +82,14 @@ def authorship_notes(
     if not principal.is_admin or not object_ids:
         return {}
     return list_original_authors(session, principal.org_id, kind, object_ids)
+
+
+def unchanged_display_name_left_out(user: User, values: dict[str, str]) -> dict[str, str]:
+    """A profile form's fields as changes, without the display name when it was sent back as it is.
+
+    The forms always send the display name; passing it on unchanged would keep a composed display
+    name from following a changed first or last name, which the API's PATCH does."""
+    changes = dict(values)
+    if " ".join(changes.get("display_name", "").split()) == user.display_name:
+        del changes["display_name"]
+    return changes
