@@ -20,7 +20,7 @@ from roster.app import create_app
 from roster.db.engine import make_sessionmaker
 from roster.drive import service
 from roster.drive.models import DriveFile
-from roster.drive.storage import DiskStorage, get_storage
+from roster.drive.storage import DiskStorage, get_storage, readable_size
 from roster.settings import Settings
 from tests.conftest import make_settings
 from tests.factories import auth, make_org, make_user
@@ -165,6 +165,28 @@ def test_an_oversized_upload_is_refused_while_streaming_and_leaves_nothing(
     assert answer.json()["limit"] == 16
     assert _rows(db) == 1
     assert _leftovers(settings) == before
+
+
+def test_the_size_limit_is_told_in_units_people_read(
+    tmp_path: Path, connection: Connection, db: Session
+) -> None:
+    # Before, the refusal said "the limit of 104857600 bytes" (and 102400 for this app).
+    settings = make_settings(tmp_path / "kb", max_upload_bytes=100 * 1024)
+    with TestClient(create_app(settings, bind=connection), raise_server_exceptions=False) as client:
+        o = make_org(db)
+        headers = auth(db, o.admin)
+        declared = _upload(client, headers, "big.bin", b"z" * 200_000)
+        body, multipart = _raw_upload(b"big.bin", b"y" * 110_000)
+        streamed = client.post(
+            f"{API}/files", content=iter([body[:50], body[50:]]), headers={**multipart, **headers}
+        )
+    for answer in (declared, streamed):
+        assert answer.status_code == 413 and answer.json()["limit"] == 100 * 1024
+        assert answer.json()["detail"] == "The file is larger than the limit of 100 KB."
+    assert _rows(db) == 0
+    assert readable_size(100 * 1024 * 1024) == "100 MB"
+    assert readable_size(1536) == "1.5 KB"
+    assert readable_size(16) == "16 bytes"
 
 
 def test_an_upload_declared_far_over_the_limit_is_refused_before_reading(

@@ -27,8 +27,22 @@ _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 STAGING_DIR = ".staging"
 
 
-def _too_large(max_bytes: int) -> errors.PayloadTooLarge:
-    return errors.PayloadTooLarge(f"The file is larger than the limit of {max_bytes} bytes.", limit=max_bytes)
+def readable_size(size: int) -> str:
+    """A byte count as people read it: "16 bytes", "97.7 KB", "100 MB"."""
+    if size < 1024:
+        return f"{size} bytes"
+    value, unit = size / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def too_large(max_bytes: int) -> errors.PayloadTooLarge:
+    return errors.PayloadTooLarge(
+        f"The file is larger than the limit of {readable_size(max_bytes)}.", limit=max_bytes
+    )
 
 
 class StagedBlob(Protocol):
@@ -109,7 +123,7 @@ class DiskStaged:
         self._size += len(chunk)
         if self.max_bytes is not None and self._size > self.max_bytes:
             self.discard()
-            raise _too_large(self.max_bytes)
+            raise too_large(self.max_bytes)
         self._hash.update(chunk)
         self._file.write(chunk)
 

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from roster.domain import errors
 from roster.drive.service import clean_file_name
-from roster.drive.storage import FileStorage, StagedBlob
+from roster.drive.storage import FileStorage, StagedBlob, too_large
 
 FILE_FIELD = "file"
 # Multipart framing around the file: boundaries, part headers, a few small fields.
@@ -102,9 +102,7 @@ async def receive_upload(request: Request, storage: FileStorage, *, max_bytes: i
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes + FRAMING_ALLOWANCE:
-        raise errors.PayloadTooLarge(
-            f"The file is larger than the limit of {max_bytes} bytes.", limit=max_bytes
-        )
+        raise too_large(max_bytes)
     media_type, params = parse_options_header(request.headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
