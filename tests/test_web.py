@@ -1836,3 +1836,41 @@ def test_the_moved_content_page_loads_titles_per_kind_not_per_row(
     statements(light)  # the first page of the session warms what every page loads once
     a, b = statements(heavy), statements(light)
     assert a == b, (a, b)
+
+
+def test_people_make_list_and_revoke_their_personal_access_tokens_on_their_profile(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The web form does what POST/GET/DELETE /me/tokens do: the secret shown once, then only the
+    name; a revoked token is refused at once; nobody can revoke someone else's."""
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Ema", last_name="Ployee")
+    other = make_user(db, o.org)
+    theirs = accounts.issue_token(db, other, kind="pat", name="their script").token
+    csrf = sign_in(client, db, settings, employee)
+    page = client.get("/profile", headers=HTML).text
+    assert "Personal access tokens" in page and "You have no tokens." in page
+
+    refused = post(client, "/profile/tokens", csrf, {"name": " ", "expires_in_days": "90"})
+    assert refused.status_code == 422 and "Name the token after what will use it" in refused.text
+    refused = post(client, "/profile/tokens", csrf, {"name": "backup", "expires_in_days": "7"})
+    assert refused.status_code == 422 and "Choose one of the lifetimes offered." in refused.text
+    assert 'value="backup"' in refused.text  # what was typed is kept
+
+    made = post(client, "/profile/tokens", csrf, {"name": "backup script", "expires_in_days": "30"})
+    assert made.status_code == 200 and made.url.path == "/profile"
+    secret = re.search(r'<p class="secret" id="new-token">([^<]+)</p>', made.text)
+    assert secret is not None
+    token = secret.group(1)
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    again = client.get("/profile", headers=HTML).text
+    assert token not in again and "backup script" in again  # shown once; a reload shows only its name
+    listed = accounts.list_personal_tokens(db, employee)
+    assert [t.name for t in listed] == ["backup script"] and listed[0].expires_at is not None
+
+    foreign = post(client, f"/profile/tokens/{theirs.id}/revoke", csrf)
+    assert foreign.status_code == 404
+    assert [t.name for t in accounts.list_personal_tokens(db, other)] == ["their script"]
+    revoked = post(client, f"/profile/tokens/{listed[0].id}/revoke", csrf)
+    assert "The token “backup script” is revoked" in revoked.text
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401

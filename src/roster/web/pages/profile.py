@@ -1,7 +1,9 @@
-"""My profile: the fields colleagues see, my photo, my password."""
+"""My profile: the fields colleagues see, my photo, my password, my personal access tokens."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -14,10 +16,13 @@ from roster.accounts.ratelimit import client_address
 from roster.directory import photos
 from roster.directory.service import update_profile
 from roster.domain import errors
-from roster.web.core import WebUser, redirect, render
+from roster.web.core import WebUser, redirect, render, show_secret_once, take_secret
 from roster.web.pages.shared import unchanged_display_name_left_out
 
 router = APIRouter(include_in_schema=False)
+
+# The lifetimes the token form offers (days; "" = never expires), as GitLab's form does.
+TOKEN_LIFETIMES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
 
 
 def profile_page(
@@ -28,6 +33,8 @@ def profile_page(
     values: dict[str, str] | None = None,
     field_errors: dict[str, str] | None = None,
     password_errors: dict[str, str] | None = None,
+    token_values: dict[str, str] | None = None,
+    token_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     user = principal.user
@@ -47,6 +54,11 @@ def profile_page(
             "field_errors": field_errors or {},
             "password_errors": password_errors or {},
             "may_change_photo": photos.may_change_photo(user, user, org),
+            "tokens": accounts.list_personal_tokens(session, user),
+            "token_values": token_values or {"name": "", "expires_in_days": "90"},
+            "token_errors": token_errors or {},
+            "token_lifetimes": TOKEN_LIFETIMES,
+            "new_token": take_secret(request, principal),
         },
         principal=principal,
         session=session,
@@ -130,3 +142,40 @@ def change_password(
             request, principal, session, password_errors={"new_password": exc.detail}, status_code=exc.status
         )
     return redirect("/profile", request, "Your password is changed.")
+
+
+@router.post("/profile/tokens")
+def create_token(
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    name: Annotated[str, Form(max_length=100)] = "",
+    expires_in_days: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """A personal access token for scripts (``Authorization: Bearer``), shown once: on the page
+    the redirect leads to, never on a reload of it."""
+    values = {"name": name, "expires_in_days": expires_in_days}
+    problems: dict[str, str] = {}
+    if not name.strip():
+        problems["name"] = "Name the token after what will use it, e.g. “backup script”."
+    if expires_in_days not in {days for days, _ in TOKEN_LIFETIMES}:
+        problems["expires_in_days"] = "Choose one of the lifetimes offered."
+    if problems:
+        return profile_page(
+            request, principal, session, token_values=values, token_errors=problems, status_code=422
+        )
+    lifetime = timedelta(days=int(expires_in_days)) if expires_in_days else None
+    with session.begin_nested():
+        issued = accounts.issue_token(
+            session, principal.user, kind="pat", name=name.strip(), lifetime=lifetime
+        )
+    response = redirect("/profile#tokens-title")
+    return show_secret_once(response, request, principal, issued.secret, path="/profile")
+
+
+@router.post("/profile/tokens/{token_id}/revoke")
+def revoke_token(request: Request, principal: WebUser, session: DB, token_id: uuid.UUID) -> Response:
+    token = accounts.get_personal_token(session, principal.user, token_id)
+    name = token.name
+    accounts.revoke_token(session, token)
+    return redirect("/profile", request, f"The token “{name}” is revoked: scripts using it are refused now.")
