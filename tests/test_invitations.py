@@ -260,6 +260,12 @@ def test_bulk_invite_reports_each_row_and_a_failed_row_changes_nothing(
         ("one@example.test", "email_in_use"),
     ]
     assert body["failed"][2]["user_id"] is not None
+    taken = db.scalars(select(User).where(User.org_id == o.org.id, User.email == "taken@example.test")).one()
+    assert body["failed"][0]["user_id"] == str(taken.id)
+    single = client.post(
+        f"{API}/invitations", json={"email": "Taken@example.test"}, headers=auth(db, o.admin)
+    )
+    assert single.status_code == 409 and single.json()["user_id"] == str(taken.id)
     assert get_seat_ledger(db, o.org.id).used == 2
     assert actions(db, o.org.id) == ["user.invited"]
 

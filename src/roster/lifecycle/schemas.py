@@ -93,7 +93,8 @@ class BulkFailure(BaseModel):
     detail: str
     user_id: str | None = Field(
         default=None,
-        description="With `email_belongs_to_dismissed_user`: the dismissed person (offer rehire).",
+        description="With `email_belongs_to_dismissed_user`: the dismissed person (offer rehire); "
+        "with `email_in_use` for a colleague's address: that colleague.",
     )
     invitation_id: str | None = Field(
         default=None,
