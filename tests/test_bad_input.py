@@ -326,6 +326,10 @@ def test_the_openapi_schema_documents_refusals_as_the_problems_they_are(
         for method, operation in item.items():
             responses = operation["responses"]
             assert responses["default"]["content"] == expected, (method, path)
+            for status, answer in responses.items():
+                if status.startswith("2") and status != "204":  # what a success carries, and as what
+                    assert answer.get("content"), (method, path, status)
+                    assert all(c.get("schema") for c in answer["content"].values()), (method, path, status)
             if "422" in responses:
                 assert responses["422"]["content"] == expected, (method, path)
     o = make_org(db)

@@ -149,7 +149,24 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        responses={
+            200: {
+                "description": "The database answers",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "string", "const": "ok"}},
+                            "required": ["status"],
+                        }
+                    }
+                },
+            }
+        },
+    )
     def readyz() -> Response:
         """The database answers."""
         try:

@@ -327,7 +327,13 @@ CSV_HEADER = [
 ]
 
 
-@router.get("/audit/export.csv", response_class=StreamingResponse)
+@router.get(
+    "/audit/export.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The events as CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
 def export_audit(
     request: Request,
     admin: AdminUser,
