@@ -310,3 +310,30 @@ def test_a_field_no_endpoint_knows_is_refused_everywhere_and_changes_nothing(
     answer = client.post(f"{API}/invitations", json={"email": "new@x.test", "rol": "admin"}, headers=h)
     assert answer.status_code == 422 and answer.json()["code"] == "validation_failed"
     assert client.get(f"{API}/invitations", headers=h).json()["total"] == 0
+
+
+def test_the_openapi_schema_documents_refusals_as_the_problems_they_are(
+    db: Session, app: FastAPI, client: TestClient
+) -> None:
+    """Every operation documents its refusals (and its 422) as problem+json with the fields every
+    refusal carries, not FastAPI's own ``{"detail": [...]}``, which is never sent."""
+    schema = client.get("/openapi.json").json()
+    problem = schema["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail", "code"}
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    expected = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            assert responses["default"]["content"] == expected, (method, path)
+            for status, answer in responses.items():
+                if status.startswith("2") and status != "204":  # what a success carries, and as what
+                    assert answer.get("content"), (method, path, status)
+                    assert all(c.get("schema") for c in answer["content"].values()), (method, path, status)
+            if "422" in responses:
+                assert responses["422"]["content"] == expected, (method, path)
+    o = make_org(db)
+    refused = client.post(f"{API}/invitations", json={"email": 5}, headers=auth(db, o.admin))
+    assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+    assert set(problem["required"]) <= set(refused.json())
+    assert isinstance(refused.json()["detail"], str) and refused.json()["errors"][0]["field"] == "email"

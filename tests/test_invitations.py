@@ -260,6 +260,12 @@ def test_bulk_invite_reports_each_row_and_a_failed_row_changes_nothing(
         ("one@example.test", "email_in_use"),
     ]
     assert body["failed"][2]["user_id"] is not None
+    taken = db.scalars(select(User).where(User.org_id == o.org.id, User.email == "taken@example.test")).one()
+    assert body["failed"][0]["user_id"] == str(taken.id)
+    single = client.post(
+        f"{API}/invitations", json={"email": "Taken@example.test"}, headers=auth(db, o.admin)
+    )
+    assert single.status_code == 409 and single.json()["user_id"] == str(taken.id)
     assert get_seat_ledger(db, o.org.id).used == 2
     assert actions(db, o.org.id) == ["user.invited"]
 
@@ -271,6 +277,22 @@ def test_bulk_invite_stops_at_the_seat_limit_row_by_row(db: Session, client: Tes
     assert len(body["created"]) == 11
     assert {f["code"] for f in body["failed"]} == {"seat_limit_reached"} and len(body["failed"]) == 2
     assert get_seat_ledger(db, o.org.id).used == 12
+
+
+def test_bulk_failures_carry_what_the_single_refusal_carries(db: Session, client: TestClient) -> None:
+    """A row refused for a pending invitation names it (as POST /invitations does, to offer
+    resend), and a row refused for the seat limit says the plan and its limit."""
+    o = make_org(db)  # free: 12 seats, the admin holds one
+    headers = auth(db, o.admin)
+    pending = _invite(client, headers, "pending@example.test")
+    single = client.post(f"{API}/invitations", json={"email": "pending@example.test"}, headers=headers)
+    assert single.json()["invitation_id"] == pending["id"]
+    emails = ["pending@example.test"] + [f"p{i}@example.test" for i in range(11)]
+    body = client.post(f"{API}/invitations/bulk", json={"emails": emails}, headers=headers).json()
+    assert len(body["created"]) == 10
+    first, last = body["failed"]
+    assert (first["code"], first["invitation_id"]) == ("email_in_use", pending["id"])
+    assert (last["code"], last["plan"], last["limit"]) == ("seat_limit_reached", "free", 12)
 
 
 def test_bulk_invite_accepts_a_csv_upload(db: Session, client: TestClient) -> None:

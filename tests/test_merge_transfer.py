@@ -201,6 +201,17 @@ def test_the_api_transfers_and_lists_the_authorship_map(client: TestClient, db: 
         )
         assert answer.status_code == 422, answer.text
         assert answer.json()["code"] == "unknown_user" and answer.json()["field"] == "to_id"
+        assert answer.json()["user_id"] == str(to_id)
+        assert snapshot(db) == before
+        # The same refusal for the person whose records are asked for names them the same way.
+        answer = client.post(
+            f"/api/v1/users/{leaver.id}/transfer",
+            json={"to_id": str(successor.id), "originally_by": str(to_id)},
+            headers=headers,
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "unknown_user" and answer.json()["field"] == "originally_by"
+        assert answer.json()["user_id"] == str(to_id)
         assert snapshot(db) == before
     answer = client.post(
         f"/api/v1/users/{leaver.id}/transfer", json={"to_id": str(successor.id)}, headers=headers

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import Connection, Engine, text
@@ -63,9 +64,15 @@ class ScimFirst:
 
 
 class RosterApp(FastAPI):
-    """FastAPI, with the SCIM server (``scim_app``) answered ahead of the middleware stack."""
+    """FastAPI, with the SCIM server (``scim_app``) answered ahead of the middleware stack, and
+    an OpenAPI schema that documents refusals as the problem+json they are."""
 
     scim_app: ASGIApp | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            self.openapi_schema = problems.document(super().openapi())
+        return self.openapi_schema
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
@@ -142,7 +149,24 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        responses={
+            200: {
+                "description": "The database answers",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"status": {"type": "string", "const": "ok"}},
+                            "required": ["status"],
+                        }
+                    }
+                },
+            }
+        },
+    )
     def readyz() -> Response:
         """The database answers."""
         try:

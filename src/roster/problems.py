@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -59,6 +60,58 @@ def field_errors(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             loc = loc[1:]  # where the value came from, not its name (a post's field is "body" too)
         problems.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
     return problems
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details, the answer to every refusal. Some codes add fields of "
+    "their own (`field`, `errors`, `user_id`, `invitation_id`, the seat ledger...).",
+    "properties": {
+        "type": {"type": "string", "description": "A URI naming the problem; ends in `code`."},
+        "title": {"type": "string", "description": "A short summary, the same for every answer of a code."},
+        "status": {"type": "integer", "description": "The HTTP status code."},
+        "detail": {"type": "string", "description": "What went wrong this time, for a person to read."},
+        "code": {"type": "string", "description": "The stable snake_case code scripts act on."},
+        "field": {
+            "type": ["string", "null"],
+            "description": "The request field at fault, where there is one (a dotted path).",
+        },
+        "errors": {
+            "type": "array",
+            "description": "With `validation_failed`: each invalid field and why.",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}},
+                "required": ["field", "message"],
+            },
+        },
+    },
+    "required": ["type", "title", "status", "detail", "code"],
+}
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def document(schema: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI schema say what refusals look like: FastAPI documents its own 422 body
+    (``{"detail": [...]}`` as application/json), which this application never sends."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {
+                    "description": "Invalid input (problem+json)",
+                    "content": _PROBLEM_CONTENT,
+                }
+            responses.setdefault(
+                "default", {"description": "A refusal (problem+json)", "content": _PROBLEM_CONTENT}
+            )
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if unused in schemas and f"#/components/schemas/{unused}" not in json.dumps(schema["paths"]):
+            schemas.pop(unused)
+    return schema
 
 
 def install(app: FastAPI) -> None:

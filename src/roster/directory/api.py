@@ -143,7 +143,15 @@ def delete_photo(user_id: uuid.UUID, principal: CurrentUser, session: DB) -> Use
 @router.get(
     "/users/{user_id}/photo",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/svg+xml": {}}}},
+    responses={
+        200: {
+            "description": "The photo (JPEG), or the initials avatar (SVG) when there is none",
+            "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/svg+xml": {"schema": {"type": "string"}},
+            },
+        }
+    },
 )
 def get_photo(
     user_id: uuid.UUID,

@@ -107,7 +107,12 @@ def get_file(file_id: uuid.UUID, principal: CurrentUser, session: DB) -> FileOut
 @router.get(
     "/files/{file_id}/content",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {
+            "description": "The file's bytes",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 def download_file(file_id: uuid.UUID, principal: CurrentUser, session: DB, settings: AppSettings) -> Response:
     """The file's bytes, always as an attachment under its original name."""

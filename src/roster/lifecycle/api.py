@@ -82,10 +82,7 @@ def _bulk(
     )
     return BulkInvitationOut(
         created=[invitation_out(inv, url) for inv, url in result.created],
-        failed=[
-            BulkFailure(email=f["email"], code=f["code"], detail=f["detail"], user_id=f.get("user_id"))
-            for f in result.failed
-        ],
+        failed=[BulkFailure(**f) for f in result.failed],
     )
 
 
@@ -330,7 +327,13 @@ CSV_HEADER = [
 ]
 
 
-@router.get("/audit/export.csv", response_class=StreamingResponse)
+@router.get(
+    "/audit/export.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {"description": "The events as CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
+    },
+)
 def export_audit(
     request: Request,
     admin: AdminUser,

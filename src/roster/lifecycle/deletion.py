@@ -1386,7 +1386,9 @@ def transfer_references(
                 )
             chosen.append(ref)
     if originally_by is not None and session.get(User, (from_user.org_id, originally_by)) is None:
-        raise errors.UnknownUser("No such user in this organization.", field="originally_by")
+        raise errors.UnknownUser(
+            "No such user in this organization.", field="originally_by", user_id=str(originally_by)
+        )
     now = clock.now()
     op = _new_operation(
         session,

@@ -136,7 +136,9 @@ def refuse_held_address(holders: AddressHolders, *, invitations: bool = True) ->
             raise errors.EmailBelongsToDismissedUser(
                 "This address belongs to a dismissed user; rehire them instead.", user_id=str(holders.user_id)
             )
-        raise errors.EmailInUse("A user with this address exists.", field="email")
+        raise errors.EmailInUse(
+            "A user with this address exists.", field="email", user_id=str(holders.user_id)
+        )
     if invitations and holders.invitation_id is not None:
         raise errors.EmailInUse(
             "A pending invitation for this address exists; resend it instead.",

@@ -91,7 +91,20 @@ class BulkFailure(BaseModel):
     email: str
     code: str
     detail: str
-    user_id: str | None = None
+    user_id: str | None = Field(
+        default=None,
+        description="With `email_belongs_to_dismissed_user`: the dismissed person (offer rehire); "
+        "with `email_in_use` for a colleague's address: that colleague.",
+    )
+    invitation_id: str | None = Field(
+        default=None,
+        description="With `email_in_use` for a pending invitation: that invitation (offer resend).",
+    )
+    plan: str | None = Field(default=None, description="With `seat_limit_reached`: the organization's plan.")
+    limit: int | None = Field(default=None, description="With `seat_limit_reached`: the plan's seats.")
+    department: str | None = Field(
+        default=None, description="With `unknown_department`: the department the row named."
+    )
 
 
 class BulkInvitationOut(BaseModel):
