@@ -301,6 +301,7 @@ def test_a_handover_moves_open_work_and_leaves_closed_work_unless_asked(
     assert answer.json() == {
         "moved": {"tasks.task.responsible": 2, "tasks.participant.user": 1, "crm.lead.responsible": 1},
         "kept_closed": {"tasks.task.responsible": 1, "tasks.participant.user": 1, "crm.lead.responsible": 2},
+        "kept_duplicate": {},
     }
     responsible = {
         t["id"]: t["responsible"]["id"]
@@ -327,5 +328,37 @@ def test_a_handover_moves_open_work_and_leaves_closed_work_unless_asked(
     assert everything.json() == {
         "moved": {"tasks.task.responsible": 1, "tasks.participant.user": 1, "crm.lead.responsible": 2},
         "kept_closed": {},
+        "kept_duplicate": {},
     }
     assert not {k: n for k, n in references_to(db, leaver).items() if k in kinds}
+
+
+def test_a_handover_reports_what_stays_because_the_recipient_has_it_already(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    leaver, successor = make_user(db, o.org), make_user(db, o.org)
+    admin = auth(db, o.admin)
+    for title, observers in [("Both watch", [leaver, successor]), ("Only the leaver", [leaver])]:
+        body = {
+            "title": title,
+            "responsible_id": str(o.admin.id),
+            "observer_ids": [str(u.id) for u in observers],
+        }
+        assert client.post("/api/v1/tasks", json=body, headers=admin).status_code == 201
+
+    answer = client.post(
+        f"/api/v1/users/{leaver.id}/transfer",
+        json={"to_id": str(successor.id), "kinds": ["tasks.observer.user"]},
+        headers=admin,
+    )
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {
+        "moved": {"tasks.observer.user": 1},
+        "kept_closed": {},
+        "kept_duplicate": {"tasks.observer.user": 1},
+    }
+    assert references_to(db, leaver)["tasks.observer.user"] == 1  # the one both watch stays theirs
+    event = events(db, o.org.id, "references.transferred")[-1]
+    assert event.details["kept_duplicate"] == {"tasks.observer.user": 1}

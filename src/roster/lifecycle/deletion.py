@@ -110,6 +110,8 @@ class DeletionResult:
 class TransferResult:
     moved: dict[str, int]  # references handed over, per kind
     kept_closed: dict[str, int]  # closed work (done tasks, won or lost leads) left where it was
+    # Associations the recipient has already (they observe the task too), left with their holder.
+    kept_duplicate: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -1406,6 +1408,7 @@ def transfer_references(
     )
     counts = _Counts()
     kept_closed: dict[str, int] = {}
+    kept_duplicate: dict[str, int] = {}
     for ref in chosen:
         table = _table(ref)
         still_open = None if include_closed else _still_open(ref, table)
@@ -1415,6 +1418,19 @@ def transfer_references(
             )
             if closed:
                 kept_closed[ref.kind] = closed
+        if ref.unique_with:
+            # What the recipient has already (they observe the task too) stays with its holder.
+            clash = _clash(ref, table, target.id)
+            doubled = _count_held(
+                session,
+                ref,
+                table,
+                holder=from_user,
+                originally_by=originally_by,
+                only=clash if still_open is None else and_(clash, still_open),
+            )
+            if doubled:
+                kept_duplicate[ref.kind] = doubled
         moved, hidden = _move_rows(
             session,
             ref,
@@ -1436,6 +1452,7 @@ def transfer_references(
         "moved": counts.moved,
         "deleted": counts.hidden,
         "kept_closed": kept_closed,
+        "kept_duplicate": kept_duplicate,
     }
     record_event(
         session,
@@ -1451,10 +1468,11 @@ def transfer_references(
             "deleted": counts.hidden,
             "include_closed": include_closed,
             "kept_closed": kept_closed,
+            "kept_duplicate": kept_duplicate,
         },
     )
     _finish(session)
-    return TransferResult(moved=counts.moved, kept_closed=kept_closed)
+    return TransferResult(moved=counts.moved, kept_closed=kept_closed, kept_duplicate=kept_duplicate)
 
 
 def _count_held(

@@ -146,7 +146,9 @@ def transfer(user_id: uuid.UUID, body: TransferIn, principal: AdminUser, session
         originally_by=body.originally_by,
         include_closed=body.include_closed,
     )
-    return TransferOut(moved=handed.moved, kept_closed=handed.kept_closed)
+    return TransferOut(
+        moved=handed.moved, kept_closed=handed.kept_closed, kept_duplicate=handed.kept_duplicate
+    )
 
 
 def _page(entries: list[deletion.AuthorshipEntry], total: int) -> AuthorshipPage:

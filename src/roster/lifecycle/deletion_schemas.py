@@ -119,6 +119,11 @@ class TransferOut(BaseModel):
     kept_closed: dict[str, int] = Field(
         description="Closed work left with its holder, per kind (empty with `include_closed`)."
     )
+    kept_duplicate: dict[str, int] = Field(
+        default_factory=dict,
+        description="Rows left with their holder because the recipient has the same already (they "
+        "observe or take part in the task too, belong to the chat or department), per kind.",
+    )
 
 
 class AuthorshipOut(BaseModel):

@@ -712,4 +712,10 @@ def transfer(
     )
     if kept:
         message += f" {kept} closed item{'s' if kept != 1 else ''} (done tasks, won or lost leads) stayed with {source_name}."
+    doubled = sum(handed.kept_duplicate.values())
+    if doubled:
+        message += (
+            f" {doubled} item{'s' if doubled != 1 else ''} stayed with {source_name}: {to_name} "
+            "has the same already (a task they observe too, say)."
+        )
     return redirect(f"/people/{user.id}", request, message)
