@@ -167,7 +167,7 @@ def test_department_routes_refuse_bad_input_with_clear_codes(client: TestClient,
     )
     assert (answer.status_code, answer.json()["code"], answer.json()["field"]) == (
         422,
-        "validation_failed",
+        "unknown_department",
         "parent_id",
     )
     assert (
@@ -203,14 +203,14 @@ def test_a_person_or_department_of_another_organization_in_a_body_is_a_bad_field
             "post",
             f"{API}/departments",
             {"name": "B", "parent_id": str(theirs.id)},
-            "validation_failed",
+            "unknown_department",
             "parent_id",
         ),
         (
             "patch",
             f"{API}/departments/{dept['id']}",
             {"parent_id": str(theirs.id)},
-            "validation_failed",
+            "unknown_department",
             "parent_id",
         ),
         (
@@ -224,7 +224,14 @@ def test_a_person_or_department_of_another_organization_in_a_body_is_a_bad_field
             "patch",
             f"{API}/users/{erin.id}",
             {"position": "Lead", "department_id": str(theirs.id)},
-            "validation_failed",
+            "unknown_department",
+            "department_id",
+        ),
+        (  # the same code as a CSV row naming a department that does not exist
+            "post",
+            f"{API}/invitations",
+            {"email": "new@example.test", "department_id": str(theirs.id)},
+            "unknown_department",
             "department_id",
         ),
     ]

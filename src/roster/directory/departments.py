@@ -74,10 +74,11 @@ def get_named_department(
     session: Session, org_id: uuid.UUID, department_id: uuid.UUID, *, field: str
 ) -> Department:
     """A department of this organization named by a field of a request (a ``parent_id``), not by
-    its path: a ValidationFailed (422) for that field when there is none."""
+    its path: ``unknown_department`` (422) for that field when there is none, as a CSV row naming
+    one that does not exist is."""
     department = session.get(Department, (org_id, department_id))
     if department is None:
-        raise errors.ValidationFailed("No such department.", field=field)
+        raise errors.UnknownDepartment("No such department.", field=field)
     return department
 
 

@@ -190,7 +190,7 @@ class DepartmentCycle(ValidationFailed):
 
 
 class UnknownDepartment(ValidationFailed):
-    code, title = "unknown_department", "No department has that name"
+    code, title = "unknown_department", "No such department in this organization"
 
 
 class NotInAudience(ValidationFailed):
