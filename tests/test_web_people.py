@@ -311,6 +311,8 @@ def test_an_admin_hands_the_system_users_records_originally_by_one_person_to_a_n
     lee_posts = [create_post(db, actor=lee, body=f"Lee's post {n}") for n in range(2)]
     kim_post = create_post(db, actor=kim, body="Kim's post")
     lee_task = tasks.create_task(db, actor=lee, title="Lee's open task", responsible_id=lee.id)
+    lee_done = tasks.create_task(db, actor=lee, title="Lee's done task", responsible_id=lee.id)
+    tasks.update_task(db, lee_done, actor=lee, status=tasks.TaskStatus.DONE)
     delete_user(db, lee, actor=o.admin, confirm="lee@x.test")
     delete_user(db, kim, actor=o.admin, confirm="kim@x.test")
     nina = make_user(db, o.org, first_name="Nina", last_name="New", email="nina@x.test")
@@ -325,7 +327,8 @@ def test_an_admin_hands_the_system_users_records_originally_by_one_person_to_a_n
     originals = _picker_options(page, "originally_by")
     assert f'value="{lee.id}"' in originals and f'value="{kim.id}"' in originals
     assert "Lee Leaver &lt;lee@x.test&gt; — 2 × posts written" in originals
-    assert "1 × tasks they are responsible for" in originals
+    # The handover moves open work unless closed work is included: the count says how much is open.
+    assert "1 open of 2 × tasks they are responsible for" in originals
     # Who wrote a post is not handed over unless ticked; open tasks are.
     assert re.search(r'value="stream.post.author"\s*>', page)
     assert re.search(r'value="tasks.task.responsible"\s*checked', page)

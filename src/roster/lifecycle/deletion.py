@@ -200,15 +200,22 @@ def _originally(
 ) -> ColumnElement[bool]:
     """The rows of ``ref`` that the map says ``holder_id`` holds because they were originally
     ``originally_by``'s (and not yet given back)."""
-    amap = AUTHORSHIP
     return exists().where(
+        *_held_through_map(ref, table, holder_id), AUTHORSHIP.c.original_user_id == originally_by
+    )
+
+
+def _held_through_map(ref: UserReference, table: Table, holder_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    """The map's rows saying that a row of ``ref`` went to ``holder_id`` (and was not given back),
+    joined to the row on its object."""
+    amap = AUTHORSHIP
+    return [
         amap.c.org_id == table.c.org_id,
         amap.c.kind == ref.kind,
         amap.c.object_id == _object_column(ref, table),
-        amap.c.original_user_id == originally_by,
         amap.c.moved_to_id == holder_id,
         amap.c.restored_at.is_(None),
-    )
+    ]
 
 
 def _hidden_by(op: LifecycleOperation) -> list[tuple[Table, Column[Any], list[ColumnElement[bool]]]]:
@@ -1500,18 +1507,21 @@ def _count_held(
 
 @dataclass(frozen=True)
 class OriginalHolding:
-    """What a person holds that the map says was originally someone else's, per kind."""
+    """What a person holds that the map says was originally someone else's, per kind: all of it
+    (``counts``), and of the kinds that are work with an end, how much is still open (``open``)."""
 
     original_user_id: uuid.UUID
     original_display_name: str
     counts: dict[str, int]
+    open: dict[str, int] = field(default_factory=dict)
 
 
 def list_holdings_by_original(session: Session, user: User) -> list[OriginalHolding]:
     """For a handover with ``originally_by``: whose, originally, are the references ``user`` holds
     now (the System User's records, say), counted per kind that may go to a successor, as
-    ``transfer_references(originally_by=..., include_closed=True)`` would move them. Most first."""
-    found: dict[uuid.UUID, tuple[str, dict[str, int]]] = {}
+    ``transfer_references(originally_by=..., include_closed=True)`` would move them, and the open
+    part of each kind that has one, as a handover without ``include_closed`` moves. Most first."""
+    found: dict[uuid.UUID, OriginalHolding] = {}
     amap = AUTHORSHIP
     for ref in content_references():
         if Disposition.SUCCESSOR not in ref.dispositions:
@@ -1519,31 +1529,33 @@ def list_holdings_by_original(session: Session, user: User) -> list[OriginalHold
         table = _table(ref)
         obj = _object_column(ref, table)
         hide = _hide_column(ref, table)
+        still_open = _still_open(ref, table)
         where: list[ColumnElement[bool]] = [
             table.c.org_id == user.org_id,
             table.c[ref.column] == user.id,
-            amap.c.org_id == table.c.org_id,
-            amap.c.kind == ref.kind,
-            amap.c.object_id == obj,
-            amap.c.moved_to_id == user.id,
-            amap.c.restored_at.is_(None),
+            *_held_through_map(ref, table, user.id),
         ]
         if hide is not None:
             where.append(hide.is_(None))
+        open_count = (
+            func.count(func.distinct(case((still_open, obj)))) if still_open is not None else literal(None)
+        )
         rows = session.execute(
             select(
                 amap.c.original_user_id,
                 func.max(amap.c.original_display_name),
                 func.count(func.distinct(obj)),
+                open_count,
             )
             .where(*where)
             .group_by(amap.c.original_user_id)
         ).all()
-        for original_id, name, count in rows:
-            entry = found.setdefault(original_id, (name or "", {}))
-            entry[1][ref.kind] = int(count)
-    holdings = [OriginalHolding(uid, name, counts) for uid, (name, counts) in found.items()]
-    return sorted(holdings, key=lambda h: (-sum(h.counts.values()), h.original_display_name))
+        for original_id, name, count, opened in rows:
+            entry = found.setdefault(original_id, OriginalHolding(original_id, name or "", {}))
+            entry.counts[ref.kind] = int(count)
+            if opened is not None:
+                entry.open[ref.kind] = int(opened)
+    return sorted(found.values(), key=lambda h: (-sum(h.counts.values()), h.original_display_name))
 
 
 # --------------------------------------------------------------------------------------------

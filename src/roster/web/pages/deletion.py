@@ -585,9 +585,18 @@ def _originals(session: Session, principal: Principal, user: User) -> list[dict[
         name = person.display_name if person is not None else h.original_display_name
         if person is not None and person.email:
             name = f"{name} <{person.email}>"
-        counts = ", ".join(f"{n} × {_label(k).lower()}" for k, n in sorted(h.counts.items()))
+        counts = ", ".join(_holding_count(k, n, h.open.get(k)) for k, n in sorted(h.counts.items()))
         choices.append({"id": str(h.original_user_id), "name": name, "counts": counts})
     return choices
+
+
+def _holding_count(kind: str, count: int, still_open: int | None) -> str:
+    """One kind's part of an "Originally by" choice: "3 × tasks", or "2 open of 3 × tasks" for work
+    with an end (a handover moves the open part unless closed work is included)."""
+    label = _label(kind).lower()
+    if still_open is None or still_open == count:
+        return f"{count} × {label}"
+    return f"{still_open} open of {count} × {label}"
 
 
 def transfer_page(
