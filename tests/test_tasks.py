@@ -502,3 +502,27 @@ def test_a_task_is_not_created_by_someone_dismissed_since_signing_in(db: Session
     with pytest.raises(errors.Unauthorized):
         create_task(db, actor=creator, title="Too late", responsible_id=o.admin.id)
     assert _count(db, Task) == 0
+
+
+def test_a_task_past_its_deadline_is_overdue_until_it_is_done(client: TestClient, db: Session) -> None:
+    from datetime import timedelta
+
+    from roster import clock
+
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    deadline = (clock.now() + timedelta(days=2)).isoformat()
+    task = _create(
+        client, headers, title="File the report", responsible_id=str(o.admin.id), deadline=deadline
+    )
+    undated = _create(client, headers, title="Someday", responsible_id=str(o.admin.id))
+    assert task["overdue"] is False and undated["overdue"] is False
+
+    clock.advance(timedelta(days=3))
+    read = client.get(f"{API}/tasks/{task['id']}", headers=headers).json()
+    assert read["overdue"] is True
+    listed = {t["id"]: t["overdue"] for t in client.get(f"{API}/tasks", headers=headers).json()["items"]}
+    assert listed == {task["id"]: True, undated["id"]: False}
+
+    done = client.patch(f"{API}/tasks/{task['id']}", json={"status": "done"}, headers=headers)
+    assert done.status_code == 200 and done.json()["overdue"] is False

@@ -8,6 +8,7 @@ import io
 import uuid
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from roster.accounts.models import User
@@ -572,3 +573,58 @@ def test_the_work_pages_name_people_who_left_as_the_organization_says(
     db.flush()
     for path in pages:
         assert "Lena Leaver" in client.get(path, headers=HTML).text, path
+
+
+# --- Deadlines --------------------------------------------------------------------------------
+
+
+def test_a_task_past_its_deadline_shows_as_overdue_and_a_late_deadline_is_pointed_out(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from roster import clock
+
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    yesterday = (clock.now() - timedelta(days=1)).date()
+    made = post(
+        client,
+        "/tasks",
+        csrf,
+        {"title": "Send the minutes", "responsible_id": str(o.admin.id), "deadline": yesterday.isoformat()},
+    )
+    assert made.status_code == 200 and "The task is created." in made.text
+    assert f"Its deadline ({yesterday:%d %b %Y}) has passed already, so it shows as overdue." in made.text
+    assert '<span class="badge badge-overdue">Overdue</span>' in made.text
+    (task,) = db.scalars(select(Task).where(Task.org_id == o.org.id, Task.title == "Send the minutes"))
+    assert 'badge-overdue">Overdue' in client.get(f"/tasks/{task.id}", headers=HTML).text
+
+    # Done is no longer overdue.
+    post(client, f"/tasks/{task.id}/status", csrf, {"status": "done"})
+    assert "badge-overdue" not in client.get("/tasks", headers=HTML).text
+    assert "badge-overdue" not in client.get(f"/tasks/{task.id}", headers=HTML).text
+
+    # A date in the future is not remarked on.
+    tomorrow = (clock.now() + timedelta(days=1)).date().isoformat()
+    later = post(
+        client, "/tasks", csrf, {"title": "Plan", "responsible_id": str(o.admin.id), "deadline": tomorrow}
+    )
+    assert "The task is created." in later.text and "has passed already" not in later.text
+
+
+def test_a_deadline_that_is_not_a_date_is_refused_and_what_was_typed_is_kept(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = post(
+        client,
+        "/tasks",
+        csrf,
+        {"title": "Order chairs", "responsible_id": str(o.admin.id), "deadline": "31/12/2026"},
+    )
+    assert refused.status_code == 422
+    assert "Enter the deadline as a date, such as 2027-03-31." in refused.text
+    assert 'value="Order chairs"' in refused.text and 'value="31/12/2026"' in refused.text
+    assert db.scalars(select(Task).where(Task.org_id == o.org.id)).first() is None

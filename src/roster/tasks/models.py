@@ -49,6 +49,10 @@ class Task(TenantMixin, Hideable, Base):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
+    def is_overdue(self, now: datetime) -> bool:
+        """Past its deadline and not done."""
+        return self.deadline is not None and self.status != TaskStatus.DONE.value and self.deadline < now
+
 
 class TaskParticipant(TenantMixin, Hideable, Base):
     """Someone who works on the task beside the responsible person."""

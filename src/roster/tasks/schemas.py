@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from roster import clock
 from roster.accounts.schemas import UserRef, user_ref
 from roster.patches import Patch
 from roster.tasks.models import Task, TaskStatus
@@ -46,6 +47,7 @@ class TaskOut(BaseModel):
     description: str
     status: TaskStatus
     deadline: datetime | None
+    overdue: bool = Field(description="Past its deadline and not done.")
     creator: UserRef
     responsible: UserRef
     participants: list[UserRef]
@@ -71,6 +73,7 @@ def task_out(task: Task, people: TaskPeople, *, show_former_names: bool) -> Task
         description=task.description,
         status=TaskStatus(task.status),
         deadline=task.deadline,
+        overdue=task.is_overdue(clock.now()),
         creator=ref(task.creator_id),
         responsible=ref(task.responsible_id),
         participants=[ref(u) for u in people.participants.get(task.id, [])],

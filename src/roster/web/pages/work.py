@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from roster import clock
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
 from roster.crm import service as crm
@@ -37,8 +38,10 @@ def _ids(values: list[str]) -> list[uuid.UUID]:
 
 
 def _deadline(value: str) -> datetime | None:
+    """A date field's value (``YYYY-MM-DD``, as browsers send it) as 17:00 UTC that day; None when
+    it is empty or not a date."""
     try:
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        day = datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         return None
     return datetime.combine(day.date(), time(17, 0), tzinfo=UTC)
@@ -67,9 +70,11 @@ def tasks_page(
     roles = tasks.list_task_roles(principal.user)
     people = tasks.load_people(session, principal.org_id, items)
     named = as_content_names(session, principal, people.users)
+    now = clock.now()
     rows = [
         {
             "task": t,
+            "overdue": t.is_overdue(now),
             "responsible": named.get(t.responsible_id),
             "creator": named.get(t.creator_id),
             "participants": [named[i] for i in people.participants.get(t.id, []) if i in named],
@@ -181,6 +186,7 @@ def create_task(request: Request, principal: WebUser, session: DB, values: TaskF
         save=lambda fields: tasks.create_task(session, actor=principal.user, **fields),
         again=again,
         done="The task is created.",
+        past_deadline_note=True,
     )
 
 
@@ -212,20 +218,28 @@ def _submit_task(
     save: Callable[[dict[str, Any]], object],
     again: Callable[[dict[str, str], int], Response],
     done: str,
+    past_deadline_note: bool = False,
 ) -> Response:
     """A sent task form (a new task or a change): ``save`` the parsed fields and go back to the
-    list, or show the form ``again`` with the reason beside its field and what was typed."""
+    list, or show the form ``again`` with the reason beside its field and what was typed. A new
+    task may have a deadline already past (work being recorded late); ``past_deadline_note`` says so
+    when it is saved, in case the date was a slip."""
     responsible = parse_uuid(values["responsible_id"])
     if responsible is None:
         return again({"responsible_id": "Pick who is responsible."}, 422)
+    deadline = _deadline(values["deadline"])
+    if deadline is None and values["deadline"].strip():
+        return again({"deadline": "Enter the deadline as a date, such as 2027-03-31."}, 422)
     fields = {
         "title": values["title"],
         "responsible_id": responsible,
         "participant_ids": _ids(values["participant_ids"]),
         "observer_ids": _ids(values["observer_ids"]),
-        "deadline": _deadline(values["deadline"]),
+        "deadline": deadline,
         "description": values["description"],
     }
+    if past_deadline_note and deadline is not None and deadline < clock.now():
+        done += f" Its deadline ({deadline:%d %b %Y}) has passed already, so it shows as overdue."
     return _saved(request, session, fields, save=save, again=again, listing="/tasks", done=done)
 
 
