@@ -526,3 +526,36 @@ def test_a_task_past_its_deadline_is_overdue_until_it_is_done(client: TestClient
 
     done = client.patch(f"{API}/tasks/{task['id']}", json={"status": "done"}, headers=headers)
     assert done.status_code == 200 and done.json()["overdue"] is False
+
+
+def test_tasks_are_filtered_by_whether_they_are_overdue(client: TestClient, db: Session) -> None:
+    from datetime import timedelta
+
+    from roster import clock
+
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    soon = (clock.now() + timedelta(days=1)).isoformat()
+    late = _create(client, headers, title="Late", responsible_id=str(o.admin.id), deadline=soon)
+    done = _create(client, headers, title="Done", responsible_id=str(o.admin.id), deadline=soon)
+    later = _create(
+        client,
+        headers,
+        title="Later",
+        responsible_id=str(o.admin.id),
+        deadline=(clock.now() + timedelta(days=9)).isoformat(),
+    )
+    undated = _create(client, headers, title="Someday", responsible_id=str(o.admin.id))
+    client.patch(f"{API}/tasks/{done['id']}", json={"status": "done"}, headers=headers)
+    clock.advance(timedelta(days=2))
+
+    def titles(query: str) -> set[str]:
+        answer = client.get(f"{API}/tasks?{query}", headers=headers)
+        assert answer.status_code == 200, answer.text
+        return {t["title"] for t in answer.json()["items"]}
+
+    assert titles("overdue=true") == {late["title"]}
+    assert titles("overdue=false") == {done["title"], later["title"], undated["title"]}
+    assert titles("overdue=true&status=done") == set()
+    bad = client.get(f"{API}/tasks?overdue=maybe", headers=headers)
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_failed"

@@ -628,3 +628,39 @@ def test_a_deadline_that_is_not_a_date_is_refused_and_what_was_typed_is_kept(
     assert "Enter the deadline as a date, such as 2027-03-31." in refused.text
     assert 'value="Order chairs"' in refused.text and 'value="31/12/2026"' in refused.text
     assert db.scalars(select(Task).where(Task.org_id == o.org.id)).first() is None
+
+
+def test_the_tasks_page_lists_overdue_tasks_only_on_request(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from roster import clock
+
+    o = make_org(db)
+    tasks.create_task(
+        db,
+        actor=o.admin,
+        title="Late report",
+        responsible_id=o.admin.id,
+        deadline=clock.now() - timedelta(days=1),
+    )
+    tasks.create_task(db, actor=o.admin, title="Future plan", responsible_id=o.admin.id)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    every = client.get("/tasks", headers=HTML).text
+    assert "Late report" in every and "Future plan" in every
+    assert 'href="/tasks?role=all&amp;overdue=1">Overdue only</a>' in every
+    late = client.get("/tasks?role=responsible&overdue=1", headers=HTML).text
+    assert "Late report" in late and "Future plan" not in late
+    assert "Showing overdue tasks only" in late and 'href="/tasks?role=responsible">Show all</a>' in late
+    # The role tabs keep the filter.
+    assert 'href="/tasks?role=creator&amp;overdue=1"' in late
+    tasks.update_task(
+        db,
+        db.scalars(select(Task).where(Task.title == "Late report")).one(),
+        actor=o.admin,
+        status=tasks.TaskStatus.DONE,
+    )
+    db.flush()
+    assert "Nothing overdue" in client.get("/tasks?overdue=1", headers=HTML).text

@@ -44,13 +44,17 @@ def list_tasks(
     session: DB,
     role: TaskRole = TaskRole.ALL,
     task_status: Annotated[TaskStatus | None, Query(alias="status")] = None,
+    overdue: Annotated[
+        bool | None,
+        Query(description="`true`: only tasks past their deadline and not done; `false`: the others."),
+    ] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,  # beyond that an offset overflows SQL integers
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TaskPage:
     """My tasks, newest first: those I am responsible for, created, take part in or observe.
     `role=everyone` (admins only; others get 403 `forbidden`) lists every task of the organization."""
     tasks, total = service.list_tasks(
-        session, principal.user, role=role, status=task_status, page=page, per_page=per_page
+        session, principal.user, role=role, status=task_status, overdue=overdue, page=page, per_page=per_page
     )
     return TaskPage(items=_render(session, principal, tasks), total=total)
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, delete, exists, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -198,12 +198,20 @@ def get_task(session: Session, viewer: User, task_id: uuid.UUID, *, for_update: 
     return task
 
 
-def _listing(viewer: User, role: TaskRole, status: TaskStatus | None) -> Select[Task]:
+def overdue_now() -> ColumnElement[bool]:
+    """Tasks past their deadline and not done (``Task.is_overdue`` in SQL)."""
+    return and_(Task.deadline < clock.now(), Task.status != TaskStatus.DONE.value)
+
+
+def _listing(viewer: User, role: TaskRole, status: TaskStatus | None, overdue: bool | None) -> Select[Task]:
     query = select(Task).where(
         Task.org_id == viewer.org_id, Task.hidden_by.is_(None), _role_filter(viewer, role)
     )
     if status is not None:
         query = query.where(Task.status == status.value)
+    if overdue is not None:
+        late = overdue_now()
+        query = query.where(late if overdue else or_(Task.deadline.is_(None), not_(late)))
     return query
 
 
@@ -223,15 +231,17 @@ def list_tasks(
     *,
     role: TaskRole = TaskRole.ALL,
     status: TaskStatus | None = None,
+    overdue: bool | None = None,
     page: int = 1,
     per_page: int = 50,
 ) -> tuple[list[Task], int]:
     """The viewer's tasks in the given role (an admin's ``everyone``: every task of their
     organization), newest first, never a hidden one, and how many there are in all; AdminOnly
-    when an employee asks for ``everyone``."""
+    when an employee asks for ``everyone``. ``overdue`` keeps only the overdue tasks (True) or
+    only the others (False)."""
     if not can_list_tasks(viewer, role):
         raise errors.AdminOnly("Only an administrator may list every task in the organization.")
-    query = _listing(viewer, role, status)
+    query = _listing(viewer, role, status, overdue)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     tasks = session.scalars(
         query.order_by(Task.created_at.desc(), Task.id.desc()).offset((page - 1) * per_page).limit(per_page)

@@ -56,6 +56,7 @@ def tasks_page(
     session: Session,
     *,
     role: str = "all",
+    overdue: bool = False,
     page: int = 1,
     values: dict[str, Any] | None = None,
     field_errors: dict[str, str] | None = None,
@@ -66,7 +67,14 @@ def tasks_page(
     except ValueError:
         task_role = tasks.TaskRole.ALL
     page = max(1, min(page, 100_000))
-    items, total = tasks.list_tasks(session, principal.user, role=task_role, page=page, per_page=PER_PAGE)
+    items, total = tasks.list_tasks(
+        session,
+        principal.user,
+        role=task_role,
+        overdue=True if overdue else None,
+        page=page,
+        per_page=PER_PAGE,
+    )
     roles = tasks.list_task_roles(principal.user)
     people = tasks.load_people(session, principal.org_id, items)
     named = as_content_names(session, principal, people.users)
@@ -93,6 +101,7 @@ def tasks_page(
             "page": page,
             "pages": page_count(total, PER_PAGE),
             "role": task_role.value,
+            "overdue": overdue,
             # The part the caller plays, as tabs; an admin's every task of the organization apart.
             "roles": [r.value for r in roles if r is not tasks.TaskRole.EVERYONE],
             "may_list_everyone": tasks.TaskRole.EVERYONE in roles,
@@ -113,9 +122,9 @@ def tasks_page(
 
 @router.get("/tasks")
 def task_list(
-    request: Request, principal: WebUser, session: DB, role: str = "all", page: int = 1
+    request: Request, principal: WebUser, session: DB, role: str = "all", overdue: str = "", page: int = 1
 ) -> Response:
-    return tasks_page(request, principal, session, role=role, page=page)
+    return tasks_page(request, principal, session, role=role, overdue=overdue in ("1", "true"), page=page)
 
 
 @router.get("/tasks/{task_id}")
