@@ -113,7 +113,7 @@ def test_messaging_someone_who_is_not_active_is_refused_and_nothing_is_written(
             f"{API}/messages", json={"to_user_id": str(person_id), "body": "Hi"}, headers=headers
         )
         assert answer.status_code == 422, answer.text
-        assert answer.json()["code"] == code
+        assert answer.json()["code"] == code and answer.json()["field"] == "to_user_id"
     assert _count(db, Chat) == 0 and _count(db, Message) == 0
 
 
@@ -762,8 +762,14 @@ def test_the_system_user_keeping_a_deleted_members_place_is_no_member_to_add_or_
     add = client.post(
         f"{API}/chats/{chat.id}/members", json={"user_id": str(system.id)}, headers=auth(db, ann)
     )
-    assert add.status_code == 422 and add.json()["code"] == "inactive_user"
+    assert (
+        add.status_code == 422 and add.json()["code"] == "inactive_user" and add.json()["field"] == "user_id"
+    )
     assert system.id in service.list_member_ids(db, chat)
+    group = client.post(
+        f"{API}/chats", json={"title": "New", "member_ids": [str(system.id)]}, headers=auth(db, ann)
+    )
+    assert group.status_code == 422 and group.json()["field"] == "member_ids"
 
     # An admin in the chat sees whose place it keeps, and still no Remove button.
     sign_in(client, db, settings, o.admin)

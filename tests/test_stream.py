@@ -158,8 +158,9 @@ def test_naming_a_person_who_is_not_active_is_refused_and_nothing_is_written(
             assert answer.status_code == 422, answer.text
             assert answer.json()["code"] == "inactive_user"
             assert answer.json()["user_id"] == str(person.id)
+            assert answer.json()["field"] == field  # which of the lists to fix
     answer = client.post(f"{API}/posts", json={"body": f"Hi @[{dismissed.id}]"}, headers=headers)
-    assert answer.json()["code"] == "inactive_user"
+    assert answer.json()["code"] == "inactive_user" and answer.json()["field"] == "mentions"
     assert _count(db, Post) == 0 and _count(db, PostMention) == 0
 
 
@@ -175,7 +176,7 @@ def test_unknown_and_other_organizations_people_are_refused_as_unknown(
                 f"{API}/posts", json={"body": "Hello", field: [str(person_id)]}, headers=headers
             )
             assert answer.status_code == 422
-            assert answer.json()["code"] == "unknown_user"
+            assert answer.json()["code"] == "unknown_user" and answer.json()["field"] == field
         answer = client.post(f"{API}/posts", json={"body": f"Hi @[{person_id}]"}, headers=headers)
         assert answer.json()["code"] == "unknown_user"
     assert (
@@ -238,7 +239,7 @@ def test_only_the_author_edits_a_post(client: TestClient, db: Session) -> None:
     answer = client.patch(
         f"{API}/posts/{post['id']}", json={"tags": [str(mentioned.id), str(added.id)]}, headers=headers
     )
-    assert answer.json()["code"] == "inactive_user"
+    assert answer.json()["code"] == "inactive_user" and answer.json()["field"] == "tags"
     edited = client.patch(
         f"{API}/posts/{post['id']}", json={"tags": [str(added.id)], "mentions": []}, headers=headers
     )

@@ -208,7 +208,9 @@ def send_direct_message(session: Session, *, actor: User, to_user_id: uuid.UUID,
     text = _clean_body(body)
     if to_user_id == actor.id:
         raise errors.ValidationFailed("You cannot send a direct message to yourself.", field="to_user_id")
-    recipient = require_active_users(session, actor.org_id, [to_user_id])[to_user_id]
+    recipient = require_active_users(
+        session, actor.org_id, [to_user_id], fields=(("to_user_id", {to_user_id}),)
+    )[to_user_id]
     chat = find_direct_chat(session, actor.org_id, actor.id, recipient.id)
     if chat is None:
         chat = _open_direct_chat(session, actor=actor, recipient=recipient)
@@ -223,7 +225,7 @@ def create_group_chat(session: Session, *, actor: User, title: str, member_ids: 
         raise errors.ValidationFailed("Add at least one other person to a group chat.", field="member_ids")
     if len(others) > MEMBER_LIMIT:
         raise errors.ValidationFailed(f"A group chat has at most {MEMBER_LIMIT} members.", field="member_ids")
-    require_active_users(session, actor.org_id, others)
+    require_active_users(session, actor.org_id, others, fields=(("member_ids", others),))
     chat = Chat(
         org_id=actor.org_id,
         id=new_id(),
@@ -337,7 +339,7 @@ def add_chat_member(session: Session, chat: Chat, *, actor: User, user_id: uuid.
         raise errors.NotAGroupChat(
             "A direct conversation has exactly two people; start a group chat instead."
         )
-    require_active_users(session, chat.org_id, [user_id])
+    require_active_users(session, chat.org_id, [user_id], fields=(("user_id", {user_id}),))
     if _membership(session, chat, user_id) is not None:
         return
     if len(list_member_ids(session, chat)) >= MEMBER_LIMIT + 1:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import and_, delete, exists, func, or_, select
@@ -52,12 +52,13 @@ TOKEN_RE = re.compile(r"@\[([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-f
 
 
 def require_active_users(
-    session: Session, org_id: uuid.UUID, user_ids: Iterable[uuid.UUID]
+    session: Session, org_id: uuid.UUID, user_ids: Iterable[uuid.UUID], *, fields: FieldIds = ()
 ) -> dict[uuid.UUID, User]:
     """Every id as an active user of the organization, in one query.
 
     Unknown ids and other organizations' ids are UnknownUser (422); dismissed, deleted and System
-    users are InactiveUser (422). Meant for ids inside a request body.
+    users are InactiveUser (422). Meant for ids inside a request body: ``fields`` says which of
+    its fields holds which ids, and a refusal names the first field holding the id it is about.
     """
     wanted = set(user_ids)
     if not wanted:
@@ -65,11 +66,25 @@ def require_active_users(
     found = load_users_to_reference(session, org_id, wanted)  # locked against a racing deletion
     missing = sorted(str(i) for i in wanted - set(found))
     if missing:
-        raise errors.UnknownUser(f"No user {missing[0]} in this organization.", user_ids=missing)
+        raise errors.UnknownUser(
+            f"No user {missing[0]} in this organization.",
+            user_ids=missing,
+            field=_field_holding(uuid.UUID(missing[0]), fields),
+        )
     inactive = sorted((u for u in found.values() if not u.is_active), key=lambda u: str(u.id))
     if inactive:
-        raise inactive_user(inactive[0], user_ids=[str(u.id) for u in inactive])
+        raise inactive_user(
+            inactive[0], user_ids=[str(u.id) for u in inactive], field=_field_holding(inactive[0].id, fields)
+        )
     return found
+
+
+# A request's fields naming people, in the order a refusal looks for the one at fault.
+FieldIds = Sequence[tuple[str, Collection[uuid.UUID]]]
+
+
+def _field_holding(user_id: uuid.UUID, fields: FieldIds) -> str | None:
+    return next((name for name, ids in fields if user_id in ids), None)
 
 
 def load_users(session: Session, org_id: uuid.UUID, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, User]:
@@ -314,7 +329,12 @@ def create_post(
     audience_ids = set(audience or ())
     for ids, name in ((mention_ids, "mentions"), (set(tags), "tags"), (audience_ids, "audience")):
         _check_count(list(ids), name)
-    users = require_active_users(session, actor.org_id, mention_ids | set(tags) | audience_ids)
+    users = require_active_users(
+        session,
+        actor.org_id,
+        mention_ids | set(tags) | audience_ids,
+        fields=(("mentions", mention_ids), ("tags", set(tags)), ("audience", audience_ids)),
+    )
 
     post = Post(
         org_id=actor.org_id,
@@ -370,9 +390,14 @@ def edit_post(
         restricted = bool(audience_ids)
     for ids, name in ((mention_ids, "mentions"), (tag_ids, "tags"), (audience_ids, "audience")):
         _check_count(list(ids), name)
-    new_people = (mention_ids - set(current_mentions)) | (tag_ids - set(current_tags))
-    new_people |= audience_ids - set(current_audience)
-    require_active_users(session, post.org_id, new_people)
+    newly_named = (
+        ("mentions", mention_ids - set(current_mentions)),
+        ("tags", tag_ids - set(current_tags)),
+        ("audience", audience_ids - set(current_audience)),
+    )
+    require_active_users(
+        session, post.org_id, set().union(*(ids for _, ids in newly_named)), fields=newly_named
+    )
     users = load_users(session, post.org_id, mention_ids)
 
     rows = _sync_rows(session, PostMention, post, mention_ids)
@@ -447,7 +472,7 @@ def add_comment(
     text = clean_text(body, field="body", limit=COMMENT_LIMIT)
     mention_ids = set(mentions) | set(token_user_ids(text))
     _check_count(list(mention_ids), "mentions")
-    users = require_active_users(session, actor.org_id, mention_ids)
+    users = require_active_users(session, actor.org_id, mention_ids, fields=(("mentions", mention_ids),))
     outside = sorted(
         (u for u in users.values() if not can_see_post(session, post, u.id)), key=lambda u: str(u.id)
     )
