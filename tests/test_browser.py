@@ -167,6 +167,13 @@ def mention_suggestions(page: object, prefix: str) -> list[str]:
     return [t.strip() for t in listbox.locator("li").all_inner_texts()]
 
 
+def chips(page: object, name: str) -> list[str]:
+    """The people a picker has chosen, as its chips name them."""
+    return page.locator(f"[data-name={name}] .chip").evaluate_all(  # type: ignore[attr-defined,no-any-return]
+        "chips => chips.map(chip => chip.firstChild.textContent)"
+    )
+
+
 def seats_used(page: object) -> int:
     """The seat meter's "N of 12 seats used"."""
     text = page.locator(".seat-meter").inner_text()  # type: ignore[attr-defined]
@@ -523,6 +530,56 @@ def test_a_post_is_edited_with_its_mention_kept_and_a_deleted_comment_comes_back
     assert page.url == site.url + "/stream#post-" + post.get_attribute("id").removeprefix("post-")  # type: ignore[attr-defined]
     comment.wait_for()
     assert page.locator(".flashes button", has_text="Undo").count() == 0  # type: ignore[attr-defined]
+
+
+def test_a_post_tags_a_colleague_and_is_for_chosen_people_through_the_pickers(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.locator("#post-body").fill("Design review notes are in the drive")  # type: ignore[attr-defined]
+    page.locator("#f-tags-search").press_sequentially("Pri", delay=40)  # type: ignore[attr-defined]
+    page.locator(".ac-option", has_text="Priya Natarajan").click()  # type: ignore[attr-defined]
+    assert chips(page, "tags") == ["Priya Natarajan"]
+
+    # The chosen people's picker shows once "Only chosen people" is checked, and has the focus.
+    chosen = page.locator("#f-audience-search")  # type: ignore[attr-defined]
+    assert not chosen.is_visible()
+    page.get_by_label("Only chosen people").check()  # type: ignore[attr-defined]
+    assert chosen.is_visible() and chosen.evaluate("e => e === document.activeElement")
+    chosen.press_sequentially("Ada", delay=40)  # the author sees her post anyway: not offered
+    page.locator("#f-audience-search + .ac-list li").first.wait_for()  # type: ignore[attr-defined]
+    assert "Ada Lovelace" not in page.locator("#f-audience-search + .ac-list").inner_text()  # type: ignore[attr-defined]
+    chosen.fill("")
+    chosen.press_sequentially("Gra", delay=40)
+    page.locator(".ac-option", has_text="Grace Okafor").click()  # type: ignore[attr-defined]
+    assert chips(page, "audience") == ["Grace Okafor"]
+    shot(page, "post-tags-and-audience")
+    page.get_by_role("button", name="Publish").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Your post is published.")  # type: ignore[attr-defined]
+
+    post = page.locator("article", has_text="Design review notes")  # type: ignore[attr-defined]
+    assert post.locator(".post-tags").inner_text() == "with Priya Natarajan"
+    assert post.locator(".post-tags a").get_attribute("href") == "/people/" + user_id(site, "priya@acme.test")
+    # "visible to 2 people" (Grace, and Priya as she is tagged) opens into their names.
+    names = post.locator(".audience-names li")
+    assert not names.first.is_visible()
+    post.get_by_text("visible to 2 people").click()
+    assert sorted(names.all_inner_texts()) == ["Grace Okafor", "Priya Natarajan"]
+    shot(page, "post-audience-names")
+
+    # The edit page has them chosen, as chips.
+    post.get_by_role("link", name="Edit").click()
+    page.wait_for_selector("h1:has-text('Edit your post')")  # type: ignore[attr-defined]
+    assert chips(page, "tags") == ["Priya Natarajan"]
+    assert sorted(chips(page, "audience")) == ["Grace Okafor", "Priya Natarajan"]
+    assert page.get_by_label("Only chosen people").is_checked()  # type: ignore[attr-defined]
+
+    # Colin is not among them: his stream does not show it.
+    colleague = new_page(browser)
+    sign_in(colleague, site, site.colleague_email)
+    assert colleague.locator("article", has_text="Design review notes").count() == 0  # type: ignore[attr-defined]
+    assert colleague.locator("article").count() == 0  # type: ignore[attr-defined]
 
 
 def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(

@@ -39,7 +39,9 @@ class _Forms(HTMLParser):
         self.page = page
         self.forms: list[_Form] = []
         self._form: _Form | None = None
-        self._select: tuple[str, list[str], list[str]] | None = None  # name, options, selected
+        self._select: tuple[str, list[str], list[str], bool] | None = (
+            None  # name, options, selected, multiple
+        )
         self._option: str | None = None
         self._textarea: tuple[str, list[str]] | None = None
 
@@ -64,7 +66,7 @@ class _Forms(HTMLParser):
             self._textarea = (name, [])
         elif tag == "select" and name:
             self._form.names.append((name, "select"))
-            self._select = (name, [], [])
+            self._select = (name, [], [], "multiple" in flag)
         elif tag == "option" and self._select is not None:
             self._option = a.get("value")
             if self._option is not None:
@@ -83,8 +85,9 @@ class _Forms(HTMLParser):
             self._form.values.append((self._textarea[0], "".join(self._textarea[1])))
             self._textarea = None
         elif tag == "select" and self._select is not None and self._form is not None:
-            name, options, selected = self._select
-            for value in selected or options[:1]:
+            name, options, selected, multiple = self._select
+            # A list picks its first option when none is selected; a multiple one sends nothing.
+            for value in selected or ([] if multiple else options[:1]):
                 self._form.values.append((name, value))
             self._select = None
 

@@ -1,9 +1,10 @@
-"""The stream: posts with mentions, comments and likes."""
+"""The stream: posts with mentions, tags, an audience, comments and likes."""
 
 from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -11,10 +12,11 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
+from roster.accounts.models import User
 from roster.accounts.schemas import FORMER_EMPLOYEE, UserRef
 from roster.domain import errors
 from roster.stream import service
-from roster.stream.models import Post
+from roster.stream.models import AUDIENCE_EVERYONE, AUDIENCE_PEOPLE, Post
 from roster.stream.schemas import PostOut, comment_out, post_out
 from roster.web.core import WebUser, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
@@ -43,6 +45,68 @@ def _ids(values: list[str]) -> list[uuid.UUID]:
     return [u for u in (parse_uuid(v) for v in values) if u is not None]
 
 
+@dataclass(frozen=True)
+class Choices:
+    """The people a post's form names, as ids in text: what the pickers show selected, and what a
+    refused form shows again. ``visibility`` is "everyone" or "people" (then ``audience`` says who);
+    "" leaves a post's audience as it is."""
+
+    mentions: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    visibility: str = AUDIENCE_EVERYONE
+    audience: list[str] = field(default_factory=list)
+
+
+def _choices(mentions: list[str], tags: list[str], visibility: str, audience: list[str]) -> Choices:
+    def text(values: list[str]) -> list[str]:
+        return list(dict.fromkeys(str(i) for i in _ids(values)))
+
+    return Choices(text(mentions), text(tags), visibility.strip(), text(audience))
+
+
+def _audience(choices: Choices, actor: User) -> list[uuid.UUID] | None:
+    """The audience a form asks for: [] for everyone, the chosen people (the author sees their own
+    post anyway), or None to leave it as it is. Only chosen people, but nobody chosen, is refused
+    rather than published to everyone."""
+    if not choices.visibility:
+        return None
+    if choices.visibility == AUDIENCE_EVERYONE:
+        return []
+    if choices.visibility != AUDIENCE_PEOPLE:
+        raise errors.ValidationFailed("Choose who can see the post.", field="visibility")
+    people = [i for i in _ids(choices.audience) if i != actor.id]
+    if not people:
+        raise errors.ValidationFailed(
+            "Choose the people who can see the post, or let everyone see it.", field="audience"
+        )
+    return people
+
+
+PICKERS = ("tags", "audience", "visibility")
+
+
+def _refused_field(exc: errors.RosterError, choices: Choices) -> str:
+    """The form field a refusal is about: the picker it names or that holds the person it names
+    (a refusal of someone no longer active carries their id), else the text."""
+    named = exc.extra.get("field")
+    if named in PICKERS:
+        return str(named)
+    ids = exc.extra.get("user_ids") or [exc.extra.get("user_id")]
+    people = {str(i).lower() for i in ids if i}
+    if people & set(choices.tags):
+        return "tags"
+    if choices.visibility == AUDIENCE_PEOPLE and people & set(choices.audience):
+        return "audience"
+    return "body"
+
+
+def _offered(active: list[User], kept: list[UserRef]) -> list[User | UserRef]:
+    """A picker's people: the active ones, and after them the ``kept`` ones already on the post who
+    have left since, so that saving the form keeps them."""
+    listed = {p.id for p in active}
+    return [*active, *(ref for ref in kept if ref.id not in listed)]
+
+
 def stream_page(
     request: Request,
     principal: Principal,
@@ -51,6 +115,8 @@ def stream_page(
     page: int = 1,
     error: str = "",
     draft: str = "",
+    choices: Choices | None = None,
+    refused: str = "",
     status_code: int = 200,
 ) -> Response:
     org = principal.organization(session)
@@ -100,6 +166,8 @@ def stream_page(
             "pages": page_count(total, PER_PAGE),
             "error": error,
             "draft": draft,
+            "choices": choices or Choices(),
+            "field_errors": {refused: error} if refused in PICKERS else {},
             "picker_people": picker_people(session, principal),
             "notes": notes,
             "comment_notes": comment_notes,
@@ -122,13 +190,34 @@ def create_post(
     session: DB,
     body: Annotated[str, Form(max_length=50_000)] = "",
     mentions: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    tags: Annotated[list[str], Form()] = [],  # noqa: B006
+    visibility: Annotated[str, Form(max_length=20)] = AUDIENCE_EVERYONE,
+    audience: Annotated[list[str], Form()] = [],  # noqa: B006
 ) -> Response:
-    """Publish a post; people named with @ must be active."""
+    """Publish a post, for everyone or for chosen people; the people it names with @, tags or is
+    for must be active. A refusal keeps what was typed and chosen."""
+    choices = _choices(mentions, tags, visibility, audience)
     try:
         with session.begin_nested():
-            service.create_post(session, actor=principal.user, body=body, mentions=_ids(mentions))
+            service.create_post(
+                session,
+                actor=principal.user,
+                body=body,
+                mentions=_ids(choices.mentions),
+                tags=_ids(choices.tags),
+                audience=_audience(choices, principal.user),
+            )
     except errors.RosterError as exc:
-        return stream_page(request, principal, session, error=exc.detail, draft=body, status_code=exc.status)
+        return stream_page(
+            request,
+            principal,
+            session,
+            error=exc.detail,
+            draft=body,
+            choices=choices,
+            refused=_refused_field(exc, choices),
+            status_code=exc.status,
+        )
     return redirect("/stream", request, "Your post is published.")
 
 
@@ -221,22 +310,28 @@ def post_edit_page(
     post: Post,
     *,
     body: str | None = None,
-    mentions: list[str] | None = None,
+    choices: Choices | None = None,
     error: str = "",
+    refused: str = "body",
     status_code: int = 200,
 ) -> Response:
-    """The edit form of a post: its text (or what was typed), and the people it mentions."""
+    """The edit form of a post: its text and people (or what was typed and chosen)."""
     org = principal.organization(session)
     loaded = service.load_post_page(session, principal.org_id, [post], viewer=principal.user)
     out = post_out(post, loaded, show_former_names=org.show_former_employee_names)
     if body is None:
         body = editable_text(out)
-    if mentions is None:
-        mentions = [str(ref.id) for ref in out.mentions]
-    # People mentioned before stay offered (and so stay mentioned) even if they have left since.
-    offered: list[Any] = picker_people(session, principal)
-    listed = {p.id for p in offered}
-    offered += [ref for ref in out.mentions if ref.id not in listed]
+    if choices is None:
+        choices = Choices(
+            mentions=[str(ref.id) for ref in out.mentions],
+            tags=[str(ref.id) for ref in out.tags],
+            visibility=out.visibility,
+            audience=[str(ref.id) for ref in out.audience],
+        )
+    elif not choices.visibility:
+        choices = Choices(choices.mentions, choices.tags, out.visibility, choices.audience)
+    # People named before stay offered (and so stay named) even if they have left since.
+    active = picker_people(session, principal)
     return render(
         request,
         "intranet/post_edit.html",
@@ -244,9 +339,12 @@ def post_edit_page(
             "section": "stream",
             "post": out,
             "body": body,
-            "mentions": mentions,
-            "error": error,
-            "mention_people": offered,
+            "choices": choices,
+            "error": error if refused == "body" else "",
+            "field_errors": {refused: error} if error and refused in PICKERS else {},
+            "mention_people": _offered(active, out.mentions),
+            "tag_people": _offered(active, out.tags),
+            "audience_people": _offered(active, out.audience),
         },
         principal=principal,
         session=session,
@@ -273,12 +371,25 @@ def edit_post(
     post_id: uuid.UUID,
     body: Annotated[str, Form(max_length=50_000)] = "",
     mentions: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    tags: Annotated[list[str], Form()] = [],  # noqa: B006
+    visibility: Annotated[str, Form(max_length=20)] = "",
+    audience: Annotated[list[str], Form()] = [],  # noqa: B006
 ) -> Response:
-    """Change a post's text and the people it mentions; a refusal keeps what was typed."""
+    """Change a post's text, the people it mentions and tags, and who can see it (left as it is
+    when the form does not say); a refusal keeps what was typed and chosen."""
     post = _editable_post(session, principal, post_id)
+    choices = _choices(mentions, tags, visibility, audience)
     try:
         with session.begin_nested():
-            service.edit_post(session, post, actor=principal.user, body=body, mentions=_ids(mentions))
+            service.edit_post(
+                session,
+                post,
+                actor=principal.user,
+                body=body,
+                mentions=_ids(choices.mentions),
+                tags=_ids(choices.tags),
+                audience=_audience(choices, principal.user),
+            )
     except errors.RosterError as exc:
         return post_edit_page(
             request,
@@ -286,8 +397,9 @@ def edit_post(
             session,
             post,
             body=body,
-            mentions=mentions,
+            choices=choices,
             error=exc.detail,
+            refused=_refused_field(exc, choices),
             status_code=exc.status,
         )
     return redirect(f"/stream#post-{post_id}", request, "The post is saved.")

@@ -251,6 +251,24 @@
     render();
   }
 
+  /* "Who can see it": the chosen people's picker shows while "Only chosen people" is checked, and
+     takes the focus when it is picked. (Without this script it is always in view.) */
+  function initAudience(fieldset) {
+    var people = fieldset.querySelector("[data-audience-people]");
+    var radios = fieldset.querySelectorAll('input[type="radio"]');
+    if (!people) return;
+    function update(focus) {
+      var chosen = !!fieldset.querySelector('input[type="radio"][value="people"]:checked');
+      people.hidden = !chosen;
+      var input = people.querySelector('input[type="text"]');
+      if (chosen && focus && input) input.focus();
+    }
+    Array.prototype.forEach.call(radios, function (radio) {
+      radio.addEventListener("change", function () { update(true); });
+    });
+    update(false);
+  }
+
   /* Type-to-confirm: the destructive button waits for the exact email. */
   function initTypeToConfirm(marker) {
     var input = document.getElementById(marker.getAttribute("data-confirm-input")) || marker;
@@ -323,6 +341,7 @@
     document.querySelectorAll("[data-mention]").forEach(initMentions);
     document.querySelectorAll("textarea[data-preview]").forEach(initPreview);
     document.querySelectorAll("[data-picker]").forEach(initPicker);
+    document.querySelectorAll("[data-audience]").forEach(initAudience);
     document.querySelectorAll("[data-confirm-match]").forEach(initTypeToConfirm);
     document.querySelectorAll("input[data-photo-preview]").forEach(initPhotoPreview);
     document.querySelectorAll("[data-counter]").forEach(initCounter);
