@@ -85,19 +85,11 @@ def _audience(choices: Choices, actor: User) -> list[uuid.UUID] | None:
 PICKERS = ("tags", "audience", "visibility")
 
 
-def _refused_field(exc: errors.RosterError, choices: Choices) -> str:
-    """The form field a refusal is about: the picker it names or that holds the person it names
-    (a refusal of someone no longer active carries their id), else the text."""
+def _refused_field(exc: errors.RosterError) -> str:
+    """The form field a refusal is about: the picker it names (the service names the field that
+    holds a person it refuses), else the text."""
     named = exc.extra.get("field")
-    if named in PICKERS:
-        return str(named)
-    ids = exc.extra.get("user_ids") or [exc.extra.get("user_id")]
-    people = {str(i).lower() for i in ids if i}
-    if people & set(choices.tags):
-        return "tags"
-    if choices.visibility == AUDIENCE_PEOPLE and people & set(choices.audience):
-        return "audience"
-    return "body"
+    return str(named) if named in PICKERS else "body"
 
 
 def _offered(active: list[User], kept: list[UserRef]) -> list[User | UserRef]:
@@ -215,7 +207,7 @@ def create_post(
             error=exc.detail,
             draft=body,
             choices=choices,
-            refused=_refused_field(exc, choices),
+            refused=_refused_field(exc),
             status_code=exc.status,
         )
     return redirect("/stream", request, "Your post is published.")
@@ -399,7 +391,7 @@ def edit_post(
             body=body,
             choices=choices,
             error=exc.detail,
-            refused=_refused_field(exc, choices),
+            refused=_refused_field(exc),
             status_code=exc.status,
         )
     return redirect(f"/stream#post-{post_id}", request, "The post is saved.")
