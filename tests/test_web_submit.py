@@ -107,7 +107,7 @@ def _forms(client: TestClient, pages: list[str]) -> list[_Form]:
     return list(found.values())
 
 
-def _press(client: TestClient, form: _Form, data: list[tuple[str, str]], csrf: str) -> None:
+def _press(client: TestClient, form: _Form, data: list[tuple[str, str]], csrf: str) -> int:
     data = [(k, csrf if k == "csrf_token" else v) for k, v in data]  # the session's own token
     # Encoded here: httpx takes only a mapping as form data, and a form may repeat a name.
     sent = {**HTML, "Content-Type": "application/x-www-form-urlencoded"}
@@ -119,6 +119,7 @@ def _press(client: TestClient, form: _Form, data: list[tuple[str, str]], csrf: s
     if answer.status_code >= 400:
         assert answer.headers["content-type"].startswith("text/html"), where
         assert "<h1" in answer.text, where
+    return answer.status_code
 
 
 @pytest.mark.parametrize("who", ["admin", "employee"])
@@ -136,7 +137,10 @@ def test_every_form_sent_as_offered_or_left_empty_answers_with_a_page(
     sign_in(client, db, settings, person)
     forms = _forms(client, pages)
     assert len(forms) > (20 if who == "admin" else 8), [f.action for f in forms]
+    done = 0
     for form in forms:
         for data in (form.values, [(n, "") for n, _ in form.names]):
             csrf = sign_in(client, db, settings, person)  # a fresh session: a form may sign out
-            _press(client, form, data, csrf)
+            done += _press(client, form, data, csrf) < 400
+    # Most forms sent as offered do what they offer: the presses reach the handlers.
+    assert done > len(forms) // 2, (done, len(forms))
