@@ -126,6 +126,24 @@ def test_a_post_for_chosen_people_is_seen_only_by_them_and_its_author(
     assert _count(db, Like) == 0 and _count(db, Comment) == 0
 
 
+def test_an_audience_of_the_author_alone_keeps_a_post_to_them_when_made_and_when_edited(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    author, reader = make_user(db, o.org), make_user(db, o.org)
+    headers = auth(db, author)
+    made = _post(client, headers, body="Note to self", audience=[str(author.id)])
+    opened = _post(client, headers, body="For all")
+    edited = client.patch(f"{API}/posts/{opened['id']}", json={"audience": [str(author.id)]}, headers=headers)
+    assert edited.status_code == 200
+    for post in (made, edited.json()):
+        assert post["visibility"] == "people" and post["audience"] == []
+    seen = {p["id"] for p in client.get(f"{API}/stream", headers=auth(db, reader)).json()["items"]}
+    assert seen == set()
+    mine = {p["id"] for p in client.get(f"{API}/stream", headers=headers).json()["items"]}
+    assert mine == {made["id"], opened["id"]}
+
+
 def test_mentioned_and_tagged_people_join_a_restricted_audience(client: TestClient, db: Session) -> None:
     o = make_org(db)
     author, reader, mentioned, tagged = (make_user(db, o.org) for _ in range(4))

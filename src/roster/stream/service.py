@@ -386,8 +386,9 @@ def edit_post(
         restricted = post.audience == AUDIENCE_PEOPLE
         audience_ids = set(current_audience)
     else:
-        audience_ids = set(audience) - {actor.id}
-        restricted = bool(audience_ids)
+        # As on a new post: an audience of the author alone keeps the post to them.
+        audience_ids = set(audience) - {post.author_id}
+        restricted = bool(set(audience))
     for ids, name in ((mention_ids, "mentions"), (tag_ids, "tags"), (audience_ids, "audience")):
         _check_count(list(ids), name)
     newly_named = (
