@@ -34,12 +34,45 @@ _STATUS_CODES = {
 }
 
 
+# RFC 6750's challenge: every 401 says how to authenticate (RFC 9110 requires one on every 401).
+BEARER_CHALLENGE = 'Bearer realm="roster"'
+INVALID_TOKEN_CHALLENGE = BEARER_CHALLENGE + ', error="invalid_token"'
+
+
 def problem(
     status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body = {"type": PROBLEM_TYPE + code, "title": title, "status": status, "detail": detail, "code": code}
     body.update({k: v for k, v in extra.items() if k not in body})
+    if status == 401:
+        headers = {"WWW-Authenticate": BEARER_CHALLENGE, **(headers or {})}
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+
+
+def bearer_challenge(request: Request, exc: errors.Unauthorized) -> str:
+    """The ``WWW-Authenticate`` of a 401: ``error="invalid_token"`` when the request presented a
+    bearer token that was refused (unknown, expired, revoked, or its person no longer active);
+    without one (nothing, a session cookie, credentials in a sign-in body) only the realm, as
+    RFC 6750 asks of a request that carried no bearer token."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    presented = scheme.lower() == "bearer" and bool(value.strip())
+    if presented and not isinstance(exc, errors.InvalidCredentials):
+        return INVALID_TOKEN_CHALLENGE
+    return BEARER_CHALLENGE
+
+
+def roster_problem(request: Request, exc: errors.RosterError) -> JSONResponse:
+    """The problem+json answer of a refusal, with the headers its status calls for."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = bearer_challenge(request, exc)
+    extra = {
+        k: (str(v) if not isinstance(v, int | float | bool | str | list | dict | None) else v)
+        for k, v in exc.extra.items()
+    }
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers or None, **extra)
 
 
 def _request_id(request: Request) -> str:
@@ -117,14 +150,7 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.RosterError)
     async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
-        headers = None
-        if isinstance(exc, errors.TooManyRequests):
-            headers = {"Retry-After": str(exc.retry_after)}
-        extra = {
-            k: (str(v) if not isinstance(v, int | float | bool | str | list | dict | None) else v)
-            for k, v in exc.extra.items()
-        }
-        return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)
+        return roster_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
