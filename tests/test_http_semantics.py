@@ -1,14 +1,22 @@
 """HTTP as its clients expect it, on every route read from the route table: a 401 says how to
-authenticate (RFC 6750).
+authenticate (RFC 6750), and HEAD answers wherever GET does (RFC 9110).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+import anyio
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -17,18 +25,23 @@ from roster.accounts.deps import SESSION_COOKIE
 from roster.accounts.models import User
 from roster.domain.users import Role
 from roster.lifecycle.users import dismiss_user
-from tests.factories import PASSWORD, auth, make_org, make_user
+from roster.scim.tokens import create_scim_token
+from tests.factories import PASSWORD, OrgWithAdmin, auth, make_org, make_user
 from tests.routes import (
     OBJECT_MAKERS,
+    SCIM_OBJECT_MAKERS,
     Route,
     api_routes,
     is_page,
+    scim_routes,
 )
 
 API = "/api/v1"
 CHALLENGE = 'Bearer realm="roster"'
 INVALID_TOKEN = 'Bearer realm="roster", error="invalid_token"'
 BROWSER = {"Accept": "text/html"}
+# Headers that differ between any two answers, or that HEAD may leave out.
+VOLATILE = {"x-request-id", "set-cookie", "etag", "content-length", "date"}
 
 
 def _url(route: Route, values: dict[str, str]) -> str:
@@ -38,8 +51,83 @@ def _url(route: Route, values: dict[str, str]) -> str:
     return path
 
 
+@dataclass
+class Answer:
+    status_code: int
+    headers: dict[str, str]  # names in lower case
+    content: bytes  # every body the application sent, as sent (a file it had the server send, by name)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+
+# A server that can send a file itself, as uvicorn and hypercorn offer (a response then sends no body).
+SERVER_EXTENSIONS = {"http.response.pathsend": {}}
+
+
+async def _call(app: FastAPI, method: str, url: str, headers: dict[str, str]) -> Answer:
+    """One request straight to the ASGI application, the answer as it was sent: the test client
+    (and httpx's ASGI transport) drop the body of a HEAD answer themselves, so neither would show
+    a body sent by mistake."""
+    path, _, query = url.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"testserver")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+        "extensions": dict(SERVER_EXTENSIONS),
+    }
+    start: dict[str, Any] = {}
+    body = bytearray()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))
+        elif message["type"] == "http.response.pathsend":
+            body.extend(f"<the file {message['path']}>".encode())
+
+    await app(scope, receive, send)
+    found: dict[str, str] = {}
+    for name, value in start["headers"]:
+        key = name.decode("latin-1").lower()
+        found[key] = f"{found[key]}, {value.decode('latin-1')}" if key in found else value.decode("latin-1")
+    return Answer(start["status"], found, bytes(body))
+
+
+def _send(app: FastAPI, requests: list[tuple[str, str, dict[str, str]]]) -> list[Answer]:
+    async def send_all() -> list[Answer]:
+        return [await _call(app, method, url, headers) for method, url, headers in requests]
+
+    return anyio.run(send_all)
+
+
 def _session_cookie(db: Session, user: User) -> dict[str, str]:
     return {"Cookie": f"{SESSION_COOKIE}={accounts.issue_token(db, user, kind='session').secret}"}
+
+
+def _scim_token(db: Session, o: OrgWithAdmin) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_scim_token(db, o.org.id, actor=o.admin, name='idp').secret}"}
 
 
 def _api_routes(app: FastAPI) -> list[Route]:
@@ -109,3 +197,137 @@ def test_wrong_credentials_at_sign_in_carry_the_challenge_without_an_error(
         )
         assert answer.status_code == 401 and answer.json()["code"] == "invalid_credentials"
         assert answer.headers["www-authenticate"] == CHALLENGE
+
+
+# --- HEAD ---------------------------------------------------------------------------------------
+
+
+def _get_routes(app: FastAPI) -> list[Route]:
+    routes = [r for r in api_routes(app) if r.method == "GET"]
+    routes += [r for r in scim_routes(app) if r.method == "GET"]
+    return routes
+
+
+def _credentials(
+    route: Route, api: dict[str, str], page: dict[str, str], scim: dict[str, str]
+) -> dict[str, str]:
+    if route.access == "scim":
+        return scim
+    return {**BROWSER, **page} if is_page(route) else api
+
+
+def _comparable(answer: Answer) -> dict[str, str]:
+    return {name: value for name, value in answer.headers.items() if name not in VOLATILE}
+
+
+def _assert_head_answers_as_get(route: Route, get: Answer, head: Answer) -> None:
+    where = f"{route.path} ({get.status_code})"
+    assert head.status_code == get.status_code, f"{where}: HEAD answered {head.status_code}"
+    assert head.content == b"", f"{where}: HEAD sent a body"
+    assert _comparable(head) == _comparable(get), where
+    assert ("set-cookie" in head.headers) == ("set-cookie" in get.headers), where
+    if "content-length" in head.headers:
+        assert head.headers["content-length"] == get.headers["content-length"], where
+
+
+def test_head_answers_as_get_on_every_get_route_without_a_body(app: FastAPI, db: Session) -> None:
+    o = make_org(db)
+    values = {name: maker(db, o) for name, maker in OBJECT_MAKERS.items()}
+    scim_values = {name: maker(db, o) for name, maker in SCIM_OBJECT_MAKERS.items()}
+    api, page, scim = auth(db, o.admin), _session_cookie(db, o.admin), _scim_token(db, o)
+    routes = _get_routes(app)
+    assert len(routes) > 60
+    requests = []
+    for route in routes:
+        url = _url(route, scim_values if route.access == "scim" else values)
+        headers = _credentials(route, api, page, scim)
+        requests += [("GET", url, headers), ("HEAD", url, headers)]
+    answers = _send(app, requests)
+    succeeded = 0
+    for route, get, head in zip(routes, answers[::2], answers[1::2], strict=True):
+        _assert_head_answers_as_get(route, get, head)
+        succeeded += get.status_code == 200 and len(get.content) > 0
+    assert succeeded > 50
+
+    # Static files, which the server could send itself (the file is not sent for HEAD either).
+    get, head = _send(app, [("GET", "/static/roster.css", {}), ("HEAD", "/static/roster.css", {})])
+    assert get.status_code == 200 and get.content.startswith(b"<the file ")
+    _assert_head_answers_as_get(Route("GET", "/static/roster.css", "public", False), get, head)
+
+    # Where there is no GET, HEAD is refused as before, and does nothing.
+    refused, missing, signed_out = _send(
+        app,
+        [
+            ("HEAD", f"{API}/auth/logout", api),
+            ("HEAD", f"{API}/no-such-thing", api),
+            ("POST", f"{API}/auth/logout", api),
+        ],
+    )
+    assert refused.status_code == 405 and refused.headers["allow"] == "POST" and refused.content == b""
+    assert missing.status_code == 404
+    assert signed_out.status_code == 204  # the token still worked: HEAD did not sign out
+
+
+def test_head_keeps_the_authentication_and_scoping_of_get(app: FastAPI, db: Session) -> None:
+    mine, theirs = make_org(db), make_org(db)
+    values = {name: maker(db, mine) for name, maker in OBJECT_MAKERS.items()}
+    scim_values = {name: maker(db, mine) for name, maker in SCIM_OBJECT_MAKERS.items()}
+    routes = _get_routes(app)
+    callers = [
+        ({}, {}, {}),  # nobody
+        (auth(db, theirs.admin), _session_cookie(db, theirs.admin), _scim_token(db, theirs)),
+    ]
+    for api, page, scim in callers:
+        requests = []
+        for route in routes:
+            url = _url(route, scim_values if route.access == "scim" else values)
+            headers = _credentials(route, api, page, scim)
+            requests += [("GET", url, headers), ("HEAD", url, headers)]
+        answers = _send(app, requests)
+        for route, get, head in zip(routes, answers[::2], answers[1::2], strict=True):
+            _assert_head_answers_as_get(route, get, head)
+            if not api and route.access != "public":
+                assert head.status_code in (401, 303), f"{route.path}: {head.status_code}"
+                if head.status_code == 401 and route.access != "scim":
+                    assert head.headers["www-authenticate"] == CHALLENGE, route.path
+            elif api and route.params and route.access != "public":
+                assert head.status_code == 404, f"{route.path}: {head.status_code}"
+                assert head.content == b"" and str(mine.org.id) not in str(head.headers)
+
+
+@pytest.fixture
+def statements(connection: Connection) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    event.listen(connection, "before_cursor_execute", count)
+    yield seen
+    event.remove(connection, "before_cursor_execute", count)
+
+
+def test_head_does_the_work_of_one_get(app: FastAPI, db: Session, statements: list[str]) -> None:
+    o = make_org(db)
+    values = {name: maker(db, o) for name, maker in OBJECT_MAKERS.items()}
+    headers = auth(db, o.admin)
+    db.flush()
+    _send(app, [("GET", f"{API}/me", headers)])  # records the token's use, once a minute
+    for route in [r for r in api_routes(app) if r.method == "GET" and not is_page(r)]:
+        url = _url(route, values)
+        counts = {}
+        for method in ("GET", "HEAD"):
+            statements.clear()
+            answer = _send(app, [(method, url, headers)])[0]
+            counts[method] = (answer.status_code, [s.split()[0] for s in statements])
+        assert counts["HEAD"] == counts["GET"], f"{route.path}: {counts}"
+
+
+def test_head_is_logged_as_head_and_not_documented_as_an_operation(
+    app: FastAPI, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="roster.requests"):
+        assert client.head("/healthz").status_code == 200
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "roster.requests"]
+    assert [(line["method"], line["path"], line["status"]) for line in logged] == [("HEAD", "/healthz", 200)]
+    assert not [path for path, item in app.openapi()["paths"].items() if "head" in item]
