@@ -1,5 +1,6 @@
 """HTTP as its clients expect it, on every route read from the route table: a 401 says how to
-authenticate (RFC 6750), and HEAD answers wherever GET does (RFC 9110).
+authenticate (RFC 6750), HEAD answers wherever GET does (RFC 9110), and a body sent in a media type
+the route does not read is refused with 415 before anything happens.
 """
 
 from __future__ import annotations
@@ -16,23 +17,28 @@ import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, LargeBinary, event, select
 from sqlalchemy.orm import Session
 
+import roster.db.models  # noqa: F401  (every table, for the snapshot)
 from roster import clock
 from roster.accounts import service as accounts
 from roster.accounts.deps import SESSION_COOKIE
 from roster.accounts.models import User
+from roster.db.base import Base
 from roster.domain.users import Role
 from roster.lifecycle.users import dismiss_user
 from roster.scim.tokens import create_scim_token
+from roster.stream.models import Post
 from tests.factories import PASSWORD, OrgWithAdmin, auth, make_org, make_user
 from tests.routes import (
     OBJECT_MAKERS,
     SCIM_OBJECT_MAKERS,
     Route,
     api_routes,
+    body_model_routes,
     is_page,
+    json_body_routes,
     scim_routes,
 )
 
@@ -132,6 +138,16 @@ def _scim_token(db: Session, o: OrgWithAdmin) -> dict[str, str]:
 
 def _api_routes(app: FastAPI) -> list[Route]:
     return [r for r in api_routes(app) if not is_page(r)]
+
+
+def _snapshot(db: Session) -> dict[str, list[str]]:
+    """Every row of every table, to show that a refused request changed nothing."""
+    db.expire_all()
+    found = {}
+    for table in Base.metadata.sorted_tables:
+        columns = [c for c in table.c if not isinstance(c.type, LargeBinary)]
+        found[table.name] = sorted(repr(tuple(row)) for row in db.execute(select(*columns)).all())
+    return found
 
 
 # --- 401: WWW-Authenticate ----------------------------------------------------------------------
@@ -331,3 +347,130 @@ def test_head_is_logged_as_head_and_not_documented_as_an_operation(
     logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "roster.requests"]
     assert [(line["method"], line["path"], line["status"]) for line in logged] == [("HEAD", "/healthz", 200)]
     assert not [path for path, item in app.openapi()["paths"].items() if "head" in item]
+
+
+# --- 415: a body that is not JSON ---------------------------------------------------------------
+
+
+def test_every_route_that_reads_json_is_known_and_documents_415(app: FastAPI) -> None:
+    routes = json_body_routes(app)
+    documented = {(r.method, r.path) for r in routes}
+    assert body_model_routes(app) - {(r.method, r.path) for r in api_routes(app) if is_page(r)} <= documented
+    assert ("POST", f"{API}/invitations/bulk") in documented  # reads its body itself
+    assert len(routes) > 25
+    paths = app.openapi()["paths"]
+    for route in routes:
+        refusal = paths[route.path][route.method.lower()]["responses"]["415"]
+        assert refusal["content"]["application/problem+json"]["schema"] == {
+            "$ref": "#/components/schemas/Problem"
+        }
+    uploads = paths[f"{API}/users/{{user_id}}/photo"]["put"]
+    assert "415" not in uploads["responses"]  # a multipart upload reads no JSON
+
+
+def test_every_json_route_refuses_a_body_of_another_media_type_and_changes_nothing(
+    app: FastAPI, client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    values = {name: maker(db, o) for name, maker in OBJECT_MAKERS.items()}
+    headers = auth(db, o.admin)
+    assert client.get(f"{API}/me", headers=headers).status_code == 200  # the token's use, recorded now
+    before = _snapshot(db)
+    for route in json_body_routes(app):
+        for sent in ("text/plain", "application/x-www-form-urlencoded", "application/xml; charset=utf-8"):
+            answer = client.request(
+                route.method,
+                _url(route, values),
+                content=b'{"name": "x", "body": "x", "title": "x"}',
+                headers={**headers, "Content-Type": sent},
+            )
+            where = f"{route.method} {route.path} as {sent}"
+            assert answer.status_code == 415, f"{where}: {answer.status_code} {answer.text}"
+            assert answer.headers["content-type"] == "application/problem+json", where
+            problem = answer.json()
+            assert problem["code"] == "unsupported_media_type" and problem["status"] == 415, where
+            assert "application/json" in problem["detail"], where
+            assert sent.partition(";")[0] in problem["detail"], where
+            if route.method == "PATCH":
+                assert answer.headers["accept-patch"] == "application/json", where
+    assert _snapshot(db) == before
+
+
+def test_json_is_read_under_any_json_media_type_or_none(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    body = b'{"body": "Hello"}'
+    for sent in ("application/json", "application/json; charset=utf-8", "application/vnd.roster+json"):
+        created = client.post(f"{API}/posts", content=body, headers={**headers, "Content-Type": sent})
+        assert created.status_code == 201, f"{sent}: {created.text}"
+    # Without a Content-Type the body is JSON too, as GitHub's API reads it.
+    untyped = client.post(f"{API}/posts", content=body, headers=headers)
+    assert "content-type" not in untyped.request.headers and untyped.status_code == 201, untyped.text
+    refused = client.post(f"{API}/posts", content=body, headers={**headers, "Content-Type": "text/plain"})
+    assert refused.status_code == 415
+    assert len(db.scalars(select(Post.id).where(Post.org_id == o.org.id)).all()) == 4  # not the refused one
+
+
+def test_a_caller_not_signed_in_or_not_allowed_hears_that_before_415(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    text = {"Content-Type": "text/plain"}
+    nobody = client.post(f"{API}/posts", content=b'{"body": "x"}', headers=text)
+    assert nobody.status_code == 401 and nobody.headers["www-authenticate"] == CHALLENGE
+    employee = auth(db, make_user(db, o.org))
+    refused = client.put(
+        f"{API}/organization/plan", content=b'{"plan": "plus"}', headers={**employee, **text}
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+
+
+def test_uploads_and_forms_are_read_as_before(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    text = {**headers, "Content-Type": "text/plain"}
+    photo = client.put(f"{API}/users/{o.admin.id}/photo", content=b"not an image", headers=text)
+    assert photo.status_code == 422 and photo.json()["code"] == "validation_failed"
+    upload = client.post(f"{API}/files", content=b"notes", headers=text)
+    assert upload.status_code == 422 and upload.json()["code"] == "validation_failed"
+    stored = client.post(
+        f"{API}/files", files={"file": ("notes.txt", b"notes", "text/plain")}, headers=headers
+    )
+    assert stored.status_code == 201, stored.text
+    csv = b"email,first_name\nnew.person@example.test,New\n"
+    imported = client.post(
+        f"{API}/invitations/bulk", files={"file": ("people.csv", csv, "text/csv")}, headers=headers
+    )
+    assert imported.status_code == 200 and len(imported.json()["created"]) == 1, imported.text
+    as_text = client.post(f"{API}/invitations/bulk", content=csv, headers=text)
+    assert as_text.status_code == 415 and "multipart/form-data" in as_text.json()["detail"]
+
+
+def test_every_scim_route_with_a_body_refuses_another_media_type_and_changes_nothing(
+    app: FastAPI, client: TestClient, db: Session
+) -> None:
+    o = make_org(db, plan="enterprise")
+    values = {name: maker(db, o) for name, maker in SCIM_OBJECT_MAKERS.items()}
+    headers = _scim_token(db, o)
+    assert client.get("/scim/v2/Users", headers=headers).status_code == 200  # the token's use, recorded now
+    routes = [r for r in scim_routes(app) if r.method in ("POST", "PUT", "PATCH")]
+    assert len(routes) >= 7
+    before = _snapshot(db)
+    for route in routes:
+        answer = client.request(
+            route.method,
+            _url(route, values),
+            content=b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "x@y.test"}',
+            headers={**headers, "Content-Type": "text/plain"},
+        )
+        where = f"{route.method} {route.path}"
+        assert answer.status_code == 415, f"{where}: {answer.status_code} {answer.text}"
+        assert answer.headers["content-type"].startswith("application/scim+json"), where
+        error = answer.json()
+        assert error["status"] == "415" and "application/scim+json" in error["detail"], where
+        if route.method == "PATCH":
+            assert answer.headers["accept-patch"] == "application/scim+json", where
+    assert _snapshot(db) == before
+    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "plain@example.test"}
+    created = client.post("/scim/v2/Users", json=user, headers=headers)  # application/json is read too
+    assert created.status_code == 201, created.text
+    nobody = client.post("/scim/v2/Users", content=b"{}", headers={"Content-Type": "text/plain"})
+    assert nobody.status_code == 401

@@ -125,6 +125,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         version=__version__,
         description="The people layer for company intranets.",
         lifespan=lifespan,
+        # A JSON body sent without a Content-Type is read as JSON (``problems.reads_as_json``).
+        strict_content_type=False,
     )
     app.state.settings = settings
     app.state.engine = db_engine
