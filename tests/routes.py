@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from annotated_types import MaxLen
-from fastapi import FastAPI
+from fastapi import FastAPI, params
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
@@ -21,6 +21,7 @@ from roster.accounts import deps
 from roster.accounts import service as accounts
 from roster.ids import new_id
 from roster.patches import Patch
+from roster.problems import is_json_media_type
 from tests.factories import OrgWithAdmin, make_user
 
 ObjectMaker = Callable[[Session, OrgWithAdmin], str]
@@ -230,6 +231,29 @@ def patch_bodies(app: FastAPI) -> list[tuple[Route, type[Patch]]]:
             if isinstance(model, type) and issubclass(model, Patch):
                 found.extend((Route(method, path, "user", True), model) for method in sorted(methods))
     return found
+
+
+def json_body_routes(app: FastAPI) -> list[Route]:
+    """Every API route that reads its body as JSON: its OpenAPI operation documents a JSON request
+    body (FastAPI documents a body model so; a route that reads its body itself, such as the bulk
+    invitations, documents what it reads in ``openapi_extra``)."""
+    documented = {
+        (method.upper(), path)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if any(map(is_json_media_type, operation.get("requestBody", {}).get("content", {})))
+    }
+    return [r for r in api_routes(app) if (r.method, r.path) in documented]
+
+
+def body_model_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route whose body is a model rather than form fields or files."""
+    return {
+        (method, path)
+        for path, methods, dependant in _flat_routes(list(app.routes))
+        for method in methods
+        if any(not isinstance(p.field_info, params.Form) for p in dependant.body_params)
+    }
 
 
 def page_routes(app: FastAPI) -> list[Route]:

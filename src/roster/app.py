@@ -28,7 +28,7 @@ from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.messages.api import router as messages_router
-from roster.middleware import BodyLimit, RequestLog
+from roster.middleware import BodyLimit, HeadAsGet, RequestLog
 from roster.scim.api import SCIM_PREFIX, create_scim_app
 from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
@@ -64,8 +64,9 @@ class ScimFirst:
 
 
 class RosterApp(FastAPI):
-    """FastAPI, with the SCIM server (``scim_app``) answered ahead of the middleware stack, and
-    an OpenAPI schema that documents refusals as the problem+json they are."""
+    """FastAPI, with the SCIM server (``scim_app``) answered ahead of the middleware stack, HEAD
+    answered wherever GET is (``HeadAsGet``), and an OpenAPI schema that documents refusals as
+    the problem+json they are."""
 
     scim_app: ASGIApp | None = None
 
@@ -76,7 +77,7 @@ class RosterApp(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
-        return stack if self.scim_app is None else ScimFirst(stack, self.scim_app)
+        return HeadAsGet(stack if self.scim_app is None else ScimFirst(stack, self.scim_app))
 
 
 def api_routers() -> list[APIRouter]:
@@ -124,6 +125,8 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         version=__version__,
         description="The people layer for company intranets.",
         lifespan=lifespan,
+        # A JSON body sent without a Content-Type is read as JSON (``problems.reads_as_json``).
+        strict_content_type=False,
     )
     app.state.settings = settings
     app.state.engine = db_engine

@@ -30,6 +30,45 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
+# Set in the scope HeadAsGet hands on: the client asked HEAD (the log says so).
+HEAD_REQUEST = "roster.head"
+# Extensions a response could use to have the server send a file itself, body and all.
+_BODY_SENDING_EXTENSIONS = ("http.response.pathsend", "http.response.zerocopysend")
+
+
+class HeadAsGet:
+    """Answer HEAD wherever GET is answered: the request goes on as the GET it stands for (the
+    same route, authentication, scoping and status, GET's work done once), and the answer keeps
+    its status and headers, ``Content-Length`` included, but sends no body (RFC 9110 §9.3.2).
+
+    One layer, outermost, instead of a HEAD route beside every GET route: the route table and the
+    OpenAPI document stay as they are, and the pages, the API, the SCIM server and the static files
+    are all covered. A path without GET still answers 405 (its ``Allow`` names its methods).
+    The scope is copied, not changed: the server still knows the request was HEAD.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        extensions = {
+            name: value
+            for name, value in (scope.get("extensions") or {}).items()
+            if name not in _BODY_SENDING_EXTENSIONS
+        }
+        as_get = {**scope, "method": "GET", "extensions": extensions, HEAD_REQUEST: True}
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(as_get, receive, send_headers_only)
+
+
 class RequestLog:
     """Give each request an id (the caller's ``X-Request-ID`` or a new one), visible to handlers as
     ``request.state.request_id`` and echoed in the answer; add the headers every answer carries;
@@ -66,7 +105,7 @@ class RequestLog:
                     json.dumps(
                         {
                             "request_id": request_id,
-                            "method": scope["method"],
+                            "method": "HEAD" if scope.get(HEAD_REQUEST) else scope["method"],
                             "path": scope["path"],
                             "status": status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 2),

@@ -34,12 +34,73 @@ _STATUS_CODES = {
 }
 
 
+# RFC 6750's challenge: every 401 says how to authenticate (RFC 9110 requires one on every 401).
+BEARER_CHALLENGE = 'Bearer realm="roster"'
+INVALID_TOKEN_CHALLENGE = BEARER_CHALLENGE + ', error="invalid_token"'
+JSON_BODY = "application/json (or another application/*+json type)"
+
+
 def problem(
     status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body = {"type": PROBLEM_TYPE + code, "title": title, "status": status, "detail": detail, "code": code}
     body.update({k: v for k, v in extra.items() if k not in body})
+    if status == 401:
+        headers = {"WWW-Authenticate": BEARER_CHALLENGE, **(headers or {})}
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+
+
+def is_json_media_type(media_type: str) -> bool:
+    """``application/json`` or any ``application/*+json`` (``scim+json``, ``merge-patch+json``...),
+    parameters such as ``charset`` aside."""
+    essence = media_type.partition(";")[0].strip().lower()
+    return essence == "application/json" or (essence.startswith("application/") and essence.endswith("+json"))
+
+
+def reads_as_json(content_type: str | None) -> bool:
+    """Whether a request body sent with this ``Content-Type`` is read as JSON: a JSON media type,
+    or none at all. A body without the header is JSON, as GitHub's API reads it (a script that
+    forgets the header still works); that opens no cross-site hole, since a cookie-authenticated
+    write must also carry the ``X-CSRF-Token`` header, which another site cannot send."""
+    if content_type is None or not content_type.strip():
+        return True
+    return is_json_media_type(content_type)
+
+
+def unsupported_media_type(
+    content_type: str | None, accepted: str = JSON_BODY
+) -> errors.UnsupportedMediaType:
+    """The refusal of a body this route does not read, naming what it accepts."""
+    sent = (content_type or "").partition(";")[0].strip() or "none"
+    return errors.UnsupportedMediaType(f"Send the body as {accepted}, not {sent}.")
+
+
+def bearer_challenge(request: Request, exc: errors.Unauthorized) -> str:
+    """The ``WWW-Authenticate`` of a 401: ``error="invalid_token"`` when the request presented a
+    bearer token that was refused (unknown, expired, revoked, or its person no longer active);
+    without one (nothing, a session cookie, credentials in a sign-in body) only the realm, as
+    RFC 6750 asks of a request that carried no bearer token."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    presented = scheme.lower() == "bearer" and bool(value.strip())
+    if presented and not isinstance(exc, errors.InvalidCredentials):
+        return INVALID_TOKEN_CHALLENGE
+    return BEARER_CHALLENGE
+
+
+def roster_problem(request: Request, exc: errors.RosterError) -> JSONResponse:
+    """The problem+json answer of a refusal, with the headers its status calls for."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, errors.TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, errors.Unauthorized):
+        headers["WWW-Authenticate"] = bearer_challenge(request, exc)
+    elif isinstance(exc, errors.UnsupportedMediaType) and request.method == "PATCH":
+        headers["Accept-Patch"] = "application/json"  # RFC 5789: what a PATCH may send instead
+    extra = {
+        k: (str(v) if not isinstance(v, int | float | bool | str | list | dict | None) else v)
+        for k, v in exc.extra.items()
+    }
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers or None, **extra)
 
 
 def _request_id(request: Request) -> str:
@@ -105,6 +166,15 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
                     "description": "Invalid input (problem+json)",
                     "content": _PROBLEM_CONTENT,
                 }
+            if any(map(is_json_media_type, operation.get("requestBody", {}).get("content", {}))):
+                responses.setdefault(
+                    "415",
+                    {
+                        "description": "A body sent in a media type other than JSON "
+                        "(`unsupported_media_type`, problem+json)",
+                        "content": _PROBLEM_CONTENT,
+                    },
+                )
             responses.setdefault(
                 "default", {"description": "A refusal (problem+json)", "content": _PROBLEM_CONTENT}
             )
@@ -114,20 +184,28 @@ def document(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def _body_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """The request's body failed because it was not sent as JSON: a route whose body is a model
+    (not a form) is handed the raw bytes when the ``Content-Type`` is not JSON, and they fail.
+    Checked here, after the route's dependencies, so a caller who is not signed in or not allowed
+    hears that first (as with any invalid input); nothing has run, so nothing changed."""
+    return (
+        isinstance(exc.body, bytes)
+        and bool(exc.body)
+        and not reads_as_json(request.headers.get("content-type"))
+        and any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.RosterError)
     async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
-        headers = None
-        if isinstance(exc, errors.TooManyRequests):
-            headers = {"Retry-After": str(exc.retry_after)}
-        extra = {
-            k: (str(v) if not isinstance(v, int | float | bool | str | list | dict | None) else v)
-            for k, v in exc.extra.items()
-        }
-        return problem(exc.status, exc.code, exc.title, exc.detail, headers=headers, **extra)
+        return roster_problem(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _body_not_json(request, exc):
+            return roster_problem(request, unsupported_media_type(request.headers.get("content-type")))
         problems = field_errors(exc.errors())
         first = problems[0] if problems else {"field": None, "message": "invalid"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else str(first["message"])

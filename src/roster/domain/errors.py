@@ -73,6 +73,12 @@ class PayloadTooLarge(RosterError):
     status, code, title = 413, "too_large", "Too large"
 
 
+class UnsupportedMediaType(RosterError):
+    """A request body in a media type the route does not read (JSON sent as text/plain)."""
+
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
 class OrganizationExists(Conflict):
     code, title = "organization_exists", "An organization with this slug exists"
 

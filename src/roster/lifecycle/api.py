@@ -45,7 +45,7 @@ from roster.lifecycle.schemas import (
     invitation_out,
 )
 from roster.lifecycle.seats import get_seat_ledger
-from roster.problems import field_errors
+from roster.problems import field_errors, reads_as_json, unsupported_media_type
 from roster.settings import Settings
 
 router = APIRouter(tags=["lifecycle"])
@@ -128,7 +128,7 @@ async def bulk_invitations(
     position,department``). Each row succeeds or fails on its own: its address first
     (``invalid_email``, ``email_in_use``, ``email_belongs_to_dismissed_user`` with ``user_id``),
     then its department (by name or id; ``unknown_department`` when no single one has it, since
-    departments are not created from the file)."""
+    departments are not created from the file). Any other body is 415 ``unsupported_media_type``."""
     content_type = request.headers.get("content-type", "")
     rows: list[Any]
     if content_type.startswith("multipart/form-data"):
@@ -144,6 +144,8 @@ async def bulk_invitations(
             # As the JSON form's ``role`` is checked: the whole request, not each row.
             raise errors.ValidationFailed("The role must be admin or employee.", field="role")
         rows = invitations.parse_invitation_csv(data)
+    elif not reads_as_json(content_type):
+        raise unsupported_media_type(content_type, "application/json, or a CSV file as multipart/form-data")
     else:
         try:
             body = BulkInvitationIn.model_validate_json(await request.body())

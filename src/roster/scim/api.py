@@ -36,6 +36,7 @@ from roster.accounts.service import use_is_due
 from roster.concurrency import run_sync, run_writing, writer_thread_is_busy
 from roster.db.engine import PointReads, WriterBusy, WritesNow
 from roster.domain import errors
+from roster.problems import reads_as_json, unsupported_media_type
 from roster.scim import filters, schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
 
@@ -247,8 +248,15 @@ async def scim_point_read(request: Request, work: Callable[[service.ReadContext]
     return await scim_call(request, work)
 
 
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """A request's JSON object (any JSON media type); invalidSyntax when it is not one."""
+SCIM_BODY = f"{SCIM_MEDIA_TYPE} (or application/json)"
+
+
+def parse_body(raw: bytes, content_type: str | None = None) -> dict[str, Any]:
+    """A request's JSON object; 415 when it was sent as another media type than JSON (RFC 7644
+    §3.1: ``application/scim+json``, and ``application/json`` too; as the API, none at all is read
+    as JSON), invalidSyntax when it is not a JSON object."""
+    if raw and not reads_as_json(content_type):
+        raise unsupported_media_type(content_type, SCIM_BODY)
     try:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
@@ -267,10 +275,11 @@ async def scim_call_with_body(
     """``scim_call`` for a request with a JSON body, which is parsed only once the caller is known
     (an unauthenticated request is answered 401 whatever it sent)."""
     raw = await request.body()
-    return await scim_call(request, lambda ctx: work(ctx, parse_body(raw)), writes=writes)
+    content_type = request.headers.get("content-type")
+    return await scim_call(request, lambda ctx: work(ctx, parse_body(raw, content_type)), writes=writes)
 
 
-_STATUS_OF_ROSTER_ERROR = {401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 429: 429, 503: 503}
+_STATUS_OF_ROSTER_ERROR = {401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 415: 415, 429: 429, 503: 503}
 
 
 async def _scim_exception(request: Request, exc: Exception) -> Response:
@@ -287,7 +296,10 @@ async def _roster_error(request: Request, exc: Exception) -> Response:
         scim_type = "uniqueness"
     elif status_code == 400:
         scim_type = "invalidValue"
-    return scim_error(status_code, exc.detail, scim_type)
+    headers = None
+    if status_code == 415 and request.method == "PATCH":
+        headers = {"Accept-Patch": SCIM_MEDIA_TYPE}  # RFC 5789: what a PATCH may send instead
+    return scim_error(status_code, exc.detail, scim_type, headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
