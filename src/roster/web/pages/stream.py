@@ -82,6 +82,15 @@ def _audience(choices: Choices, actor: User) -> list[uuid.UUID] | None:
     return people
 
 
+def _people(choices: Choices, actor: User) -> dict[str, Any]:
+    """The people a post's form names, as ``create_post`` and ``edit_post`` take them."""
+    return {
+        "mentions": _ids(choices.mentions),
+        "tags": _ids(choices.tags),
+        "audience": _audience(choices, actor),
+    }
+
+
 PICKERS = ("tags", "audience", "visibility")
 
 
@@ -191,14 +200,7 @@ def create_post(
     choices = _choices(mentions, tags, visibility, audience)
     try:
         with session.begin_nested():
-            service.create_post(
-                session,
-                actor=principal.user,
-                body=body,
-                mentions=_ids(choices.mentions),
-                tags=_ids(choices.tags),
-                audience=_audience(choices, principal.user),
-            )
+            service.create_post(session, actor=principal.user, body=body, **_people(choices, principal.user))
     except errors.RosterError as exc:
         return stream_page(
             request,
@@ -374,13 +376,7 @@ def edit_post(
     try:
         with session.begin_nested():
             service.edit_post(
-                session,
-                post,
-                actor=principal.user,
-                body=body,
-                mentions=_ids(choices.mentions),
-                tags=_ids(choices.tags),
-                audience=_audience(choices, principal.user),
+                session, post, actor=principal.user, body=body, **_people(choices, principal.user)
             )
     except errors.RosterError as exc:
         return post_edit_page(
