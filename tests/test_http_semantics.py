@@ -253,14 +253,8 @@ def test_head_answers_as_get_on_every_get_route_without_a_body(app: FastAPI, db:
     api, page, scim = auth(db, o.admin), _session_cookie(db, o.admin), _scim_token(db, o)
     routes = _get_routes(app)
     assert len(routes) > 60
-    requests = []
-    for route in routes:
-        url = _url(route, scim_values if route.access == "scim" else values)
-        headers = _credentials(route, api, page, scim)
-        requests += [("GET", url, headers), ("HEAD", url, headers)]
-    answers = _send(app, requests)
     succeeded = 0
-    for route, get, head in zip(routes, answers[::2], answers[1::2], strict=True):
+    for route, get, head in _get_and_head(app, routes, values, scim_values, (api, page, scim)):
         _assert_head_answers_as_get(route, get, head)
         succeeded += get.status_code == 200 and len(get.content) > 0
     assert succeeded > 50
@@ -284,6 +278,23 @@ def test_head_answers_as_get_on_every_get_route_without_a_body(app: FastAPI, db:
     assert signed_out.status_code == 204  # the token still worked: HEAD did not sign out
 
 
+def _get_and_head(
+    app: FastAPI,
+    routes: list[Route],
+    values: dict[str, Any],
+    scim_values: dict[str, Any],
+    credentials: tuple[Any, Any, Any],
+) -> list[tuple[Route, Any, Any]]:
+    """Each route with its GET answer and its HEAD answer, sent with the route's own credentials."""
+    requests = []
+    for route in routes:
+        url = _url(route, scim_values if route.access == "scim" else values)
+        headers = _credentials(route, *credentials)
+        requests += [("GET", url, headers), ("HEAD", url, headers)]
+    answers = _send(app, requests)
+    return list(zip(routes, answers[::2], answers[1::2], strict=True))
+
+
 def test_head_keeps_the_authentication_and_scoping_of_get(app: FastAPI, db: Session) -> None:
     mine, theirs = make_org(db), make_org(db)
     values = {name: maker(db, mine) for name, maker in OBJECT_MAKERS.items()}
@@ -294,13 +305,7 @@ def test_head_keeps_the_authentication_and_scoping_of_get(app: FastAPI, db: Sess
         (auth(db, theirs.admin), _session_cookie(db, theirs.admin), _scim_token(db, theirs)),
     ]
     for api, page, scim in callers:
-        requests = []
-        for route in routes:
-            url = _url(route, scim_values if route.access == "scim" else values)
-            headers = _credentials(route, api, page, scim)
-            requests += [("GET", url, headers), ("HEAD", url, headers)]
-        answers = _send(app, requests)
-        for route, get, head in zip(routes, answers[::2], answers[1::2], strict=True):
+        for route, get, head in _get_and_head(app, routes, values, scim_values, (api, page, scim)):
             _assert_head_answers_as_get(route, get, head)
             if not api and route.access != "public":
                 assert head.status_code in (401, 303), f"{route.path}: {head.status_code}"
