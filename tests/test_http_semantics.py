@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, LargeBinary, event, select
 from sqlalchemy.orm import Session
@@ -28,6 +29,7 @@ from roster.accounts.models import User
 from roster.db.base import Base
 from roster.domain.users import Role
 from roster.lifecycle.users import dismiss_user
+from roster.middleware import HeadAsGet
 from roster.scim.tokens import create_scim_token
 from roster.stream.models import Post
 from tests.factories import PASSWORD, OrgWithAdmin, auth, make_org, make_user
@@ -328,12 +330,19 @@ def statements(connection: Connection) -> Iterator[list[str]]:
     event.remove(connection, "before_cursor_execute", count)
 
 
+# The GET routes whose body is streamed, produced after the headers are sent.
+STREAMED = {f"{API}/files/{{file_id}}/content", f"{API}/audit/export.csv"}
+
+
 def test_head_does_the_work_of_one_get(app: FastAPI, db: Session, statements: list[str]) -> None:
+    """GET's work once; for a streamed answer, only the work before its headers (a streamed
+    body is produced after them, and HEAD stops it there)."""
     o = make_org(db)
     values = {name: maker(db, o) for name, maker in OBJECT_MAKERS.items()}
     headers = auth(db, o.admin)
     db.flush()
     _send(app, [("GET", f"{API}/me", headers)])  # records the token's use, once a minute
+    streamed = 0
     for route in [r for r in api_routes(app) if r.method == "GET" and not is_page(r)]:
         url = _url(route, values)
         counts = {}
@@ -341,7 +350,45 @@ def test_head_does_the_work_of_one_get(app: FastAPI, db: Session, statements: li
             statements.clear()
             answer = _send(app, [(method, url, headers)])[0]
             counts[method] = (answer.status_code, [s.split()[0] for s in statements])
-        assert counts["HEAD"] == counts["GET"], f"{route.path}: {counts}"
+        (get_status, get_work), (head_status, head_work) = counts["GET"], counts["HEAD"]
+        assert head_status == get_status, f"{route.path}: {counts}"
+        if route.path in STREAMED:
+            streamed += get_status == 200 and head_work != get_work
+            assert get_work[: len(head_work)] == head_work, f"{route.path}: {counts}"
+        else:
+            assert head_work == get_work, f"{route.path}: {counts}"
+    assert streamed == 1  # the audit export (a file's content needs no statement after its headers)
+    # The export's query runs after its headers: HEAD does not run it.
+    statements.clear()
+    _send(app, [("HEAD", f"{API}/audit/export.csv", headers)])
+    assert not [s for s in statements if "audit_events" in s]
+
+
+def test_head_stops_a_streamed_answer_after_its_headers() -> None:
+    """An endless stream: GET would never end; HEAD answers with the headers and is done."""
+    produced = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal produced
+        while True:
+            produced += 1
+            yield b"x" * 1024
+            await anyio.sleep(0)
+
+    inner = FastAPI()
+
+    @inner.get("/stream")
+    def stream() -> StreamingResponse:
+        return StreamingResponse(endless(), media_type="text/plain", headers={"X-Kind": "endless"})
+
+    async def head() -> Answer:
+        with anyio.fail_after(5):
+            return await _call(HeadAsGet(inner), "HEAD", "/stream", {})  # type: ignore[arg-type]
+
+    answer = anyio.run(head)
+    assert answer.status_code == 200 and answer.headers["x-kind"] == "endless"
+    assert answer.content == b""
+    assert produced <= 2
 
 
 def test_head_is_logged_as_head_and_not_documented_as_an_operation(

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
+import anyio
 from fastapi import HTTPException
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,6 +46,11 @@ class HeadAsGet:
     OpenAPI document stay as they are, and the pages, the API, the SCIM server and the static files
     are all covered. A path without GET still answers 405 (its ``Allow`` names its methods).
     The scope is copied, not changed: the server still knows the request was HEAD.
+
+    A streamed answer (a file's content, the audit export) is stopped once its headers are out:
+    the application is told the client has gone, as when a downloader hangs up, so HEAD does not
+    read a file or run an export only to throw the bytes away. Its last (empty) body message is
+    then sent here.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -59,14 +65,37 @@ class HeadAsGet:
             for name, value in (scope.get("extensions") or {}).items()
             if name not in _BODY_SENDING_EXTENSIONS
         }
-        as_get = {**scope, "method": "GET", "extensions": extensions, HEAD_REQUEST: True}
+        # Spec 2.3: a streamed response listens for the disconnect below (2.4 would only notice
+        # one when a send fails, which here none does).
+        asgi = {**(scope.get("asgi") or {}), "spec_version": "2.3"}
+        as_get = {**scope, "method": "GET", "asgi": asgi, "extensions": extensions, HEAD_REQUEST: True}
+        headers_sent = anyio.Event()
+        finished = False
+        requested = False
+
+        async def receive_until_headers_sent() -> Message:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return await receive()
+            await headers_sent.wait()
+            return {"type": "http.disconnect"}
 
         async def send_headers_only(message: Message) -> None:
-            if message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
+            nonlocal finished
+            if message["type"] == "http.response.start":
+                await send(message)
+                headers_sent.set()
+            elif message["type"] == "http.response.body" and not finished:
+                finished = not message.get("more_body", False)
+                if finished:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            elif message["type"] != "http.response.body":
+                await send(message)
 
-        await self.app(as_get, receive, send_headers_only)
+        await self.app(as_get, receive_until_headers_sent, send_headers_only)
+        if headers_sent.is_set() and not finished:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class RequestLog:
