@@ -30,7 +30,7 @@ from roster.db.base import Base
 from roster.domain.users import Role
 from roster.lifecycle.users import dismiss_user
 from roster.middleware import HeadAsGet
-from roster.scim.tokens import create_scim_token
+from roster.scim.tokens import create_scim_token, revoke_scim_token
 from roster.stream.models import Post
 from tests.factories import PASSWORD, OrgWithAdmin, auth, make_org, make_user
 from tests.routes import (
@@ -47,6 +47,8 @@ from tests.routes import (
 API = "/api/v1"
 CHALLENGE = 'Bearer realm="roster"'
 INVALID_TOKEN = 'Bearer realm="roster", error="invalid_token"'
+SCIM_CHALLENGE = 'Bearer realm="SCIM"'
+SCIM_INVALID_TOKEN = 'Bearer realm="SCIM", error="invalid_token"'
 BROWSER = {"Accept": "text/html"}
 # Headers that differ between any two answers, or that HEAD may leave out.
 VOLATILE = {"x-request-id", "set-cookie", "etag", "content-length", "date"}
@@ -215,6 +217,29 @@ def test_wrong_credentials_at_sign_in_carry_the_challenge_without_an_error(
         )
         assert answer.status_code == 401 and answer.json()["code"] == "invalid_credentials"
         assert answer.headers["www-authenticate"] == CHALLENGE
+
+
+def test_every_401_of_scim_says_how_to_authenticate(app: FastAPI, client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    issued = create_scim_token(db, o.org.id, actor=o.admin, name="idp")
+    revoked = {"Authorization": f"Bearer {issued.secret}"}
+    revoke_scim_token(db, issued.token, actor=o.admin)
+    routes = scim_routes(app)
+    assert len(routes) > 10
+    for route in routes:
+        for headers, challenge in (
+            ({}, SCIM_CHALLENGE),
+            ({"Authorization": "Basic YTpi"}, SCIM_CHALLENGE),  # not a bearer token: only the realm
+            ({"Authorization": "Bearer not-a-token"}, SCIM_INVALID_TOKEN),
+            (revoked, SCIM_INVALID_TOKEN),
+        ):
+            body = {"json": {}} if route.method in ("POST", "PUT", "PATCH") else {}
+            answer = client.request(route.method, _url(route, {}), headers=headers, **body)  # type: ignore[arg-type]
+            where = f"{route.method} {route.path} {headers}"
+            assert answer.status_code == 401, f"{where}: {answer.status_code}"
+            assert answer.headers.get("www-authenticate") == challenge, f"{where}: {answer.headers}"
+            if route.method != "HEAD":
+                assert answer.json()["status"] == "401"
 
 
 # --- HEAD ---------------------------------------------------------------------------------------

@@ -282,9 +282,21 @@ async def scim_call_with_body(
 _STATUS_OF_ROSTER_ERROR = {401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 415: 415, 429: 429, 503: 503}
 
 
+SCIM_CHALLENGE = 'Bearer realm="SCIM"'
+
+
+def _challenge(request: Request) -> dict[str, str]:
+    """RFC 6750's challenge of a 401: ``error="invalid_token"`` when a bearer token was sent and
+    refused, the realm alone when none was sent."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return {"WWW-Authenticate": SCIM_CHALLENGE + ', error="invalid_token"'}
+    return {"WWW-Authenticate": SCIM_CHALLENGE}
+
+
 async def _scim_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SCIMException)
-    headers = {"WWW-Authenticate": 'Bearer realm="SCIM"'} if exc.status == 401 else None
+    headers = _challenge(request) if exc.status == 401 else None
     return scim_error(exc.status, exc.detail, exc.scim_type or None, headers)
 
 
@@ -296,7 +308,7 @@ async def _roster_error(request: Request, exc: Exception) -> Response:
         scim_type = "uniqueness"
     elif status_code == 400:
         scim_type = "invalidValue"
-    headers = None
+    headers = _challenge(request) if status_code == 401 else None
     if status_code == 415 and request.method == "PATCH":
         headers = {"Accept-Patch": SCIM_MEDIA_TYPE}  # RFC 5789: what a PATCH may send instead
     return scim_error(status_code, exc.detail, scim_type, headers)
