@@ -13,7 +13,7 @@ from roster.accounts import service as accounts
 from roster.domain import errors
 from roster.domain.users import Role
 from roster.lifecycle import deletion
-from roster.lifecycle.deletion_models import Authorship
+from roster.lifecycle.deletion_models import Authorship, LifecycleOperation
 from roster.lifecycle.users import dismiss_user
 from roster.references import Disposition, content_references
 from tests.deletion_support import audit_actions, make_busy, references_to, row_counts, snapshot
@@ -186,6 +186,26 @@ def test_transfer_refusals(db: Session) -> None:
         with pytest.raises(error):
             deletion.transfer_references(db, leaver, to=to, actor=o.admin, kinds=kinds)  # type: ignore[arg-type]
         assert audit_actions(db, o.org.id) == events
+
+
+def test_a_handover_with_nothing_to_move_changes_and_records_nothing(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    idle, successor = make_user(db, o.org), make_user(db, o.org)
+    events = audit_actions(db, o.org.id)
+    operations = db.scalar(select(func.count()).select_from(LifecycleOperation))
+    before = snapshot(db)
+
+    result = deletion.transfer_references(db, idle, to=successor, actor=o.admin)
+    assert result.moved == {} and result.kept_closed == {} and result.kept_duplicate == {}
+    answer = client.post(
+        f"/api/v1/users/{idle.id}/transfer", json={"to_id": str(successor.id)}, headers=auth(db, o.admin)
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["moved"] == {}
+
+    assert snapshot(db) == before
+    assert audit_actions(db, o.org.id) == events
+    assert db.scalar(select(func.count()).select_from(LifecycleOperation)) == operations
 
 
 def test_the_api_transfers_and_lists_the_authorship_map(client: TestClient, db: Session) -> None:

@@ -641,6 +641,15 @@ def test_work_is_handed_over_without_deleting_anyone(
     db.expire_all()
     assert tasks.get_task(db, o.admin, task.id).responsible_id == successor.id
     assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
+    again = post(
+        client,
+        f"/people/{leaver.id}/transfer",
+        csrf,
+        {"kinds": ["tasks.task.responsible"], "to_id": str(successor.id)},
+    )
+    assert (
+        "Nothing was handed over: Lee Leaver holds none of the chosen work that is still open." in again.text
+    )
 
 
 def test_a_handover_page_leaves_closed_tasks_unless_ticked(

@@ -1371,7 +1371,8 @@ def transfer_references(
     an active user without deleting anyone; ``originally_by`` keeps only what the map says was
     originally that person's. Of work with an end (tasks, leads), only what is still open moves
     unless ``include_closed``: a done task or a won lead stays with whoever had it. Recorded in
-    the map and the audit log."""
+    the map and the audit log; a handover that finds nothing to move changes and records
+    nothing."""
     accounts.lock_organization(session, from_user.org_id)
     if to.org_id != from_user.org_id:
         raise errors.UnknownUser("No such user in this organization.", field="to_id")
@@ -1454,6 +1455,11 @@ def transfer_references(
         )
         counts.add(counts.moved, ref.kind, moved)
         counts.add(counts.hidden, ref.kind, hidden)
+    if not counts.moved and not counts.hidden:
+        # Nothing changed hands: no operation and no audit event for a handover that did nothing.
+        session.delete(op)
+        _finish(session)
+        return TransferResult(moved={}, kept_closed=kept_closed, kept_duplicate=kept_duplicate)
     op.dispositions = {
         **op.dispositions,
         "moved": counts.moved,

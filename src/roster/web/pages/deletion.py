@@ -714,11 +714,14 @@ def transfer(
     count = sum(handed.moved.values())
     kept = sum(handed.kept_closed.values())
     source_name, to_name = names_apart(user, to)
-    message = (
-        f"{count} item of {source_name} now belongs to {to_name}."
-        if count == 1
-        else f"{count} items of {source_name} now belong to {to_name}."
-    )
+    if count == 0:
+        message = f"Nothing was handed over: {source_name} holds none of the chosen work" + (
+            " that is still open." if not closed_too else "."
+        )
+    elif count == 1:
+        message = f"1 item of {source_name} now belongs to {to_name}."
+    else:
+        message = f"{count} items of {source_name} now belong to {to_name}."
     if kept:
         message += f" {kept} closed item{'s' if kept != 1 else ''} (done tasks, won or lost leads) stayed with {source_name}."
     doubled = sum(handed.kept_duplicate.values())
