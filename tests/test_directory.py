@@ -140,6 +140,19 @@ def test_the_directory_is_scoped_to_the_organization(client: TestClient, db: Ses
     assert client.get(f"{API}/users/{stranger.id}", headers=me).status_code == 404
 
 
+def test_a_display_name_made_from_the_address_follows_the_first_name_given(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db)
+    nameless = make_user(db, o.org, first_name="", last_name="")
+    nameless.display_name = nameless.email.split("@")[0]
+    db.flush()
+    body = _ok(
+        client.patch(f"{API}/users/{nameless.id}", json={"first_name": "Nia"}, headers=auth(db, nameless))
+    )
+    assert body["display_name"] == "Nia"
+
+
 def test_people_edit_their_own_profile_and_not_others(client: TestClient, db: Session) -> None:
     o = make_org(db)
     erin = make_user(db, o.org, first_name="Erin", last_name="Old")

@@ -813,6 +813,52 @@ def test_entra_id_patch_shapes(client: TestClient, db: Session, org: OrgWithAdmi
     assert "title" not in removed.json()
 
 
+def test_a_patched_name_carries_a_composed_display_name_with_it(
+    client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]
+) -> None:
+    created = new_user(client, h, "jane@x.test", given="Jane", family="Doe")
+    url = f"{USERS}/{created['id']}"
+    assert created["displayName"] == "Jane Doe"
+    renamed = patch(client, h, url, {"op": "Replace", "path": "name.familyName", "value": "Poe"})
+    assert renamed.status_code == 200, renamed.text
+    assert renamed.json()["displayName"] == "Jane Poe"
+    found = client.get("/api/v1/users/autocomplete", params={"q": "poe"}, headers=auth(db, org.admin)).json()
+    assert [u["display_name"] for u in found] == ["Jane Poe"]
+    # The API's own edit of the name still carries it along afterwards.
+    edited = client.patch(
+        f"/api/v1/users/{created['id']}", json={"last_name": "Rest"}, headers=auth(db, org.admin)
+    )
+    assert edited.json()["display_name"] == "Jane Rest"
+    # A display name the identity provider chose stays through a change of name ...
+    patch(client, h, url, {"op": "Replace", "path": "displayName", "value": "JD"})
+    kept = patch(client, h, url, {"op": "Replace", "path": "name.givenName", "value": "Janet"})
+    assert kept.json()["displayName"] == "JD" and kept.json()["name"]["givenName"] == "Janet"
+    # ... and a name and display name sent together are both taken.
+    both = patch(
+        client,
+        h,
+        url,
+        {"op": "Replace", "path": "name.givenName", "value": "Jo"},
+        {"op": "Replace", "path": "displayName", "value": "Jo R."},
+    )
+    assert both.json()["displayName"] == "Jo R."
+
+
+def test_a_person_created_without_a_name_is_named_by_the_first_name_sent(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    created = client.post(
+        USERS,
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "nameless@x.test"},
+        headers=h,
+    ).json()
+    assert created["displayName"] == "nameless"
+    named = patch(
+        client, h, f"{USERS}/{created['id']}", {"op": "add", "path": "name.givenName", "value": "Nia"}
+    )
+    assert named.json()["displayName"] == "Nia"
+
+
 def test_okta_patch_shapes(client: TestClient, db: Session, org: OrgWithAdmin, h: dict[str, str]) -> None:
     created = new_user(client, h, "okta@x.test")
     url = f"{USERS}/{created['id']}"

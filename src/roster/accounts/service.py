@@ -67,6 +67,13 @@ def compose_display_name(first_name: str, last_name: str, fallback: str = "") ->
     return name or fallback
 
 
+def display_name_follows_name(display_name: str, first_name: str, last_name: str, email: str | None) -> bool:
+    """Whether a display name is the one composed from the name (or, with no name, from the
+    address), so that it follows a change of name; any other was chosen, and stays."""
+    fallback = email.split("@")[0] if email else ""
+    return display_name in ("", compose_display_name(first_name, last_name, fallback))
+
+
 def check_password(password: str, *, field: str = "password") -> None:
     """WeakPassword, naming the request's ``field``, unless the password is strong enough."""
     problem = password_problem(password)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from roster.accounts.models import User
 from roster.accounts.service import (
     compose_display_name,
+    display_name_follows_name,
     email_key,
     get_user,
     lock_organization,
@@ -83,14 +84,18 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
             if value != getattr(user, name):
                 setattr(user, name, value)
                 updated[name] = value
-    if ("first_name" in updated or "last_name" in updated) and "display_name" not in changes:
-        # A display name that was the composed name follows the name; a chosen one stays.
-        composed_before = compose_display_name(before["first_name"], before["last_name"])
-        if before["display_name"] in ("", composed_before):
-            fallback = user.email.split("@")[0] if user.email else before["display_name"]
-            user.display_name = compose_display_name(user.first_name, user.last_name, fallback)
-            if user.display_name != before["display_name"]:
-                updated["display_name"] = user.display_name
+    # A display name that was the composed name follows the name; a chosen one stays.
+    if (
+        ("first_name" in updated or "last_name" in updated)
+        and "display_name" not in changes
+        and display_name_follows_name(
+            before["display_name"], before["first_name"], before["last_name"], user.email
+        )
+    ):
+        fallback = user.email.split("@")[0] if user.email else before["display_name"]
+        user.display_name = compose_display_name(user.first_name, user.last_name, fallback)
+        if user.display_name != before["display_name"]:
+            updated["display_name"] = user.display_name
 
     if "department_id" in changes and changes["department_id"] != user.primary_department_id:
         if changes["department_id"] is not None:

@@ -987,6 +987,10 @@ def patch_user(ctx: ScimContext, user: User, body: dict[str, Any]) -> User:
     """PATCH: the operations are applied to the User as SCIM shows it, then it is replaced."""
     operations = read_patch(body)
     resource = render_user(ctx, user)
+    if accounts.display_name_follows_name(user.display_name, user.first_name, user.last_name, user.email):
+        # Composed from the name, it follows the name: left out, it is composed again from the
+        # name the operations leave (unless they set a displayName themselves).
+        resource.pop("displayName", None)
     # Roster keeps one address, so it is the primary one: an added value marked primary replaces
     # it (RFC 7644 §3.5.2: the others' primary turns false), an added value that is not primary
     # is not kept, and emails[primary eq true] finds it.
