@@ -30,6 +30,7 @@ from roster.db.base import Base
 from roster.domain.users import Role
 from roster.lifecycle.users import dismiss_user
 from roster.middleware import HeadAsGet
+from roster.scim.api import NOT_IMPLEMENTED
 from roster.scim.tokens import create_scim_token, revoke_scim_token
 from roster.stream.models import Post
 from tests.factories import PASSWORD, OrgWithAdmin, auth, make_org, make_user
@@ -528,7 +529,11 @@ def test_every_scim_route_with_a_body_refuses_another_media_type_and_changes_not
     values = {name: maker(db, o) for name, maker in SCIM_OBJECT_MAKERS.items()}
     headers = _scim_token(db, o)
     assert client.get("/scim/v2/Users", headers=headers).status_code == 200  # the token's use, recorded now
-    routes = [r for r in scim_routes(app) if r.method in ("POST", "PUT", "PATCH")]
+    routes = [
+        r
+        for r in scim_routes(app)
+        if r.method in ("POST", "PUT", "PATCH") and r.path.removeprefix("/scim/v2") not in NOT_IMPLEMENTED
+    ]
     assert len(routes) >= 7
     before = _snapshot(db)
     for route in routes:

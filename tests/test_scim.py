@@ -211,6 +211,21 @@ def test_unknown_endpoints_answer_scim_404s(client: TestClient, h: dict[str, str
     assert_scim_error(client.get("/scim/v2/Schemas/urn:nope", headers=h), 404)
 
 
+def test_bulk_and_me_answer_501_not_implemented(client: TestClient, h: dict[str, str]) -> None:
+    bulk = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": []}
+    assert (
+        "Bulk operations are not supported"
+        in assert_scim_error(client.post("/scim/v2/Bulk", json=bulk, headers=h), 501)["detail"]
+    )
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        assert (
+            "/Me is not supported"
+            in assert_scim_error(client.request(method, "/scim/v2/Me", headers=h), 501)["detail"]
+        )
+    assert client.get("/scim/v2/ServiceProviderConfig", headers=h).json()["bulk"]["supported"] is False
+    assert_scim_error(client.post("/scim/v2/Bulk", json=bulk), 401)  # nothing for a caller without a token
+
+
 # --- create and uniqueness -----------------------------------------------------------------------
 
 

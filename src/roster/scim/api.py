@@ -561,6 +561,22 @@ async def search_everything(request: Request) -> Response:
     )
 
 
+# Endpoints of RFC 7644 that Roster does not offer: 501, as §3.7 (bulk) and §3.11 (/Me) ask, to
+# a caller with a token (ServiceProviderConfig says bulk is not supported).
+NOT_IMPLEMENTED = {
+    "/Bulk": "Bulk operations are not supported (see ServiceProviderConfig): send each request on its own.",
+    "/Me": "/Me is not supported: SCIM tokens belong to an identity provider, not to a person.",
+}
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _not_implemented(detail: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return await scim_point_read(request, lambda ctx: scim_error(501, detail))
+
+    return endpoint
+
+
 def create_scim_app(parent: FastAPI) -> Starlette:
     """The SCIM server, sharing the parent application's settings and database sessions.
 
@@ -574,6 +590,10 @@ def create_scim_app(parent: FastAPI) -> Starlette:
         Route("/.search", search_everything, methods=["POST"]),
         *_resource_routes(USERS),
         *_resource_routes(GROUPS),
+        *(
+            Route(path, _not_implemented(detail), methods=ALL_METHODS)
+            for path, detail in NOT_IMPLEMENTED.items()
+        ),
     ]
     app = Starlette(routes=routes, exception_handlers=ERROR_HANDLERS)
     app.state = parent.state
