@@ -19,6 +19,7 @@ from roster.domain.users import Role
 from roster.lifecycle import deletion
 from roster.lifecycle.audit import verify_chain
 from roster.lifecycle.deletion import DispositionPlan
+from roster.lifecycle.models import AuditEvent
 from roster.references import Disposition
 from tests.deletion_support import audit_actions, make_busy, references_to, rows_hidden, snapshot
 from tests.factories import PASSWORD, auth, make_org, make_user
@@ -101,6 +102,11 @@ def test_erasure_leaves_nothing_readable_of_the_person(client: TestClient, db: S
     actions = audit_actions(db, o.org.id)
     assert actions[-1] == "user.erased"
     assert "audit.redacted" in actions
+    # Each redaction event attests rewrites: none is written for a pass that rewrote nothing.
+    redactions = db.scalars(
+        select(AuditEvent).where(AuditEvent.org_id == o.org.id, AuditEvent.action == "audit.redacted")
+    ).all()
+    assert redactions and all(r.details["events"] > 0 for r in redactions)
     assert verify_chain(db, o.org.id).ok
     with pytest.raises(errors.RestoreWindowPassed):
         deletion.restore_user(db, person, actor=o.admin)

@@ -256,7 +256,7 @@ def redact_user(
     name from it (and the names the log recorded for them, the addresses an administrator changed
     from, and any extra ``names``). Whole values
     equal to a first or last name are replaced too. The redaction is itself an event, which
-    attests every rewrite.
+    attests every rewrite; where nothing needed rewriting, none is written.
     """
     user = session.get(User, (org_id, user_id))
     found: set[str] = {n.strip() for n in names if n and len(n.strip()) >= 3}
@@ -317,6 +317,8 @@ def redact_user(
         new_digest = personal_digest_of(actor_display, subject_display, details)
         rewrites.append((event, actor_display, subject_display, details, new_digest))
 
+    if not rewrites:
+        return 0  # nothing to attest: no redaction event (an erasure records its own)
     # The redaction event is appended first so its seq is known; it attests exactly these rewrites.
     redaction = record_event(
         session,
