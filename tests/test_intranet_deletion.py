@@ -116,8 +116,9 @@ def test_deleting_and_restoring_a_busy_person_brings_every_row_back(
     else:
         expected_author = w["heir"] if default is Disposition.SUCCESSOR else w["system"]
         assert own.json()["author"]["id"] == str(expected_author.id)
-        # Mentions and messages never go to a successor: they fall back to the System User.
-        assert theirs["body"] == "Thanks @System User"
+        # Mentions and messages never go to a successor: they fall back to the System User, which
+        # names nobody in someone else's text.
+        assert theirs["body"] == "Thanks @Former employee" and theirs["mentions"] == []
         assert group["items"][0]["sender"]["id"] == str(w["system"].id)
     assert chat["total"] == 0  # the conversation is no longer with that account
     assert "Busy" not in client.get(f"{API}/stream", headers=f).text

@@ -457,10 +457,16 @@ def test_a_deleted_persons_content_shows_where_it_moved_and_hidden_mentions_lose
     assert [m["id"] for m in shown["mentions"]] == [str(kept.id)]
     assert "Ida" not in client.get(f"{API}/stream", headers=auth(db, kept)).text
 
-    # A mention moved to the System User renders as the System User.
+    # A mention or tag moved to the System User names nobody: "@Former employee", and no tag.
     db.execute(update(PostMention).where(PostMention.user_id == kept.id).values(user_id=system.id))
+    db.add(PostTag(org_id=o.org.id, post_id=uuid.UUID(post["id"]), user_id=system.id))
+    db.flush()
     shown = client.get(f"{API}/posts/{post['id']}", headers=auth(db, o.admin)).json()
-    assert shown["body"] == "Hi @Former employee and @System User"
+    assert shown["body"] == "Hi @Former employee and @Former employee"
+    assert shown["body_markup"] == "Hi @Former employee and @Former employee"
+    assert shown["mentions"] == [] and shown["tags"] == []
+    listed = client.get(f"{API}/stream", headers=auth(db, o.admin)).json()["items"]
+    assert [i["body"] for i in listed] == ["Hi @Former employee and @Former employee"]
 
 
 def test_hidden_rows_are_left_out_everywhere(client: TestClient, db: Session) -> None:

@@ -89,10 +89,17 @@ def _refs(ids: list[uuid.UUID], users: dict[uuid.UUID, User], show: bool) -> lis
     return [user_ref(users[i], show_former_names=show) for i in ids if i in users]
 
 
+def _named(ids: list[uuid.UUID], users: dict[uuid.UUID, User]) -> list[uuid.UUID]:
+    """The people a mention or tag names. The System User holds a deleted person's mentions and
+    tags (so a restore gives them back) but names nobody: such a mention reads "@Former
+    employee", as one whose row the deletion hid, and such a tag is not listed."""
+    return [i for i in ids if i in users and not users[i].is_system]
+
+
 def post_out(post: Post, page: PostPage, *, show_former_names: bool) -> PostOut:
     """A post as the API shows it, from a page loaded by ``load_post_page``."""
     rows = page.mentions.get(post.id, [])
-    visible = [r.user_id for r in rows if not r.hidden]
+    visible = _named([r.user_id for r in rows if not r.hidden], page.users)
     mention_refs = _refs(visible, page.users, show_former_names)
     names = {ref.id: ref.display_name for ref in mention_refs}
     body, markup = render_mentions(post.body, rows, names)
@@ -102,7 +109,7 @@ def post_out(post: Post, page: PostPage, *, show_former_names: bool) -> PostOut:
         body=body,
         body_markup=markup,
         mentions=mention_refs,
-        tags=_refs(page.tags.get(post.id, []), page.users, show_former_names),
+        tags=_refs(_named(page.tags.get(post.id, []), page.users), page.users, show_former_names),
         visibility=post.audience,  # type: ignore[arg-type]
         audience=_refs(page.audience.get(post.id, []), page.users, show_former_names),
         created_at=post.created_at,
@@ -116,7 +123,7 @@ def post_out(post: Post, page: PostPage, *, show_former_names: bool) -> PostOut:
 def comment_out(comment: Comment, page: CommentPage, *, show_former_names: bool) -> CommentOut:
     """A comment as the API shows it, from a page loaded by ``load_comment_page``."""
     rows = page.mentions.get(comment.id, [])
-    visible = [r.user_id for r in rows if not r.hidden]
+    visible = _named([r.user_id for r in rows if not r.hidden], page.users)
     mention_refs = _refs(visible, page.users, show_former_names)
     body, markup = render_mentions(comment.body, rows, {r.id: r.display_name for r in mention_refs})
     return CommentOut(

@@ -188,7 +188,11 @@ def excerpt_with_mentions(
     for row_id, user_id, owner_id in mentions:
         rows.setdefault(owner_id, []).append(MentionRow(row_id, user_id, hidden=False))
     people = load_users(session, org_id, {m.user_id for found in rows.values() for m in found})
-    names = {u.id: u.display_name for u in people.values() if u.status != UserStatus.DELETED.value}
+    names = {
+        u.id: u.display_name
+        for u in people.values()
+        if u.status != UserStatus.DELETED.value and not u.is_system  # the System User names nobody
+    }
     excerpts = {}
     for text_id, stored in bodies.items():
         plain, _ = render_mentions(stored, rows.get(text_id, []), names)
