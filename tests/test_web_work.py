@@ -664,3 +664,34 @@ def test_the_tasks_page_lists_overdue_tasks_only_on_request(
     )
     db.flush()
     assert "Nothing overdue" in client.get("/tasks?overdue=1", headers=HTML).text
+
+
+def test_the_task_list_works_with_people_other_than_the_responsible_one_and_the_system_user(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user, transfer_references
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    mei = make_user(db, o.org, first_name="Mei", last_name="Chen")
+    gone = make_user(db, o.org, first_name="Gus", last_name="Gone")
+    pat = make_user(db, o.org, first_name="Pat", last_name="Partner")
+    task = tasks.create_task(
+        db,
+        actor=o.admin,
+        title="Migrate invoices",
+        responsible_id=leaver.id,
+        participant_ids=[mei.id, gone.id, pat.id],
+    )
+    transfer_references(db, leaver, to=mei, actor=o.admin, kinds=["tasks.task.responsible"])
+    delete_user(db, gone, actor=o.admin, confirm=gone.email)  # their participation goes to the System User
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    listing = client.get("/tasks?role=everyone", headers=HTML).text
+    row = listing[listing.index(f'<a href="/tasks/{task.id}">') :]
+    row = row[: row.index("</tr>")]
+    assert "with Pat Partner</span>" in row
+    assert "Mei Chen" in row and "with Mei Chen" not in row and "System User" not in row
+    # The task's own page still lists every participant.
+    page = client.get(f"/tasks/{task.id}", headers=HTML).text
+    assert "System User" in page and page.count("Mei Chen") >= 2

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from roster import clock
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
+from roster.accounts.schemas import UserRef
 from roster.crm import service as crm
 from roster.crm.models import Lead, LeadStatus
 from roster.domain import errors
@@ -85,7 +86,7 @@ def tasks_page(
             "overdue": t.is_overdue(now),
             "responsible": named.get(t.responsible_id),
             "creator": named.get(t.creator_id),
-            "participants": [named[i] for i in people.participants.get(t.id, []) if i in named],
+            "participants": _working_with(named, people.participants.get(t.id, []), t.responsible_id),
             "observers": [named[i] for i in people.observers.get(t.id, []) if i in named],
             "may_change": tasks.can_change_task(principal.user, t),
         }
@@ -118,6 +119,17 @@ def tasks_page(
         session=session,
         status_code=status_code,
     )
+
+
+def _working_with(
+    named: dict[uuid.UUID, User | UserRef], participant_ids: list[uuid.UUID], responsible_id: uuid.UUID
+) -> list[User | UserRef]:
+    """The "with ..." of a task in the list: its participants other than the responsible person
+    (a handover can make one person both) and the System User (which holds a deleted person's
+    participation, for a restore, but works on nothing). The task's own page lists them all."""
+    return [
+        named[i] for i in participant_ids if i in named and i != responsible_id and not named[i].is_system
+    ]
 
 
 @router.get("/tasks")
