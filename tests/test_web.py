@@ -1883,3 +1883,41 @@ def test_people_make_list_and_revoke_their_personal_access_tokens_on_their_profi
     revoked = post(client, f"/profile/tokens/{listed[0].id}/revoke", csrf)
     assert "The token “backup script” is revoked" in revoked.text
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_admins_reach_the_system_users_records_from_the_pages(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.accounts.service import get_system_user
+    from roster.lifecycle.deletion import delete_user
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    colleague = make_user(db, o.org)
+    tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
+    stream.create_post(db, actor=leaver, body="The lease is up in May")
+    delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    system = get_system_user(db, o.org.id)
+    db.flush()
+
+    sign_in(client, db, settings, o.admin)
+    # The System User's name on content opens its card, where its records are handed over.
+    assert f'href="/people/{system.id}"' in client.get("/tasks?role=everyone", headers=HTML).text
+    assert f'href="/people/{system.id}/transfer"' in client.get(f"/people/{system.id}", headers=HTML).text
+    assert f'href="/people/{system.id}/transfer"' in client.get("/people/deleted", headers=HTML).text
+    moved = client.get(f"/people/{leaver.id}/authorship", headers=HTML).text
+    link = f"/people/{system.id}/transfer?originally_by={leaver.id}"
+    assert f'href="{link}"' in moved and "The System User holds 3 items originally Lee Leaver" in moved
+    form = client.get(link, headers=HTML).text
+    assert f'<option value="{leaver.id}" selected>' in form
+    assert client.get(f"/people/{system.id}/transfer?originally_by=nonsense", headers=HTML).status_code == 200
+
+    assert f'href="/people/{system.id}"' in client.get("/stream", headers=HTML).text
+
+    # Employees see the name, with no link to it.
+    sign_in(client, db, settings, colleague)
+    page = client.get("/stream", headers=HTML).text
+    assert "The lease is up in May" in page and "System User" in page
+    assert f'href="/people/{system.id}"' not in page

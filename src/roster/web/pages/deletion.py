@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
-from roster.accounts.service import get_named_user
+from roster.accounts.service import get_named_user, get_system_user
 from roster.directory.service import get_user_any
 from roster.domain import errors
 from roster.lifecycle import deletion
@@ -537,12 +537,19 @@ def authorship(
     )
     items = describe_moved(session, principal.org_id, entries)
     rows = [{"entry": e, "label": _label(e.kind), "item": items.get((e.kind, e.object_id))} for e in entries]
+    system = get_system_user(session, principal.org_id)
+    held = deletion.list_holdings_by_original(session, system)
     return render(
         request,
         "people/authorship.html",
         {
             "section": "people",
             "person": user,
+            # What the System User still holds of theirs, to hand to someone (a new hire, say).
+            "system_user": system,
+            "held_by_system": next(
+                (sum(h.counts.values()) for h in held if h.original_user_id == user.id), 0
+            ),
             "rows": rows,
             "total": total,
             "page": page,
@@ -641,10 +648,20 @@ def transfer_page(
 
 
 @router.get("/people/{user_id}/transfer")
-def transfer_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
+def transfer_form(
+    request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID, originally_by: str = ""
+) -> Response:
     """Hand someone's work to a colleague without deleting anyone (a leaver's open tasks, say, or
-    the System User's records, optionally only those originally by one person)."""
-    return transfer_page(request, principal, session, _target(session, principal, user_id))
+    the System User's records, optionally only those originally by one person: ``originally_by``
+    chooses them in advance, as the link from a deleted person's moved content does)."""
+    original = parse_uuid(originally_by)
+    return transfer_page(
+        request,
+        principal,
+        session,
+        _target(session, principal, user_id),
+        originally_by=str(original) if original else "",
+    )
 
 
 @router.post("/people/{user_id}/transfer")

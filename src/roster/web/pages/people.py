@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
+from roster.accounts.service import get_system_user
 from roster.directory import departments, photos
 from roster.directory.search import search_users
 from roster.directory.service import get_user_any, get_visible_user, update_profile
@@ -165,6 +166,7 @@ def deleted(request: Request, principal: WebAdmin, session: DB, q: str = "", pag
         "people/deleted.html",
         {
             **people_context(session, principal, "deleted"),
+            "system_user": get_system_user(session, principal.org_id),
             "users": users,
             "total": total,
             "q": q,
