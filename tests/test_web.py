@@ -1889,6 +1889,7 @@ def test_admins_reach_the_system_users_records_from_the_pages(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
     from roster.accounts.service import get_system_user
+    from roster.directory import departments
     from roster.lifecycle.deletion import delete_user
     from roster.stream import service as stream
     from roster.tasks import service as tasks
@@ -1898,6 +1899,8 @@ def test_admins_reach_the_system_users_records_from_the_pages(
     colleague = make_user(db, o.org)
     tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
     stream.create_post(db, actor=leaver, body="The lease is up in May")
+    facilities = departments.create_department(db, o.org.id, actor=o.admin, name="Facilities")
+    departments.add_department_members(db, facilities, [leaver.id], actor=o.admin)
     delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
     system = get_system_user(db, o.org.id)
     db.flush()
@@ -1905,7 +1908,9 @@ def test_admins_reach_the_system_users_records_from_the_pages(
     sign_in(client, db, settings, o.admin)
     # The System User's name on content opens its card, where its records are handed over.
     assert f'href="/people/{system.id}"' in client.get("/tasks?role=everyone", headers=HTML).text
-    assert f'href="/people/{system.id}/transfer"' in client.get(f"/people/{system.id}", headers=HTML).text
+    card = client.get(f"/people/{system.id}", headers=HTML).text
+    assert f'href="/people/{system.id}/transfer"' in card
+    assert "Facilities" not in card  # the membership it holds for a restore is no team of its own
     assert f'href="/people/{system.id}/transfer"' in client.get("/people/deleted", headers=HTML).text
     moved = client.get(f"/people/{leaver.id}/authorship", headers=HTML).text
     link = f"/people/{system.id}/transfer?originally_by={leaver.id}"

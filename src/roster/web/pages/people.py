@@ -448,7 +448,9 @@ def revoke(request: Request, principal: WebAdmin, session: DB, invitation_id: uu
 def profile_card(request: Request, principal: WebUser, session: DB, user_id: uuid.UUID) -> Response:
     """A person's card: what colleagues see; admins also get the actions."""
     user = get_visible_user(session, principal.user, user_id)
-    dept_ids = departments.list_user_department_ids(session, user)
+    # The System User holds deleted people's memberships (for a restore) but belongs to no team,
+    # as the departments' own member lists say.
+    dept_ids = [] if user.is_system else departments.list_user_department_ids(session, user)
     depts = [departments.get_department(session, principal.org_id, d) for d in dept_ids]
     org = principal.organization(session)
     return render(
