@@ -84,7 +84,7 @@ class PersonalTokenList(BaseModel):
 def list_tokens(
     principal: CurrentUser, session: DB, page: PageNo = 1, per_page: PerPage = 50
 ) -> PersonalTokenList:
-    """One's live personal access tokens (never their secrets), a page at a time."""
+    """One's personal access tokens, expired ones included (never their secrets), a page at a time."""
     found = service.list_personal_tokens(session, principal.user)
     shown = found[(page - 1) * per_page : page * per_page]
     return PersonalTokenList(

@@ -43,7 +43,8 @@ def person_suggestion(person: User | Row[Any]) -> PersonSuggestion:
 
 class ProfilePatch(Patch):
     """Fields a person may change on their own profile; ``role``, ``department_id`` and ``email`` are
-    for admins (``"department_id": null`` takes the person out of their department)."""
+    for admins (``department_id`` joins that department if need be and makes it their primary one;
+    ``null`` leaves them with no primary department, their memberships as they are)."""
 
     clearable = frozenset({"department_id"})
 

@@ -122,7 +122,7 @@ class TransferOut(BaseModel):
     kept_duplicate: dict[str, int] = Field(
         default_factory=dict,
         description="Rows left with their holder because the recipient has the same already (they "
-        "observe or take part in the task too, belong to the chat or department), per kind.",
+        "observe or take part in the task too, were shown the post too), per kind.",
     )
 
 

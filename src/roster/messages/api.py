@@ -2,7 +2,7 @@
 
 ``GET /messages/with/{user_id}`` is the caller's whole conversation with that person: the
 messages of every direct chat the two share (more than one after a duplicate account was merged
-into one of them, or a transfer handed a colleague someone's conversation), newest first, with
+into one of them), newest first, with
 ``chat_ids`` naming those chats and ``chat_id`` the one new messages go to (the oldest; ``POST
 /messages`` always writes there). Reading it marks all of them read. Nothing is joined, so
 restoring a merged duplicate takes its conversations back. The System User is not a person: it

@@ -22,8 +22,9 @@ def list_trash(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> TrashPage:
-    """Deleted posts, comments, tasks, files and leads that can still be restored, most recently
-    deleted first: an admin's view holds everyone's, anyone else's what they deleted."""
+    """Deleted posts, comments, tasks, files and leads not yet purged, most recently deleted first
+    (each restorable until its ``restorable_until``; the purge removes it after): an admin's view
+    holds everyone's, anyone else's what they deleted."""
     entries, total = service.list_trash(session, principal.user, kind=kind, page=page, per_page=per_page)
     show = principal.organization(session).show_former_employee_names
     return TrashPage(items=[trash_item_out(e, show_former_names=show) for e in entries], total=total)
