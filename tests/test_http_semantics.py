@@ -556,3 +556,36 @@ def test_every_scim_route_with_a_body_refuses_another_media_type_and_changes_not
     assert created.status_code == 201, created.text
     nobody = client.post("/scim/v2/Users", content=b"{}", headers={"Content-Type": "text/plain"})
     assert nobody.status_code == 401
+
+
+# --- 405: Allow names every method of the path --------------------------------------------------
+
+
+def test_a_405_allows_every_method_the_path_answers(app: FastAPI, client: TestClient) -> None:
+    """Where one path has several routes (``/users/{id}``: GET and PATCH), ``Allow`` names them
+    all, not only the first route's; every path of the route table, the API's and SCIM's."""
+    methods_by_path: dict[str, set[str]] = {}
+    for route in [*api_routes(app), *scim_routes(app)]:
+        methods_by_path.setdefault(route.path, set()).add(route.method)
+    assert len(methods_by_path) > 60
+
+    def fits(template: str, url: str) -> bool:
+        """Whether the route template answers this URL (a ``{param}`` takes any one segment)."""
+        parts, given = template.split("/"), url.split("/")
+        return len(parts) == len(given) and all(
+            p == g or (p.startswith("{") and p.endswith("}")) for p, g in zip(parts, given, strict=True)
+        )
+
+    several = 0
+    for path in methods_by_path:
+        url = _url(Route("GET", path, "public", False), {})
+        answered = set().union(*(m for template, m in methods_by_path.items() if fits(template, url)))
+        expected = answered | ({"HEAD"} if "GET" in answered else set())
+        several += len(answered - {"HEAD"}) > 1
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - answered):
+            answer = client.request(method, url)
+            where = f"{method} {path}"
+            assert answer.status_code == 405, f"{where}: {answer.status_code}"
+            assert set(answer.headers["allow"].split(", ")) == expected, f"{where}: {answer.headers['allow']}"
+            assert method in answer.json()["detail"], where
+    assert several > 10

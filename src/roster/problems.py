@@ -12,8 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from roster.domain import errors
+from roster.middleware import HEAD_REQUEST
 
 log = logging.getLogger("roster.errors")
 
@@ -85,6 +87,23 @@ def bearer_challenge(request: Request, exc: errors.Unauthorized) -> str:
     if presented and not isinstance(exc, errors.InvalidCredentials):
         return INVALID_TOKEN_CHALLENGE
     return BEARER_CHALLENGE
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path (RFC 9110 §15.5.6: a 405's ``Allow``). The
+    router's own 405 names only the first route that matched the path, where a path such as
+    ``/users/{id}`` has one route for GET and another for PATCH. HEAD goes with GET."""
+    allowed = set()
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.add(method)
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return [m for m in _METHODS if m in allowed]
 
 
 def roster_problem(request: Request, exc: errors.RosterError) -> JSONResponse:
@@ -217,13 +236,13 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return problem(
-            exc.status_code,
-            code,
-            code.replace("_", " ").capitalize(),
-            detail,
-            headers=getattr(exc, "headers", None),
-        )
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            method = "HEAD" if request.scope.get(HEAD_REQUEST) else request.method
+            detail = f"{method} is not answered here; use {', '.join(allowed)}."
+        return problem(exc.status_code, code, code.replace("_", " ").capitalize(), detail, headers=headers)
 
     @app.exception_handler(IntegrityError)
     async def integrity_error(request: Request, exc: IntegrityError) -> JSONResponse:

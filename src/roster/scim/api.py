@@ -36,7 +36,7 @@ from roster.accounts.service import use_is_due
 from roster.concurrency import run_sync, run_writing, writer_thread_is_busy
 from roster.db.engine import PointReads, WriterBusy, WritesNow
 from roster.domain import errors
-from roster.problems import reads_as_json, unsupported_media_type
+from roster.problems import allowed_methods, reads_as_json, unsupported_media_type
 from roster.scim import filters, schemas, service, tokens
 from roster.scim.schemas import CORE_GROUP, CORE_USER, ERROR, SCIM_MEDIA_TYPE
 
@@ -317,9 +317,14 @@ async def _roster_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "Error"
+    headers = getattr(exc, "headers", None)
     if exc.status_code == 404:
         detail = f"No SCIM endpoint at {request.url.path}."
-    return scim_error(exc.status_code, detail, None, getattr(exc, "headers", None))
+    elif exc.status_code == 405:
+        allowed = allowed_methods(request)
+        headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        detail = f"{request.method} is not answered at {request.url.path}; use {', '.join(allowed)}."
+    return scim_error(exc.status_code, detail, None, headers)
 
 
 async def _integrity_error(request: Request, exc: Exception) -> Response:
