@@ -107,6 +107,23 @@ def test_an_upload_is_stored_under_its_hash_and_described(
     assert download.headers["content-security-policy"] == "default-src 'none'; sandbox"
     assert download.headers["etag"] == f'"{digest}"'
     assert client.get(f"{API}/files/{body['id']}", headers=auth(db, o.admin)).json() == body
+    # A client holding those bytes asks again with their tag, and is told nothing changed.
+    for held in (f'"{digest}"', f'W/"{digest}"', f'"other", "{digest}"', "*"):
+        again = client.get(
+            f"{API}/files/{body['id']}/content", headers={**auth(db, me), "If-None-Match": held}
+        )
+        assert again.status_code == 304 and again.content == b"", held
+        assert again.headers["etag"] == f'"{digest}"'
+    stale = client.get(
+        f"{API}/files/{body['id']}/content", headers={**auth(db, me), "If-None-Match": '"other"'}
+    )
+    assert stale.status_code == 200 and stale.content == content
+    # Whoever may not see the file still gets 404, tag or no tag.
+    stranger = auth(db, make_org(db).admin)
+    refused = client.get(
+        f"{API}/files/{body['id']}/content", headers={**stranger, "If-None-Match": f'"{digest}"'}
+    )
+    assert refused.status_code == 404
 
 
 def test_a_download_carries_safe_headers_and_the_exact_bytes(client: TestClient, db: Session) -> None:

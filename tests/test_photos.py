@@ -219,6 +219,8 @@ def test_photos_are_served_with_caching_headers(client: TestClient, db: Session)
     etag = served.headers["etag"]
     again = client.get(url, headers={**headers, "If-None-Match": etag})
     assert again.status_code == 304 and again.content == b""
+    for held in (f"W/{etag}", f'"older", {etag}', "*"):  # RFC 9110: a list, weak tags, any
+        assert client.get(url, headers={**headers, "If-None-Match": held}).status_code == 304, held
     unversioned = client.get(f"{API}/users/{erin.id}/photo?size=64", headers=headers)
     assert unversioned.headers["cache-control"] == "private, no-cache"
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from roster import etags
 from roster.accounts.deps import DB, AdminUser, AppSettings, CurrentUser, Principal, SignedIn
 from roster.accounts.models import User
 from roster.accounts.schemas import UserOut, user_out
@@ -179,7 +180,7 @@ def get_photo(
         cache = "private, no-cache"
         media_type = "image/svg+xml"
     headers = {"ETag": etag, "Cache-Control": cache}
-    if request.headers.get("if-none-match") == etag:
+    if etags.none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return Response(content=content, media_type=media_type, headers=headers)

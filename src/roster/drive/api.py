@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from roster import etags
 from roster.accounts.deps import DB, AppSettings, CurrentUser, Principal
 from roster.accounts.models import User
 from roster.domain import errors
@@ -114,9 +115,15 @@ def get_file(file_id: uuid.UUID, principal: CurrentUser, session: DB) -> FileOut
         }
     },
 )
-def download_file(file_id: uuid.UUID, principal: CurrentUser, session: DB, settings: AppSettings) -> Response:
-    """The file's bytes, always as an attachment under its original name."""
+def download_file(
+    request: Request, file_id: uuid.UUID, principal: CurrentUser, session: DB, settings: AppSettings
+) -> Response:
+    """The file's bytes, always as an attachment under its original name; 304 when
+    ``If-None-Match`` names them (a file's content never changes, so its tag is its SHA-256)."""
     file = service.get_file(session, principal.user, file_id)
+    etag = f'"{file.sha256}"'
+    if etags.none_match(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
     storage = get_storage(settings, principal.org_id)
     try:
         handle = storage.open(file.sha256)
@@ -135,7 +142,7 @@ def download_file(file_id: uuid.UUID, principal: CurrentUser, session: DB, setti
         # Even if a browser were talked into rendering it, it runs nothing and reaches nothing.
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Cache-Control": "private, no-cache",
-        "ETag": f'"{file.sha256}"',
+        "ETag": etag,
     }
     return StreamingResponse(chunks(), media_type=file.content_type, headers=headers)
 

@@ -43,6 +43,7 @@ from sqlalchemy import Executable, Result, Table, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.util.typing import TupleAny
 
+from roster import etags
 from roster.accounts import service as accounts
 from roster.accounts.models import User
 from roster.db.prepared import Prepared
@@ -1536,29 +1537,17 @@ def delete_group(ctx: ScimContext, department: Department) -> None:
 # --- conditional requests ------------------------------------------------------------------------
 
 
-def _etags(header: str) -> list[str]:
-    return [tag.strip() for tag in header.split(",") if tag.strip()]
-
-
-def _weak_equal(a: str, b: str) -> bool:
-    return a.removeprefix("W/") == b.removeprefix("W/")
-
-
 def check_if_match(header: str | None, resource: dict[str, Any]) -> None:
     """412 when If-Match names none of the resource's current versions."""
     if not header:
         return
     current = resource["meta"]["version"]
-    tags = _etags(header)
-    if "*" in tags or any(_weak_equal(tag, current) for tag in tags):
+    tags = etags.listed(header)
+    if "*" in tags or any(etags.weak_equal(tag, current) for tag in tags):
         return
     raise PreconditionFailedException(detail="The resource changed since that version (If-Match failed).")
 
 
 def not_modified(header: str | None, resource: dict[str, Any]) -> bool:
     """Whether If-None-Match names the resource's current version (answer 304)."""
-    if not header:
-        return False
-    current = resource["meta"]["version"]
-    tags = _etags(header)
-    return "*" in tags or any(_weak_equal(tag, current) for tag in tags)
+    return etags.none_match(header, resource["meta"]["version"])
