@@ -908,6 +908,27 @@ def test_at_phone_width_the_menu_folds_and_every_row_and_choice_is_within_reach(
     context.close()
 
 
+def test_at_phone_width_the_top_bar_keeps_its_height_on_a_page_shorter_than_the_screen(
+    site: Site, browser: object
+) -> None:
+    """The narrow layout stacks the bar over the page: a short page leaves the free height to the
+    page, not to the bar (which would grow into an empty dark band)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+    heights = {}
+    for path, short in (("/messages", True), ("/admin/settings", False)):
+        page.goto(site.url + path)
+        assert (page.evaluate("document.documentElement.scrollHeight") <= 844) == short, path
+        heights[path] = page.locator(".sidebar").bounding_box()["height"]
+    shot(page, "phone-settings")
+    page.goto(site.url + "/messages")
+    shot(page, "phone-messages")
+    assert heights["/messages"] == heights["/admin/settings"] < 80, heights
+    context.close()
+
+
 def test_without_javascript_the_phone_menu_starts_open_and_still_folds(site: Site, browser: object) -> None:
     context = browser.new_context(  # type: ignore[attr-defined]
         viewport={"width": 390, "height": 844}, java_script_enabled=False
