@@ -1116,6 +1116,47 @@ def test_reloading_the_page_after_a_delete_changes_nothing_and_restore_still_wor
     assert "Lee Leaver was restored" in after and "/restore" not in after
 
 
+def test_the_result_of_a_delete_says_where_each_kind_of_work_went(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """As the review step before it does: to the successor by name, to the System User, or deleted."""
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones")
+    post_ = stream.create_post(db, actor=leaver, body="Handbook draft is up")
+    stream.add_comment(db, post_, actor=leaver, body="Comments welcome")
+    tasks.create_task(db, actor=leaver, title="Review the handbook", responsible_id=anna.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    done = client.post(
+        f"/people/{leaver.id}/delete",
+        data={
+            "csrf_token": csrf,
+            "confirm": leaver.email,
+            "successor_id": str(anna.id),
+            "kind:stream.post.author": "successor",
+            "kind:stream.comment.author": "delete",
+            "kind:tasks.task.creator": "system_user",
+        },
+        headers=HTML,
+    )
+    assert done.status_code == 200 and "Lee Leaver is deleted" in done.text
+    tiles = {
+        re.sub(r"\s+", " ", label).strip(): int(count)
+        for count, label in re.findall(
+            r'<div class="stat"><strong>(\d+)</strong><span>(.*?)</span></div>', done.text
+        )
+    }
+    assert tiles == {
+        "Posts written moved to Anna Jones": 1,
+        "Tasks they created moved to the System User": 1,
+        "Comments written deleted": 1,
+    }, tiles
+
+
 def test_reloading_the_page_after_a_merge_or_an_erasure_changes_nothing(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
