@@ -15,7 +15,7 @@ from roster.accounts import service as accounts
 from roster.accounts.models import Organization, User
 from roster.accounts.security import csrf_token_for
 from roster.demo import create_demo
-from roster.lifecycle.invitations import invite_user
+from roster.lifecycle.invitations import invite_user, revoke_invitation
 from roster.lifecycle.seats import get_seat_ledger
 from roster.settings import Settings
 from roster.stream.models import Comment, Post
@@ -291,6 +291,36 @@ def test_a_full_plan_refusal_says_how_to_free_a_seat(
     assert answer.status_code == 409
     assert "All seats are taken" in answer.text
     assert "To free a seat" in answer.text and "12 of 12" in answer.text
+
+
+def test_every_page_names_the_plan_as_the_seat_meter_does(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """ "Free plan", capitalised, in the seat meter, the refusals of an invitation (one or many), of
+    a rehire and of a smaller plan alike."""
+    o = make_org(db, plan="plus")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    invited = [
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)[0]
+        for n in range(12)
+    ]
+    csrf = sign_in(client, db, settings, o.admin)
+    smaller = post(client, "/admin/settings/plan", csrf, {"plan": "free"})
+    assert "Not changed: the Free plan has 12 seats but 13 are in use." in smaller.text
+    revoke_invitation(db, invited[0], actor=o.admin)
+    moved = post(client, "/admin/settings/plan", csrf, {"plan": "free"})
+    assert "You are on the Free plan now." in moved.text
+    pages = [
+        client.get("/people", headers=HTML),
+        post(client, "/people/invite", csrf, {"email": "one.more@example.test"}),
+        post(client, "/people/invite/bulk", csrf, {"emails": "two.more@example.test"}),
+        post(client, f"/people/{leaver.id}/rehire", csrf),
+    ]
+    assert "Free plan ·" in pages[0].text
+    for page in pages[1:]:
+        assert "All 12 seats of the Free plan are in use" in page.text, page.text
+    for page in [smaller, moved, *pages]:
+        assert "free plan" not in page.text
 
 
 def test_dismissing_signs_the_person_out_at_once(client: TestClient, db: Session, settings: Settings) -> None:
