@@ -929,6 +929,36 @@ def test_at_phone_width_the_top_bar_keeps_its_height_on_a_page_shorter_than_the_
     context.close()
 
 
+def test_when_every_seat_is_taken_the_invite_page_sends_nothing_and_says_why(
+    site: Site, browser: object
+) -> None:
+    from roster.lifecycle.invitations import invite_user
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        for n in range(12 - 1 - len(TEAM)):
+            invite_user(db, admin.org_id, actor=admin, email=f"p{n}@acme.test")
+        db.commit()
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/people/invite")  # type: ignore[attr-defined]
+    assert seats_used(page) == 12
+    send = page.get_by_role("button", name="Send invitation", exact=True)  # type: ignore[attr-defined]
+    assert send.is_disabled()
+    shot(page, "invite-no-seat-free")
+    # The reason sits with the button, in its row of actions.
+    reason = page.locator(".form-actions", has=send).locator("#no-seat-one")  # type: ignore[attr-defined]
+    assert reason.is_visible() and reason.inner_text().startswith("No seat is free")
+    assert (
+        page.locator(".alert", has_text="No seat is free").locator("a", has_text="Change plan").is_visible()
+    )  # type: ignore[attr-defined]
+    # Enter in the address field sends nothing either (the form's button is off).
+    page.fill("#f-email", "one.more@acme.test")  # type: ignore[attr-defined]
+    page.press("#f-email", "Enter")  # type: ignore[attr-defined]
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    assert "invitation sent" not in page.inner_text("main") and seats_used(page) == 12  # type: ignore[attr-defined]
+
+
 def test_without_javascript_the_phone_menu_starts_open_and_still_folds(site: Site, browser: object) -> None:
     context = browser.new_context(  # type: ignore[attr-defined]
         viewport={"width": 390, "height": 844}, java_script_enabled=False

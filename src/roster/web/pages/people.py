@@ -20,7 +20,7 @@ from roster.directory.service import get_user_any, get_visible_user, update_prof
 from roster.domain import errors
 from roster.domain.users import UserStatus
 from roster.lifecycle import invitations
-from roster.lifecycle.seats import get_seat_ledger
+from roster.lifecycle.seats import SeatLedger, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
 from roster.web.core import (
     WebAdmin,
@@ -54,6 +54,19 @@ def seat_hint(seats: Mapping[str, Any]) -> str:
         f"{reason}. To free a seat, revoke a pending invitation, dismiss someone who has left, "
         "or move to a larger plan in Settings."
     )
+
+
+def no_seat_free(seats: SeatLedger) -> bool:
+    """Every seat is taken, so an invitation or a rehire would be refused (a plan without a seat
+    limit is never full)."""
+    return seats.available is not None and seats.available <= 0
+
+
+def seat_state(seats: SeatLedger) -> dict[str, Any]:
+    """What the invite and rehire pages show of the seats: the meter, and when none is free, why
+    (their submit buttons are off then; the server refuses regardless)."""
+    full = no_seat_free(seats)
+    return {"seats": seats, "no_seat_free": full, "no_seat_hint": seat_hint(seats.as_dict()) if full else ""}
 
 
 def tab_counts(session: Session, principal: Principal) -> dict[str, int]:
@@ -199,11 +212,13 @@ def invite_page(
     created: list[dict[str, str]] | None = None,
     status_code: int = 200,
 ) -> Response:
+    context = people_context(session, principal, "invite")
     return render(
         request,
         "people/invite.html",
         {
-            **people_context(session, principal, "invite"),
+            **context,
+            **seat_state(context["seats"]),
             "section": "invite",
             "values": values or {"role": "employee"},
             "error": error,
@@ -641,7 +656,7 @@ def confirm_page(
             "action": action,
             "error": error,
             "seat_refused": seat_refused,
-            "seats": get_seat_ledger(session, principal.org_id),
+            **seat_state(get_seat_ledger(session, principal.org_id)),
         },
         principal=principal,
         session=session,
