@@ -1646,6 +1646,42 @@ def test_a_deleted_person_can_be_erased_from_their_card(
     assert f'href="/people/{leaver.id}/erase"' not in card and ">Restore</button>" not in card
 
 
+def test_the_erase_page_says_what_is_destroyed_as_the_erasure_does_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Work goes to the System User; what is destroyed for good is what an earlier deletion of the
+    person set to "Delete" and kept only so it could be restored."""
+    from roster.lifecycle.deletion import DispositionPlan, delete_user
+    from roster.references import Disposition
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    stayer, leaver = make_user(db, o.org), make_user(db, o.org)
+    post_id = stream.create_post(db, actor=leaver, body="Old news").id
+    delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(kinds={"stream.post.author": Disposition.DELETE}),
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    active = client.get(f"/people/{stayer.id}/erase", headers=HTML).text
+    assert "Their work goes to the System User." in active
+    assert "chose to delete" not in active and "destroyed" not in active
+    deleted = client.get(f"/people/{leaver.id}/erase", headers=HTML).text
+    assert "Their work stays where their deletion put it." in deleted
+    assert (
+        "What that deletion set to “Delete”, kept until now so it could be restored, is destroyed for good."
+        in deleted
+    )
+    assert db.get(Post, (o.org.id, post_id)) is not None
+    post(client, f"/people/{leaver.id}/erase", csrf, {"confirm": leaver.email})
+    db.expire_all()
+    assert db.get(Post, (o.org.id, post_id)) is None
+
+
 def test_a_refusal_that_is_not_about_being_an_admin_does_not_send_people_to_one(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
