@@ -455,11 +455,14 @@ def test_a_deleted_post_waits_in_the_trash_and_is_restored_with_its_comment(
     shot(page, "trash")
     row.get_by_role("button", name="Restore").click()
     page.wait_for_selector("text=The post is restored")  # type: ignore[attr-defined]
+    # Still in the Trash, now empty; the message leads to the post.
+    assert page.url.endswith("/trash")  # type: ignore[attr-defined]
+    assert page.locator("text=The trash is empty").count() == 1  # type: ignore[attr-defined]
+    page.get_by_role("link", name="Open the post").click()  # type: ignore[attr-defined]
     restored = page.locator("article", has_text="Offsite agenda is out")  # type: ignore[attr-defined]
     restored.wait_for()
     assert "Thanks, looks good" in restored.inner_text()
-    page.goto(site.url + "/trash")  # type: ignore[attr-defined]
-    assert page.locator("text=The trash is empty").count() == 1  # type: ignore[attr-defined]
+    assert page.evaluate("location.hash") == "#" + restored.get_attribute("id")  # type: ignore[attr-defined]
 
 
 def test_the_undo_button_in_the_message_brings_a_deleted_post_back_where_it_was(
