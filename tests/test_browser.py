@@ -673,6 +673,34 @@ def test_a_participant_opens_a_task_and_a_group_chat_gains_a_member_through_the_
     assert employee.locator(f"a[href='/messages/chats/{chat_id}']").count() == 0  # type: ignore[attr-defined]
 
 
+def test_a_direct_conversation_starts_from_the_inbox_with_or_without_javascript(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.colleague_email)
+    page.goto(site.url + "/messages")  # type: ignore[attr-defined]
+    picker = page.locator("#f-user_id-search")  # type: ignore[attr-defined]
+    picker.press_sequentially("Gra", delay=40)
+    page.locator(".ac-option", has_text="Grace Okafor").click()  # type: ignore[attr-defined]
+    shot(page, "messages-message-someone")
+    page.get_by_role("button", name="Open the conversation").click()  # type: ignore[attr-defined]
+    page.wait_for_url(f"**/messages/with/{user_id(site, 'grace@acme.test')}")  # type: ignore[attr-defined]
+    page.fill("#msg-body", "Hi Grace, lunch?")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
+    page.locator(".bubble", has_text="Hi Grace, lunch?").wait_for()  # type: ignore[attr-defined]
+
+    context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    plain = context.new_page()
+    plain.set_default_timeout(15_000)
+    sign_in(plain, site, site.colleague_email)
+    plain.goto(site.url + "/messages")
+    plain.select_option("#f-user_id", label="Hiro Tanaka — Support Lead")
+    plain.get_by_role("button", name="Open the conversation").click()
+    plain.wait_for_url(f"**/messages/with/{user_id(site, 'hiro@acme.test')}")
+    assert plain.locator("#msg-body").is_visible()
+    context.close()
+
+
 def test_an_admin_creates_a_department_fills_it_through_the_picker_and_deletes_it(
     site: Site, browser: object
 ) -> None:
@@ -920,15 +948,16 @@ def test_at_phone_width_the_top_bar_keeps_its_height_on_a_page_shorter_than_the_
     page = context.new_page()
     page.set_default_timeout(15_000)
     sign_in(page, site, site.admin_email)
+    conversation = f"/messages/with/{user_id(site, site.colleague_email)}"
     heights = {}
-    for path, short in (("/messages", True), ("/admin/settings", False)):
+    for path, short in ((conversation, True), ("/admin/settings", False)):
         page.goto(site.url + path)
         assert (page.evaluate("document.documentElement.scrollHeight") <= 844) == short, path
         heights[path] = page.locator(".sidebar").bounding_box()["height"]
     shot(page, "phone-settings")
-    page.goto(site.url + "/messages")
-    shot(page, "phone-messages")
-    assert heights["/messages"] == heights["/admin/settings"] < 80, heights
+    page.goto(site.url + conversation)
+    shot(page, "phone-conversation")
+    assert heights[conversation] == heights["/admin/settings"] < 80, heights
     context.close()
 
 
