@@ -843,6 +843,38 @@ def test_an_admin_sees_a_photo_chosen_for_someone_as_on_my_profile_not_at_full_s
     shot(admin, "person-card-photo-preview")
 
 
+def test_the_hand_over_pages_hints_stand_apart_from_the_choices_above_them(
+    site: Site, browser: object
+) -> None:
+    from roster.stream.service import create_post
+    from roster.tasks.models import TaskStatus
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        create_post(db, actor=colin, body="Notes from the offsite")
+        tasks.create_task(db, actor=colin, title="Book the venue", responsible_id=colin.id)
+        done = tasks.create_task(db, actor=admin, title="Send the invites", responsible_id=colin.id)
+        tasks.update_task(db, done, actor=admin, status=TaskStatus.DONE)
+        colin_id = colin.id
+        db.commit()
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(f"{site.url}/people/{colin_id}/transfer")  # type: ignore[attr-defined]
+    shot(page, "transfer-page")
+    gaps = page.evaluate(  # type: ignore[attr-defined]
+        """() => [...document.querySelectorAll('fieldset .hint')].map(hint => {
+            const above = hint.previousElementSibling.getBoundingClientRect();
+            return [hint.textContent.slice(0, 20), hint.getBoundingClientRect().top - above.bottom,
+                    parseFloat(getComputedStyle(hint).fontSize)];
+        })"""
+    )
+    body = float(page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)"))  # type: ignore[attr-defined]
+    assert len(gaps) == 2, gaps
+    for text, gap, size in gaps:
+        assert gap >= 8 and size < body, (text, gap, size)
+
+
 def test_the_merge_pickers_search_leaves_out_the_duplicate_and_names_addresses(
     site: Site, browser: object
 ) -> None:
