@@ -455,11 +455,14 @@ def test_a_deleted_post_waits_in_the_trash_and_is_restored_with_its_comment(
     shot(page, "trash")
     row.get_by_role("button", name="Restore").click()
     page.wait_for_selector("text=The post is restored")  # type: ignore[attr-defined]
+    # Still in the Trash, now empty; the message leads to the post.
+    assert page.url.endswith("/trash")  # type: ignore[attr-defined]
+    assert page.locator("text=The trash is empty").count() == 1  # type: ignore[attr-defined]
+    page.get_by_role("link", name="Open the post").click()  # type: ignore[attr-defined]
     restored = page.locator("article", has_text="Offsite agenda is out")  # type: ignore[attr-defined]
     restored.wait_for()
     assert "Thanks, looks good" in restored.inner_text()
-    page.goto(site.url + "/trash")  # type: ignore[attr-defined]
-    assert page.locator("text=The trash is empty").count() == 1  # type: ignore[attr-defined]
+    assert page.evaluate("location.hash") == "#" + restored.get_attribute("id")  # type: ignore[attr-defined]
 
 
 def test_the_undo_button_in_the_message_brings_a_deleted_post_back_where_it_was(
@@ -670,6 +673,34 @@ def test_a_participant_opens_a_task_and_a_group_chat_gains_a_member_through_the_
     assert employee.locator(f"a[href='/messages/chats/{chat_id}']").count() == 0  # type: ignore[attr-defined]
 
 
+def test_a_direct_conversation_starts_from_the_inbox_with_or_without_javascript(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.colleague_email)
+    page.goto(site.url + "/messages")  # type: ignore[attr-defined]
+    picker = page.locator("#f-user_id-search")  # type: ignore[attr-defined]
+    picker.press_sequentially("Gra", delay=40)
+    page.locator(".ac-option", has_text="Grace Okafor").click()  # type: ignore[attr-defined]
+    shot(page, "messages-message-someone")
+    page.get_by_role("button", name="Open the conversation").click()  # type: ignore[attr-defined]
+    page.wait_for_url(f"**/messages/with/{user_id(site, 'grace@acme.test')}")  # type: ignore[attr-defined]
+    page.fill("#msg-body", "Hi Grace, lunch?")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
+    page.locator(".bubble", has_text="Hi Grace, lunch?").wait_for()  # type: ignore[attr-defined]
+
+    context = browser.new_context(java_script_enabled=False)  # type: ignore[attr-defined]
+    plain = context.new_page()
+    plain.set_default_timeout(15_000)
+    sign_in(plain, site, site.colleague_email)
+    plain.goto(site.url + "/messages")
+    plain.select_option("#f-user_id", label="Hiro Tanaka — Support Lead")
+    plain.get_by_role("button", name="Open the conversation").click()
+    plain.wait_for_url(f"**/messages/with/{user_id(site, 'hiro@acme.test')}")
+    assert plain.locator("#msg-body").is_visible()
+    context.close()
+
+
 def test_an_admin_creates_a_department_fills_it_through_the_picker_and_deletes_it(
     site: Site, browser: object
 ) -> None:
@@ -812,6 +843,38 @@ def test_an_admin_sees_a_photo_chosen_for_someone_as_on_my_profile_not_at_full_s
     shot(admin, "person-card-photo-preview")
 
 
+def test_the_hand_over_pages_hints_stand_apart_from_the_choices_above_them(
+    site: Site, browser: object
+) -> None:
+    from roster.stream.service import create_post
+    from roster.tasks.models import TaskStatus
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        create_post(db, actor=colin, body="Notes from the offsite")
+        tasks.create_task(db, actor=colin, title="Book the venue", responsible_id=colin.id)
+        done = tasks.create_task(db, actor=admin, title="Send the invites", responsible_id=colin.id)
+        tasks.update_task(db, done, actor=admin, status=TaskStatus.DONE)
+        colin_id = colin.id
+        db.commit()
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(f"{site.url}/people/{colin_id}/transfer")  # type: ignore[attr-defined]
+    shot(page, "transfer-page")
+    gaps = page.evaluate(  # type: ignore[attr-defined]
+        """() => [...document.querySelectorAll('fieldset .hint')].map(hint => {
+            const above = hint.previousElementSibling.getBoundingClientRect();
+            return [hint.textContent.slice(0, 20), hint.getBoundingClientRect().top - above.bottom,
+                    parseFloat(getComputedStyle(hint).fontSize)];
+        })"""
+    )
+    body = float(page.evaluate("parseFloat(getComputedStyle(document.body).fontSize)"))  # type: ignore[attr-defined]
+    assert len(gaps) == 2, gaps
+    for text, gap, size in gaps:
+        assert gap >= 8 and size < body, (text, gap, size)
+
+
 def test_the_merge_pickers_search_leaves_out_the_duplicate_and_names_addresses(
     site: Site, browser: object
 ) -> None:
@@ -906,6 +969,58 @@ def test_at_phone_width_the_menu_folds_and_every_row_and_choice_is_within_reach(
     assert _outside(page, ".content *") == []
     shot(page, "phone-delete-confirm")
     context.close()
+
+
+def test_at_phone_width_the_top_bar_keeps_its_height_on_a_page_shorter_than_the_screen(
+    site: Site, browser: object
+) -> None:
+    """The narrow layout stacks the bar over the page: a short page leaves the free height to the
+    page, not to the bar (which would grow into an empty dark band)."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+    conversation = f"/messages/with/{user_id(site, site.colleague_email)}"
+    heights = {}
+    for path, short in ((conversation, True), ("/admin/settings", False)):
+        page.goto(site.url + path)
+        assert (page.evaluate("document.documentElement.scrollHeight") <= 844) == short, path
+        heights[path] = page.locator(".sidebar").bounding_box()["height"]
+    shot(page, "phone-settings")
+    page.goto(site.url + conversation)
+    shot(page, "phone-conversation")
+    assert heights[conversation] == heights["/admin/settings"] < 80, heights
+    context.close()
+
+
+def test_when_every_seat_is_taken_the_invite_page_sends_nothing_and_says_why(
+    site: Site, browser: object
+) -> None:
+    from roster.lifecycle.invitations import invite_user
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        for n in range(12 - 1 - len(TEAM)):
+            invite_user(db, admin.org_id, actor=admin, email=f"p{n}@acme.test")
+        db.commit()
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/people/invite")  # type: ignore[attr-defined]
+    assert seats_used(page) == 12
+    send = page.get_by_role("button", name="Send invitation", exact=True)  # type: ignore[attr-defined]
+    assert send.is_disabled()
+    shot(page, "invite-no-seat-free")
+    # The reason sits with the button, in its row of actions.
+    reason = page.locator(".form-actions", has=send).locator("#no-seat-one")  # type: ignore[attr-defined]
+    assert reason.is_visible() and reason.inner_text().startswith("No seat is free")
+    assert (
+        page.locator(".alert", has_text="No seat is free").locator("a", has_text="Change plan").is_visible()
+    )  # type: ignore[attr-defined]
+    # Enter in the address field sends nothing either (the form's button is off).
+    page.fill("#f-email", "one.more@acme.test")  # type: ignore[attr-defined]
+    page.press("#f-email", "Enter")  # type: ignore[attr-defined]
+    page.wait_for_timeout(500)  # type: ignore[attr-defined]
+    assert "invitation sent" not in page.inner_text("main") and seats_used(page) == 12  # type: ignore[attr-defined]
 
 
 def test_without_javascript_the_phone_menu_starts_open_and_still_folds(site: Site, browser: object) -> None:

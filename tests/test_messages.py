@@ -777,3 +777,49 @@ def test_the_system_user_keeping_a_deleted_members_place_is_no_member_to_add_or_
     members = members[members.index('id="chat-members"') :]
     assert "System User" in members and "Originally Ben Leaving" in members
     assert f"/members/{system.id}/remove" not in members
+
+
+def test_the_inbox_opens_a_conversation_with_someone_picked_there_without_javascript(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """ "Message someone" offers active colleagues (not the viewer, not those who left) with the
+    group-chat form's picker; the plain form leads to the conversation, a bad choice is explained
+    beside the picker."""
+    o = make_org(db)
+    ann = make_user(db, o.org, first_name="Ann", last_name="Able")
+    ben = make_user(db, o.org, first_name="Ben", last_name="Busy")
+    gone = make_user(db, o.org, first_name="Gus", last_name="Gone", dismissed=True)
+    sign_in(client, db, settings, ann)
+    inbox = client.get("/messages", headers=HTML).text
+    form = re.search(r'<form method="get" action="/messages/with">(.*?)</form>', inbox, re.S)
+    assert form is not None, inbox
+    assert 'data-picker data-name="user_id"' in form.group(1) and "Message someone" in inbox
+    offered = re.findall(r'<option value="([0-9a-f-]{36})"', form.group(1))
+    assert str(ben.id) in offered and str(ann.id) not in offered and str(gone.id) not in offered
+
+    opened = client.get(
+        "/messages/with", params={"user_id": str(ben.id)}, headers=HTML, follow_redirects=False
+    )
+    assert opened.status_code == 303 and opened.headers["location"] == f"/messages/with/{ben.id}"
+    page = client.get(opened.headers["location"], headers=HTML)
+    assert page.status_code == 200 and "Ben Busy" in page.text and 'id="msg-body"' in page.text
+
+    for choice, reason in (
+        ("", "Choose the person to message."),
+        ("not-an-id", "Choose the person to message."),
+        (str(uuid.uuid4()), "That person is not an active colleague: choose someone else."),
+        (str(gone.id), "That person is not an active colleague: choose someone else."),
+        (
+            str(get_system_user(db, o.org.id).id),
+            "That person is not an active colleague: choose someone else.",
+        ),
+        (str(ann.id), "That is you: choose someone else."),
+    ):
+        refused = client.get(
+            "/messages/with", params={"user_id": choice}, headers=HTML, follow_redirects=False
+        )
+        assert refused.status_code == 422, choice
+        assert reason in refused.text and "Gus Gone" not in refused.text, choice
+    assert _count(db, Chat) == 0  # looking changes nothing
+    plain = client.get("/messages/with", headers=HTML, follow_redirects=False)
+    assert plain.status_code == 303 and plain.headers["location"] == "/messages"

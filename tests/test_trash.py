@@ -337,7 +337,7 @@ def test_the_trash_page_restores_and_an_admin_empties_behind_a_confirmation(
     answer = client.post(
         f"/trash/{lead_item['id']}/restore", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
     )
-    assert answer.status_code == 303 and answer.headers["location"] == "/crm"
+    assert answer.status_code == 303 and answer.headers["location"] == "/trash"
     assert _count(db, Lead, shown=True) == 1
     assert client.get(f"/trash/{task_item['id']}/purge", headers=HTML).status_code == 403
 
@@ -353,6 +353,42 @@ def test_the_trash_page_restores_and_an_admin_empties_behind_a_confirmation(
     assert client.get("/trash", headers=HTML).text.count("/restore") == 0
     assert db.scalar(select(func.count()).select_from(User).where(User.org_id == o.org.id)) == 3
     assert second_id not in client.get("/tasks", headers=HTML).text
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_restoring_on_the_trash_page_stays_there_and_links_to_what_came_back(
+    client: TestClient, db: Session, settings: Settings, kind: str
+) -> None:
+    """Several items are restored one after another without leaving the Trash; the message
+    leads to each one where it is shown again."""
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    h = auth(db, owner)
+    object_id, read_url, delete_url = KINDS[kind](client, h, o)
+    assert client.delete(delete_url, headers=h).status_code == 204
+    [item] = _trash(client, h)
+    csrf = sign_in(client, db, settings, owner)
+    answer = client.post(
+        f"/trash/{item['id']}/restore", data={"csrf_token": csrf}, headers=HTML, follow_redirects=False
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/trash"
+    page = client.get("/trash", headers=HTML).text
+    assert f"The {kind} is restored." in page and "The trash is empty" in page
+    link = re.search(
+        rf'<a class="btn btn-secondary btn-sm alert-action" href="([^"]+)">Open the {kind}</a>', page
+    )
+    post_id = read_url.split("/posts/", 1)[-1].split("/", 1)[0]  # a comment's (or post's) post
+    expected = {
+        "post": f"/stream#post-{object_id}",
+        "comment": f"/stream#post-{post_id}",
+        "task": f"/tasks/{object_id}",
+        "file": f"/drive#file-{object_id}",
+        "lead": f"/crm/leads/{object_id}/edit",
+    }[kind]
+    assert link is not None and html.unescape(link.group(1)) == expected
+    path, _, anchor = expected.partition("#")
+    shown = client.get(path, headers=HTML)
+    assert shown.status_code == 200 and (not anchor or f'id="{anchor}"' in shown.text)
 
 
 def test_deleting_what_a_concurrent_request_just_deleted_is_refused_and_writes_nothing(
@@ -545,5 +581,5 @@ def test_the_undo_button_restores_only_for_who_may_and_returns_only_to_this_site
     csrf = sign_in(client, db, settings, owner)
     offsite = undo.split("?")[0] + "?next=//evil.example/stream"
     answer = client.post(offsite, data={"csrf_token": csrf}, headers=HTML, follow_redirects=False)
-    assert answer.status_code == 303 and answer.headers["location"] == "/tasks"  # where tasks are shown
+    assert answer.status_code == 303 and answer.headers["location"] == "/trash"  # not the other site
     assert _shows(client, "task", read_url, task_id, h)

@@ -15,7 +15,7 @@ from roster.accounts import service as accounts
 from roster.accounts.models import Organization, User
 from roster.accounts.security import csrf_token_for
 from roster.demo import create_demo
-from roster.lifecycle.invitations import invite_user
+from roster.lifecycle.invitations import invite_user, revoke_invitation
 from roster.lifecycle.seats import get_seat_ledger
 from roster.settings import Settings
 from roster.stream.models import Comment, Post
@@ -291,6 +291,36 @@ def test_a_full_plan_refusal_says_how_to_free_a_seat(
     assert answer.status_code == 409
     assert "All seats are taken" in answer.text
     assert "To free a seat" in answer.text and "12 of 12" in answer.text
+
+
+def test_every_page_names_the_plan_as_the_seat_meter_does(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """ "Free plan", capitalised, in the seat meter, the refusals of an invitation (one or many), of
+    a rehire and of a smaller plan alike."""
+    o = make_org(db, plan="plus")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    invited = [
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)[0]
+        for n in range(12)
+    ]
+    csrf = sign_in(client, db, settings, o.admin)
+    smaller = post(client, "/admin/settings/plan", csrf, {"plan": "free"})
+    assert "Not changed: the Free plan has 12 seats but 13 are in use." in smaller.text
+    revoke_invitation(db, invited[0], actor=o.admin)
+    moved = post(client, "/admin/settings/plan", csrf, {"plan": "free"})
+    assert "You are on the Free plan now." in moved.text
+    pages = [
+        client.get("/people", headers=HTML),
+        post(client, "/people/invite", csrf, {"email": "one.more@example.test"}),
+        post(client, "/people/invite/bulk", csrf, {"emails": "two.more@example.test"}),
+        post(client, f"/people/{leaver.id}/rehire", csrf),
+    ]
+    assert "Free plan ·" in pages[0].text
+    for page in pages[1:]:
+        assert "All 12 seats of the Free plan are in use" in page.text, page.text
+    for page in [smaller, moved, *pages]:
+        assert "free plan" not in page.text
 
 
 def test_dismissing_signs_the_person_out_at_once(client: TestClient, db: Session, settings: Settings) -> None:
@@ -1116,6 +1146,47 @@ def test_reloading_the_page_after_a_delete_changes_nothing_and_restore_still_wor
     assert "Lee Leaver was restored" in after and "/restore" not in after
 
 
+def test_the_result_of_a_delete_says_where_each_kind_of_work_went(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """As the review step before it does: to the successor by name, to the System User, or deleted."""
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones")
+    post_ = stream.create_post(db, actor=leaver, body="Handbook draft is up")
+    stream.add_comment(db, post_, actor=leaver, body="Comments welcome")
+    tasks.create_task(db, actor=leaver, title="Review the handbook", responsible_id=anna.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    done = client.post(
+        f"/people/{leaver.id}/delete",
+        data={
+            "csrf_token": csrf,
+            "confirm": leaver.email,
+            "successor_id": str(anna.id),
+            "kind:stream.post.author": "successor",
+            "kind:stream.comment.author": "delete",
+            "kind:tasks.task.creator": "system_user",
+        },
+        headers=HTML,
+    )
+    assert done.status_code == 200 and "Lee Leaver is deleted" in done.text
+    tiles = {
+        re.sub(r"\s+", " ", label).strip(): int(count)
+        for count, label in re.findall(
+            r'<div class="stat"><strong>(\d+)</strong><span>(.*?)</span></div>', done.text
+        )
+    }
+    assert tiles == {
+        "Posts written moved to Anna Jones": 1,
+        "Tasks they created moved to the System User": 1,
+        "Comments written deleted": 1,
+    }, tiles
+
+
 def test_reloading_the_page_after_a_merge_or_an_erasure_changes_nothing(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
@@ -1573,6 +1644,42 @@ def test_a_deleted_person_can_be_erased_from_their_card(
     assert db.get(User, (o.org.id, leaver.id)).email is None  # type: ignore[union-attr]
     card = client.get(f"/people/{leaver.id}", headers=HTML).text
     assert f'href="/people/{leaver.id}/erase"' not in card and ">Restore</button>" not in card
+
+
+def test_the_erase_page_says_what_is_destroyed_as_the_erasure_does_it(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Work goes to the System User; what is destroyed for good is what an earlier deletion of the
+    person set to "Delete" and kept only so it could be restored."""
+    from roster.lifecycle.deletion import DispositionPlan, delete_user
+    from roster.references import Disposition
+    from roster.stream import service as stream
+
+    o = make_org(db)
+    stayer, leaver = make_user(db, o.org), make_user(db, o.org)
+    post_id = stream.create_post(db, actor=leaver, body="Old news").id
+    delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(kinds={"stream.post.author": Disposition.DELETE}),
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    active = client.get(f"/people/{stayer.id}/erase", headers=HTML).text
+    assert "Their work goes to the System User." in active
+    assert "chose to delete" not in active and "destroyed" not in active
+    deleted = client.get(f"/people/{leaver.id}/erase", headers=HTML).text
+    assert "Their work stays where their deletion put it." in deleted
+    assert (
+        "What that deletion set to “Delete”, kept until now so it could be restored, is destroyed for good."
+        in deleted
+    )
+    assert db.get(Post, (o.org.id, post_id)) is not None
+    post(client, f"/people/{leaver.id}/erase", csrf, {"confirm": leaver.email})
+    db.expire_all()
+    assert db.get(Post, (o.org.id, post_id)) is None
 
 
 def test_a_refusal_that_is_not_about_being_an_admin_does_not_send_people_to_one(

@@ -282,13 +282,72 @@ def test_rehire_at_the_seat_limit_warns_first_and_offers_the_invite_pages_ways_o
         invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
     form = client.get(f"/people/{leaver.id}/rehire", headers=HTML)
     assert form.status_code == 200
-    assert "No seat is free" in form.text and "will be refused" in form.text and WAYS_OUT in form.text
+    assert "No seat is free" in form.text and "cannot be rehired" in form.text and WAYS_OUT in form.text
     refused = post(client, f"/people/{leaver.id}/rehire", csrf)
     assert refused.status_code == 409
     assert "All seats are taken" in refused.text and WAYS_OUT in refused.text
     # The invite page's refusal offers the very same links.
     invite = post(client, "/people/invite", csrf, {"email": "one.more@example.test"})
     assert invite.status_code == 409 and WAYS_OUT in invite.text
+
+
+def _button(page: str, label: str) -> str:
+    """The opening tag of the submit button named ``label``."""
+    import re
+
+    found = re.search(rf"<button([^>]*)>{re.escape(label)}</button>", page)
+    assert found, label
+    return found.group(1)
+
+
+def test_when_every_seat_is_taken_the_invite_and_rehire_buttons_are_off_with_the_reason(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """They would only be refused (the server still refuses them): the explanation stays, with its
+    ways to free a seat, and each button says why it is off."""
+    from roster.lifecycle.seats import get_seat_ledger
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    sign_in(client, db, settings, o.admin)
+    buttons = {
+        "/people/invite": ("Send invitation", "Send invitations"),
+        f"/people/{leaver.id}/rehire": ("Rehire Lee Leaver",),
+    }
+    for path, labels in buttons.items():
+        page = client.get(path, headers=HTML).text
+        assert "No seat is free" not in page, path
+        assert all("disabled" not in _button(page, label) for label in labels), path
+    for n in range(get_seat_ledger(db, o.org.id).available or 0):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
+    for path, labels in buttons.items():
+        page = client.get(path, headers=HTML).text
+        assert "No seat is free" in page and "All 12 seats of the Free plan are" in page, path
+        assert WAYS_OUT in page, path
+        for label in labels:
+            tag = _button(page, label)
+            assert " disabled" in tag and 'aria-describedby="' in tag, (path, label)
+            reason = tag.split('aria-describedby="', 1)[1].split('"', 1)[0]
+            assert f'id="{reason}">No seat is free' in page, (path, label)
+
+
+def test_a_plan_without_a_seat_limit_never_turns_the_invite_and_rehire_buttons_off(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db, plan="enterprise")
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", dismissed=True)
+    for n in range(30):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@{o.org.slug}.test", settings=settings)
+    sign_in(client, db, settings, o.admin)
+    invite = client.get("/people/invite", headers=HTML).text
+    rehire = client.get(f"/people/{leaver.id}/rehire", headers=HTML).text
+    assert "<strong>31</strong> seats used (unlimited)" in invite
+    for page, label in (
+        (invite, "Send invitation"),
+        (invite, "Send invitations"),
+        (rehire, "Rehire Lee Leaver"),
+    ):
+        assert "disabled" not in _button(page, label) and "No seat is free" not in page, label
 
 
 # --- 5. The System User's records go to a new hire ----------------------------------------------

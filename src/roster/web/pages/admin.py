@@ -35,7 +35,7 @@ from roster.web.core import (
     show_secret_once,
     take_secret,
 )
-from roster.web.pages.shared import PICKER_LIMIT, audit_picker_people
+from roster.web.pages.shared import PICKER_LIMIT, audit_picker_people, plan_name
 
 router = APIRouter(include_in_schema=False)
 
@@ -255,14 +255,21 @@ def set_plan(
         with session.begin_nested():
             change_plan(session, principal.org_id, actor=principal.user, plan=plan)
     except errors.RosterError as exc:
+        reason = exc.detail
+        if isinstance(exc, errors.PlanTooSmall):
+            # The API's detail names the plan by its code; the page names it as the seat meter does.
+            reason = (
+                f"the {plan_name(plan)} has {exc.extra.get('limit')} seats but {exc.extra.get('used')} "
+                "are in use. Revoke pending invitations or dismiss people first."
+            )
         # Back to the settings page itself (a GET), with the plan that was asked for still chosen.
         return redirect(
             "/admin/settings?" + urlencode({"plan": plan[:20]}),
             request,
-            f"Not changed: {exc.detail}",
+            f"Not changed: {reason}",
             "error",
         )
-    return redirect("/admin/settings", request, f"You are on the {plan.capitalize()} plan now.")
+    return redirect("/admin/settings", request, f"You are on the {plan_name(plan)} now.")
 
 
 @router.post("/admin/settings")

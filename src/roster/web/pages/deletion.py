@@ -281,6 +281,19 @@ def _result_url(operation_id: uuid.UUID) -> str:
     return f"/people/operations/{operation_id}"
 
 
+def _moved_to(done: dict[str, Any], kind: str, successor_name: str) -> list[dict[str, Any]]:
+    """The moved counts of an operation, each with whom the kind went to, as the review step before
+    a deletion names it: the account merged into, the successor, or the System User."""
+    chosen = done.get("kinds")
+    rows = _counts(done.get("moved") or {})
+    for row in rows:
+        to_successor = kind == "merged" or (
+            isinstance(chosen, dict) and chosen.get(row["kind"]) == Disposition.SUCCESSOR.value
+        )
+        row["to"] = successor_name if to_successor and successor_name else "the System User"
+    return rows
+
+
 @router.get("/people/operations/{operation_id}")
 def operation_result(request: Request, principal: WebAdmin, session: DB, operation_id: uuid.UUID) -> Response:
     """What a delete, merge or erase did, with Restore while it can be undone.
@@ -293,13 +306,14 @@ def operation_result(request: Request, principal: WebAdmin, session: DB, operati
     if kind is None:
         raise errors.NotFound("No such operation.")
     user = get_user_any(session, principal.org_id, op.user_id)
-    into = (
-        get_user_any(session, principal.org_id, op.successor_id)
-        if kind == "merged" and op.successor_id is not None
-        else None
+    # The account merged into, or the successor a deletion handed work to.
+    successor = (
+        get_user_any(session, principal.org_id, op.successor_id) if op.successor_id is not None else None
     )
+    into = successor if kind == "merged" else None
     done = op.dispositions or {}
-    name, into_name = names_apart(user, into) if into is not None else (user.display_name, "")
+    name, successor_name = names_apart(user, successor) if successor is not None else (user.display_name, "")
+    into_name = successor_name if into is not None else ""
     return render(
         request,
         "people/result.html",
@@ -312,7 +326,7 @@ def operation_result(request: Request, principal: WebAdmin, session: DB, operati
             "into": into,
             "into_name": into_name,
             "can_restore": deletion.can_restore_operation(op, user),
-            "moved": _counts(done.get("moved") or {}),
+            "moved": _moved_to(done, kind, successor_name),
             "deleted": _counts(done.get("deleted") or {}),
         },
         principal=principal,

@@ -119,10 +119,12 @@ def messages_page(
     group: dict[str, Any] | None = None,
     draft: str | None = None,
     direct_note: str = "",
+    pick: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Response:
     """The inbox, or one conversation; ``draft`` is a message that was refused (``error`` says
-    why), shown again in the box it was typed in, or on its own if it can no longer be sent.
+    why), shown again in the box it was typed in, or on its own if it can no longer be sent;
+    ``pick`` is a refused "Message someone" choice (``user_id``) and why (``error``).
 
     ``other`` is the other person of a direct conversation (the System User in a deleted
     person's place, None when nobody is left); ``members`` are a group chat's.
@@ -174,6 +176,7 @@ def messages_page(
             "removable": removable,
             "error": error,
             "group": group or {"title": "", "member_ids": []},
+            "pick": pick or {"user_id": "", "error": ""},
             "draft": draft,
             "picker_people": [p for p in picker_people(session, principal) if p.id not in present],
             "present_ids": sorted(str(i) for i in present),
@@ -232,6 +235,29 @@ def _direct_page(
         error=error,
         draft=draft,
         status_code=status_code,
+    )
+
+
+@router.get("/messages/with")
+def pick_direct(request: Request, principal: WebUser, session: DB, user_id: str | None = None) -> Response:
+    """The inbox's "Message someone" form (a plain GET form, so it works without JavaScript): on
+    to the conversation with the active colleague picked, or the inbox again with the reason.
+    Visited without the form, it is the inbox."""
+    if user_id is None:
+        return redirect("/messages")
+    raw = user_id[:64]
+    chosen = parse_uuid(raw)
+    problem = "Choose the person to message."
+    if chosen is not None and chosen == principal.user.id:
+        problem = "That is you: choose someone else."
+    elif chosen is not None:
+        other = session.get(User, (principal.org_id, chosen))
+        if other is not None and other.is_active and not other.is_system:
+            return redirect(f"/messages/with/{other.id}")
+        # Whoever it was (unknown, dismissed, deleted), the answer is the same: nobody learns more.
+        problem = "That person is not an active colleague: choose someone else."
+    return messages_page(
+        request, principal, session, pick={"user_id": raw, "error": problem}, status_code=422
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -20,7 +21,7 @@ from roster.directory.service import get_user_any, get_visible_user, update_prof
 from roster.domain import errors
 from roster.domain.users import UserStatus
 from roster.lifecycle import invitations
-from roster.lifecycle.seats import FREE_A_SEAT, get_seat_ledger
+from roster.lifecycle.seats import SeatLedger, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
 from roster.web.core import (
     WebAdmin,
@@ -33,7 +34,7 @@ from roster.web.core import (
     show_secret_once,
     take_secret,
 )
-from roster.web.pages.shared import unchanged_display_name_left_out
+from roster.web.pages.shared import plan_name, unchanged_display_name_left_out
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,13 +43,31 @@ ADMIN_TABS = ("invited", "dismissed", "deleted")
 MAX_BULK = 500
 
 
-def seat_hint(exc: errors.RosterError) -> str:
-    """A seat refusal that says how to free one (in the pages' words, instead of the API's)."""
-    reason = exc.detail.replace(FREE_A_SEAT, "").strip()
+def seat_hint(seats: Mapping[str, Any]) -> str:
+    """A seat refusal that says how to free one, in the pages' words instead of the API's, from
+    the refusal's seat figures (``plan``, ``limit``, and ``active`` and ``pending_invitations`` when
+    known): the plan named as the seat meter names it ("Free plan")."""
+    reason = f"All {seats.get('limit')} seats of the {plan_name(str(seats.get('plan', '')))} are in use"
+    active, pending = seats.get("active"), seats.get("pending_invitations")
+    if active is not None and pending is not None:
+        reason += f" ({active} active, {pending} pending invitation{'' if pending == 1 else 's'})"
     return (
-        f"{reason} To free a seat, revoke a pending invitation, dismiss someone who has left, "
+        f"{reason}. To free a seat, revoke a pending invitation, dismiss someone who has left, "
         "or move to a larger plan in Settings."
     )
+
+
+def no_seat_free(seats: SeatLedger) -> bool:
+    """Every seat is taken, so an invitation or a rehire would be refused (a plan without a seat
+    limit is never full)."""
+    return seats.available is not None and seats.available <= 0
+
+
+def seat_state(seats: SeatLedger) -> dict[str, Any]:
+    """What the invite and rehire pages show of the seats: the meter, and when none is free, why
+    (their submit buttons are off then; the server refuses regardless)."""
+    full = no_seat_free(seats)
+    return {"seats": seats, "no_seat_free": full, "no_seat_hint": seat_hint(seats.as_dict()) if full else ""}
 
 
 def tab_counts(session: Session, principal: Principal) -> dict[str, int]:
@@ -195,11 +214,13 @@ def invite_page(
     created: list[dict[str, str]] | None = None,
     status_code: int = 200,
 ) -> Response:
+    context = people_context(session, principal, "invite")
     return render(
         request,
         "people/invite.html",
         {
-            **people_context(session, principal, "invite"),
+            **context,
+            **seat_state(context["seats"]),
             "section": "invite",
             "values": values or {"role": "employee"},
             "error": error,
@@ -226,7 +247,7 @@ def _refusal(exc: errors.RosterError) -> dict[str, Any]:
     refusal: dict[str, Any] = {"title": exc.title, "detail": exc.detail, "code": exc.code}
     if isinstance(exc, errors.SeatLimitReached):
         refusal["title"] = "All seats are taken"
-        refusal["detail"] = seat_hint(exc)
+        refusal["detail"] = seat_hint(exc.extra)
     elif isinstance(exc, errors.EmailBelongsToDismissedUser):
         refusal["title"] = "This person worked here before"
         refusal["rehire_user_id"] = exc.extra.get("user_id")
@@ -374,7 +395,7 @@ def invite_bulk(
     for item in result.failed:
         detail = str(item.get("detail", ""))
         if item.get("code") == "seat_limit_reached":
-            full = full or seat_hint(errors.SeatLimitReached(detail))
+            full = full or seat_hint(item)
             detail = "No seat was left."
         failed.append(
             {
@@ -639,7 +660,7 @@ def confirm_page(
             "action": action,
             "error": error,
             "seat_refused": seat_refused,
-            "seats": get_seat_ledger(session, principal.org_id),
+            **seat_state(get_seat_ledger(session, principal.org_id)),
         },
         principal=principal,
         session=session,
@@ -709,7 +730,7 @@ def rehire(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUI
             session,
             user,
             "rehire",
-            error=seat_hint(exc),
+            error=seat_hint(exc.extra),
             seat_refused=True,
             status_code=exc.status,
         )

@@ -26,6 +26,11 @@ def picker_people(session: Session, principal: Principal) -> list[User]:
     return people
 
 
+def plan_name(plan: str) -> str:
+    """A plan as the pages name it: "Free plan" (the API and the audit log keep the code, "free")."""
+    return f"{plan.capitalize()} plan"
+
+
 def names_apart(first: User, second: User) -> tuple[str, str]:
     """Two people's names as one message shows them side by side: with their addresses when the
     names alone are the same ("Chloé Martin (chloe@a.test) is merged into Chloé Martin (...)")."""

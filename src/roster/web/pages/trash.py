@@ -10,9 +10,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB
 from roster.domain import errors
+from roster.stream.models import Comment
 from roster.trash import service
 from roster.trash.models import TrashItem
 from roster.trash.registry import all_kinds
@@ -23,14 +26,29 @@ router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
 # Shown after something is deleted in the pages.
 TRASH_HINT = "It can be restored from the Trash until the restore window ends."
-# Where a restored object is shown.
+# Where a restored object is shown: its page, or its place in its module's list.
 _SHOWN_AT = {
     "post": "/stream#post-{id}",
-    "comment": "/stream",
-    "task": "/tasks",
-    "file": "/drive",
-    "lead": "/crm",
+    "comment": "/stream#post-{post_id}",
+    "task": "/tasks/{id}",
+    "file": "/drive#file-{id}",
+    "lead": "/crm/leads/{id}/edit",
 }
+
+
+def _shown_at(session: Session, item: TrashItem) -> str | None:
+    """The address of a restored item (a comment is shown under its post)."""
+    where = _SHOWN_AT.get(item.kind)
+    if where is None:
+        return None
+    post_id = None
+    if item.kind == "comment":
+        post_id = session.scalar(
+            select(Comment.post_id).where(Comment.org_id == item.org_id, Comment.id == item.object_id)
+        )
+        if post_id is None:
+            return "/stream"
+    return where.format(id=item.object_id, post_id=post_id)
 
 
 def moved_to_trash(request: Request, item: TrashItem, what: str, back: str) -> Response:
@@ -74,7 +92,8 @@ def restore(
     next: Annotated[str, Query(max_length=2000)] = "",
 ) -> Response:
     """Restore an item (from the Trash, or the "Undo" of a delete); ``next`` is a local path to
-    return to, else the page that shows the restored object."""
+    return to (the page the "Undo" was on), else the Trash itself, so that several items are
+    restored one after another, with a link to where the restored one is shown."""
     item = service.get_trash_item(session, principal.user, item_id, for_update=True)
     label = service.trash_entry(session, item).kind.label
     try:
@@ -82,8 +101,13 @@ def restore(
             service.restore_from_trash(session, item, actor=principal.user)
     except errors.RosterError as exc:
         return redirect(safe_next(next, "/trash"), request, exc.detail, "error")
-    where = _SHOWN_AT.get(item.kind, "/trash").format(id=item.object_id)
-    return redirect(safe_next(next, where), request, f"The {label.lower()} is restored.")
+    message = f"The {label.lower()} is restored."
+    back = safe_next(next, "")
+    if back:
+        return redirect(back, request, message)
+    where = _shown_at(session, item)
+    action = FlashAction(f"Open the {label.lower()}", where, method="get") if where else None
+    return redirect("/trash", request, message, action=action)
 
 
 @router.get("/trash/{item_id}/purge")
