@@ -519,3 +519,34 @@ def test_the_deleted_list_tells_two_deleted_people_of_the_same_name_apart_by_add
     assert sum("anna@x.test" in r for r in anna_rows) == 1
     assert sum("anna.j@x.test" in r for r in anna_rows) == 1
     assert "gone@x.test" not in page
+
+
+def test_a_card_shows_the_reporting_line_and_the_identity_providers_department(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    boss = make_user(db, o.org, first_name="Bea", last_name="Boss")
+    report = make_user(db, o.org, first_name="Rob", last_name="Report")
+    gone = make_user(db, o.org, first_name="Gil", last_name="Gone", dismissed=True)
+    report.manager_id = boss.id
+    gone.manager_id = boss.id
+    boss.scim_department = "Sales EMEA"
+    db.flush()
+
+    sign_in(client, db, settings, report)
+    mine = client.get(f"/people/{report.id}", headers=HTML).text
+    assert "<dt>Manager</dt>" in mine and "Bea Boss" in mine
+    bosses = client.get(f"/people/{boss.id}", headers=HTML).text
+    assert "<dt>Direct reports</dt>" in bosses and "Rob Report" in bosses
+    assert "Gil Gone" not in bosses  # someone who left is not shown to employees
+    assert "Sales EMEA" in bosses and "as the identity provider names it" in bosses
+
+    sign_in(client, db, settings, o.admin)
+    assert "Gil Gone" in client.get(f"/people/{boss.id}", headers=HTML).text  # admins see them
+    # A department of Roster's own is what the card names.
+    from roster.directory import departments
+
+    sales = departments.create_department(db, o.org.id, actor=o.admin, name="Sales")
+    departments.add_department_members(db, sales, [boss.id], actor=o.admin)
+    db.flush()
+    assert "Sales EMEA" not in client.get(f"/people/{boss.id}", headers=HTML).text

@@ -35,6 +35,9 @@ PEOPLE = [
     ("Lukas", "Weber", "Recruiter", "lukas.weber"),
 ]
 
+# Who reports to whom (by last name), as an identity provider's manager attribute would say.
+MANAGERS = {"Jones": "Smith", "Patel": "Chen", "Weber": "Chen"}
+
 # The departments and who is in them (by last name).
 DEPARTMENTS = [
     ("Sales", ("Smith", "Jones")),
@@ -83,6 +86,8 @@ def create_demo(session: Session, *, password: str, settings: Settings | None = 
         )
     )
     by_last = {u.last_name: u for u in people}
+    for report, manager in MANAGERS.items():
+        by_last[report].manager_id = by_last[manager].id
     for name, members in DEPARTMENTS:
         department = create_department(session, org.id, actor=admin, name=name)
         add_department_members(session, department, [by_last[m].id for m in members], actor=admin)

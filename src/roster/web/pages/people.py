@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
@@ -474,6 +475,7 @@ def profile_card(request: Request, principal: WebUser, session: DB, user_id: uui
     dept_ids = [] if user.is_system else departments.list_user_department_ids(session, user)
     depts = [departments.get_department(session, principal.org_id, d) for d in dept_ids]
     org = principal.organization(session)
+    manager, reports, more_reports = _reporting_line(session, principal, user)
     return render(
         request,
         "people/card.html",
@@ -481,11 +483,62 @@ def profile_card(request: Request, principal: WebUser, session: DB, user_id: uui
             "section": "people",
             "person": user,
             "departments": depts,
+            # What the identity provider calls their department, while Roster has them in none.
+            "idp_department": None if depts or user.is_system else user.scim_department,
+            "manager": manager,
+            "reports": reports,
+            "more_reports": more_reports,
             "may_change_photo": photos.may_change_photo(principal.user, user, org) and not user.is_system,
         },
         principal=principal,
         session=session,
     )
+
+
+REPORTS_SHOWN = 50
+
+
+def _reporting_line(
+    session: Session, principal: Principal, user: User
+) -> tuple[User | None, list[User], int]:
+    """The person's manager (as the identity provider set it) and their direct reports, as the
+    viewer may see them: active colleagues, and for admins also dismissed ones; never the System
+    User, which holds a deleted manager's place only for a restore. The reports are the first
+    ``REPORTS_SHOWN`` by name, with how many more there are."""
+    seen = ["active", "dismissed"] if principal.user.is_admin else ["active"]
+    manager = None
+    if user.manager_id is not None:
+        found = session.get(User, (principal.org_id, user.manager_id))
+        if found is not None and not found.is_system and found.status in seen:
+            manager = found
+    reports = list(
+        session.scalars(
+            select(User)
+            .where(
+                User.org_id == principal.org_id,
+                User.manager_id == user.id,
+                User.status.in_(seen),
+                User.is_system.is_(False),
+            )
+            .order_by(User.display_name, User.id)
+            .limit(REPORTS_SHOWN + 1)
+        )
+    )
+    more = 0
+    if len(reports) > REPORTS_SHOWN:
+        more = (
+            int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(User)
+                    .where(User.org_id == principal.org_id, User.manager_id == user.id, User.status.in_(seen))
+                )
+                or 0
+            )
+            - REPORTS_SHOWN
+        )
+        reports = reports[:REPORTS_SHOWN]
+    return manager, reports, more
 
 
 def _target(session: Session, principal: Principal, user_id: uuid.UUID) -> User:
