@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -213,6 +215,36 @@ def test_health_and_readiness(client: TestClient) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.headers["x-request-id"]
+
+
+def test_readiness_needs_the_schema_of_this_roster(
+    databases: DatabaseFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server pointed at a database nobody migrated (or one a newer Roster migrated) is up but
+    not ready, and says why at start."""
+    url = databases.new_database()
+    engine = make_engine(url)
+    app = create_app(make_settings(tmp_path, database_url=url), bind=engine)
+    try:
+        with TestClient(app) as client:
+            assert client.get("/readyz").json() == {"status": "ok"}
+        cases = [
+            ("UPDATE alembic_version SET version_num = 'ffffffffffff'", "is newer than this Roster knows"),
+            ("UPDATE alembic_version SET version_num = '0001'", "older than this Roster's"),
+            ("DROP TABLE alembic_version", "has no Roster tables: run `roster db upgrade`"),
+        ]
+        for statement, reason in cases:
+            with engine.begin() as connection:
+                connection.execute(text(statement))
+            caplog.clear()
+            with caplog.at_level(logging.ERROR, logger="roster"), TestClient(app) as client:
+                answer = client.get("/readyz")
+            assert answer.status_code == 503, statement
+            assert answer.json()["code"] == "database_not_migrated" and reason in answer.json()["detail"]
+            assert any(reason in r.getMessage() for r in caplog.records), statement
+            assert client.get("/healthz").status_code == 200  # up, though not ready
+    finally:
+        engine.dispose()
 
 
 def test_every_answer_carries_a_request_id_and_the_common_security_headers(client: TestClient) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, make_url, text
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -15,6 +16,7 @@ from roster import __version__, problems
 from roster.accounts.api import router as accounts_router
 from roster.accounts.ratelimit import LoginLimiter
 from roster.crm.api import router as crm_router
+from roster.db import migrate
 from roster.db.engine import (
     autocommit_reads,
     make_engine,
@@ -39,6 +41,8 @@ from roster.trash.api import router as trash_router
 API_PREFIX = "/api/v1"
 # Headers every answer carries, the API's and the SCIM server's alike.
 DEFAULT_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
+
+log = logging.getLogger("roster")
 
 
 class ScimFirst:
@@ -97,6 +101,21 @@ def api_routers() -> list[APIRouter]:
     ]
 
 
+def _warn_about_the_schema(app: FastAPI) -> None:
+    """Say at start, in the log, when the database cannot serve this Roster (nobody migrated it, a
+    server started in another directory made itself a new empty one, a newer Roster migrated it);
+    ``/readyz`` answers 503 meanwhile."""
+    try:
+        with app.state.sessions["read"]() as session:
+            problem = migrate.schema_problem(session.connection())
+    except Exception as exc:  # the database not answering: /readyz says so, and the log per request
+        log.warning("the database is not answering at start: %s", str(exc).splitlines()[0])
+        return
+    if problem is not None:
+        url = make_url(app.state.settings.resolved_database_url).render_as_string(hide_password=True)
+        log.error("%s (database: %s)", problem, url)
+
+
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
     """Build the application. ``bind`` lets tests hand in their own engine or connection."""
     settings = settings or get_settings()
@@ -105,6 +124,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _warn_about_the_schema(app)
         workers = []
         if settings.background_workers:
             from roster.workers import start_workers
@@ -171,12 +191,16 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
         },
     )
     def readyz() -> Response:
-        """The database answers."""
+        """The database answers and its schema is this Roster's: a server pointed at a database
+        nobody migrated (or one a newer Roster migrated) is not ready, though it is up."""
         try:
             with app.state.sessions["read"]() as session:
                 session.execute(text("SELECT 1"))
+                problem = migrate.schema_problem(session.connection())
         except Exception:
             return problems.problem(503, "unavailable", "Not ready", "The database is not answering.")
+        if problem is not None:
+            return problems.problem(503, "database_not_migrated", "Not ready", problem)
         return Response('{"status":"ok"}', media_type="application/json")
 
     app.scim_app = create_scim_app(app)  # SCIM 2.0, with its own auth and errors, at /scim/v2
