@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -751,3 +754,28 @@ def test_where_the_file_system_cannot_lock_writers_go_on_without_the_gate(
         assert "no writer gate" in caplog.text
     finally:
         engine.dispose()
+
+
+def test_a_server_process_importing_the_asgi_entry_point_logs_its_requests(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """What each worker process of ``roster serve --workers N`` does: import ``roster.asgi`` in a
+    process where nothing set logging up. Its request lines must still be written."""
+    script = (
+        "from fastapi.testclient import TestClient\n"
+        "import roster.asgi\n"
+        "with TestClient(roster.asgi.app) as client:\n"
+        "    assert client.get('/healthz').status_code == 200\n"
+    )
+    env = {
+        **os.environ,
+        "ROSTER_DATABASE_URL": databases.new_database(),
+        "ROSTER_DATA_DIR": str(tmp_path / "var"),
+        "ROSTER_BACKGROUND_WORKERS": "false",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "INFO roster.requests" in done.stderr and '"path": "/healthz"' in done.stderr, done.stderr
+    assert "INFO roster Roster" in done.stderr and "started (database:" in done.stderr

@@ -111,9 +111,11 @@ def _warn_about_the_schema(app: FastAPI) -> None:
     except Exception as exc:  # the database not answering: /readyz says so, and the log per request
         log.warning("the database is not answering at start: %s", str(exc).splitlines()[0])
         return
+    url = make_url(app.state.settings.resolved_database_url).render_as_string(hide_password=True)
     if problem is not None:
-        url = make_url(app.state.settings.resolved_database_url).render_as_string(hide_password=True)
         log.error("%s (database: %s)", problem, url)
+    else:
+        log.info("Roster %s started (database: %s)", __version__, url)
 
 
 def create_app(settings: Settings | None = None, *, bind: Engine | Connection | None = None) -> FastAPI:
