@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -779,3 +781,24 @@ def test_a_server_process_importing_the_asgi_entry_point_logs_its_requests(
     assert done.returncode == 0, done.stderr
     assert "INFO roster.requests" in done.stderr and '"path": "/healthz"' in done.stderr, done.stderr
     assert "INFO roster Roster" in done.stderr and "started (database:" in done.stderr
+
+
+def test_the_access_log_leaves_out_the_secrets_of_links(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Whoever reads the log must not be able to accept an invitation or reset a password."""
+    secret = "rst_0123456789abcdef_s3cr3t-part-of-the-link"
+    with caplog.at_level(logging.INFO, logger="roster.requests"):
+        for path in (f"/invite/{secret}", f"/reset-password/{secret}"):
+            client.get(path, headers={"Accept": "text/html"})
+            client.post(path, data={"password": "x"}, headers={"Accept": "text/html"})
+        client.get("/login", headers={"Accept": "text/html"})
+    logged = [json.loads(r.getMessage()) for r in caplog.records if r.name == "roster.requests"]
+    assert [line["path"] for line in logged] == [
+        "/invite/[FILTERED]",
+        "/invite/[FILTERED]",
+        "/reset-password/[FILTERED]",
+        "/reset-password/[FILTERED]",
+        "/login",
+    ]
+    assert not [r for r in caplog.records if "s3cr3t" in r.getMessage()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -98,6 +99,16 @@ class HeadAsGet:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+# Paths whose last segment is a secret (an invitation's or a password reset's link): whoever reads
+# the log could use it, so the log keeps the path and leaves the secret out.
+SECRET_PATHS = re.compile(r"^(/invite/|/reset-password/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """The path as the access log writes it: a link's secret is ``[FILTERED]``."""
+    return SECRET_PATHS.sub(r"\1[FILTERED]", path)
+
+
 class RequestLog:
     """Give each request an id (the caller's ``X-Request-ID`` or a new one), visible to handlers as
     ``request.state.request_id`` and echoed in the answer; add the headers every answer carries;
@@ -135,7 +146,7 @@ class RequestLog:
                         {
                             "request_id": request_id,
                             "method": "HEAD" if scope.get(HEAD_REQUEST) else scope["method"],
-                            "path": scope["path"],
+                            "path": loggable_path(scope["path"]),
                             "status": status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                         }
