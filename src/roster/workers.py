@@ -14,6 +14,9 @@ from fastapi import FastAPI
 
 log = logging.getLogger("roster.workers")
 
+# The longest wait between runs of a job that keeps failing (the database away, say).
+MAX_BACKOFF = 300.0
+
 
 class PeriodicWorker:
     def __init__(self, name: str, interval: float, job: Callable[[], object]) -> None:
@@ -31,12 +34,36 @@ class PeriodicWorker:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def delay_after(self, failures: int) -> float:
+        """Seconds until the next run after ``failures`` failures in a row: the interval, doubled
+        for each failure, at most ``MAX_BACKOFF`` (or the interval, if that is longer)."""
+        if failures == 0:
+            return self.interval
+        return min(self.interval * 2.0**failures, max(MAX_BACKOFF, self.interval))
+
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        failures = 0
+        while not self._stop.wait(self.delay_after(failures)):
             try:
                 self.job()
-            except Exception:
-                log.exception("worker %s failed; retrying in %ss", self.name, self.interval)
+            except Exception as exc:
+                failures += 1
+                retry = self.delay_after(failures)
+                if failures == 1:  # the whole story once; then one line per failure
+                    log.exception("worker %s failed; retrying in %.0fs", self.name, retry)
+                else:
+                    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    log.warning(
+                        "worker %s failed again (%d in a row): %s; retrying in %.0fs",
+                        self.name,
+                        failures,
+                        reason,
+                        retry,
+                    )
+            else:
+                if failures:
+                    log.info("worker %s works again after %d failures", self.name, failures)
+                failures = 0
 
 
 def start_workers(app: FastAPI) -> list[PeriodicWorker]:
