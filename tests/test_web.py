@@ -581,6 +581,10 @@ def test_the_admin_console_flows_work_with_plain_forms(
         base.group(1) + "/Users?count=1", headers={"authorization": f"Bearer {secret.group(1)}"}
     )
     assert users.status_code == 200 and users.json()["totalResults"] >= 1
+    # Behind a proxy, the address people reach Roster at is ROSTER_BASE_URL, whatever the request's.
+    settings.base_url = "https://intranet.example.com/"
+    page = client.get("/admin/settings", headers=HTML).text
+    assert '<code id="scim-url">https://intranet.example.com/scim/v2</code>' in page
     token_id = re.search(r'action="/admin/scim-tokens/([0-9a-f-]{36})/revoke"', token.text)
     assert token_id
     assert (

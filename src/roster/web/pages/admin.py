@@ -23,11 +23,12 @@ from roster.lifecycle.models import AuditEvent
 from roster.lifecycle.seats import get_seat_ledger
 from roster.lifecycle.users import change_plan, update_organization_settings
 from roster.scim import tokens as scim_tokens
-from roster.scim.api import SCIM_PREFIX, scim_base_url
+from roster.scim.api import SCIM_PREFIX
 from roster.stream.service import load_users
 from roster.web.audit_view import Names, describe_details, referenced_ids
 from roster.web.core import (
     WebAdmin,
+    app_settings,
     page_count,
     parse_uuid,
     redirect,
@@ -225,9 +226,10 @@ def settings_page(
             "values": shown,
             "seats": get_seat_ledger(session, principal.org_id),
             "scim_tokens": scim_tokens.list_scim_tokens(session, principal.org_id),
-            # What an identity provider is given (Entra ID calls it the tenant URL): this site as
-            # the admin reached it.
-            "scim_url": scim_base_url(request) + SCIM_PREFIX,
+            # What an identity provider is given (Entra ID calls it the tenant URL): the address
+            # people reach Roster at (ROSTER_BASE_URL, as in mailed links), not the one this
+            # request came in by, which behind a proxy may be an inner one.
+            "scim_url": app_settings(request).base_url.rstrip("/") + SCIM_PREFIX,
             "new_token": new_token,
             "error": error,
             "organization": org,
