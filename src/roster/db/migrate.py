@@ -6,6 +6,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,3 +29,48 @@ def upgrade(url: str, revision: str = "head") -> None:
 def downgrade(url: str, revision: str) -> None:
     """Undo migrations down to ``revision`` on the database at ``url``."""
     command.downgrade(alembic_config(url), revision)
+
+
+class DatabaseNewer(Exception):
+    """The database was migrated by a newer Roster: its revision is not among this Roster's."""
+
+    def __init__(self, revision: str, head: str) -> None:
+        super().__init__(
+            f"the database is at revision {revision}, which this Roster does not know; it was "
+            f"migrated by a newer Roster (this one knows up to {head}). Run the newer Roster, or "
+            "restore a backup taken before it migrated the database."
+        )
+        self.revision = revision
+        self.head = head
+
+
+class DatabaseBehind(Exception):
+    """The database is at an older revision than this Roster's: ``roster db upgrade`` is due."""
+
+    def __init__(self, revision: str | None, head: str) -> None:
+        super().__init__(
+            "the database has no Roster tables yet"
+            if revision is None
+            else f"the database is at revision {revision}, older than this Roster's {head}"
+        )
+        self.revision = revision
+        self.head = head
+
+
+def database_revision(connection: Connection) -> str | None:
+    """The revision the database was migrated to, as Alembic recorded it (None: never)."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_revision(url: str, revision: str | None, *, behind_is_fine: bool = False) -> None:
+    """DatabaseNewer when ``revision`` is not one of this Roster's migrations; DatabaseBehind when it
+    is an older one (unless ``behind_is_fine``, as for the upgrade itself)."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    head = script.get_current_head() or "none"
+    if revision is not None:
+        try:
+            script.get_revision(revision)
+        except CommandError:  # alembic's "Can't locate revision"
+            raise DatabaseNewer(revision, head) from None
+    if revision != head and not behind_is_fine:
+        raise DatabaseBehind(revision, head)
