@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from roster import clock
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
-from roster.mail.delivery import backoff, deliver_due_mail
+from roster.mail.delivery import Claimed, backoff, deliver_due_mail, send_due_mail
 from roster.mail.models import OutboxMessage
 from roster.mail.service import queue_mail
 from roster.settings import Settings
@@ -157,6 +157,26 @@ def test_without_smtp_mail_is_logged_and_kept_in_the_outbox(
     [row] = _outbox(factory)
     assert row.delivered_via == "log" and row.sent_at is not None
     assert deliver_due_mail(factory, make_settings(tmp_path)) == 0
+
+
+def test_a_delivery_run_reports_what_failed_and_shows_what_it_did_not_send(
+    real_db: tuple[Engine, sessionmaker[Session]], smtp: SmtpServer, tmp_path: Path
+) -> None:
+    _, factory = real_db
+    _queue(factory, 2)
+    smtp.stop()
+    report = send_due_mail(factory, _smtp_settings(tmp_path, smtp.port))
+    assert report.delivered == 0
+    assert sorted(f.to_address for f in report.failed) == ["p0@example.test", "p1@example.test"]
+    assert all(f.attempt == 1 and f.error for f in report.failed)
+    clock.advance(backoff(1) + timedelta(seconds=1))
+    shown: list[Claimed] = []
+    report = send_due_mail(factory, make_settings(tmp_path), show=shown.append)  # no SMTP host
+    assert report.delivered == 2 and report.failed == []
+    assert sorted((c.to_address, c.subject, c.body_text) for c in shown) == [
+        ("p0@example.test", "Message 0", "Hi"),
+        ("p1@example.test", "Message 1", "Hi"),
+    ]
 
 
 def test_several_workers_never_send_a_message_twice(

@@ -9,13 +9,18 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+from roster.db.migrate import DatabaseBehind, DatabaseNewer, check_revision, database_revision
 from roster.domain.errors import RosterError
-from roster.settings import base_url_for, get_settings
+from roster.settings import Settings, base_url_for, base_url_is_set, get_settings, is_wildcard_host
 
 app = typer.Typer(help="Roster: the people layer for company intranets.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -27,16 +32,84 @@ mail_app = typer.Typer(help="Outgoing mail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(mail_app, name="mail")
 console = Console(soft_wrap=True)  # long lines (the curl example) stay copyable
+# Errors and warnings: a script that captures a command's output (an id) never gets them instead.
+error_console = Console(stderr=True, soft_wrap=True)
+SUPPORTED_DATABASES = "sqlite:///path/to/roster.db or postgresql+psycopg://user@host/database"
+
+
+def error(code: str, detail: str) -> None:
+    error_console.print(f"[red]error[/red] ({code}): {escape(detail)}")
+
+
+def warn(detail: str) -> None:
+    error_console.print(f"[yellow]warning[/yellow]: {escape(detail)}")
+
+
+@app.callback()
+def check_settings() -> None:
+    # Every command reads the settings: a mistake in them is one line naming the variable.
+    try:
+        get_settings()
+    except ValidationError as exc:
+        error("settings_invalid", _settings_problems(exc))
+        raise typer.Exit(code=1) from None
+
+
+def _settings_problems(exc: ValidationError) -> str:
+    problems = []
+    for problem in exc.errors():
+        name = "ROSTER_" + "_".join(str(part) for part in problem["loc"]).upper()
+        if problem["type"] == "value_error":  # our own validators' messages name the value
+            message = str(problem["ctx"]["error"])
+        else:
+            message = f"{problem['msg']} (got {problem['input']!r})"
+        problems.append(f"{name}: {message}")
+    return "; ".join(problems)
+
+
+def database_url() -> str:
+    """ROSTER_DATABASE_URL (or the default SQLite file), when Roster can use it: ArgumentError
+    (reported by ``database_errors``) for another database or a driver that is not installed."""
+    url = get_settings().resolved_database_url
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise sa_exc.ArgumentError(
+            f"Roster runs on SQLite or PostgreSQL, not {backend}; use {SUPPORTED_DATABASES}"
+        )
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError:
+        raise sa_exc.ArgumentError(
+            f"its driver ({parsed.get_driver_name()}) is not installed; use {SUPPORTED_DATABASES}"
+        ) from None
+    return url
+
+
+def engine_for(url: str) -> Engine:
+    try:
+        return make_engine(url)  # creates the SQLite file's directory
+    except OSError as exc:
+        raise CannotCreateDatabase(f"cannot create the SQLite database's directory: {exc}") from None
+
+
+class CannotCreateDatabase(Exception):
+    pass
 
 
 def sessions() -> sessionmaker[Session]:
-    """Sessions for one command; their transactions take SQLite's write lock up front."""
-    engine = make_engine(get_settings().resolved_database_url)
+    """Sessions for one command, on a database at this Roster's schema; their transactions take
+    SQLite's write lock up front."""
+    url = database_url()
+    engine = engine_for(url)
+    with engine.connect() as connection:
+        revision = database_revision(connection)
+    check_revision(url, revision)
     return make_sessionmaker(writer(engine))
 
 
 def fail(exc: RosterError) -> typer.Exit:
-    console.print(f"[red]error[/red] ({exc.code}): {exc.detail}")
+    error(exc.code, exc.detail)
     return typer.Exit(code=1)
 
 
@@ -47,18 +120,35 @@ def database_errors() -> Iterator[None]:
     try:
         yield
     except sa_exc.ArgumentError as exc:  # includes an unknown dialect
-        console.print(f"[red]error[/red] (database_url_invalid): ROSTER_DATABASE_URL is not usable: {exc}")
+        error("database_url_invalid", f"ROSTER_DATABASE_URL is not usable: {exc}")
+        raise typer.Exit(code=1) from None
+    except DatabaseNewer as exc:
+        error("database_newer", str(exc))
+        raise typer.Exit(code=1) from None
+    except DatabaseBehind as exc:
+        error("database_not_ready", f"{exc}; run `roster db upgrade` first.")
+        raise typer.Exit(code=1) from None
+    except CannotCreateDatabase as exc:
+        error("database_unavailable", str(exc))
         raise typer.Exit(code=1) from None
     except sa_exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         if isinstance(exc, sa_exc.OperationalError | sa_exc.ProgrammingError) and _no_schema(reason):
-            console.print(
-                "[red]error[/red] (database_not_ready): the database has no Roster tables yet; "
-                "run `roster db upgrade` first."
+            error(
+                "database_not_ready",
+                "the database has no Roster tables yet; run `roster db upgrade` first.",
             )
         else:
-            console.print(f"[red]error[/red] (database_unavailable): {reason}")
+            error("database_unavailable", _with_sqlite_path(reason))
         raise typer.Exit(code=1) from None
+
+
+def _with_sqlite_path(reason: str) -> str:
+    """SQLite's "unable to open database file" names no file: say which."""
+    url = make_url(get_settings().resolved_database_url)
+    if url.get_backend_name() == "sqlite" and "unable to open database file" in reason:
+        return f"{reason}: {url.database}"
+    return reason
 
 
 def _no_schema(reason: str) -> bool:
@@ -72,8 +162,16 @@ def db_upgrade() -> None:
     """Create or migrate the database named by ROSTER_DATABASE_URL."""
     from roster.db.migrate import upgrade
 
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
+    url = database_url()
+    engine = engine_for(url)
+    try:
+        with engine.connect() as connection:
+            revision = database_revision(connection)
+    finally:
+        engine.dispose()
+    # A database migrated by a newer Roster (the code was rolled back) is left as it is.
+    check_revision(url, revision, behind_is_fine=True)
+    upgrade(url)
     console.print("[green]database is up to date[/green]")
 
 
@@ -84,7 +182,10 @@ def org_create(
     name: Annotated[str, typer.Option(help="The organization's display name.")],
     admin_email: Annotated[str, typer.Option(help="The first administrator's email address.")],
     admin_password: Annotated[
-        str, typer.Option(prompt=True, hide_input=True, help="Asked for when left out.")
+        str,
+        typer.Option(
+            prompt=True, hide_input=True, confirmation_prompt=True, help="Asked for (twice) when left out."
+        ),
     ],
     plan: Annotated[str, typer.Option(help="free, plus, standard, professional, enterprise")] = "free",
 ) -> None:
@@ -108,21 +209,55 @@ def org_create(
         raise fail(exc) from None
 
 
+def links_base(settings: Settings, host: str, port: int) -> str:
+    """Where mailed links point: ROSTER_BASE_URL, or where the server listens. A server listening
+    on every address (0.0.0.0, ::) has no address of its own to put in a link: its links name the
+    loopback address, which only works on this machine, so the operator is told to set the URL."""
+    base = base_url_for(settings, host, port)
+    if is_wildcard_host(host) and not base_url_is_set(settings):
+        warn(
+            f"listening on every address ({host}) and ROSTER_BASE_URL is not set: mailed links "
+            f"(invitations, password resets) will name {base}, which opens only on this machine. "
+            "Set ROSTER_BASE_URL to the address people use, e.g. https://intranet.example.com"
+        )
+    return base
+
+
 @app.command()
+@database_errors()
 def serve(
-    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="The address to listen on; 0.0.0.0 for every one.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Addresses (comma-separated, or *) of the reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto headers are believed. Behind a reverse proxy, set it to the proxy's "
+            "address, so that sign-in rate limits see each client's address rather than the "
+            "proxy's one for everybody. Default: the FORWARDED_ALLOW_IPS environment variable, "
+            "else 127.0.0.1.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve the web application and the API."""
     import uvicorn
 
     settings = get_settings()
+    database_url()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Mailed links name this server unless ROSTER_BASE_URL says otherwise (also for worker processes).
-    os.environ["ROSTER_BASE_URL"] = base_url_for(settings, host, port)
+    os.environ["ROSTER_BASE_URL"] = links_base(settings, host, port)
     get_settings.cache_clear()
-    uvicorn.run("roster.asgi:app", host=host, port=port, workers=workers, log_level="warning")
+    uvicorn.run(
+        "roster.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        forwarded_allow_ips=forwarded_allow_ips,  # None: uvicorn's own default
+    )
 
 
 @app.command()
@@ -140,20 +275,31 @@ def demo(
     from roster.demo import DEMO_ADMIN_EMAIL, DEMO_SLUG, create_demo
 
     settings = get_settings()
-    base = base_url_for(settings, host, port)
-    with transaction(sessions()) as session:
-        # The demo's pending invitation is mailed with a link to where the server will listen.
-        created = create_demo(
-            session, password=password, settings=settings.model_copy(update={"base_url": base})
+    base = links_base(settings, host, port)
+    try:
+        with transaction(sessions()) as session:
+            # The demo's pending invitation is mailed with a link to where the server will listen.
+            created = create_demo(
+                session, password=password, settings=settings.model_copy(update={"base_url": base})
+            )
+    except RosterError as exc:
+        raise fail(exc) from None
+    if not created:
+        # Its accounts keep the password they were created with, whatever was given this time.
+        console.print(
+            "demo organization exists; its passwords were not changed\n"
+            f"\nSign in at [bold]{base}/login[/bold]\n"
+            f"  organization: [bold]{DEMO_SLUG}[/bold]\n  email:        [bold]{DEMO_ADMIN_EMAIL}[/bold]\n"
+            "  password:     the one the demo was created with\n"
         )
-    if created:
-        console.print("[green]demo organization created[/green]")
+        return
+    console.print("[green]demo organization created[/green]")
     console.print(
         f"\nSign in at [bold]{base}/login[/bold]\n"
         f"  organization: [bold]{DEMO_SLUG}[/bold]\n  email:        [bold]{DEMO_ADMIN_EMAIL}[/bold]\n"
-        f"  password:     [bold]{password}[/bold]\n"
+        f"  password:     [bold]{escape(password)}[/bold]\n"
         f"API: curl -s {base}/api/v1/auth/login -H 'content-type: application/json' "
-        f'-d \'{{"organization":"{DEMO_SLUG}","email":"{DEMO_ADMIN_EMAIL}","password":"{password}"}}\'\n'
+        f'-d \'{{"organization":"{DEMO_SLUG}","email":"{DEMO_ADMIN_EMAIL}","password":"{escape(password)}"}}\'\n'
     )
 
 
@@ -175,7 +321,7 @@ def audit_verify(
             query = query.where(Organization.slug == org.strip().lower())
         orgs = session.scalars(query).all()
         if org is not None and not orgs:
-            console.print(f"[red]error[/red] (not_found): no organization {org!r}")
+            error("not_found", f"no organization {org!r}")
             raise typer.Exit(code=1)
         for organization in orgs:
             result = verify_chain(session, organization.id)
@@ -196,11 +342,30 @@ def audit_verify(
 @mail_app.command("send")
 @database_errors()
 def mail_send() -> None:
-    """Deliver the mail that is due, once (the server does this every few seconds)."""
-    from roster.mail.delivery import deliver_due_mail
+    """Deliver the mail that is due, once (the server does this every few seconds); exits 1 if
+    any failed. Without ROSTER_SMTP_HOST, each message is shown here instead."""
+    from roster.mail.delivery import Claimed, send_due_mail
 
-    delivered = deliver_due_mail(sessions(), get_settings())
-    console.print(f"delivered {delivered} message(s)")
+    def show(message: Claimed) -> None:
+        console.print(
+            f"[bold]mail to {escape(message.to_address)}[/bold] (ROSTER_SMTP_HOST is not set: shown here, not sent)"
+        )
+        console.print(f"Subject: {message.subject}\n\n{message.body_text}\n", markup=False, highlight=False)
+
+    # The command reports every outcome itself; the log's own lines would repeat them on stderr.
+    logging.getLogger("roster.mail").addHandler(logging.NullHandler())
+    report = send_due_mail(sessions(), get_settings(), show=show)
+    for failure in report.failed:
+        error_console.print(
+            f"mail to {failure.to_address} failed (attempt {failure.attempt}): {failure.error}", markup=False
+        )
+    if report.failed:
+        error(
+            "mail_failed",
+            f"delivered {report.delivered}, failed {len(report.failed)}; failed mail is tried again later",
+        )
+        raise typer.Exit(code=1)
+    console.print(f"delivered {report.delivered} message(s)")
 
 
 @app.command()

@@ -5,9 +5,12 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -40,6 +43,25 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     log_level: str = "INFO"
 
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        # Mailed links are built on it: without a scheme and a host they are not links at all.
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"must be an absolute http(s) URL such as https://intranet.example.com, not {value!r}"
+            )
+        return value.strip()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}, not {value!r}")
+        return level
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -70,9 +92,26 @@ def get_settings() -> Settings:
     return Settings()
 
 
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})  # noqa: S104 (recognised, not bound)
+
+
+def is_wildcard_host(host: str) -> bool:
+    """Whether ``host`` means "every address of this machine", which no browser can open."""
+    return host.strip() in WILDCARD_HOSTS
+
+
+def base_url_is_set(settings: Settings) -> bool:
+    return "base_url" in settings.model_fields_set
+
+
 def base_url_for(settings: Settings, host: str, port: int) -> str:
     """The address links should name: ``ROSTER_BASE_URL`` when it is set (in the environment or
-    ``.env``), otherwise where this server listens."""
-    if "base_url" in settings.model_fields_set:
+    ``.env``), otherwise where this server listens; for a server listening on every address, the
+    loopback address (the one address of those that is known to reach it)."""
+    if base_url_is_set(settings):
         return settings.base_url
+    if is_wildcard_host(host):
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
     return f"http://{host}:{port}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, select, true, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -202,6 +202,11 @@ def get_user_by_email(session: Session, org_id: uuid.UUID, email: str) -> User |
     return session.scalar(select(User).where(User.org_id == org_id, User.email_key == email_key(email)))
 
 
+def _is_slug_conflict(exc: IntegrityError) -> bool:
+    reason = str(exc.orig)
+    return "uq_organizations_slug" in reason or "organizations.slug" in reason  # PostgreSQL, SQLite
+
+
 def create_organization(
     session: Session,
     *,
@@ -237,7 +242,13 @@ def create_organization(
 
     org = Organization(slug=slug, name=name.strip(), plan=plan, seats_used=1)  # the first admin
     session.add(org)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        # Another transaction took the slug between the check above and this insert.
+        if _is_slug_conflict(exc):
+            raise errors.OrganizationExists(f"The slug {slug!r} is taken.") from None
+        raise
     session.add(
         User(
             org_id=org.id,

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, inspect, text
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,37 +32,72 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
-@functools.cache
-def head_revision() -> str:
-    """The newest schema revision this Roster's migrations know."""
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head
+class DatabaseNewer(Exception):
+    """The database was migrated by a newer Roster: its revision is not among this Roster's."""
+
+    def __init__(self, revision: str, head: str) -> None:
+        super().__init__(
+            f"the database is at revision {revision}, which this Roster does not know; it was "
+            f"migrated by a newer Roster (this one knows up to {head}). Run the newer Roster, or "
+            "restore a backup taken before it migrated the database."
+        )
+        self.revision = revision
+        self.head = head
+
+
+class DatabaseBehind(Exception):
+    """The database is at an older revision than this Roster's: ``roster db upgrade`` is due."""
+
+    def __init__(self, revision: str | None, head: str) -> None:
+        super().__init__(
+            "the database has no Roster tables yet"
+            if revision is None
+            else f"the database is at revision {revision}, older than this Roster's {head}"
+        )
+        self.revision = revision
+        self.head = head
+
+
+def database_revision(connection: Connection) -> str | None:
+    """The revision the database was migrated to, as Alembic recorded it (None: never)."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 @functools.cache
-def known_revisions() -> frozenset[str]:
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return frozenset(rev.revision for rev in script.walk_revisions())
+def _script() -> ScriptDirectory:
+    """This Roster's migrations (read once per process: /readyz asks on every probe)."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def check_revision(url: str, revision: str | None, *, behind_is_fine: bool = False) -> None:
+    """DatabaseNewer when ``revision`` is not one of this Roster's migrations; DatabaseBehind when it
+    is an older one (unless ``behind_is_fine``, as for the upgrade itself)."""
+    script = _script()
+    head = script.get_current_head() or "none"
+    if revision is not None:
+        try:
+            script.get_revision(revision)
+        except CommandError:  # alembic's "Can't locate revision"
+            raise DatabaseNewer(revision, head) from None
+    if revision != head and not behind_is_fine:
+        raise DatabaseBehind(revision, head)
 
 
 def schema_problem(connection: Connection) -> str | None:
-    """Why the database cannot serve this Roster: no schema, an older one, or one a newer Roster
-    made; None when it is at this Roster's newest revision."""
-    if not inspect(connection).has_table("alembic_version"):
-        return "The database has no Roster tables: run `roster db upgrade`."
-    versions = list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    head = head_revision()
-    if versions == [head]:
-        return None
-    if not versions:
-        return "The database has no Roster tables: run `roster db upgrade`."
-    if all(v in known_revisions() for v in versions):
+    """Why the database cannot serve this Roster (no schema, an older one, or one a newer Roster
+    made), for ``/readyz`` and the log at start; None when it is at this Roster's newest revision."""
+    try:
+        check_revision("sqlite://", database_revision(connection))
+    except DatabaseNewer as exc:
         return (
-            f"The database's schema is older than this Roster's ({', '.join(versions)}; this Roster "
-            f"needs {head}): run `roster db upgrade`."
+            f"The database's schema ({exc.revision}) is newer than this Roster knows (up to "
+            f"{exc.head}): run the Roster that migrated it."
         )
-    return (
-        f"The database's schema ({', '.join(versions)}) is newer than this Roster knows (up to "
-        f"{head}): run the Roster that migrated it."
-    )
+    except DatabaseBehind as exc:
+        if exc.revision is None:
+            return "The database has no Roster tables: run `roster db upgrade`."
+        return (
+            f"The database's schema is older than this Roster's ({exc.revision}; this Roster needs "
+            f"{exc.head}): run `roster db upgrade`."
+        )
+    return None

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -143,9 +144,29 @@ def _mark_failed(factory: sessionmaker[Session], claimed: Claimed, error: str) -
         )
 
 
-def deliver_due_mail(session_factory: sessionmaker[Session], settings: Settings, *, batch: int = 50) -> int:
-    """Send every due message once; returns how many were delivered (to SMTP or to the log)."""
-    delivered = 0
+@dataclass(frozen=True)
+class Failure:
+    to_address: str
+    attempt: int
+    error: str
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    failed: list[Failure] = field(default_factory=list)
+
+
+def send_due_mail(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    batch: int = 50,
+    show: Callable[[Claimed], None] | None = None,
+) -> DeliveryReport:
+    """Send every due message once: how many were delivered (to SMTP or, without an SMTP host, to
+    the log and to ``show``), and which failed (each is retried later, with backoff)."""
+    report = DeliveryReport()
     while True:
         claimed = _claim(session_factory, batch)
         for item in claimed:
@@ -156,16 +177,24 @@ def deliver_due_mail(session_factory: sessionmaker[Session], settings: Settings,
                     item.subject,
                     item.body_text,
                 )
+                if show is not None:
+                    show(item)
                 _mark_sent(session_factory, item, "log")
-                delivered += 1
+                report.delivered += 1
                 continue
             try:
                 _send_smtp(settings, _message(settings, item))
             except (OSError, smtplib.SMTPException) as exc:
                 log.warning("mail to %s failed (attempt %s): %s", item.to_address, item.attempts + 1, exc)
                 _mark_failed(session_factory, item, f"{type(exc).__name__}: {exc}")
+                report.failed.append(Failure(item.to_address, item.attempts + 1, str(exc)))
                 continue
             _mark_sent(session_factory, item, "smtp")
-            delivered += 1
+            report.delivered += 1
         if len(claimed) < batch:
-            return delivered
+            return report
+
+
+def deliver_due_mail(session_factory: sessionmaker[Session], settings: Settings, *, batch: int = 50) -> int:
+    """Send every due message once; returns how many were delivered (to SMTP or to the log)."""
+    return send_due_mail(session_factory, settings, batch=batch).delivered
