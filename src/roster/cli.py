@@ -20,7 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
 from roster.db.migrate import DatabaseBehind, DatabaseNewer, check_revision, database_revision
 from roster.domain.errors import RosterError
-from roster.settings import Settings, base_url_for, base_url_is_set, get_settings, is_wildcard_host
+from roster.settings import (
+    LOG_FORMAT,
+    Settings,
+    base_url_for,
+    base_url_is_set,
+    get_settings,
+    is_wildcard_host,
+)
 
 app = typer.Typer(help="Roster: the people layer for company intranets.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -246,7 +253,7 @@ def serve(
 
     settings = get_settings()
     database_url()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     # Mailed links name this server unless ROSTER_BASE_URL says otherwise (also for worker processes).
     os.environ["ROSTER_BASE_URL"] = links_base(settings, host, port)
     get_settings.cache_clear()
