@@ -161,10 +161,15 @@ def mention_suggestions(page: object, prefix: str) -> list[str]:
     box = page.locator("#post-body")  # type: ignore[attr-defined]
     box.click()
     box.press_sequentially("@" + prefix, delay=40)
-    listbox = page.locator("#post-body + .ac-list")  # type: ignore[attr-defined]
-    listbox.wait_for(state="visible")
+    # The list of people, or in its place the line that says nobody matches.
+    shown = page.locator("#post-body ~ .ac-list:visible")  # type: ignore[attr-defined]
+    shown.wait_for()
     page.wait_for_timeout(400)  # type: ignore[attr-defined]
-    return [t.strip() for t in listbox.locator("li").all_inner_texts()]
+    return [t.strip() for t in shown.locator("li").all_inner_texts()] or [shown.inner_text().strip()]
+
+
+DESCRIPTION = """e => (e.getAttribute("aria-describedby") || "").split(/\\s+/).filter(Boolean)
+    .map(id => document.getElementById(id).textContent.trim()).join(" | ")"""
 
 
 def chips(page: object, name: str) -> list[str]:
@@ -551,8 +556,8 @@ def test_a_post_tags_a_colleague_and_is_for_chosen_people_through_the_pickers(
     page.get_by_label("Only chosen people").check()  # type: ignore[attr-defined]
     assert chosen.is_visible() and chosen.evaluate("e => e === document.activeElement")
     chosen.press_sequentially("Ada", delay=40)  # the author sees her post anyway: not offered
-    page.locator("#f-audience-search + .ac-list li").first.wait_for()  # type: ignore[attr-defined]
-    assert "Ada Lovelace" not in page.locator("#f-audience-search + .ac-list").inner_text()  # type: ignore[attr-defined]
+    page.locator("#f-audience-search ~ .ac-none").wait_for()  # type: ignore[attr-defined]
+    assert not page.locator("#f-audience-search + .ac-list").is_visible()  # type: ignore[attr-defined]
     chosen.fill("")
     chosen.press_sequentially("Gra", delay=40)
     page.locator(".ac-option", has_text="Grace Okafor").click()  # type: ignore[attr-defined]
@@ -583,6 +588,73 @@ def test_a_post_tags_a_colleague_and_is_for_chosen_people_through_the_pickers(
     sign_in(colleague, site, site.colleague_email)
     assert colleague.locator("article", has_text="Design review notes").count() == 0  # type: ignore[attr-defined]
     assert colleague.locator("article").count() == 0  # type: ignore[attr-defined]
+
+
+def test_a_people_picker_is_a_combobox_that_says_what_it_found_and_what_is_chosen(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/tasks")  # type: ignore[attr-defined]
+
+    # Responsible starts as the author: the input is empty, so its description names her.
+    responsible = page.get_by_role("combobox", name="Responsible")  # type: ignore[attr-defined]
+    assert responsible.get_attribute("aria-autocomplete") == "list"
+    assert responsible.get_attribute("aria-expanded") == "false"
+    assert responsible.evaluate(DESCRIPTION) == "Chosen: Ada Lovelace"
+    assert page.get_by_role("combobox", name="Participants").evaluate(DESCRIPTION) == "Nobody chosen"
+
+    picker = page.get_by_role("combobox", name="Participants")  # type: ignore[attr-defined]
+    listbox = page.locator("#" + picker.get_attribute("aria-controls"))  # type: ignore[attr-defined]
+    status = page.locator("[data-name=participant_ids] [role=status]")  # type: ignore[attr-defined]
+    # The list is named after the field, like its input.
+    assert listbox.get_attribute("role") == "listbox"
+    assert page.locator("#" + listbox.get_attribute("aria-labelledby")).inner_text() == "Participants"  # type: ignore[attr-defined]
+
+    picker.press_sequentially("t", delay=40)  # Tomás Ibáñez and Hiro Tanaka
+    options = listbox.get_by_role("option")
+    options.first.wait_for()
+    page.wait_for_timeout(400)  # type: ignore[attr-defined]
+    count = options.count()
+    assert count >= 2
+    assert picker.get_attribute("aria-expanded") == "true"
+    assert status.inner_text() == f"{count} people found, use the up and down arrows to choose"
+    ids = options.evaluate_all("options => options.map(o => o.id)")
+    assert picker.get_attribute("aria-activedescendant") == ids[0]
+    picker.press("ArrowDown")
+    assert picker.get_attribute("aria-activedescendant") == ids[1]
+    assert options.evaluate_all("options => options.map(o => o.getAttribute('aria-selected'))") == [
+        "true" if i == 1 else "false" for i in range(count)
+    ]
+    picked = options.nth(1).locator("span:not(.avatar)").evaluate("e => e.firstChild.textContent")
+    picker.press("Enter")
+    assert picker.get_attribute("aria-expanded") == "false"
+    assert picker.get_attribute("aria-activedescendant") is None
+    assert picker.evaluate(DESCRIPTION) == f"Chosen: {picked}"
+
+    # Nobody matches: the list closes (it holds only options) and the status says so.
+    picker.press_sequentially("zzzzq", delay=40)
+    expect_text = "No active colleague matches"
+    page.locator("[data-name=participant_ids] .ac-none:visible").wait_for()  # type: ignore[attr-defined]
+    assert status.inner_text() == expect_text
+    assert page.locator("[data-name=participant_ids] .ac-none").inner_text() == expect_text  # type: ignore[attr-defined]
+    assert not listbox.is_visible() and picker.get_attribute("aria-expanded") == "false"
+    assert listbox.locator(":scope > :not([role=option])").count() == 0
+    picker.press("Escape")
+    assert status.inner_text() == "" and not page.locator(".ac-none:visible").count()  # type: ignore[attr-defined]
+
+    # A post's text box cannot be a combobox: it points at its named list and announces the same way.
+    page.goto(site.url + "/stream")  # type: ignore[attr-defined]
+    body = page.locator("#post-body")  # type: ignore[attr-defined]
+    assert body.get_attribute("role") is None and body.get_attribute("aria-expanded") is None
+    assert body.get_attribute("aria-autocomplete") == "list"
+    body.press_sequentially("Hi @Gra", delay=40)
+    mentions = page.locator("#" + body.get_attribute("aria-controls"))  # type: ignore[attr-defined]
+    mentions.get_by_role("option", name="Grace Okafor").wait_for()
+    assert mentions.get_attribute("aria-label") == "People to mention"
+    first = mentions.get_by_role("option").first.get_attribute("id")
+    assert body.get_attribute("aria-activedescendant") == first
+    assert page.locator("#post-body ~ [role=status]").inner_text().startswith("1 person found")  # type: ignore[attr-defined]
 
 
 def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(

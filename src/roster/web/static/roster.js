@@ -30,18 +30,37 @@
       .catch(function () { callback([]); });
   }
 
-  /* A listbox under an input: arrow keys move, Enter or Tab picks, Escape closes. */
-  function Listbox(anchor, input, onPick) {
+  /* A listbox under an input: arrow keys move, Enter or Tab picks, Escape closes. An <input>
+     becomes an ARIA 1.2 combobox; a <textarea> cannot be one, so it stays a text box that points
+     at the list. A polite live region says how many people were found, or that nobody was. */
+  function Listbox(anchor, input, onPick, name) {
     this.list = el("ul", { "class": "ac-list", role: "listbox", id: "ac-" + Math.random().toString(36).slice(2) });
     this.list.hidden = true;
+    var label = input.labels && input.labels[0];
+    if (label && !name) {
+      if (!label.id) label.id = input.id + "-label";
+      this.list.setAttribute("aria-labelledby", label.id);
+    } else {
+      this.list.setAttribute("aria-label", name || "Suggestions");
+    }
+    /* Shown instead of the list when nobody matches: not an option, and read out by the status. */
+    this.none = el("div", { "class": "ac-list ac-none", "aria-hidden": "true" }, "No active colleague matches");
+    this.none.hidden = true;
+    this.status = el("div", { "class": "visually-hidden", role: "status", "aria-live": "polite" });
     anchor.appendChild(this.list);
+    anchor.appendChild(this.none);
+    anchor.appendChild(this.status);
     this.input = input;
+    this.combobox = input.tagName !== "TEXTAREA";
     this.items = [];
     this.active = -1;
     this.onPick = onPick;
+    if (this.combobox) {
+      input.setAttribute("role", "combobox");
+      input.setAttribute("aria-expanded", "false");
+    }
     input.setAttribute("aria-autocomplete", "list");
     input.setAttribute("aria-controls", this.list.id);
-    input.setAttribute("aria-expanded", "false");
     var self = this;
     this.list.addEventListener("mousedown", function (e) {
       var li = e.target.closest("li[data-index]");
@@ -54,6 +73,9 @@
       if (!this.items[i].disabled) return i;
     }
     return -1;
+  };
+  Listbox.prototype.expanded = function (open) {
+    if (this.combobox) this.input.setAttribute("aria-expanded", open ? "true" : "false");
   };
   Listbox.prototype.show = function (items) {
     this.items = items;
@@ -73,26 +95,31 @@
       li.appendChild(text);
       self.list.appendChild(li);
     });
-    if (!items.length) {
-      this.list.appendChild(el("li", { "class": "ac-option", "aria-disabled": "true" }, "No active colleague matches"));
-    }
-    this.list.hidden = false;
-    this.input.setAttribute("aria-expanded", "true");
+    this.list.hidden = !items.length;
+    this.none.hidden = !!items.length;
+    this.expanded(!!items.length);
+    this.status.textContent = items.length
+      ? items.length + (items.length === 1 ? " person found" : " people found") + ", use the up and down arrows to choose"
+      : "No active colleague matches";
     this.highlight();
   };
   Listbox.prototype.hide = function () {
     this.list.hidden = true;
+    this.none.hidden = true;
     this.items = [];
-    this.input.setAttribute("aria-expanded", "false");
+    this.active = -1;
+    this.status.textContent = "";
+    this.expanded(false);
     this.input.removeAttribute("aria-activedescendant");
   };
-  Listbox.prototype.isOpen = function () { return !this.list.hidden; };
+  Listbox.prototype.isOpen = function () { return !this.list.hidden || !this.none.hidden; };
   Listbox.prototype.highlight = function () {
     var self = this;
     Array.prototype.forEach.call(this.list.children, function (li, i) {
       li.setAttribute("aria-selected", i === self.active ? "true" : "false");
     });
     if (this.active >= 0) this.input.setAttribute("aria-activedescendant", this.list.id + "-" + this.active);
+    else this.input.removeAttribute("aria-activedescendant");
   };
   Listbox.prototype.pick = function (i) {
     var item = this.items[i];
@@ -138,7 +165,7 @@
       }
       textarea.dispatchEvent(new Event("input"));
       textarea.focus();
-    });
+    }, "People to mention");
     textarea.addEventListener("input", function () {
       var match = textarea.value.slice(0, textarea.selectionStart).match(/(^|\s)@([^\s@]{1,40})$/);
       if (match) { search(match[2], function (items) { box.show(items); }); } else { box.hide(); }
@@ -206,6 +233,9 @@
     var input = el("input", { type: "text", autocomplete: "off", placeholder: "Type a name…", id: select.id + "-search" });
     if (label) label.setAttribute("for", input.id);
     var chips = el("div", { "class": "chips", "aria-live": "polite" });
+    /* The input reads empty once a person is chosen (the chip is after it): its description names them. */
+    var chosen = el("span", { "class": "visually-hidden", id: input.id + "-chosen" });
+    input.setAttribute("aria-describedby", chosen.id);
     select.hidden = true;
     select.required = false;  /* a hidden control cannot show the browser's message; the server checks */
     select.setAttribute("aria-hidden", "true");
@@ -215,14 +245,17 @@
 
     function render() {
       chips.textContent = "";
+      var names = [];
       Array.prototype.forEach.call(select.options, function (opt) {
         if (!opt.selected || !opt.value) return;
         var chip = el("span", { "class": "chip" }, opt.getAttribute("data-name") || opt.textContent.split(" — ")[0]);
+        names.push(chip.textContent);
         var remove = el("button", { type: "button", "aria-label": "Remove " + chip.textContent }, "×");
         remove.addEventListener("click", function () { opt.selected = false; render(); input.focus(); });
         chip.appendChild(remove);
         chips.appendChild(chip);
       });
+      chosen.textContent = names.length ? "Chosen: " + names.join(", ") : "Nobody chosen";
     }
     var box = new Listbox(ac, input, function (item) {
       if (!multiple) Array.prototype.forEach.call(select.options, function (o) { o.selected = false; });
@@ -231,6 +264,7 @@
       render();
       input.focus();
     });
+    ac.appendChild(chosen);
     var source = wrapper.getAttribute("data-source");
     input.addEventListener("input", function () {
       var q = input.value.trim();
