@@ -657,6 +657,42 @@ def test_a_people_picker_is_a_combobox_that_says_what_it_found_and_what_is_chose
     assert page.locator("#post-body ~ [role=status]").inner_text().startswith("1 person found")  # type: ignore[attr-defined]
 
 
+def test_a_refused_picker_or_group_is_focused_and_read_with_its_error(site: Site, browser: object) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/tasks")  # type: ignore[attr-defined]
+    page.fill("#f-title", "Nobody's job")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Remove Ada Lovelace").click()  # type: ignore[attr-defined]
+    page.click("text=Create task")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Pick who is responsible.")  # type: ignore[attr-defined]
+    focused = page.locator(":focus")  # type: ignore[attr-defined]
+    assert focused.get_attribute("id") == "f-responsible_id-search"
+    assert focused.get_attribute("aria-invalid") == "true"
+    assert focused.evaluate(DESCRIPTION) == "Nobody chosen | Pick who is responsible."
+    # The hidden select it stands for is no longer the invalid one.
+    assert page.locator("select[aria-invalid]").count() == 0  # type: ignore[attr-defined]
+
+    # A group of checkboxes refused: its first box takes the focus, inside the described group.
+    with transaction(make_sessionmaker(make_engine(site.database_url))) as db:
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        tasks.create_task(db, actor=colin, title="Answer the tender", responsible_id=colin.id)
+        colin_id = str(colin.id)
+    page.goto(site.url + f"/people/{colin_id}/transfer")  # type: ignore[attr-defined]
+    page.evaluate("document.querySelectorAll('input[name=kinds]').forEach(box => box.checked = false)")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Hand over").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Tick at least one kind of work to hand over.")  # type: ignore[attr-defined]
+    assert (
+        page.evaluate(  # type: ignore[attr-defined]
+            """() => {
+            const box = document.activeElement, group = box.closest("fieldset");
+            return box.name + " " + group.getAttribute("aria-invalid") + " "
+                + document.getElementById(group.getAttribute("aria-describedby")).textContent;
+        }"""
+        )
+        == "kinds true Tick at least one kind of work to hand over."
+    )
+
+
 def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(
     site: Site, browser: object
 ) -> None:

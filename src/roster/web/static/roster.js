@@ -235,7 +235,13 @@
     var chips = el("div", { "class": "chips", "aria-live": "polite" });
     /* The input reads empty once a person is chosen (the chip is after it): its description names them. */
     var chosen = el("span", { "class": "visually-hidden", id: input.id + "-chosen" });
-    input.setAttribute("aria-describedby", chosen.id);
+    /* The server's error (and hint) describe the select: they move to the input that stands for it,
+       so the error is read with it and the page's first invalid control, focused below, is it. */
+    var described = (select.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    input.setAttribute("aria-describedby", [chosen.id].concat(described).join(" "));
+    if (select.getAttribute("aria-invalid") === "true") input.setAttribute("aria-invalid", "true");
+    select.removeAttribute("aria-invalid");
+    select.removeAttribute("aria-describedby");
     select.hidden = true;
     select.required = false;  /* a hidden control cannot show the browser's message; the server checks */
     select.setAttribute("aria-hidden", "true");
@@ -385,7 +391,12 @@
       });
     });
     var main = document.getElementById("main");
+    /* The first control the server refused takes the focus; for a group (radios, checkboxes) that
+       is its chosen or first control. */
     var firstError = document.querySelector("[aria-invalid='true']");
+    if (firstError && firstError.tagName === "FIELDSET") {
+      firstError = firstError.querySelector("input:checked") || firstError.querySelector("input, select, textarea, button");
+    }
     if (firstError) firstError.focus();
     else if (main && location.hash === "") main.blur();
   });

@@ -1,0 +1,107 @@
+"""What assistive technology reads on the pages, checked in their HTML and CSS.
+
+A refused form names the control at fault: the error has an id, the control points at it with
+``aria-describedby`` and says ``aria-invalid="true"`` (roster.js then moves the focus to the first
+such control; tests/test_browser.py checks that part).
+"""
+
+from __future__ import annotations
+
+import html
+from html.parser import HTMLParser
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from roster.settings import Settings
+from tests.factories import make_org, make_user
+from tests.test_web import HTML, post, sign_in
+
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
+class _Elements(HTMLParser):
+    """Every element's tag and attributes, and the text inside each element that has an id."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.text: dict[str, str] = {}
+        self._open: list[tuple[str, str]] = []  # tag, id ("" for none)
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        self.elements.append((tag, a))
+        if tag in _VOID:
+            return
+        self._open.append((tag, a.get("id", "")))
+        if a.get("id"):
+            self.text[a["id"]] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        while self._open:
+            if self._open.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        for _, element_id in self._open:
+            if element_id:
+                self.text[element_id] += data
+
+
+def linked_error(page: str, message: str) -> tuple[str, dict[str, str]]:
+    """The control whose error says ``message``: it is invalid and described by the error."""
+    parsed = _Elements(page)
+    ids = [i for i, text in parsed.text.items() if message in html.unescape(text) and i.startswith("e-")]
+    assert len(ids) == 1, (message, ids)
+    controls = [
+        (tag, a)
+        for tag, a in parsed.elements
+        if ids[0] in a.get("aria-describedby", "").split() and a.get("aria-invalid") == "true"
+    ]
+    assert len(controls) == 1, (message, controls)
+    return controls[0]
+
+
+def test_refused_pickers_groups_and_token_names_point_at_their_errors(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
+    csrf = sign_in(client, db, settings, o.admin)
+
+    # A new task with nobody responsible.
+    answer = post(client, "/tasks", csrf, {"title": "No owner"})
+    assert answer.status_code == 422
+    tag, attrs = linked_error(answer.text, "Pick who is responsible.")
+    assert (tag, attrs["id"]) == ("select", "f-responsible_id")
+
+    # The delete wizard: "Successor" chosen, nobody picked.
+    answer = client.get(
+        f"/people/{leaver.id}/delete/review",
+        params={"kind:tasks.task.responsible": "successor"},
+        headers=HTML,
+    )
+    tag, attrs = linked_error(answer.text, "Pick the colleague who takes over, or choose another option.")
+    assert (tag, attrs["id"]) == ("select", "f-successor_id")
+
+    # Handing work over: no kind ticked (a group of checkboxes), nobody to hand it to.
+    answer = post(client, f"/people/{leaver.id}/transfer", csrf, {})
+    assert answer.status_code == 422
+    assert linked_error(answer.text, "Tick at least one kind of work to hand over.")[0] == "fieldset"
+    assert linked_error(answer.text, "Pick the colleague who takes over.")[1]["id"] == "f-to_id"
+
+    # A post for "Only chosen people" with nobody chosen.
+    answer = post(client, "/stream/posts", csrf, {"body": "For a few", "visibility": "people"})
+    assert answer.status_code == 422
+    message = "Choose the people who can see the post, or let everyone see it."
+    assert linked_error(answer.text, message)[1]["id"] == "f-audience"
+
+    # A token without a name.
+    answer = post(client, "/profile/tokens", csrf, {"name": " ", "expires_in_days": "90"})
+    assert answer.status_code == 422
+    assert linked_error(answer.text, "Name the token after what will use it")[1]["id"] == "f-token-name"
