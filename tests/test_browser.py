@@ -693,6 +693,35 @@ def test_a_refused_picker_or_group_is_focused_and_read_with_its_error(site: Site
     )
 
 
+def test_links_in_text_are_underlined_and_the_focus_ring_shows_on_light_and_dark(
+    site: Site, browser: object
+) -> None:
+    from tests.test_web_a11y import contrast
+
+    def hex_of(rgb: str) -> str:
+        return "#" + "".join(f"{int(n):02x}" for n in re.findall(r"\d+", rgb)[:3])
+
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + f"/people/{user_id(site, 'colin@acme.test')}")  # type: ignore[attr-defined]
+    decoration = "e => getComputedStyle(e).textDecorationLine"
+    assert page.locator(".breadcrumb a").evaluate(decoration) == "underline"  # type: ignore[attr-defined]
+    assert page.locator(".nav a").first.evaluate(decoration) == "none"  # type: ignore[attr-defined]
+
+    ring = """() => { const e = document.activeElement, s = getComputedStyle(e);
+        return [e.closest(".sidebar") ? "sidebar" : "page", s.outlineStyle, s.outlineWidth, s.outlineColor]; }"""
+    seen = {}
+    for _ in range(30):
+        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+        where, style, width, colour = page.evaluate(ring)  # type: ignore[attr-defined]
+        seen.setdefault(where, (style, width, hex_of(colour)))
+        if len(seen) == 2:
+            break
+    sidebar = hex_of(page.locator(".sidebar").evaluate("e => getComputedStyle(e).backgroundColor"))  # type: ignore[attr-defined]
+    assert seen["sidebar"][:2] == ("solid", "2px") and contrast(seen["sidebar"][2], sidebar) >= 3
+    assert seen["page"][:2] == ("solid", "2px") and contrast(seen["page"][2], "#ffffff") >= 3
+
+
 def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(
     site: Site, browser: object
 ) -> None:

@@ -8,7 +8,9 @@ such control; tests/test_browser.py checks that part).
 from __future__ import annotations
 
 import html
+import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -105,3 +107,49 @@ def test_refused_pickers_groups_and_token_names_point_at_their_errors(
     answer = post(client, "/profile/tokens", csrf, {"name": " ", "expires_in_days": "90"})
     assert answer.status_code == 422
     assert linked_error(answer.text, "Name the token after what will use it")[1]["id"] == "f-token-name"
+
+
+CSS = Path(__file__).resolve().parent.parent / "src" / "roster" / "web" / "static" / "roster.css"
+
+
+def _tokens() -> dict[str, str]:
+    """roster.css's custom properties that are plain colours (#rrggbb)."""
+    root = re.search(r":root\s*\{(.*?)\}", CSS.read_text(), re.S)
+    assert root
+    return dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})\s*;", root.group(1)))
+
+
+def contrast(one: str, two: str) -> float:
+    """The WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(one), luminance(two)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_ratio_is_computed_as_wcag_does() -> None:
+    assert round(contrast("#000000", "#ffffff"), 2) == 21.0
+    assert round(contrast("#6b7386", "#f5f6fa"), 2) == 4.4  # the grey the review measured
+
+
+def test_text_colours_meet_aa_on_every_light_surface_and_the_focus_ring_3_to_1() -> None:
+    tokens = _tokens()
+    surfaces = ["bg", "surface", "surface-2", "brand-soft"]
+    for text in ("text", "text-2", "text-3", "brand"):
+        for surface in surfaces:
+            ratio = contrast(tokens[text], tokens[surface])
+            assert ratio >= 4.5, (text, surface, round(ratio, 2))
+    for surface in surfaces:
+        ratio = contrast(tokens["focus-ring"], tokens[surface])
+        assert ratio >= 3, (surface, round(ratio, 2))
+    assert contrast(tokens["focus-ring-on-sidebar"], tokens["sidebar"]) >= 3
+
+    # The ring is drawn with those colours, as a solid outline.
+    css = CSS.read_text()
+    assert re.search(r"^:focus-visible \{ outline: 2px solid var\(--focus-ring\);", css, re.M)
+    assert ".sidebar :focus-visible { outline-color: var(--focus-ring-on-sidebar); }" in css
+    assert re.search(r"\.sidebar \{\s*background: var\(--sidebar\);", css)
