@@ -153,3 +153,28 @@ def test_text_colours_meet_aa_on_every_light_surface_and_the_focus_ring_3_to_1()
     assert re.search(r"^:focus-visible \{ outline: 2px solid var\(--focus-ring\);", css, re.M)
     assert ".sidebar :focus-visible { outline-color: var(--focus-ring-on-sidebar); }" in css
     assert re.search(r"\.sidebar \{\s*background: var\(--sidebar\);", css)
+
+
+def test_every_fields_hint_is_read_with_its_field(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    login = client.get("/login", headers=HTML).text
+    organization = next(a for tag, a in _Elements(login).elements if a.get("id") == "f-organization")
+    assert "short name of your company" in _Elements(login).text[organization["aria-describedby"]]
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    from roster.tasks import service as tasks
+
+    tasks.create_task(db, actor=leaver, title="Renew the lease", responsible_id=leaver.id)
+    sign_in(client, db, settings, o.admin)
+    pages = ["/stream", "/profile", "/people/invite", "/admin/settings", f"/people/{leaver.id}"]
+    for path in pages:
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 200, path
+        parsed = _Elements(answer.text)
+        described = {i for _, a in parsed.elements for i in a.get("aria-describedby", "").split()}
+        hints = [a for tag, a in parsed.elements if tag == "div" and "hint" in a.get("class", "").split()]
+        assert hints, path
+        for hint in hints:
+            assert hint.get("id") in described, (path, hint)

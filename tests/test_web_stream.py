@@ -209,7 +209,7 @@ def test_a_refused_edit_comes_back_with_the_typed_text_and_the_reason_beside_it(
         )
         assert answer.status_code == 422, answer.text[:300]
         assert f">{html.escape(typed, quote=False)}</textarea>" in answer.text
-        assert 'aria-invalid="true" aria-describedby="edit-error"' in answer.text
+        assert 'aria-invalid="true" aria-describedby="edit-error edit-hint"' in answer.text
         assert re.search(r'<div class="field-error" id="edit-error">[^<]+</div>', answer.text)
     db.expire_all()
     kept = db.get(Post, (o.org.id, post.id))
