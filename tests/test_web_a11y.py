@@ -178,3 +178,28 @@ def test_every_fields_hint_is_read_with_its_field(
         assert hints, path
         for hint in hints:
             assert hint.get("id") in described, (path, hint)
+
+
+def test_a_conversations_page_is_titled_with_the_other_person_or_the_chat(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.messages import service as messages
+
+    o = make_org(db)
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones")
+    named = messages.create_group_chat(db, actor=o.admin, title="Launch team", member_ids=[anna.id])
+    unnamed = messages.create_group_chat(db, actor=o.admin, title="", member_ids=[anna.id])
+    sign_in(client, db, settings, o.admin)
+
+    def title(path: str) -> str:
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 200, path
+        found = re.search(r"<title>(.*?)</title>", answer.text, re.S)
+        assert found
+        return html.unescape(found.group(1))
+
+    org = o.org.name
+    assert title("/messages") == f"Messages · {org}"
+    assert title(f"/messages/with/{anna.id}") == f"Anna Jones · Messages · {org}"
+    assert title(f"/messages/chats/{named.id}") == f"Launch team · Messages · {org}"
+    assert title(f"/messages/chats/{unnamed.id}") == f"Ada Admin, Anna Jones · Messages · {org}"
