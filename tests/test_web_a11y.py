@@ -203,3 +203,19 @@ def test_a_conversations_page_is_titled_with_the_other_person_or_the_chat(
     assert title(f"/messages/with/{anna.id}") == f"Anna Jones · Messages · {org}"
     assert title(f"/messages/chats/{named.id}") == f"Launch team · Messages · {org}"
     assert title(f"/messages/chats/{unnamed.id}") == f"Ada Admin, Anna Jones · Messages · {org}"
+
+
+def test_the_menu_is_the_banner_and_no_unnamed_complementary_landmark_sits_in_main(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    task = tasks.create_task(db, actor=o.admin, title="Renew the lease", responsible_id=o.admin.id)
+    sign_in(client, db, settings, o.admin)
+    for path in ("/stream", "/profile", f"/people/{o.admin.id}", f"/tasks/{task.id}"):
+        page = client.get(path, headers=HTML).text
+        elements = _Elements(page).elements
+        assert [a.get("class") for tag, a in elements if tag == "header"] == ["sidebar"], path
+        assert not [a for tag, a in elements if a.get("aria-label") == "Main"], path
+        assert all(a.get("aria-label") for tag, a in elements if tag == "aside"), path
