@@ -8,6 +8,7 @@ such control; tests/test_browser.py checks that part).
 from __future__ import annotations
 
 import html
+import itertools
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -219,3 +220,52 @@ def test_the_menu_is_the_banner_and_no_unnamed_complementary_landmark_sits_in_ma
         assert [a.get("class") for tag, a in elements if tag == "header"] == ["sidebar"], path
         assert not [a for tag, a in elements if a.get("aria-label") == "Main"], path
         assert all(a.get("aria-label") for tag, a in elements if tag == "aside"), path
+
+
+def skipped_headings(page: str) -> list[str]:
+    """Headings that skip a level (an h3 with no h2 before it since the h1), and a first heading
+    that is not the h1."""
+    levels = [int(tag[1]) for tag, _ in _Elements(page).elements if re.fullmatch(r"h[1-6]", tag)]
+    wrong = [] if levels[:1] == [1] else [f"starts with h{levels[0]}" if levels else "no heading"]
+    return wrong + [f"h{b} after h{a}" for a, b in itertools.pairwise(levels) if b > a + 1]
+
+
+def test_headings_go_down_one_level_at_a_time_on_empty_and_signed_out_pages(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.directory import departments
+
+    for path in ("/login", "/forgot-password", "/invite/not-a-token", "/reset-password/not-a-token"):
+        assert not skipped_headings(client.get(path, headers=HTML).text), path
+
+    o = make_org(db)
+    idle = make_user(db, o.org, first_name="Ida", last_name="Idle")
+    department = departments.create_department(db, o.org.id, actor=o.admin, name="Empty team")
+    employee = make_user(db, o.org, first_name="Eve", last_name="Employee")
+    paths = [
+        "/stream",
+        "/tasks",
+        "/drive",
+        "/crm",
+        "/trash",
+        f"/messages/with/{idle.id}",
+        "/people?q=zzzz",
+        "/people/invited",
+        "/people/dismissed",
+        "/people/deleted",
+        f"/people/{idle.id}/authorship",
+        f"/people/{idle.id}/transfer",
+        f"/people/{idle.id}/delete",
+        "/admin/departments",
+        f"/admin/departments/{department.id}",
+        "/admin/settings",
+        "/admin/audit?event=user.merged",
+    ]
+    sign_in(client, db, settings, o.admin)
+    for path in paths:
+        answer = client.get(path, headers=HTML)
+        assert answer.status_code == 200, path
+        assert not skipped_headings(answer.text), (path, skipped_headings(answer.text))
+    # An employee's directory lists people under its h1.
+    sign_in(client, db, settings, employee)
+    assert not skipped_headings(client.get("/people", headers=HTML).text)
