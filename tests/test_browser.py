@@ -722,6 +722,35 @@ def test_links_in_text_are_underlined_and_the_focus_ring_shows_on_light_and_dark
     assert seen["page"][:2] == ("solid", "2px") and contrast(seen["page"][2], "#ffffff") >= 3
 
 
+def test_the_delete_button_waiting_for_the_email_is_reachable_and_says_why(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + f"/people/{user_id(site, 'hiro@acme.test')}/delete")  # type: ignore[attr-defined]
+    page.click("button:has-text('Continue')")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Type the email to confirm")  # type: ignore[attr-defined]
+    button = page.locator("#delete-button")  # type: ignore[attr-defined]
+    assert button.get_attribute("aria-disabled") == "true" and not button.evaluate("b => b.disabled")
+    assert button.evaluate(DESCRIPTION) == "Type the email above to turn this button on."
+    # Tab from the field reaches it; pressing it sends nothing and takes the focus back to the field.
+    page.focus("#f-confirm")  # type: ignore[attr-defined]
+    page.keyboard.press("Tab")  # type: ignore[attr-defined]
+    assert page.evaluate("document.activeElement.id") == "delete-button"  # type: ignore[attr-defined]
+    url = page.url  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    page.wait_for_timeout(300)  # type: ignore[attr-defined]
+    assert page.url == url and page.evaluate("document.activeElement.id") == "f-confirm"  # type: ignore[attr-defined]
+
+    page.keyboard.type("hiro@acme.test")  # type: ignore[attr-defined]
+    assert (
+        button.get_attribute("aria-disabled") == "false" and button.get_attribute("aria-describedby") is None
+    )
+    assert not page.locator("#delete-button-why").is_visible()  # type: ignore[attr-defined]
+    button.click()
+    page.wait_for_selector("text=Hiro Tanaka is deleted")  # type: ignore[attr-defined]
+
+
 def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(
     site: Site, browser: object
 ) -> None:

@@ -309,16 +309,29 @@
     update(false);
   }
 
-  /* Type-to-confirm: the destructive button waits for the exact email. */
+  /* Type-to-confirm: the destructive button waits for the exact email. It stays in the Tab order
+     (aria-disabled, not disabled) with the reason beside it, so nobody misses it or wonders why it
+     does nothing; until then sending the form only takes the focus back to the field. */
   function initTypeToConfirm(marker) {
     var input = document.getElementById(marker.getAttribute("data-confirm-input")) || marker;
     var expected = (marker.getAttribute("data-confirm-match") || "").toLowerCase();
     var button = document.getElementById(marker.getAttribute("data-confirm-button"));
     if (!button) return;
+    var why = el("span", { "class": "hint", id: button.id + "-why" }, "Type the email above to turn this button on.");
+    button.parentNode.appendChild(why);
+    function ready() { return input.value.trim().toLowerCase() === expected; }
     function update() {
-      var ok = input.value.trim().toLowerCase() === expected;
-      button.disabled = !ok;
+      var ok = ready();
       button.setAttribute("aria-disabled", ok ? "false" : "true");
+      why.hidden = ok;
+      if (ok) button.removeAttribute("aria-describedby");
+      else button.setAttribute("aria-describedby", why.id);
+    }
+    if (button.form) {
+      button.form.addEventListener("submit", function (e) {
+        /* Before the form's own confirmation, if it has one: there is nothing to confirm yet. */
+        if (!ready()) { e.preventDefault(); e.stopImmediatePropagation(); input.focus(); }
+      });
     }
     input.addEventListener("input", update);
     update();
