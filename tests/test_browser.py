@@ -161,10 +161,15 @@ def mention_suggestions(page: object, prefix: str) -> list[str]:
     box = page.locator("#post-body")  # type: ignore[attr-defined]
     box.click()
     box.press_sequentially("@" + prefix, delay=40)
-    listbox = page.locator("#post-body + .ac-list")  # type: ignore[attr-defined]
-    listbox.wait_for(state="visible")
+    # The list of people, or in its place the line that says nobody matches.
+    shown = page.locator("#post-body ~ .ac-list:visible")  # type: ignore[attr-defined]
+    shown.wait_for()
     page.wait_for_timeout(400)  # type: ignore[attr-defined]
-    return [t.strip() for t in listbox.locator("li").all_inner_texts()]
+    return [t.strip() for t in shown.locator("li").all_inner_texts()] or [shown.inner_text().strip()]
+
+
+DESCRIPTION = """e => (e.getAttribute("aria-describedby") || "").split(/\\s+/).filter(Boolean)
+    .map(id => document.getElementById(id).textContent.trim()).join(" | ")"""
 
 
 def chips(page: object, name: str) -> list[str]:
@@ -551,8 +556,8 @@ def test_a_post_tags_a_colleague_and_is_for_chosen_people_through_the_pickers(
     page.get_by_label("Only chosen people").check()  # type: ignore[attr-defined]
     assert chosen.is_visible() and chosen.evaluate("e => e === document.activeElement")
     chosen.press_sequentially("Ada", delay=40)  # the author sees her post anyway: not offered
-    page.locator("#f-audience-search + .ac-list li").first.wait_for()  # type: ignore[attr-defined]
-    assert "Ada Lovelace" not in page.locator("#f-audience-search + .ac-list").inner_text()  # type: ignore[attr-defined]
+    page.locator("#f-audience-search ~ .ac-none").wait_for()  # type: ignore[attr-defined]
+    assert not page.locator("#f-audience-search + .ac-list").is_visible()  # type: ignore[attr-defined]
     chosen.fill("")
     chosen.press_sequentially("Gra", delay=40)
     page.locator(".ac-option", has_text="Grace Okafor").click()  # type: ignore[attr-defined]
@@ -583,6 +588,167 @@ def test_a_post_tags_a_colleague_and_is_for_chosen_people_through_the_pickers(
     sign_in(colleague, site, site.colleague_email)
     assert colleague.locator("article", has_text="Design review notes").count() == 0  # type: ignore[attr-defined]
     assert colleague.locator("article").count() == 0  # type: ignore[attr-defined]
+
+
+def test_a_people_picker_is_a_combobox_that_says_what_it_found_and_what_is_chosen(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/tasks")  # type: ignore[attr-defined]
+
+    # Responsible starts as the author: the input is empty, so its description names her.
+    responsible = page.get_by_role("combobox", name="Responsible")  # type: ignore[attr-defined]
+    assert responsible.get_attribute("aria-autocomplete") == "list"
+    assert responsible.get_attribute("aria-expanded") == "false"
+    assert responsible.evaluate(DESCRIPTION) == "Chosen: Ada Lovelace"
+    assert page.get_by_role("combobox", name="Participants").evaluate(DESCRIPTION) == "Nobody chosen"
+
+    picker = page.get_by_role("combobox", name="Participants")  # type: ignore[attr-defined]
+    listbox = page.locator("#" + picker.get_attribute("aria-controls"))  # type: ignore[attr-defined]
+    status = page.locator("[data-name=participant_ids] [role=status]")  # type: ignore[attr-defined]
+    # The list is named after the field, like its input.
+    assert listbox.get_attribute("role") == "listbox"
+    assert page.locator("#" + listbox.get_attribute("aria-labelledby")).inner_text() == "Participants"  # type: ignore[attr-defined]
+
+    picker.press_sequentially("t", delay=40)  # Tomás Ibáñez and Hiro Tanaka
+    options = listbox.get_by_role("option")
+    options.first.wait_for()
+    page.wait_for_timeout(400)  # type: ignore[attr-defined]
+    count = options.count()
+    assert count >= 2
+    assert picker.get_attribute("aria-expanded") == "true"
+    assert status.inner_text() == f"{count} people found, use the up and down arrows to choose"
+    ids = options.evaluate_all("options => options.map(o => o.id)")
+    assert picker.get_attribute("aria-activedescendant") == ids[0]
+    picker.press("ArrowDown")
+    assert picker.get_attribute("aria-activedescendant") == ids[1]
+    assert options.evaluate_all("options => options.map(o => o.getAttribute('aria-selected'))") == [
+        "true" if i == 1 else "false" for i in range(count)
+    ]
+    picked = options.nth(1).locator("span:not(.avatar)").evaluate("e => e.firstChild.textContent")
+    picker.press("Enter")
+    assert picker.get_attribute("aria-expanded") == "false"
+    assert picker.get_attribute("aria-activedescendant") is None
+    assert picker.evaluate(DESCRIPTION) == f"Chosen: {picked}"
+
+    # Nobody matches: the list closes (it holds only options) and the status says so.
+    picker.press_sequentially("zzzzq", delay=40)
+    expect_text = "No active colleague matches"
+    page.locator("[data-name=participant_ids] .ac-none:visible").wait_for()  # type: ignore[attr-defined]
+    assert status.inner_text() == expect_text
+    assert page.locator("[data-name=participant_ids] .ac-none").inner_text() == expect_text  # type: ignore[attr-defined]
+    assert not listbox.is_visible() and picker.get_attribute("aria-expanded") == "false"
+    assert listbox.locator(":scope > :not([role=option])").count() == 0
+    picker.press("Escape")
+    assert status.inner_text() == "" and not page.locator(".ac-none:visible").count()  # type: ignore[attr-defined]
+
+    # A post's text box cannot be a combobox: it points at its named list and announces the same way.
+    page.goto(site.url + "/stream")  # type: ignore[attr-defined]
+    body = page.locator("#post-body")  # type: ignore[attr-defined]
+    assert body.get_attribute("role") is None and body.get_attribute("aria-expanded") is None
+    assert body.get_attribute("aria-autocomplete") == "list"
+    body.press_sequentially("Hi @Gra", delay=40)
+    mentions = page.locator("#" + body.get_attribute("aria-controls"))  # type: ignore[attr-defined]
+    mentions.get_by_role("option", name="Grace Okafor").wait_for()
+    assert mentions.get_attribute("aria-label") == "People to mention"
+    first = mentions.get_by_role("option").first.get_attribute("id")
+    assert body.get_attribute("aria-activedescendant") == first
+    assert page.locator("#post-body ~ [role=status]").inner_text().startswith("1 person found")  # type: ignore[attr-defined]
+
+
+def test_a_refused_picker_or_group_is_focused_and_read_with_its_error(site: Site, browser: object) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/tasks")  # type: ignore[attr-defined]
+    page.fill("#f-title", "Nobody's job")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Remove Ada Lovelace").click()  # type: ignore[attr-defined]
+    page.click("text=Create task")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Pick who is responsible.")  # type: ignore[attr-defined]
+    focused = page.locator(":focus")  # type: ignore[attr-defined]
+    assert focused.get_attribute("id") == "f-responsible_id-search"
+    assert focused.get_attribute("aria-invalid") == "true"
+    assert focused.evaluate(DESCRIPTION) == "Nobody chosen | Pick who is responsible."
+    # The hidden select it stands for is no longer the invalid one.
+    assert page.locator("select[aria-invalid]").count() == 0  # type: ignore[attr-defined]
+
+    # A group of checkboxes refused: its first box takes the focus, inside the described group.
+    with transaction(make_sessionmaker(make_engine(site.database_url))) as db:
+        colin = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        tasks.create_task(db, actor=colin, title="Answer the tender", responsible_id=colin.id)
+        colin_id = str(colin.id)
+    page.goto(site.url + f"/people/{colin_id}/transfer")  # type: ignore[attr-defined]
+    page.evaluate("document.querySelectorAll('input[name=kinds]').forEach(box => box.checked = false)")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Hand over").click()  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Tick at least one kind of work to hand over.")  # type: ignore[attr-defined]
+    assert (
+        page.evaluate(  # type: ignore[attr-defined]
+            """() => {
+            const box = document.activeElement, group = box.closest("fieldset");
+            return box.name + " " + group.getAttribute("aria-invalid") + " "
+                + document.getElementById(group.getAttribute("aria-describedby")).textContent;
+        }"""
+        )
+        == "kinds true Tick at least one kind of work to hand over."
+    )
+
+
+def test_links_in_text_are_underlined_and_the_focus_ring_shows_on_light_and_dark(
+    site: Site, browser: object
+) -> None:
+    from tests.test_web_a11y import contrast
+
+    def hex_of(rgb: str) -> str:
+        return "#" + "".join(f"{int(n):02x}" for n in re.findall(r"\d+", rgb)[:3])
+
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + f"/people/{user_id(site, 'colin@acme.test')}")  # type: ignore[attr-defined]
+    decoration = "e => getComputedStyle(e).textDecorationLine"
+    assert page.locator(".breadcrumb a").evaluate(decoration) == "underline"  # type: ignore[attr-defined]
+    assert page.locator(".nav a").first.evaluate(decoration) == "none"  # type: ignore[attr-defined]
+
+    ring = """() => { const e = document.activeElement, s = getComputedStyle(e);
+        return [e.closest(".sidebar") ? "sidebar" : "page", s.outlineStyle, s.outlineWidth, s.outlineColor]; }"""
+    seen = {}
+    for _ in range(30):
+        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+        where, style, width, colour = page.evaluate(ring)  # type: ignore[attr-defined]
+        seen.setdefault(where, (style, width, hex_of(colour)))
+        if len(seen) == 2:
+            break
+    sidebar = hex_of(page.locator(".sidebar").evaluate("e => getComputedStyle(e).backgroundColor"))  # type: ignore[attr-defined]
+    assert seen["sidebar"][:2] == ("solid", "2px") and contrast(seen["sidebar"][2], sidebar) >= 3
+    assert seen["page"][:2] == ("solid", "2px") and contrast(seen["page"][2], "#ffffff") >= 3
+
+
+def test_the_delete_button_waiting_for_the_email_is_reachable_and_says_why(
+    site: Site, browser: object
+) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + f"/people/{user_id(site, 'hiro@acme.test')}/delete")  # type: ignore[attr-defined]
+    page.click("button:has-text('Continue')")  # type: ignore[attr-defined]
+    page.wait_for_selector("text=Type the email to confirm")  # type: ignore[attr-defined]
+    button = page.locator("#delete-button")  # type: ignore[attr-defined]
+    assert button.get_attribute("aria-disabled") == "true" and not button.evaluate("b => b.disabled")
+    assert button.evaluate(DESCRIPTION) == "Type the email above to turn this button on."
+    # Tab from the field reaches it; pressing it sends nothing and takes the focus back to the field.
+    page.focus("#f-confirm")  # type: ignore[attr-defined]
+    page.keyboard.press("Tab")  # type: ignore[attr-defined]
+    assert page.evaluate("document.activeElement.id") == "delete-button"  # type: ignore[attr-defined]
+    url = page.url  # type: ignore[attr-defined]
+    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    page.wait_for_timeout(300)  # type: ignore[attr-defined]
+    assert page.url == url and page.evaluate("document.activeElement.id") == "f-confirm"  # type: ignore[attr-defined]
+
+    page.keyboard.type("hiro@acme.test")  # type: ignore[attr-defined]
+    assert (
+        button.get_attribute("aria-disabled") == "false" and button.get_attribute("aria-describedby") is None
+    )
+    assert not page.locator("#delete-button-why").is_visible()  # type: ignore[attr-defined]
+    button.click()
+    page.wait_for_selector("text=Hiro Tanaka is deleted")  # type: ignore[attr-defined]
 
 
 def test_a_file_is_deleted_from_the_drive_through_its_confirmation_page_without_javascript(

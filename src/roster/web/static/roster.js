@@ -235,7 +235,13 @@
     var chips = el("div", { "class": "chips", "aria-live": "polite" });
     /* The input reads empty once a person is chosen (the chip is after it): its description names them. */
     var chosen = el("span", { "class": "visually-hidden", id: input.id + "-chosen" });
-    input.setAttribute("aria-describedby", chosen.id);
+    /* The server's error (and hint) describe the select: they move to the input that stands for it,
+       so the error is read with it and the page's first invalid control, focused below, is it. */
+    var described = (select.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    input.setAttribute("aria-describedby", [chosen.id].concat(described).join(" "));
+    if (select.getAttribute("aria-invalid") === "true") input.setAttribute("aria-invalid", "true");
+    select.removeAttribute("aria-invalid");
+    select.removeAttribute("aria-describedby");
     select.hidden = true;
     select.required = false;  /* a hidden control cannot show the browser's message; the server checks */
     select.setAttribute("aria-hidden", "true");
@@ -303,16 +309,29 @@
     update(false);
   }
 
-  /* Type-to-confirm: the destructive button waits for the exact email. */
+  /* Type-to-confirm: the destructive button waits for the exact email. It stays in the Tab order
+     (aria-disabled, not disabled) with the reason beside it, so nobody misses it or wonders why it
+     does nothing; until then sending the form only takes the focus back to the field. */
   function initTypeToConfirm(marker) {
     var input = document.getElementById(marker.getAttribute("data-confirm-input")) || marker;
     var expected = (marker.getAttribute("data-confirm-match") || "").toLowerCase();
     var button = document.getElementById(marker.getAttribute("data-confirm-button"));
     if (!button) return;
+    var why = el("span", { "class": "hint", id: button.id + "-why" }, "Type the email above to turn this button on.");
+    button.parentNode.appendChild(why);
+    function ready() { return input.value.trim().toLowerCase() === expected; }
     function update() {
-      var ok = input.value.trim().toLowerCase() === expected;
-      button.disabled = !ok;
+      var ok = ready();
       button.setAttribute("aria-disabled", ok ? "false" : "true");
+      why.hidden = ok;
+      if (ok) button.removeAttribute("aria-describedby");
+      else button.setAttribute("aria-describedby", why.id);
+    }
+    if (button.form) {
+      button.form.addEventListener("submit", function (e) {
+        /* Before the form's own confirmation, if it has one: there is nothing to confirm yet. */
+        if (!ready()) { e.preventDefault(); e.stopImmediatePropagation(); input.focus(); }
+      });
     }
     input.addEventListener("input", update);
     update();
@@ -385,7 +404,12 @@
       });
     });
     var main = document.getElementById("main");
+    /* The first control the server refused takes the focus; for a group (radios, checkboxes) that
+       is its chosen or first control. */
     var firstError = document.querySelector("[aria-invalid='true']");
+    if (firstError && firstError.tagName === "FIELDSET") {
+      firstError = firstError.querySelector("input:checked") || firstError.querySelector("input, select, textarea, button");
+    }
     if (firstError) firstError.focus();
     else if (main && location.hash === "") main.blur();
   });
