@@ -155,6 +155,11 @@ def test_text_colours_meet_aa_on_every_light_surface_and_the_focus_ring_3_to_1()
     assert ".sidebar :focus-visible { outline-color: var(--focus-ring-on-sidebar); }" in css
     assert re.search(r"\.sidebar \{\s*background: var\(--sidebar\);", css)
 
+    # The error pages' big status number is large text: 3:1 on the page and on a card.
+    code = re.search(r"^\.error-page \.code \{[^}]*color: (#[0-9a-fA-F]{6});", css, re.M)
+    assert code
+    assert min(contrast(code.group(1), tokens[s]) for s in ("bg", "surface")) >= 3
+
 
 def test_every_fields_hint_is_read_with_its_field(
     client: TestClient, db: Session, settings: Settings
