@@ -550,3 +550,14 @@ def test_a_card_shows_the_reporting_line_and_the_identity_providers_department(
     departments.add_department_members(db, sales, [boss.id], actor=o.admin)
     db.flush()
     assert "Sales EMEA" not in client.get(f"/people/{boss.id}", headers=HTML).text
+
+    # When the manager is deleted, the System User holds the place (for a restore): no reporting
+    # line shows it, on the report's card or on its own.
+    from roster.accounts.service import get_system_user
+    from roster.lifecycle.deletion import delete_user
+
+    delete_user(db, boss, actor=o.admin, confirm=boss.email)
+    system = get_system_user(db, o.org.id)
+    db.flush()
+    assert "<dt>Manager</dt>" not in client.get(f"/people/{report.id}", headers=HTML).text
+    assert "<dt>Direct reports</dt>" not in client.get(f"/people/{system.id}", headers=HTML).text

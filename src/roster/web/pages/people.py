@@ -504,7 +504,10 @@ def _reporting_line(
     """The person's manager (as the identity provider set it) and their direct reports, as the
     viewer may see them: active colleagues, and for admins also dismissed ones; never the System
     User, which holds a deleted manager's place only for a restore. The reports are the first
-    ``REPORTS_SHOWN`` by name, with how many more there are."""
+    ``REPORTS_SHOWN`` by name, with how many more there are. The System User has no reporting
+    line: those it stands in for as a manager are no reports of its own."""
+    if user.is_system:
+        return None, [], 0
     seen = ["active", "dismissed"] if principal.user.is_admin else ["active"]
     manager = None
     if user.manager_id is not None:
