@@ -514,32 +514,21 @@ def _reporting_line(
         found = session.get(User, (principal.org_id, user.manager_id))
         if found is not None and not found.is_system and found.status in seen:
             manager = found
+    theirs = (
+        User.org_id == principal.org_id,
+        User.manager_id == user.id,
+        User.status.in_(seen),
+        User.is_system.is_(False),
+    )
     reports = list(
         session.scalars(
-            select(User)
-            .where(
-                User.org_id == principal.org_id,
-                User.manager_id == user.id,
-                User.status.in_(seen),
-                User.is_system.is_(False),
-            )
-            .order_by(User.display_name, User.id)
-            .limit(REPORTS_SHOWN + 1)
+            select(User).where(*theirs).order_by(User.display_name, User.id).limit(REPORTS_SHOWN + 1)
         )
     )
     more = 0
     if len(reports) > REPORTS_SHOWN:
-        more = (
-            int(
-                session.scalar(
-                    select(func.count())
-                    .select_from(User)
-                    .where(User.org_id == principal.org_id, User.manager_id == user.id, User.status.in_(seen))
-                )
-                or 0
-            )
-            - REPORTS_SHOWN
-        )
+        total = int(session.scalar(select(func.count()).select_from(User).where(*theirs)) or 0)
+        more = total - REPORTS_SHOWN
         reports = reports[:REPORTS_SHOWN]
     return manager, reports, more
 
