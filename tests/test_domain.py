@@ -20,6 +20,28 @@ def test_passwords_must_be_long_and_varied() -> None:
     assert password_problem("a-long-varied-password") is None
 
 
+def test_passwords_that_are_easy_to_guess_are_refused_with_the_reason() -> None:
+    # Long and varied enough for the rules above, yet among the first an attacker tries.
+    for common in ("1234567890", "qwertyuiop", "password123", "Password2024", "abcdefghij", "iloveyou12"):
+        problem = password_problem(common)
+        assert problem is not None and problem.startswith("Choose a password that is harder to guess."), (
+            common
+        )
+    assert "common password" in (password_problem("1234567890") or "")
+    # Built on the person's own name or address, or their organization's.
+    context = ("john.smith@acme.test", "John", "Smith", "John Smith", "Acme Ltd", "acme")
+    for own in ("john.smith2026", "acme-acme-1"):
+        assert password_problem(own) is None, own  # strong enough to a guesser who knows nobody
+        problem = password_problem(own, context)
+        assert problem is not None and "harder to guess" in problem, own
+    assert "built on your name" in (password_problem("john.smith2026", context) or "")
+    # Strong ones pass, with or without the context, and a long one is judged by its start.
+    for strong in ("a-long-varied-password", "S3cure-pass!", "correct-horse-battery", "Tr0ub4dor&3-x"):
+        assert password_problem(strong, context) is None, strong
+    assert password_problem("correct-horse-battery" + "x" * 1000) is None
+    assert password_problem("1234567890" * 100) is not None
+
+
 def test_ids_are_version_7_and_increase_with_time() -> None:
     ids = [new_id() for _ in range(100)]
     assert all(i.version == 7 for i in ids)

@@ -125,9 +125,11 @@ def test_accepting_makes_an_active_signed_in_user_and_keeps_the_seat(db: Session
 
 def test_accepting_with_a_weak_password_changes_nothing(db: Session, client: TestClient) -> None:
     o = make_org(db)
-    body = _invite(client, auth(db, o.admin), "weak@example.test")
-    response = client.post(f"{API}/invitations/accept", json={"token": _token(body), "password": "short"})
-    assert response.status_code == 422 and response.json()["code"] == "weak_password"
+    body = _invite(client, auth(db, o.admin), "weak.person@example.test")
+    # Too short; among the most common passwords; built on the invited address.
+    for weak in ("short", "1234567890", "weak.person2026"):
+        response = client.post(f"{API}/invitations/accept", json={"token": _token(body), "password": weak})
+        assert response.status_code == 422 and response.json()["code"] == "weak_password", weak
     invitation = db.get(Invitation, (o.org.id, uuid.UUID(body["id"])))
     assert invitation is not None
     db.refresh(invitation)

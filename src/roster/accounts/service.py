@@ -9,7 +9,7 @@ import functools
 import re
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,9 +74,10 @@ def display_name_follows_name(display_name: str, first_name: str, last_name: str
     return display_name in ("", compose_display_name(first_name, last_name, fallback))
 
 
-def check_password(password: str, *, field: str = "password") -> None:
-    """WeakPassword, naming the request's ``field``, unless the password is strong enough."""
-    problem = password_problem(password)
+def check_password(password: str, *, field: str = "password", context: Iterable[str] = ()) -> None:
+    """WeakPassword, naming the request's ``field``, unless the password is strong enough;
+    ``context`` names the words a guesser would try first (see ``user_words``)."""
+    problem = password_problem(password, context)
     if problem:
         raise errors.WeakPassword(problem, field=field)
 
@@ -238,7 +239,7 @@ def create_organization(
     if get_organization_by_slug(session, slug) is not None:
         raise errors.OrganizationExists(f"The slug {slug!r} is taken.")
     email = normalize_email(admin_email)
-    check_password(admin_password)
+    check_password(admin_password, context=(email, name, slug))
 
     org = Organization(slug=slug, name=name.strip(), plan=plan, seats_used=1)  # the first admin
     session.add(org)
@@ -478,11 +479,19 @@ def get_password_reset(session: Session, secret: str) -> tuple[PasswordReset, Us
 def reset_password(session: Session, *, secret: str, password: str) -> User:
     """Set a new password from a reset link; the link dies and every session ends."""
     reset, user = get_password_reset(session, secret)
-    check_password(password)
+    check_password(password, context=user_words(session, user))
     reset.used_at = clock.now()
     user.password_hash = hash_password(password)
     revoke_all_tokens(session, user)
     return user
+
+
+def user_words(session: Session, user: User) -> tuple[str, ...]:
+    """What a guesser of this person's password would try first: their names and address, and
+    their organization's."""
+    org = session.get(Organization, user.org_id)
+    names = (org.name, org.slug) if org is not None else ()
+    return (user.email or "", user.first_name, user.last_name, user.display_name, *names)
 
 
 def sign_in_names(session: Session, user: User) -> dict[str, str]:
@@ -494,7 +503,7 @@ def sign_in_names(session: Session, user: User) -> dict[str, str]:
 def change_password(session: Session, user: User, *, current: str, new: str) -> None:
     if not verify_password(user.password_hash, current):
         raise errors.WrongPassword("The current password is not right.", field="current_password")
-    check_password(new, field="new_password")
+    check_password(new, field="new_password", context=user_words(session, user))
     user.password_hash = hash_password(new)
 
 

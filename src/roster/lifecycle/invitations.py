@@ -558,13 +558,14 @@ def accept_invitation(
     """The invited person becomes an active user (the invitation's seat is theirs) and is signed in."""
     settings = settings or get_settings()
     invitation = find_by_token(session, token, lock=True)
-    accounts.check_password(password)
     first = _profile_text(
         first_name if first_name is not None else invitation.first_name, field="first_name", limit=NAME_LIMIT
     )
     last = _profile_text(
         last_name if last_name is not None else invitation.last_name, field="last_name", limit=NAME_LIMIT
     )
+    org = _organization(session, invitation.org_id)
+    accounts.check_password(password, context=(invitation.email, first, last, org.name, org.slug))
     holder = session.scalar(
         select(User).where(User.org_id == invitation.org_id, User.email_key == invitation.email_key)
     )
