@@ -109,10 +109,16 @@ def test_the_sign_in_hint_names_where_the_server_will_listen(
 def test_a_command_on_a_database_never_upgraded_says_to_upgrade_it(
     command: list[str], tmp_path: Path
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    path = tmp_path / "empty.db"
+    url = f"sqlite:///{path}"
     ran = roster(url, *command, tmp_path=tmp_path)
     assert ran.returncode == 1
     assert "Traceback" not in ran.stdout + ran.stderr
+    assert "error (database_not_ready)" in ran.stderr and "roster db upgrade" in ran.stderr
+    assert str(path) in ran.stderr and not path.exists()  # no empty file left behind
+    path.touch()  # a file with no tables in it
+    ran = roster(url, *command, tmp_path=tmp_path)
+    assert ran.returncode == 1 and "Traceback" not in ran.stdout + ran.stderr
     assert "error (database_not_ready)" in ran.stderr and "roster db upgrade" in ran.stderr
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -104,10 +105,20 @@ class CannotCreateDatabase(Exception):
     pass
 
 
+class NoDatabaseFile(Exception):
+    pass
+
+
 def sessions() -> sessionmaker[Session]:
     """Sessions for one command, on a database at this Roster's schema; their transactions take
     SQLite's write lock up front."""
     url = database_url()
+    parsed = make_url(url)
+    database = parsed.database
+    is_file = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    if is_file and not parsed.query.get("uri") and not Path(str(database)).exists():
+        # Opening it would leave an empty file behind, for a command that needs a schema.
+        raise NoDatabaseFile(f"the database {database} does not exist; run `roster db upgrade` first.")
     engine = engine_for(url)
     with engine.connect() as connection:
         revision = database_revision(connection)
@@ -134,6 +145,9 @@ def database_errors() -> Iterator[None]:
         raise typer.Exit(code=1) from None
     except DatabaseBehind as exc:
         error("database_not_ready", f"{exc}; run `roster db upgrade` first.")
+        raise typer.Exit(code=1) from None
+    except NoDatabaseFile as exc:
+        error("database_not_ready", str(exc))
         raise typer.Exit(code=1) from None
     except CannotCreateDatabase as exc:
         error("database_unavailable", str(exc))
