@@ -29,6 +29,7 @@ from roster.directory.api import router as directory_router
 from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
+from roster.lifecycle.export_api import router as export_router
 from roster.messages.api import router as messages_router
 from roster.middleware import BodyLimit, HeadAsGet, RequestLog
 from roster.scim.api import SCIM_PREFIX, create_scim_app
@@ -93,6 +94,7 @@ def api_routers() -> list[APIRouter]:
         stream_router,
         messages_router,
         deletion_router,
+        export_router,
         tasks_router,
         drive_router,
         crm_router,

@@ -26,6 +26,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "user.merged": "Merged into another account",
     "user.purged": "Purged after the restore window",
     "user.erased": "Erased",
+    "user.data_exported": "Personal data downloaded",
     "references.transferred": "Handed over to someone else",
     "invitation.accepted": "Invitation accepted",
     "invitation.resent": "Invitation resent",

@@ -162,7 +162,7 @@ def _table(ref: UserReference) -> Table:
     return Base.metadata.tables[ref.table]
 
 
-def _object_column(ref: UserReference, table: Table) -> Column[Any]:
+def object_column(ref: UserReference, table: Table) -> Column[Any]:
     """What identifies a row in the map: its id, or for a table without one, its unique_with column."""
     if "id" in table.c:
         return table.c["id"]
@@ -212,7 +212,7 @@ def _held_through_map(ref: UserReference, table: Table, holder_id: uuid.UUID) ->
     return [
         amap.c.org_id == table.c.org_id,
         amap.c.kind == ref.kind,
-        amap.c.object_id == _object_column(ref, table),
+        amap.c.object_id == object_column(ref, table),
         amap.c.moved_to_id == holder_id,
         amap.c.restored_at.is_(None),
     ]
@@ -312,7 +312,7 @@ def _move_rows(
     """
     table = _table(ref)
     col = table.c[ref.column]
-    obj = _object_column(ref, table)
+    obj = object_column(ref, table)
     hide = _hide_column(ref, table)
     where: list[ColumnElement[bool]] = [table.c.org_id == org_id, col == from_id]
     if only is not None:
@@ -818,7 +818,7 @@ def _return_rows(
     """
     table = _table(ref)
     col = table.c[ref.column]
-    obj = _object_column(ref, table)
+    obj = object_column(ref, table)
     amap = AUTHORSHIP
     of_this_kind = [
         amap.c.org_id == op.org_id,
@@ -1533,7 +1533,7 @@ def list_holdings_by_original(session: Session, user: User) -> list[OriginalHold
         if Disposition.SUCCESSOR not in ref.dispositions:
             continue
         table = _table(ref)
-        obj = _object_column(ref, table)
+        obj = object_column(ref, table)
         hide = _hide_column(ref, table)
         still_open = _still_open(ref, table)
         where: list[ColumnElement[bool]] = [
