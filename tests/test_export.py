@@ -28,7 +28,7 @@ API = "/api/v1"
 
 def _team(db: Session) -> tuple[OrgWithAdmin, User, User, User]:
     o = make_org(db, plan="enterprise")
-    busy = make_user(db, o.org, email="erin.busy@example.test", first_name="Erin", last_name="Busy")
+    busy = make_user(db, o.org, email="erin.busy@example.test", first_name="Érin", last_name="Busy")
     return o, busy, make_user(db, o.org), make_user(db, o.org)
 
 
@@ -57,11 +57,14 @@ def test_a_person_downloads_everything_that_points_at_them_and_no_secret(
     session_secret = me["Authorization"].split()[-1]
     expected = references_to(db, busy)  # per content kind, hidden rows included
 
+    answer = client.get(f"{API}/me/export", headers=me)
+    assert 'filename="roster-data-erin-busy-' in answer.headers["content-disposition"]
     archive = _download(client, f"{API}/me/export", me)
+    assert all(entry.date_time[0] >= 2020 for entry in archive.infolist())  # dated when made
 
     person = _json(archive, "person.json")
     assert person["account"]["email"] == "erin.busy@example.test"
-    assert person["account"]["display_name"] == "Erin Busy"
+    assert person["account"]["display_name"] == "Érin Busy"
     assert person["organization"]["slug"] == o.org.slug
     assert person["departments"], "make_busy places them in a department"
     # Every registered kind but the credentials has its file, with exactly the rows that point at them.

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import unicodedata
 import uuid
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -105,7 +106,8 @@ def export_personal_data(session: Session, user: User, *, settings: Settings) ->
 
 def export_filename(user: User) -> str:
     """``roster-data-<name>-<day>.zip``."""
-    name = re.sub(r"[^A-Za-z0-9]+", "-", user.display_name or (user.email or "")).strip("-").lower()
+    folded = unicodedata.normalize("NFKD", user.display_name or (user.email or ""))
+    name = re.sub(r"[^A-Za-z0-9]+", "-", folded.encode("ascii", "ignore").decode()).strip("-").lower()
     return f"roster-data-{name or user.id}-{clock.now().date().isoformat()}.zip"
 
 
@@ -244,7 +246,7 @@ def _write_rows(
 ) -> int:
     """``{"kind", "label", "rows": [...]}``, written row by row; the number of rows."""
     count = 0
-    with archive.open(name, "w", force_zip64=True) as out:
+    with archive.open(_entry(name), "w", force_zip64=True) as out:
         head = {"kind": ref.kind, "label": ref.label, "table": ref.table, "column": ref.column}
         out.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2].encode() + b',\n "rows": [')
         for row in rows:
@@ -252,6 +254,13 @@ def _write_rows(
             count += 1
         out.write(b"\n ]\n}\n")
     return count
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """An entry dated now (a bare name would be dated 1980), compressed as the archive is."""
+    entry = zipfile.ZipInfo(name, date_time=clock.now().timetuple()[:6])
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    return entry
 
 
 def _write_json(archive: zipfile.ZipFile, name: str, value: Any) -> None:
@@ -272,7 +281,7 @@ def _write_files(
             missing.append(str(file_id))
             continue
         safe = _UNSAFE_NAME.sub("_", name).strip(". ") or "file"
-        with source, archive.open(f"files/{file_id}/{safe}", "w", force_zip64=True) as out:
+        with source, archive.open(_entry(f"files/{file_id}/{safe}"), "w", force_zip64=True) as out:
             while chunk := source.read(CHUNK):
                 out.write(chunk)
         written += 1
