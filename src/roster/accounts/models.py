@@ -32,6 +32,8 @@ class Organization(Base):
     restore_window_days: Mapped[int] = mapped_column(default=30, server_default=text("30"))
     employees_may_change_photo: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
     show_former_employee_names: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    # The zone pages show times in for its people who chose none (roster.domain.timezones).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     # Guarded seat counter (active users + pending invitations), see lifecycle/seats.py.
     seats_used: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # Head of the organization's audit chain, so removing the newest events is detected too.
@@ -80,6 +82,7 @@ class User(TenantMixin, Base):
     email_search_key: Mapped[str] = mapped_column(SearchKey, default="", server_default="")
     primary_department_id: Mapped[uuid.UUID | None] = mapped_column()
     photo_version: Mapped[int | None] = mapped_column()
+    timezone: Mapped[str | None] = mapped_column(String(64))  # None: the organization's
     # SCIM (roster.scim): the identity provider's userName (NULL: the email is the userName) and
     # its casefolded key, the email's type, the provider's own id, and the enterprise extension's
     # employee number, department (its text, as the provider sends it) and manager (a user column,

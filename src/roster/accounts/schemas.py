@@ -34,6 +34,7 @@ class UserOut(BaseModel):
     dismissed_at: datetime | None
     deleted_at: datetime | None
     restorable_until: datetime | None
+    timezone: str | None = None  # their own choice; None: the organization's
 
 
 FORMER_EMPLOYEE = "Former employee"
@@ -74,6 +75,7 @@ def user_out(user: User) -> UserOut:
         dismissed_at=user.dismissed_at,
         deleted_at=user.deleted_at,
         restorable_until=user.restorable_until,
+        timezone=user.timezone,
     )
 
 

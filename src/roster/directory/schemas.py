@@ -44,9 +44,10 @@ def person_suggestion(person: User | Row[Any]) -> PersonSuggestion:
 class ProfilePatch(Patch):
     """Fields a person may change on their own profile; ``role``, ``department_id`` and ``email`` are
     for admins (``department_id`` joins that department if need be and makes it their primary one;
-    ``null`` leaves them with no primary department, their memberships as they are)."""
+    ``null`` leaves them with no primary department, their memberships as they are). ``timezone``
+    is an IANA name; ``null`` goes back to the organization's."""
 
-    clearable = frozenset({"department_id"})
+    clearable = frozenset({"department_id", "timezone"})
 
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
@@ -55,6 +56,7 @@ class ProfilePatch(Patch):
     department_id: uuid.UUID | None = None
     role: Literal["admin", "employee"] | None = None
     email: str | None = Field(default=None, max_length=320)
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class DepartmentIn(BaseModel):

@@ -18,7 +18,7 @@ from roster.accounts.service import (
     normalize_email,
 )
 from roster.directory import departments
-from roster.domain import errors
+from roster.domain import errors, timezones
 from roster.domain.users import Role, UserStatus
 
 PROFILE_FIELDS = ("first_name", "last_name", "display_name", "position")
@@ -107,6 +107,12 @@ def update_profile(session: Session, user: User, *, actor: User, changes: dict[s
 
     if changes.get("email") is not None:
         change_email(session, user, actor=actor, email=str(changes["email"]))
+
+    if "timezone" in changes:
+        zone = timezones.check_timezone(changes["timezone"]) if changes["timezone"] is not None else None
+        if zone != user.timezone:
+            user.timezone = zone
+            updated["timezone"] = zone
 
     role = changes.get("role")
     old_role = user.role

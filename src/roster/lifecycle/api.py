@@ -276,6 +276,7 @@ def patch_settings(body: SettingsPatch, admin: AdminUser, session: DB) -> Settin
         restore_window_days=body.restore_window_days,
         employees_may_change_photo=body.employees_may_change_photo,
         show_former_employee_names=body.show_former_employee_names,
+        timezone=body.timezone,
     )
     return SettingsOut(**users.organization_settings(org))
 

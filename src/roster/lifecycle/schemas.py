@@ -164,6 +164,7 @@ class SettingsOut(BaseModel):
     restore_window_days: int
     employees_may_change_photo: bool
     show_former_employee_names: bool
+    timezone: str  # IANA name; pages show times in it for people who chose no zone of their own
 
 
 class SettingsPatch(Patch):
@@ -171,6 +172,7 @@ class SettingsPatch(Patch):
     restore_window_days: StrictInt | None = Field(default=None, ge=1, le=3650)
     employees_may_change_photo: StrictBool | None = None
     show_former_employee_names: StrictBool | None = None
+    timezone: str | None = Field(default=None, max_length=64)
 
 
 class AuditPerson(BaseModel):

@@ -17,7 +17,7 @@ from roster.accounts import service as accounts
 from roster.accounts.models import Organization, User
 from roster.db.prepared import Prepared, instance_of
 from roster.directory.keys import search_key_values
-from roster.domain import errors
+from roster.domain import errors, timezones
 from roster.domain.plans import Plan, seat_limit
 from roster.domain.text import clean_text
 from roster.domain.users import Role, UserStatus
@@ -296,7 +296,12 @@ def change_plan(session: Session, org_id: uuid.UUID, *, actor: User | None, plan
     return org
 
 
-SETTINGS_FIELDS = ("restore_window_days", "employees_may_change_photo", "show_former_employee_names")
+SETTINGS_FIELDS = (
+    "restore_window_days",
+    "employees_may_change_photo",
+    "show_former_employee_names",
+    "timezone",
+)
 
 
 def update_organization_settings(
@@ -307,8 +312,11 @@ def update_organization_settings(
     restore_window_days: int | None = None,
     employees_may_change_photo: bool | None = None,
     show_former_employee_names: bool | None = None,
+    timezone: str | None = None,
 ) -> Organization:
     """Change organization settings; one ``settings.changed`` event with old and new values."""
+    if timezone is not None:
+        timezone = timezones.check_timezone(timezone)
     if restore_window_days is not None and not 1 <= restore_window_days <= MAX_RESTORE_WINDOW_DAYS:
         raise errors.ValidationFailed(
             f"The restore window is 1 to {MAX_RESTORE_WINDOW_DAYS} days.", field="restore_window_days"
@@ -318,6 +326,7 @@ def update_organization_settings(
         "restore_window_days": restore_window_days,
         "employees_may_change_photo": employees_may_change_photo,
         "show_former_employee_names": show_former_employee_names,
+        "timezone": timezone,
     }
     changes: dict[str, dict[str, Any]] = {}
     for name, value in wanted.items():

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from roster.ids import parse_uuid
@@ -83,6 +83,11 @@ KEY_LABELS: dict[str, str] = {
     "restore_window_days": "Restore window (days)",
     "employees_may_change_photo": "Employees may change their photo",
     "show_former_employee_names": "Former employees' names shown on content",
+    "timezone": "Time zone",
+    "rows": "Rows",
+    "moved_rows": "Rows moved away from them",
+    "files": "Files",
+    "bytes": "Size in bytes",
 }
 _ORDER = {key: n for n, key in enumerate(KEY_LABELS)}
 
@@ -131,6 +136,7 @@ FIELD_LABELS: dict[str, str] = {
     "scim_user_name": "SCIM user name",
     "scim_email_type": "email type",
     "scim_department": "SCIM department",
+    "timezone": "time zone",
 }
 
 FOLD_AFTER = 5  # a list longer than this folds into a disclosure
@@ -151,10 +157,12 @@ class Detail:
 
 @dataclass
 class Names:
-    """The names the page can show for ids: people and departments."""
+    """The names the page can show for ids: people and departments; and the viewer's zone, for
+    the times the details hold."""
 
     people: Mapping[uuid.UUID, str] = field(default_factory=dict)
     departments: Mapping[uuid.UUID, str] = field(default_factory=dict)
+    zone: tzinfo = UTC
 
 
 def referenced_ids(
@@ -182,7 +190,7 @@ def humanize(key: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def _datetime(value: str) -> str | None:
+def _datetime(value: str, zone: tzinfo) -> str | None:
     if not _DATETIME.match(value):
         return None
     try:
@@ -190,7 +198,7 @@ def _datetime(value: str) -> str | None:
     except ValueError:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+        moment = moment.astimezone(zone)
     return moment.strftime("%d %b %Y, %H:%M")  # as the page writes every time
 
 
@@ -212,7 +220,7 @@ def _scalar(key: str, value: Any, names: Names) -> str:
         return CODE_LABELS[value]
     if key == "fields":
         return FIELD_LABELS.get(value, humanize(value).lower())
-    return _datetime(value) or value
+    return _datetime(value, names.zone) or value
 
 
 def _counts(value: Mapping[str, Any]) -> str:

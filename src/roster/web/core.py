@@ -9,13 +9,15 @@ hands the form's hidden ``csrf_token`` field to that same check: there is one CS
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
 import secrets
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -37,7 +39,7 @@ from roster.accounts.deps import (
 )
 from roster.accounts.models import Organization, User
 from roster.accounts.security import csrf_token_for
-from roster.domain import errors
+from roster.domain import errors, timezones
 from roster.settings import Settings
 
 WEB_DIR = Path(__file__).parent
@@ -60,10 +62,32 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+# The zone the page being rendered shows times in: the viewer's (see ``viewer_zone``).
+_page_zone: ContextVar[tzinfo] = ContextVar("page_zone", default=UTC)
+
+
+def viewer_zone(user: User | None, org: Organization | None) -> tzinfo:
+    """Where the viewer reads times: their own zone, else their organization's, else UTC."""
+    if user is None:
+        return UTC
+    return timezones.zone(user.timezone or (org.timezone if org is not None else None))
+
+
+def zone_for(session: Session, principal: Principal) -> tzinfo:
+    """The signed-in viewer's zone, for what a page handler writes or reads before rendering (a
+    flash message, a typed date)."""
+    return viewer_zone(principal.user, session.get(Organization, principal.org_id))
+
+
+def local(value: datetime) -> datetime:
+    """A stored (UTC) time in the zone of the page being rendered."""
+    return value.astimezone(_page_zone.get()) if value.tzinfo is not None else value
+
+
 def _format_dt(value: datetime | None, fmt: str = "%d %b %Y, %H:%M") -> str:
     if value is None:
         return ""
-    return value.strftime(fmt)
+    return local(value).strftime(fmt)
 
 
 def _format_date(value: datetime | None) -> str:
@@ -202,6 +226,31 @@ def _text_limits() -> dict[str, int]:
 
 
 templates.globals["limits"] = _text_limits()
+
+
+@functools.lru_cache(maxsize=2)
+def _timezone_options(hour: datetime) -> list[tuple[str, str]]:
+    """Every zone with its offset at this hour, as a select shows them: "Europe/Berlin (UTC+01:00)"."""
+    options = []
+    for name in timezones.choices():
+        offset = hour.astimezone(timezones.zone(name)).strftime("%z")
+        options.append((name, f"{name.replace('_', ' ')} (UTC{offset[:3]}:{offset[3:]})"))
+    return options
+
+
+def _timezone_options_now() -> list[tuple[str, str]]:
+    return _timezone_options(clock.now().replace(minute=0, second=0, microsecond=0))
+
+
+templates.globals["timezone_options"] = _timezone_options_now
+
+
+def _time_in(zone_name: str) -> str:
+    """The time of day now in a zone, as a card shows a colleague's: "16:04"."""
+    return clock.now().astimezone(timezones.zone(zone_name)).strftime("%H:%M")
+
+
+templates.globals["time_in"] = _time_in
 
 
 def app_settings(request: Request) -> Settings:
@@ -464,7 +513,11 @@ def render(
     else:
         anon_nonce, ctx["csrf"] = anonymous_csrf(request)
     ctx.update(context or {})
-    html = templates.get_template(template).render(ctx)
+    token = _page_zone.set(viewer_zone(ctx["me"], ctx["org"]))
+    try:
+        html = templates.get_template(template).render(ctx)
+    finally:
+        _page_zone.reset(token)
     response = HTMLResponse(html, status_code=status_code)
     if ctx["flashes"]:
         response.delete_cookie(FLASH_COOKIE, path="/")

@@ -4,7 +4,7 @@ names of former employees, photo policy, SCIM tokens)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time
+from datetime import datetime, time, tzinfo
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, Principal
 from roster.directory.departments import get_department_names
-from roster.domain import errors
+from roster.domain import errors, timezones
 from roster.domain.audit import action_groups, action_label, is_audit_action
 from roster.domain.plans import SEAT_LIMITS
 from roster.domain.users import UserStatus
@@ -35,6 +35,7 @@ from roster.web.core import (
     render,
     show_secret_once,
     take_secret,
+    zone_for,
 )
 from roster.web.pages.shared import PICKER_LIMIT, audit_picker_people, plan_name
 
@@ -43,12 +44,9 @@ router = APIRouter(include_in_schema=False)
 PER_PAGE = 50
 
 
-def _day(value: str, *, end: bool = False) -> datetime | None:
-    try:
-        day = datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return datetime.combine(day.date(), time.max if end else time.min, tzinfo=UTC)
+def _day(value: str, zone: tzinfo, *, end: bool = False) -> datetime | None:
+    """A typed day's first (or last) moment in the viewer's zone."""
+    return timezones.local_day(value, zone, at=time.max if end else time.min)
 
 
 # What each problem verify_chain reports means, for people.
@@ -93,7 +91,8 @@ def audit(
     happened to people who left is what the log is most used for); ``people`` narrows them by name.
     """
     page = max(1, min(page, 100_000))
-    since_at, until_at = _day(since), _day(until, end=True)
+    zone = zone_for(session, principal)
+    since_at, until_at = _day(since, zone), _day(until, zone, end=True)
     actor_uuid, subject_uuid = parse_uuid(actor_id), parse_uuid(subject_id)
     people = people.strip()[:200]
     action = action.strip()[:64]
@@ -185,6 +184,7 @@ def _audit_rows(session: Session, principal: Principal, events: list[AuditEvent]
     names = Names(
         people={u.id: u.display_name + _STATUS_NOTE.get(u.status, "") for u in people.values()},
         departments=get_department_names(session, principal.org_id, department_ids),
+        zone=zone_for(session, principal),
     )
     return [
         {
@@ -214,6 +214,7 @@ def settings_page(
         "restore_window_days": str(org.restore_window_days),
         "show_former_employee_names": org.show_former_employee_names,
         "employees_may_change_photo": org.employees_may_change_photo,
+        "timezone": org.timezone,
         **(values or {}),
     }
     return render(
@@ -282,6 +283,7 @@ def save_settings(
     restore_window_days: Annotated[str, Form(max_length=10)] = "",
     employees_may_change_photo: Annotated[str, Form(max_length=10)] = "",
     show_former_employee_names: Annotated[str, Form(max_length=10)] = "",
+    timezone: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     may_change_photo = employees_may_change_photo == "on"
     show_names = show_former_employee_names == "on"
@@ -289,6 +291,7 @@ def save_settings(
         "restore_window_days": restore_window_days,
         "employees_may_change_photo": may_change_photo,
         "show_former_employee_names": show_names,
+        **({"timezone": timezone} if timezone else {}),
     }
     try:
         days = int(restore_window_days)
@@ -310,6 +313,7 @@ def save_settings(
                 restore_window_days=days,
                 employees_may_change_photo=may_change_photo,
                 show_former_employee_names=show_names,
+                timezone=timezone or None,  # a form from before the field leaves it as it is
             )
     except errors.RosterError as exc:
         return settings_page(

@@ -16,7 +16,7 @@ from roster.domain import errors
 from roster.messages import service
 from roster.messages.models import Chat
 from roster.stream.service import load_users
-from roster.web.core import WebUser, parse_uuid, redirect, render
+from roster.web.core import WebUser, parse_uuid, redirect, render, zone_for
 from roster.web.pages.shared import as_content_names, authorship_notes, picker_people
 
 router = APIRouter(include_in_schema=False)
@@ -55,6 +55,7 @@ def _chat_list(session: Session, principal: Principal) -> list[dict[str, Any]]:
     }
     items: list[dict[str, Any]] = []
     by_person: dict[uuid.UUID, dict[str, Any]] = {}
+    zone = zone_for(session, principal)
     for chat in chats:
         ids = others_of[chat.id]
         unread = page.unread.get(chat.id, 0)
@@ -97,7 +98,7 @@ def _chat_list(session: Session, principal: Principal) -> list[dict[str, Any]]:
                 "chat": chat,
                 "title": other.display_name if other is not None else "Former colleague",
                 "other": other,
-                "sub": f"Direct (former colleague) · since {chat.created_at:%d %b %Y}",
+                "sub": f"Direct (former colleague) · since {chat.created_at.astimezone(zone):%d %b %Y}",
                 "note": _former_note(originally.get(chat.id)),
                 "href": f"/messages/chats/{chat.id}",
                 "unread": unread,

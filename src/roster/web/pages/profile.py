@@ -21,6 +21,8 @@ from roster.web.pages.shared import unchanged_display_name_left_out
 
 router = APIRouter(include_in_schema=False)
 
+# The profile form's choice of the organization's zone over one of one's own.
+ORGANIZATIONS_ZONE = "organization"
 # The lifetimes the token form offers (days; "" = never expires), as GitLab's form does.
 TOKEN_LIFETIMES = [("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("", "Never")]
 
@@ -50,6 +52,7 @@ def profile_page(
                 "last_name": user.last_name,
                 "display_name": user.display_name,
                 "position": user.position,
+                "timezone": user.timezone or ORGANIZATIONS_ZONE,
             },
             "field_errors": field_errors or {},
             "password_errors": password_errors or {},
@@ -80,15 +83,20 @@ def save_profile(
     last_name: Annotated[str, Form(max_length=100)] = "",
     display_name: Annotated[str, Form(max_length=200)] = "",
     position: Annotated[str, Form(max_length=200)] = "",
+    timezone: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:
-    """Change my name, display name and position."""
+    """Change my name, display name, position and time zone ("organization" for the
+    organization's: an empty value would read as a form without the field)."""
     values = {
         "first_name": first_name,
         "last_name": last_name,
         "display_name": display_name,
         "position": position,
     }
-    changes = unchanged_display_name_left_out(principal.user, values)
+    changes: dict[str, str | None] = dict(unchanged_display_name_left_out(principal.user, values))
+    if timezone is not None:  # a form from before the field leaves it as it is
+        values["timezone"] = timezone
+        changes["timezone"] = None if timezone == ORGANIZATIONS_ZONE else timezone
     try:
         with session.begin_nested():
             update_profile(session, principal.user, actor=principal.user, changes=changes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, time
+from datetime import datetime, time, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -17,14 +17,14 @@ from roster.accounts.models import User
 from roster.accounts.schemas import UserRef
 from roster.crm import service as crm
 from roster.crm.models import Lead, LeadStatus
-from roster.domain import errors
+from roster.domain import errors, timezones
 from roster.drive import service as drive
 from roster.drive.storage import get_storage
 from roster.stream.service import load_users
 from roster.tasks import service as tasks
 from roster.tasks.models import Task, TaskStatus
 from roster.tasks.schemas import task_out
-from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render
+from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render, zone_for
 from roster.web.pages.shared import as_content_names, authorship_notes, picker_people
 from roster.web.pages.trash import moved_to_trash
 
@@ -38,14 +38,10 @@ def _ids(values: list[str]) -> list[uuid.UUID]:
     return [u for u in (parse_uuid(v) for v in values) if u is not None]
 
 
-def _deadline(value: str) -> datetime | None:
-    """A date field's value (``YYYY-MM-DD``, as browsers send it) as 17:00 UTC that day; None when
-    it is empty or not a date."""
-    try:
-        day = datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    return datetime.combine(day.date(), time(17, 0), tzinfo=UTC)
+def _deadline(value: str, zone: tzinfo) -> datetime | None:
+    """A date field's value (``YYYY-MM-DD``, as browsers send it) as 17:00 that day in the zone of
+    the person typing it; None when it is empty or not a date."""
+    return timezones.local_day(value, zone, at=time(17, 0))
 
 
 # --- Tasks ----------------------------------------------------------------------------------
@@ -207,6 +203,7 @@ def create_task(request: Request, principal: WebUser, session: DB, values: TaskF
         save=lambda fields: tasks.create_task(session, actor=principal.user, **fields),
         again=again,
         done="The task is created.",
+        zone=zone_for(session, principal),
         past_deadline_note=True,
     )
 
@@ -239,6 +236,7 @@ def _submit_task(
     save: Callable[[dict[str, Any]], object],
     again: Callable[[dict[str, str], int], Response],
     done: str,
+    zone: tzinfo,
     past_deadline_note: bool = False,
 ) -> Response:
     """A sent task form (a new task or a change): ``save`` the parsed fields and go back to the
@@ -248,7 +246,7 @@ def _submit_task(
     responsible = parse_uuid(values["responsible_id"])
     if responsible is None:
         return again({"responsible_id": "Pick who is responsible."}, 422)
-    deadline = _deadline(values["deadline"])
+    deadline = _deadline(values["deadline"], zone)
     if deadline is None and values["deadline"].strip():
         return again({"deadline": "Enter the deadline as a date, such as 2027-03-31."}, 422)
     fields = {
@@ -260,7 +258,7 @@ def _submit_task(
         "description": values["description"],
     }
     if past_deadline_note and deadline is not None and deadline < clock.now():
-        done += f" Its deadline ({deadline:%d %b %Y}) has passed already, so it shows as overdue."
+        done += f" Its deadline ({deadline.astimezone(zone):%d %b %Y}) has passed already, so it shows as overdue."
     return _saved(request, session, fields, save=save, again=again, listing="/tasks", done=done)
 
 
@@ -314,7 +312,9 @@ def task_edit_page(
             "responsible_id": str(task.responsible_id),
             "participant_ids": [str(i) for i in people.participants.get(task.id, [])],
             "observer_ids": [str(i) for i in people.observers.get(task.id, [])],
-            "deadline": task.deadline.date().isoformat() if task.deadline else "",
+            "deadline": task.deadline.astimezone(zone_for(session, principal)).date().isoformat()
+            if task.deadline
+            else "",
             "description": task.description,
         }
     # People already on the task stay offered (and so stay on it) even if they have left since.
@@ -370,6 +370,7 @@ def edit_task(
         save=lambda fields: tasks.update_task(session, task, actor=principal.user, **fields),
         again=again,
         done="The task is saved.",
+        zone=zone_for(session, principal),
     )
 
 
