@@ -1,0 +1,153 @@
+"""What a changed password, a used reset link and a changed address leave alive."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from roster.accounts import service as accounts
+from roster.mail.models import OutboxMessage
+from roster.settings import Settings
+from tests.factories import PASSWORD, auth, make_org, make_user
+from tests.test_web import HTML, sign_in
+
+API = "/api/v1"
+NEW_PASSWORD = "a-brand-new-password-1"
+
+
+def _reset_links(client: TestClient, db: Session, slug: str, email: str, count: int) -> list[str]:
+    """Ask for ``count`` reset links and return their tokens, oldest first."""
+    for _ in range(count):
+        asked = client.post(f"{API}/auth/password-reset", json={"organization": slug, "email": email})
+        assert asked.status_code == 202
+    mails = db.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.purpose == "password_reset", OutboxMessage.to_address == email)
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+    ).all()
+    links = [line for m in mails for line in m.body_text.splitlines() if "/reset-password/" in line]
+    return [link.rsplit("/", 1)[1] for link in links]
+
+
+def _confirm(client: TestClient, token: str, password: str = NEW_PASSWORD) -> int:
+    answer = client.post(f"{API}/auth/password-reset/confirm", json={"token": token, "password": password})
+    return answer.status_code
+
+
+def test_changing_the_password_through_the_api_ends_every_other_sign_in_but_the_one_in_use(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    in_use = auth(db, person)
+    other_login = auth(db, person)
+    other_browser = accounts.issue_token(db, person, kind="session").secret
+    script = accounts.issue_token(db, person, kind="pat", name="script").secret
+    colleague = auth(db, o.admin)
+
+    changed = client.post(
+        f"{API}/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=in_use,
+    )
+    assert changed.status_code == 204, changed.text
+
+    assert client.get(f"{API}/me", headers=in_use).status_code == 200
+    assert client.get(f"{API}/me", headers=other_login).status_code == 401
+    assert client.get(f"{API}/me", headers={"Authorization": f"Bearer {other_browser}"}).status_code == 401
+    assert client.get(f"{API}/me", headers={"Authorization": f"Bearer {script}"}).status_code == 200
+    assert client.get(f"{API}/me", headers=colleague).status_code == 200  # only the person's own
+
+
+def test_changing_the_password_on_the_profile_page_ends_every_other_sign_in_but_this_browser(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    other_login = auth(db, person)
+    csrf = sign_in(client, db, settings, person)
+
+    changed = client.post(
+        "/profile/password",
+        data={"current_password": PASSWORD, "new_password": NEW_PASSWORD, "csrf_token": csrf},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303, changed.text
+
+    assert client.get("/profile", headers=HTML, follow_redirects=False).status_code == 200
+    assert client.get(f"{API}/me", headers=other_login).status_code == 401
+
+
+def test_a_wrong_current_password_ends_nothing(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    in_use, other_login = auth(db, person), auth(db, person)
+    [link] = _reset_links(client, db, "acme", person.email or "", 1)
+
+    refused = client.post(
+        f"{API}/me/password",
+        json={"current_password": "not-the-password-1", "new_password": NEW_PASSWORD},
+        headers=in_use,
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "wrong_password"
+    assert client.get(f"{API}/me", headers=other_login).status_code == 200
+    assert _confirm(client, link) == 204
+
+
+def test_a_changed_password_makes_earlier_reset_links_dead(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    [link] = _reset_links(client, db, "acme", person.email or "", 1)
+
+    changed = client.post(
+        f"{API}/me/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        headers=auth(db, person),
+    )
+    assert changed.status_code == 204
+    assert _confirm(client, link, "whoever-has-the-mail-1") == 404
+    signed_in = client.post(
+        f"{API}/auth/login", json={"organization": "acme", "email": person.email, "password": NEW_PASSWORD}
+    )
+    assert signed_in.status_code == 200
+
+
+def test_using_one_reset_link_makes_the_persons_other_links_dead(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    colleague = make_user(db, o.org)
+    first, second = _reset_links(client, db, "acme", person.email or "", 2)
+    [theirs] = _reset_links(client, db, "acme", colleague.email or "", 1)
+
+    assert _confirm(client, second) == 204
+    assert _confirm(client, first, "whoever-has-the-mail-1") == 404
+    assert _confirm(client, theirs) == 204  # another person's link is theirs to use
+
+
+def test_a_changed_email_address_makes_the_links_mailed_to_the_old_one_dead(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    [link] = _reset_links(client, db, "acme", person.email or "", 1)
+
+    moved = client.patch(
+        f"{API}/users/{person.id}", json={"email": "new.address@acme.test"}, headers=auth(db, o.admin)
+    )
+    assert moved.status_code == 200, moved.text
+    assert _confirm(client, link) == 404
+
+
+def test_a_reset_link_mailed_before_a_dismissal_does_not_open_the_account_after_a_rehire(
+    client: TestClient, db: Session
+) -> None:
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    [link] = _reset_links(client, db, "acme", person.email or "", 1)
+    admin = auth(db, o.admin)
+
+    assert client.post(f"{API}/users/{person.id}/dismiss", json={}, headers=admin).status_code == 200
+    assert client.post(f"{API}/users/{person.id}/rehire", headers=admin).status_code == 200
+    assert _confirm(client, link) == 404
