@@ -137,7 +137,7 @@ async def bulk_invitations(
         if upload is None or isinstance(upload, str):
             raise errors.ValidationFailed("Upload the CSV file as the form field 'file'.", field="file")
         data = await upload.read(settings.max_upload_bytes + 1)
-        if len(data) > min(settings.max_upload_bytes, 5 * 1024 * 1024):
+        if len(data) > min(settings.max_upload_bytes, invitations.CSV_MAX_BYTES):
             raise errors.PayloadTooLarge("The file is too large.")
         role = str(form.get("role") or "employee")
         if role not in ("admin", "employee"):

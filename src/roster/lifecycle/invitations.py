@@ -39,6 +39,7 @@ PENDING, ACCEPTED, REVOKED, EXPIRED = "pending", "accepted", "revoked", "expired
 STATUSES = (PENDING, ACCEPTED, REVOKED, EXPIRED)
 CSV_COLUMNS = ("email", "first_name", "last_name", "position", "department")
 MAX_BULK_ROWS = 1000
+CSV_MAX_BYTES = 5 * 1024 * 1024  # a bulk invitation file
 NAME_LIMIT = 100  # first and last names, as a profile keeps them
 POSITION_LIMIT = 200
 
