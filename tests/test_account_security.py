@@ -1,14 +1,21 @@
-"""What a changed password, a used reset link and a changed address leave alive."""
+"""What a changed password, a used reset link and a changed address leave alive; cookie flags."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
+from roster.app import create_app
 from roster.mail.models import OutboxMessage
 from roster.settings import Settings
+from tests.conftest import make_settings
 from tests.factories import PASSWORD, auth, make_org, make_user
 from tests.test_web import HTML, sign_in
 
@@ -151,3 +158,70 @@ def test_a_reset_link_mailed_before_a_dismissal_does_not_open_the_account_after_
     assert client.post(f"{API}/users/{person.id}/dismiss", json={}, headers=admin).status_code == 200
     assert client.post(f"{API}/users/{person.id}/rehire", headers=admin).status_code == 200
     assert _confirm(client, link) == 404
+
+
+@pytest.mark.parametrize("base_url", ["https://intranet.example.test", "http://127.0.0.1:8000"])
+def test_every_cookie_is_secure_exactly_when_people_reach_roster_over_https(
+    connection: Connection, db: Session, tmp_path: Path, base_url: str
+) -> None:
+    """Behind an https base URL no cookie (sign-in nonce, session, flash) may travel in clear
+    text, without anyone having to remember ``ROSTER_COOKIE_SECURE``; over plain http a secure
+    cookie would never come back, so there they are not."""
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    app = create_app(make_settings(tmp_path, base_url=base_url), bind=connection)
+    secure = base_url.startswith("https:")
+    with TestClient(app, base_url="https://testserver") as client:
+        form = client.get("/login", headers=HTML)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert csrf is not None
+        signed_in = client.post(
+            "/login",
+            data={"organization": "acme", "email": person.email, "password": PASSWORD, "csrf_token": csrf[1]},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        token = client.post(
+            "/profile/tokens",
+            data={"name": "script", "csrf_token": _session_csrf(client, app)},
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert token.status_code == 303, token.text
+        saved = client.post(
+            "/profile",
+            data={
+                "first_name": "Ann",
+                "last_name": "Lee",
+                "display_name": "Ann Lee",
+                "csrf_token": _session_csrf(client, app),
+            },
+            headers=HTML,
+            follow_redirects=False,
+        )
+        assert saved.status_code == 303, saved.text
+        set_cookies = [
+            *form.headers.get_list("set-cookie"),
+            *signed_in.headers.get_list("set-cookie"),
+            *token.headers.get_list("set-cookie"),
+            *saved.headers.get_list("set-cookie"),
+        ]
+    names = {c.split("=", 1)[0] for c in set_cookies}
+    assert {"roster_anon", "roster_session", "roster_secret", "roster_flash"} <= names, names
+    for cookie in set_cookies:
+        assert ("; secure" in cookie.lower()) is secure, cookie
+
+
+def test_an_explicit_cookie_setting_wins_over_the_base_url(tmp_path: Path) -> None:
+    assert (
+        make_settings(tmp_path, base_url="https://intranet.example.test", cookie_secure=False).cookie_secure
+        is False
+    )
+    assert make_settings(tmp_path, base_url="http://127.0.0.1:8000", cookie_secure=True).cookie_secure is True
+
+
+def _session_csrf(client: TestClient, app: FastAPI) -> str:
+    from roster.accounts.security import csrf_token_for
+
+    return csrf_token_for(client.cookies["roster_session"], app.state.settings.resolved_secret_key)
