@@ -150,3 +150,37 @@ def test_a_signed_in_upload_over_its_limit_is_refused_before_the_rest_is_read(
         status, pulled = _send(limited_app, upload.method, path, headers)
         assert status == 413, (upload, status)
         assert pulled <= upload.max_bytes + UPLOAD_FRAMING_BYTES + CHUNK, (upload, pulled)
+
+
+def test_a_body_nested_thousands_deep_is_refused_as_bad_input_on_every_route_that_reads_json(
+    limited_app: FastAPI, db: Session
+) -> None:
+    """Python's JSON parser gives up on deep nesting with a RecursionError, not a ValueError:
+    every route that reads JSON, the SCIM server's included, answers it as bad input, not 500."""
+    from fastapi.testclient import TestClient
+
+    from roster.scim.tokens import create_scim_token
+    from tests.routes import json_body_routes
+
+    o = make_org(db, slug="acme")
+    bearer = accounts.issue_token(db, o.admin, kind="bearer").secret
+    scim = create_scim_token(db, o.org.id, actor=o.admin, name="idp").secret
+    nested = b"[" * 100_000 + b"]" * 100_000
+    routes = [(r.method, r.path, bearer) for r in json_body_routes(limited_app)]
+    routes += [
+        (r.method, r.path, scim) for r in scim_routes(limited_app) if r.method in ("POST", "PUT", "PATCH")
+    ]
+    assert any(path.startswith("/scim/") for _, path, _ in routes)
+    failed = []
+    with TestClient(limited_app, raise_server_exceptions=False) as client:
+        for method, path, token in routes:
+            answer = client.request(
+                method,
+                _sample_path(path),
+                content=nested,
+                headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+            )
+            # 501 is SCIM's Bulk and Me, which read no body.
+            if answer.status_code in (500, 502, 503) or "json" not in answer.headers.get("content-type", ""):
+                failed.append(f"{method} {path}: {answer.status_code} {answer.text[:80]}")
+    assert not failed, "\n".join(failed)
