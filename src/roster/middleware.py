@@ -202,6 +202,7 @@ class BodyLimit:
                         upload.max_bytes + UPLOAD_FRAMING_BYTES,
                         f"The {upload.what} is larger than {megabytes:g} MB.",
                     )
+            return self.limit, f"This address takes no file: its bodies are limited to {self.limit:,} bytes."
         return (
             self.limit,
             f"Request bodies are limited to {self.limit:,} bytes; upload files as multipart/form-data.",
