@@ -184,3 +184,25 @@ def test_a_body_nested_thousands_deep_is_refused_as_bad_input_on_every_route_tha
             if answer.status_code in (500, 502, 503) or "json" not in answer.headers.get("content-type", ""):
                 failed.append(f"{method} {path}: {answer.status_code} {answer.text[:80]}")
     assert not failed, "\n".join(failed)
+
+
+def test_upload_routes_keep_their_limit_behind_a_proxy_prefix(limited_app: FastAPI, db: Session) -> None:
+    """Served under a prefix (the scope's root path), an upload route is still one."""
+    from fastapi.testclient import TestClient
+
+    o = make_org(db, slug="acme")
+    bearer = accounts.issue_token(db, o.admin, kind="bearer").secret
+    data = b"y" * (MAX_BODY_BYTES + 200_000)  # over a form's limit, under the drive's
+    with TestClient(limited_app, root_path="/intranet") as proxied:
+        stored = proxied.post(
+            "/intranet/api/v1/files",
+            files={"file": ("big.bin", data, "application/octet-stream")},
+            headers={"authorization": f"Bearer {bearer}"},
+        )
+        assert stored.status_code == 201, stored.text
+        refused = proxied.post(
+            "/intranet/api/v1/me/tokens",
+            files={"file": ("big.bin", data, "application/octet-stream")},
+            headers={"authorization": f"Bearer {bearer}"},
+        )
+        assert refused.status_code == 413, refused.text

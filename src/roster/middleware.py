@@ -162,6 +162,13 @@ MAX_BODY_BYTES = 1_048_576  # a JSON or form body, or a multipart one to a route
 UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
+def _route_path(scope: Scope) -> str:
+    """The path as the routes declare it: without the prefix a proxy serves Roster under."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
 @dataclass(frozen=True)
 class UploadRoute:
     """A route that takes a file: a multipart body to it may be as large as the file's limit."""
@@ -195,8 +202,9 @@ class BodyLimit:
     def _limit_of(self, scope: Scope) -> tuple[int, str]:
         """The body limit for this request, and the refusal's detail."""
         if _header(scope, b"content-type").lower().startswith("multipart/form-data"):
+            route_path = _route_path(scope)
             for upload, path in self.uploads:
-                if scope.get("method") == upload.method and path.match(scope["path"]):
+                if scope.get("method") == upload.method and path.match(route_path):
                     megabytes = upload.max_bytes / (1024 * 1024)
                     return (
                         upload.max_bytes + UPLOAD_FRAMING_BYTES,
