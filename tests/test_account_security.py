@@ -225,3 +225,20 @@ def _session_csrf(client: TestClient, app: FastAPI) -> str:
     from roster.accounts.security import csrf_token_for
 
     return csrf_token_for(client.cookies["roster_session"], app.state.settings.resolved_secret_key)
+
+
+def test_a_reset_link_past_its_hour_is_410_and_changes_nothing(client: TestClient, db: Session) -> None:
+    from datetime import timedelta
+
+    from roster import clock
+
+    o = make_org(db, slug="acme")
+    person = make_user(db, o.org)
+    [link] = _reset_links(client, db, "acme", person.email or "", 1)
+    clock.advance(timedelta(minutes=60, seconds=1))
+    answer = client.post(f"{API}/auth/password-reset/confirm", json={"token": link, "password": NEW_PASSWORD})
+    assert answer.status_code == 410 and answer.json()["code"] == "token_expired"
+    signed_in = client.post(
+        f"{API}/auth/login", json={"organization": "acme", "email": person.email, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200
