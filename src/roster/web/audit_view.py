@@ -13,9 +13,10 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from roster import clock
 from roster.ids import parse_uuid
 from roster.references import get_reference
 
@@ -187,10 +188,10 @@ def _datetime(value: str) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
+        if moment.tzinfo is not None:
+            moment = clock.to_utc(moment)
     except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
+        return None  # not a time, or one UTC cannot hold: shown as written
     return moment.strftime("%d %b %Y, %H:%M")  # as the page writes every time
 
 
