@@ -337,3 +337,62 @@ def test_the_openapi_schema_documents_refusals_as_the_problems_they_are(
     assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
     assert set(problem["required"]) <= set(refused.json())
     assert isinstance(refused.json()["detail"], str) and refused.json()["errors"][0]["field"] == "email"
+
+
+# Within datetime's years 1 to 9999 as written, outside them once moved to UTC.
+BEYOND_UTC = ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"]
+
+
+@pytest.mark.parametrize("moment", BEYOND_UTC)
+def test_a_time_utc_cannot_hold_is_a_422_wherever_a_time_is_taken(
+    client: TestClient, db: Session, settings: Any, moment: str
+) -> None:
+    from roster.scim.tokens import create_scim_token
+    from roster.tasks.service import create_task
+
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    task = create_task(db, actor=o.admin, title="Kept as it is", responsible_id=o.admin.id)
+    for answer, field in (
+        (client.get(f"{API}/audit", params={"since": moment}, headers=headers), "since"),
+        (client.get(f"{API}/audit", params={"until": moment}, headers=headers), "until"),
+        (client.get(f"{API}/audit/export.csv", params={"since": moment}, headers=headers), "since"),
+        (
+            client.post(
+                f"{API}/tasks",
+                json={"title": "Far off", "responsible_id": str(o.admin.id), "deadline": moment},
+                headers=headers,
+            ),
+            "deadline",
+        ),
+        (client.patch(f"{API}/tasks/{task.id}", json={"deadline": moment}, headers=headers), "deadline"),
+    ):
+        assert answer.status_code == 422, answer.text
+        assert (answer.json()["code"], answer.json()["field"]) == ("validation_failed", field)
+    kept = client.get(f"{API}/tasks/{task.id}", headers=headers).json()
+    assert kept["deadline"] is None
+    assert client.get(f"{API}/tasks", headers=headers).json()["total"] == 1
+
+    scim = {"Authorization": f"Bearer {create_scim_token(db, o.org.id, actor=o.admin, name='idp').secret}"}
+    for resource in ("Users", "Groups"):
+        found = client.get(
+            f"/scim/v2/{resource}", params={"filter": f'meta.lastModified gt "{moment}"'}, headers=scim
+        )
+        assert found.status_code == 400 and found.json()["scimType"] == "invalidFilter", found.text
+
+
+def test_the_audit_page_shows_a_recorded_text_that_looks_like_a_time_utc_cannot_hold(
+    client: TestClient, db: Session, settings: Any
+) -> None:
+    """The page writes times it finds in an event's details in UTC; a name an admin or an
+    identity provider gave (a SCIM token's here) only looks like one, and shows as written."""
+    from tests.test_web import HTML, sign_in
+
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    for moment in BEYOND_UTC:
+        assert client.post(f"{API}/scim/tokens", json={"name": moment}, headers=headers).status_code == 201
+    sign_in(client, db, settings, o.admin)
+    page = client.get("/admin/audit", headers=HTML)
+    assert page.status_code == 200, page.text
+    assert all(moment in page.text for moment in BEYOND_UTC)

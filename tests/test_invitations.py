@@ -16,6 +16,7 @@ from roster.lifecycle.invitations import expire_invitations, invite_user
 from roster.lifecycle.models import Invitation
 from roster.lifecycle.seats import get_seat_ledger
 from roster.mail.models import OutboxMessage
+from roster.settings import Settings
 from tests.factories import PASSWORD, auth, make_org, make_user
 from tests.lifecycle_helpers import actions, events
 
@@ -457,3 +458,33 @@ def test_a_duplicate_pending_invitation_is_refused_by_the_database_and_gives_its
     with pytest.raises(errors.EmailInUse):
         invite_user(db, o.org.id, actor=o.admin, email="twice@example.test")
     assert get_seat_ledger(db, o.org.id).used == used
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"email,first_name\nann@x.test," + b"a" * 200_000 + b"\n",  # past the csv module's field limit
+        b"email," + b"c" * 200_000 + b"\nann@x.test,Ann\n",  # in the header line
+    ],
+    ids=["field", "header"],
+)
+def test_a_csv_the_csv_module_cannot_read_is_a_422_through_the_api_and_the_page(
+    db: Session, client: TestClient, settings: Settings, data: bytes
+) -> None:
+    from tests.test_web import HTML, sign_in
+
+    o = make_org(db)
+    answer = client.post(
+        f"{API}/invitations/bulk", files={"file": ("people.csv", data, "text/csv")}, headers=auth(db, o.admin)
+    )
+    assert answer.status_code == 422, answer.text
+    assert (answer.json()["code"], answer.json()["field"]) == ("validation_failed", "file")
+    csrf = sign_in(client, db, settings, o.admin)
+    page = client.post(
+        "/people/invite/bulk",
+        data={"csrf_token": csrf},
+        files={"file": ("people.csv", data, "text/csv")},
+        headers=HTML,
+    )
+    assert page.status_code == 422 and "could not be read" in page.text
+    assert db.scalars(select(Invitation).where(Invitation.org_id == o.org.id)).all() == []

@@ -156,3 +156,32 @@ def test_a_wrong_current_password_is_a_422_that_counts_as_a_failed_sign_in(
         right = {**change, "current_password": PASSWORD}
         assert client.post("/api/v1/me/password", json=right, headers=headers).status_code == 429
         assert _sign_in(client, o.admin.email, PASSWORD) == 429
+
+
+def _fullwidth(text: str, mask: int) -> str:
+    """``text`` with the letters picked by ``mask``'s bits in their fullwidth forms (FF41-FF5A),
+    which NFKC folds back: each mask writes the same address differently."""
+    return "".join(
+        chr(ord(ch) + 0xFEE0) if (mask >> i) & 1 and "a" <= ch <= "z" else ch for i, ch in enumerate(text)
+    )
+
+
+def test_every_way_of_writing_an_address_counts_against_the_one_account_it_finds(
+    connection: Connection, db: Session, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """Sign-in finds the account by the NFKC-folded address, so the per-account limit must count
+    by it too: otherwise each rewriting of the address (fullwidth letters, case) is a fresh
+    allowance of guesses, and a locked account still opens under another spelling."""
+    app = create_app(
+        make_settings(tmp_path, login_limit_per_account="3/minute", login_limit_per_address="100/minute"),
+        bind=connection,
+    )
+    make_org(db, slug="acme")
+    address = "admin@acme.test"
+    with TestClient(app) as client:
+        assert _sign_in(client, _fullwidth(address, 0b11), PASSWORD) == 200  # it finds the account
+        guesses = [_sign_in(client, _fullwidth(address, mask), "guess-guess-1") for mask in range(1, 6)]
+        assert guesses == [401, 401, 401, 429, 429]
+        assert _sign_in(client, _fullwidth(address, 0b1000001), PASSWORD) == 429
+        assert _sign_in(client, address.upper(), PASSWORD) == 429
+        assert _sign_in(client, address, PASSWORD) == 429

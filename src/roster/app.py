@@ -30,8 +30,9 @@ from roster.drive.api import router as drive_router
 from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.lifecycle.export_api import router as export_router
+from roster.lifecycle.invitations import CSV_MAX_BYTES
 from roster.messages.api import router as messages_router
-from roster.middleware import BodyLimit, HeadAsGet, RequestLog
+from roster.middleware import BodyLimit, HeadAsGet, RequestLog, UploadRoute
 from roster.scim.api import SCIM_PREFIX, create_scim_app
 from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
@@ -44,6 +45,20 @@ API_PREFIX = "/api/v1"
 DEFAULT_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
 
 log = logging.getLogger("roster")
+
+
+def upload_routes(settings: Settings) -> list[UploadRoute]:
+    """The routes that take a file, each with its limit: a multipart body to any other route is
+    capped as a form is (``BodyLimit``). A new upload route adds itself here."""
+    files, photos = settings.max_upload_bytes, settings.max_photo_bytes
+    return [
+        UploadRoute("POST", f"{API_PREFIX}/files", files, "file"),
+        UploadRoute("POST", "/drive", files, "file"),
+        UploadRoute("PUT", f"{API_PREFIX}/users/{{user_id}}/photo", photos, "photo"),
+        UploadRoute("POST", "/people/{user_id}/photo", photos, "photo"),
+        UploadRoute("POST", f"{API_PREFIX}/invitations/bulk", min(files, CSV_MAX_BYTES), "CSV file"),
+        UploadRoute("POST", "/people/invite/bulk", min(files, CSV_MAX_BYTES), "CSV file"),
+    ]
 
 
 class ScimFirst:
@@ -168,7 +183,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     app.state.login_limiter = LoginLimiter(settings)
     problems.install(app)
 
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, uploads=upload_routes(settings))
     app.add_middleware(RequestLog, default_headers=DEFAULT_HEADERS)
 
     @app.get("/healthz", tags=["health"])

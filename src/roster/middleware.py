@@ -14,10 +14,12 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import anyio
 from fastapi import HTTPException
 from starlette.datastructures import MutableHeaders
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("roster.requests")
@@ -154,30 +156,71 @@ class RequestLog:
                 )
 
 
-MAX_BODY_BYTES = 1_048_576  # a JSON or form body; uploads are multipart and have their own limits
+MAX_BODY_BYTES = 1_048_576  # a JSON or form body, or a multipart one to a route that takes no file
+# Multipart framing around an upload: boundaries, part headers, a few small fields. At least the
+# allowance of the routes that stream their upload, so their own, more precise refusal comes first.
+UPLOAD_FRAMING_BYTES = 64 * 1024
+
+
+def _route_path(scope: Scope) -> str:
+    """The path as the routes declare it: without the prefix a proxy serves Roster under."""
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+@dataclass(frozen=True)
+class UploadRoute:
+    """A route that takes a file: a multipart body to it may be as large as the file's limit."""
+
+    method: str
+    path: str  # as declared on the route, parameters in braces
+    max_bytes: int
+    what: str = "upload"  # for the refusal: "The {what} is larger than ..."
 
 
 class BodyLimit:
-    """Refuse a request body longer than ``limit`` bytes with 413 ``too_large``, before it is read.
+    """Refuse a request body longer than its limit with 413 ``too_large``, before it is read.
 
-    JSON and form bodies are read whole into memory, so their size is capped here, by the declared
-    ``Content-Length`` or by counting as the body arrives. Multipart bodies (files and photos) pass
-    through: their routes stream them, each to its own limit. The refusal is raised from
-    ``receive`` as FastAPI's HTTPException, which its body parsing lets through to the exception
-    handlers: problem+json for the API, a page for a browser, a SCIM error for an identity provider.
+    JSON and form bodies are read whole into memory, so their size is capped here (``limit``), by
+    the declared ``Content-Length`` or by counting as the body arrives. A multipart body is capped
+    the same way: any route taking form fields also parses multipart, spooling each file part to a
+    temporary file before the route (or its sign-in and CSRF checks) runs, so without a cap anyone
+    could fill the disk through the sign-in form. Only the ``uploads`` routes take more: their
+    file's own limit plus the framing; the refusal is the same 413. It is raised from ``receive``
+    as FastAPI's HTTPException, which its body parsing lets through to the exception handlers:
+    problem+json for the API, a page for a browser, a SCIM error for an identity provider.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: int = MAX_BODY_BYTES, uploads: Iterable[UploadRoute] = ()
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.uploads = [(upload, compile_path(upload.path)[0]) for upload in uploads]
+
+    def _limit_of(self, scope: Scope) -> tuple[int, str]:
+        """The body limit for this request, and the refusal's detail."""
+        if _header(scope, b"content-type").lower().startswith("multipart/form-data"):
+            route_path = _route_path(scope)
+            for upload, path in self.uploads:
+                if scope.get("method") == upload.method and path.match(route_path):
+                    megabytes = upload.max_bytes / (1024 * 1024)
+                    return (
+                        upload.max_bytes + UPLOAD_FRAMING_BYTES,
+                        f"The {upload.what} is larger than {megabytes:g} MB.",
+                    )
+            return self.limit, f"This address takes no file: its bodies are limited to {self.limit:,} bytes."
+        return (
+            self.limit,
+            f"Request bodies are limited to {self.limit:,} bytes; upload files as multipart/form-data.",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _header(scope, b"content-type").lower().startswith(
-            "multipart/form-data"
-        ):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit
+        limit, detail = self._limit_of(scope)
         declared = _header(scope, b"content-length")
         too_long = declared.isdigit() and int(declared) > limit
         received = 0
@@ -185,21 +228,15 @@ class BodyLimit:
         async def limited_receive() -> Message:
             nonlocal received
             if too_long:
-                raise _too_large(limit)
+                raise HTTPException(413, detail)
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _too_large(limit)
+                    raise HTTPException(413, detail)
             return message
 
         await self.app(scope, limited_receive, send)
-
-
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(
-        413, f"Request bodies are limited to {limit:,} bytes; upload files as multipart/form-data."
-    )
 
 
 class ResponseHeaders:

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
 
     background_workers: bool = True
+    # Left unset, true when the base URL is https (``_secure_cookies_behind_https``).
     cookie_secure: bool = False
     log_level: str = "INFO"
 
@@ -55,6 +56,14 @@ class Settings(BaseSettings):
                 f"must be an absolute http(s) URL such as https://intranet.example.com, not {value!r}"
             )
         return value.strip()
+
+    @model_validator(mode="after")
+    def _secure_cookies_behind_https(self) -> Settings:
+        # People reach an https base URL over HTTPS, so the cookies need never travel in clear text
+        # (a session cookie sent once over plain HTTP is as good as handed over).
+        if "cookie_secure" not in self.model_fields_set and urlsplit(self.base_url).scheme == "https":
+            self.cookie_secure = True
+        return self
 
     @field_validator("log_level")
     @classmethod

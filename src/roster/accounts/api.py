@@ -72,7 +72,13 @@ def change_password(body: PasswordChangeIn, request: Request, principal: Current
     with request.app.state.login_limiter.attempt(
         **service.sign_in_names(session, principal.user), address=client_address(request)
     ):
-        service.change_password(session, principal.user, current=body.current_password, new=body.new_password)
+        service.change_password(
+            session,
+            principal.user,
+            current=body.current_password,
+            new=body.new_password,
+            keep=principal.token,
+        )
 
 
 class PersonalTokenList(BaseModel):

@@ -24,6 +24,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 
+from roster.accounts.service import email_key
 from roster.domain import errors
 from roster.settings import Settings
 
@@ -44,7 +45,9 @@ class LoginLimiter:
 
     @staticmethod
     def _account(organization: str, email: str) -> str:
-        return f"{organization.strip().lower()}:{email.strip().casefold()}"
+        # Folded as sign-in looks the account up (``email_key``): every way of writing one address
+        # that finds the account counts against that account, fullwidth letters and all.
+        return f"{organization.strip().lower()}:{email_key(email.strip())}"
 
     def _limits(self, organization: str, email: str, address: str) -> list[tuple[RateLimitItem, str]]:
         return [(self._per_account, self._account(organization, email)), (self._per_address, address)]

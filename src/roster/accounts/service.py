@@ -405,11 +405,43 @@ def revoke_token(session: Session, token: AuthToken) -> None:
 
 
 def revoke_all_tokens(session: Session, user: User) -> int:
-    """End every session and token of a user at once (dismissal, deletion, password reset)."""
+    """End every session and token of a user at once (dismissal, deletion, password reset), and
+    every reset link of theirs not yet used: a link mailed before a dismissal must not open the
+    account after a rehire."""
     result = session.execute(
         delete(AuthToken).where(AuthToken.org_id == user.org_id, AuthToken.user_id == user.id)
     )
+    end_password_resets(session, user)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def revoke_other_sign_ins(session: Session, user: User, *, keep: AuthToken) -> int:
+    """End a user's browser sessions and login tokens except ``keep`` (the one in use); personal
+    access tokens stay, as scripts hold them, and the user revokes them one by one."""
+    result = session.execute(
+        delete(AuthToken).where(
+            AuthToken.org_id == user.org_id,
+            AuthToken.user_id == user.id,
+            AuthToken.kind.in_(("session", "bearer")),
+            AuthToken.id != keep.id,
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def end_password_resets(session: Session, user: User) -> None:
+    """Make every unused reset link of a user dead (its password or address changed, or another
+    link was used)."""
+    session.execute(
+        update(PasswordReset)
+        .where(
+            PasswordReset.org_id == user.org_id,
+            PasswordReset.user_id == user.id,
+            PasswordReset.used_at.is_(None),
+        )
+        .values(used_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_personal_tokens(session: Session, user: User) -> list[AuthToken]:
@@ -477,7 +509,8 @@ def get_password_reset(session: Session, secret: str) -> tuple[PasswordReset, Us
 
 
 def reset_password(session: Session, *, secret: str, password: str) -> User:
-    """Set a new password from a reset link; the link dies and every session ends."""
+    """Set a new password from a reset link; the link dies, as do the person's other links, and
+    every session and token ends."""
     reset, user = get_password_reset(session, secret)
     check_password(password, context=user_words(session, user))
     reset.used_at = clock.now()
@@ -500,11 +533,16 @@ def sign_in_names(session: Session, user: User) -> dict[str, str]:
     return {"organization": org.slug if org is not None else "", "email": user.email or ""}
 
 
-def change_password(session: Session, user: User, *, current: str, new: str) -> None:
+def change_password(session: Session, user: User, *, current: str, new: str, keep: AuthToken) -> None:
+    """Change one's own password. Every other sign-in of the person (browser sessions, login
+    tokens) ends and unused reset links die, so whoever learned the old password is out; the
+    sign-in ``keep`` (the one in use) and personal access tokens stay."""
     if not verify_password(user.password_hash, current):
         raise errors.WrongPassword("The current password is not right.", field="current_password")
     check_password(new, field="new_password", context=user_words(session, user))
     user.password_hash = hash_password(new)
+    revoke_other_sign_ins(session, user, keep=keep)
+    end_password_resets(session, user)
 
 
 def expires_in(days: int) -> datetime:

@@ -74,7 +74,9 @@ async def read_upload(request: Request, max_bytes: int) -> bytes:
     limited = Request(request.scope, counting_receive)
     try:
         form = await limited.form(max_files=1, max_fields=5)
-    except HTTPException:
+    except HTTPException as exc:
+        if exc.status_code == 413:
+            raise  # the request's body limit (``BodyLimit``), not a malformed form
         raise errors.ValidationFailed(
             "The upload is not a well-formed multipart form.", field="file"
         ) from None

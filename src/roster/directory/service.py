@@ -13,6 +13,7 @@ from roster.accounts.service import (
     compose_display_name,
     display_name_follows_name,
     email_key,
+    end_password_resets,
     get_user,
     lock_organization,
     normalize_email,
@@ -153,6 +154,8 @@ def change_email(session: Session, user: User, *, actor: User, email: str) -> Us
         check_email_is_free(session, user.org_id, key)
     user.email = address
     user.email_key = key
+    # A reset link mailed to the old address must not outlive it.
+    end_password_resets(session, user)
     session.flush()
     _audit(session, user, actor, "user.email_changed", {"from": old, "to": address})
     return user

@@ -58,9 +58,9 @@ def zone(name: str | None) -> tzinfo:
 
 def local_day(value: str, zone_: tzinfo, *, at: time = time.min) -> datetime | None:
     """A typed day (``YYYY-MM-DD``, as browsers send a date field) at ``at`` in the zone, in UTC;
-    None when it is not a date."""
+    None when it is not a date, or is one that UTC cannot hold (9999-12-31 in New York)."""
     try:
         day = datetime.strptime(value.strip(), "%Y-%m-%d").replace(tzinfo=UTC).date()
-    except ValueError:
+        return datetime.combine(day, at, tzinfo=zone_).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return datetime.combine(day, at, tzinfo=zone_).astimezone(UTC)

@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
+from roster import clock
 from roster.accounts import service as accounts
 from roster.accounts.deps import DB, AdminUser, AppSettings
 from roster.accounts.schemas import UserOut, user_out
@@ -137,7 +138,7 @@ async def bulk_invitations(
         if upload is None or isinstance(upload, str):
             raise errors.ValidationFailed("Upload the CSV file as the form field 'file'.", field="file")
         data = await upload.read(settings.max_upload_bytes + 1)
-        if len(data) > min(settings.max_upload_bytes, 5 * 1024 * 1024):
+        if len(data) > min(settings.max_upload_bytes, invitations.CSV_MAX_BYTES):
             raise errors.PayloadTooLarge("The file is too large.")
         role = str(form.get("role") or "employee")
         if role not in ("admin", "employee"):
@@ -300,20 +301,22 @@ def list_audit(
         action=action,
         actor_id=actor_id,
         subject_id=subject_id,
-        since=_aware(since),
-        until=_aware(until),
+        since=_aware(since, "since"),
+        until=_aware(until, "until"),
         page=page,
         per_page=per_page,
     )
     return AuditPage(items=[audit_event_out(e) for e in items], total=total)
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    from datetime import UTC
-
-    return moment.replace(tzinfo=UTC)  # a time without a zone is read as UTC
+def _aware(moment: datetime | None, field: str) -> datetime | None:
+    """A filter's time in UTC (one without a zone is read as UTC); 422 when UTC cannot hold it."""
+    if moment is None:
+        return None
+    try:
+        return clock.to_utc(moment)
+    except ValueError as exc:
+        raise errors.ValidationFailed(f"{field}: {exc}", field=field) from None
 
 
 CSV_HEADER = [
@@ -353,8 +356,8 @@ def export_audit(
         "action": action,
         "actor_id": actor_id,
         "subject_id": subject_id,
-        "since": _aware(since),
-        "until": _aware(until),
+        "since": _aware(since, "since"),
+        "until": _aware(until, "until"),
     }
 
     def rows() -> Iterator[str]:

@@ -39,6 +39,7 @@ PENDING, ACCEPTED, REVOKED, EXPIRED = "pending", "accepted", "revoked", "expired
 STATUSES = (PENDING, ACCEPTED, REVOKED, EXPIRED)
 CSV_COLUMNS = ("email", "first_name", "last_name", "position", "department")
 MAX_BULK_ROWS = 1000
+CSV_MAX_BYTES = 5 * 1024 * 1024  # a bulk invitation file
 NAME_LIMIT = 100  # first and last names, as a profile keeps them
 POSITION_LIMIT = 200
 
@@ -263,6 +264,16 @@ def parse_invitation_csv(data: bytes) -> list[dict[str, str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise errors.ValidationFailed("The file must be UTF-8 text.", field="file") from None
+    try:
+        rows = _csv_rows(text)
+    except csv.Error as exc:  # a field over the csv module's limit, a stray quote in strict mode...
+        raise errors.ValidationFailed(f"The file is not CSV Roster can read: {exc}.", field="file") from None
+    if len(rows) > MAX_BULK_ROWS:
+        raise errors.ValidationFailed(f"At most {MAX_BULK_ROWS} rows at once.", field="file")
+    return rows
+
+
+def _csv_rows(text: str) -> list[dict[str, str]]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if "email" not in header:
@@ -275,8 +286,6 @@ def parse_invitation_csv(data: bytes) -> list[dict[str, str]]:
         row = {k: (v or "").strip() for k, v in raw.items() if k in CSV_COLUMNS}
         if any(row.values()):
             rows.append(row)
-    if len(rows) > MAX_BULK_ROWS:
-        raise errors.ValidationFailed(f"At most {MAX_BULK_ROWS} rows at once.", field="file")
     return rows
 
 

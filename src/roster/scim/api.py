@@ -261,6 +261,8 @@ def parse_body(raw: bytes, content_type: str | None = None) -> dict[str, Any]:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise InvalidSyntaxException(detail="The body is not valid JSON.") from None
+    except RecursionError:  # arrays or objects nested thousands deep: no SCIM body is
+        raise InvalidSyntaxException(detail="The body nests too deeply.") from None
     if not isinstance(data, dict):
         raise InvalidSyntaxException(detail="The body must be a JSON object.")
     return data

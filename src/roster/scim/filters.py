@@ -30,6 +30,7 @@ from scim2_models.path import (
 from sqlalchemy import Table, and_, exists, false, func, literal_column, not_, or_, select, true, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
+from roster import clock
 from roster.accounts.models import User
 from roster.accounts.service import email_key
 from roster.directory.models import Department, DepartmentMember
@@ -131,11 +132,10 @@ def parse_datetime(value: Any) -> datetime:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise _invalid(f"{value!r} is not an RFC 3339 time.") from None
-    if moment.tzinfo is None:
-        from datetime import UTC
-
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+    try:
+        return clock.to_utc(moment)
+    except ValueError as exc:
+        raise _invalid(str(exc)) from None
 
 
 def _datetime_compare(column: Any, op: CompareOperator, value: Any) -> Expr:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, cast
 
@@ -85,6 +85,15 @@ def _clean_description(description: str) -> str:
     return clean_text(description, field="description", limit=DESCRIPTION_LIMIT, allow_empty=True)
 
 
+def _deadline_in_utc(deadline: datetime | None) -> datetime | None:
+    if deadline is None:
+        return None
+    try:
+        return clock.to_utc(deadline)
+    except ValueError as exc:
+        raise errors.ValidationFailed(f"The deadline {exc}", field="deadline") from None
+
+
 def create_task(
     session: Session,
     *,
@@ -109,7 +118,7 @@ def create_task(
         title=title,
         description=description,
         status=TaskStatus.OPEN.value,
-        deadline=deadline.astimezone(UTC) if deadline is not None else None,
+        deadline=_deadline_in_utc(deadline),
         creator_id=actor.id,
         responsible_id=responsible.id,
         created_at=now,
@@ -337,6 +346,8 @@ def update_task(
     # Validate everything before the first write, so a refusal leaves the task as it was.
     new_title = _clean_title(title) if title is not None else None
     new_description = _clean_description(description) if description is not None else None
+    if deadline is not UNSET and deadline is not None:
+        deadline = _deadline_in_utc(deadline)
     if responsible_id is not None and responsible_id != task.responsible_id:
         active_users(session, task.org_id, [responsible_id], field="responsible_id")
     for ids, table, name in (
@@ -362,8 +373,6 @@ def update_task(
         task.status, changed = status.value, True
     if responsible_id is not None and responsible_id != task.responsible_id:
         task.responsible_id, changed = responsible_id, True
-    if deadline is not UNSET and deadline is not None:
-        deadline = deadline.astimezone(UTC)
     if deadline is not UNSET and deadline != task.deadline:
         task.deadline, changed = deadline, True
     if participant_ids is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from roster import clock
 from roster.ids import parse_uuid
 from roster.references import get_reference
 
@@ -195,10 +196,10 @@ def _datetime(value: str, zone: tzinfo) -> str | None:
         return None
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(zone)
+        if moment.tzinfo is not None:
+            moment = clock.to_utc(moment).astimezone(zone)
+    except (ValueError, OverflowError):
+        return None  # not a time, or one UTC or the viewer's zone cannot hold: shown as written
     return moment.strftime("%d %b %Y, %H:%M")  # as the page writes every time
 
 

@@ -346,7 +346,15 @@ def flash(
     existing.append(entry)
     payload = base64.urlsafe_b64encode(json.dumps(existing[-3:]).encode())
     value = payload.decode() + "." + _sign(payload, app_settings(request).resolved_secret_key)
-    response.set_cookie(FLASH_COOKIE, value, httponly=True, samesite="lax", path="/", max_age=120)
+    response.set_cookie(
+        FLASH_COOKIE,
+        value,
+        httponly=True,
+        samesite="lax",
+        secure=app_settings(request).cookie_secure,
+        path="/",
+        max_age=120,
+    )
     return response
 
 

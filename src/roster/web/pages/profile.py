@@ -128,7 +128,9 @@ def change_password(
             ),
             session.begin_nested(),
         ):
-            accounts.change_password(session, principal.user, current=current_password, new=new_password)
+            accounts.change_password(
+                session, principal.user, current=current_password, new=new_password, keep=principal.token
+            )
     except errors.WrongPassword:
         return profile_page(
             request,
@@ -149,7 +151,7 @@ def change_password(
         return profile_page(
             request, principal, session, password_errors={"new_password": exc.detail}, status_code=exc.status
         )
-    return redirect("/profile", request, "Your password is changed.")
+    return redirect("/profile", request, "Your password is changed. You are signed out everywhere else.")
 
 
 @router.post("/profile/tokens")
