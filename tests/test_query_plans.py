@@ -9,6 +9,7 @@ index is used rather than every row of the organization read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
 from roster.directory import departments
-from roster.lifecycle import audit
+from roster.lifecycle import audit, invitations
 from roster.tasks.service import create_task, list_tasks
 from tests.factories import auth, make_org, make_user
 
@@ -188,3 +189,45 @@ def test_pages_with_people_pickers_do_not_count_the_directory(client: TestClient
         assert employee.display_name in answer.text  # the picker lists people
         counts = [s for s, _ in sent if "count(" in s.lower() and "FROM users" in s]
         assert counts == [], counts
+
+
+def test_the_invitations_list_is_read_newest_first_from_its_index(db: Session) -> None:
+    """Every invitation ever sent stays in the table; a page reads the newest, not all of them
+    sorted."""
+    o = make_org(db, plan="enterprise")
+    for i in range(3):
+        invitations.invite_user(db, o.org.id, actor=o.admin, email=f"new{i}@example.test")
+    db.flush()
+    with statements_sent(db.connection()) as sent:
+        items, total = invitations.list_invitations(db, o.org.id, page=1, per_page=2)
+    assert total == 3 and len(items) == 2
+    statement, parameters = only(sent, lambda s: "ORDER BY" in s)
+    text = "\n".join(plan_of(db, statement, parameters))
+    assert "ix_invitations_created" in text, text
+    if is_sqlite(db):
+        assert "TEMP B-TREE" not in text, text
+    else:
+        assert "Sort" not in text, text
+
+
+def test_an_admins_people_tabs_are_counted_in_one_pass(client: TestClient, db: Session) -> None:
+    """The counts on the people pages' tabs: the people by status in one statement (not a COUNT
+    and a page per status), the pending invitations in another."""
+    o = make_org(db, plan="enterprise")
+    make_user(db, o.org)
+    make_user(db, o.org, dismissed=True)
+    invitations.invite_user(db, o.org.id, actor=o.admin, email="pending@example.test")
+    db.flush()
+    h = auth(db, o.admin)
+    with statements_sent(db.connection()) as sent:
+        answer = client.get("/people/dismissed", headers=h)
+    assert answer.status_code == 200, answer.text
+    for tab, count in (("Active", 2), ("Invited", 1), ("Dismissed", 1), ("Deleted", 0)):
+        assert re.search(rf'>{tab} <span class="tab-count">{count}</span>', answer.text), tab
+    counted = [s for s, _ in sent if "count(" in s.lower() and "FROM users" in s]
+    # the tabs' one, the dismissed list's own total and the seat meter's active people
+    assert len(counted) == 3, counted
+    assert any("GROUP BY users.status" in s for s in counted), counted
+    # the tab's count of pending invitations and the seat meter's; no page of them
+    invited = [s for s, _ in sent if "FROM invitations" in s]
+    assert len(invited) == 2 and all("count(" in s for s in invited), invited
