@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from roster.directory import departments
 from roster.lifecycle import audit, invitations
+from roster.lifecycle.seats import get_seat_ledger
 from roster.tasks.service import create_task, list_tasks
 from tests.factories import auth, make_org, make_user
 
@@ -237,3 +238,24 @@ def test_an_admins_people_tabs_count_the_people_who_left_from_their_index(
     # the tab's count of pending invitations and the seat meter's; no page of them
     invited = [s for s, _ in sent if "FROM invitations" in s]
     assert len(invited) == 2 and all("count(" in s for s in invited), invited
+
+
+def test_the_seat_meter_counts_active_people_with_their_indexes_predicate(db: Session) -> None:
+    """The seat meter (on the seats page and every admin people page) counts the active people
+    with the active people's partial indexes' own predicate, so that PostgreSQL reads one of them
+    rather than every person of the organization."""
+    o = make_org(db, plan="enterprise")
+    for _ in range(3):
+        make_user(db, o.org)
+    make_user(db, o.org, dismissed=True)
+    db.flush()
+    with statements_sent(db.connection()) as sent:
+        ledger = get_seat_ledger(db, o.org.id)
+    assert ledger.active == 4  # the admin and three people; not the dismissed one, not the System User
+    statement, parameters = only(sent, lambda s: "count(" in s.lower() and "FROM users" in s)
+    if is_sqlite(db):
+        # SQLite uses a partial index only for a statement that states its predicate
+        assert "users.status = 'active' AND users.is_system = 0" in statement, statement
+    else:
+        text = "\n".join(plan_of(db, statement, parameters))
+        assert "ix_users_active_" in text, text
