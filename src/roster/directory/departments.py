@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from roster import clock
@@ -482,11 +482,14 @@ def list_department_members(
     where = [
         User.org_id == department.org_id,
         User.is_system.is_(False),
-        exists().where(
-            DepartmentMember.org_id == User.org_id,
-            DepartmentMember.user_id == User.id,
-            DepartmentMember.department_id == department.id,
-            DepartmentMember.hidden_by.is_(None),
+        # The members, found by the department's key (a correlated EXISTS made SQLite read every
+        # person of the organization and probe the department for each).
+        User.id.in_(
+            select(DepartmentMember.user_id).where(
+                DepartmentMember.org_id == department.org_id,
+                DepartmentMember.department_id == department.id,
+                DepartmentMember.hidden_by.is_(None),
+            )
         ),
     ]
     if not include_inactive:

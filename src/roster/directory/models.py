@@ -38,6 +38,18 @@ for _column in SEARCH_KEY_COLUMNS:
 # Admin listings of everyone by name (status=all|dismissed|deleted). No status column in it: a
 # (status, name) index would compete with the partial indexes for the autocomplete's name branch.
 Index("ix_users_name", User.__table__.c.org_id, User.__table__.c.display_name_key)
+# The people who left, by status: the admin's Dismissed and Deleted tabs are counted from it alone
+# (``people.tab_counts``). Only people who are not active are in it, so the active people's
+# statements (the autocomplete above all) cannot pick it.
+FORMER_PEOPLE = text("status <> 'active'")
+Index(
+    "ix_users_former",
+    User.__table__.c.org_id,
+    User.__table__.c.status,
+    User.__table__.c.is_system,
+    sqlite_where=FORMER_PEOPLE,
+    postgresql_where=FORMER_PEOPLE,
+)
 
 
 class Department(TenantMixin, Base):

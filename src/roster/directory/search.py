@@ -18,7 +18,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    exists,
     false,
     func,
     literal_column,
@@ -176,12 +175,15 @@ def search_users(
     if status != "active":
         where.append(User.is_system == false())
     if department_id is not None:
+        # The department's members, found by its key (a correlated EXISTS made SQLite read every
+        # person of the organization and probe the department for each).
         where.append(
-            exists().where(
-                DepartmentMember.org_id == User.org_id,
-                DepartmentMember.user_id == User.id,
-                DepartmentMember.department_id == department_id,
-                DepartmentMember.hidden_by.is_(None),
+            User.id.in_(
+                select(DepartmentMember.user_id).where(
+                    DepartmentMember.org_id == org_id,
+                    DepartmentMember.department_id == department_id,
+                    DepartmentMember.hidden_by.is_(None),
+                )
             )
         )
     prefix = search_key(q)

@@ -393,6 +393,25 @@ def list_invitations(
     session: Session, org_id: uuid.UUID, *, status: str | None = None, page: int = 1, per_page: int = 50
 ) -> tuple[list[Invitation], int]:
     """Invitations, newest first."""
+    condition = _listing_condition(org_id, status)
+    total = session.scalar(select(func.count()).select_from(Invitation).where(*condition)) or 0
+    items = session.scalars(
+        select(Invitation)
+        .where(*condition)
+        .order_by(Invitation.created_at.desc(), Invitation.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
+    return list(items), int(total)
+
+
+def count_invitations(session: Session, org_id: uuid.UUID, *, status: str | None = None) -> int:
+    """How many invitations :func:`list_invitations` lists, without reading a page of them."""
+    condition = _listing_condition(org_id, status)
+    return int(session.scalar(select(func.count()).select_from(Invitation).where(*condition)) or 0)
+
+
+def _listing_condition(org_id: uuid.UUID, status: str | None) -> list[ColumnElement[bool]]:
     if status is not None and status not in STATUSES:
         raise errors.ValidationFailed(f"status must be one of {', '.join(STATUSES)}.", field="status")
     condition: list[ColumnElement[bool]] = [Invitation.org_id == org_id]
@@ -409,15 +428,7 @@ def list_invitations(
         )
     elif status is not None:
         condition.append(Invitation.status == status)
-    total = session.scalar(select(func.count()).select_from(Invitation).where(*condition)) or 0
-    items = session.scalars(
-        select(Invitation)
-        .where(*condition)
-        .order_by(Invitation.created_at.desc(), Invitation.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-    ).all()
-    return list(items), int(total)
+    return condition
 
 
 def resend_invitation(

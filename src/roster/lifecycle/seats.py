@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, literal, select, update
+from sqlalchemy import Table, bindparam, case, false, func, literal, literal_column, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
@@ -20,7 +20,6 @@ from roster.accounts.models import Organization, User
 from roster.db.prepared import Prepared
 from roster.domain import errors
 from roster.domain.plans import SEAT_LIMITS, seat_limit
-from roster.domain.users import UserStatus
 from roster.lifecycle.models import IS_PENDING, Invitation
 
 FREE_A_SEAT = "To free a seat, revoke a pending invitation, dismiss or delete someone, or upgrade the plan."
@@ -119,8 +118,11 @@ def get_seat_ledger(session: Session, org_id: uuid.UUID) -> SeatLedger:
         .select_from(User)
         .where(
             User.org_id == org_id,
-            User.status == UserStatus.ACTIVE.value,
-            User.is_system.is_(False),
+            # The active people's partial indexes' predicate, written as they are, so that the
+            # count can read one of them (``is_system IS false`` and a bound status did not match
+            # it, and PostgreSQL read every person of the organization).
+            User.status == literal_column("'active'"),
+            User.is_system == false(),
         )
     )
     pending = session.scalar(

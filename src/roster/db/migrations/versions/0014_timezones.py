@@ -1,7 +1,7 @@
 """time zones: the organization's, and each person's own choice
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 
 Pages show times in the viewer's zone: their own (``users.timezone``) or, when they chose none,
 their organization's (``organizations.timezone``, UTC until an admin sets it).
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,261 @@
+"""Lists that stay cheap in a large organization: each statement is read through an index.
+
+The statement counts per request are held by test_query_counts.py; these tests hold what each of
+the statements costs once the tables are big, without timing anything: they ask the database how
+it would run the statement (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL with sequential
+scans turned off, since a table this small is read whole unless told otherwise) and check that the
+index is used rather than every row of the organization read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, event
+from sqlalchemy.orm import Session
+
+from roster.directory import departments
+from roster.lifecycle import audit, invitations
+from roster.lifecycle.seats import get_seat_ledger
+from roster.tasks.service import create_task, list_tasks
+from tests.factories import auth, make_org, make_user
+
+Statement = tuple[str, Any]
+
+
+@contextmanager
+def statements_sent(connection: Connection) -> Iterator[list[Statement]]:
+    sent: list[Statement] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+
+
+def plan_of(db: Session, statement: str, parameters: Any) -> list[str]:
+    """The database's plan for a statement, one step per line."""
+    connection = db.connection()
+    savepoint = db.begin_nested()
+    try:
+        if connection.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            return [str(row[-1]) for row in rows]
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        return [str(row[0]) for row in connection.exec_driver_sql("EXPLAIN " + statement, parameters)]
+    finally:
+        savepoint.rollback()  # the setting goes with it
+
+
+def only(sent: list[Statement], test: Callable[[str], bool]) -> Statement:
+    found = [s for s in sent if test(s[0])]
+    assert len(found) == 1, [s for s, _ in sent]
+    return found[0]
+
+
+def is_sqlite(db: Session) -> bool:
+    return db.connection().dialect.name == "sqlite"
+
+
+def test_an_employees_task_list_is_found_by_the_user_indexes(db: Session) -> None:
+    """The tasks a person creates, answers for, takes part in or observes: four index lookups, not
+    every task of the organization tested against four conditions."""
+    o = make_org(db, plan="enterprise")
+    someone = make_user(db, o.org)
+    for i in range(3):
+        create_task(db, actor=o.admin, title=f"Task {i}", responsible_id=o.admin.id)
+    mine = create_task(
+        db, actor=o.admin, title="Theirs", responsible_id=o.admin.id, participant_ids=[someone.id]
+    )
+    db.flush()
+    with statements_sent(db.connection()) as sent:
+        tasks, total = list_tasks(db, someone)
+    assert [t.id for t in tasks] == [mine.id] and total == 1
+    for statement, parameters in sent:
+        plan = plan_of(db, statement, parameters)
+        text = "\n".join(plan)
+        if is_sqlite(db):
+            assert not any(step.startswith("SCAN") for step in plan), text
+            assert not any(step.endswith("(org_id=?)") for step in plan), text  # every task of the org
+        else:
+            # the memberships are looked up by the person, not probed task by task
+            assert "ix_task_participants_user" in text and "ix_task_observers_user" in text, text
+
+
+def test_a_departments_members_are_found_by_the_department(client: TestClient, db: Session) -> None:
+    """The members list and the directory's department filter start from the department's
+    memberships, not from every person of the organization probed one by one."""
+    o = make_org(db, plan="enterprise")
+    people = [make_user(db, o.org) for _ in range(4)]
+    team = departments.create_department(db, o.org.id, actor=o.admin, name="Team")
+    departments.add_department_members(db, team, [people[0].id, people[1].id], actor=o.admin)
+    db.flush()
+    h = auth(db, o.admin)
+    for path in (f"/api/v1/departments/{team.id}/members", f"/api/v1/users?department_id={team.id}"):
+        with statements_sent(db.connection()) as sent:
+            answer = client.get(path, headers=h)
+        assert answer.status_code == 200, answer.text
+        assert {u["id"] for u in answer.json()["items"]} == {str(people[0].id), str(people[1].id)}
+        assert answer.json()["total"] == 2
+        listed = [s for s in sent if "department_members" in s[0]]
+        assert len(listed) == 2, [s for s, _ in sent]  # the count and the page
+        for statement, parameters in listed:
+            plan = plan_of(db, statement, parameters)
+            text = "\n".join(plan)
+            if is_sqlite(db):
+                # The memberships are read once, by the department's key, into a list the people
+                # are checked against (a correlated EXISTS searched them once for every person).
+                assert "CORRELATED" not in text, text
+                assert any("department_members" in step and "department_id=?)" in step for step in plan), text
+            else:
+                assert "Seq Scan on users" not in text, text
+                assert "uq_department_members_org_id_department_id_user_id" in text, text
+
+
+def test_the_whole_audit_log_is_paged_by_its_sequence_without_counting_it(db: Session) -> None:
+    """Unfiltered, the log's total is the chain head's number and a page starts at a known
+    number: no COUNT over the log and no OFFSET, at page 1 as at the last page."""
+    o = make_org(db, plan="enterprise")
+    for i in range(23):
+        audit.record_event(
+            db, org_id=o.org.id, action="user.dismissed", actor=o.admin, subject=o.admin, details={"n": i}
+        )
+    db.flush()
+    everything = audit.list_audit_events(db, o.org.id, action="user.", per_page=200)[0]
+    seqs = [e.seq for e in everything]
+    assert seqs == sorted(seqs, reverse=True)
+    head = seqs[0]
+    assert seqs == list(range(head, 0, -1))  # numbered without a gap
+    pages = []
+    for page in range(1, 7):
+        with statements_sent(db.connection()) as sent:
+            items, total = audit.list_audit_events(db, o.org.id, page=page, per_page=5)
+        assert total == head
+        pages.append([e.seq for e in items])
+        assert not any("count(" in statement.lower() for statement, _ in sent), sent
+        if total >= (page - 1) * 5 + 1:  # the page starts at its number (no rows skipped)
+            only(sent, lambda statement: "audit_events.seq <=" in statement)
+    assert [s for p in pages for s in p] == list(range(head, 0, -1))
+    assert pages[-1] == []
+    # the same pages and total as a filter that keeps every event (which counts and offsets)
+    since = datetime(2000, 1, 1, tzinfo=UTC)
+    for page in (1, 3, 6):
+        unfiltered = audit.list_audit_events(db, o.org.id, page=page, per_page=5)
+        filtered = audit.list_audit_events(db, o.org.id, since=since, page=page, per_page=5)
+        assert ([e.seq for e in unfiltered[0]], unfiltered[1]) == ([e.seq for e in filtered[0]], filtered[1])
+
+
+def test_the_audit_log_filtered_by_actor_subject_or_action_reads_its_index_in_order(db: Session) -> None:
+    o = make_org(db, plan="enterprise")
+    other = make_user(db, o.org)
+    for _ in range(5):
+        audit.record_event(db, org_id=o.org.id, action="user.dismissed", actor=o.admin, subject=other)
+    db.flush()
+    for name, filters in (
+        ("ix_audit_events_actor", {"actor_id": other.id}),
+        ("ix_audit_events_subject", {"subject_id": other.id}),
+        ("ix_audit_events_action", {"action": "user.rehired"}),
+    ):
+        with statements_sent(db.connection()) as sent:
+            audit.list_audit_events(db, o.org.id, page=2, per_page=2, **filters)  # type: ignore[arg-type]
+        statement, parameters = only(sent, lambda s: "ORDER BY" in s)
+        plan = plan_of(db, statement, parameters)
+        text = "\n".join(plan)
+        assert name in text, text
+        if is_sqlite(db):
+            assert "TEMP B-TREE" not in text, text  # read in seq order, not sorted afterwards
+        else:
+            assert "Sort" not in text, text
+
+
+def test_pages_with_people_pickers_do_not_count_the_directory(client: TestClient, db: Session) -> None:
+    """The no-JavaScript pickers list the first people by name; counting every active person of
+    the organization for a total nobody sees was the dearest statement of these pages."""
+    o = make_org(db, plan="enterprise")
+    employee = make_user(db, o.org)
+    db.flush()
+    for path in ("/tasks", "/stream", "/crm"):
+        with statements_sent(db.connection()) as sent:
+            answer = client.get(path, headers=auth(db, employee))
+        assert answer.status_code == 200, answer.text
+        assert employee.display_name in answer.text  # the picker lists people
+        counts = [s for s, _ in sent if "count(" in s.lower() and "FROM users" in s]
+        assert counts == [], counts
+
+
+def test_the_invitations_list_is_read_newest_first_from_its_index(db: Session) -> None:
+    """Every invitation ever sent stays in the table; a page reads the newest, not all of them
+    sorted."""
+    o = make_org(db, plan="enterprise")
+    for i in range(3):
+        invitations.invite_user(db, o.org.id, actor=o.admin, email=f"new{i}@example.test")
+    db.flush()
+    with statements_sent(db.connection()) as sent:
+        items, total = invitations.list_invitations(db, o.org.id, page=1, per_page=2)
+    assert total == 3 and len(items) == 2
+    statement, parameters = only(sent, lambda s: "ORDER BY" in s)
+    text = "\n".join(plan_of(db, statement, parameters))
+    assert "ix_invitations_created" in text, text
+    if is_sqlite(db):
+        assert "TEMP B-TREE" not in text, text
+    else:
+        assert "Sort" not in text, text
+
+
+def test_an_admins_people_tabs_count_the_people_who_left_from_their_index(
+    client: TestClient, db: Session
+) -> None:
+    """The counts on the people pages' tabs: one COUNT per tab, not a COUNT and a page of each;
+    the dismissed and deleted people together, from the index that holds only them."""
+    o = make_org(db, plan="enterprise")
+    make_user(db, o.org)
+    make_user(db, o.org, dismissed=True)
+    invitations.invite_user(db, o.org.id, actor=o.admin, email="pending@example.test")
+    db.flush()
+    h = auth(db, o.admin)
+    with statements_sent(db.connection()) as sent:
+        answer = client.get("/people/dismissed", headers=h)
+    assert answer.status_code == 200, answer.text
+    for tab, count in (("Active", 2), ("Invited", 1), ("Dismissed", 1), ("Deleted", 0)):
+        assert re.search(rf'>{tab} <span class="tab-count">{count}</span>', answer.text), tab
+    statement, parameters = only(sent, lambda s: "GROUP BY users.status" in s)
+    text = "\n".join(plan_of(db, statement, parameters))
+    assert "ix_users_former" in text, text
+    if is_sqlite(db):
+        assert not any(step.startswith("SCAN") for step in text.splitlines()), text
+    # no page of any other tab is read: users are selected for the dismissed list only
+    pages = [s for s, _ in sent if s.startswith("SELECT users.org_id, users.id") and "LIMIT" in s]
+    assert len(pages) == 1, pages
+    # the tab's count of pending invitations and the seat meter's; no page of them
+    invited = [s for s, _ in sent if "FROM invitations" in s]
+    assert len(invited) == 2 and all("count(" in s for s in invited), invited
+
+
+def test_the_seat_meter_counts_active_people_with_their_indexes_predicate(db: Session) -> None:
+    """The seat meter (on the seats page and every admin people page) counts the active people
+    with the active people's partial indexes' own predicate, so that PostgreSQL reads one of them
+    rather than every person of the organization."""
+    o = make_org(db, plan="enterprise")
+    for _ in range(3):
+        make_user(db, o.org)
+    make_user(db, o.org, dismissed=True)
+    db.flush()
+    with statements_sent(db.connection()) as sent:
+        ledger = get_seat_ledger(db, o.org.id)
+    assert ledger.active == 4  # the admin and three people; not the dismissed one, not the System User
+    statement, parameters = only(sent, lambda s: "count(" in s.lower() and "FROM users" in s)
+    if is_sqlite(db):
+        # SQLite uses a partial index only for a statement that states its predicate
+        assert "users.status = 'active' AND users.is_system = 0" in statement, statement
+    else:
+        text = "\n".join(plan_of(db, statement, parameters))
+        assert "ix_users_active_" in text, text
