@@ -488,3 +488,30 @@ def test_a_csv_the_csv_module_cannot_read_is_a_422_through_the_api_and_the_page(
     )
     assert page.status_code == 422 and "could not be read" in page.text
     assert db.scalars(select(Invitation).where(Invitation.org_id == o.org.id)).all() == []
+
+
+def test_a_csv_over_the_limit_is_refused_as_a_csv_file_through_the_api_and_the_page(
+    db: Session, client: TestClient, settings: Settings
+) -> None:
+    from roster.lifecycle.invitations import CSV_MAX_BYTES
+    from tests.test_web import HTML, sign_in
+
+    o = make_org(db)
+    # A valid file, a little over the limit (within what the body limit lets through for framing).
+    rows = b"email\n" + b"".join(f"p{n}@example.test\n".encode() for n in range(CSV_MAX_BYTES // 18))
+    data = rows[: CSV_MAX_BYTES + 1000].rsplit(b"\n", 1)[0] + b"\n"
+    assert CSV_MAX_BYTES < len(data) < CSV_MAX_BYTES + 16 * 1024
+    answer = client.post(
+        f"{API}/invitations/bulk", files={"file": ("people.csv", data, "text/csv")}, headers=auth(db, o.admin)
+    )
+    assert answer.status_code == 413 and answer.json()["detail"] == "The CSV file is larger than 5 MB."
+    csrf = sign_in(client, db, settings, o.admin)
+    page = client.post(
+        "/people/invite/bulk",
+        data={"csrf_token": csrf},
+        files={"file": ("people.csv", data, "text/csv")},
+        headers=HTML,
+    )
+    assert page.status_code == 413 and "The CSV file is larger than 5 MB." in page.text
+    assert "photo" not in page.text.lower().split("<main", 1)[-1]
+    assert db.scalars(select(Invitation).where(Invitation.org_id == o.org.id)).all() == []

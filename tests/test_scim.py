@@ -1526,3 +1526,38 @@ def test_one_group_patch_may_remove_the_external_id_and_rename(client: TestClien
     assert_scim_error(
         patch(client, h, url, {"op": "add", "path": "nickName", "value": "x"}), 400, "invalidPath"
     )
+
+
+def test_an_identity_provider_sets_a_persons_time_zone(
+    client: TestClient, db: Session, h: dict[str, str]
+) -> None:
+    body = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "tz.person@x.test",
+        "emails": [{"value": "tz.person@x.test"}],
+        "timezone": "america/los_angeles",
+    }
+    made = client.post(USERS, json=body, headers=h)
+    assert made.status_code == 201 and made.json()["timezone"] == "America/Los_Angeles"
+    url = made.json()["meta"]["location"]
+    user = db.get(User, (db.scalars(select_org_of(made.json()["id"])).one(), uuid.UUID(made.json()["id"])))
+    assert user is not None and user.timezone == "America/Los_Angeles"
+    assert names(search(client, h, 'timezone eq "America/Los_Angeles"')) == ["tz.person@x.test"]
+    changed = patch(client, h, url, {"op": "replace", "path": "timezone", "value": "Europe/Paris"})
+    assert changed.status_code == 200 and changed.json()["timezone"] == "Europe/Paris"
+    refused = patch(client, h, url, {"op": "replace", "path": "timezone", "value": "Pacific Standard Time"})
+    assert "is not an IANA time zone name" in assert_scim_error(refused, 400, "invalidValue")["detail"]
+    assert client.get(url, headers=h).json()["timezone"] == "Europe/Paris"
+    removed = patch(client, h, url, {"op": "remove", "path": "timezone"})
+    assert removed.status_code == 200 and "timezone" not in removed.json()  # the organization's again
+    refused_create = client.post(
+        USERS, json={**body, "userName": "other@x.test", "emails": [], "timezone": "Mars"}, headers=h
+    )
+    assert_scim_error(refused_create, 400, "invalidValue")
+    assert search(client, h, 'userName eq "other@x.test"')["totalResults"] == 0
+
+
+def select_org_of(user_id: str) -> Any:
+    from sqlalchemy import select
+
+    return select(User.org_id).where(User.id == uuid.UUID(user_id))

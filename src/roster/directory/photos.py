@@ -34,8 +34,9 @@ JPEG_QUALITY = 85
 READ_CHUNK = 64 * 1024
 
 
-def read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
-    """Read an upload, refusing it (413 ``too_large``) as soon as it passes ``max_bytes``."""
+def read_limited(stream: BinaryIO, max_bytes: int, *, what: str = "The photo") -> bytes:
+    """Read an upload, refusing it (413 ``too_large``, naming ``what`` it is) as soon as it passes
+    ``max_bytes``."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -44,7 +45,7 @@ def read_limited(stream: BinaryIO, max_bytes: int) -> bytes:
             break
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large(max_bytes)
+            raise _too_large(max_bytes, what)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -89,9 +90,9 @@ async def read_upload(request: Request, max_bytes: int) -> bytes:
         await form.close()
 
 
-def _too_large(max_bytes: int) -> errors.PayloadTooLarge:
+def _too_large(max_bytes: int, what: str = "The photo") -> errors.PayloadTooLarge:
     return errors.PayloadTooLarge(
-        f"The photo is larger than {max_bytes / (1024 * 1024):g} MB.", max_bytes=max_bytes
+        f"{what} is larger than {max_bytes / (1024 * 1024):g} MB.", max_bytes=max_bytes
     )
 
 

@@ -137,9 +137,12 @@ async def bulk_invitations(
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise errors.ValidationFailed("Upload the CSV file as the form field 'file'.", field="file")
-        data = await upload.read(settings.max_upload_bytes + 1)
-        if len(data) > min(settings.max_upload_bytes, invitations.CSV_MAX_BYTES):
-            raise errors.PayloadTooLarge("The file is too large.")
+        limit = min(settings.max_upload_bytes, invitations.CSV_MAX_BYTES)
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise errors.PayloadTooLarge(
+                f"The CSV file is larger than {limit / (1024 * 1024):g} MB.", max_bytes=limit
+            )
         role = str(form.get("role") or "employee")
         if role not in ("admin", "employee"):
             # As the JSON form's ``role`` is checked: the whole request, not each row.

@@ -313,6 +313,7 @@ USER_ATTRIBUTES: dict[str, Attribute] = {
     "name.familyname": Attribute(Kind.STRING, User.last_name),
     "name.formatted": Attribute(Kind.STRING, User.display_name),
     "title": Attribute(Kind.STRING, User.position),
+    "timezone": Attribute(Kind.STRING, User.timezone),
     "active": Attribute(Kind.BOOLEAN, User.status == "active"),
     "emails": Attribute(Kind.KEY, User.email_key),
     "emails.value": Attribute(Kind.KEY, User.email_key),

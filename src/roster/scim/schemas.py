@@ -36,6 +36,7 @@ _USER_ATTRIBUTES: dict[str, tuple[tuple[str, ...] | None, dict[str, Any]]] = {
     "name": (("givenName", "familyName"), {}),
     "displayName": (None, {"required": True}),
     "title": (None, {}),
+    "timezone": (None, {}),
     "active": (None, {"required": True}),
     "emails": (("value", "type"), {"required": True}),
     "groups": (("value", "$ref", "display"), {}),

@@ -49,7 +49,7 @@ from roster.accounts.models import User
 from roster.db.prepared import Prepared
 from roster.directory import departments as directory
 from roster.directory.models import Department, DepartmentMember
-from roster.domain import errors
+from roster.domain import errors, timezones
 from roster.domain.text import has_control_characters
 from roster.domain.users import UserStatus
 from roster.lifecycle.audit import record_event
@@ -176,6 +176,7 @@ class UserInput:
     employee_number: str | None
     department: str | None
     manager_id: uuid.UUID | None
+    timezone: str | None = None
 
 
 def _pick_email(emails: Any) -> dict[str, Any] | None:
@@ -254,7 +255,21 @@ def read_user(body: dict[str, Any]) -> UserInput:
         employee_number=_string(extension.get("employeenumber"), "employeeNumber", max_length=100) or None,
         department=_string(extension.get("department"), "department", max_length=200) or None,
         manager_id=manager_id,
+        timezone=_timezone(data.get("timezone")),
     )
+
+
+def _timezone(value: Any) -> str | None:
+    """RFC 7643's ``timezone``: an IANA name ("America/Los_Angeles"), written as Roster writes it."""
+    text = _string(value, "timezone", max_length=timezones.MAX_LENGTH)
+    if not text:
+        return None
+    try:
+        return timezones.check_timezone(text)
+    except errors.ValidationFailed:
+        raise InvalidValueException(
+            detail=f"timezone {text!r} is not an IANA time zone name, such as America/Los_Angeles."
+        ) from None
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -288,6 +303,7 @@ class ShownUser(Protocol):
     employee_number: str | None
     scim_department: str | None
     manager_id: uuid.UUID | None
+    timezone: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -367,6 +383,8 @@ def user_resource(ctx: ReadContext, user: ShownUser, extras: UserExtras) -> dict
         resource["displayName"] = user.display_name
     if user.position:
         resource["title"] = user.position
+    if user.timezone:
+        resource["timezone"] = user.timezone
     resource["active"] = user.status == UserStatus.ACTIVE.value
     if user.email:
         resource["emails"] = [{"value": user.email, "type": user.scim_email_type or "work"}]
@@ -887,6 +905,7 @@ def _scim_profile(data: UserInput) -> dict[str, Any]:
         "employee_number": data.employee_number,
         "manager_id": data.manager_id,
         "scim_department": data.department,
+        "timezone": data.timezone,
     }
 
 
@@ -1011,6 +1030,7 @@ def forget_scim_identity(user: User) -> None:
     user.employee_number = None
     user.scim_department = None
     user.manager_id = None
+    user.timezone = None
 
 
 def delete_scim_user(ctx: ScimContext, user: User) -> None:

@@ -366,8 +366,9 @@ def invite_bulk(
     """Invite many: a pasted list of addresses, or a CSV (email,first_name,last_name,position,department)."""
     rows: list[Any] = []
     if file is not None and file.filename:
-        data = photos.read_limited(file.file, 2 * 1024 * 1024)
+        limit = min(app_settings(request).max_upload_bytes, invitations.CSV_MAX_BYTES)
         try:
+            data = photos.read_limited(file.file, limit, what="The CSV file")
             rows = list(invitations.parse_invitation_csv(data))
         except errors.RosterError as exc:
             return invite_page(
