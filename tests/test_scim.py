@@ -193,10 +193,14 @@ def test_the_service_provider_config_announces_exactly_what_is_supported(
         "name",
         "displayName",
         "title",
+        "timezone",
         "active",
         "emails",
         "groups",
     }
+    # The zones it takes are offered as canonical values (IANA names).
+    zone = next(a for a in user["attributes"] if a["name"] == "timezone")
+    assert "Europe/Berlin" in zone["canonicalValues"] and "UTC" in zone["canonicalValues"]
     # One entry of each catalog, by its id in any case.
     assert client.get("/scim/v2/ResourceTypes/user", headers=h).json()["id"] == "User"
     one = client.get(f"/scim/v2/Schemas/{user['id'].upper()}", headers=h)

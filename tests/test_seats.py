@@ -142,6 +142,7 @@ def test_organization_settings_can_be_read_and_changed(db: Session, client: Test
         "restore_window_days": 30,
         "employees_may_change_photo": True,
         "show_former_employee_names": True,
+        "timezone": "UTC",
     }
     response = client.patch(
         f"{API}/organization/settings",

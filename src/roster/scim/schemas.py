@@ -11,6 +11,8 @@ from typing import Any
 
 from scim2_models import EnterpriseUser, Group, User
 
+from roster.domain import timezones
+
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -36,7 +38,8 @@ _USER_ATTRIBUTES: dict[str, tuple[tuple[str, ...] | None, dict[str, Any]]] = {
     "name": (("givenName", "familyName"), {}),
     "displayName": (None, {"required": True}),
     "title": (None, {}),
-    "timezone": (None, {}),
+    # RFC 7643 §4.1.1: an IANA ("Olson") name; the ones Roster takes are listed.
+    "timezone": (None, {"canonicalValues": list(timezones.choices())}),
     "active": (None, {"required": True}),
     "emails": (("value", "type"), {"required": True}),
     "groups": (("value", "$ref", "display"), {}),

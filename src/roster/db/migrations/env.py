@@ -28,15 +28,32 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
 
 
 def run(connection: Connection) -> None:
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-        render_item=render_item,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    # SQLite changes a table in batch mode by copying it and dropping the old one; with foreign
+    # keys on, that drop deletes every row pointing at the old table (ON DELETE CASCADE): changing
+    # ``organizations`` would empty ``users``. They are off while migrating, as Alembic advises,
+    # and checked before the commit. (The pragma does nothing inside a transaction: a connection
+    # handed in already in one keeps them on.)
+    switch = sqlite and not connection.in_transaction()
+    if switch:
+        connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=sqlite,
+            compare_type=True,
+            render_item=render_item,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if switch:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows pointing at nothing: {broken[:5]}")
+    finally:
+        if switch:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 connection = config.attributes.get("connection")
