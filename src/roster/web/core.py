@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -346,15 +346,7 @@ def flash(
     existing.append(entry)
     payload = base64.urlsafe_b64encode(json.dumps(existing[-3:]).encode())
     value = payload.decode() + "." + _sign(payload, app_settings(request).resolved_secret_key)
-    response.set_cookie(
-        FLASH_COOKIE,
-        value,
-        httponly=True,
-        samesite="lax",
-        secure=app_settings(request).cookie_secure,
-        path="/",
-        max_age=120,
-    )
+    set_cookie(response, request, FLASH_COOKIE, value, max_age=120)
     return response
 
 
@@ -431,15 +423,7 @@ def show_secret_once(
     useless to anyone else, and :func:`take_secret` drops it the first time it is read: a reload
     does not show it again."""
     value = _fernet_for(request, principal).encrypt(secret.encode()).decode()
-    response.set_cookie(
-        SECRET_COOKIE,
-        value,
-        httponly=True,
-        samesite="strict",
-        secure=app_settings(request).cookie_secure,
-        path=path,
-        max_age=ONCE_MAX_AGE,
-    )
+    set_cookie(response, request, SECRET_COOKIE, value, samesite="strict", path=path, max_age=ONCE_MAX_AGE)
     return response
 
 
@@ -461,15 +445,7 @@ def keep_form(response: Response, request: Request, form: dict[str, Any]) -> Res
     the error is shown on a GET (Back and reload do not post again) with what was typed."""
     payload = base64.urlsafe_b64encode(json.dumps({"path": response.headers["location"], **form}).encode())
     value = payload.decode() + "." + _sign(b"form:" + payload, app_settings(request).resolved_secret_key)
-    response.set_cookie(
-        FORM_COOKIE,
-        value,
-        httponly=True,
-        samesite="lax",
-        secure=app_settings(request).cookie_secure,
-        path="/",
-        max_age=ONCE_MAX_AGE,
-    )
+    set_cookie(response, request, FORM_COOKIE, value, max_age=ONCE_MAX_AGE)
     return response
 
 
@@ -536,28 +512,34 @@ def render(
         # The page holds a secret: the browser keeps no copy to show again.
         response.headers["cache-control"] = "no-store"
     if anon_nonce and request.cookies.get(ANON_COOKIE) != anon_nonce:
-        response.set_cookie(
-            ANON_COOKIE,
-            anon_nonce,
-            httponly=True,
-            samesite="lax",
-            secure=app_settings(request).cookie_secure,
-            path="/",
-        )
+        set_cookie(response, request, ANON_COOKIE, anon_nonce)
     return response
 
 
-def set_session_cookie(response: Response, request: Request, secret: str) -> None:
-    settings = app_settings(request)
+def set_cookie(
+    response: Response,
+    request: Request,
+    name: str,
+    value: str,
+    *,
+    samesite: Literal["lax", "strict"] = "lax",
+    path: str = "/",
+    max_age: int | None = None,
+) -> None:
+    """Every cookie the pages set: out of scripts' reach, and ``Secure`` as the settings say."""
     response.set_cookie(
-        SESSION_COOKIE,
-        secret,
+        name,
+        value,
         httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-        path="/",
-        max_age=settings.session_days * 86400,
+        samesite=samesite,
+        secure=app_settings(request).cookie_secure,
+        path=path,
+        max_age=max_age,
     )
+
+
+def set_session_cookie(response: Response, request: Request, secret: str) -> None:
+    set_cookie(response, request, SESSION_COOKIE, secret, max_age=app_settings(request).session_days * 86400)
 
 
 def wants_html(request: Request) -> bool:
