@@ -263,3 +263,25 @@ def test_the_seat_meter_counts_active_people_with_their_indexes_predicate(db: Se
     else:
         text = "\n".join(plan_of(db, statement, parameters))
         assert "ix_users_active_" in text, text
+
+
+def test_a_family_of_audit_events_is_counted_from_the_action_index(db: Session) -> None:
+    """``action=user.`` names the family's events from the log's vocabulary: the count reads the
+    action index instead of scanning the organization's whole log with a LIKE."""
+    o = make_org(db, plan="enterprise")
+    other = make_user(db, o.org)
+    for action in ("user.dismissed", "user.rehired", "invitation.resent"):
+        audit.record_event(db, org_id=o.org.id, action=action, actor=o.admin, subject=other)
+    db.flush()
+    with statements_sent(db.connection()) as sent:
+        events, total = audit.list_audit_events(db, o.org.id, action="user.", per_page=50)
+    assert total == len(events) and {e.action for e in events} >= {"user.dismissed", "user.rehired"}
+    assert all(e.action.startswith("user.") for e in events)
+    statement, parameters = only(sent, lambda s: "count(" in s.lower())
+    text = "\n".join(plan_of(db, statement, parameters))
+    assert "ix_audit_events_action" in text, text
+    assert "like" not in statement.lower(), statement
+    if is_sqlite(db):
+        # The index is searched by name, not read through for the whole organization.
+        assert "(org_id=? AND action=?)" in text, text
+    assert audit.list_audit_events(db, o.org.id, action="nosuchfamily.") == ([], 0)
