@@ -8,15 +8,21 @@ import json
 import zipfile
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session
 
 from roster.accounts import service as accounts
 from roster.accounts.models import User
-from roster.lifecycle import deletion
+from roster.app import create_app
+from roster.db.engine import make_engine, make_sessionmaker, transaction
+from roster.lifecycle import deletion, export_api
+from roster.lifecycle.export import export_personal_data
 from roster.references import Handling, all_references
 from roster.settings import Settings
+from roster.stream.service import create_post
+from tests.dbutil import DatabaseFactory
 from tests.deletion_support import make_busy, references_to
 from tests.factories import PASSWORD, OrgWithAdmin, auth, make_org, make_user
 from tests.lifecycle_helpers import events
@@ -183,3 +189,33 @@ def test_the_pages_offer_the_download_to_the_person_and_to_admins_only(
     assert f'href="/api/v1/users/{busy.id}/export"' in card and "Download their data" in card
     erase = client.get(f"/people/{busy.id}/erase", headers=HTML).text
     assert f'href="/api/v1/users/{busy.id}/export"' in erase
+
+
+def test_the_download_reads_one_snapshot_while_others_write(
+    databases: DatabaseFactory, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post committed while the download is being read is not half in it: every statement of the
+    download reads the database as it was at its first (on PostgreSQL too, whose default gives
+    each statement its own snapshot). Real connections, not the test's shared one."""
+    engine = make_engine(databases.new_database())
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as setup:
+        o = make_org(setup, plan="enterprise")
+        busy = make_user(setup, o.org, email="erin.busy@example.test")
+        create_post(setup, actor=busy, body="Written before")
+        me, busy_id, org_id = auth(setup, busy), busy.id, o.org.id
+
+    def write_meanwhile(read: Session, user: User, **kwargs: Any) -> Any:
+        # The download has read the person; now someone else commits a post of theirs.
+        with transaction(factory) as other:
+            create_post(other, actor=accounts.get_user(other, org_id, busy_id), body="Written meanwhile")
+        return export_personal_data(read, user, **kwargs)
+
+    monkeypatch.setattr(export_api, "export_personal_data", write_meanwhile)
+    try:
+        with TestClient(create_app(settings, bind=engine), raise_server_exceptions=False) as client:
+            archive = _download(client, f"{API}/me/export", me)
+    finally:
+        engine.dispose()
+    posts = {p["body"] for p in _json(archive, "records/stream.post.author.json")["rows"]}
+    assert posts == {"Written before"}

@@ -186,6 +186,23 @@ def autocommit_reads(bind: Engine | Connection) -> Engine | None:
     return None
 
 
+def read_one_snapshot(session: Session) -> None:
+    """Have every statement of the session's next transaction read the same snapshot, for a long
+    read that must be consistent with itself (a person's data download). Call it before the
+    session's first statement.
+
+    SQLite's read transaction already reads one snapshot from its first statement to its end.
+    PostgreSQL's default, READ COMMITTED, gives each statement a snapshot of its own, so rows
+    committed between two statements would show in the second: there the transaction is made
+    REPEATABLE READ and READ ONLY. A test's connection, already in a transaction, is left as it is.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        session.connection(
+            execution_options={"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+        )
+
+
 class _OnTheLoop:
     """What work done on the event loop itself runs on: an engine of its own (``_loop_bind``), or
     a test's connection, lent as it is."""

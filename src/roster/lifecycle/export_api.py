@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from roster.accounts import service as accounts
 from roster.accounts.deps import DB, AdminUser, AppSettings, CurrentUser, Principal
 from roster.accounts.models import User
-from roster.db.engine import transaction
+from roster.db.engine import read_one_snapshot, transaction
 from roster.domain import errors
 from roster.drive.service import content_disposition
 from roster.lifecycle.audit import record_event
@@ -69,6 +69,7 @@ def _export(
 
     def body() -> Iterator[bytes]:
         with factories["read"]() as read:
+            read_one_snapshot(read)
             export = export_personal_data(read, accounts.get_user(read, org_id, user_id), settings=settings)
         with export.file:
             with transaction(factories["write"]) as write:
