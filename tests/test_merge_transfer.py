@@ -154,11 +154,21 @@ def test_the_system_users_records_of_one_person_go_to_a_new_hire(client: TestCli
     system = accounts.get_system_user(db, o.org.id)
     hire = make_user(db, o.org)
     system_before = references_to(db, system)
+    # What the handover page lists, for everyone and for one person, is what the handover moves.
+    everyone = {h.original_user_id: h for h in deletion.list_holdings_by_original(db, system)}
+    assert set(everyone) == {first.id, second.id}
+    for original in (first, second):
+        (only,) = deletion.list_holdings_by_original(db, system, originally_by=original.id)
+        assert (only.counts, only.open) == (everyone[original.id].counts, everyone[original.id].open)
+        assert only.open and all(only.open[k] <= only.counts[k] for k in only.open)
+    assert deletion.list_holdings_by_original(db, system, originally_by=helper.id) == []
 
     moved = deletion.transfer_references(db, system, to=hire, actor=o.admin, originally_by=first.id).moved
 
     expected = {k: n for k, n in first_result.moved.items() if k in _successor_kinds()}
     assert moved == expected
+    assert everyone[first.id].counts == expected
+    assert deletion.list_holdings_by_original(db, system, originally_by=first.id) == []
     system_after = references_to(db, system)
     for kind, n in moved.items():
         assert system_before[kind] - system_after.get(kind, 0) == n

@@ -19,10 +19,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
 
+from roster.accounts.service import get_system_user
 from roster.directory import departments
-from roster.lifecycle import audit, invitations
+from roster.lifecycle import audit, deletion, invitations
 from roster.lifecycle.seats import get_seat_ledger
 from roster.tasks.service import create_task, list_tasks
+from tests.deletion_support import make_busy
 from tests.factories import auth, make_org, make_user
 
 Statement = tuple[str, Any]
@@ -285,3 +287,23 @@ def test_a_family_of_audit_events_is_counted_from_the_action_index(db: Session) 
         # The index is searched by name, not read through for the whole organization.
         assert "(org_id=? AND action=?)" in text, text
     assert audit.list_audit_events(db, o.org.id, action="nosuchfamily.") == ([], 0)
+
+
+def test_what_the_system_user_holds_of_one_person_is_read_from_that_persons_map_rows(
+    client: TestClient, db: Session
+) -> None:
+    """A person's authorship page counts what the System User still holds of theirs from the map's
+    rows for that person (its original-user index, by kind), not by walking everything the System
+    User holds and looking each row up in the map."""
+    o = make_org(db, plan="enterprise")
+    leaver, helper = make_user(db, o.org), make_user(db, o.org)
+    make_busy(client, db, leaver, [helper, o.admin])
+    deletion.delete_user(db, leaver, actor=o.admin, confirm=leaver.email)
+    system = get_system_user(db, o.org.id)
+    with statements_sent(db.connection()) as sent:
+        (held,) = deletion.list_holdings_by_original(db, system, originally_by=leaver.id)
+    assert held.counts
+    statement, parameters = only(sent, lambda s: "authorship" in s)
+    text = "\n".join(plan_of(db, statement, parameters))
+    branches = statement.upper().count("UNION ALL") + 1
+    assert text.count("ix_authorship_original_user") >= branches, text

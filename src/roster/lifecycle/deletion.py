@@ -1522,13 +1522,20 @@ class OriginalHolding:
     open: dict[str, int] = field(default_factory=dict)
 
 
-def list_holdings_by_original(session: Session, user: User) -> list[OriginalHolding]:
+def list_holdings_by_original(
+    session: Session, user: User, *, originally_by: uuid.UUID | None = None
+) -> list[OriginalHolding]:
     """For a handover with ``originally_by``: whose, originally, are the references ``user`` holds
     now (the System User's records, say), counted per kind that may go to a successor, as
     ``transfer_references(originally_by=..., include_closed=True)`` would move them, and the open
-    part of each kind that has one, as a handover without ``include_closed`` moves. Most first."""
+    part of each kind that has one, as a handover without ``include_closed`` moves. Most first.
+
+    With ``originally_by``, only what was originally that one person's (the map is entered by its
+    original-user index, instead of grouping everything ``user`` holds). One statement.
+    """
     found: dict[uuid.UUID, OriginalHolding] = {}
     amap = AUTHORSHIP
+    selects = []
     for ref in content_references():
         if Disposition.SUCCESSOR not in ref.dispositions:
             continue
@@ -1536,31 +1543,56 @@ def list_holdings_by_original(session: Session, user: User) -> list[OriginalHold
         obj = object_column(ref, table)
         hide = _hide_column(ref, table)
         still_open = _still_open(ref, table)
-        where: list[ColumnElement[bool]] = [
+        held: list[ColumnElement[bool]] = [
             table.c.org_id == user.org_id,
             table.c[ref.column] == user.id,
             *_held_through_map(ref, table, user.id),
         ]
         if hide is not None:
-            where.append(hide.is_(None))
-        open_count = (
-            func.count(func.distinct(case((still_open, obj)))) if still_open is not None else literal(None)
-        )
-        rows = session.execute(
+            held.append(hide.is_(None))
+        n: ColumnElement[int]
+        open_count: ColumnElement[int]
+        if originally_by is None:
+            # Everything the holder has, from the reference column's index, each row looked up
+            # in the map.
+            where = held
+            n = func.count(func.distinct(obj))
+            opened = case((still_open, obj)) if still_open is not None else None
+        else:
+            # One person's: their rows of the map (the original-user index, by kind), each looked
+            # up in its table. Read the other way round, an unrelated person's page would walk
+            # everything the System User holds.
+            where = [
+                amap.c.org_id == user.org_id,
+                amap.c.original_user_id == originally_by,
+                amap.c.kind == ref.kind,
+                exists().where(*held),
+            ]
+            n = func.count(func.distinct(amap.c.object_id))
+            opened = (
+                case((exists().where(*held, still_open), amap.c.object_id))
+                if still_open is not None
+                else None
+            )
+        # -1: the kind has no open part.
+        open_count = func.count(func.distinct(opened)) if opened is not None else literal(-1)
+        selects.append(
             select(
+                literal(ref.kind, String()).label("kind"),
                 amap.c.original_user_id,
-                func.max(amap.c.original_display_name),
-                func.count(func.distinct(obj)),
-                open_count,
+                func.max(amap.c.original_display_name).label("name"),
+                n.label("n"),
+                open_count.label("open"),
             )
             .where(*where)
             .group_by(amap.c.original_user_id)
-        ).all()
-        for original_id, name, count, opened in rows:
-            entry = found.setdefault(original_id, OriginalHolding(original_id, name or "", {}))
-            entry.counts[ref.kind] = int(count)
-            if opened is not None:
-                entry.open[ref.kind] = int(opened)
+        )
+    rows = session.execute(union_all(*selects)).all() if selects else []
+    for kind, original_id, name, count, opened in rows:
+        entry = found.setdefault(original_id, OriginalHolding(original_id, name or "", {}))
+        entry.counts[kind] = int(count)
+        if opened >= 0:
+            entry.open[kind] = int(opened)
     return sorted(found.values(), key=lambda h: (-sum(h.counts.values()), h.original_display_name))
 
 

@@ -64,7 +64,8 @@ class Authorship(Base):
         ForeignKeyConstraint(["org_id", "original_user_id"], ["users.org_id", "users.id"]),
         ForeignKeyConstraint(["org_id", "moved_to_id"], ["users.org_id", "users.id"]),
         Index("ix_authorship_object", "org_id", "kind", "object_id"),
-        Index("ix_authorship_original_user", "org_id", "original_user_id"),
+        # What one person originally had, per kind (their authorship page counts it by kind).
+        Index("ix_authorship_original_user", "org_id", "original_user_id", "kind", "object_id"),
     )
 
     org_id: Mapped[uuid.UUID] = mapped_column(

@@ -552,7 +552,7 @@ def authorship(
     items = describe_moved(session, principal.org_id, entries)
     rows = [{"entry": e, "label": _label(e.kind), "item": items.get((e.kind, e.object_id))} for e in entries]
     system = get_system_user(session, principal.org_id)
-    held = deletion.list_holdings_by_original(session, system)
+    held = deletion.list_holdings_by_original(session, system, originally_by=user.id)
     return render(
         request,
         "people/authorship.html",
