@@ -116,6 +116,74 @@ def test_the_directory_lists_active_people_by_name_with_paging(client: TestClien
     assert client.get(f"{API}/users", params={"status": "gone"}, headers=auth(db, o.admin)).status_code == 422
 
 
+def test_the_directory_is_read_on_by_cursor_in_the_same_order_as_by_page(
+    client: TestClient, db: Session
+) -> None:
+    """``next`` (and the Link header) lead through the whole list, the same people in the same
+    order as the pages, namesakes included (ties go by id), with filters kept."""
+    o = make_org(db)
+    admin = auth(db, o.admin)
+    for first in ("Cleo", "Abe", "Bea", "Bea", "Bea", "Dan", "Éva"):
+        make_user(db, o.org, first_name=first, last_name="Park")
+    make_user(db, o.org, first_name="Zed", last_name="Gone", dismissed=True)
+    by_page = []
+    for page in (1, 2, 3):
+        by_page += _ok(client.get(f"{API}/users", params={"per_page": 3, "page": page}, headers=admin))[
+            "items"
+        ]
+    assert len(by_page) == 8
+
+    seen, params, links = [], {"per_page": 3}, []
+    while True:
+        answer = client.get(f"{API}/users", params=params, headers=admin)
+        body = _ok(answer)
+        assert body["total"] == 8
+        seen += body["items"]
+        if body["next"] is None:
+            assert "link" not in answer.headers
+            break
+        link = answer.headers["link"]
+        assert (
+            link.startswith(f"<{API}/users?")
+            and link.endswith('>; rel="next"')
+            and "page=" not in link.replace("per_page=", "")
+        )
+        links.append(link[1 : link.index(">")])
+        params = {"per_page": 3, "after": body["next"]}
+    assert [u["id"] for u in seen] == [u["id"] for u in by_page]
+    assert len(links) == 2  # 3 + 3 + 2: no empty page at the end
+    # The Link header is the same request, read on.
+    assert [u["id"] for u in _ok(client.get(links[0], headers=admin))["items"]] == [
+        u["id"] for u in by_page[3:6]
+    ]
+
+    # With a prefix and a status, the cursor keeps to them.
+    first = _ok(client.get(f"{API}/users", params={"q": "bea", "per_page": 2}, headers=admin))
+    rest = _ok(
+        client.get(f"{API}/users", params={"q": "bea", "per_page": 2, "after": first["next"]}, headers=admin)
+    )
+    assert [u["display_name"] for u in first["items"] + rest["items"]] == ["Bea Park"] * 3
+    assert rest["next"] is None and rest["total"] == 3
+    everyone = _ok(client.get(f"{API}/users", params={"status": "all", "per_page": 200}, headers=admin))
+    assert everyone["total"] == 9 and everyone["next"] is None
+
+
+def test_a_cursor_the_directory_did_not_give_is_refused(client: TestClient, db: Session) -> None:
+    o = make_org(db)
+    admin = auth(db, o.admin)
+    good = _ok(client.get(f"{API}/users", params={"per_page": 1, "status": "all"}, headers=admin))
+    assert good["total"] == 1 and good["next"] is None  # the admin alone
+    make_user(db, o.org)
+    cursor = _ok(client.get(f"{API}/users", params={"per_page": 1}, headers=admin))["next"]
+    for bad in ("x", "!!!", "e30", "WyJhIl0", "WzEsMl0", "WyJhIiwibm90LWEtdXVpZCJd", "a" * 2000):
+        answer = client.get(f"{API}/users", params={"after": bad}, headers=admin)
+        assert answer.status_code == 422, (bad, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["code"] == "validation_failed", answer.text
+    both = client.get(f"{API}/users", params={"after": cursor, "page": 2}, headers=admin)
+    assert both.status_code == 422 and both.json()["code"] == "validation_failed"
+
+
 def test_the_directory_filters_by_department_and_prefix(client: TestClient, db: Session) -> None:
     o = make_org(db)
     ann = make_user(db, o.org, first_name="Ann", last_name="Lind")

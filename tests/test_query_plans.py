@@ -307,3 +307,27 @@ def test_what_the_system_user_holds_of_one_person_is_read_from_that_persons_map_
     text = "\n".join(plan_of(db, statement, parameters))
     branches = statement.upper().count("UNION ALL") + 1
     assert text.count("ix_authorship_original_user") >= branches, text
+
+
+def test_a_directory_page_read_by_cursor_starts_at_the_cursor_in_the_name_index(
+    client: TestClient, db: Session
+) -> None:
+    """``GET /users?after=``: the page is read from the name index starting at the cursor (not
+    walked to by an OFFSET), so a deep page costs what the first does."""
+    o = make_org(db)
+    for first in ("Abe", "Bea", "Cleo"):
+        make_user(db, o.org, first_name=first)
+    admin = auth(db, o.admin)
+    cursor = client.get("/api/v1/users", params={"per_page": 1}, headers=admin).json()["next"]
+    with statements_sent(db.connection()) as sent:
+        answer = client.get("/api/v1/users", params={"per_page": 1, "after": cursor}, headers=admin)
+    assert answer.status_code == 200 and len(answer.json()["items"]) == 1
+    statement, parameters = only(sent, lambda s: "ORDER BY" in s and "display_name_key" in s)
+    text = "\n".join(plan_of(db, statement, parameters))
+    # Either name index will do (the active people's or everyone's), as long as it starts there.
+    if is_sqlite(db):
+        assert re.search(
+            r"SEARCH users USING INDEX ix_users_\w+ \(org_id=\? AND display_name_key>\?\)", text
+        ), text
+    else:
+        assert re.search(r"Index Cond: .*display_name_key\)::text >=", text), text

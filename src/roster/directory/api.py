@@ -15,6 +15,7 @@ from roster import etags
 from roster.accounts.deps import DB, AdminUser, AppSettings, CurrentUser, Principal, SignedIn
 from roster.accounts.models import User
 from roster.accounts.schemas import UserOut, user_out
+from roster.cursors import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
 from roster.directory import departments as depts
 from roster.directory import photos, search, service
 from roster.directory.models import Department
@@ -38,8 +39,16 @@ PerPage = Annotated[int, Query(ge=1, le=200)]
 StatusFilter = Literal["active", "dismissed", "deleted", "all"]
 
 
-@router.get("/users", response_model=Page[UserOut])
+class UserPage(Page[UserOut]):
+    """A page of the directory, with the cursor of the next page (None after the last)."""
+
+    next: str | None = None
+
+
+@router.get("/users", response_model=UserPage)
 def list_users(
+    request: Request,
+    response: Response,
     principal: CurrentUser,
     session: DB,
     q: Annotated[str | None, Query(max_length=200)] = None,
@@ -47,20 +56,37 @@ def list_users(
     department_id: uuid.UUID | None = None,
     page: PageNo = 1,
     per_page: PerPage = 50,
-) -> Page[UserOut]:
-    """The directory. Everyone sees active people; other statuses are for admins only."""
+    after: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+) -> UserPage:
+    """The directory. Everyone sees active people; other statuses are for admins only.
+
+    Paged by ``page``, or by ``after``: the ``next`` cursor of the page before, which reads on
+    from the name index however deep the list (a deep ``page`` walks every earlier person). The
+    next page is also in the ``Link`` header (``rel="next"``), always as a cursor.
+    """
     if status != "active" and not principal.is_admin:
         raise errors.Forbidden("Only an administrator may list people who are not active.")
-    users, total = search.search_users(
+    if after is not None and page != 1:
+        raise errors.ValidationFailed("Page by `page` or by `after`, not both.", field="after")
+    position = decode_cursor(after) if after is not None else None
+    found, total = search.search_users(
         session,
         principal.org_id,
         q=q,
         status=status,
         department_id=department_id,
         page=page,
-        per_page=per_page,
+        # By cursor, one more than the page, to know whether another follows.
+        per_page=per_page if position is None else per_page + 1,
+        after=position,
     )
-    return Page[UserOut](items=[user_out(u) for u in users], total=total)
+    users = found[:per_page]
+    more = page * per_page < total if position is None else len(found) > per_page
+    next_cursor = encode_cursor(users[-1].display_name_key, users[-1].id) if more and users else None
+    if next_cursor is not None:
+        following = request.url.remove_query_params("page").include_query_params(after=next_cursor)
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return UserPage(items=[user_out(u) for u in users], total=total, next=next_cursor)
 
 
 @router.get("/users/autocomplete", response_model=list[PersonSuggestion])
