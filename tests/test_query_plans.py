@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session
@@ -246,25 +247,42 @@ def test_an_admins_people_tabs_count_the_people_who_left_from_their_index(
     assert len(invited) == 2 and all("count(" in s for s in invited), invited
 
 
-def test_the_seat_meter_counts_active_people_with_their_indexes_predicate(db: Session) -> None:
-    """The seat meter (on the seats page and every admin people page) counts the active people
-    with the active people's partial indexes' own predicate, so that PostgreSQL reads one of them
-    rather than every person of the organization."""
+@pytest.mark.parametrize("where", ["seat meter", "people tabs", "directory total"])
+def test_active_people_are_counted_from_an_active_peoples_index(
+    where: str, client: TestClient, db: Session
+) -> None:
+    """The seat meter (on the seats page and every admin people page), the Active tab's count and
+    the directory's total count the active people from one of the active people's partial
+    indexes, which hold only them: not through another index of the organization's people with a
+    look at each row (SQLite's choice for a bare count), nor by reading every person
+    (PostgreSQL's, before the predicate was written as the indexes state it)."""
     o = make_org(db, plan="enterprise")
     for _ in range(3):
         make_user(db, o.org)
     make_user(db, o.org, dismissed=True)
     db.flush()
     with statements_sent(db.connection()) as sent:
-        ledger = get_seat_ledger(db, o.org.id)
-    assert ledger.active == 4  # the admin and three people; not the dismissed one, not the System User
-    statement, parameters = only(sent, lambda s: "count(" in s.lower() and "FROM users" in s)
-    if is_sqlite(db):
-        # SQLite uses a partial index only for a statement that states its predicate
-        assert "users.status = 'active' AND users.is_system = 0" in statement, statement
-    else:
+        if where == "seat meter":
+            assert get_seat_ledger(db, o.org.id).active == 4  # not the dismissed, not the System User
+        elif where == "people tabs":
+            answer = client.get("/people", headers=auth(db, o.admin))
+            assert re.search(r'>Active <span class="tab-count">4</span>', answer.text), answer.text
+        else:
+            assert client.get("/api/v1/users", headers=auth(db, o.admin)).json()["total"] == 4
+    counts = [
+        (statement, parameters)
+        for statement, parameters in sent
+        if statement.lower().startswith("select count(")
+        and "FROM users" in statement
+        and "GROUP BY" not in statement
+    ]
+    assert counts
+    for statement, parameters in counts:  # the people page shows all three
         text = "\n".join(plan_of(db, statement, parameters))
-        assert "ix_users_active_" in text, text
+        if is_sqlite(db):
+            assert re.search(r"USING (COVERING )?INDEX ix_users_active_\w+ \(org_id=\?", text), text
+        else:
+            assert "ix_users_active_" in text, text
 
 
 def test_a_family_of_audit_events_is_counted_from_the_action_index(db: Session) -> None:

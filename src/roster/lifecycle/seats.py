@@ -11,13 +11,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, false, func, literal, literal_column, select, update
+from sqlalchemy import Table, bindparam, case, func, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.elements import ColumnElement
 
-from roster.accounts.models import Organization, User
+from roster.accounts.models import Organization
 from roster.db.prepared import Prepared
+from roster.directory.search import count_active_people
 from roster.domain import errors
 from roster.domain.plans import SEAT_LIMITS, seat_limit
 from roster.lifecycle.models import IS_PENDING, Invitation
@@ -113,18 +114,7 @@ def get_seat_ledger(session: Session, org_id: uuid.UUID) -> SeatLedger:
     if org is None:
         raise errors.NotFound("No such organization.")
     session.refresh(org, ["seats_used", "plan"])
-    active = session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(
-            User.org_id == org_id,
-            # The active people's partial indexes' predicate, written as they are, so that the
-            # count can read one of them (``is_system IS false`` and a bound status did not match
-            # it, and PostgreSQL read every person of the organization).
-            User.status == literal_column("'active'"),
-            User.is_system == false(),
-        )
-    )
+    active = count_active_people(session, org_id)
     pending = session.scalar(
         select(func.count())
         .select_from(Invitation)

@@ -18,7 +18,7 @@ from roster.accounts.models import User
 from roster.accounts.service import get_system_user
 from roster.directory import departments, photos
 from roster.directory.models import FORMER_PEOPLE
-from roster.directory.search import active_people, search_users
+from roster.directory.search import count_active_people, search_users
 from roster.directory.service import get_user_any, get_visible_user, update_profile
 from roster.domain import errors
 from roster.domain.users import UserStatus
@@ -76,10 +76,7 @@ def tab_counts(session: Session, principal: Principal) -> dict[str, int]:
     """How many people each tab lists: one COUNT each, without reading a page of each list. The
     people who left are counted together from their own index (``ix_users_former``, whose
     predicate the statement repeats word for word so that both databases use it)."""
-    active = session.scalar(
-        select(func.count()).select_from(User).where(User.org_id == principal.org_id, *active_people())
-    )
-    counts = {"active": int(active or 0)}
+    counts = {"active": count_active_people(session, principal.org_id)}
     if principal.is_admin:
         former = dict.fromkeys(("dismissed", "deleted"), 0)
         for status, count in session.execute(
