@@ -234,6 +234,18 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+            # FastAPI's reading of a JSON body nested thousands deep: invalid JSON for Roster, as
+            # a body that does not parse is (no body Roster reads nests more than a few levels).
+            message = "The body is not valid JSON (nested too deeply)."
+            return problem(
+                422,
+                "validation_failed",
+                "Invalid input",
+                message,
+                errors=[{"field": "body", "message": message}],
+                field="body",
+            )
         code = _STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         headers = getattr(exc, "headers", None)
