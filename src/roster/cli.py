@@ -196,6 +196,82 @@ def db_upgrade() -> None:
     console.print("[green]database is up to date[/green]")
 
 
+def _backup_failed(exc: Exception) -> typer.Exit:
+    from roster.backup import BackupError
+
+    if isinstance(exc, BackupError):
+        error(exc.code, exc.detail)
+    else:
+        error("backup_failed", str(exc))
+    return typer.Exit(code=1)
+
+
+@db_app.command("backup")
+@database_errors()
+def db_backup(
+    output: Path = typer.Argument(
+        ..., help="The backup file to write: a new .tar, or .tar.gz to compress it."
+    ),
+) -> None:
+    """Back up a SQLite installation (database, files, secret key) into one file, while it runs."""
+    import sqlite3
+
+    from rich.progress import Progress
+
+    from roster.backup import BackupError, create_backup, describe, sqlite_path
+
+    settings = get_settings()
+    url = database_url()
+    try:
+        database = sqlite_path(url)
+        expected = database.stat().st_size if database.is_file() else 0
+        if settings.files_dir.is_dir():
+            expected += sum(p.stat().st_size for p in settings.files_dir.rglob("*") if p.is_file())
+        with Progress(console=error_console, transient=True) as progress:
+            task = progress.add_task("backing up", total=expected or None)
+            manifest = create_backup(settings, url, output, progress=lambda n: progress.advance(task, n))
+    except (BackupError, OSError) as exc:
+        raise _backup_failed(exc) from None
+    except sqlite3.DatabaseError as exc:
+        no_schema = _no_schema(str(exc))
+        error(
+            "database_not_ready" if no_schema else "database_unavailable",
+            "the database has no Roster tables." if no_schema else _with_sqlite_path(str(exc)),
+        )
+        raise typer.Exit(code=1) from None
+    console.print(f"backup written: {output}")
+    console.print(describe(manifest.as_json()))
+
+
+@db_app.command("restore")
+@database_errors()
+def db_restore(
+    backup: Path = typer.Argument(..., help="A file written by `roster db backup`."),
+) -> None:
+    """Restore a backup into a new installation (ROSTER_DATABASE_URL and ROSTER_DATA_DIR must not
+    hold one yet); stop the server first. The database is then migrated to this Roster."""
+    from rich.progress import Progress
+
+    from roster.backup import BackupError, describe, read_manifest, restore_backup
+    from roster.db.migrate import upgrade
+
+    settings = get_settings()
+    url = database_url()
+    try:
+        manifest = read_manifest(backup)
+        # A backup of a newer Roster is refused before anything is unpacked.
+        check_revision(url, manifest.get("revision"), behind_is_fine=True)
+        with Progress(console=error_console, transient=True) as progress:
+            total = int(manifest.get("database_bytes", 0)) + int(manifest.get("file_bytes", 0))
+            task = progress.add_task("restoring", total=total or None)
+            restore_backup(settings, url, backup, progress=lambda n: progress.advance(task, n))
+    except (BackupError, OSError) as exc:
+        raise _backup_failed(exc) from None
+    upgrade(url)
+    console.print(f"restored {backup} ({describe(manifest)})")
+    console.print("the database is up to date; start Roster with the same settings")
+
+
 @org_app.command("create")
 @database_errors()
 def org_create(
