@@ -671,6 +671,18 @@ def test_sorting_by_user_name(client: TestClient, h: dict[str, str], people: dic
     assert [r["userName"] for r in down["Resources"]] == list(reversed(up_names))
 
 
+def test_sorting_by_an_unknown_attribute_says_sorting_not_filtering(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    body = assert_scim_error(client.get(USERS, params={"sortBy": "nickName"}, headers=h), 400, "invalidValue")
+    assert body["detail"] == "Sorting by nickName is not supported."
+    body = assert_scim_error(client.get(GROUPS, params={"sortBy": "members"}, headers=h), 400, "invalidValue")
+    assert body["detail"] == "Sorting by members is not supported."
+    # A filter on one still says filtering.
+    body = assert_scim_error(client.get(USERS, params={"filter": 'nickName eq "x"'}, headers=h), 400)
+    assert body["detail"] == "Filtering on nickName is not supported."
+
+
 def test_attributes_and_excluded_attributes(
     client: TestClient, h: dict[str, str], people: dict[str, Any]
 ) -> None:
