@@ -596,3 +596,34 @@ def test_a_405_allows_every_method_the_path_answers(app: FastAPI, client: TestCl
             assert set(answer.headers["allow"].split(", ")) == expected, f"{where}: {answer.headers['allow']}"
             assert method in answer.json()["detail"], where
     assert several > 10
+
+
+# --- 204: no content, so no media type ----------------------------------------------------------
+
+
+def test_an_answer_without_content_names_no_media_type(app: FastAPI, client: TestClient, db: Session) -> None:
+    """A 204 has no body, so it names no ``Content-Type`` (RFC 9110 §8.3: the header describes
+    content): every DELETE of the API an admin makes on their own objects, and the POSTs that
+    answer 204."""
+    o = make_org(db)
+    values = {name: maker(db, o) for name, maker in OBJECT_MAKERS.items()}
+    headers = auth(db, o.admin)
+    no_content = []
+    for route in api_routes(app):
+        if route.method != "DELETE" or is_page(route):
+            continue
+        answer = client.delete(_url(route, values), headers=headers)
+        if answer.status_code == 204:
+            no_content.append(route.path)
+            assert "content-type" not in answer.headers, f"DELETE {route.path}: {answer.headers}"
+    assert len(no_content) >= 10, no_content
+
+    changed = client.post(
+        f"{API}/me/password",
+        json={"current_password": PASSWORD, "new_password": "Plum-kettle-Orbit-93"},
+        headers=headers,
+    )
+    logged_out = client.post(f"{API}/auth/logout", headers=headers)
+    for answer in (changed, logged_out):
+        assert answer.status_code == 204, answer.text
+        assert "content-type" not in answer.headers, answer.headers

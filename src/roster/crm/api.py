@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -70,7 +70,8 @@ def update_lead(lead_id: uuid.UUID, body: LeadPatch, principal: CurrentUser, ses
 
 
 @router.delete("/crm/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_lead(lead_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+def delete_lead(lead_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
     """Delete a lead: its creator or an admin."""
     lead = service.get_lead(session, principal.user, lead_id, for_update=True)
     service.delete_lead(session, lead, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -148,8 +148,9 @@ def download_file(
 
 
 @router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_file(file_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+def delete_file(file_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
     """Move a file to the trash: its owner or an admin. Its content is kept until the trash is
     purged (``roster.trash``), then goes once no other file has the same bytes."""
     file = service.get_file(session, principal.user, file_id, for_update=True)
     service.delete_file(session, file, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

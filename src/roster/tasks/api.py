@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from roster.accounts.deps import DB, CurrentUser, Principal
 from roster.tasks import service
@@ -86,7 +86,8 @@ def update_task(task_id: uuid.UUID, body: TaskPatch, principal: CurrentUser, ses
 
 
 @router.delete("/tasks/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_task(task_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+def delete_task(task_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
     """Delete a task: its creator or an admin."""
     task = service.get_task(session, principal.user, task_id, for_update=True)
     service.delete_task(session, task, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
