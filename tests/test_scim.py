@@ -294,6 +294,8 @@ def test_bad_bodies_answer_400s_never_5xx(client: TestClient, h: dict[str, str])
         patch(client, h, url, {"op": "explode", "path": "title", "value": "x"}), 400, "invalidSyntax"
     )
     assert_scim_error(patch(client, h, url, {"op": "remove"}), 400, "noTarget")
+    no_op = assert_scim_error(patch(client, h, url, {"path": "title", "value": "x"}), 400, "invalidSyntax")
+    assert no_op["detail"] == "Each operation needs an op: add, replace or remove."
     assert_scim_error(
         patch(client, h, url, {"op": "replace", "path": "title[[", "value": "x"}), 400, "invalidPath"
     )
