@@ -496,6 +496,29 @@ def test_json_is_read_under_any_json_media_type_or_none(client: TestClient, db: 
     assert len(db.scalars(select(Post.id).where(Post.org_id == o.org.id)).all()) == 4  # not the refused one
 
 
+def test_a_json_body_that_cannot_be_read_is_invalid_input_not_a_bad_request(
+    client: TestClient, db: Session
+) -> None:
+    """Bytes that are not UTF-8 (JSON's encoding, RFC 8259 §8.1) and arrays nested too deep to
+    parse are 422 ``validation_failed`` as JSON that does not parse is, not FastAPI's 400."""
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    for body, why in [
+        (b'{"body": "caf\xe9"}', "it is not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "it nests too deeply"),
+    ]:
+        answer = client.post(
+            f"{API}/posts", content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert (problem["code"], problem["field"]) == ("validation_failed", None)
+        assert problem["detail"] == f"The body is not valid JSON ({why})."
+        assert problem["errors"] == [{"field": None, "message": problem["detail"]}]
+    assert db.scalars(select(Post.id).where(Post.org_id == o.org.id)).all() == []
+
+
 def test_a_caller_not_signed_in_or_not_allowed_hears_that_before_415(client: TestClient, db: Session) -> None:
     o = make_org(db)
     text = {"Content-Type": "text/plain"}

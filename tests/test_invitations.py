@@ -383,6 +383,24 @@ def test_bulk_invite_with_an_empty_body_is_422(db: Session, client: TestClient) 
     assert response.status_code == 422
 
 
+def test_a_malformed_csv_upload_is_422_as_a_malformed_photo_or_file_is(
+    db: Session, client: TestClient
+) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    for content_type, body in [
+        ("multipart/form-data", b"email\nann@example.test\n"),  # no boundary
+        ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="file"; file'),
+    ]:
+        response = client.post(
+            f"{API}/invitations/bulk", content=body, headers={**headers, "Content-Type": content_type}
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert (response.json()["code"], response.json()["field"]) == ("validation_failed", "file")
+    assert client.get(f"{API}/invitations", headers=headers).json()["total"] == 0
+
+
 def test_an_invitation_with_a_department_puts_the_new_user_in_it(db: Session, client: TestClient) -> None:
     from roster.directory.departments import create_department
 

@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
 
 from roster import clock
 from roster.accounts import service as accounts
@@ -133,7 +134,14 @@ async def bulk_invitations(
     content_type = request.headers.get("content-type", "")
     rows: list[Any]
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as exc:
+            if exc.status_code == 413:
+                raise  # the request's body limit, not a malformed form
+            raise errors.ValidationFailed(
+                "The upload is not a well-formed multipart form.", field="file"
+            ) from None
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise errors.ValidationFailed("Upload the CSV file as the form field 'file'.", field="file")
