@@ -510,6 +510,7 @@ def test_a_csv_over_the_limit_is_refused_as_a_csv_file_through_the_api_and_the_p
     assert CSV_MAX_BYTES < len(data) < CSV_MAX_BYTES + 16 * 1024
     answer, page = _send_csv_to_the_api_and_the_page(client, db, settings, o, data)
     assert answer.status_code == 413 and answer.json()["detail"] == "The CSV file is larger than 5 MB."
+    assert answer.json()["limit"] == answer.json()["max_bytes"] == CSV_MAX_BYTES
     assert page.status_code == 413 and "The CSV file is larger than 5 MB." in page.text
     assert "photo" not in page.text.lower().split("<main", 1)[-1]
     assert db.scalars(select(Invitation).where(Invitation.org_id == o.org.id)).all() == []

@@ -149,7 +149,7 @@ async def bulk_invitations(
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise errors.PayloadTooLarge(
-                f"The CSV file is larger than {limit / (1024 * 1024):g} MB.", max_bytes=limit
+                f"The CSV file is larger than {limit / (1024 * 1024):g} MB.", limit=limit, max_bytes=limit
             )
         role = str(form.get("role") or "employee")
         if role not in ("admin", "employee"):
