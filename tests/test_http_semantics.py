@@ -650,3 +650,41 @@ def test_an_answer_without_content_names_no_media_type(app: FastAPI, client: Tes
     for answer in (changed, logged_out):
         assert answer.status_code == 204, answer.text
         assert "content-type" not in answer.headers, answer.headers
+
+
+# --- 201: Location names what was created -------------------------------------------------------
+
+
+def test_a_201_names_where_the_created_resource_is_read(client: TestClient, db: Session) -> None:
+    """Every create whose resource has a URL of its own answers ``Location`` with it (RFC 9110
+    §10.2.2), absolute, and reading it gives what the 201 gave."""
+    o = make_org(db, plan="enterprise")
+    colleague = make_user(db, o.org)
+    headers = auth(db, o.admin)
+    me = str(o.admin.id)
+    invited = client.post(f"{API}/invitations", json={"email": "newcomer@x.test"}, headers=headers).json()
+    creates = {
+        "/posts": client.post(f"{API}/posts", json={"body": "Hello"}, headers=headers),
+        "/tasks": client.post(f"{API}/tasks", json={"title": "Do it", "responsible_id": me}, headers=headers),
+        "/crm/leads": client.post(
+            f"{API}/crm/leads", json={"title": "Acme", "responsible_id": me}, headers=headers
+        ),
+        "/departments": client.post(f"{API}/departments", json={"name": "Sales"}, headers=headers),
+        "/chats": client.post(f"{API}/chats", json={"member_ids": [str(colleague.id)]}, headers=headers),
+        "/files": client.post(
+            f"{API}/files", files={"file": ("a.txt", b"hello", "text/plain")}, headers=headers
+        ),
+    }
+    accepted = client.post(
+        f"{API}/invitations/accept",
+        json={"token": invited["accept_url"].rsplit("/", 1)[1], "password": "Plum-kettle-Orbit-93"},
+    )
+    for path, answer in creates.items():
+        assert answer.status_code == 201, f"{path}: {answer.text}"
+        assert answer.headers["location"] == f"http://testserver{API}{path}/{answer.json()['id']}", path
+        read = client.get(answer.headers["location"], headers=headers)
+        assert read.status_code == 200 and read.json()["id"] == answer.json()["id"], path
+    assert accepted.status_code == 201, accepted.text
+    user_id = accepted.json()["user"]["id"]
+    assert accepted.headers["location"] == f"http://testserver{API}/users/{user_id}"
+    assert client.get(accepted.headers["location"], headers=headers).json()["id"] == user_id

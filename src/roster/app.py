@@ -31,6 +31,7 @@ from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.lifecycle.export_api import router as export_router
 from roster.lifecycle.invitations import CSV_MAX_BYTES
+from roster.locations import API_PREFIX
 from roster.messages.api import router as messages_router
 from roster.middleware import BodyLimit, HeadAsGet, RequestLog, UploadRoute
 from roster.scim.api import SCIM_PREFIX, create_scim_app
@@ -40,7 +41,6 @@ from roster.stream.api import router as stream_router
 from roster.tasks.api import router as tasks_router
 from roster.trash.api import router as trash_router
 
-API_PREFIX = "/api/v1"
 # Headers every answer carries, the API's and the SCIM server's alike.
 DEFAULT_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
 

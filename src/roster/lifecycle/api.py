@@ -47,6 +47,7 @@ from roster.lifecycle.schemas import (
     invitation_out,
 )
 from roster.lifecycle.seats import get_seat_ledger
+from roster.locations import set_location
 from roster.problems import field_errors, reads_as_json, unsupported_media_type
 from roster.settings import Settings
 
@@ -205,7 +206,9 @@ def lookup_invitation(session: DB, token: Annotated[str, Query(max_length=300)] 
 
 
 @router.post("/invitations/accept", status_code=status.HTTP_201_CREATED, response_model=AcceptOut)
-def accept_invitation(body: AcceptIn, session: DB, settings: AppSettings) -> AcceptOut:
+def accept_invitation(
+    body: AcceptIn, request: Request, response: Response, session: DB, settings: AppSettings
+) -> AcceptOut:
     """Accept an invitation (public): the person becomes an active user and is signed in."""
     user, issued = invitations.accept_invitation(
         session,
@@ -215,6 +218,7 @@ def accept_invitation(body: AcceptIn, session: DB, settings: AppSettings) -> Acc
         last_name=body.last_name,
         settings=settings,
     )
+    set_location(request, response, f"/users/{user.id}")
     return AcceptOut(user=user_out(user), access_token=issued.secret)
 
 
