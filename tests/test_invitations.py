@@ -81,6 +81,7 @@ def test_inviting_a_dismissed_users_address_offers_rehire(db: Session, client: T
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "email_belongs_to_dismissed_user" and body["user_id"] == str(former.id)
+    assert body["field"] == "email"  # as email_in_use names it
 
 
 def test_the_seeds_user_already_exists_never_happens_after_a_delete(db: Session, client: TestClient) -> None:
