@@ -211,10 +211,9 @@ class BodyLimit:
                         f"The {upload.what} is larger than {megabytes:g} MB.",
                     )
             return self.limit, f"This address takes no file: its bodies are limited to {self.limit:,} bytes."
-        return (
-            self.limit,
-            f"Request bodies are limited to {self.limit:,} bytes; upload files as multipart/form-data.",
-        )
+        detail = f"Request bodies are limited to {self.limit:,} bytes"
+        # Only where some route takes a file is there a way to send more (not the SCIM server).
+        return self.limit, f"{detail}; upload files as multipart/form-data." if self.uploads else f"{detail}."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
