@@ -688,3 +688,35 @@ def test_a_201_names_where_the_created_resource_is_read(client: TestClient, db: 
     user_id = accepted.json()["user"]["id"]
     assert accepted.headers["location"] == f"http://testserver{API}/users/{user_id}"
     assert client.get(accepted.headers["location"], headers=headers).json()["id"] == user_id
+
+
+# --- Cache-Control: no cache keeps the API's answers --------------------------------------------
+
+
+def test_no_cache_keeps_an_api_answer_unless_its_route_says_how(client: TestClient, db: Session) -> None:
+    """The API's answers hold people's data and secrets (a sign-in token, an invitation link):
+    ``no-store``, refusals too. Photos and file content keep their own caching; pages keep
+    theirs; health checks and the static files are not the API's."""
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    signed_in = client.post(
+        f"{API}/auth/login", json={"organization": o.org.slug, "email": o.admin.email, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    invited = client.post(f"{API}/invitations", json={"email": "new@x.test"}, headers=headers)
+    for answer in (
+        signed_in,
+        invited,
+        client.get(f"{API}/me", headers=headers),
+        client.get(f"{API}/users", headers=headers),
+        client.get(f"{API}/me"),  # 401
+        client.get(f"{API}/users/{uuid.uuid4()}", headers=headers),  # 404
+    ):
+        assert answer.headers["cache-control"] == "no-store", (answer.request.url, answer.headers)
+    photo = client.get(f"{API}/users/{o.admin.id}/photo", headers=headers)
+    assert photo.status_code == 200 and photo.headers["cache-control"] == "private, no-cache"
+    stored = client.post(f"{API}/files", files={"file": ("a.txt", b"hello", "text/plain")}, headers=headers)
+    content = client.get(f"{API}/files/{stored.json()['id']}/content", headers=headers)
+    assert content.headers["cache-control"] != "no-store" and content.headers["etag"]
+    assert "cache-control" not in client.get("/healthz").headers
+    assert "cache-control" not in client.get("/static/roster.css").headers

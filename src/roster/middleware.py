@@ -162,7 +162,7 @@ MAX_BODY_BYTES = 1_048_576  # a JSON or form body, or a multipart one to a route
 UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     """The path as the routes declare it: without the prefix a proxy serves Roster under."""
     path: str = scope["path"]
     root = scope.get("root_path", "")
@@ -202,9 +202,9 @@ class BodyLimit:
     def _limit_of(self, scope: Scope) -> tuple[int, str]:
         """The body limit for this request, and the refusal's detail."""
         if _header(scope, b"content-type").lower().startswith("multipart/form-data"):
-            route_path = _route_path(scope)
+            declared = route_path(scope)
             for upload, path in self.uploads:
-                if scope.get("method") == upload.method and path.match(route_path):
+                if scope.get("method") == upload.method and path.match(declared):
                     megabytes = upload.max_bytes / (1024 * 1024)
                     return (
                         upload.max_bytes + UPLOAD_FRAMING_BYTES,
