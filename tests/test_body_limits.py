@@ -192,6 +192,32 @@ def test_a_body_nested_thousands_deep_is_refused_as_bad_input_on_every_route_tha
     assert not failed, "\n".join(failed)
 
 
+def test_a_json_body_over_the_limit_is_told_of_uploads_only_where_there_are_any(
+    limited_app: FastAPI, db: Session
+) -> None:
+    """The API's 413 points to multipart uploads, which some of its routes take; the SCIM
+    server's takes none, so its 413 says the limit alone."""
+    from fastapi.testclient import TestClient
+
+    from roster.scim.tokens import create_scim_token
+
+    o = make_org(db, slug="acme")
+    bearer = accounts.issue_token(db, o.admin, kind="bearer").secret
+    scim = create_scim_token(db, o.org.id, actor=o.admin, name="idp").secret
+    big = b'{"body": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    with TestClient(limited_app) as client:
+        api = client.post("/api/v1/posts", content=big, headers={"authorization": f"Bearer {bearer}"})
+        idp = client.post(
+            "/scim/v2/Users",
+            content=big,
+            headers={"authorization": f"Bearer {scim}", "content-type": "application/scim+json"},
+        )
+    assert api.status_code == 413 and api.json()["code"] == "too_large"
+    assert api.json()["detail"].endswith("; upload files as multipart/form-data.")
+    assert idp.status_code == 413 and idp.headers["content-type"] == "application/scim+json"
+    assert idp.json()["detail"] == f"Request bodies are limited to {MAX_BODY_BYTES:,} bytes."
+
+
 def test_upload_routes_keep_their_limit_behind_a_proxy_prefix(limited_app: FastAPI, db: Session) -> None:
     """Served under a prefix (the scope's root path), an upload route is still one."""
     from fastapi.testclient import TestClient

@@ -206,6 +206,19 @@ def test_errors_go_to_stderr_and_leave_stdout_empty(databases: DatabaseFactory, 
     assert ran.stdout == "" and "error (invalid_slug)" in ran.stderr
 
 
+@pytest.mark.parametrize("slug", ["-acme", "acme-"])
+def test_a_slug_with_a_hyphen_at_an_end_is_refused_saying_why(
+    databases: DatabaseFactory, tmp_path: Path, slug: str
+) -> None:
+    url = databases.new_database()
+    ran = roster(
+        url, "org", "create", "--slug", slug, "--name", "Acme", "--admin-email", "a@acme.test",
+        "--admin-password", "S3cure-pass!-long", tmp_path=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 1 and ran.stdout == ""
+    assert "error (invalid_slug)" in ran.stderr and "starting and ending with a letter or digit" in ran.stderr
+
+
 @pytest.mark.parametrize("password", ["short", "aaaaaaaaaa"])
 def test_the_demo_refuses_a_weak_password_in_one_line(
     password: str, databases: DatabaseFactory, tmp_path: Path

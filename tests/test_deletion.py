@@ -234,6 +234,35 @@ def test_the_successor_must_be_another_active_user(client: TestClient, db: Sessi
         )
 
 
+def test_a_refused_successor_names_its_field_by_its_path_in_the_body(client: TestClient, db: Session) -> None:
+    """The problem's ``field`` is the dotted path of what was sent, as docs/api.md says:
+    ``disposition.successor_id``, not a ``successor_id`` the body does not have at its top."""
+    o, busy, _colleague, _other = _team(db)
+    admin = auth(db, o.admin)
+    stranger = make_org(db).admin
+    cases: list[tuple[dict[str, Any], str, str | None]] = [
+        ({"default": "successor"}, "invalid_successor", None),
+        ({"default": "successor", "successor_id": str(busy.id)}, "invalid_successor", None),
+        ({"default": "successor", "successor_id": str(stranger.id)}, "unknown_user", str(stranger.id)),
+    ]
+    before = snapshot(db)
+    for disposition, code, user_id in cases:
+        for action in ("delete", "erase"):
+            answer = client.post(
+                f"/api/v1/users/{busy.id}/{action}",
+                json={"confirm": busy.email, "disposition": disposition},
+                headers=admin,
+            )
+            assert answer.status_code == 422, answer.text
+            problem = answer.json()
+            assert problem["code"] == code, problem
+            assert problem["field"] == "disposition.successor_id", problem
+            assert problem.get("user_id") == user_id, problem
+    assert snapshot(db) == before
+    db.refresh(busy)
+    assert busy.status == "active"
+
+
 def test_delete_is_refused_for_oneself_the_last_admin_and_the_system_user(db: Session) -> None:
     o = make_org(db)
     _assert_refused(

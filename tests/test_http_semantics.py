@@ -496,6 +496,29 @@ def test_json_is_read_under_any_json_media_type_or_none(client: TestClient, db: 
     assert len(db.scalars(select(Post.id).where(Post.org_id == o.org.id)).all()) == 4  # not the refused one
 
 
+def test_a_json_body_that_cannot_be_read_is_invalid_input_not_a_bad_request(
+    client: TestClient, db: Session
+) -> None:
+    """Bytes that are not UTF-8 (JSON's encoding, RFC 8259 §8.1) and arrays nested too deep to
+    parse are 422 ``validation_failed`` as JSON that does not parse is, not FastAPI's 400."""
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    for body, why in [
+        (b'{"body": "caf\xe9"}', "it is not UTF-8"),
+        (b"[" * 100_000 + b"]" * 100_000, "it nests too deeply"),
+    ]:
+        answer = client.post(
+            f"{API}/posts", content=body, headers={**headers, "Content-Type": "application/json"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert (problem["code"], problem["field"]) == ("validation_failed", None)
+        assert problem["detail"] == f"The body is not valid JSON ({why})."
+        assert problem["errors"] == [{"field": None, "message": problem["detail"]}]
+    assert db.scalars(select(Post.id).where(Post.org_id == o.org.id)).all() == []
+
+
 def test_a_caller_not_signed_in_or_not_allowed_hears_that_before_415(client: TestClient, db: Session) -> None:
     o = make_org(db)
     text = {"Content-Type": "text/plain"}
@@ -596,3 +619,104 @@ def test_a_405_allows_every_method_the_path_answers(app: FastAPI, client: TestCl
             assert set(answer.headers["allow"].split(", ")) == expected, f"{where}: {answer.headers['allow']}"
             assert method in answer.json()["detail"], where
     assert several > 10
+
+
+# --- 204: no content, so no media type ----------------------------------------------------------
+
+
+def test_an_answer_without_content_names_no_media_type(app: FastAPI, client: TestClient, db: Session) -> None:
+    """A 204 has no body, so it names no ``Content-Type`` (RFC 9110 §8.3: the header describes
+    content): every DELETE of the API an admin makes on their own objects, and the POSTs that
+    answer 204."""
+    o = make_org(db)
+    values = {name: maker(db, o) for name, maker in OBJECT_MAKERS.items()}
+    headers = auth(db, o.admin)
+    no_content = []
+    for route in api_routes(app):
+        if route.method != "DELETE" or is_page(route):
+            continue
+        answer = client.delete(_url(route, values), headers=headers)
+        if answer.status_code == 204:
+            no_content.append(route.path)
+            assert "content-type" not in answer.headers, f"DELETE {route.path}: {answer.headers}"
+    assert len(no_content) >= 10, no_content
+
+    changed = client.post(
+        f"{API}/me/password",
+        json={"current_password": PASSWORD, "new_password": "Plum-kettle-Orbit-93"},
+        headers=headers,
+    )
+    logged_out = client.post(f"{API}/auth/logout", headers=headers)
+    for answer in (changed, logged_out):
+        assert answer.status_code == 204, answer.text
+        assert "content-type" not in answer.headers, answer.headers
+
+
+# --- 201: Location names what was created -------------------------------------------------------
+
+
+def test_a_201_names_where_the_created_resource_is_read(client: TestClient, db: Session) -> None:
+    """Every create whose resource has a URL of its own answers ``Location`` with it (RFC 9110
+    §10.2.2), absolute, and reading it gives what the 201 gave."""
+    o = make_org(db, plan="enterprise")
+    colleague = make_user(db, o.org)
+    headers = auth(db, o.admin)
+    me = str(o.admin.id)
+    invited = client.post(f"{API}/invitations", json={"email": "newcomer@x.test"}, headers=headers).json()
+    creates = {
+        "/posts": client.post(f"{API}/posts", json={"body": "Hello"}, headers=headers),
+        "/tasks": client.post(f"{API}/tasks", json={"title": "Do it", "responsible_id": me}, headers=headers),
+        "/crm/leads": client.post(
+            f"{API}/crm/leads", json={"title": "Acme", "responsible_id": me}, headers=headers
+        ),
+        "/departments": client.post(f"{API}/departments", json={"name": "Sales"}, headers=headers),
+        "/chats": client.post(f"{API}/chats", json={"member_ids": [str(colleague.id)]}, headers=headers),
+        "/files": client.post(
+            f"{API}/files", files={"file": ("a.txt", b"hello", "text/plain")}, headers=headers
+        ),
+    }
+    accepted = client.post(
+        f"{API}/invitations/accept",
+        json={"token": invited["accept_url"].rsplit("/", 1)[1], "password": "Plum-kettle-Orbit-93"},
+    )
+    for path, answer in creates.items():
+        assert answer.status_code == 201, f"{path}: {answer.text}"
+        assert answer.headers["location"] == f"http://testserver{API}{path}/{answer.json()['id']}", path
+        read = client.get(answer.headers["location"], headers=headers)
+        assert read.status_code == 200 and read.json()["id"] == answer.json()["id"], path
+    assert accepted.status_code == 201, accepted.text
+    user_id = accepted.json()["user"]["id"]
+    assert accepted.headers["location"] == f"http://testserver{API}/users/{user_id}"
+    assert client.get(accepted.headers["location"], headers=headers).json()["id"] == user_id
+
+
+# --- Cache-Control: no cache keeps the API's answers --------------------------------------------
+
+
+def test_no_cache_keeps_an_api_answer_unless_its_route_says_how(client: TestClient, db: Session) -> None:
+    """The API's answers hold people's data and secrets (a sign-in token, an invitation link):
+    ``no-store``, refusals too. Photos and file content keep their own caching; pages keep
+    theirs; health checks and the static files are not the API's."""
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    signed_in = client.post(
+        f"{API}/auth/login", json={"organization": o.org.slug, "email": o.admin.email, "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    invited = client.post(f"{API}/invitations", json={"email": "new@x.test"}, headers=headers)
+    for answer in (
+        signed_in,
+        invited,
+        client.get(f"{API}/me", headers=headers),
+        client.get(f"{API}/users", headers=headers),
+        client.get(f"{API}/me"),  # 401
+        client.get(f"{API}/users/{uuid.uuid4()}", headers=headers),  # 404
+    ):
+        assert answer.headers["cache-control"] == "no-store", (answer.request.url, answer.headers)
+    photo = client.get(f"{API}/users/{o.admin.id}/photo", headers=headers)
+    assert photo.status_code == 200 and photo.headers["cache-control"] == "private, no-cache"
+    stored = client.post(f"{API}/files", files={"file": ("a.txt", b"hello", "text/plain")}, headers=headers)
+    content = client.get(f"{API}/files/{stored.json()['id']}/content", headers=headers)
+    assert content.headers["cache-control"] != "no-store" and content.headers["etag"]
+    assert "cache-control" not in client.get("/healthz").headers
+    assert "cache-control" not in client.get("/static/roster.css").headers

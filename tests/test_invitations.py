@@ -81,6 +81,7 @@ def test_inviting_a_dismissed_users_address_offers_rehire(db: Session, client: T
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "email_belongs_to_dismissed_user" and body["user_id"] == str(former.id)
+    assert body["field"] == "email"  # as email_in_use names it
 
 
 def test_the_seeds_user_already_exists_never_happens_after_a_delete(db: Session, client: TestClient) -> None:
@@ -383,6 +384,24 @@ def test_bulk_invite_with_an_empty_body_is_422(db: Session, client: TestClient) 
     assert response.status_code == 422
 
 
+def test_a_malformed_csv_upload_is_422_as_a_malformed_photo_or_file_is(
+    db: Session, client: TestClient
+) -> None:
+    o = make_org(db)
+    headers = auth(db, o.admin)
+    for content_type, body in [
+        ("multipart/form-data", b"email\nann@example.test\n"),  # no boundary
+        ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="file"; file'),
+    ]:
+        response = client.post(
+            f"{API}/invitations/bulk", content=body, headers={**headers, "Content-Type": content_type}
+        )
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert (response.json()["code"], response.json()["field"]) == ("validation_failed", "file")
+    assert client.get(f"{API}/invitations", headers=headers).json()["total"] == 0
+
+
 def test_an_invitation_with_a_department_puts_the_new_user_in_it(db: Session, client: TestClient) -> None:
     from roster.directory.departments import create_department
 
@@ -492,6 +511,7 @@ def test_a_csv_over_the_limit_is_refused_as_a_csv_file_through_the_api_and_the_p
     assert CSV_MAX_BYTES < len(data) < CSV_MAX_BYTES + 16 * 1024
     answer, page = _send_csv_to_the_api_and_the_page(client, db, settings, o, data)
     assert answer.status_code == 413 and answer.json()["detail"] == "The CSV file is larger than 5 MB."
+    assert answer.json()["limit"] == answer.json()["max_bytes"] == CSV_MAX_BYTES
     assert page.status_code == 413 and "The CSV file is larger than 5 MB." in page.text
     assert "photo" not in page.text.lower().split("<main", 1)[-1]
     assert db.scalars(select(Invitation).where(Invitation.org_id == o.org.id)).all() == []

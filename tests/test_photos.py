@@ -167,6 +167,8 @@ def test_files_over_the_limit_are_refused_as_too_large(tmp_path, db: Session, co
     with TestClient(app) as client:
         answer = _put(client, auth(db, erin), erin, big)
         assert (answer.status_code, answer.json()["code"]) == (413, "too_large")
+        # The limit in bytes, named as a drive upload's 413 names it (and as before).
+        assert (answer.json()["limit"], answer.json()["max_bytes"]) == (10_000, 10_000)
         assert _put(client, auth(db, erin), erin, image_bytes("JPEG", (50, 50))).status_code == 200
 
 

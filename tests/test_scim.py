@@ -294,6 +294,8 @@ def test_bad_bodies_answer_400s_never_5xx(client: TestClient, h: dict[str, str])
         patch(client, h, url, {"op": "explode", "path": "title", "value": "x"}), 400, "invalidSyntax"
     )
     assert_scim_error(patch(client, h, url, {"op": "remove"}), 400, "noTarget")
+    no_op = assert_scim_error(patch(client, h, url, {"path": "title", "value": "x"}), 400, "invalidSyntax")
+    assert no_op["detail"] == "Each operation needs an op: add, replace or remove."
     assert_scim_error(
         patch(client, h, url, {"op": "replace", "path": "title[[", "value": "x"}), 400, "invalidPath"
     )
@@ -669,6 +671,18 @@ def test_sorting_by_user_name(client: TestClient, h: dict[str, str], people: dic
     up_names = [r["userName"] for r in up["Resources"]]
     assert up_names == sorted(up_names, key=str.casefold)
     assert [r["userName"] for r in down["Resources"]] == list(reversed(up_names))
+
+
+def test_sorting_by_an_unknown_attribute_says_sorting_not_filtering(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    body = assert_scim_error(client.get(USERS, params={"sortBy": "nickName"}, headers=h), 400, "invalidValue")
+    assert body["detail"] == "Sorting by nickName is not supported."
+    body = assert_scim_error(client.get(GROUPS, params={"sortBy": "members"}, headers=h), 400, "invalidValue")
+    assert body["detail"] == "Sorting by members is not supported."
+    # A filter on one still says filtering.
+    body = assert_scim_error(client.get(USERS, params={"filter": 'nickName eq "x"'}, headers=h), 400)
+    assert body["detail"] == "Filtering on nickName is not supported."
 
 
 def test_attributes_and_excluded_attributes(

@@ -195,6 +195,9 @@ def test_unknown_and_other_organizations_people_are_refused_as_unknown(
             )
             assert answer.status_code == 422
             assert answer.json()["code"] == "unknown_user" and answer.json()["field"] == field
+            # The id at fault, as every unknown_user and inactive_user names it (docs/api.md).
+            assert answer.json()["user_id"] == str(person_id)
+            assert answer.json()["user_ids"] == [str(person_id)]
         answer = client.post(f"{API}/posts", json={"body": f"Hi @[{person_id}]"}, headers=headers)
         assert answer.json()["code"] == "unknown_user"
     assert (

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from sqlalchemy import Connection, Engine, make_url, text
+from starlette.datastructures import MutableHeaders
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -31,8 +32,9 @@ from roster.lifecycle.api import router as lifecycle_router
 from roster.lifecycle.deletion_api import router as deletion_router
 from roster.lifecycle.export_api import router as export_router
 from roster.lifecycle.invitations import CSV_MAX_BYTES
+from roster.locations import API_PREFIX
 from roster.messages.api import router as messages_router
-from roster.middleware import BodyLimit, HeadAsGet, RequestLog, UploadRoute
+from roster.middleware import BodyLimit, HeadAsGet, RequestLog, ResponseHeaders, UploadRoute, route_path
 from roster.scim.api import SCIM_PREFIX, create_scim_app
 from roster.scim.api import router as scim_router
 from roster.settings import Settings, get_settings
@@ -40,7 +42,6 @@ from roster.stream.api import router as stream_router
 from roster.tasks.api import router as tasks_router
 from roster.trash.api import router as trash_router
 
-API_PREFIX = "/api/v1"
 # Headers every answer carries, the API's and the SCIM server's alike.
 DEFAULT_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "same-origin")]
 
@@ -59,6 +60,13 @@ def upload_routes(settings: Settings) -> list[UploadRoute]:
         UploadRoute("POST", f"{API_PREFIX}/invitations/bulk", min(files, CSV_MAX_BYTES), "CSV file"),
         UploadRoute("POST", "/people/invite/bulk", min(files, CSV_MAX_BYTES), "CSV file"),
     ]
+
+
+def is_api_answer(scope: Scope, headers: MutableHeaders) -> bool:
+    """An answer of the API (not a page, a static file or the SCIM server). It holds people's data
+    or a secret (a sign-in token, an invitation link), so it gets ``Cache-Control: no-store``
+    unless its route set its own (photos and file content are cached by their ETag)."""
+    return route_path(scope).startswith(API_PREFIX + "/")
 
 
 class ScimFirst:
@@ -184,6 +192,7 @@ def create_app(settings: Settings | None = None, *, bind: Engine | Connection | 
     problems.install(app)
 
     app.add_middleware(BodyLimit, uploads=upload_routes(settings))
+    app.add_middleware(ResponseHeaders, applies=is_api_answer, headers=[("Cache-Control", "no-store")])
     app.add_middleware(RequestLog, default_headers=DEFAULT_HEADERS)
 
     @app.get("/healthz", tags=["health"])

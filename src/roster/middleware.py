@@ -162,7 +162,7 @@ MAX_BODY_BYTES = 1_048_576  # a JSON or form body, or a multipart one to a route
 UPLOAD_FRAMING_BYTES = 64 * 1024
 
 
-def _route_path(scope: Scope) -> str:
+def route_path(scope: Scope) -> str:
     """The path as the routes declare it: without the prefix a proxy serves Roster under."""
     path: str = scope["path"]
     root = scope.get("root_path", "")
@@ -202,19 +202,18 @@ class BodyLimit:
     def _limit_of(self, scope: Scope) -> tuple[int, str]:
         """The body limit for this request, and the refusal's detail."""
         if _header(scope, b"content-type").lower().startswith("multipart/form-data"):
-            route_path = _route_path(scope)
+            declared = route_path(scope)
             for upload, path in self.uploads:
-                if scope.get("method") == upload.method and path.match(route_path):
+                if scope.get("method") == upload.method and path.match(declared):
                     megabytes = upload.max_bytes / (1024 * 1024)
                     return (
                         upload.max_bytes + UPLOAD_FRAMING_BYTES,
                         f"The {upload.what} is larger than {megabytes:g} MB.",
                     )
             return self.limit, f"This address takes no file: its bodies are limited to {self.limit:,} bytes."
-        return (
-            self.limit,
-            f"Request bodies are limited to {self.limit:,} bytes; upload files as multipart/form-data.",
-        )
+        detail = f"Request bodies are limited to {self.limit:,} bytes"
+        # Only where some route takes a file is there a way to send more (not the SCIM server).
+        return self.limit, f"{detail}; upload files as multipart/form-data." if self.uploads else f"{detail}."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

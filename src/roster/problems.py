@@ -216,6 +216,19 @@ def _body_not_json(request: Request, exc: RequestValidationError) -> bool:
     )
 
 
+def _unreadable_json(exc: StarletteHTTPException) -> str | None:
+    """Why a JSON body could not be read, where FastAPI answers 400 ``There was an error parsing
+    the body`` (raised from the error itself): bytes that are not UTF-8 (RFC 8259 §8.1), or arrays
+    and objects nested too deep to parse. It is invalid input like JSON that does not parse."""
+    if exc.status_code != 400:
+        return None
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        return "The body is not valid JSON (it is not UTF-8)."
+    if isinstance(exc.__cause__, RecursionError):
+        return "The body is not valid JSON (it nests too deeply)."
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.RosterError)
     async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
@@ -234,17 +247,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
-            # FastAPI's reading of a JSON body nested thousands deep: invalid JSON for Roster, as
-            # a body that does not parse is (no body Roster reads nests more than a few levels).
-            message = "The body is not valid JSON (nested too deeply)."
+        unreadable = _unreadable_json(exc)
+        if unreadable is not None:
             return problem(
                 422,
                 "validation_failed",
                 "Invalid input",
-                message,
-                errors=[{"field": "body", "message": message}],
-                field="body",
+                unreadable,
+                errors=[{"field": None, "message": unreadable}],
+                field=None,
             )
         code = _STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")

@@ -66,7 +66,9 @@ def csrf(principal: CurrentUser, settings: AppSettings) -> dict[str, str]:
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT)
-def change_password(body: PasswordChangeIn, request: Request, principal: CurrentUser, session: DB) -> None:
+def change_password(
+    body: PasswordChangeIn, request: Request, principal: CurrentUser, session: DB
+) -> Response:
     """Change one's own password; a wrong current password is 422 ``wrong_password``, and counts
     against the sign-in limits as a failed sign-in does."""
     with request.app.state.login_limiter.attempt(
@@ -79,6 +81,7 @@ def change_password(body: PasswordChangeIn, request: Request, principal: Current
             new=body.new_password,
             keep=principal.token,
         )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 class PersonalTokenList(BaseModel):
@@ -109,8 +112,9 @@ def create_token(body: PersonalTokenIn, principal: CurrentUser, session: DB) -> 
 
 
 @router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_token(token_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+def delete_token(token_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
     service.revoke_token(session, service.get_personal_token(session, principal.user, token_id))
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED)
@@ -126,5 +130,6 @@ def request_password_reset(
 
 
 @router.post("/auth/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT)
-def confirm_password_reset(body: PasswordResetConfirmIn, session: DB) -> None:
+def confirm_password_reset(body: PasswordResetConfirmIn, session: DB) -> Response:
     service.reset_password(session, secret=body.token, password=body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

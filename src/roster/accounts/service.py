@@ -222,7 +222,10 @@ def create_organization(
     """Create an organization with its System User and first admin."""
     slug = slug.strip().lower()
     if not SLUG_RE.match(slug):
-        raise errors.InvalidSlug("Use 1-63 lowercase letters, digits and hyphens.", field="slug")
+        raise errors.InvalidSlug(
+            "Use 1-63 lowercase letters, digits and hyphens, starting and ending with a letter or digit.",
+            field="slug",
+        )
     if not name.strip():
         raise errors.ValidationFailed("The name must not be empty.", field="name")
     if len(name.strip()) > ORGANIZATION_NAME_MAX:

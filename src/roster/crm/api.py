@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,6 +14,7 @@ from roster.accounts.models import User
 from roster.crm import service
 from roster.crm.models import Lead, LeadStatus
 from roster.crm.schemas import LeadIn, LeadOut, LeadPage, LeadPatch, lead_out
+from roster.locations import set_location
 
 router = APIRouter(tags=["crm"])
 
@@ -29,9 +30,12 @@ def _render(session: Session, principal: Principal, leads: list[Lead]) -> list[L
 
 
 @router.post("/crm/leads", response_model=LeadOut, status_code=status.HTTP_201_CREATED)
-def create_lead(body: LeadIn, principal: CurrentUser, session: DB) -> LeadOut:
+def create_lead(
+    body: LeadIn, request: Request, response: Response, principal: CurrentUser, session: DB
+) -> LeadOut:
     """Enter a lead; the responsible person must be an active user."""
     lead = service.create_lead(session, actor=principal.user, **body.model_dump())
+    set_location(request, response, f"/crm/leads/{lead.id}")
     return _render(session, principal, [lead])[0]
 
 
@@ -70,7 +74,8 @@ def update_lead(lead_id: uuid.UUID, body: LeadPatch, principal: CurrentUser, ses
 
 
 @router.delete("/crm/leads/{lead_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_lead(lead_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+def delete_lead(lead_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
     """Delete a lead: its creator or an admin."""
     lead = service.get_lead(session, principal.user, lead_id, for_update=True)
     service.delete_lead(session, lead, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

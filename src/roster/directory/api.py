@@ -31,6 +31,7 @@ from roster.directory.schemas import (
     person_suggestion,
 )
 from roster.domain import errors
+from roster.locations import set_location
 
 router = APIRouter(tags=["directory"])
 
@@ -265,7 +266,9 @@ def list_departments(
 
 
 @router.post("/departments", response_model=DepartmentOut, status_code=status.HTTP_201_CREATED)
-def create_department(body: DepartmentIn, principal: AdminUser, session: DB) -> DepartmentOut:
+def create_department(
+    body: DepartmentIn, request: Request, response: Response, principal: AdminUser, session: DB
+) -> DepartmentOut:
     department = depts.create_department(
         session,
         principal.org_id,
@@ -275,6 +278,7 @@ def create_department(body: DepartmentIn, principal: AdminUser, session: DB) -> 
         head_id=body.head_id,
         external_id=body.external_id,
     )
+    set_location(request, response, f"/departments/{department.id}")
     return _departments_out(session, principal, [department])[0]
 
 

@@ -92,7 +92,7 @@ async def read_upload(request: Request, max_bytes: int) -> bytes:
 
 def _too_large(max_bytes: int, what: str = "The photo") -> errors.PayloadTooLarge:
     return errors.PayloadTooLarge(
-        f"{what} is larger than {max_bytes / (1024 * 1024):g} MB.", max_bytes=max_bytes
+        f"{what} is larger than {max_bytes / (1024 * 1024):g} MB.", limit=max_bytes, max_bytes=max_bytes
     )
 
 

@@ -21,6 +21,7 @@ from roster.drive.models import DriveFile
 from roster.drive.schemas import FileOut, FilePage, file_out
 from roster.drive.storage import CHUNK, get_storage
 from roster.drive.upload import receive_upload
+from roster.locations import set_location
 
 router = APIRouter(tags=["drive"])
 
@@ -54,7 +55,7 @@ def _render(session: Session, principal: Principal, files: list[DriveFile]) -> l
     "/files", response_model=FileOut, status_code=status.HTTP_201_CREATED, openapi_extra=_UPLOAD_BODY
 )
 async def upload_file(
-    request: Request, principal: CurrentUser, session: DB, settings: AppSettings
+    request: Request, response: Response, principal: CurrentUser, session: DB, settings: AppSettings
 ) -> FileOut:
     """Upload a file (multipart field ``file``) to the common drive; the caller owns it.
 
@@ -78,6 +79,7 @@ async def upload_file(
                 staged=received.staged,
                 storage=storage,
             )
+            set_location(request, response, f"/files/{file.id}")
             return _render(session, principal, [file])[0]
 
         return await run_in_threadpool(store)
@@ -148,8 +150,9 @@ def download_file(
 
 
 @router.delete("/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_file(file_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+def delete_file(file_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
     """Move a file to the trash: its owner or an admin. Its content is kept until the trash is
     purged (``roster.trash``), then goes once no other file has the same bytes."""
     file = service.get_file(session, principal.user, file_id, for_update=True)
     service.delete_file(session, file, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

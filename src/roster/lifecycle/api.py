@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException
 
 from roster import clock
 from roster.accounts import service as accounts
@@ -46,6 +47,7 @@ from roster.lifecycle.schemas import (
     invitation_out,
 )
 from roster.lifecycle.seats import get_seat_ledger
+from roster.locations import set_location
 from roster.problems import field_errors, reads_as_json, unsupported_media_type
 from roster.settings import Settings
 
@@ -133,7 +135,14 @@ async def bulk_invitations(
     content_type = request.headers.get("content-type", "")
     rows: list[Any]
     if content_type.startswith("multipart/form-data"):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as exc:
+            if exc.status_code == 413:
+                raise  # the request's body limit, not a malformed form
+            raise errors.ValidationFailed(
+                "The upload is not a well-formed multipart form.", field="file"
+            ) from None
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise errors.ValidationFailed("Upload the CSV file as the form field 'file'.", field="file")
@@ -141,7 +150,7 @@ async def bulk_invitations(
         data = await upload.read(limit + 1)
         if len(data) > limit:
             raise errors.PayloadTooLarge(
-                f"The CSV file is larger than {limit / (1024 * 1024):g} MB.", max_bytes=limit
+                f"The CSV file is larger than {limit / (1024 * 1024):g} MB.", limit=limit, max_bytes=limit
             )
         role = str(form.get("role") or "employee")
         if role not in ("admin", "employee"):
@@ -197,7 +206,9 @@ def lookup_invitation(session: DB, token: Annotated[str, Query(max_length=300)] 
 
 
 @router.post("/invitations/accept", status_code=status.HTTP_201_CREATED, response_model=AcceptOut)
-def accept_invitation(body: AcceptIn, session: DB, settings: AppSettings) -> AcceptOut:
+def accept_invitation(
+    body: AcceptIn, request: Request, response: Response, session: DB, settings: AppSettings
+) -> AcceptOut:
     """Accept an invitation (public): the person becomes an active user and is signed in."""
     user, issued = invitations.accept_invitation(
         session,
@@ -207,6 +218,7 @@ def accept_invitation(body: AcceptIn, session: DB, settings: AppSettings) -> Acc
         last_name=body.last_name,
         settings=settings,
     )
+    set_location(request, response, f"/users/{user.id}")
     return AcceptOut(user=user_out(user), access_token=issued.secret)
 
 

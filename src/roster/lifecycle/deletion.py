@@ -504,7 +504,7 @@ def _active_other_user(
         raise errors.InvalidSuccessor("References cannot be handed to the same person.", field=field_name)
     target = session.get(User, (org_id, user_id))
     if target is None:
-        raise errors.UnknownUser("No such user in this organization.", field=field_name)
+        raise errors.UnknownUser("No such user in this organization.", field=field_name, user_id=str(user_id))
     if not target.is_active:
         raise errors.InactiveUser(
             f"{target.display_name} is not an active user.", user_id=str(target.id), field=field_name
@@ -550,9 +550,11 @@ def _resolve_plan(
     successor = None
     if Disposition.SUCCESSOR in resolved.values() or plan.successor_id is not None:
         if plan.successor_id is None:
-            raise errors.InvalidSuccessor("Name the successor (`successor_id`).", field="successor_id")
+            raise errors.InvalidSuccessor(
+                "Name the successor (`successor_id`).", field="disposition.successor_id"
+            )
         successor = _active_other_user(
-            session, user.org_id, plan.successor_id, not_id=user.id, field_name="successor_id"
+            session, user.org_id, plan.successor_id, not_id=user.id, field_name="disposition.successor_id"
         )
     return resolved, successor
 

@@ -135,7 +135,9 @@ def refuse_held_address(holders: AddressHolders, *, invitations: bool = True) ->
     if holders.user_id is not None:
         if holders.user_status == UserStatus.DISMISSED.value:
             raise errors.EmailBelongsToDismissedUser(
-                "This address belongs to a dismissed user; rehire them instead.", user_id=str(holders.user_id)
+                "This address belongs to a dismissed user; rehire them instead.",
+                field="email",
+                user_id=str(holders.user_id),
             )
         raise errors.EmailInUse(
             "A user with this address exists.", field="email", user_id=str(holders.user_id)

@@ -16,10 +16,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, CurrentUser, Principal
+from roster.locations import set_location
 from roster.messages import service
 from roster.messages.models import Chat, Message
 from roster.messages.schemas import (
@@ -94,11 +95,14 @@ def list_chats(principal: CurrentUser, session: DB, page: PageNo = 1, per_page: 
 
 
 @router.post("/chats", response_model=ChatOut, status_code=status.HTTP_201_CREATED)
-def create_group_chat(body: ChatIn, principal: CurrentUser, session: DB) -> ChatOut:
+def create_group_chat(
+    body: ChatIn, request: Request, response: Response, principal: CurrentUser, session: DB
+) -> ChatOut:
     """Start a group chat with active people."""
     chat = service.create_group_chat(
         session, actor=principal.user, title=body.title, member_ids=body.member_ids
     )
+    set_location(request, response, f"/chats/{chat.id}")
     return _chats_out(session, principal, [chat])[0]
 
 

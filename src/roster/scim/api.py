@@ -96,10 +96,11 @@ def list_scim_tokens(
 
 
 @router.delete("/scim/tokens/{scim_token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_scim_token(scim_token_id: uuid.UUID, principal: AdminUser, session: DB) -> None:
+def revoke_scim_token(scim_token_id: uuid.UUID, principal: AdminUser, session: DB) -> Response:
     """Revoke a token: the identity provider's next request answers 401."""
     token = tokens.get_scim_token(session, principal.org_id, scim_token_id)
     tokens.revoke_scim_token(session, token, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 # --- the SCIM server -----------------------------------------------------------------------------

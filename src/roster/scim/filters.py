@@ -390,8 +390,9 @@ class ResourceAttributes:
     extension_urn: str | None
     extension_attributes: frozenset[str]
 
-    def lookup(self, path: AttrPath, prefix: str | None = None) -> Attribute:
-        """The attribute a path names (case-insensitive, with or without its schema URN)."""
+    def lookup(self, path: AttrPath, prefix: str | None = None, *, use: str = "Filtering on") -> Attribute:
+        """The attribute a path names (case-insensitive, with or without its schema URN); ``use``
+        says what it was wanted for when there is none (``Filtering on``, ``Sorting by``)."""
         name = path.attr.lower()
         if path.sub_attr:
             name = f"{name}.{path.sub_attr.lower()}"
@@ -409,12 +410,12 @@ class ResourceAttributes:
                 raise _invalid(f"Unknown schema in {path}.")
         attribute = self.attributes.get(name)
         if attribute is None:
-            raise _invalid(f"Filtering on {path} is not supported.")
+            raise _invalid(f"{use} {path} is not supported.")
         return attribute
 
     def order_column(self, path: AttrPath) -> Any:
         """The column to sort by for ``sortBy``."""
-        attribute = self.lookup(path)
+        attribute = self.lookup(path, use="Sorting by")
         if attribute.column is None or attribute.kind == Kind.BOOLEAN:
             raise _invalid(f"Sorting by {path} is not supported.")
         if attribute.kind == Kind.STRING:

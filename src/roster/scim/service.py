@@ -1060,6 +1060,8 @@ def read_patch(body: dict[str, Any]) -> list[Operation]:
             raise InvalidSyntaxException(detail="Each operation must be an object.")
         item = _lower_keys(raw)
         op = item.get("op")
+        if op is None:
+            raise InvalidSyntaxException(detail="Each operation needs an op: add, replace or remove.")
         if not isinstance(op, str) or op.lower() not in ("add", "replace", "remove"):
             raise InvalidSyntaxException(detail=f"Unknown PATCH op {op!r}; use add, replace or remove.")
         path = item.get("path")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB, CurrentUser, Principal
 from roster.domain import errors
+from roster.locations import set_location
 from roster.stream import service
 from roster.stream.models import Comment, Post
 from roster.stream.schemas import (
@@ -56,7 +57,9 @@ def get_stream(principal: CurrentUser, session: DB, page: PageNo = 1, per_page: 
 
 
 @router.post("/posts", response_model=PostOut, status_code=status.HTTP_201_CREATED)
-def create_post(body: PostIn, principal: CurrentUser, session: DB) -> PostOut:
+def create_post(
+    body: PostIn, request: Request, response: Response, principal: CurrentUser, session: DB
+) -> PostOut:
     """Publish a post; mentions, tags and the audience must be active people (422 ``inactive_user``)."""
     post = service.create_post(
         session,
@@ -66,6 +69,7 @@ def create_post(body: PostIn, principal: CurrentUser, session: DB) -> PostOut:
         audience=body.audience,
         tags=body.tags,
     )
+    set_location(request, response, f"/posts/{post.id}")
     return _posts_out(session, principal, [post])[0]
 
 

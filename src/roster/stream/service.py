@@ -68,6 +68,7 @@ def require_active_users(
     if missing:
         raise errors.UnknownUser(
             f"No user {missing[0]} in this organization.",
+            user_id=missing[0],
             user_ids=missing,
             field=_field_holding(uuid.UUID(missing[0]), fields),
         )

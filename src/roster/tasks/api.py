@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from roster.accounts.deps import DB, CurrentUser, Principal
+from roster.locations import set_location
 from roster.tasks import service
 from roster.tasks.models import Task, TaskStatus
 from roster.tasks.schemas import TaskIn, TaskOut, TaskPage, TaskPatch, task_out
@@ -23,7 +24,9 @@ def _render(session: DB, principal: Principal, tasks: list[Task]) -> list[TaskOu
 
 
 @router.post("/tasks", response_model=TaskOut, status_code=status.HTTP_201_CREATED)
-def create_task(body: TaskIn, principal: CurrentUser, session: DB) -> TaskOut:
+def create_task(
+    body: TaskIn, request: Request, response: Response, principal: CurrentUser, session: DB
+) -> TaskOut:
     """Create a task; the responsible person, participants and observers must be active users."""
     task = service.create_task(
         session,
@@ -35,6 +38,7 @@ def create_task(body: TaskIn, principal: CurrentUser, session: DB) -> TaskOut:
         deadline=body.deadline,
         description=body.description,
     )
+    set_location(request, response, f"/tasks/{task.id}")
     return _render(session, principal, [task])[0]
 
 
@@ -86,7 +90,8 @@ def update_task(task_id: uuid.UUID, body: TaskPatch, principal: CurrentUser, ses
 
 
 @router.delete("/tasks/{task_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_task(task_id: uuid.UUID, principal: CurrentUser, session: DB) -> None:
+def delete_task(task_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
     """Delete a task: its creator or an admin."""
     task = service.get_task(session, principal.user, task_id, for_update=True)
     service.delete_task(session, task, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

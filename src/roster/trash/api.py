@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from roster.accounts.deps import DB, AdminUser, CurrentUser
 from roster.trash import service
@@ -41,7 +41,8 @@ def restore(item_id: uuid.UUID, principal: CurrentUser, session: DB) -> TrashIte
 
 
 @router.delete("/trash/{item_id}", status_code=status.HTTP_204_NO_CONTENT)
-def purge(item_id: uuid.UUID, principal: AdminUser, session: DB) -> None:
+def purge(item_id: uuid.UUID, principal: AdminUser, session: DB) -> Response:
     """Remove it for good now, before its window ends (admins)."""
     item = service.get_trash_item(session, principal.user, item_id, for_update=True)
     service.purge_item(session, item, actor=principal.user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
