@@ -144,7 +144,7 @@ def test_the_directory_is_read_on_by_cursor_in_the_same_order_as_by_page(
             break
         link = answer.headers["link"]
         assert (
-            link.startswith(f"<{API}/users?")
+            link.startswith(f"<http://testserver{API}/users?")
             and link.endswith('>; rel="next"')
             and "page=" not in link.replace("per_page=", "")
         )

@@ -86,7 +86,7 @@ def list_users(
     next_cursor = encode_cursor(users[-1].display_name_key, users[-1].id) if more and users else None
     if next_cursor is not None:
         following = request.url.remove_query_params("page").include_query_params(after=next_cursor)
-        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        response.headers["Link"] = f'<{following}>; rel="next"'
     return UserPage(items=[user_out(u) for u in users], total=total, next=next_cursor)
 
 
