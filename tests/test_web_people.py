@@ -3,6 +3,8 @@ seat-limit ways out of a rehire, and handing the System User's records to someon
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -258,6 +260,29 @@ def test_a_merge_of_namesakes_names_both_with_their_addresses(
     done = post(client, f"/people/{dup.id}/merge", csrf, {"into_id": str(keep.id), "confirm": dup.email})
     assert done.status_code == 200
     assert "Chloé Martin (chloe.m@x.test) is merged into Chloé Martin (chloe@x.test)" in done.text
+
+
+def test_a_mistyped_confirmation_comes_back_in_its_field_to_correct_and_nothing_happens(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee@x.test")
+    keep = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee.leaver@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    typo = "lee@x.tset"
+    for path, data in (
+        (f"/people/{leaver.id}/delete", {"confirm": typo}),
+        (f"/people/{leaver.id}/erase", {"confirm": typo}),
+        (f"/people/{leaver.id}/merge", {"into_id": str(keep.id), "confirm": typo}),
+        (f"/people/{leaver.id}/merge", {"confirm": typo}),  # the account to keep not picked yet
+    ):
+        page = post(client, path, csrf, data)
+        assert page.status_code == 422, path
+        assert re.search(r'<input id="f-confirm" name="confirm" type="text" value="lee@x.tset"', page.text), (
+            path
+        )
+    db.expire_all()
+    assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
 
 
 # --- 4. Rehire at the seat limit ------------------------------------------------------------------

@@ -101,6 +101,7 @@ def wizard_page(
     step: int,
     choices: dict[str, str] | None = None,
     successor_id: str = "",
+    confirm: str = "",
     error: str = "",
     field_errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -141,6 +142,7 @@ def wizard_page(
             ),
             "labels": DISPOSITION_LABELS,
             "picker_people": _successors(session, principal, user),
+            "confirm": confirm,
             "error": error,
             "field_errors": field_errors or {},
         },
@@ -250,6 +252,7 @@ def delete(
             step=3,
             choices=choices,
             successor_id=successor_id,
+            confirm=confirm,
             field_errors={"confirm": f"Type {user.email} exactly to confirm."},
             status_code=422,
         )
@@ -372,6 +375,7 @@ def merge_page(
     user: User,
     *,
     into_id: str = "",
+    confirm: str = "",
     field_errors: dict[str, str] | None = None,
     error: str = "",
     status_code: int = 200,
@@ -385,6 +389,7 @@ def merge_page(
             "person": user,
             "items": [i for i in preview.references if i.count or i.in_trash],
             "into_id": into_id,
+            "confirm": confirm,
             "picker_people": _successors(session, principal, user),
             "field_errors": field_errors or {},
             "error": error,
@@ -418,6 +423,7 @@ def merge(
             principal,
             session,
             user,
+            confirm=confirm,
             field_errors={"into_id": "Pick the account to keep."},
             status_code=422,
         )
@@ -427,6 +433,7 @@ def merge(
             principal,
             session,
             user,
+            confirm=confirm,
             field_errors={
                 "into_id": "That is the duplicate itself: pick the other account of this person, the one to keep."
             },
@@ -443,6 +450,7 @@ def merge(
             session,
             user,
             into_id=into_id,
+            confirm=confirm,
             field_errors={"confirm": f"Type {user.email} exactly to confirm."},
             status_code=422,
         )
@@ -453,6 +461,7 @@ def merge(
             session,
             user,
             into_id=into_id,
+            confirm=confirm,
             status_code=exc.status,
             **_shown(exc, "into_id"),
         )
@@ -476,6 +485,7 @@ def erase_page(
     session: Session,
     user: User,
     *,
+    confirm: str = "",
     field_errors: dict[str, str] | None = None,
     error: str = "",
     status_code: int = 200,
@@ -488,6 +498,7 @@ def erase_page(
             "section": "people",
             "person": user,
             "items": [i for i in preview.references if i.count or i.in_trash],
+            "confirm": confirm,
             "field_errors": field_errors or {},
             "error": error,
         },
@@ -522,11 +533,14 @@ def erase(
             principal,
             session,
             user,
+            confirm=confirm,
             field_errors={"confirm": f"Type {user.email} exactly to confirm."},
             status_code=422,
         )
     except errors.RosterError as exc:
-        return erase_page(request, principal, session, user, error=exc.detail, status_code=exc.status)
+        return erase_page(
+            request, principal, session, user, confirm=confirm, error=exc.detail, status_code=exc.status
+        )
     # The name is gone from the records: only this one message, shown once, still says it.
     return redirect(_result_url(result.operation_id), request, f"{name} is erased.")
 
