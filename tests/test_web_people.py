@@ -546,6 +546,30 @@ def test_the_deleted_list_tells_two_deleted_people_of_the_same_name_apart_by_add
     assert "gone@x.test" not in page
 
 
+def test_the_deleted_list_opens_each_persons_card_and_offers_erasure_until_they_are_erased(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A right-to-erasure request usually comes after the deletion: the admin finds the person on
+    the Deleted tab, so the way to erase them starts there too."""
+    from roster.lifecycle.deletion import delete_user, erase_user
+
+    o = make_org(db)
+    kept = make_user(db, o.org, first_name="Test", last_name="Account", email="test@x.test")
+    gone = make_user(db, o.org, first_name="Gone", last_name="Forgood", email="gone@x.test")
+    for user in (kept, gone):
+        delete_user(db, user, actor=o.admin, confirm=user.email)
+    erase_user(db, gone, actor=o.admin, confirm="gone@x.test")
+    sign_in(client, db, settings, o.admin)
+
+    page = client.get("/people/deleted", headers=HTML).text
+    rows = re.findall(r"<tr>\s*<td>.*?</tr>", page, re.S)
+    kept_row = next(r for r in rows if "test@x.test" in r)
+    gone_row = next(r for r in rows if "Former employee" in r)
+    assert f'href="/people/{kept.id}"' in kept_row and f'href="/people/{kept.id}/erase"' in kept_row
+    assert f'href="/people/{gone.id}"' in gone_row and "/erase" not in gone_row
+    assert client.get(f"/people/{kept.id}/erase", headers=HTML).status_code == 200
+
+
 def test_a_card_shows_the_reporting_line_and_the_identity_providers_department(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
