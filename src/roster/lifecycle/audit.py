@@ -218,6 +218,15 @@ def _replace_casefold(text: str, needle: str, replacement: str) -> str:
     return "".join(out)
 
 
+def replace_names(text: str, names: Iterable[str], replacement: str) -> str:
+    """``text`` with each of ``names`` (any case, the longest first) replaced where it stands on
+    its own, never inside a longer word, address or link."""
+    for needle in sorted({n.casefold() for n in names if n}, key=len, reverse=True):
+        if needle in text.casefold():
+            text = _replace_casefold(text, needle, replacement)
+    return text
+
+
 # Characters that join words into one address or handle ("ann.lee@x.test", "mary-ann"): a name
 # next to one of them, with a letter or digit beyond, is part of something longer.
 _JOINERS = frozenset("@.+-_")
