@@ -631,6 +631,28 @@ def test_a_reset_link_sets_a_new_password(client: TestClient, db: Session) -> No
     assert again.status_code == 404 and "does not work any more" in again.text
 
 
+def test_a_reset_request_with_an_empty_field_says_what_is_missing_and_keeps_what_was_typed(
+    client: TestClient, db: Session
+) -> None:
+    from roster.mail.models import OutboxMessage
+
+    o = make_org(db)
+    form = client.get("/forgot-password", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    for data, missing in (
+        ({"organization": o.org.slug, "email": " "}, "email"),
+        ({"organization": "", "email": "ann@x.test"}, "organization"),
+    ):
+        answer = client.post("/forgot-password", data={**data, "csrf_token": token.group(1)}, headers=HTML)
+        assert answer.status_code == 422
+        assert "Check your mail" not in answer.text and "If an account exists for" not in answer.text
+        assert f'<div class="field-error" id="e-{missing}">Fill this in.</div>' in answer.text
+        kept = [v.strip() for v in data.values() if v.strip()]
+        assert f'value="{kept[0]}"' in answer.text
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
 def test_work_is_handed_over_without_deleting_anyone(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
