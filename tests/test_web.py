@@ -1013,6 +1013,23 @@ def test_the_audit_log_can_be_filtered_by_people_who_left(
     assert "user.deleted" in _audit_rows(chosen) and "user.updated" not in _audit_rows(chosen)
 
 
+def test_the_audit_log_counts_one_event_as_one_event(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    gone, also_gone = make_user(db, o.org), make_user(db, o.org)
+    for user in (gone, also_gone):
+        delete_user(db, user, actor=o.admin, confirm=user.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    one = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
+    assert "Page 1 of 1 · 1 event</span>" in one
+    two = client.get("/admin/audit?action=user.deleted", headers=HTML).text
+    assert "Page 1 of 1 · 2 events</span>" in two
+
+
 def test_the_audit_action_filter_offers_every_event_name_and_their_families(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
