@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from roster.lifecycle.invitations import invite_user
 from roster.scim.models import ScimToken
 from roster.settings import Settings
-from tests.factories import make_org, make_user
+from tests.factories import PASSWORD, make_org, make_user
 from tests.test_web import HTML, sign_in
 
 SECRET = re.compile(r'<p class="secret" id="new-token">([^<]+)</p>')
@@ -243,3 +243,38 @@ def test_a_resent_invitations_new_link_is_shown_once_and_works(
     )
     reloaded = client.get("/people/invited", headers=HTML)
     assert link.group(1) not in reloaded.text and "late@x.test" in reloaded.text
+
+
+def test_a_form_sent_after_the_session_ended_signs_in_back_to_the_page_it_was_on(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Its own address answers only POST: signing in and going there would end on a 405."""
+    o = make_org(db)
+    came_from = {
+        "http://testserver/stream?page=2": "/login?next=%2Fstream%3Fpage%3D2",
+        "http://testserver/profile": "/login?next=%2Fprofile",
+        "http://testserver/people/invite/bulk": "/login",  # a refused bulk invitation's page: POST only
+        "https://elsewhere.test/stream": "/login",
+        "": "/login",
+    }
+    for referer, login in came_from.items():
+        headers = {**HTML, "referer": referer} if referer else HTML
+        sent = client.post("/stream/posts", data={"body": "Hello"}, headers=headers, follow_redirects=False)
+        assert (sent.status_code, sent.headers["location"]) == (303, login), referer
+    asked = client.get("/tasks?role=creator", headers=HTML, follow_redirects=False)
+    assert asked.headers["location"] == "/login?next=%2Ftasks%3Frole%3Dcreator"
+    form = client.get("/login?next=%2Fprofile", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    signed_in = client.post(
+        "/login",
+        data={
+            "organization": o.org.slug,
+            "email": o.admin.email,
+            "password": PASSWORD,
+            "next": "/profile",
+            "csrf_token": token.group(1),
+        },
+        headers=HTML,
+    )
+    assert signed_in.status_code == 200 and str(signed_in.url).endswith("/profile")
