@@ -95,6 +95,29 @@ def test_the_sign_in_form_without_its_token_is_refused(client: TestClient, db: S
     assert "roster_session" not in answer.headers.get("set-cookie", "")
 
 
+def test_a_form_that_expired_says_so_and_leads_back_to_its_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """After signing in again in another tab, an open form's token is stale: nothing is refused to
+    the person, so the page must not say it is "not for you"."""
+    o = make_org(db)
+    sign_in(client, db, settings, o.admin)
+    answer = client.post(
+        "/tasks",
+        data={"title": "Renew the lease", "csrf_token": "stale"},
+        headers={**HTML, "referer": "http://testserver/tasks?role=creator"},
+    )
+    assert answer.status_code == 403
+    assert "<h1>This form has expired</h1>" in answer.text and "not for you" not in answer.text
+    assert '<a class="btn" href="/tasks?role=creator">Back to the form</a>' in answer.text
+    elsewhere = client.post(
+        "/tasks",
+        data={"title": "x", "csrf_token": "stale"},
+        headers={**HTML, "referer": "https://evil.test/"},
+    )
+    assert "Back to the form" not in elsewhere.text and "<h1>This form has expired</h1>" in elsewhere.text
+
+
 def test_wrong_credentials_are_explained_next_to_the_form(client: TestClient, db: Session) -> None:
     o = make_org(db)
     form = client.get("/login", headers=HTML)

@@ -578,13 +578,13 @@ def login_url(request: Request) -> str:
         if request.url.query:
             target += "?" + request.url.query
     else:
-        target = _referring_page(request)
+        target = referring_page(request)
         if not target:
             return "/login"
     return "/login?next=" + quote(target, safe="")
 
 
-def _referring_page(request: Request) -> str:
+def referring_page(request: Request) -> str:
     """The page on this site a request came from, when a GET there shows a page; else ""."""
     referer = urlsplit(request.headers.get("referer", ""))
     if referer.netloc != request.url.netloc or not _is_local_path(referer.path):
