@@ -968,20 +968,32 @@ def test_a_long_word_in_a_comment_and_a_long_position_wrap_inside_a_phones_width
         post = stream.create_post(db, actor=colleague, body="The report is out.")
         stream.add_comment(db, post, actor=colleague, body=f"The checksum is {checksum}")
         db.commit()
-    context = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    for width in (390, 1280):
+        _fits(browser, site, width)
+
+
+def _fits(browser: object, site: Site, width: int) -> None:
+    """The stream and the directory, seen by the colleague, stick out of no side of the window."""
+    context = browser.new_context(viewport={"width": width, "height": 844})  # type: ignore[attr-defined]
     page = context.new_page()
     page.set_default_timeout(15_000)
     sign_in(page, site, site.colleague_email)
     for path in ("/stream", "/people"):
         page.goto(site.url + path)
+        # Nothing sticks out of the window, nor out of the sidebar's foot with the viewer's name.
         sticking_out = page.evaluate(
-            """() => [...document.querySelectorAll('.content *')]
-                .filter(e => !e.closest('.table-wrap, .tabs'))
-                .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
-                .map(e => e.tagName + '.' + e.className)"""
+            """() => {
+                const foot = document.querySelector('.sidebar-foot');
+                const edge = foot.getBoundingClientRect().right;
+                return [...document.querySelectorAll('.content *')]
+                    .filter(e => !e.closest('.table-wrap, .tabs'))
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                    .concat([...foot.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > edge + 1))
+                    .map(e => e.tagName + '.' + e.className);
+            }"""
         )
-        assert (page.evaluate("document.documentElement.scrollWidth"), sticking_out) == (390, []), path
-        shot(page, f"long-words{path.replace('/', '-')}-390")
+        assert (page.evaluate("document.documentElement.scrollWidth"), sticking_out) == (width, []), path
+        shot(page, f"long-words{path.replace('/', '-')}-{width}")
     context.close()
 
 
