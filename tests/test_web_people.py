@@ -506,6 +506,20 @@ def test_a_bulk_invitation_of_a_pending_address_offers_to_resend_it_in_its_row(
     assert resent.status_code == 200 and "pat@x.test" in resent.text
 
 
+def test_an_address_pasted_twice_is_invited_once_and_not_reported_as_pending(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    bulk = post(
+        client, "/people/invite/bulk", csrf, {"emails": "pat@x.test, Pat@X.test\nsam@x.test;pat@x.test"}
+    )
+    assert bulk.status_code == 200
+    assert "2 invitations sent" in bulk.text and "not invited" not in bulk.text
+    assert len(invitations_of(db, o.org.id, "pat@x.test")) == 1
+    assert len(invitations_of(db, o.org.id, "sam@x.test")) == 1
+
+
 def invitations_of(db: Session, org_id: object, email: str) -> list[object]:
     from roster.lifecycle.models import Invitation
 
