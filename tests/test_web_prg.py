@@ -4,6 +4,7 @@ again, and a refused form comes back with what was typed."""
 from __future__ import annotations
 
 import re
+import uuid
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -49,6 +50,34 @@ def test_a_new_scim_token_is_shown_once_after_the_redirect_and_a_reload_neither_
     assert reloaded.status_code == 200 and "Okta" in reloaded.text
     assert not SECRET.search(reloaded.text) and secret.group(1) not in reloaded.text
     assert _scim_tokens(db) == 1
+
+
+def test_revoking_a_scim_token_twice_says_it_is_revoked_already_and_records_it_once(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The second tab, or Back and the button again: what was asked is done."""
+    from roster.lifecycle.models import AuditEvent
+    from roster.scim.tokens import create_scim_token
+
+    o = make_org(db)
+    token = create_scim_token(db, o.org.id, actor=o.admin, name="Okta").token
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    for _ in range(2):
+        answer = client.post(
+            f"/admin/scim-tokens/{token.id}/revoke",
+            data={"csrf_token": csrf},
+            headers=HTML,
+            follow_redirects=True,
+        )
+        assert answer.status_code == 200 and answer.url.path == "/admin/settings"
+    assert "That SCIM token was revoked already." in answer.text
+    revoked = db.scalars(select(AuditEvent).where(AuditEvent.action == "scim_token.revoked")).all()
+    assert len(revoked) == 1
+    unknown = client.post(
+        f"/admin/scim-tokens/{uuid.uuid4()}/revoke", data={"csrf_token": csrf}, headers=HTML
+    )
+    assert unknown.status_code == 404
 
 
 def test_a_sealed_secret_opens_only_for_the_session_it_was_made_for(
