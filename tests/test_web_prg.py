@@ -307,3 +307,52 @@ def test_a_form_sent_after_the_session_ended_signs_in_back_to_the_page_it_was_on
         headers=HTML,
     )
     assert signed_in.status_code == 200 and str(signed_in.url).endswith("/profile")
+
+
+def test_a_delete_or_a_restore_sent_twice_says_it_was_done_already_and_does_it_once(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A second tab, or Back and the button again: the second send finds the object in the trash
+    (or back out of it) and says so on the page it came from, instead of "not found"."""
+    from roster.crm import service as crm
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+    from roster.trash.models import TrashItem
+
+    o = make_org(db)
+    ann, bob = make_user(db, o.org), make_user(db, o.org)
+    task = tasks.create_task(db, actor=ann, title="Renew the lease", responsible_id=ann.id)
+    lead = crm.create_lead(db, actor=ann, title="Northwind", responsible_id=ann.id)
+    post = stream.create_post(db, actor=ann, body="Hello")
+    comment = stream.add_comment(db, post, actor=ann, body="Hi")
+    db.flush()
+    csrf = sign_in(client, db, settings, ann)
+    sends = [
+        (
+            f"/stream/posts/{post.id}/comments/{comment.id}/delete",
+            "/stream",
+            "The comment is in the trash already.",
+        ),
+        (f"/stream/posts/{post.id}/delete", "/stream", "The post is in the trash already."),
+        (f"/tasks/{task.id}/delete", "/tasks", "The task is in the trash already."),
+        (f"/crm/leads/{lead.id}/delete", "/crm", "The lead is in the trash already."),
+    ]
+    for path, back, said in sends:
+        first = client.post(path, data={"csrf_token": csrf}, headers=HTML)
+        again = client.post(path, data={"csrf_token": csrf}, headers=HTML)
+        assert (first.status_code, again.status_code, again.url.path) == (200, 200, back), path
+        assert said in again.text and ">Undo</button>" in again.text, path
+    items = db.scalars(select(TrashItem).where(TrashItem.org_id == o.org.id)).all()
+    assert sorted(i.kind for i in items) == ["comment", "lead", "post", "task"]
+
+    restore = f"/trash/{next(i.id for i in items if i.kind == 'task')}/restore"
+    first = client.post(restore, data={"csrf_token": csrf}, headers=HTML)
+    again = client.post(restore, data={"csrf_token": csrf}, headers=HTML)
+    assert (first.status_code, again.status_code, again.url.path) == (200, 200, "/trash")
+    assert "It was restored already." in again.text
+
+    # Someone who neither deleted it nor is an admin learns nothing: the lead is not theirs to see.
+    sign_in(client, db, settings, bob)
+    csrf = sign_in(client, db, settings, bob)
+    foreign = client.post(f"/crm/leads/{lead.id}/delete", data={"csrf_token": csrf}, headers=HTML)
+    assert foreign.status_code == 404 and "in the trash already" not in foreign.text
