@@ -285,6 +285,34 @@ def test_a_mistyped_confirmation_comes_back_in_its_field_to_correct_and_nothing_
     assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
 
 
+def test_a_delete_merge_or_erase_sent_again_leads_to_the_card_saying_it_is_done(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The confirmation sent from a second tab, or after Back: nothing to do but say so, on the card
+    that offers what is left (Restore, Erase), not a form that could only be refused again."""
+    o = make_org(db)
+    keep = make_user(db, o.org)
+    for action, data, done in (
+        ("delete", {}, "already deleted"),
+        ("merge", {"into_id": ""}, "already deleted"),
+        ("erase", {}, "already erased"),
+    ):
+        person = make_user(
+            db, o.org, first_name="Dee", last_name=action.capitalize(), email=f"dee.{action}@x.test"
+        )
+        csrf = sign_in(client, db, settings, o.admin)
+        data = {**data, "confirm": person.email}
+        if action == "merge":
+            data["into_id"] = str(keep.id)
+        first = post(client, f"/people/{person.id}/{action}", csrf, data)
+        again = post(client, f"/people/{person.id}/{action}", csrf, data)
+        assert (first.status_code, again.status_code) == (200, 200), action
+        assert again.url.path == f"/people/{person.id}" and done in again.text, action
+        assert "Nothing was" not in again.text, action
+        form = client.get(f"/people/{person.id}/{action}", headers=HTML, follow_redirects=False)
+        assert form.status_code == 303 and form.headers["location"] == f"/people/{person.id}", action
+
+
 # --- 4. Rehire at the seat limit ------------------------------------------------------------------
 
 WAYS_OUT = (

@@ -53,6 +53,16 @@ def _removable(session: Session, principal: Principal, user_id: uuid.UUID) -> Us
     return user
 
 
+def _gone_already(request: Request, user: User) -> Response | None:
+    """A delete, merge or erase form for someone it was done to already (sent again from a second
+    tab, or Back): to their card, which says what can still be done (Restore, Erase), instead of a
+    form that could only be refused again."""
+    if user.status != "deleted":
+        return None
+    done = "erased" if user.email is None else "deleted"
+    return redirect(f"/people/{user.id}", request, f"{user.display_name} is already {done}.", "info")
+
+
 def _successors(session: Session, principal: Principal, user: User) -> list[User]:
     return [u for u in picker_people(session, principal) if u.id != user.id]
 
@@ -238,6 +248,8 @@ def delete(
 ) -> Response:
     """Step 4: delete, then lead to the result: what moved, and Restore."""
     user = _target(session, principal, user_id)
+    if gone := _gone_already(request, user):
+        return gone
     try:
         with session.begin_nested():
             result = deletion.delete_user(
@@ -402,7 +414,8 @@ def merge_page(
 
 @router.get("/people/{user_id}/merge")
 def merge_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return merge_page(request, principal, session, _removable(session, principal, user_id))
+    user = _removable(session, principal, user_id)
+    return _gone_already(request, user) or merge_page(request, principal, session, user)
 
 
 @router.post("/people/{user_id}/merge")
@@ -416,6 +429,8 @@ def merge(
 ) -> Response:
     """Move everything of a duplicate account to the right one, then delete the duplicate."""
     user = _target(session, principal, user_id)
+    if gone := _gone_already(request, user):
+        return gone
     into_uuid = parse_uuid(into_id)
     if into_uuid is None:
         return merge_page(
@@ -510,7 +525,10 @@ def erase_page(
 
 @router.get("/people/{user_id}/erase")
 def erase_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return erase_page(request, principal, session, _removable(session, principal, user_id))
+    user = _removable(session, principal, user_id)
+    if user.email is None and (gone := _gone_already(request, user)):
+        return gone
+    return erase_page(request, principal, session, user)
 
 
 @router.post("/people/{user_id}/erase")
@@ -523,6 +541,8 @@ def erase(
 ) -> Response:
     """Delete and purge at once; their name and email are gone everywhere."""
     user = _target(session, principal, user_id)
+    if user.email is None and (gone := _gone_already(request, user)):
+        return gone
     name = user.display_name
     try:
         with session.begin_nested():
