@@ -338,3 +338,33 @@ def test_the_pages_reading_of_details_keeps_every_key_and_every_item() -> None:
     assert shown["new_limit"].text == "unlimited" and shown["old_limit"].text == "12"
     assert shown["something_new"].label == "Something new" and shown["something_new"].text == "kept"
     assert json.loads(shown["user_ids"].raw) == details["user_ids"]
+
+
+def test_a_redaction_leaves_other_peoples_addresses_and_names_that_only_contain_the_name(
+    db: Session,
+) -> None:
+    o = make_org(db)
+    test = make_user(db, o.org, first_name="Test", last_name="Ann", email="test.ann@demo.test")
+    anna = make_user(db, o.org, first_name="Anna", last_name="Jones", email="anna.jones@demo.test")
+    record_event(
+        db, org_id=o.org.id, action="user.invited", actor=o.admin, details={"email": "ravi.patel@demo.test"}
+    )
+    record_event(db, org_id=o.org.id, action="user.dismissed", actor=o.admin, subject=anna)
+    record_event(
+        db,
+        org_id=o.org.id,
+        action="user.dismissed",
+        actor=o.admin,
+        subject=test,
+        details={"reason": "Test left; Ann's laptop went to Anna (anna.jones@demo.test). Bye, Test."},
+    )
+    assert redact_user(db, org_id=o.org.id, user_id=test.id, pseudonym="Former employee 4") == 1
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.org_id == o.org.id).order_by(AuditEvent.seq)).all()
+    assert rows[0].details == {"email": "ravi.patel@demo.test"}
+    assert rows[1].subject_display == "Anna Jones"
+    assert rows[2].subject_display == "Former employee 4"
+    assert rows[2].details == {
+        "reason": "Former employee 4 left; Former employee 4's laptop went to Anna (anna.jones@demo.test). "
+        "Bye, Former employee 4."
+    }
+    assert verify_chain(db, o.org.id).ok

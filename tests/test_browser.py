@@ -956,6 +956,47 @@ def test_pages_fit_a_phone_and_a_long_name_stays_inside_its_card(site: Site, bro
         context.close()
 
 
+def test_a_long_word_in_a_comment_and_a_long_position_wrap_inside_a_phones_width(
+    site: Site, browser: object
+) -> None:
+    from roster.stream import service as stream
+
+    checksum = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" * 2
+    with site.session() as db:
+        colleague = db.scalars(select(User).where(User.email == site.colleague_email)).one()
+        colleague.position = "Principal_Engineering_Manager_Platform_Infrastructure_and_Reliability"
+        post = stream.create_post(db, actor=colleague, body="The report is out.")
+        stream.add_comment(db, post, actor=colleague, body=f"The checksum is {checksum}")
+        db.commit()
+    for width in (390, 1280):
+        _fits(browser, site, width)
+
+
+def _fits(browser: object, site: Site, width: int) -> None:
+    """The stream and the directory, seen by the colleague, stick out of no side of the window."""
+    context = browser.new_context(viewport={"width": width, "height": 844})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.colleague_email)
+    for path in ("/stream", "/people"):
+        page.goto(site.url + path)
+        # Nothing sticks out of the window, nor out of the sidebar's foot with the viewer's name.
+        sticking_out = page.evaluate(
+            """() => {
+                const foot = document.querySelector('.sidebar-foot');
+                const edge = foot.getBoundingClientRect().right;
+                return [...document.querySelectorAll('.content *')]
+                    .filter(e => !e.closest('.table-wrap, .tabs'))
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                    .concat([...foot.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > edge + 1))
+                    .map(e => e.tagName + '.' + e.className);
+            }"""
+        )
+        assert (page.evaluate("document.documentElement.scrollWidth"), sticking_out) == (width, []), path
+        shot(page, f"long-words{path.replace('/', '-')}-{width}")
+    context.close()
+
+
 def test_the_tasks_list_takes_the_width_until_there_is_room_for_the_form_beside_it(
     site: Site, browser: object
 ) -> None:

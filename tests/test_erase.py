@@ -215,3 +215,29 @@ def _mail_to(db: Session, address: str) -> int:
 
     db.expire_all()
     return int(db.scalar(select(func.count()).where(OutboxMessage.to_address == address)) or 0)
+
+
+def test_an_erasure_takes_the_name_out_of_other_peoples_mail_but_not_out_of_longer_words_or_links(
+    db: Session,
+) -> None:
+    from roster.mail.service import queue_mail
+
+    o = make_org(db)
+    ann = make_user(db, o.org, first_name="Ann", last_name="Lee", email="ann.lee@x.test")
+    link = "https://roster.x.test/invite/rst_annLee_leeAnn"
+    mail = queue_mail(
+        db,
+        org_id=o.org.id,
+        to="anna@x.test",
+        subject="Ann Lee handed you a task",
+        body=f"Hello Anna, ANN LEE handed you Colleen's task. Ann's notes: {link}",
+        purpose="notification",
+    )
+    db.flush()
+    deletion.erase_user(db, ann, actor=o.admin, confirm="ann.lee@x.test")
+    db.flush()
+    db.refresh(mail)
+    assert mail.subject == "Former employee 1 handed you a task"
+    assert mail.body_text == (
+        f"Hello Anna, Former employee 1 handed you Colleen's task. Former employee 1's notes: {link}"
+    )

@@ -95,6 +95,29 @@ def test_the_sign_in_form_without_its_token_is_refused(client: TestClient, db: S
     assert "roster_session" not in answer.headers.get("set-cookie", "")
 
 
+def test_a_form_that_expired_says_so_and_leads_back_to_its_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """After signing in again in another tab, an open form's token is stale: nothing is refused to
+    the person, so the page must not say it is "not for you"."""
+    o = make_org(db)
+    sign_in(client, db, settings, o.admin)
+    answer = client.post(
+        "/tasks",
+        data={"title": "Renew the lease", "csrf_token": "stale"},
+        headers={**HTML, "referer": "http://testserver/tasks?role=creator"},
+    )
+    assert answer.status_code == 403
+    assert "<h1>This form has expired</h1>" in answer.text and "not for you" not in answer.text
+    assert '<a class="btn" href="/tasks?role=creator">Back to the form</a>' in answer.text
+    elsewhere = client.post(
+        "/tasks",
+        data={"title": "x", "csrf_token": "stale"},
+        headers={**HTML, "referer": "https://evil.test/"},
+    )
+    assert "Back to the form" not in elsewhere.text and "<h1>This form has expired</h1>" in elsewhere.text
+
+
 def test_wrong_credentials_are_explained_next_to_the_form(client: TestClient, db: Session) -> None:
     o = make_org(db)
     form = client.get("/login", headers=HTML)
@@ -631,6 +654,28 @@ def test_a_reset_link_sets_a_new_password(client: TestClient, db: Session) -> No
     assert again.status_code == 404 and "does not work any more" in again.text
 
 
+def test_a_reset_request_with_an_empty_field_says_what_is_missing_and_keeps_what_was_typed(
+    client: TestClient, db: Session
+) -> None:
+    from roster.mail.models import OutboxMessage
+
+    o = make_org(db)
+    form = client.get("/forgot-password", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    for data, missing in (
+        ({"organization": o.org.slug, "email": " "}, "email"),
+        ({"organization": "", "email": "ann@x.test"}, "organization"),
+    ):
+        answer = client.post("/forgot-password", data={**data, "csrf_token": token.group(1)}, headers=HTML)
+        assert answer.status_code == 422
+        assert "Check your mail" not in answer.text and "If an account exists for" not in answer.text
+        assert f'<div class="field-error" id="e-{missing}">Fill this in.</div>' in answer.text
+        kept = [v.strip() for v in data.values() if v.strip()]
+        assert f'value="{kept[0]}"' in answer.text
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
 def test_work_is_handed_over_without_deleting_anyone(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
@@ -989,6 +1034,23 @@ def test_the_audit_log_can_be_filtered_by_people_who_left(
     chosen = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
     assert re.search(rf'<option value="{gone.id}"\s+selected>', _options(chosen, "subject_id"))
     assert "user.deleted" in _audit_rows(chosen) and "user.updated" not in _audit_rows(chosen)
+
+
+def test_the_audit_log_counts_one_event_as_one_event(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    gone, also_gone = make_user(db, o.org), make_user(db, o.org)
+    for user in (gone, also_gone):
+        delete_user(db, user, actor=o.admin, confirm=user.email)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    one = client.get(f"/admin/audit?subject_id={gone.id}", headers=HTML).text
+    assert "Page 1 of 1 · 1 event</span>" in one
+    two = client.get("/admin/audit?action=user.deleted", headers=HTML).text
+    assert "Page 1 of 1 · 2 events</span>" in two
 
 
 def test_the_audit_action_filter_offers_every_event_name_and_their_families(

@@ -3,6 +3,8 @@ seat-limit ways out of a rehire, and handing the System User's records to someon
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -260,6 +262,57 @@ def test_a_merge_of_namesakes_names_both_with_their_addresses(
     assert "Chloé Martin (chloe.m@x.test) is merged into Chloé Martin (chloe@x.test)" in done.text
 
 
+def test_a_mistyped_confirmation_comes_back_in_its_field_to_correct_and_nothing_happens(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee@x.test")
+    keep = make_user(db, o.org, first_name="Lee", last_name="Leaver", email="lee.leaver@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    typo = "lee@x.tset"
+    for path, data in (
+        (f"/people/{leaver.id}/delete", {"confirm": typo}),
+        (f"/people/{leaver.id}/erase", {"confirm": typo}),
+        (f"/people/{leaver.id}/merge", {"into_id": str(keep.id), "confirm": typo}),
+        (f"/people/{leaver.id}/merge", {"confirm": typo}),  # the account to keep not picked yet
+    ):
+        page = post(client, path, csrf, data)
+        assert page.status_code == 422, path
+        assert re.search(r'<input id="f-confirm" name="confirm" type="text" value="lee@x.tset"', page.text), (
+            path
+        )
+    db.expire_all()
+    assert db.get(User, (o.org.id, leaver.id)).status == "active"  # type: ignore[union-attr]
+
+
+def test_a_delete_merge_or_erase_sent_again_leads_to_the_card_saying_it_is_done(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The confirmation sent from a second tab, or after Back: nothing to do but say so, on the card
+    that offers what is left (Restore, Erase), not a form that could only be refused again."""
+    o = make_org(db)
+    keep = make_user(db, o.org)
+    for action, data, done in (
+        ("delete", {}, "already deleted"),
+        ("merge", {"into_id": ""}, "already deleted"),
+        ("erase", {}, "already erased"),
+    ):
+        person = make_user(
+            db, o.org, first_name="Dee", last_name=action.capitalize(), email=f"dee.{action}@x.test"
+        )
+        csrf = sign_in(client, db, settings, o.admin)
+        data = {**data, "confirm": person.email}
+        if action == "merge":
+            data["into_id"] = str(keep.id)
+        first = post(client, f"/people/{person.id}/{action}", csrf, data)
+        again = post(client, f"/people/{person.id}/{action}", csrf, data)
+        assert (first.status_code, again.status_code) == (200, 200), action
+        assert again.url.path == f"/people/{person.id}" and done in again.text, action
+        assert "Nothing was" not in again.text, action
+        form = client.get(f"/people/{person.id}/{action}", headers=HTML, follow_redirects=False)
+        assert form.status_code == 303 and form.headers["location"] == f"/people/{person.id}", action
+
+
 # --- 4. Rehire at the seat limit ------------------------------------------------------------------
 
 WAYS_OUT = (
@@ -481,6 +534,20 @@ def test_a_bulk_invitation_of_a_pending_address_offers_to_resend_it_in_its_row(
     assert resent.status_code == 200 and "pat@x.test" in resent.text
 
 
+def test_an_address_pasted_twice_is_invited_once_and_not_reported_as_pending(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    bulk = post(
+        client, "/people/invite/bulk", csrf, {"emails": "pat@x.test, Pat@X.test\nsam@x.test;pat@x.test"}
+    )
+    assert bulk.status_code == 200
+    assert "2 invitations sent" in bulk.text and "not invited" not in bulk.text
+    assert len(invitations_of(db, o.org.id, "pat@x.test")) == 1
+    assert len(invitations_of(db, o.org.id, "sam@x.test")) == 1
+
+
 def invitations_of(db: Session, org_id: object, email: str) -> list[object]:
     from roster.lifecycle.models import Invitation
 
@@ -519,6 +586,30 @@ def test_the_deleted_list_tells_two_deleted_people_of_the_same_name_apart_by_add
     assert sum("anna@x.test" in r for r in anna_rows) == 1
     assert sum("anna.j@x.test" in r for r in anna_rows) == 1
     assert "gone@x.test" not in page
+
+
+def test_the_deleted_list_opens_each_persons_card_and_offers_erasure_until_they_are_erased(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A right-to-erasure request usually comes after the deletion: the admin finds the person on
+    the Deleted tab, so the way to erase them starts there too."""
+    from roster.lifecycle.deletion import delete_user, erase_user
+
+    o = make_org(db)
+    kept = make_user(db, o.org, first_name="Test", last_name="Account", email="test@x.test")
+    gone = make_user(db, o.org, first_name="Gone", last_name="Forgood", email="gone@x.test")
+    for user in (kept, gone):
+        delete_user(db, user, actor=o.admin, confirm=user.email)
+    erase_user(db, gone, actor=o.admin, confirm="gone@x.test")
+    sign_in(client, db, settings, o.admin)
+
+    page = client.get("/people/deleted", headers=HTML).text
+    rows = re.findall(r"<tr>\s*<td>.*?</tr>", page, re.S)
+    kept_row = next(r for r in rows if "test@x.test" in r)
+    gone_row = next(r for r in rows if "Former employee" in r)
+    assert f'href="/people/{kept.id}"' in kept_row and f'href="/people/{kept.id}/erase"' in kept_row
+    assert f'href="/people/{gone.id}"' in gone_row and "/erase" not in gone_row
+    assert client.get(f"/people/{kept.id}/erase", headers=HTML).status_code == 200
 
 
 def test_a_card_shows_the_reporting_line_and_the_identity_providers_department(

@@ -4,6 +4,7 @@ again, and a refused form comes back with what was typed."""
 from __future__ import annotations
 
 import re
+import uuid
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from roster.lifecycle.invitations import invite_user
 from roster.scim.models import ScimToken
 from roster.settings import Settings
-from tests.factories import make_org, make_user
+from tests.factories import PASSWORD, make_org, make_user
 from tests.test_web import HTML, sign_in
 
 SECRET = re.compile(r'<p class="secret" id="new-token">([^<]+)</p>')
@@ -49,6 +50,34 @@ def test_a_new_scim_token_is_shown_once_after_the_redirect_and_a_reload_neither_
     assert reloaded.status_code == 200 and "Okta" in reloaded.text
     assert not SECRET.search(reloaded.text) and secret.group(1) not in reloaded.text
     assert _scim_tokens(db) == 1
+
+
+def test_revoking_a_scim_token_twice_says_it_is_revoked_already_and_records_it_once(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The second tab, or Back and the button again: what was asked is done."""
+    from roster.lifecycle.models import AuditEvent
+    from roster.scim.tokens import create_scim_token
+
+    o = make_org(db)
+    token = create_scim_token(db, o.org.id, actor=o.admin, name="Okta").token
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    for _ in range(2):
+        answer = client.post(
+            f"/admin/scim-tokens/{token.id}/revoke",
+            data={"csrf_token": csrf},
+            headers=HTML,
+            follow_redirects=True,
+        )
+        assert answer.status_code == 200 and answer.url.path == "/admin/settings"
+    assert "That SCIM token was revoked already." in answer.text
+    revoked = db.scalars(select(AuditEvent).where(AuditEvent.action == "scim_token.revoked")).all()
+    assert len(revoked) == 1
+    unknown = client.post(
+        f"/admin/scim-tokens/{uuid.uuid4()}/revoke", data={"csrf_token": csrf}, headers=HTML
+    )
+    assert unknown.status_code == 404
 
 
 def test_a_sealed_secret_opens_only_for_the_session_it_was_made_for(
@@ -243,3 +272,87 @@ def test_a_resent_invitations_new_link_is_shown_once_and_works(
     )
     reloaded = client.get("/people/invited", headers=HTML)
     assert link.group(1) not in reloaded.text and "late@x.test" in reloaded.text
+
+
+def test_a_form_sent_after_the_session_ended_signs_in_back_to_the_page_it_was_on(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Its own address answers only POST: signing in and going there would end on a 405."""
+    o = make_org(db)
+    came_from = {
+        "http://testserver/stream?page=2": "/login?next=%2Fstream%3Fpage%3D2",
+        "http://testserver/profile": "/login?next=%2Fprofile",
+        "http://testserver/people/invite/bulk": "/login",  # a refused bulk invitation's page: POST only
+        "https://elsewhere.test/stream": "/login",
+        "": "/login",
+    }
+    for referer, login in came_from.items():
+        headers = {**HTML, "referer": referer} if referer else HTML
+        sent = client.post("/stream/posts", data={"body": "Hello"}, headers=headers, follow_redirects=False)
+        assert (sent.status_code, sent.headers["location"]) == (303, login), referer
+    asked = client.get("/tasks?role=creator", headers=HTML, follow_redirects=False)
+    assert asked.headers["location"] == "/login?next=%2Ftasks%3Frole%3Dcreator"
+    form = client.get("/login?next=%2Fprofile", headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token
+    signed_in = client.post(
+        "/login",
+        data={
+            "organization": o.org.slug,
+            "email": o.admin.email,
+            "password": PASSWORD,
+            "next": "/profile",
+            "csrf_token": token.group(1),
+        },
+        headers=HTML,
+    )
+    assert signed_in.status_code == 200 and str(signed_in.url).endswith("/profile")
+
+
+def test_a_delete_or_a_restore_sent_twice_says_it_was_done_already_and_does_it_once(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A second tab, or Back and the button again: the second send finds the object in the trash
+    (or back out of it) and says so on the page it came from, instead of "not found"."""
+    from roster.crm import service as crm
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+    from roster.trash.models import TrashItem
+
+    o = make_org(db)
+    ann, bob = make_user(db, o.org), make_user(db, o.org)
+    task = tasks.create_task(db, actor=ann, title="Renew the lease", responsible_id=ann.id)
+    lead = crm.create_lead(db, actor=ann, title="Northwind", responsible_id=ann.id)
+    post = stream.create_post(db, actor=ann, body="Hello")
+    comment = stream.add_comment(db, post, actor=ann, body="Hi")
+    db.flush()
+    csrf = sign_in(client, db, settings, ann)
+    sends = [
+        (
+            f"/stream/posts/{post.id}/comments/{comment.id}/delete",
+            "/stream",
+            "The comment is in the trash already.",
+        ),
+        (f"/stream/posts/{post.id}/delete", "/stream", "The post is in the trash already."),
+        (f"/tasks/{task.id}/delete", "/tasks", "The task is in the trash already."),
+        (f"/crm/leads/{lead.id}/delete", "/crm", "The lead is in the trash already."),
+    ]
+    for path, back, said in sends:
+        first = client.post(path, data={"csrf_token": csrf}, headers=HTML)
+        again = client.post(path, data={"csrf_token": csrf}, headers=HTML)
+        assert (first.status_code, again.status_code, again.url.path) == (200, 200, back), path
+        assert said in again.text and ">Undo</button>" in again.text, path
+    items = db.scalars(select(TrashItem).where(TrashItem.org_id == o.org.id)).all()
+    assert sorted(i.kind for i in items) == ["comment", "lead", "post", "task"]
+
+    restore = f"/trash/{next(i.id for i in items if i.kind == 'task')}/restore"
+    first = client.post(restore, data={"csrf_token": csrf}, headers=HTML)
+    again = client.post(restore, data={"csrf_token": csrf}, headers=HTML)
+    assert (first.status_code, again.status_code, again.url.path) == (200, 200, "/trash")
+    assert "It was restored already." in again.text
+
+    # Someone who neither deleted it nor is an admin learns nothing: the lead is not theirs to see.
+    sign_in(client, db, settings, bob)
+    csrf = sign_in(client, db, settings, bob)
+    foreign = client.post(f"/crm/leads/{lead.id}/delete", data={"csrf_token": csrf}, headers=HTML)
+    assert foreign.status_code == 404 and "in the trash already" not in foreign.text

@@ -188,7 +188,7 @@ def record_event(
 
 
 def _scrub(value: Any, needles: list[str], pseudonym: str, exact: frozenset[str] = frozenset()) -> Any:
-    """``value`` with every occurrence of the person's names and emails replaced by the pseudonym."""
+    """``value`` with the person's names and emails, wherever one stands on its own, replaced by the pseudonym."""
     if isinstance(value, str):
         lowered = value.casefold()
         if lowered.strip() in exact:
@@ -209,15 +209,53 @@ def _scrub(value: Any, needles: list[str], pseudonym: str, exact: frozenset[str]
 def _replace_casefold(text: str, needle: str, replacement: str) -> str:
     out, i, low = [], 0, text.casefold()
     if len(low) != len(text):  # casefold changed the length (ß -> ss): replace the whole string
-        return replacement if needle in low else text
-    while True:
-        j = low.find(needle, i)
-        if j < 0:
-            out.append(text[i:])
-            return "".join(out)
+        return replacement if next(_whole_occurrences(low, needle), None) is not None else text
+    for j in _whole_occurrences(low, needle):
         out.append(text[i:j])
         out.append(replacement)
         i = j + len(needle)
+    out.append(text[i:])
+    return "".join(out)
+
+
+def replace_names(text: str, names: Iterable[str], replacement: str) -> str:
+    """``text`` with each of ``names`` (any case, the longest first) replaced where it stands on
+    its own, never inside a longer word, address or link."""
+    for needle in sorted({n.casefold() for n in names if n}, key=len, reverse=True):
+        if needle in text.casefold():
+            text = _replace_casefold(text, needle, replacement)
+    return text
+
+
+# Characters that join words into one address or handle ("ann.lee@x.test", "mary-ann"): a name
+# next to one of them, with a letter or digit beyond, is part of something longer.
+_JOINERS = frozenset("@.+-_")
+
+
+def _joined(text: str, at: int, step: int) -> bool:
+    """Whether the character at ``at`` continues a word that runs on past a match's edge."""
+    if not 0 <= at < len(text):
+        return False
+    if text[at].isalnum():
+        return True
+    beyond = at + step
+    return text[at] in _JOINERS and 0 <= beyond < len(text) and text[beyond].isalnum()
+
+
+def _whole_occurrences(low: str, needle: str) -> Iterator[int]:
+    """Where ``needle`` stands on its own in ``low``: never inside a longer word or address.
+
+    Erasing "Test Account" must not rewrite the "test" of "ravi@demo.test", nor "Ann" the
+    "Anna" of a colleague's name.
+    """
+    start = 0
+    while (j := low.find(needle, start)) >= 0:
+        end = j + len(needle)
+        if not _joined(low, j - 1, -1) and not _joined(low, end, 1):
+            yield j
+            start = end
+        else:
+            start = j + 1
 
 
 def _combined(entries: list[tuple[int, str]]) -> str:

@@ -48,7 +48,7 @@ from roster.db.base import Base, UTCDateTime
 from roster.domain import errors
 from roster.domain.text import has_control_characters
 from roster.domain.users import Role, UserStatus
-from roster.lifecycle.audit import earlier_addresses, record_event, redact_user
+from roster.lifecycle.audit import earlier_addresses, record_event, redact_user, replace_names
 from roster.lifecycle.deletion_models import Authorship, LifecycleOperation, OperationKind
 from roster.lifecycle.seats import release_seat
 from roster.references import (
@@ -1130,6 +1130,30 @@ def _personal_strings(session: Session, user: User) -> list[str]:
     return sorted((v for v in values if len(v.strip()) >= 3), key=len, reverse=True)
 
 
+def _scrub_mail(
+    session: Session, outbox: Table, org_id: uuid.UUID, needles: list[str], pseudonym: str
+) -> None:
+    """The person's name leaves other people's mail where it stands on its own: a plain text
+    replace would also rewrite "Anna" when "Ann" is erased, or a link that happens to hold it."""
+    columns = [outbox.c[c] for c in ("subject", "body_text") if c in outbox.c]
+    if not columns or not needles:
+        return
+    maybe = [c.contains(n) for c in columns for n in needles]
+    maybe += [func.lower(c).contains(n.casefold()) for c in columns for n in needles if n.isascii()]
+    rows = session.execute(select(outbox.c.id, *columns).where(outbox.c.org_id == org_id, or_(*maybe))).all()
+    for row in rows:
+        values = {
+            c.name: replace_names(row._mapping[c.name], needles, pseudonym)
+            for c in columns
+            if row._mapping[c.name] is not None
+        }
+        changed = {k: v for k, v in values.items() if v != row._mapping[k]}
+        if changed:
+            session.execute(
+                update(outbox).where(outbox.c.org_id == org_id, outbox.c.id == row.id).values(changed)
+            )
+
+
 def _forget_mail_and_invitations(
     session: Session, user: User, needles: Iterable[str], pseudonym: str
 ) -> None:
@@ -1143,14 +1167,7 @@ def _forget_mail_and_invitations(
                 func.lower(outbox.c.to_address).in_(sorted(a.lower() for a in addresses)),
             )
         )
-        for needle in needles:
-            for column in ("subject", "body_text"):
-                if column in outbox.c:
-                    session.execute(
-                        update(outbox)
-                        .where(outbox.c.org_id == user.org_id, outbox.c[column].contains(needle))
-                        .values({column: func.replace(outbox.c[column], needle, pseudonym)})
-                    )
+        _scrub_mail(session, outbox, user.org_id, list(needles), pseudonym)
     invitations = Base.metadata.tables.get("invitations")
     if invitations is None:
         return

@@ -183,6 +183,24 @@ def get_trash_item(
     return item
 
 
+def find_in_trash(session: Session, actor: User, kind: str, object_id: uuid.UUID) -> TrashItem | None:
+    """The trash item holding an object now, if ``actor`` sees it (a delete sent twice finds it)."""
+    return session.scalar(
+        select(TrashItem)
+        .where(*_visible(actor), TrashItem.kind == kind, TrashItem.object_id == object_id)
+        .order_by(TrashItem.created_at.desc())
+        .limit(1)
+    )
+
+
+def is_restored(session: Session, actor: User, item_id: uuid.UUID) -> bool:
+    """Whether an item ``actor`` deleted (or, for an admin, anyone did) was restored already."""
+    clauses = [TrashItem.org_id == actor.org_id, TrashItem.id == item_id, TrashItem.restored_at.is_not(None)]
+    if not actor.is_admin:
+        clauses.append(TrashItem.actor_id == actor.id)
+    return session.scalar(select(TrashItem.id).where(*clauses)) is not None
+
+
 def trash_entry(session: Session, item: TrashItem) -> TrashEntry:
     found = _entries(session, item.org_id, [item])
     if not found:

@@ -19,7 +19,15 @@ from roster.accounts import service as accounts
 from roster.accounts.deps import SESSION_COOKIE, Principal
 from roster.domain import errors
 from roster.middleware import ResponseHeaders
-from roster.web.core import CONTENT_SECURITY_POLICY, WEB_DIR, login_url, redirect, render, wants_html
+from roster.web.core import (
+    CONTENT_SECURITY_POLICY,
+    WEB_DIR,
+    login_url,
+    redirect,
+    referring_page,
+    render,
+    wants_html,
+)
 
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
@@ -47,6 +55,10 @@ def error_page(
         "csrf_failed": csrf_failed,
         "admin_only": admin_only,
     }
+    if csrf_failed:
+        # Nothing is refused to the person, only to the stale form: say so, and lead back to it.
+        context["title"] = "This form has expired"
+        context["back"] = referring_page(request)
     # The request's own session is gone (rolled back and closed): read the caller afresh, so the
     # page keeps its navigation for signed-in people.
     with request.app.state.sessions["read"]() as session:

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
 from sqlalchemy.orm import Session
+from starlette.routing import Match
 
 from roster import clock, ids
 from roster.accounts.deps import (
@@ -569,10 +570,29 @@ def safe_next(target: str | None, default: str = "/stream") -> str:
 
 
 def login_url(request: Request) -> str:
-    target = request.url.path
-    if request.url.query:
-        target += "?" + request.url.query
+    """Sign-in, then back to the page asked for. A form sent without a session (it expired, or
+    someone signed out in another tab) comes back to the page the form was on: the form's own
+    address may answer only POST, and returning there would end on "Method Not Allowed"."""
+    if request.method in ("GET", "HEAD"):
+        target = request.url.path
+        if request.url.query:
+            target += "?" + request.url.query
+    else:
+        target = referring_page(request)
+        if not target:
+            return "/login"
     return "/login?next=" + quote(target, safe="")
+
+
+def referring_page(request: Request) -> str:
+    """The page on this site a request came from, when a GET there shows a page; else ""."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc or not _is_local_path(referer.path):
+        return ""
+    scope = {"type": "http", "method": "GET", "path": referer.path, "root_path": "", "path_params": {}}
+    if not any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+        return ""  # a page a refused form was shown on, at the form's own POST-only address
+    return referer.path + ("?" + referer.query if referer.query else "")
 
 
 def page_count(total: int, per_page: int) -> int:

@@ -127,6 +127,17 @@ def forgot_password(
     email: Annotated[str, Form(max_length=320)] = "",
 ) -> Response:
     """Mail a reset link when the account exists; the answer is the same either way."""
+    values = {"organization": organization, "email": email}
+    missing = {
+        name: "Fill this in."
+        for name, value in (("organization", organization), ("email", email))
+        if not value.strip()
+    }
+    if missing:
+        # Nothing to look up: say what is missing rather than "a link is on its way" to no one.
+        return render(
+            request, "account/forgot.html", {"values": values, "field_errors": missing}, status_code=422
+        )
     try:
         request.app.state.login_limiter.hit(
             organization=organization, email=email, address=client_address(request)
@@ -135,16 +146,10 @@ def forgot_password(
         return render(
             request,
             "account/forgot.html",
-            {
-                "values": {"organization": organization, "email": email},
-                "error": "Too many attempts. Wait a few minutes, then try again.",
-            },
+            {"values": values, "error": "Too many attempts. Wait a few minutes, then try again."},
             status_code=429,
         )
-    if organization.strip() and email.strip():
-        accounts.request_password_reset(
-            session, app_settings(request), organization=organization, email=email
-        )
+    accounts.request_password_reset(session, app_settings(request), organization=organization, email=email)
     return render(request, "account/forgot_sent.html", {"email": email})
 
 

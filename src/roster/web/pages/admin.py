@@ -24,6 +24,7 @@ from roster.lifecycle.seats import get_seat_ledger
 from roster.lifecycle.users import change_plan, update_organization_settings
 from roster.scim import tokens as scim_tokens
 from roster.scim.api import SCIM_PREFIX
+from roster.scim.models import ScimToken
 from roster.stream.service import load_users
 from roster.web.audit_view import Names, describe_details, referenced_ids
 from roster.web.core import (
@@ -348,6 +349,10 @@ def create_scim_token(
 def revoke_scim_token(
     request: Request, principal: WebAdmin, session: DB, scim_token_id: uuid.UUID
 ) -> Response:
+    stored = session.get(ScimToken, (principal.org_id, scim_token_id))
+    if stored is not None and stored.revoked_at is not None:
+        # Sent twice (a second tab, Back): what was asked is done, so say so rather than "not found".
+        return redirect("/admin/settings", request, "That SCIM token was revoked already.")
     token = scim_tokens.get_scim_token(session, principal.org_id, scim_token_id)
     scim_tokens.revoke_scim_token(session, token, actor=principal.user)
     return redirect(

@@ -53,6 +53,16 @@ def _removable(session: Session, principal: Principal, user_id: uuid.UUID) -> Us
     return user
 
 
+def _gone_already(request: Request, user: User) -> Response | None:
+    """A delete, merge or erase form for someone it was done to already (sent again from a second
+    tab, or Back): to their card, which says what can still be done (Restore, Erase), instead of a
+    form that could only be refused again."""
+    if user.status != "deleted":
+        return None
+    done = "erased" if user.email is None else "deleted"
+    return redirect(f"/people/{user.id}", request, f"{user.display_name} is already {done}.", "info")
+
+
 def _successors(session: Session, principal: Principal, user: User) -> list[User]:
     return [u for u in picker_people(session, principal) if u.id != user.id]
 
@@ -101,6 +111,7 @@ def wizard_page(
     step: int,
     choices: dict[str, str] | None = None,
     successor_id: str = "",
+    confirm: str = "",
     error: str = "",
     field_errors: dict[str, str] | None = None,
     status_code: int = 200,
@@ -141,6 +152,7 @@ def wizard_page(
             ),
             "labels": DISPOSITION_LABELS,
             "picker_people": _successors(session, principal, user),
+            "confirm": confirm,
             "error": error,
             "field_errors": field_errors or {},
         },
@@ -236,6 +248,8 @@ def delete(
 ) -> Response:
     """Step 4: delete, then lead to the result: what moved, and Restore."""
     user = _target(session, principal, user_id)
+    if gone := _gone_already(request, user):
+        return gone
     try:
         with session.begin_nested():
             result = deletion.delete_user(
@@ -250,6 +264,7 @@ def delete(
             step=3,
             choices=choices,
             successor_id=successor_id,
+            confirm=confirm,
             field_errors={"confirm": f"Type {user.email} exactly to confirm."},
             status_code=422,
         )
@@ -372,6 +387,7 @@ def merge_page(
     user: User,
     *,
     into_id: str = "",
+    confirm: str = "",
     field_errors: dict[str, str] | None = None,
     error: str = "",
     status_code: int = 200,
@@ -385,6 +401,7 @@ def merge_page(
             "person": user,
             "items": [i for i in preview.references if i.count or i.in_trash],
             "into_id": into_id,
+            "confirm": confirm,
             "picker_people": _successors(session, principal, user),
             "field_errors": field_errors or {},
             "error": error,
@@ -397,7 +414,8 @@ def merge_page(
 
 @router.get("/people/{user_id}/merge")
 def merge_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return merge_page(request, principal, session, _removable(session, principal, user_id))
+    user = _removable(session, principal, user_id)
+    return _gone_already(request, user) or merge_page(request, principal, session, user)
 
 
 @router.post("/people/{user_id}/merge")
@@ -411,6 +429,8 @@ def merge(
 ) -> Response:
     """Move everything of a duplicate account to the right one, then delete the duplicate."""
     user = _target(session, principal, user_id)
+    if gone := _gone_already(request, user):
+        return gone
     into_uuid = parse_uuid(into_id)
     if into_uuid is None:
         return merge_page(
@@ -418,6 +438,7 @@ def merge(
             principal,
             session,
             user,
+            confirm=confirm,
             field_errors={"into_id": "Pick the account to keep."},
             status_code=422,
         )
@@ -427,6 +448,7 @@ def merge(
             principal,
             session,
             user,
+            confirm=confirm,
             field_errors={
                 "into_id": "That is the duplicate itself: pick the other account of this person, the one to keep."
             },
@@ -443,6 +465,7 @@ def merge(
             session,
             user,
             into_id=into_id,
+            confirm=confirm,
             field_errors={"confirm": f"Type {user.email} exactly to confirm."},
             status_code=422,
         )
@@ -453,6 +476,7 @@ def merge(
             session,
             user,
             into_id=into_id,
+            confirm=confirm,
             status_code=exc.status,
             **_shown(exc, "into_id"),
         )
@@ -476,6 +500,7 @@ def erase_page(
     session: Session,
     user: User,
     *,
+    confirm: str = "",
     field_errors: dict[str, str] | None = None,
     error: str = "",
     status_code: int = 200,
@@ -488,6 +513,7 @@ def erase_page(
             "section": "people",
             "person": user,
             "items": [i for i in preview.references if i.count or i.in_trash],
+            "confirm": confirm,
             "field_errors": field_errors or {},
             "error": error,
         },
@@ -499,7 +525,10 @@ def erase_page(
 
 @router.get("/people/{user_id}/erase")
 def erase_form(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UUID) -> Response:
-    return erase_page(request, principal, session, _removable(session, principal, user_id))
+    user = _removable(session, principal, user_id)
+    if user.email is None and (gone := _gone_already(request, user)):
+        return gone
+    return erase_page(request, principal, session, user)
 
 
 @router.post("/people/{user_id}/erase")
@@ -512,6 +541,8 @@ def erase(
 ) -> Response:
     """Delete and purge at once; their name and email are gone everywhere."""
     user = _target(session, principal, user_id)
+    if user.email is None and (gone := _gone_already(request, user)):
+        return gone
     name = user.display_name
     try:
         with session.begin_nested():
@@ -522,11 +553,14 @@ def erase(
             principal,
             session,
             user,
+            confirm=confirm,
             field_errors={"confirm": f"Type {user.email} exactly to confirm."},
             status_code=422,
         )
     except errors.RosterError as exc:
-        return erase_page(request, principal, session, user, error=exc.detail, status_code=exc.status)
+        return erase_page(
+            request, principal, session, user, confirm=confirm, error=exc.detail, status_code=exc.status
+        )
     # The name is gone from the records: only this one message, shown once, still says it.
     return redirect(_result_url(result.operation_id), request, f"{name} is erased.")
 

@@ -348,7 +348,16 @@ def invite(
 
 
 def _split_emails(text: str) -> list[str]:
-    return [part for part in re.split(r"[\s,;]+", text) if part]
+    """The pasted addresses in order, each once: a list put together from two places often names
+    someone twice, and the second would fail as "pending, resend it", whose resend kills the link
+    just shown."""
+    seen: set[str] = set()
+    parts = []
+    for part in re.split(r"[\s,;]+", text):
+        if part and part.casefold() not in seen:
+            seen.add(part.casefold())
+            parts.append(part)
+    return parts
 
 
 @router.post("/people/invite/bulk")

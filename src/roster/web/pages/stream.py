@@ -20,7 +20,7 @@ from roster.stream.models import AUDIENCE_EVERYONE, AUDIENCE_PEOPLE, Post
 from roster.stream.schemas import PostOut, comment_out, post_out
 from roster.web.core import WebUser, page_count, parse_uuid, redirect, render
 from roster.web.pages.shared import authorship_notes, picker_people
-from roster.web.pages.trash import moved_to_trash
+from roster.web.pages.trash import deleted_already, moved_to_trash
 
 router = APIRouter(include_in_schema=False)
 
@@ -256,7 +256,10 @@ def like(
 
 @router.post("/stream/posts/{post_id}/delete")
 def delete_post(request: Request, principal: WebUser, session: DB, post_id: uuid.UUID) -> Response:
-    post = _post(session, principal, post_id)
+    try:
+        post = _post(session, principal, post_id)
+    except errors.NotFound as exc:
+        return deleted_already(request, session, principal.user, "post", post_id, "/stream", exc)
     try:
         with session.begin_nested():
             item = service.delete_post(session, post, actor=principal.user)
@@ -271,8 +274,11 @@ def delete_comment(
 ) -> Response:
     """Move a comment to the trash; the message after it has an Undo that brings it back."""
     post = _post(session, principal, post_id)
-    comment = service.get_comment(session, post, comment_id)
     back = f"/stream#post-{post_id}"
+    try:
+        comment = service.get_comment(session, post, comment_id)
+    except errors.NotFound as exc:
+        return deleted_already(request, session, principal.user, "comment", comment_id, back, exc)
     try:
         with session.begin_nested():
             item = service.delete_comment(session, post, comment, actor=principal.user)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from roster.accounts.deps import DB
+from roster.accounts.models import User
 from roster.domain import errors
 from roster.stream.models import Comment
 from roster.trash import service
@@ -58,6 +59,25 @@ def moved_to_trash(request: Request, item: TrashItem, what: str, back: str) -> R
     return redirect(back, request, f"{what} is moved to the trash. {TRASH_HINT}", action=undo)
 
 
+def deleted_already(
+    request: Request,
+    session: Session,
+    user: User,
+    kind: str,
+    object_id: uuid.UUID,
+    back: str,
+    exc: errors.NotFound,
+) -> Response:
+    """A delete sent twice (a second tab, Back and the button again) finds its object gone: when it
+    is in the trash, back to ``back`` saying so, with the Undo; otherwise the refusal ``exc``."""
+    item = service.find_in_trash(session, user, kind, object_id)
+    if item is None:
+        raise exc
+    label = service.trash_entry(session, item).kind.label
+    undo = FlashAction("Undo", f"/trash/{item.id}/restore?" + urlencode({"next": back}))
+    return redirect(back, request, f"The {label.lower()} is in the trash already. {TRASH_HINT}", action=undo)
+
+
 @router.get("/trash")
 def trash(request: Request, principal: WebUser, session: DB, kind: str = "", page: int = 1) -> Response:
     kinds = {k.name: k.label for k in all_kinds()}
@@ -94,7 +114,13 @@ def restore(
     """Restore an item (from the Trash, or the "Undo" of a delete); ``next`` is a local path to
     return to (the page the "Undo" was on), else the Trash itself, so that several items are
     restored one after another, with a link to where the restored one is shown."""
-    item = service.get_trash_item(session, principal.user, item_id, for_update=True)
+    try:
+        item = service.get_trash_item(session, principal.user, item_id, for_update=True)
+    except errors.NotFound:
+        if not service.is_restored(session, principal.user, item_id):
+            raise
+        # Restore (or Undo) sent twice: what was asked is done.
+        return redirect(safe_next(next, "/trash"), request, "It was restored already.")
     label = service.trash_entry(session, item).kind.label
     try:
         with session.begin_nested():

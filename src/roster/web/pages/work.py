@@ -26,7 +26,7 @@ from roster.tasks.models import Task, TaskStatus
 from roster.tasks.schemas import task_out
 from roster.web.core import WebUser, app_settings, page_count, parse_uuid, redirect, render, zone_for
 from roster.web.pages.shared import as_content_names, authorship_notes, picker_people
-from roster.web.pages.trash import moved_to_trash
+from roster.web.pages.trash import deleted_already, moved_to_trash
 
 router = APIRouter(include_in_schema=False)
 
@@ -427,7 +427,10 @@ def delete_task_form(request: Request, principal: WebUser, session: DB, task_id:
 @router.post("/tasks/{task_id}/delete")
 def delete_task(request: Request, principal: WebUser, session: DB, task_id: uuid.UUID) -> Response:
     """Move a task to the trash (its creator or an admin), after its confirmation page."""
-    task = tasks.get_task(session, principal.user, task_id, for_update=True)
+    try:
+        task = tasks.get_task(session, principal.user, task_id, for_update=True)
+    except errors.NotFound as exc:
+        return deleted_already(request, session, principal.user, "task", task_id, "/tasks", exc)
     title = task.title
     try:
         with session.begin_nested():
@@ -518,7 +521,10 @@ def delete_file_form(request: Request, principal: WebUser, session: DB, file_id:
 @router.post("/drive/{file_id}/delete")
 def delete_file(request: Request, principal: WebUser, session: DB, file_id: uuid.UUID) -> Response:
     """Move a file to the trash (its owner or an admin), after its confirmation page."""
-    file = drive.get_file(session, principal.user, file_id, for_update=True)
+    try:
+        file = drive.get_file(session, principal.user, file_id, for_update=True)
+    except errors.NotFound as exc:
+        return deleted_already(request, session, principal.user, "file", file_id, "/drive", exc)
     name = file.name
     try:
         with session.begin_nested():
@@ -768,7 +774,10 @@ def delete_lead_form(request: Request, principal: WebUser, session: DB, lead_id:
 @router.post("/crm/leads/{lead_id}/delete")
 def delete_lead(request: Request, principal: WebUser, session: DB, lead_id: uuid.UUID) -> Response:
     """Move a lead to the trash (its creator or an admin), after its confirmation page."""
-    lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
+    try:
+        lead = crm.get_lead(session, principal.user, lead_id, for_update=True)
+    except errors.NotFound as exc:
+        return deleted_already(request, session, principal.user, "lead", lead_id, "/crm", exc)
     title = lead.title
     try:
         with session.begin_nested():
