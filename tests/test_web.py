@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import Connection, event, func, select
 from sqlalchemy.orm import Session
 
@@ -40,6 +41,20 @@ def sign_in(client: TestClient, db: Session, settings: Settings, user: User) -> 
     return csrf_token_for(secret, settings.resolved_secret_key)
 
 
+def sign_in_with_the_form(
+    client: TestClient, org: Organization, user: User, *, page: str = "/login", **fields: str
+) -> Response:
+    """Sign in as a person would: the form at ``page``, its CSRF token, the organization, address
+    and password (``fields`` add to them, ``next`` say), without following the redirect."""
+    form = client.get(page, headers=HTML)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    data = {"organization": org.slug, "email": user.email, "password": PASSWORD, **fields}
+    return client.post(
+        "/login", data={**data, "csrf_token": token.group(1)}, headers=HTML, follow_redirects=False
+    )
+
+
 @pytest.fixture
 def demo(db: Session, settings: Settings) -> tuple[User, User, list[User]]:
     """The demo organization: its admin, one employee, and everyone active."""
@@ -64,20 +79,7 @@ def test_signed_out_visitors_are_sent_to_sign_in(client: TestClient) -> None:
 
 def test_signing_in_sets_an_httponly_lax_session_cookie(client: TestClient, db: Session) -> None:
     o = make_org(db)
-    form = client.get("/login", headers=HTML)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token
-    answer = client.post(
-        "/login",
-        data={
-            "organization": o.org.slug,
-            "email": o.admin.email,
-            "password": PASSWORD,
-            "csrf_token": token.group(1),
-        },
-        headers=HTML,
-        follow_redirects=False,
-    )
+    answer = sign_in_with_the_form(client, o.org, o.admin)
     assert answer.status_code == 303 and answer.headers["location"] == "/stream"
     cookie = answer.headers["set-cookie"]
     assert "roster_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie

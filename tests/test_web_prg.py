@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from roster.lifecycle.invitations import invite_user
 from roster.scim.models import ScimToken
 from roster.settings import Settings
-from tests.factories import PASSWORD, make_org, make_user
-from tests.test_web import HTML, sign_in
+from tests.factories import make_org, make_user
+from tests.test_web import HTML, sign_in, sign_in_with_the_form
 
 SECRET = re.compile(r'<p class="secret" id="new-token">([^<]+)</p>')
 
@@ -292,21 +292,8 @@ def test_a_form_sent_after_the_session_ended_signs_in_back_to_the_page_it_was_on
         assert (sent.status_code, sent.headers["location"]) == (303, login), referer
     asked = client.get("/tasks?role=creator", headers=HTML, follow_redirects=False)
     assert asked.headers["location"] == "/login?next=%2Ftasks%3Frole%3Dcreator"
-    form = client.get("/login?next=%2Fprofile", headers=HTML)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token
-    signed_in = client.post(
-        "/login",
-        data={
-            "organization": o.org.slug,
-            "email": o.admin.email,
-            "password": PASSWORD,
-            "next": "/profile",
-            "csrf_token": token.group(1),
-        },
-        headers=HTML,
-    )
-    assert signed_in.status_code == 200 and str(signed_in.url).endswith("/profile")
+    signed_in = sign_in_with_the_form(client, o.org, o.admin, page="/login?next=%2Fprofile", next="/profile")
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/profile")
 
 
 def test_a_delete_or_a_restore_sent_twice_says_it_was_done_already_and_does_it_once(
