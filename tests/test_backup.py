@@ -72,6 +72,7 @@ def test_a_backup_restores_into_a_new_installation_as_it_was(installation: Path,
     backed = roster(installation, "db", "backup", str(output))
     assert backed.returncode == 0, backed.stderr
     assert f"backup written: {output}" in backed.stdout and "secret key included" in backed.stdout
+    assert output.stat().st_mode & 0o777 == 0o600  # the data and the key, for the owner alone
     with tarfile.open(output) as archive:
         names = archive.getnames()
         manifest = json.loads(archive.extractfile("manifest.json").read())  # type: ignore[union-attr]

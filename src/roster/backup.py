@@ -143,6 +143,8 @@ def create_backup(
                 _add_file(archive, key_file, SECRET_KEY, None)
             for path, name in files:
                 _add_file(archive, path, name, progress)
+        # It holds everyone's data and the key that signs their sessions: for its owner alone.
+        partial.chmod(0o600)
         os.replace(partial, output)  # whole or not at all
     return manifest
 
