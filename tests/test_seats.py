@@ -173,7 +173,11 @@ def _concurrent_invites(
     barrier = threading.Barrier(n)
 
     def attempt(i: int) -> None:
-        engine = make_engine(url)  # each request: its own engine and connection
+        # Each request: its own engine and connection. 24 connect at once to a server that may be
+        # busy (CI runs this beside other work): a longer connect timeout than Roster's own
+        # 5 s, so that a slow connection is not taken for a race lost.
+        slow_server = {"connect_args": {"connect_timeout": 60}} if url.startswith("postgresql") else {}
+        engine = make_engine(url, **slow_server)
         try:
             factory = make_sessionmaker(writer(engine))
             barrier.wait(timeout=30)
