@@ -1088,6 +1088,37 @@ def test_the_audit_action_filter_offers_every_event_name_and_their_families(
     assert "plan.changed" in _audit_rows(single)
 
 
+def test_audit_filters_that_cannot_be_read_are_said_and_list_nothing(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """A mistyped day or person in the address is marked on its field; the page does not quietly
+    drop it and list every event."""
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    leaver = make_user(db, o.org)
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    sign_in(client, db, settings, o.admin)
+    cases = {
+        "since=2026-13-45": ("since", "Enter a day as YYYY-MM-DD."),
+        "until=yesterday": ("until", "Enter a day as YYYY-MM-DD."),
+        "since=2026-03-02&until=2026-03-01": ("until", "Until must be the same day as From or later."),
+        "actor_id=not-a-person": ("actor_id", "Choose a person from the list."),
+        f"subject_id={str(leaver.id)[:-1]}": ("subject_id", "Choose a person from the list."),
+    }
+    for query, (field, message) in cases.items():
+        page = client.get(f"/admin/audit?{query}", headers=HTML)
+        assert page.status_code == 422, query
+        assert f'<div class="field-error" id="e-{field}">{message}</div>' in page.text, query
+        assert 'aria-invalid="true"' in page.text and "These filters cannot be read" in page.text
+        assert "user.dismissed" not in _audit_rows(page.text) and "Export CSV" not in page.text
+    # The same filters, typed right, list the event.
+    right = client.get(f"/admin/audit?since=2000-01-01&until=2999-12-31&subject_id={leaver.id}", headers=HTML)
+    assert right.status_code == 200 and "user.dismissed" in _audit_rows(right.text)
+    assert "field-error" not in right.text and "Export CSV" in right.text
+
+
 def _detail(page: str, label: str) -> tuple[str, str]:
     """The title (the stored value) and the text of one detail of the audit log's newest match."""
     found = re.search(rf"<dt[^>]*>{re.escape(label)}</dt><dd(?: title=\"([^\"]*)\")?>(.*?)</dd>", page, re.S)
@@ -2052,12 +2083,16 @@ def test_people_make_list_and_revoke_their_personal_access_tokens_on_their_profi
     listed = accounts.list_personal_tokens(db, employee)
     assert [t.name for t in listed] == ["backup script"] and listed[0].expires_at is not None
 
+    not_mine = "That token is not among yours (revoked already, or expired): nothing was changed."
     foreign = post(client, f"/profile/tokens/{theirs.id}/revoke", csrf)
-    assert foreign.status_code == 404
+    assert foreign.url.path == "/profile" and not_mine in foreign.text
     assert [t.name for t in accounts.list_personal_tokens(db, other)] == ["their script"]
     revoked = post(client, f"/profile/tokens/{listed[0].id}/revoke", csrf)
     assert "The token “backup script” is revoked" in revoked.text
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    # Sent again (a second tab, Back and the button): said, not a 404 page.
+    twice = post(client, f"/profile/tokens/{listed[0].id}/revoke", csrf)
+    assert twice.status_code == 200 and twice.url.path == "/profile" and not_mine in twice.text
 
 
 def test_admins_reach_the_system_users_records_from_the_pages(

@@ -97,20 +97,29 @@ def audit(
     actor_uuid, subject_uuid = parse_uuid(actor_id), parse_uuid(subject_id)
     people = people.strip()[:200]
     action = action.strip()[:64]
+    problems = _filter_problems(
+        since=(since, since_at),
+        until=(until, until_at),
+        actor_id=(actor_id, actor_uuid),
+        subject_id=(subject_id, subject_uuid),
+    )
     listed, people_total = audit_picker_people(
         session, principal, q=people, chosen=(actor_uuid, subject_uuid)
     )
-    events, total = list_audit_events(
-        session,
-        principal.org_id,
-        action=action or None,
-        actor_id=actor_uuid,
-        subject_id=subject_uuid,
-        since=since_at,
-        until=until_at,
-        page=page,
-        per_page=PER_PAGE,
-    )
+    events: list[AuditEvent] = []
+    total = 0
+    if not problems:
+        events, total = list_audit_events(
+            session,
+            principal.org_id,
+            action=action or None,
+            actor_id=actor_uuid,
+            subject_id=subject_uuid,
+            since=since_at,
+            until=until_at,
+            page=page,
+            per_page=PER_PAGE,
+        )
     rows = _audit_rows(session, principal, events)
     query = {
         k: v
@@ -159,10 +168,34 @@ def audit(
             "picker_people": listed,
             "people_total": people_total,
             "people_limit": PICKER_LIMIT,
+            "field_errors": problems,
         },
         principal=principal,
         session=session,
+        status_code=422 if problems else 200,
     )
+
+
+def _filter_problems(
+    *,
+    since: tuple[str, datetime | None],
+    until: tuple[str, datetime | None],
+    actor_id: tuple[str, uuid.UUID | None],
+    subject_id: tuple[str, uuid.UUID | None],
+) -> dict[str, str]:
+    """What is wrong with the audit log's filters, by field: each pair is what the address held
+    and what it was read as (None when it could not be). A filter that cannot be read is said,
+    not dropped, so that the list shown is never wider than the one asked for."""
+    problems: dict[str, str] = {}
+    for name, (typed, read) in {"since": since, "until": until}.items():
+        if typed.strip() and read is None:
+            problems[name] = "Enter a day as YYYY-MM-DD."
+    for name, (typed, person) in {"actor_id": actor_id, "subject_id": subject_id}.items():
+        if typed.strip() and person is None:
+            problems[name] = "Choose a person from the list."
+    if since[1] is not None and until[1] is not None and since[1] > until[1]:
+        problems["until"] = "Until must be the same day as From or later."
+    return problems
 
 
 def _is_listed(action: str) -> bool:
