@@ -4,6 +4,7 @@ the department choice of the invitation form, and the CSV invitation's per-row e
 from __future__ import annotations
 
 import re
+import uuid
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -71,6 +72,12 @@ def test_an_admin_creates_renames_fills_and_deletes_a_department_with_plain_form
     assert "The one person in it stays in Roster, with their account and their work" in confirm.text
     deleted = post(client, f"/admin/departments/{sales.id}/delete", csrf)
     assert "The department Sales and Marketing is deleted. Its people are still in Roster." in deleted.text
+    # Sent twice (a second tab, Back and the button): said, with who did it, not a 404 page.
+    twice = post(client, f"/admin/departments/{sales.id}/delete", csrf)
+    assert twice.status_code == 200 and twice.url.path == "/admin/departments"
+    assert f"The department Sales and Marketing was deleted already, by {o.admin.display_name}." in twice.text
+    # A department that never was is still not found.
+    assert post(client, f"/admin/departments/{uuid.uuid4()}/delete", csrf).status_code == 404
     db.expire_all()
     assert db.query(Department).filter_by(org_id=o.org.id).count() == 0
     assert db.get(User, (o.org.id, anna.id)).status == "active"  # type: ignore[union-attr]

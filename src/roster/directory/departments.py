@@ -9,7 +9,7 @@ import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -21,6 +21,9 @@ from roster.directory.models import Department, DepartmentMember
 from roster.domain import errors
 from roster.domain.text import has_control_characters, refuse_control_characters
 from roster.ids import new_id
+
+if TYPE_CHECKING:
+    from roster.lifecycle.models import AuditEvent
 
 
 class Unset(Enum):
@@ -68,6 +71,24 @@ def get_department(session: Session, org_id: uuid.UUID, department_id: uuid.UUID
     if department is None:
         raise errors.NotFound("No such department.")
     return department
+
+
+def find_deletion(session: Session, org_id: uuid.UUID, department_id: uuid.UUID) -> AuditEvent | None:
+    """The audit event that recorded this department's deletion (its newest), or None: how a delete
+    sent twice tells "deleted already" from "never here". Read through the action index; a
+    department is deleted once, so the organization's ``department.deleted`` events are few."""
+    from roster.lifecycle.models import AuditEvent
+
+    return session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.org_id == org_id,
+            AuditEvent.action == "department.deleted",
+            AuditEvent.details["department_id"].as_string() == str(department_id),
+        )
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
 
 
 def get_named_department(

@@ -300,8 +300,20 @@ def delete_form(request: Request, principal: WebAdmin, session: DB, department_i
 
 @router.post("/admin/departments/{department_id}/delete")
 def delete(request: Request, principal: WebAdmin, session: DB, department_id: uuid.UUID) -> Response:
-    """Delete the department: its people stay in Roster, its sub-departments move up."""
-    found = depts.get_department(session, principal.org_id, department_id)
+    """Delete the department: its people stay in Roster, its sub-departments move up. Sent twice
+    (a second tab, Back and the button again), it says the department is gone already."""
+    try:
+        found = depts.get_department(session, principal.org_id, department_id)
+    except errors.NotFound:
+        event = depts.find_deletion(session, principal.org_id, department_id)
+        if event is None:
+            raise
+        who = event.actor_display or "someone"
+        return redirect(
+            "/admin/departments",
+            request,
+            f"The department {event.details.get('name', '')} was deleted already, by {who}.",
+        )
     name = found.name
     depts.delete_department(session, found, actor=principal.user)
     return redirect(
