@@ -27,6 +27,7 @@ from roster.directory.schemas import (
     Page,
     PersonSuggestion,
     ProfilePatch,
+    UserPage,
     department_out,
     person_suggestion,
 )
@@ -38,12 +39,6 @@ router = APIRouter(tags=["directory"])
 PageNo = Annotated[int, Query(ge=1, le=1_000_000)]
 PerPage = Annotated[int, Query(ge=1, le=200)]
 StatusFilter = Literal["active", "dismissed", "deleted", "all"]
-
-
-class UserPage(Page[UserOut]):
-    """A page of the directory, with the cursor of the next page (None after the last)."""
-
-    next: str | None = None
 
 
 @router.get("/users", response_model=UserPage)

@@ -22,6 +22,12 @@ class Page(BaseModel, Generic[T]):
     total: int
 
 
+class UserPage(Page[UserOut]):
+    """A page of the directory, with the cursor of the next page (None after the last)."""
+
+    next: str | None = None
+
+
 class PersonSuggestion(UserRef):
     """What people pickers, mentions and tags show: a UserRef with position and photo."""
 
