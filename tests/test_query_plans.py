@@ -349,3 +349,29 @@ def test_a_directory_page_read_by_cursor_starts_at_the_cursor_in_the_name_index(
         ), text
     else:
         assert re.search(r"Index Cond: .*display_name_key\)::text >=", text), text
+
+
+def test_the_page_before_a_cursor_is_read_backwards_from_the_cursor_in_the_name_index(
+    db: Session,
+) -> None:
+    """The directory's Previous link: the people just before a cursor are read from the name index
+    walking back from it (not by an OFFSET, nor by reading from the start of the list)."""
+    from roster.directory.search import search_users
+
+    o = make_org(db)
+    people = [make_user(db, o.org, first_name=first) for first in ("Abe", "Bea", "Cleo", "Dov")]
+    db.flush()
+    everyone, _ = search_users(db, o.org.id, per_page=10)
+    last = everyone[-1]
+    with statements_sent(db.connection()) as sent:
+        before, total = search_users(db, o.org.id, per_page=2, before=(last.display_name_key, last.id))
+    assert before == everyone[-3:-1] and total == len(everyone) == len(people) + 1
+    statement, parameters = only(sent, lambda s: "ORDER BY" in s and "display_name_key" in s)
+    text = "\n".join(plan_of(db, statement, parameters))
+    if is_sqlite(db):
+        assert re.search(
+            r"SEARCH users USING INDEX ix_users_\w+ \(org_id=\? AND display_name_key<\?\)", text
+        ), text
+    else:
+        assert "Index Scan Backward" in text, text
+        assert re.search(r"Index Cond: .*display_name_key\)::text <=", text), text

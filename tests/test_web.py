@@ -1088,6 +1088,79 @@ def test_the_audit_action_filter_offers_every_event_name_and_their_families(
     assert "plan.changed" in _audit_rows(single)
 
 
+def _directory_names(page: str) -> list[str]:
+    return re.findall(r'<a class="card person-card" href="/people/[^"]+">.*?<h2>([^<]+)</h2>', page, re.S)
+
+
+def _link(page: str, rel: str) -> str | None:
+    """The directory's Next or Previous link (a query on the same page), as a path."""
+    found = re.search(rf'<a href="(\?[^"]+)" rel="{rel}">', page)
+    return "/people" + found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_directory_pages_by_cursor_and_shows_what_paging_by_number_shows(
+    client: TestClient, db: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Next and Previous carry the last or first person shown, so a deep page starts at its place
+    in the name index; walked forwards and back, each page holds what the same page by number does."""
+    from roster.web.pages import people
+
+    monkeypatch.setattr(people, "PER_PAGE", 2)
+    o = make_org(db, plan="enterprise")
+    for first in ("Abe", "Bea", "Cleo", "Dov", "Eli", "Fay", "Gus"):
+        viewer = make_user(db, o.org, first_name=first, last_name="Ames")
+    db.flush()
+    sign_in(client, db, settings, viewer)  # an employee, who sees cards
+    by_number = [_directory_names(client.get(f"/people?page={n}", headers=HTML).text) for n in (1, 2, 3, 4)]
+    listed = [name for names in by_number for name in names]
+    assert listed == sorted(listed)  # eight people, the admin among them
+    assert [len(names) for names in by_number] == [2, 2, 2, 2]
+
+    seen, url = [], "/people"
+    for number in (1, 2, 3, 4):
+        page = client.get(url, headers=HTML).text
+        assert f"Page {number} of 4 · 8 people" in page
+        seen.append(_directory_names(page))
+        url = _link(page, "next") or ""
+        if number < 4:
+            assert "after=" in url and f"page={number + 1}" in url
+    assert seen == by_number and url == ""
+
+    back = []
+    for number in (3, 2, 1):
+        url = _link(page, "prev") or ""
+        assert ("before=" in url) == (number > 1) and f"page={number}" in url
+        page = client.get(url, headers=HTML).text
+        assert f"Page {number} of 4 · 8 people" in page
+        back.append(_directory_names(page))
+    assert back == [by_number[2], by_number[1], by_number[0]] and _link(page, "prev") is None
+
+    # A search and a department filter ride along with the cursor.
+    found = client.get("/people?q=ames", headers=HTML).text
+    following = _link(found, "next") or ""
+    assert "q=ames" in following and "after=" in following
+    # A cursor that cannot be read is paged by number, not refused.
+    odd = client.get("/people?page=2&after=not-a-cursor", headers=HTML)
+    assert odd.status_code == 200 and _directory_names(odd.text) == by_number[1]
+    # Back from a page whose earlier people have all left (but perhaps the admin) lands on page 1.
+    from roster.lifecycle.users import dismiss_user
+
+    third = client.get(
+        _link(client.get(_link(found, "next") or "", headers=HTML).text, "next") or "", headers=HTML
+    )
+    assert "Page 3 of 4" in third.text
+    back_link = _link(third.text, "prev") or ""
+    assert "before=" in back_link
+    earlier = set(by_number[0] + by_number[1])
+    for user in db.scalars(select(User).where(User.org_id == o.org.id, User.id != o.admin.id)):
+        if user.display_name in earlier:
+            dismiss_user(db, user, actor=o.admin)
+    db.flush()
+    landed = client.get(back_link, headers=HTML).text
+    assert "Page 1 of" in landed and _directory_names(landed)[-1] == by_number[2][-1]
+    assert _link(landed, "prev") is None
+
+
 def test_audit_filters_that_cannot_be_read_are_said_and_list_nothing(
     client: TestClient, db: Session, settings: Settings
 ) -> None:

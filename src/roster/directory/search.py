@@ -182,12 +182,15 @@ def search_users(
     page: int = 1,
     per_page: int = 50,
     after: tuple[str, uuid.UUID] | None = None,
+    before: tuple[str, uuid.UUID] | None = None,
 ) -> tuple[list[User], int]:
     """The directory: users by name, filtered by prefix, status and department, with the total.
 
     ``after`` (a display-name key and an id, from the last user of a page) reads on from there in
     the same order instead of by ``page``: from the name index, with no OFFSET to walk through.
-    The total is of the whole list either way.
+    ``before`` (from the first user of a page) reads the ``per_page`` users just before it, the
+    index walked backwards, and gives them in the list's order. The total is of the whole list
+    either way.
 
     ``status`` other than ``active`` is for admins; the caller checks who is asking.
     """
@@ -236,15 +239,20 @@ def search_users(
         if prefix:
             where.append(_any_key_matches(prefix))
         total = session.scalar(select(func.count()).select_from(User).where(*where)) or 0
-    query = select(User).where(*where).order_by(User.display_name_key, User.id).limit(per_page)
-    if after is None:
-        query = query.offset((page - 1) * per_page)
-    else:
+    query = select(User).where(*where).limit(per_page)
+    # Cursors are spelled out (not as row values), with the key's own range first, so both
+    # databases start the index scan at the cursor.
+    if after is not None:
         key, row_id = after
-        # Spelled out (not as a row value), with the key's own range first, so both databases
-        # start the index scan at the cursor.
         query = query.where(User.display_name_key >= key, or_(User.display_name_key > key, User.id > row_id))
-    users = session.scalars(query).all()
+    elif before is not None:
+        key, row_id = before
+        query = query.where(User.display_name_key <= key, or_(User.display_name_key < key, User.id < row_id))
+        backwards = query.order_by(User.display_name_key.desc(), User.id.desc())
+        return list(reversed(session.scalars(backwards).all())), int(total)
+    else:
+        query = query.offset((page - 1) * per_page)
+    users = session.scalars(query.order_by(User.display_name_key, User.id)).all()
     return list(users), int(total)
 
 

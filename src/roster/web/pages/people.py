@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
 from roster.accounts.service import get_system_user
+from roster.cursors import decode_cursor, encode_cursor
 from roster.directory import departments, photos
 from roster.directory.models import FORMER_PEOPLE
 from roster.directory.search import count_active_people, search_users
@@ -106,20 +108,63 @@ def _page(value: int) -> int:
 
 @router.get("/people")
 def people(
-    request: Request, principal: WebUser, session: DB, q: str = "", department: str = "", page: int = 1
+    request: Request,
+    principal: WebUser,
+    session: DB,
+    q: str = "",
+    department: str = "",
+    page: int = 1,
+    after: str = "",
+    before: str = "",
 ) -> Response:
-    """The directory: active colleagues, searchable by name or email, filterable by department."""
+    """The directory: active colleagues, searchable by name or email, filterable by department.
+
+    Next and Previous carry a cursor (the last or first person shown), so a deep page is read
+    from the name index where it starts instead of walking every earlier person; ``page`` is then
+    the number shown. A page typed by number, or a cursor that cannot be read, is read by number.
+    """
     page = _page(page)
     department_id = parse_uuid(department)
-    users, total = search_users(
-        session,
-        principal.org_id,
-        q=q[:100] or None,
-        status="active",
-        department_id=department_id,
-        page=page,
-        per_page=PER_PAGE,
-    )
+
+    def read(**paging: Any) -> tuple[list[User], int]:
+        return search_users(
+            session,
+            principal.org_id,
+            q=q[:100] or None,
+            status="active",
+            department_id=department_id,
+            **paging,
+        )
+
+    later, earlier = _cursor(after), _cursor(before)
+    if later is not None:
+        # One more than a page, to know whether another follows.
+        found, total = read(after=later, per_page=PER_PAGE + 1)
+        users, more = found[:PER_PAGE], len(found) > PER_PAGE
+    elif earlier is not None:
+        # One more than a page, to know whether another comes before these.
+        found, total = read(before=earlier, per_page=PER_PAGE + 1)
+        users, more = found[1:], True
+        if len(found) <= PER_PAGE:
+            # Nothing before these: this is the first page (people may have left since).
+            page = 1
+            users, total = read(page=1, per_page=PER_PAGE)
+            more = total > PER_PAGE
+    else:
+        users, total = read(page=page, per_page=PER_PAGE)
+        more = page * PER_PAGE < total
+    pages = page_count(total, PER_PAGE)
+    if later is not None or earlier is not None:
+        # The number a cursor's link carries is what the page is called; the count keeps up with it.
+        pages = max(pages, page + 1 if more else page)
+    query = {"q": q, "department": str(department_id or "")}
+    next_url = prev_url = None
+    if more and users:
+        next_url = "?" + urlencode({**query, "page": page + 1, "after": _cursor_of(users[-1])})
+    if page > 2 and users:
+        prev_url = "?" + urlencode({**query, "page": page - 1, "before": _cursor_of(users[0])})
+    elif page > 1:
+        prev_url = "?" + urlencode({**query, "page": page - 1})
     depts, _ = departments.list_departments(session, principal.org_id, per_page=200)
     return render(
         request,
@@ -132,11 +177,27 @@ def people(
             "department": department_id,
             "departments": depts,
             "page": page,
-            "pages": page_count(total, PER_PAGE),
+            "pages": pages,
+            "next_url": next_url,
+            "prev_url": prev_url,
         },
         principal=principal,
         session=session,
     )
+
+
+def _cursor(value: str) -> tuple[str, uuid.UUID] | None:
+    """The position a Next or Previous link carries, or None (none given, or not one of ours)."""
+    if not value:
+        return None
+    try:
+        return decode_cursor(value)
+    except errors.ValidationFailed:
+        return None
+
+
+def _cursor_of(user: User) -> str:
+    return encode_cursor(user.display_name_key, user.id)
 
 
 @router.get("/people/invited")
