@@ -185,16 +185,7 @@ def create_token(
 
 @router.post("/profile/tokens/{token_id}/revoke")
 def revoke_token(request: Request, principal: WebUser, session: DB, token_id: uuid.UUID) -> Response:
-    try:
-        token = accounts.get_personal_token(session, principal.user, token_id)
-    except errors.NotFound:
-        # Sent twice, or after the token expired. Someone else's token gets the same answer, so the
-        # page tells nobody whether an id is a token of another person's.
-        return redirect(
-            "/profile",
-            request,
-            "That token is not among yours (revoked already, or expired): nothing was changed.",
-        )
+    token = accounts.get_personal_token(session, principal.user, token_id)
     name = token.name
     accounts.revoke_token(session, token)
     return redirect("/profile", request, f"The token “{name}” is revoked: scripts using it are refused now.")
