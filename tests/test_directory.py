@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -139,16 +141,16 @@ def test_the_directory_is_read_on_by_cursor_in_the_same_order_as_by_page(
         body = _ok(answer)
         assert body["total"] == 8
         seen += body["items"]
+        rels = _links(answer)
+        assert ("prev" in rels) == (body["prev"] is not None) == bool(links)
         if body["next"] is None:
-            assert "link" not in answer.headers
+            assert "next" not in rels
             break
-        link = answer.headers["link"]
-        assert (
-            link.startswith(f"<http://testserver{API}/users?")
-            and link.endswith('>; rel="next"')
-            and "page=" not in link.replace("per_page=", "")
+        link = rels["next"]
+        assert link.startswith(f"http://testserver{API}/users?") and "page=" not in link.replace(
+            "per_page=", ""
         )
-        links.append(link[1 : link.index(">")])
+        links.append(link)
         params = {"per_page": 3, "after": body["next"]}
     assert [u["id"] for u in seen] == [u["id"] for u in by_page]
     assert len(links) == 2  # 3 + 3 + 2: no empty page at the end
@@ -156,6 +158,19 @@ def test_the_directory_is_read_on_by_cursor_in_the_same_order_as_by_page(
     assert [u["id"] for u in _ok(client.get(links[0], headers=admin))["items"]] == [
         u["id"] for u in by_page[3:6]
     ]
+    # ``prev`` (and rel="prev") lead back through the same pages, to the first, which has none.
+    back, params = [], {"per_page": 3, "before": body["prev"]}
+    while True:
+        answer = client.get(f"{API}/users", params=params, headers=admin)
+        body = _ok(answer)
+        back = body["items"] + back
+        assert body["next"] is not None and body["total"] == 8
+        if body["prev"] is None:
+            assert "prev" not in _links(answer)
+            break
+        assert _links(answer)["prev"].endswith("before=" + body["prev"])
+        params = {"per_page": 3, "before": body["prev"]}
+    assert [u["id"] for u in back] == [u["id"] for u in by_page[:6]]
 
     # With a prefix and a status, the cursor keeps to them.
     first = _ok(client.get(f"{API}/users", params={"q": "bea", "per_page": 2}, headers=admin))
@@ -166,6 +181,11 @@ def test_the_directory_is_read_on_by_cursor_in_the_same_order_as_by_page(
     assert rest["next"] is None and rest["total"] == 3
     everyone = _ok(client.get(f"{API}/users", params={"status": "all", "per_page": 200}, headers=admin))
     assert everyone["total"] == 9 and everyone["next"] is None
+
+
+def _links(answer: Any) -> dict[str, str]:
+    """The Link header's addresses by their rel."""
+    return {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', answer.headers.get("link", ""))}
 
 
 def test_a_cursor_the_directory_did_not_give_is_refused(client: TestClient, db: Session) -> None:
@@ -180,8 +200,15 @@ def test_a_cursor_the_directory_did_not_give_is_refused(client: TestClient, db: 
         assert answer.status_code == 422, (bad, answer.text)
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["code"] == "validation_failed", answer.text
-    both = client.get(f"{API}/users", params={"after": cursor, "page": 2}, headers=admin)
-    assert both.status_code == 422 and both.json()["code"] == "validation_failed"
+        answer = client.get(f"{API}/users", params={"before": bad}, headers=admin)
+        assert answer.status_code == 422 and answer.json()["field"] == "before", (bad, answer.text)
+    for params in (
+        {"after": cursor, "page": 2},
+        {"before": cursor, "page": 2},
+        {"after": cursor, "before": cursor},
+    ):
+        both = client.get(f"{API}/users", params=params, headers=admin)
+        assert both.status_code == 422 and both.json()["code"] == "validation_failed", params
 
 
 def test_the_directory_filters_by_department_and_prefix(client: TestClient, db: Session) -> None:

@@ -15,7 +15,7 @@ from roster import etags
 from roster.accounts.deps import DB, AdminUser, AppSettings, CurrentUser, Principal, SignedIn
 from roster.accounts.models import User
 from roster.accounts.schemas import UserOut, user_out
-from roster.cursors import MAX_CURSOR_LENGTH, decode_cursor, encode_cursor
+from roster.cursors import MAX_CURSOR_LENGTH, decode_cursor
 from roster.directory import departments as depts
 from roster.directory import photos, search, service
 from roster.directory.models import Department
@@ -53,36 +53,46 @@ def list_users(
     page: PageNo = 1,
     per_page: PerPage = 50,
     after: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
+    before: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
 ) -> UserPage:
     """The directory. Everyone sees active people; other statuses are for admins only.
 
-    Paged by ``page``, or by ``after``: the ``next`` cursor of the page before, which reads on
-    from the name index however deep the list (a deep ``page`` walks every earlier person). The
-    next page is also in the ``Link`` header (``rel="next"``), always as a cursor.
+    Paged by ``page``, or by cursor: ``after`` (the ``next`` of the page before) reads on from
+    the name index however deep the list (a deep ``page`` walks every earlier person), and
+    ``before`` (the ``prev`` of the page after) reads back. The pages next to this one are also
+    in the ``Link`` header (``rel="next"``, ``rel="prev"``), always as cursors.
     """
     if status != "active" and not principal.is_admin:
         raise errors.Forbidden("Only an administrator may list people who are not active.")
-    if after is not None and page != 1:
-        raise errors.ValidationFailed("Page by `page` or by `after`, not both.", field="after")
-    position = decode_cursor(after) if after is not None else None
-    found, total = search.search_users(
+    if after is not None and before is not None:
+        raise errors.ValidationFailed("Page by `after` or by `before`, not both.", field="before")
+    for name, cursor in (("after", after), ("before", before)):
+        if cursor is not None and page != 1:
+            raise errors.ValidationFailed(f"Page by `page` or by `{name}`, not both.", field=name)
+    shown = search.directory_page(
         session,
         principal.org_id,
         q=q,
         status=status,
         department_id=department_id,
+        per_page=per_page,
         page=page,
-        # By cursor, one more than the page, to know whether another follows.
-        per_page=per_page if position is None else per_page + 1,
-        after=position,
+        after=decode_cursor(after) if after is not None else None,
+        before=decode_cursor(before, field="before") if before is not None else None,
     )
-    users = found[:per_page]
-    more = page * per_page < total if position is None else len(found) > per_page
-    next_cursor = encode_cursor(users[-1].display_name_key, users[-1].id) if more and users else None
-    if next_cursor is not None:
-        following = request.url.remove_query_params("page").include_query_params(after=next_cursor)
-        response.headers["Link"] = f'<{following}>; rel="next"'
-    return UserPage(items=[user_out(u) for u in users], total=total, next=next_cursor)
+    users = shown.users
+    next_cursor = search.cursor_of(users[-1]) if shown.more_after and users else None
+    prev_cursor = search.cursor_of(users[0]) if shown.more_before and users else None
+    links = []
+    for rel, name, cursor in (("next", "after", next_cursor), ("prev", "before", prev_cursor)):
+        if cursor is not None:
+            there = request.url.remove_query_params(["page", "after", "before"]).include_query_params(
+                **{name: cursor}
+            )
+            links.append(f'<{there}>; rel="{rel}"')
+    if links:
+        response.headers["Link"] = ", ".join(links)
+    return UserPage(items=[user_out(u) for u in users], total=shown.total, next=next_cursor, prev=prev_cursor)
 
 
 @router.get("/users/autocomplete", response_model=list[PersonSuggestion])

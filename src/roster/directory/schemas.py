@@ -23,9 +23,11 @@ class Page(BaseModel, Generic[T]):
 
 
 class UserPage(Page[UserOut]):
-    """A page of the directory, with the cursor of the next page (None after the last)."""
+    """A page of the directory, with the cursors of the next page (None after the last) and of
+    the one before (None on the first)."""
 
     next: str | None = None
+    prev: str | None = None
 
 
 class PersonSuggestion(UserRef):

@@ -8,6 +8,7 @@ cost depends on ``limit``, not on the size of the organization.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -29,6 +30,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import BindParameter
 
 from roster.accounts.models import User
+from roster.cursors import encode_cursor
 from roster.directory.keys import prefix_upper_bound, search_key
 from roster.directory.models import DepartmentMember
 from roster.domain import errors
@@ -256,11 +258,62 @@ def search_users(
     return list(users), int(total)
 
 
+@dataclass(frozen=True)
+class DirectoryPage:
+    """One page of the directory and whether the list goes on after it and before it."""
+
+    users: list[User]
+    total: int
+    more_after: bool
+    more_before: bool
+
+
+def directory_page(
+    session: Session,
+    org_id: uuid.UUID,
+    *,
+    q: str | None = None,
+    status: str = "active",
+    department_id: uuid.UUID | None = None,
+    per_page: int = 50,
+    page: int = 1,
+    after: tuple[str, uuid.UUID] | None = None,
+    before: tuple[str, uuid.UUID] | None = None,
+) -> DirectoryPage:
+    """A page of :func:`search_users` by number, or by cursor (``after`` or ``before``, reading one
+    more than the page to know whether the list goes on that way), for the API and the pages."""
+    by_cursor = after is not None or before is not None
+    found, total = search_users(
+        session,
+        org_id,
+        q=q,
+        status=status,
+        department_id=department_id,
+        page=1 if by_cursor else page,
+        per_page=per_page + 1 if by_cursor else per_page,
+        after=after,
+        before=None if after is not None else before,
+    )
+    if after is not None:
+        return DirectoryPage(found[:per_page], total, more_after=len(found) > per_page, more_before=True)
+    if before is not None:
+        return DirectoryPage(found[-per_page:], total, more_after=True, more_before=len(found) > per_page)
+    return DirectoryPage(found, total, more_after=page * per_page < total, more_before=page > 1)
+
+
+def cursor_of(user: User) -> str:
+    """The cursor at ``user``'s place in the directory (for ``after`` or ``before``)."""
+    return encode_cursor(user.display_name_key, user.id)
+
+
 __all__ = [
+    "DirectoryPage",
     "autocomplete",
     "autocomplete_params",
     "autocomplete_rows",
     "autocomplete_statement",
     "count_active_people",
+    "cursor_of",
+    "directory_page",
     "search_users",
 ]

@@ -17,10 +17,16 @@ from sqlalchemy.orm import Session
 from roster.accounts.deps import DB, Principal
 from roster.accounts.models import User
 from roster.accounts.service import get_system_user
-from roster.cursors import decode_cursor, encode_cursor
+from roster.cursors import decode_cursor
 from roster.directory import departments, photos
 from roster.directory.models import FORMER_PEOPLE
-from roster.directory.search import count_active_people, search_users
+from roster.directory.search import (
+    DirectoryPage,
+    count_active_people,
+    cursor_of,
+    directory_page,
+    search_users,
+)
 from roster.directory.service import get_user_any, get_visible_user, update_profile
 from roster.domain import errors
 from roster.domain.users import UserStatus
@@ -126,33 +132,24 @@ def people(
     page = _page(page)
     department_id = parse_uuid(department)
 
-    def read(**paging: Any) -> tuple[list[User], int]:
-        return search_users(
+    def read(**paging: Any) -> DirectoryPage:
+        return directory_page(
             session,
             principal.org_id,
             q=q[:100] or None,
             status="active",
             department_id=department_id,
+            per_page=PER_PAGE,
             **paging,
         )
 
     later, earlier = _cursor(after), _cursor(before)
-    if later is not None:
-        # One more than a page, to know whether another follows.
-        found, total = read(after=later, per_page=PER_PAGE + 1)
-        users, more = found[:PER_PAGE], len(found) > PER_PAGE
-    elif earlier is not None:
-        # One more than a page, to know whether another comes before these.
-        found, total = read(before=earlier, per_page=PER_PAGE + 1)
-        users, more = found[1:], True
-        if len(found) <= PER_PAGE:
-            # Nothing before these: this is the first page (people may have left since).
-            page = 1
-            users, total = read(page=1, per_page=PER_PAGE)
-            more = total > PER_PAGE
-    else:
-        users, total = read(page=page, per_page=PER_PAGE)
-        more = page * PER_PAGE < total
+    shown = read(after=later, before=earlier, page=page)
+    if earlier is not None and later is None and not shown.more_before:
+        # Nothing before these: this is the first page (people may have left since).
+        page, earlier = 1, None
+        shown = read(page=1)
+    users, total, more = shown.users, shown.total, shown.more_after
     pages = page_count(total, PER_PAGE)
     if later is not None or earlier is not None:
         # The number a cursor's link carries is what the page is called; the count keeps up with it.
@@ -160,9 +157,9 @@ def people(
     query = {"q": q, "department": str(department_id or "")}
     next_url = prev_url = None
     if more and users:
-        next_url = "?" + urlencode({**query, "page": page + 1, "after": _cursor_of(users[-1])})
+        next_url = "?" + urlencode({**query, "page": page + 1, "after": cursor_of(users[-1])})
     if page > 2 and users:
-        prev_url = "?" + urlencode({**query, "page": page - 1, "before": _cursor_of(users[0])})
+        prev_url = "?" + urlencode({**query, "page": page - 1, "before": cursor_of(users[0])})
     elif page > 1:
         prev_url = "?" + urlencode({**query, "page": page - 1})
     depts, _ = departments.list_departments(session, principal.org_id, per_page=200)
@@ -194,10 +191,6 @@ def _cursor(value: str) -> tuple[str, uuid.UUID] | None:
         return decode_cursor(value)
     except errors.ValidationFailed:
         return None
-
-
-def _cursor_of(user: User) -> str:
-    return encode_cursor(user.display_name_key, user.id)
 
 
 @router.get("/people/invited")
