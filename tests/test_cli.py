@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from roster import cli
+from roster.accounts.ratelimit import LoginLimiter
 from roster.accounts.service import create_organization, get_organization_by_slug
 from roster.db.engine import make_engine, make_sessionmaker
 from roster.db.migrate import alembic_config, downgrade
@@ -253,6 +254,18 @@ def test_an_existing_demo_says_its_passwords_were_not_changed(
         ("ROSTER_LOG_LEVEL", "verbose", ["serve", "--port", "8765"]),
         ("ROSTER_BASE_URL", "intranet.example.com", ["demo"]),
         ("ROSTER_BASE_URL", "ftp://intranet.example.com", ["demo"]),
+        ("ROSTER_SMTP_PORT", "70000", ["mail", "send"]),
+        ("ROSTER_SESSION_DAYS", "0", ["audit", "verify"]),
+        ("ROSTER_INVITATION_DAYS", "-1", ["demo"]),
+        ("ROSTER_PASSWORD_RESET_MINUTES", "0", ["purge"]),
+        ("ROSTER_MAX_UPLOAD_BYTES", "0", ["audit", "verify"]),
+        ("ROSTER_MAX_PHOTO_BYTES", "-1", ["demo"]),
+        ("ROSTER_MAIL_FROM", "no-reply", ["mail", "send"]),
+        ("ROSTER_LOGIN_LIMIT_PER_ACCOUNT", "ten a minute", ["serve", "--port", "8765"]),
+        ("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "30/fortnight", ["serve", "--port", "8765"]),
+        ("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "30/minute;5/second", ["audit", "verify"]),
+        ("ROSTER_RATE_LIMIT_STORAGE", "redis//127.0.0.1:6379", ["serve", "--port", "8765"]),
+        ("ROSTER_RATE_LIMIT_STORAGE", "memcached://127.0.0.1:11211", ["serve", "--port", "8765"]),
     ],
 )
 def test_a_setting_that_is_not_valid_is_named_in_one_line(
@@ -269,6 +282,14 @@ def test_a_setting_that_is_not_valid_is_named_in_one_line(
     assert ran.returncode == 1 and "Traceback" not in ran.stdout + ran.stderr
     assert ran.stderr.startswith(f"error (settings_invalid): {variable}: "), ran.stderr
     assert len(ran.stderr.splitlines()) == 1 and ran.stdout == ""
+
+
+def test_sign_in_limits_can_be_kept_in_redis() -> None:
+    # The README's way to share sign-in limits between server processes: its client is installed,
+    # and making the limiter connects to nothing until someone signs in.
+    settings = Settings(rate_limit_storage="redis://127.0.0.1:6379", login_limit_per_account="5/hour")
+    assert settings.rate_limit_storage == "redis://127.0.0.1:6379"
+    LoginLimiter(settings)
 
 
 def test_a_log_level_is_taken_in_any_case() -> None:

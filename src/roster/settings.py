@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,17 +25,18 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
 
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "Roster <no-reply@roster.invalid>"
 
-    invitation_days: int = 7
-    session_days: int = 14
-    password_reset_minutes: int = 60
-    max_upload_bytes: int = 100 * 1024 * 1024
-    max_photo_bytes: int = 10 * 1024 * 1024
+    # Lifetimes and limits: none of them means anything at zero or below.
+    invitation_days: int = Field(default=7, gt=0)
+    session_days: int = Field(default=14, gt=0)
+    password_reset_minutes: int = Field(default=60, gt=0)
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_photo_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
     # Failed sign-ins (and password reset requests) allowed, in the `limits` library's notation.
     login_limit_per_account: str = "10/5minutes"
@@ -64,6 +66,53 @@ class Settings(BaseSettings):
         if "cookie_secure" not in self.model_fields_set and urlsplit(self.base_url).scheme == "https":
             self.cookie_secure = True
         return self
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_address(cls, value: str) -> str:
+        # Every message's sender: a server refuses mail from a name without an address.
+        _name, address = parseaddr(value)
+        if "@" not in address or address.startswith("@") or address.endswith("@"):
+            raise ValueError(f"must be an address such as Roster <no-reply@example.com>, not {value!r}")
+        return value.strip()
+
+    @field_validator("login_limit_per_account", "login_limit_per_address")
+    @classmethod
+    def _one_rate(cls, value: str) -> str:
+        # Read by the sign-in limiter when the server starts: a rate it cannot read would stop it
+        # with a traceback, and a second rate after ";" would be silently ignored.
+        from limits import parse_many
+
+        try:
+            rates = parse_many(value)
+        except ValueError:
+            rates = []
+        if len(rates) != 1 or rates[0].amount < 1:
+            raise ValueError(f"must be one rate such as 10/5minutes or 30/minute, not {value!r}")
+        return value.strip()
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _usable_storage(cls, value: str) -> str:
+        # The sign-in limiter's store is made when the server starts: an unknown scheme, or a
+        # store whose client library is missing, is said here in one line rather than there.
+        from limits.errors import ConfigurationError
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
+        value = value.strip()
+        if value == "memory://":
+            return value
+        if value.startswith("async+"):
+            raise ValueError(f"must be a storage such as redis://127.0.0.1:6379, not {value!r}")
+        try:
+            MovingWindowRateLimiter(storage_from_string(value))  # a client; nothing is connected
+        except (ConfigurationError, NotImplementedError, ValueError) as exc:
+            reason = str(exc).split(". See ")[0].rstrip(".")
+            raise ValueError(
+                f"must be a storage such as memory:// or redis://127.0.0.1:6379 ({reason}), not {value!r}"
+            ) from None
+        return value
 
     @field_validator("log_level")
     @classmethod
