@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -290,6 +291,32 @@ def test_sign_in_limits_can_be_kept_in_redis() -> None:
     settings = Settings(rate_limit_storage="redis://127.0.0.1:6379", login_limit_per_account="5/hour")
     assert settings.rate_limit_storage == "redis://127.0.0.1:6379"
     LoginLimiter(settings)
+
+
+def test_server_processes_started_together_keep_the_secret_key_the_first_one_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `roster serve --workers 4` on a new data directory: each process finds no key and makes one.
+    # Another process writes its key between this one's look and its write; this one must take
+    # that key, not write its own over it (forms one process signed would fail in the other).
+    theirs = "the-key-another-server-process-wrote-first"
+    make_key = secrets.token_urlsafe
+
+    def another_process_writes_first(length: int) -> str:
+        (tmp_path / "secret_key").write_text(theirs)
+        return make_key(length)
+
+    monkeypatch.setattr(secrets, "token_urlsafe", another_process_writes_first)
+    settings = Settings(data_dir=tmp_path, secret_key=None)
+    assert settings.resolved_secret_key == theirs
+    assert (tmp_path / "secret_key").read_text() == theirs
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+def test_a_generated_secret_key_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    key = Settings(data_dir=tmp_path / "new", secret_key=None).resolved_secret_key
+    assert len(key) >= 64 and (tmp_path / "new" / "secret_key").read_text() == key
+    assert (tmp_path / "new" / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_log_level_is_taken_in_any_case() -> None:

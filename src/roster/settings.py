@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from email.utils import parseaddr
 from functools import lru_cache
@@ -140,11 +141,33 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            _create_once(path, secrets.token_urlsafe(48))
         key = path.read_text().strip()
         self.secret_key = key
         return key
+
+
+def _create_once(path: Path, content: str) -> None:
+    """Write ``path`` whole and readable by its owner only, unless it exists. Server processes
+    started together (``--workers``) each find no key: the first link wins, and the others read
+    its key rather than each writing their own over it (CSRF tokens one process signed would be
+    refused by the next), or reading a file half written."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(content)
+        os.link(staging, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: create it in place, if nobody has
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                handle.write(content)
+        except FileExistsError:
+            pass
+    finally:
+        staging.unlink(missing_ok=True)
 
 
 @lru_cache
