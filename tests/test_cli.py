@@ -285,6 +285,25 @@ def test_a_setting_that_is_not_valid_is_named_in_one_line(
     assert len(ran.stderr.splitlines()) == 1 and ran.stdout == ""
 
 
+def test_an_upgrade_says_so_when_the_schema_at_the_newest_revision_is_not_this_rosters(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    # A database migrated by a development build whose migration was filled in later (0005 was an
+    # empty slot at first), or changed by hand: at the newest revision, with a table missing.
+    url = databases.new_database()
+    assert roster(url, "db", "upgrade", tmp_path=tmp_path).stdout.strip() == "database is up to date"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE scim_tokens"))
+    finally:
+        engine.dispose()
+    ran = roster(url, "db", "upgrade", tmp_path=tmp_path)
+    assert ran.returncode == 1 and "up to date" not in ran.stdout, ran.stdout
+    assert ran.stderr.startswith("error (database_schema_differs): ") and len(ran.stderr.splitlines()) == 1
+    assert "table scim_tokens is missing" in ran.stderr, ran.stderr
+
+
 def test_sign_in_limits_can_be_kept_in_redis() -> None:
     # The README's way to share sign-in limits between server processes: its client is installed,
     # and making the limiter connects to nothing until someone signs in.
