@@ -18,6 +18,7 @@ from roster.accounts.deps import SESSION_COOKIE, Principal, SignedIn
 from roster.accounts.models import User
 from roster.app import create_app
 from roster.db.engine import make_engine, make_sessionmaker, transaction, writer
+from roster.db.migrate import downgrade
 from roster.domain import errors
 from roster.mail.models import OutboxMessage
 from tests.conftest import make_settings
@@ -247,6 +248,33 @@ def test_readiness_needs_the_schema_of_this_roster(
             assert answer.json()["code"] == "database_not_migrated" and reason in answer.json()["detail"]
             assert any(reason in r.getMessage() for r in caplog.records), statement
             assert client.get("/healthz").status_code == 200  # up, though not ready
+    finally:
+        engine.dispose()
+
+
+def test_a_server_started_before_the_migrations_says_so_on_every_request_it_cannot_answer(
+    databases: DatabaseFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """New code deployed, `roster db upgrade` not run yet: a request that needs the new schema is
+    answered 503 `database_not_migrated` with /readyz's reason, not 500 (PostgreSQL) or "the
+    database is not answering" (SQLite)."""
+    url = databases.new_database()
+    engine = make_engine(url)
+    try:
+        with transaction(make_sessionmaker(writer(engine))) as session:
+            made = make_org(session)
+            slug, email = made.org.slug, made.admin.email
+        downgrade(url, "0013")  # the release before time zones: no timezone columns
+        app = create_app(make_settings(tmp_path, database_url=url), bind=engine)
+        with caplog.at_level(logging.ERROR), TestClient(app) as client:
+            answer = client.post(
+                "/api/v1/auth/login", json={"organization": slug, "email": email, "password": PASSWORD}
+            )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "database_not_migrated"
+        assert "older than this Roster's" in answer.json()["detail"]
+        assert "run `roster db upgrade`" in answer.json()["detail"]
+        assert not [r for r in caplog.records if r.exc_info], "no traceback for a known cause"
     finally:
         engine.dispose()
 

@@ -160,6 +160,7 @@ def test_a_file_that_is_not_a_whole_backup_is_refused_and_nothing_is_unpacked(tm
         refused = roster(target, "db", "restore", str(path))
         assert refused.returncode == 1, (name, refused.stdout)
         assert "(backup_invalid)" in refused.stderr, (name, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1, (name, refused.stderr)
         assert not (target / "roster.db").exists(), name
         assert not (tmp_path / "evil").exists()
     newer = archive(tmp_path / "newer.tar", {"manifest.json": manifest.replace(b"null", b'"9999"')})
@@ -177,3 +178,19 @@ def test_postgresql_is_backed_up_with_its_own_tools(tmp_path: Path) -> None:
         timeout=60,
     )
     assert answer.returncode == 1 and "(backup_not_sqlite)" in answer.stderr and "pg_dump" in answer.stderr
+
+
+def test_a_backup_is_restored_into_sqlite_only(installation: Path, tmp_path: Path) -> None:
+    # A backup holds a SQLite file: a PostgreSQL URL is told so, and what restores PostgreSQL.
+    assert roster(installation, "db", "backup", str(tmp_path / "b.tar")).returncode == 0
+    env = {**os.environ, "ROSTER_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/none"}
+    answer = subprocess.run(
+        [sys.executable, "-m", "roster.cli", "db", "restore", str(tmp_path / "b.tar")],
+        env={**env, "ROSTER_DATA_DIR": str(tmp_path / "new")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 1 and "(backup_not_sqlite)" in answer.stderr, answer.stderr
+    assert "pg_restore" in answer.stderr and "back the database up" not in answer.stderr
+    assert not (tmp_path / "new").exists()

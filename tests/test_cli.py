@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from roster import cli
+from roster.accounts.ratelimit import LoginLimiter
 from roster.accounts.service import create_organization, get_organization_by_slug
 from roster.db.engine import make_engine, make_sessionmaker
 from roster.db.migrate import alembic_config, downgrade
@@ -253,6 +255,18 @@ def test_an_existing_demo_says_its_passwords_were_not_changed(
         ("ROSTER_LOG_LEVEL", "verbose", ["serve", "--port", "8765"]),
         ("ROSTER_BASE_URL", "intranet.example.com", ["demo"]),
         ("ROSTER_BASE_URL", "ftp://intranet.example.com", ["demo"]),
+        ("ROSTER_SMTP_PORT", "70000", ["mail", "send"]),
+        ("ROSTER_SESSION_DAYS", "0", ["audit", "verify"]),
+        ("ROSTER_INVITATION_DAYS", "-1", ["demo"]),
+        ("ROSTER_PASSWORD_RESET_MINUTES", "0", ["purge"]),
+        ("ROSTER_MAX_UPLOAD_BYTES", "0", ["audit", "verify"]),
+        ("ROSTER_MAX_PHOTO_BYTES", "-1", ["demo"]),
+        ("ROSTER_MAIL_FROM", "no-reply", ["mail", "send"]),
+        ("ROSTER_LOGIN_LIMIT_PER_ACCOUNT", "ten a minute", ["serve", "--port", "8765"]),
+        ("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "30/fortnight", ["serve", "--port", "8765"]),
+        ("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "30/minute;5/second", ["audit", "verify"]),
+        ("ROSTER_RATE_LIMIT_STORAGE", "redis//127.0.0.1:6379", ["serve", "--port", "8765"]),
+        ("ROSTER_RATE_LIMIT_STORAGE", "memcached://127.0.0.1:11211", ["serve", "--port", "8765"]),
     ],
 )
 def test_a_setting_that_is_not_valid_is_named_in_one_line(
@@ -269,6 +283,59 @@ def test_a_setting_that_is_not_valid_is_named_in_one_line(
     assert ran.returncode == 1 and "Traceback" not in ran.stdout + ran.stderr
     assert ran.stderr.startswith(f"error (settings_invalid): {variable}: "), ran.stderr
     assert len(ran.stderr.splitlines()) == 1 and ran.stdout == ""
+
+
+def test_an_upgrade_says_so_when_the_schema_at_the_newest_revision_is_not_this_rosters(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    # A database migrated by a development build whose migration was filled in later (0005 was an
+    # empty slot at first), or changed by hand: at the newest revision, with a table missing.
+    url = databases.new_database()
+    assert roster(url, "db", "upgrade", tmp_path=tmp_path).stdout.strip() == "database is up to date"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE scim_tokens"))
+    finally:
+        engine.dispose()
+    ran = roster(url, "db", "upgrade", tmp_path=tmp_path)
+    assert ran.returncode == 1 and "up to date" not in ran.stdout, ran.stdout
+    assert ran.stderr.startswith("error (database_schema_differs): ") and len(ran.stderr.splitlines()) == 1
+    assert "table scim_tokens is missing" in ran.stderr, ran.stderr
+
+
+def test_sign_in_limits_can_be_kept_in_redis() -> None:
+    # The README's way to share sign-in limits between server processes: its client is installed,
+    # and making the limiter connects to nothing until someone signs in.
+    settings = Settings(rate_limit_storage="redis://127.0.0.1:6379", login_limit_per_account="5/hour")
+    assert settings.rate_limit_storage == "redis://127.0.0.1:6379"
+    LoginLimiter(settings)
+
+
+def test_server_processes_started_together_keep_the_secret_key_the_first_one_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `roster serve --workers 4` on a new data directory: each process finds no key and makes one.
+    # Another process writes its key between this one's look and its write; this one must take
+    # that key, not write its own over it (forms one process signed would fail in the other).
+    theirs = "the-key-another-server-process-wrote-first"
+    make_key = secrets.token_urlsafe
+
+    def another_process_writes_first(length: int) -> str:
+        (tmp_path / "secret_key").write_text(theirs)
+        return make_key(length)
+
+    monkeypatch.setattr(secrets, "token_urlsafe", another_process_writes_first)
+    settings = Settings(data_dir=tmp_path, secret_key=None)
+    assert settings.resolved_secret_key == theirs
+    assert (tmp_path / "secret_key").read_text() == theirs
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
+def test_a_generated_secret_key_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    key = Settings(data_dir=tmp_path / "new", secret_key=None).resolved_secret_key
+    assert len(key) >= 64 and (tmp_path / "new" / "secret_key").read_text() == key
+    assert (tmp_path / "new" / "secret_key").stat().st_mode & 0o777 == 0o600
 
 
 def test_a_log_level_is_taken_in_any_case() -> None:

@@ -67,9 +67,16 @@ class Manifest:
         return {"format": FORMAT, "version": VERSION, **self.__dict__}
 
 
-def sqlite_path(url: str) -> Path:
+def sqlite_path(url: str, *, restore: bool = False) -> Path:
     """The SQLite file a URL names; BackupError for PostgreSQL or an in-memory database."""
     parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" and restore:
+        raise BackupError(
+            "backup_not_sqlite",
+            "ROSTER_DATABASE_URL is not SQLite: a backup restores into a new SQLite file; a "
+            "PostgreSQL database is restored with PostgreSQL's tools (pg_restore), and the data "
+            "directory's files/ and secret_key copied back beside it.",
+        )
     if parsed.get_backend_name() != "sqlite":
         raise BackupError(
             "backup_not_sqlite",
@@ -175,7 +182,12 @@ def read_manifest(archive_path: Path) -> dict[str, Any]:
             member = archive.getmember(MANIFEST)
             handle = archive.extractfile(member)
             manifest = json.loads(handle.read()) if handle is not None else None
-    except (OSError, tarfile.TarError, KeyError, ValueError) as exc:
+    except tarfile.TarError:
+        # tarfile's own message lists every compression it tried, one line each.
+        raise BackupError(
+            "backup_invalid", f"{archive_path} is not a Roster backup (not a .tar or .tar.gz file)."
+        ) from None
+    except (OSError, KeyError, ValueError) as exc:
         raise BackupError("backup_invalid", f"{archive_path} is not a Roster backup ({exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise BackupError("backup_invalid", f"{archive_path} is not a Roster backup (no manifest).")
@@ -199,7 +211,7 @@ def restore_backup(
 ) -> dict[str, Any]:
     """Unpack a backup into the database and data directory the settings name, which must not
     hold an installation yet. Returns the backup's manifest; the caller migrates the database."""
-    database = sqlite_path(url)
+    database = sqlite_path(url, restore=True)
     manifest = read_manifest(archive_path)
     if database.exists():
         raise BackupError(

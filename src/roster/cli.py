@@ -181,7 +181,7 @@ def _no_schema(reason: str) -> bool:
 @database_errors()
 def db_upgrade() -> None:
     """Create or migrate the database named by ROSTER_DATABASE_URL."""
-    from roster.db.migrate import upgrade
+    from roster.db.migrate import schema_differences, upgrade
 
     url = database_url()
     engine = engine_for(url)
@@ -193,6 +193,18 @@ def db_upgrade() -> None:
     # A database migrated by a newer Roster (the code was rolled back) is left as it is.
     check_revision(url, revision, behind_is_fine=True)
     upgrade(url)
+    differences = schema_differences(url)
+    if differences:
+        shown = ", ".join(differences[:5]) + (
+            f" and {len(differences) - 5} more" if len(differences) > 5 else ""
+        )
+        error(
+            "database_schema_differs",
+            f"the database is at this Roster's newest revision but its schema is not this Roster's: {shown}. "
+            "It was changed by hand or migrated by a development build; restore a backup, or repair it "
+            "(`alembic check` lists every difference) before serving it.",
+        )
+        raise typer.Exit(code=1)
     console.print("[green]database is up to date[/green]")
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from roster.concurrency import run_sync
 from roster.domain import errors
 from roster.middleware import HEAD_REQUEST
 
@@ -229,6 +230,26 @@ def _unreadable_json(exc: StarletteHTTPException) -> str | None:
     return None
 
 
+def _names_what_is_missing(exc: DBAPIError) -> bool:
+    """Whether a statement failed on a table or column the database does not have."""
+    if getattr(exc.orig, "sqlstate", None) in ("42P01", "42703"):  # PostgreSQL: undefined table, column
+        return True
+    reason = str(exc.orig).lower()
+    return "no such table" in reason or "no such column" in reason or "has no column named" in reason
+
+
+def _schema_problem(request: Request) -> str | None:
+    """Why the database cannot serve this Roster (as /readyz says), or None: at this Roster's
+    schema, or not answering at all."""
+    from roster.db import migrate
+
+    try:
+        with request.app.state.sessions["read"]() as session:
+            return migrate.schema_problem(session.connection())
+    except Exception:
+        return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.RosterError)
     async def roster_error(request: Request, exc: errors.RosterError) -> JSONResponse:
@@ -287,8 +308,30 @@ def install(app: FastAPI) -> None:
             "A value in the request cannot be stored (for example, text with a NUL character).",
         )
 
+    async def not_migrated(request: Request, exc: DBAPIError) -> JSONResponse | None:
+        # New code started before `roster db upgrade`: its statements name columns and tables the
+        # database does not have yet. Asked only after such a statement failed.
+        if not _names_what_is_missing(exc):
+            return None
+        reason = await run_sync(_schema_problem, request)
+        if reason is None:
+            return None
+        log.error("request_id=%s: %s", _request_id(request), reason)
+        return problem(503, "database_not_migrated", "Not ready", reason, headers={"Retry-After": "30"})
+
+    @app.exception_handler(ProgrammingError)
+    async def wrong_schema(request: Request, exc: ProgrammingError) -> Response:
+        answer = await not_migrated(request, exc)
+        if answer is not None:
+            return answer
+        handler = request.app.exception_handlers[Exception]  # the pages' own, for a page
+        return cast(Response, await handler(request, exc))
+
     @app.exception_handler(OperationalError)
     async def database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        answer = await not_migrated(request, exc)  # SQLite's "no such column" is an OperationalError
+        if answer is not None:
+            return answer
         log.warning("database error request_id=%s: %s", _request_id(request), exc.orig)
         return problem(
             503,

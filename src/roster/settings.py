@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,17 +26,18 @@ class Settings(BaseSettings):
     base_url: str = "http://127.0.0.1:8000"
 
     smtp_host: str | None = None
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
     mail_from: str = "Roster <no-reply@roster.invalid>"
 
-    invitation_days: int = 7
-    session_days: int = 14
-    password_reset_minutes: int = 60
-    max_upload_bytes: int = 100 * 1024 * 1024
-    max_photo_bytes: int = 10 * 1024 * 1024
+    # Lifetimes and limits: none of them means anything at zero or below.
+    invitation_days: int = Field(default=7, gt=0)
+    session_days: int = Field(default=14, gt=0)
+    password_reset_minutes: int = Field(default=60, gt=0)
+    max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    max_photo_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
 
     # Failed sign-ins (and password reset requests) allowed, in the `limits` library's notation.
     login_limit_per_account: str = "10/5minutes"
@@ -65,6 +68,53 @@ class Settings(BaseSettings):
             self.cookie_secure = True
         return self
 
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_address(cls, value: str) -> str:
+        # Every message's sender: a server refuses mail from a name without an address.
+        _name, address = parseaddr(value)
+        if "@" not in address or address.startswith("@") or address.endswith("@"):
+            raise ValueError(f"must be an address such as Roster <no-reply@example.com>, not {value!r}")
+        return value.strip()
+
+    @field_validator("login_limit_per_account", "login_limit_per_address")
+    @classmethod
+    def _one_rate(cls, value: str) -> str:
+        # Read by the sign-in limiter when the server starts: a rate it cannot read would stop it
+        # with a traceback, and a second rate after ";" would be silently ignored.
+        from limits import parse_many
+
+        try:
+            rates = parse_many(value)
+        except ValueError:
+            rates = []
+        if len(rates) != 1 or rates[0].amount < 1:
+            raise ValueError(f"must be one rate such as 10/5minutes or 30/minute, not {value!r}")
+        return value.strip()
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _usable_storage(cls, value: str) -> str:
+        # The sign-in limiter's store is made when the server starts: an unknown scheme, or a
+        # store whose client library is missing, is said here in one line rather than there.
+        from limits.errors import ConfigurationError
+        from limits.storage import storage_from_string
+        from limits.strategies import MovingWindowRateLimiter
+
+        value = value.strip()
+        if value == "memory://":
+            return value
+        if value.startswith("async+"):
+            raise ValueError(f"must be a storage such as redis://127.0.0.1:6379, not {value!r}")
+        try:
+            MovingWindowRateLimiter(storage_from_string(value))  # a client; nothing is connected
+        except (ConfigurationError, NotImplementedError, ValueError) as exc:
+            reason = str(exc).split(". See ")[0].rstrip(".")
+            raise ValueError(
+                f"must be a storage such as memory:// or redis://127.0.0.1:6379 ({reason}), not {value!r}"
+            ) from None
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
@@ -91,11 +141,33 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            _create_once(path, secrets.token_urlsafe(48))
         key = path.read_text().strip()
         self.secret_key = key
         return key
+
+
+def _create_once(path: Path, content: str) -> None:
+    """Write ``path`` whole and readable by its owner only, unless it exists. Server processes
+    started together (``--workers``) each find no key: the first link wins, and the others read
+    its key rather than each writing their own over it (CSRF tokens one process signed would be
+    refused by the next), or reading a file half written."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(content)
+        os.link(staging, path)
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links: create it in place, if nobody has
+        try:
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                handle.write(content)
+        except FileExistsError:
+            pass
+    finally:
+        staging.unlink(missing_ok=True)
 
 
 @lru_cache

@@ -26,6 +26,43 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def schema_differences(url: str) -> list[str]:
+    """What the database's tables, columns and indexes lack or have beyond this Roster's models
+    (what `alembic check` finds), each said in a few words; empty when they match. A database
+    at the newest revision can still differ: changed by hand, or migrated by a development build
+    whose migration was filled in later."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from roster.db.engine import make_engine
+    from roster.db.models import Base
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return [_difference(d) for d in compare_metadata(context, Base.metadata)]
+    finally:
+        engine.dispose()
+
+
+def _difference(diff: object) -> str:
+    if isinstance(diff, list):  # changes to one column: ("modify_type", schema, table, column, ...)
+        first = diff[0]
+        return f"column {first[2]}.{first[3]} differs ({first[0].removeprefix('modify_')})"
+    assert isinstance(diff, tuple)
+    action, subject = diff[0], diff[-1]
+    what = {"add": "missing", "remove": "not this Roster's"}.get(action.split("_")[0], action)
+    if action.endswith("_column"):
+        return f"column {diff[2]}.{subject.name} is {what}"
+    if action.endswith("_table"):
+        return f"table {subject.name} is {what}"
+    kind = action.split("_", 1)[1].replace("fk", "foreign key")
+    name = getattr(subject, "name", None) or str(subject)
+    table = getattr(getattr(subject, "table", None), "name", None)
+    return f"{kind} {name}{f' on {table}' if table else ''} is {what}"
+
+
 def downgrade(url: str, revision: str) -> None:
     """Undo migrations down to ``revision`` on the database at ``url``."""
     command.downgrade(alembic_config(url), revision)
