@@ -652,3 +652,31 @@ def test_a_card_shows_the_reporting_line_and_the_identity_providers_department(
     db.flush()
     assert "<dt>Manager</dt>" not in client.get(f"/people/{report.id}", headers=HTML).text
     assert "<dt>Direct reports</dt>" not in client.get(f"/people/{system.id}", headers=HTML).text
+
+
+def test_a_restore_counts_what_was_deleted_with_the_person_as_well_as_what_was_moved(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The deletion's result listed "1 Posts written deleted" and "1 Tasks they created moved":
+    the restore says both came back, not only the moved one."""
+    from roster.lifecycle.deletion import Disposition, DispositionPlan, delete_user
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    hello = stream.create_post(db, actor=leaver, body="Hello")
+    stream.add_comment(db, hello, actor=o.admin, body="Welcome")  # hidden with the post, not counted
+    tasks.create_task(db, actor=leaver, title="Tidy up", responsible_id=o.admin.id)
+    delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(kinds={"stream.post.author": Disposition.DELETE}),
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    restored = post(client, f"/people/{leaver.id}/restore", csrf)
+    assert "Lee Leaver is restored (as dismissed)" in restored.text
+    assert "1 item went back to them and 1 deleted with them is back" in restored.text
