@@ -517,6 +517,34 @@ def test_inviting_a_dismissed_persons_address_offers_rehire_or_delete_and_delete
     assert "1 invitation sent" in sent.text
 
 
+def test_inviting_an_active_persons_address_leads_to_their_account_and_its_deletion(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """ "It stated user already existed": for a test or duplicate account that accepted its
+    invitation, the refusal leads to the account and to deleting it, which frees the address."""
+    import re
+
+    o = make_org(db)
+    test_account = make_user(db, o.org, first_name="Tess", last_name="Test", email="tess@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    details = {"email": "tess@x.test", "first_name": "Tess", "last_name": "Test"}
+
+    refused = post(client, "/people/invite", csrf, details)
+    assert "A user with this address exists." in refused.text
+    assert f'href="/people/{test_account.id}"' in refused.text
+    assert f'href="/people/{test_account.id}/delete"' in refused.text
+    assert "start over with a new account and no history" in refused.text
+
+    bulk = post(client, "/people/invite/bulk", csrf, {"emails": "tess@x.test"})
+    rows = dict(re.findall(r"<tr><td><strong>([^<]*)</strong></td><td>(.*?)</td></tr>", bulk.text, re.S))
+    assert f'href="/people/{test_account.id}"' in rows["tess@x.test"]
+    assert f'href="/people/{test_account.id}/delete"' in rows["tess@x.test"]
+
+    done = post(client, f"/people/{test_account.id}/delete", csrf, {"confirm": "tess@x.test"})
+    assert done.status_code == 200 and "Tess Test is deleted" in done.text
+    assert "1 invitation sent" in post(client, "/people/invite", csrf, details).text
+
+
 def test_a_bulk_invitation_of_a_pending_address_offers_to_resend_it_in_its_row(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
