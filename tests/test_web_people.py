@@ -543,6 +543,11 @@ def test_inviting_an_active_persons_address_leads_to_their_account_and_its_delet
     done = post(client, f"/people/{test_account.id}/delete", csrf, {"confirm": "tess@x.test"})
     assert done.status_code == 200 and "Tess Test is deleted" in done.text
     assert "1 invitation sent" in post(client, "/people/invite", csrf, details).text
+    # One's own address leads to one's own page, and to no deletion one could not do.
+    own = post(client, "/people/invite", csrf, {"email": o.admin.email})
+    assert (
+        f'href="/people/{o.admin.id}"' in own.text and f'href="/people/{o.admin.id}/delete"' not in own.text
+    )
 
 
 def test_a_bulk_invitation_of_a_pending_address_offers_to_resend_it_in_its_row(
