@@ -1310,3 +1310,39 @@ def test_on_a_phone_an_admin_starts_over_with_a_dismissed_persons_address_by_del
     assert mention_suggestions(colin, "Gra") == ["No active colleague matches"]
     colin.goto(site.url + "/people?q=Grace")  # type: ignore[attr-defined]
     assert "Nobody matches" in colin.inner_text("main")  # type: ignore[attr-defined]
+
+
+def test_on_a_phone_the_record_of_a_deleted_persons_work_fits_with_its_hand_over_button(
+    site: Site, browser: object
+) -> None:
+    """The authorship page's "Hand over what the System User holds of theirs…" is a long label:
+    on a phone it wraps inside the window instead of making the page scroll sideways."""
+    from roster.lifecycle.deletion import delete_user
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        leaver = provision_user(
+            db,
+            admin.org_id,
+            actor=admin,
+            email="lee@acme.test",
+            first_name="Lee",
+            last_name="Leaver",
+            via="test",
+        )
+        tasks.create_task(db, actor=leaver, title="Order chairs", responsible_id=leaver.id)
+        delete_user(db, leaver, actor=admin, confirm="lee@acme.test")
+        leaver_id = leaver.id
+        db.commit()
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+    page.goto(f"{site.url}/people/{leaver_id}/authorship")
+    hand_over = page.locator("main a", has_text="Hand over what the System User holds of theirs")
+    assert hand_over.is_visible()
+    box = hand_over.bounding_box()
+    assert box["x"] + box["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    shot(page, "phone-authorship")
+    context.close()

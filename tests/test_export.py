@@ -219,3 +219,31 @@ def test_the_download_reads_one_snapshot_while_others_write(
         engine.dispose()
     posts = {p["body"] for p in _json(archive, "records/stream.post.author.json")["rows"]}
     assert posts == {"Written before"}
+
+
+def test_a_successors_download_does_not_name_whose_work_they_took_over(
+    client: TestClient, db: Session
+) -> None:
+    """Who originally had what is the admins' record: the successor's own download says what was
+    handed to them and when, not from whom."""
+    from roster.lifecycle.deletion import Disposition, DispositionPlan
+    from roster.tasks import service as tasks
+
+    o, leaver, successor, _other = _team(db)
+    tasks.create_task(db, actor=leaver, title="Close the quarter", responsible_id=leaver.id)
+    deletion.delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(default=Disposition.SUCCESSOR, successor_id=successor.id),
+    )
+    db.flush()
+
+    archive = _download(client, f"{API}/me/export", auth(db, successor))
+
+    handed = _json(archive, "records/lifecycle.authorship.moved_to.json")["rows"]
+    assert handed and all(entry["moved_to_id"] == str(successor.id) for entry in handed)
+    assert {entry["kind"] for entry in handed} >= {"tasks.task.responsible", "tasks.task.creator"}
+    everything = b"".join(archive.read(n) for n in archive.namelist())
+    assert "Érin".encode() not in everything and str(leaver.id).encode() not in everything

@@ -517,6 +517,39 @@ def test_inviting_a_dismissed_persons_address_offers_rehire_or_delete_and_delete
     assert "1 invitation sent" in sent.text
 
 
+def test_inviting_an_active_persons_address_leads_to_their_account_and_its_deletion(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """ "It stated user already existed": for a test or duplicate account that accepted its
+    invitation, the refusal leads to the account and to deleting it, which frees the address."""
+    import re
+
+    o = make_org(db)
+    test_account = make_user(db, o.org, first_name="Tess", last_name="Test", email="tess@x.test")
+    csrf = sign_in(client, db, settings, o.admin)
+    details = {"email": "tess@x.test", "first_name": "Tess", "last_name": "Test"}
+
+    refused = post(client, "/people/invite", csrf, details)
+    assert "A user with this address exists." in refused.text
+    assert f'href="/people/{test_account.id}"' in refused.text
+    assert f'href="/people/{test_account.id}/delete"' in refused.text
+    assert "start over with a new account and no history" in refused.text
+
+    bulk = post(client, "/people/invite/bulk", csrf, {"emails": "tess@x.test"})
+    rows = dict(re.findall(r"<tr><td><strong>([^<]*)</strong></td><td>(.*?)</td></tr>", bulk.text, re.S))
+    assert f'href="/people/{test_account.id}"' in rows["tess@x.test"]
+    assert f'href="/people/{test_account.id}/delete"' in rows["tess@x.test"]
+
+    done = post(client, f"/people/{test_account.id}/delete", csrf, {"confirm": "tess@x.test"})
+    assert done.status_code == 200 and "Tess Test is deleted" in done.text
+    assert "1 invitation sent" in post(client, "/people/invite", csrf, details).text
+    # One's own address leads to one's own page, and to no deletion one could not do.
+    own = post(client, "/people/invite", csrf, {"email": o.admin.email})
+    assert (
+        f'href="/people/{o.admin.id}"' in own.text and f'href="/people/{o.admin.id}/delete"' not in own.text
+    )
+
+
 def test_a_bulk_invitation_of_a_pending_address_offers_to_resend_it_in_its_row(
     client: TestClient, db: Session, settings: Settings
 ) -> None:
@@ -652,3 +685,31 @@ def test_a_card_shows_the_reporting_line_and_the_identity_providers_department(
     db.flush()
     assert "<dt>Manager</dt>" not in client.get(f"/people/{report.id}", headers=HTML).text
     assert "<dt>Direct reports</dt>" not in client.get(f"/people/{system.id}", headers=HTML).text
+
+
+def test_a_restore_counts_what_was_deleted_with_the_person_as_well_as_what_was_moved(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The deletion's result listed "1 Posts written deleted" and "1 Tasks they created moved":
+    the restore says both came back, not only the moved one."""
+    from roster.lifecycle.deletion import Disposition, DispositionPlan, delete_user
+    from roster.stream import service as stream
+    from roster.tasks import service as tasks
+
+    o = make_org(db)
+    leaver = make_user(db, o.org, first_name="Lee", last_name="Leaver")
+    hello = stream.create_post(db, actor=leaver, body="Hello")
+    stream.add_comment(db, hello, actor=o.admin, body="Welcome")  # hidden with the post, not counted
+    tasks.create_task(db, actor=leaver, title="Tidy up", responsible_id=o.admin.id)
+    delete_user(
+        db,
+        leaver,
+        actor=o.admin,
+        confirm=leaver.email,
+        disposition=DispositionPlan(kinds={"stream.post.author": Disposition.DELETE}),
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    restored = post(client, f"/people/{leaver.id}/restore", csrf)
+    assert "Lee Leaver is restored (as dismissed)" in restored.text
+    assert "1 item went back to them and 1 deleted with them is back" in restored.text

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from roster.lifecycle.invitations import invite_user
+from roster.lifecycle.users import provision_user
 from roster.scim.models import ScimToken
 from roster.settings import Settings
 from tests.factories import make_org, make_user
@@ -109,6 +110,41 @@ def test_a_refused_plan_change_returns_to_the_settings_page_with_the_plan_still_
     assert not re.search(r'value="plus" checked', page.text)
     db.refresh(o.org)
     assert o.org.plan == "plus"
+
+
+def test_a_plan_too_small_leads_to_the_seats_it_names_for_freeing(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """ "Revoke pending invitations or dismiss people first": the refusal links to where that is
+    done, the pending invitations while there are any, else the active people."""
+    o = make_org(db, plan="plus")
+    for n in range(12):
+        invite_user(db, o.org.id, actor=o.admin, email=f"person{n}@example.test", settings=settings)
+    csrf = sign_in(client, db, settings, o.admin)
+    page = client.get(
+        _send(client, "/admin/settings/plan", csrf, {"plan": "free"}).headers["location"], headers=HTML
+    )
+    assert re.search(
+        r'<a class="[^"]*alert-action" href="/people/invited">See pending invitations</a>', page.text
+    )
+
+    other = make_org(db, plan="plus")
+    for n in range(12):
+        provision_user(
+            db,
+            other.org.id,
+            actor=other.admin,
+            email=f"p{n}@example.test",
+            first_name="Pat",
+            last_name=f"P{n}",
+        )
+    db.flush()
+    csrf = sign_in(client, db, settings, other.admin)
+    page = client.get(
+        _send(client, "/admin/settings/plan", csrf, {"plan": "free"}).headers["location"], headers=HTML
+    )
+    assert "Not changed:" in page.text
+    assert re.search(r'<a class="[^"]*alert-action" href="/people">See active people</a>', page.text)
 
 
 def test_refused_settings_come_back_as_they_were_entered(

@@ -5,6 +5,7 @@ and a task's own page for everyone who may see it."""
 from __future__ import annotations
 
 import io
+import re
 import uuid
 
 from fastapi.testclient import TestClient
@@ -163,6 +164,41 @@ def test_a_refused_lead_edit_shows_the_form_again_with_what_was_typed(
     unchanged = _lead(db, o.org.id, lead.id)
     assert unchanged is not None
     assert (unchanged.title, unchanged.company, unchanged.status) == ("Fabrikam", "", "new")
+
+
+# --- Editing a task -----------------------------------------------------------------------------
+
+
+def _offered(page: str, name: str) -> str:
+    found = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S)
+    assert found, name
+    return found.group(0)
+
+
+def test_someone_who_left_stays_in_their_own_place_on_a_task_and_is_offered_in_no_other(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    responsible = make_user(db, o.org)
+    leaver = make_user(db, o.org, first_name="Lena", last_name="Leaver")
+    task = tasks.create_task(
+        db,
+        actor=responsible,
+        title="Hire a tester",
+        responsible_id=responsible.id,
+        participant_ids=[leaver.id],
+    )
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    sign_in(client, db, settings, responsible)
+    form = client.get(f"/tasks/{task.id}/edit", headers=HTML).text
+    # Kept as a participant, so that saving the form keeps them there...
+    assert f'<option value="{leaver.id}" selected>' in _offered(form, "participant_ids")
+    # ...but nobody may newly pick them: they left.
+    assert str(leaver.id) not in _offered(form, "responsible_id")
+    assert str(leaver.id) not in _offered(form, "observer_ids")
 
 
 # --- Deleting a task or a lead ------------------------------------------------------------------
@@ -573,6 +609,32 @@ def test_the_work_pages_name_people_who_left_as_the_organization_says(
     db.flush()
     for path in pages:
         assert "Lena Leaver" in client.get(path, headers=HTML).text, path
+
+
+def test_the_edit_forms_name_people_who_left_as_the_organization_says(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """An edited task or lead keeps someone who left in their place, named as on the task's and
+    the lead's own pages: with "show former employees' names" off, "Former employee"."""
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    o.org.show_former_employee_names = False
+    employee = make_user(db, o.org)
+    leaver = make_user(db, o.org, first_name="Lena", last_name="Leaver")
+    task = tasks.create_task(
+        db, actor=employee, title="Hand over", responsible_id=employee.id, observer_ids=[leaver.id]
+    )
+    lead = crm.create_lead(db, actor=employee, title="Northwind", responsible_id=leaver.id)
+    dismiss_user(db, leaver, actor=o.admin)
+    db.flush()
+    sign_in(client, db, settings, employee)
+    for form in (
+        client.get(f"/tasks/{task.id}/edit", headers=HTML).text,
+        client.get(f"/crm/leads/{lead.id}/edit", headers=HTML).text,
+    ):
+        assert f'<option value="{leaver.id}" selected>Former employee' in form
+        assert "Lena" not in form and "Leaver" not in form
 
 
 # --- Deadlines --------------------------------------------------------------------------------

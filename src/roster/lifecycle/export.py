@@ -14,8 +14,9 @@ named here:
   successor (from the authorship map), the rows as they are now, with where and when they went;
 - ``files/``: the content of the drive files among them, and ``photo.jpg`` or ``.png``.
 
-Left out: secrets (password hash, sessions, tokens and reset links), search keys, and of other
-people only their id and name.
+Left out: secrets (password hash, sessions, tokens and reset links), search keys, of other
+people all but their id and name, and, of work handed to them, whom it was from (that is the
+admins' authorship map).
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ _DERIVED_SUFFIX = "_key"
 # Rows of other people (the reports of a manager): who, not their account.
 _OTHER_PEOPLE_COLUMNS = ("id", "display_name")
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+# Of the work handed to them, who had it before is the admins' record (the authorship map), not
+# theirs: what was handed over and when stays, from whom does not.
+_WHOSE_BEFORE = {
+    "lifecycle.authorship.moved_to": ("original_user_id", "original_display_name"),
+    "lifecycle.operation.successor": ("user_id",),
+}
 
 
 @dataclass
@@ -85,6 +92,8 @@ def export_personal_data(session: Session, user: User, *, settings: Settings) ->
                     .order_by(*table.primary_key.columns)
                 )
                 rows = _rows(session, query, table)
+                if ref.kind in _WHOSE_BEFORE:
+                    rows = _without(rows, _WHOSE_BEFORE[ref.kind])
                 if ref.table == "drive_files":
                     rows = _noting_files(rows, drive_files)
                 result.records[ref.kind] = _write_rows(archive, f"records/{ref.kind}.json", ref, rows)
@@ -176,6 +185,14 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+def _without(rows: Iterable[dict[str, Any]], names: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        kept = {name: value for name, value in row.items() if name not in names}
+        if isinstance(kept.get("dispositions"), dict):
+            kept["dispositions"] = {k: v for k, v in kept["dispositions"].items() if k != "originally_by"}
+        yield kept
 
 
 def _noting_files(
@@ -309,7 +326,7 @@ def _readme(user: User, result: PersonalExport) -> str:
         "photo.*             the profile photo, if any",
         "",
         "Not included: the password hash, sessions, access tokens and reset links (secrets), search",
-        "keys, and of other people only their id and name.",
+        "keys, of other people all but their id and name, and whom work handed to them was from.",
         "",
         "Rows per kind:",
         *(f"  {kind}: {n}" for kind, n in result.records.items() if n),

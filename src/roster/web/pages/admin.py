@@ -28,6 +28,7 @@ from roster.scim.models import ScimToken
 from roster.stream.service import load_users
 from roster.web.audit_view import Names, describe_details, referenced_ids
 from roster.web.core import (
+    FlashAction,
     WebAdmin,
     app_settings,
     page_count,
@@ -293,18 +294,25 @@ def set_plan(
             change_plan(session, principal.org_id, actor=principal.user, plan=plan)
     except errors.RosterError as exc:
         reason = exc.detail
+        action = None
         if isinstance(exc, errors.PlanTooSmall):
             # The API's detail names the plan by its code; the page names it as the seat meter does.
             reason = (
                 f"the {plan_name(plan)} has {exc.extra.get('limit')} seats but {exc.extra.get('used')} "
                 "are in use. Revoke pending invitations or dismiss people first."
             )
+            # And leads to where a seat is freed: the invitations while any hold one.
+            if exc.extra.get("pending_invitations"):
+                action = FlashAction("See pending invitations", "/people/invited", method="get")
+            else:
+                action = FlashAction("See active people", "/people", method="get")
         # Back to the settings page itself (a GET), with the plan that was asked for still chosen.
         return redirect(
             "/admin/settings?" + urlencode({"plan": plan[:20]}),
             request,
             f"Not changed: {reason}",
             "error",
+            action,
         )
     return redirect("/admin/settings", request, f"You are on the {plan_name(plan)} now.")
 

@@ -369,11 +369,16 @@ def restore(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UU
             "/people/deleted", request, f"{user.display_name} was not restored: {exc.detail}", "error", action
         )
     count = sum(result.restored.values())
+    # What the deletion set to "Delete" is back too: say so beside the moves, counted as the
+    # deletion's result page counted it (a post, not the post and its comments).
+    deleted = deletion.get_operation(session, principal.org_id, result.operation_id).dispositions or {}
+    again = sum(int(n) for n in (deleted.get("deleted") or {}).values()) if result.unhidden else 0
+    back = f" and {again} deleted with them {'is' if again == 1 else 'are'} back" if again else ""
     return redirect(
         f"/people/{user.id}",
         request,
         f"{user.display_name} is restored (as dismissed) and {count} item{'s' if count != 1 else ''} "
-        "went back to them. Rehire them to let them sign in.",
+        f"went back to them{back}. Rehire them to let them sign in.",
     )
 
 

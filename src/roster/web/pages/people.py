@@ -317,6 +317,8 @@ def _refusal(exc: errors.RosterError) -> dict[str, Any]:
         refusal["rehire_user_id"] = exc.extra.get("user_id")
     elif isinstance(exc, errors.EmailInUse):
         refusal["resend_invitation_id"] = exc.extra.get("invitation_id")
+        # An active account has it: a duplicate or a test account, perhaps, to delete first.
+        refusal["holder_user_id"] = exc.extra.get("user_id")
     return refusal
 
 

@@ -285,14 +285,19 @@ def set_task_status(
     return redirect(to, request, f"“{task.title}” is now {TASK_STATUS_LABELS[new_status.value].lower()}.")
 
 
-def _offered_with(session: Session, principal: Principal, named: set[uuid.UUID]) -> list[User]:
+def _offered_with(session: Session, principal: Principal, named: set[uuid.UUID]) -> list[User | UserRef]:
     """The people a form's pickers offer, and after them the ``named`` ones they would not (people
-    already on a task or a lead who have left since), so that saving the form keeps them."""
-    offered = picker_people(session, principal)
-    missing = named - {p.id for p in offered}
-    return offered + sorted(
-        load_users(session, principal.org_id, missing).values(), key=lambda u: u.display_name
-    )
+    already on a task or a lead who have left since, named as the organization says), so that
+    saving the form keeps them."""
+    offered: list[User | UserRef] = list(picker_people(session, principal))
+    return offered + _unlisted(session, principal, named - {p.id for p in offered})
+
+
+def _unlisted(session: Session, principal: Principal, ids: set[uuid.UUID]) -> list[User | UserRef]:
+    """People a picker keeps without offering them, by name, as the task's or lead's page names
+    them ("Former employee" when the organization hides the names of those who left)."""
+    people = as_content_names(session, principal, load_users(session, principal.org_id, ids))
+    return sorted(people.values(), key=lambda u: u.display_name)
 
 
 def task_edit_page(
@@ -317,12 +322,16 @@ def task_edit_page(
             else "",
             "description": task.description,
         }
-    # People already on the task stay offered (and so stay on it) even if they have left since.
-    offered = _offered_with(
-        session,
-        principal,
-        {*_ids([values["responsible_id"]]), *_ids(values["participant_ids"]), *_ids(values["observer_ids"])},
-    )
+    # People already on the task stay offered where they are (and so stay on it) even if they have
+    # left since, but only there: someone who left is no choice for another part of the task.
+    named = {
+        "responsible_id": set(_ids([values["responsible_id"]])),
+        "participant_ids": set(_ids(values["participant_ids"])),
+        "observer_ids": set(_ids(values["observer_ids"])),
+    }
+    offered = picker_people(session, principal)
+    kept = _unlisted(session, principal, set().union(*named.values()) - {p.id for p in offered})
+    field_people = {field: [*offered, *(p for p in kept if p.id in ids)] for field, ids in named.items()}
     return render(
         request,
         "intranet/task_edit.html",
@@ -332,6 +341,7 @@ def task_edit_page(
             "values": values,
             "field_errors": field_errors or {},
             "picker_people": offered,
+            "field_people": field_people,
             "may_delete": tasks.can_delete_task(principal.user, task),
         },
         principal=principal,
