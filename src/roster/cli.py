@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -29,6 +29,9 @@ from roster.settings import (
     get_settings,
     is_wildcard_host,
 )
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(help="Roster: the people layer for company intranets.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -208,6 +211,15 @@ def db_upgrade() -> None:
     console.print("[green]database is up to date[/green]")
 
 
+def _progress_bar() -> Progress:
+    """A bar on stderr while a backup or restore works, gone when it ends. Only on a terminal:
+    elsewhere (a script, a pipe, a log) it would show nothing but leave an empty line, which
+    would come before the command's error."""
+    from rich.progress import Progress
+
+    return Progress(console=error_console, transient=True, disable=not error_console.is_interactive)
+
+
 def _backup_failed(exc: Exception) -> typer.Exit:
     from roster.backup import BackupError
 
@@ -228,8 +240,6 @@ def db_backup(
     """Back up a SQLite installation (database, files, secret key) into one file, while it runs."""
     import sqlite3
 
-    from rich.progress import Progress
-
     from roster.backup import BackupError, create_backup, describe, sqlite_path
 
     settings = get_settings()
@@ -239,7 +249,7 @@ def db_backup(
         expected = database.stat().st_size if database.is_file() else 0
         if settings.files_dir.is_dir():
             expected += sum(p.stat().st_size for p in settings.files_dir.rglob("*") if p.is_file())
-        with Progress(console=error_console, transient=True) as progress:
+        with _progress_bar() as progress:
             task = progress.add_task("backing up", total=expected or None)
             manifest = create_backup(settings, url, output, progress=lambda n: progress.advance(task, n))
     except (BackupError, OSError) as exc:
@@ -262,8 +272,6 @@ def db_restore(
 ) -> None:
     """Restore a backup into a new installation (ROSTER_DATABASE_URL and ROSTER_DATA_DIR must not
     hold one yet); stop the server first. The database is then migrated to this Roster."""
-    from rich.progress import Progress
-
     from roster.backup import BackupError, describe, read_manifest, restore_backup
     from roster.db.migrate import upgrade
 
@@ -273,7 +281,7 @@ def db_restore(
         manifest = read_manifest(backup)
         # A backup of a newer Roster is refused before anything is unpacked.
         check_revision(url, manifest.get("revision"), behind_is_fine=True)
-        with Progress(console=error_console, transient=True) as progress:
+        with _progress_bar() as progress:
             total = int(manifest.get("database_bytes", 0)) + int(manifest.get("file_bytes", 0))
             task = progress.add_task("restoring", total=total or None)
             restore_backup(settings, url, backup, progress=lambda n: progress.advance(task, n))
