@@ -451,6 +451,36 @@ def test_serve_on_a_wildcard_address_warns_that_links_need_the_base_url(
     assert "ROSTER_BASE_URL" in ran.stderr and f"http://127.0.0.1:{port}" in ran.stderr
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_in_one_line_and_never_that_it_started(
+    workers: str, databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = databases.new_database()
+    monkeypatch.setenv("ROSTER_BACKGROUND_WORKERS", "false")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = roster(url, "serve", "--port", str(port), "--workers", workers, tmp_path=tmp_path)
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr == (
+        f"error (address_in_use): cannot listen on 127.0.0.1:{port}: the address is already in use "
+        "(another server is listening there); choose another port with --port\n"
+    )
+
+
+def test_serve_on_an_address_it_cannot_listen_on_says_so_in_one_line(
+    databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = databases.new_database()
+    monkeypatch.setenv("ROSTER_BACKGROUND_WORKERS", "false")
+    monkeypatch.setenv("ROSTER_BASE_URL", "http://intranet.example.com")
+    ran = roster(url, "serve", "--host", "no-such-host.invalid", "--port", "8000", tmp_path=tmp_path)
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr.startswith("error (address_unavailable): cannot listen on no-such-host.invalid:8000: ")
+    assert len(ran.stderr.splitlines()) == 1, ran.stderr
+
+
 def test_mail_send_without_an_smtp_host_shows_each_message(
     databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
