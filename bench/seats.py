@@ -40,7 +40,7 @@ def _worker(url: str, worker: int, tasks: Any, results: Any, barrier: Any) -> No
     from roster.lifecycle.invitations import invite_user
     from roster.settings import Settings
 
-    settings = Settings(secret_key="bench-secret", background_workers=False)  # type: ignore[call-arg]
+    settings = Settings(secret_key="bench-secret-key-not-for-production", background_workers=False)  # type: ignore[call-arg]
     engine = make_engine(url)
     factory = make_sessionmaker(writer(engine))
     while True:

@@ -35,7 +35,7 @@ class LiveServer:
             **os.environ,
             "ROSTER_DATABASE_URL": self.database_url,
             "ROSTER_DATA_DIR": str(self.data_dir),
-            "ROSTER_SECRET_KEY": "live-server-test-key",
+            "ROSTER_SECRET_KEY": "live-server-test-key-not-for-production",
             "ROSTER_BASE_URL": self.url,
             **self.env,
         }

@@ -112,6 +112,65 @@ def test_a_restore_never_writes_over_an_installation(installation: Path, tmp_pat
     assert (other / "files" / "mine.txt").read_text() == "keep me" and not (other / "roster.db").exists()
 
 
+def test_a_refused_restore_or_backup_writes_its_error_and_nothing_else(
+    installation: Path, tmp_path: Path
+) -> None:
+    # Refusals found once the backup is being unpacked (where a terminal shows a progress bar)
+    # and before: one line each, on stderr, with nothing before it.
+    from roster.settings import Settings
+
+    assert Settings(data_dir=installation, secret_key=None).resolved_secret_key  # made on first use
+    backup = tmp_path / "b.tar"
+    assert roster(installation, "db", "backup", str(backup)).returncode == 0
+    with_files = tmp_path / "with-files"
+    (with_files / "files").mkdir(parents=True)
+    (with_files / "files" / "mine.txt").write_text("keep me")
+    with_key = tmp_path / "with-key"
+    with_key.mkdir()
+    (with_key / "secret_key").write_text("k" * 64)
+    not_a_backup = tmp_path / "notes.tar"
+    not_a_backup.write_text("just text")
+    cases = [
+        (
+            roster(installation, "db", "restore", str(backup)),
+            f"error (restore_target_exists): the database {installation / 'roster.db'} exists; restore "
+            "into a new ROSTER_DATABASE_URL and ROSTER_DATA_DIR, or move the installation aside first.",
+        ),
+        (
+            roster(with_files, "db", "restore", str(backup)),
+            f"error (restore_target_exists): {with_files / 'files'} holds files already.",
+        ),
+        (
+            roster(with_key, "db", "restore", str(backup)),
+            f"error (restore_target_exists): {with_key / 'secret_key'} exists already.",
+        ),
+        (
+            roster(
+                tmp_path / "new",
+                "db",
+                "restore",
+                str(backup),
+                ROSTER_DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:1/none",
+            ),
+            "error (backup_not_sqlite): ROSTER_DATABASE_URL is not SQLite: a backup restores into a "
+            "new SQLite file; a PostgreSQL database is restored with PostgreSQL's tools (pg_restore), "
+            "and the data directory's files/ and secret_key copied back beside it.",
+        ),
+        (
+            roster(tmp_path / "new", "db", "restore", str(not_a_backup)),
+            f"error (backup_invalid): {not_a_backup} is not a Roster backup (not a .tar or .tar.gz file).",
+        ),
+        (
+            roster(installation, "db", "backup", str(backup)),
+            f"error (backup_exists): {backup} exists; name a new file.",
+        ),
+    ]
+    for answer, line in cases:
+        assert (answer.returncode, answer.stdout, answer.stderr) == (1, "", line + "\n")
+    assert (with_files / "files" / "mine.txt").read_text() == "keep me"
+    assert not (with_files / "roster.db").exists() and not (tmp_path / "new").exists()
+
+
 def test_a_backup_is_never_written_over_or_left_half_written(installation: Path, tmp_path: Path) -> None:
     taken = tmp_path / "taken.tar"
     taken.write_bytes(b"something else")
@@ -160,7 +219,8 @@ def test_a_file_that_is_not_a_whole_backup_is_refused_and_nothing_is_unpacked(tm
         refused = roster(target, "db", "restore", str(path))
         assert refused.returncode == 1, (name, refused.stdout)
         assert "(backup_invalid)" in refused.stderr, (name, refused.stderr)
-        assert len(refused.stderr.strip().splitlines()) == 1, (name, refused.stderr)
+        assert refused.stderr.startswith("error (backup_invalid): "), (name, refused.stderr)
+        assert len(refused.stderr.splitlines()) == 1, (name, refused.stderr)
         assert not (target / "roster.db").exists(), name
         assert not (tmp_path / "evil").exists()
     newer = archive(tmp_path / "newer.tar", {"manifest.json": manifest.replace(b"null", b'"9999"')})

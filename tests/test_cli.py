@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic.script import ScriptDirectory
+from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
@@ -267,6 +268,8 @@ def test_an_existing_demo_says_its_passwords_were_not_changed(
         ("ROSTER_LOGIN_LIMIT_PER_ADDRESS", "30/minute;5/second", ["audit", "verify"]),
         ("ROSTER_RATE_LIMIT_STORAGE", "redis//127.0.0.1:6379", ["serve", "--port", "8765"]),
         ("ROSTER_RATE_LIMIT_STORAGE", "memcached://127.0.0.1:11211", ["serve", "--port", "8765"]),
+        ("ROSTER_SECRET_KEY", "changeme", ["demo"]),
+        ("ROSTER_SECRET_KEY", "x" * 31, ["audit", "verify"]),
     ],
 )
 def test_a_setting_that_is_not_valid_is_named_in_one_line(
@@ -336,6 +339,33 @@ def test_a_generated_secret_key_is_readable_by_its_owner_only(tmp_path: Path) ->
     key = Settings(data_dir=tmp_path / "new", secret_key=None).resolved_secret_key
     assert len(key) >= 64 and (tmp_path / "new" / "secret_key").read_text() == key
     assert (tmp_path / "new" / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_short_secret_key_is_refused_saying_how_to_make_one_without_showing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROSTER_SECRET_KEY", "our-company-name-2026")
+    ran = roster(f"sqlite:///{tmp_path / 'r.db'}", "db", "upgrade", tmp_path=tmp_path)
+    assert ran.returncode == 1 and ran.stdout == ""
+    assert ran.stderr == (
+        "error (settings_invalid): ROSTER_SECRET_KEY: must be at least 32 characters long, not 21; "
+        'make one with python -c "import secrets; print(secrets.token_urlsafe(32))", or leave it '
+        "unset to have Roster generate one in the data directory\n"
+    )
+    assert not (tmp_path / "r.db").exists() and not (tmp_path / "secret_key").exists()
+    # Spaces around a key do not make it longer; the command it names makes one that is taken.
+    with pytest.raises(ValidationError, match="at least 32 characters long, not 31"):
+        Settings(data_dir=tmp_path, secret_key=" " * 20 + "x" * 31 + " " * 20)
+    made = subprocess.run(
+        [sys.executable, "-c", "import secrets; print(secrets.token_urlsafe(32))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Settings(data_dir=tmp_path, secret_key=made).resolved_secret_key == made
+    assert Settings(data_dir=tmp_path, secret_key="k" * 32).resolved_secret_key == "k" * 32
+    # Left empty it is unset: a key is generated, as the README says.
+    assert len(Settings(data_dir=tmp_path, secret_key="").resolved_secret_key) >= 64
 
 
 def test_a_log_level_is_taken_in_any_case() -> None:
@@ -419,6 +449,36 @@ def test_serve_on_a_wildcard_address_warns_that_links_need_the_base_url(
         ran = roster(url, "serve", "--host", "0.0.0.0", "--port", str(port), tmp_path=tmp_path)
     assert ran.returncode != 0
     assert "ROSTER_BASE_URL" in ran.stderr and f"http://127.0.0.1:{port}" in ran.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_in_one_line_and_never_that_it_started(
+    workers: str, databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = databases.new_database()
+    monkeypatch.setenv("ROSTER_BACKGROUND_WORKERS", "false")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ran = roster(url, "serve", "--port", str(port), "--workers", workers, tmp_path=tmp_path)
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr == (
+        f"error (address_in_use): cannot listen on 127.0.0.1:{port}: the address is already in use "
+        "(another server is listening there); choose another port with --port\n"
+    )
+
+
+def test_serve_on_an_address_it_cannot_listen_on_says_so_in_one_line(
+    databases: DatabaseFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = databases.new_database()
+    monkeypatch.setenv("ROSTER_BACKGROUND_WORKERS", "false")
+    monkeypatch.setenv("ROSTER_BASE_URL", "http://intranet.example.com")
+    ran = roster(url, "serve", "--host", "no-such-host.invalid", "--port", "8000", tmp_path=tmp_path)
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr.startswith("error (address_unavailable): cannot listen on no-such-host.invalid:8000: ")
+    assert len(ran.stderr.splitlines()) == 1, ran.stderr
 
 
 def test_mail_send_without_an_smtp_host_shows_each_message(

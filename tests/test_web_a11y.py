@@ -110,6 +110,45 @@ def test_refused_pickers_groups_and_token_names_point_at_their_errors(
     assert linked_error(answer.text, "Name the token after what will use it")[1]["id"] == "f-token-name"
 
 
+def test_a_refused_restore_window_or_time_zone_is_marked_on_its_field(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    o.org.timezone = "Europe/Lisbon"
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    form = {"restore_window_days": "30", "timezone": "Europe/Lisbon"}
+
+    for typed, message in (
+        ("ten", "The restore window is a number of days."),
+        ("0", "The restore window is 1 to 3650 days."),
+        ("99999", "The restore window is 1 to 3650 days."),
+    ):
+        answer = post(client, "/admin/settings", csrf, {**form, "restore_window_days": typed})
+        assert answer.status_code == 422, typed
+        tag, attrs = linked_error(answer.text, message)
+        assert (tag, attrs["id"], attrs["value"]) == ("input", "f-window", typed)
+        assert attrs["aria-describedby"] == "e-restore_window_days h-window"  # the error, then the hint
+        assert 'role="alert"' not in answer.text  # said on the field, not again at the top
+        assert answer.text.count('aria-invalid="true"') == 1  # the zone, which is fine, is not marked
+
+    # A zone that is not in the list (the form changed by hand): the list keeps the stored zone.
+    answer = post(
+        client, "/admin/settings", csrf, {**form, "restore_window_days": "45", "timezone": "Lisbon"}
+    )
+    assert answer.status_code == 422
+    tag, attrs = linked_error(answer.text, "'Lisbon' is not a time zone")
+    assert (tag, attrs["id"], attrs["aria-describedby"]) == ("select", "f-timezone", "e-timezone h-timezone")
+    assert '<option value="Europe/Lisbon" selected>' in answer.text
+    window = re.search(r'<input id="f-window"[^>]*>', answer.text)
+    assert window and 'value="45"' in window.group(0) and "aria-invalid" not in window.group(0)
+
+    db.refresh(o.org)
+    assert (o.org.restore_window_days, o.org.timezone) == (30, "Europe/Lisbon")
+    # Nothing is marked on a page that refused nothing.
+    assert 'aria-invalid="true"' not in client.get("/admin/settings", headers=HTML).text
+
+
 CSS = Path(__file__).resolve().parent.parent / "src" / "roster" / "web" / "static" / "roster.css"
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
@@ -29,6 +31,9 @@ from roster.settings import (
     get_settings,
     is_wildcard_host,
 )
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(help="Roster: the people layer for company intranets.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
@@ -208,6 +213,15 @@ def db_upgrade() -> None:
     console.print("[green]database is up to date[/green]")
 
 
+def _progress_bar() -> Progress:
+    """A bar on stderr while a backup or restore works, gone when it ends. Only on a terminal:
+    elsewhere (a script, a pipe, a log) it would show nothing but leave an empty line, which
+    would come before the command's error."""
+    from rich.progress import Progress
+
+    return Progress(console=error_console, transient=True, disable=not error_console.is_interactive)
+
+
 def _backup_failed(exc: Exception) -> typer.Exit:
     from roster.backup import BackupError
 
@@ -228,8 +242,6 @@ def db_backup(
     """Back up a SQLite installation (database, files, secret key) into one file, while it runs."""
     import sqlite3
 
-    from rich.progress import Progress
-
     from roster.backup import BackupError, create_backup, describe, sqlite_path
 
     settings = get_settings()
@@ -239,7 +251,7 @@ def db_backup(
         expected = database.stat().st_size if database.is_file() else 0
         if settings.files_dir.is_dir():
             expected += sum(p.stat().st_size for p in settings.files_dir.rglob("*") if p.is_file())
-        with Progress(console=error_console, transient=True) as progress:
+        with _progress_bar() as progress:
             task = progress.add_task("backing up", total=expected or None)
             manifest = create_backup(settings, url, output, progress=lambda n: progress.advance(task, n))
     except (BackupError, OSError) as exc:
@@ -262,8 +274,6 @@ def db_restore(
 ) -> None:
     """Restore a backup into a new installation (ROSTER_DATABASE_URL and ROSTER_DATA_DIR must not
     hold one yet); stop the server first. The database is then migrated to this Roster."""
-    from rich.progress import Progress
-
     from roster.backup import BackupError, describe, read_manifest, restore_backup
     from roster.db.migrate import upgrade
 
@@ -273,7 +283,7 @@ def db_restore(
         manifest = read_manifest(backup)
         # A backup of a newer Roster is refused before anything is unpacked.
         check_revision(url, manifest.get("revision"), behind_is_fine=True)
-        with Progress(console=error_console, transient=True) as progress:
+        with _progress_bar() as progress:
             total = int(manifest.get("database_bytes", 0)) + int(manifest.get("file_bytes", 0))
             task = progress.add_task("restoring", total=total or None)
             restore_backup(settings, url, backup, progress=lambda n: progress.advance(task, n))
@@ -352,6 +362,7 @@ def serve(
 ) -> None:
     """Serve the web application and the API."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     settings = get_settings()
     database_url()
@@ -359,7 +370,7 @@ def serve(
     # Mailed links name this server unless ROSTER_BASE_URL says otherwise (also for worker processes).
     os.environ["ROSTER_BASE_URL"] = links_base(settings, host, port)
     get_settings.cache_clear()
-    uvicorn.run(
+    config = uvicorn.Config(
         "roster.asgi:app",
         host=host,
         port=port,
@@ -367,6 +378,72 @@ def serve(
         log_level="warning",
         forwarded_allow_ips=forwarded_allow_ips,  # None: uvicorn's own default
     )
+    # Listening comes first: uvicorn would start the application (whose log says it started)
+    # and only then find the port taken, and say so in a line of its own.
+    try:
+        sockets = listening_sockets(host, port, backlog=config.backlog)
+    except OSError as exc:
+        raise _cannot_listen(exc, host, port) from None
+    server = uvicorn.Server(config)
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=sockets).run()
+        else:
+            server.run(sockets=sockets)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sock in sockets:
+            sock.close()
+    if workers == 1 and not server.started:
+        raise typer.Exit(code=3)  # uvicorn's own code for a server that did not start
+
+
+def listening_sockets(host: str, port: int, *, backlog: int) -> list[socket.socket]:
+    """Sockets listening on ``host`` and ``port`` as uvicorn's one server process would listen
+    (asyncio's ``create_server``: one per address the host stands for, an IPv6 one IPv6 only),
+    for every server process to accept on; OSError when the address cannot be listened on."""
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    unavailable: OSError | None = None
+    try:
+        for family, kind, proto, _name, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise
+                # As asyncio does: an address of a family this machine does not have ("localhost"
+                # as ::1 without IPv6) is left out, as long as another one is listened on.
+                sockets.pop().close()
+                unavailable = exc
+                continue
+            sock.listen(backlog)  # now: until then, another server could take the port too
+        if not sockets:
+            raise unavailable or OSError(errno.EADDRNOTAVAIL, "no address to listen on")
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _cannot_listen(exc: OSError, host: str, port: int) -> typer.Exit:
+    where = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        error(
+            "address_in_use",
+            f"cannot listen on {where}: the address is already in use (another server is "
+            "listening there); choose another port with --port",
+        )
+    else:
+        error("address_unavailable", f"cannot listen on {where}: {exc.strerror or exc}")
+    return typer.Exit(code=1)
 
 
 @app.command()

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Every server process's log lines: time, level, logger, message (a request's is JSON).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+# The shortest ROSTER_SECRET_KEY taken (32 characters of secrets.token_urlsafe are 192 random bits).
+MIN_SECRET_KEY_LENGTH = 32
+MAKE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
 class Settings(BaseSettings):
@@ -67,6 +70,20 @@ class Settings(BaseSettings):
         if "cookie_secure" not in self.model_fields_set and urlsplit(self.base_url).scheme == "https":
             self.cookie_secure = True
         return self
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret_key(cls, value: str | None) -> str | None:
+        # It signs CSRF tokens and one-time form cookies: a short key can be guessed offline from
+        # one signed value, and then every form forged. Left empty, a key is generated (as unset).
+        # The message never repeats the key: it goes to terminals and logs.
+        if value and len(value.strip()) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SECRET_KEY_LENGTH} characters long, not "
+                f"{len(value.strip())}; make one with {MAKE_SECRET_KEY}, or leave it unset to have "
+                "Roster generate one in the data directory"
+            )
+        return value
 
     @field_validator("mail_from")
     @classmethod

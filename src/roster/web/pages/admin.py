@@ -239,6 +239,7 @@ def settings_page(
     new_token: str = "",
     error: str = "",
     values: dict[str, Any] | None = None,
+    field_errors: dict[str, str] | None = None,
     chosen_plan: str = "",
     status_code: int = 200,
 ) -> Response:
@@ -268,6 +269,7 @@ def settings_page(
             "scim_url": app_settings(request).base_url.rstrip("/") + SCIM_PREFIX,
             "new_token": new_token,
             "error": error,
+            "field_errors": field_errors or {},
             "organization": org,
         },
         principal=principal,
@@ -338,13 +340,12 @@ def save_settings(
     try:
         days = int(restore_window_days)
     except ValueError:
-        return settings_page(
+        return _settings_refused(
             request,
             principal,
             session,
-            error="The restore window is a number of days.",
-            values=values,
-            status_code=422,
+            values,
+            {"restore_window_days": "The restore window is a number of days."},
         )
     try:
         with session.begin_nested():
@@ -358,10 +359,37 @@ def save_settings(
                 timezone=timezone or None,  # a form from before the field leaves it as it is
             )
     except errors.RosterError as exc:
-        return settings_page(
-            request, principal, session, error=exc.detail, values=values, status_code=exc.status
-        )
+        field = str(exc.extra.get("field") or "")
+        if field not in ("restore_window_days", "timezone"):
+            return settings_page(
+                request, principal, session, error=exc.detail, values=values, status_code=exc.status
+            )
+        return _settings_refused(request, principal, session, values, {field: exc.detail}, exc.status)
     return redirect("/admin/settings", request, "Settings saved.")
+
+
+def _settings_refused(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    values: dict[str, Any],
+    field_errors: dict[str, str],
+    status_code: int = 422,
+) -> Response:
+    """The settings form again, each refused value marked on its field. A time zone that is not
+    one of the list's (a form changed by hand) cannot be chosen in it again: the list shows the
+    stored zone, the error names the one sent."""
+    shown = dict(values)
+    if "timezone" in field_errors:
+        shown.pop("timezone", None)
+    return settings_page(
+        request,
+        principal,
+        session,
+        values=shown,
+        field_errors=field_errors,
+        status_code=status_code,
+    )
 
 
 @router.post("/admin/scim-tokens")
