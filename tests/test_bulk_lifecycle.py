@@ -94,6 +94,11 @@ def test_the_last_administrators_cannot_all_go_at_once(db: Session) -> None:
     with pytest.raises(errors.BulkRefused) as refused:
         bulk.dismiss_users(db, [o.admin, second], actor=ann)
     assert _refused(refused) == {str(o.admin.id): "last_admin", str(second.id): "last_admin"}
+    # Listed in the order asked, among the other refusals.
+    with pytest.raises(errors.BulkRefused) as refused:
+        bulk.dismiss_users(db, [second, uuid.uuid4(), o.admin], actor=ann)
+    codes = [r["code"] for r in refused.value.extra["refused"]]
+    assert codes == ["last_admin", "unknown_user", "last_admin"]
     assert _state(db) == before
     assert [u.id for u in bulk.dismiss_users(db, [second], actor=o.admin)] == [second.id]
 

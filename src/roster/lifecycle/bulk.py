@@ -140,6 +140,8 @@ def check_people(
                         user=admin,
                     )
                 )
+    place = {user_id: n for n, user_id in enumerate(wanted)}
+    refused.sort(key=lambda r: place[r.user_id])  # as asked, the last admins among the rest
     return BulkCheck(people=people, refused=refused)
 
 
