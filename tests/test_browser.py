@@ -1346,3 +1346,32 @@ def test_on_a_phone_the_record_of_a_deleted_persons_work_fits_with_its_hand_over
     assert page.evaluate("document.documentElement.scrollWidth") == 390
     shot(page, "phone-authorship")
     context.close()
+
+
+def test_an_admin_selects_two_people_and_deletes_them_in_one_step(site: Site, browser: object) -> None:
+    page = new_page(browser)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/people")  # type: ignore[attr-defined]
+    page.check("input[aria-label='Select Hiro Tanaka']")  # type: ignore[attr-defined]
+    page.check("input[aria-label='Select Grace Okafor']")  # type: ignore[attr-defined]
+    assert page.inner_text("[data-bulk-count]") == "2 people selected"  # type: ignore[attr-defined]
+    shot(page, "people-bulk-selected")
+    page.click("button:has-text('Delete selected…')")  # type: ignore[attr-defined]
+    page.wait_for_selector("h1:has-text('Delete 2 people?')")  # type: ignore[attr-defined]
+    rows = page.locator("tr[data-person]").all_inner_texts()  # type: ignore[attr-defined]
+    assert len(rows) == 2 and any("Hiro Tanaka" in r for r in rows) and any("Grace Okafor" in r for r in rows)
+    shot(page, "people-bulk-delete-review")
+    page.fill("#f-confirm", "2")  # type: ignore[attr-defined]
+    page.click("#delete-button")  # type: ignore[attr-defined]
+    page.wait_for_selector("h1:has-text('2 people deleted')")  # type: ignore[attr-defined]
+    assert page.locator("text=2 people are deleted").is_visible()  # type: ignore[attr-defined]
+    shot(page, "people-bulk-deleted")
+    page.click("a:has-text('Go to the Deleted tab')")  # type: ignore[attr-defined]
+    page.wait_for_url("**/people/deleted")  # type: ignore[attr-defined]
+    text = page.inner_text("main")  # type: ignore[attr-defined]
+    assert "Hiro Tanaka" in text and "Grace Okafor" in text
+    with site.session() as db:
+        statuses = db.scalars(
+            select(User.status).where(User.email.in_(["hiro@acme.test", "grace@acme.test"]))
+        ).all()
+    assert statuses == ["deleted", "deleted"]

@@ -209,3 +209,10 @@ class EmptyFile(ValidationFailed):
 
 class InvalidFileName(ValidationFailed):
     code, title = "invalid_file_name", "The file name is not allowed"
+
+
+class BulkRefused(Conflict):
+    """Some of the people a bulk action names cannot be acted on; ``refused`` lists each with its
+    own code and detail, and nothing was changed."""
+
+    code, title = "bulk_refused", "Some of these people cannot be acted on"

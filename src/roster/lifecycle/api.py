@@ -23,15 +23,17 @@ from roster.accounts import service as accounts
 from roster.accounts.deps import DB, AdminUser, AppSettings
 from roster.accounts.schemas import UserOut, user_out
 from roster.domain import errors
-from roster.lifecycle import audit, invitations, users
+from roster.lifecycle import audit, bulk, invitations, users
 from roster.lifecycle.schemas import (
     AcceptIn,
     AcceptOut,
     AuditPage,
+    BulkDismissIn,
     BulkFailure,
     BulkInvitationIn,
     BulkInvitationOut,
     BulkRow,
+    BulkUsersOut,
     DismissIn,
     InvitationIn,
     InvitationLookupOut,
@@ -238,6 +240,14 @@ def revoke_invitation(invitation_id: uuid.UUID, admin: AdminUser, session: DB) -
     invitation = invitations.get_invitation(session, admin.org_id, invitation_id)
     invitations.revoke_invitation(session, invitation, actor=admin.user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Before /users/{user_id}/dismiss, whose path would take "bulk" for an id.
+@router.post("/users/bulk/dismiss", response_model=BulkUsersOut)
+def dismiss_many(body: BulkDismissIn, admin: AdminUser, session: DB) -> BulkUsersOut:
+    """Dismiss up to 200 people at once, or none: 409 `bulk_refused` lists each who cannot be."""
+    done = bulk.dismiss_users(session, body.user_ids, actor=admin.user, reason=body.reason)
+    return BulkUsersOut(items=[user_out(user) for user in done])
 
 
 @router.post("/users/{user_id}/dismiss", response_model=UserOut)

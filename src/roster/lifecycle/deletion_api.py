@@ -11,10 +11,13 @@ from roster.accounts import service as accounts
 from roster.accounts.deps import DB, AdminUser
 from roster.accounts.schemas import user_out, user_ref
 from roster.domain import errors
-from roster.lifecycle import deletion
+from roster.lifecycle import bulk, deletion
 from roster.lifecycle.deletion_schemas import (
     AuthorshipOut,
     AuthorshipPage,
+    BulkDeleteIn,
+    BulkDeletionItem,
+    BulkDeletionOut,
     DeleteIn,
     DeletionOut,
     DeletionPreviewOut,
@@ -64,6 +67,29 @@ def deletion_preview(user_id: uuid.UUID, principal: AdminUser, session: DB) -> D
         ],
         total=preview.total,
         total_in_trash=preview.total_in_trash,
+    )
+
+
+# Before /users/{user_id}/delete, whose path would take "bulk" for an id.
+@router.post("/users/bulk/delete", response_model=BulkDeletionOut)
+def delete_many(body: BulkDeleteIn, principal: AdminUser, session: DB) -> BulkDeletionOut:
+    """Delete up to 200 people at once, each restorable on their own, or none: `confirm` is their
+    number; 409 `bulk_refused` lists each who cannot be deleted."""
+    plan = None
+    if body.disposition is not None:
+        plan = deletion.DispositionPlan(
+            default=body.disposition.default, successor_id=body.disposition.successor_id
+        )
+    done = bulk.delete_users(
+        session, body.user_ids, actor=principal.user, confirm=body.confirm, disposition=plan
+    )
+    return BulkDeletionOut(
+        items=[
+            BulkDeletionItem(
+                user=user_out(r.user), operation_id=r.operation_id, moved=r.moved, deleted=r.deleted
+            )
+            for r in done
+        ]
     )
 
 

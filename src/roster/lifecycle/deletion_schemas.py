@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -140,3 +141,28 @@ class AuthorshipOut(BaseModel):
 class AuthorshipPage(BaseModel):
     items: list[AuthorshipOut]
     total: int
+
+
+class BulkDispositionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default: Literal[Disposition.SYSTEM_USER, Disposition.SUCCESSOR] = Disposition.SYSTEM_USER
+    successor_id: uuid.UUID | None = None
+
+
+class BulkDeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_ids: list[uuid.UUID] = Field(max_length=1000)
+    confirm: str | int = Field(default="", description="The number of people being deleted.")
+    disposition: BulkDispositionIn | None = None
+
+
+class BulkDeletionItem(BaseModel):
+    user: UserOut
+    operation_id: uuid.UUID
+    moved: dict[str, int]
+    deleted: dict[str, int]
+
+
+class BulkDeletionOut(BaseModel):
+    items: list[BulkDeletionItem]

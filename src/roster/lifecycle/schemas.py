@@ -220,3 +220,14 @@ class VerifyOut(BaseModel):
     events: int
     redacted: int
     problems: list[dict[str, Any]]
+
+
+class BulkDismissIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # As sent: duplicates count once, and 1 to 200 distinct ids are taken (the service's rule).
+    user_ids: list[uuid.UUID] = Field(max_length=1000)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class BulkUsersOut(BaseModel):
+    items: list[UserOut]

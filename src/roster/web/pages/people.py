@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
 from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
@@ -30,9 +30,11 @@ from roster.directory.search import (
 from roster.directory.service import get_user_any, get_visible_user, update_profile
 from roster.domain import errors
 from roster.domain.users import UserStatus
-from roster.lifecycle import invitations
+from roster.lifecycle import bulk, deletion, invitations
+from roster.lifecycle.bulk import BulkAction
 from roster.lifecycle.seats import SeatLedger, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
+from roster.references import Disposition
 from roster.web.core import (
     WebAdmin,
     WebUser,
@@ -40,11 +42,12 @@ from roster.web.core import (
     page_count,
     parse_uuid,
     redirect,
+    referring_page,
     render,
     show_secret_once,
     take_secret,
 )
-from roster.web.pages.shared import plan_name, unchanged_display_name_left_out
+from roster.web.pages.shared import picker_people, plan_name, unchanged_display_name_left_out
 
 router = APIRouter(include_in_schema=False)
 
@@ -539,6 +542,270 @@ def revoke(request: Request, principal: WebAdmin, session: DB, invitation_id: uu
 
 
 # --- A person -------------------------------------------------------------------------------
+
+
+# --- Bulk dismiss and delete ----------------------------------------------------------------
+# Defined before /people/{user_id}/..., whose paths would take "bulk" for an id.
+
+BulkIds = Annotated[list[str] | None, Query(max_length=bulk.MAX_BULK_USERS * 5)]
+BulkFormIds = Annotated[list[str] | None, Form(max_length=bulk.MAX_BULK_USERS * 5)]
+BULK_PAST = {BulkAction.DISMISS: "dismissed", BulkAction.DELETE: "deleted"}
+
+
+def _bulk_ids(values: list[str] | None) -> list[uuid.UUID]:
+    """The ids chosen, each once; what is not an id names no one and is left out."""
+    return list(dict.fromkeys(i for i in (parse_uuid(v[:64]) for v in values or []) if i is not None))
+
+
+def _no_selection(request: Request, ids: list[uuid.UUID]) -> Response | None:
+    """Back to the list with a message when nothing, or more than a bulk action takes, is chosen."""
+    if ids and len(ids) <= bulk.MAX_BULK_USERS:
+        return None
+    message = (
+        "Choose the people first: tick the box beside each one."
+        if not ids
+        else f"At most {bulk.MAX_BULK_USERS} people can be chosen at once; {len(ids)} were."
+    )
+    return redirect(referring_page(request) or "/people", request, message, "error")
+
+
+def _summed_preview(session: Session, people: list[User]) -> list[dict[str, Any]]:
+    """What deleting all of ``people`` touches, per kind, summed over their previews."""
+    totals: dict[str, dict[str, Any]] = {}
+    for user in people:
+        for item in deletion.preview_deletion(session, user).references:
+            row = totals.setdefault(item.kind, {"label": item.label, "count": 0, "in_trash": 0})
+            row["count"] += item.count
+            row["in_trash"] += item.in_trash
+    return [row for row in totals.values() if row["count"] or row["in_trash"]]
+
+
+def bulk_review_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    action: BulkAction,
+    ids: list[uuid.UUID],
+    *,
+    reason: str = "",
+    confirm: str = "",
+    default: str = "system_user",
+    successor_id: str = "",
+    error: str = "",
+    field_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The review of a bulk action: who it acts on, who it leaves out and why, and for a deletion
+    what it touches, where that goes and the number to type."""
+    check = bulk.check_people(session, ids, actor=principal.user, action=action)
+    chosen = {u.id for u in check.people} | {r.user_id for r in check.refused}
+    return render(
+        request,
+        "people/bulk.html",
+        {
+            "section": "people",
+            "action": action.value,
+            "past": BULK_PAST[action],
+            "people": check.people,
+            "refused": check.refused,
+            "summary": _summed_preview(session, check.people) if action is BulkAction.DELETE else [],
+            "picker_people": [u for u in picker_people(session, principal) if u.id not in chosen],
+            "back": "/people"
+            if any(u.status == UserStatus.ACTIVE.value for u in check.people) or not check.people
+            else "/people/dismissed",
+            "reason": reason,
+            "confirm": confirm,
+            "default": default if default in ("system_user", "successor") else "system_user",
+            "successor_id": successor_id,
+            "error": error,
+            "field_errors": field_errors or {},
+        },
+        principal=principal,
+        session=session,
+        status_code=status_code,
+    )
+
+
+def _stale(exc: errors.BulkRefused, action: BulkAction) -> str:
+    n = len(exc.extra.get("refused", []))
+    return (
+        f"{n} of the people you chose cannot be {BULK_PAST[action]} any more (someone changed them "
+        "meanwhile); they are marked below and left out. Nothing was done: check the list and confirm again."
+    )
+
+
+@router.get("/people/bulk/dismiss")
+def bulk_dismiss_review(
+    request: Request, principal: WebAdmin, session: DB, user_id: BulkIds = None
+) -> Response:
+    """Review a dismissal of the people chosen on the list (changes nothing)."""
+    ids = _bulk_ids(user_id)
+    if refused := _no_selection(request, ids):
+        return refused
+    return bulk_review_page(request, principal, session, BulkAction.DISMISS, ids)
+
+
+@router.post("/people/bulk/dismiss")
+def bulk_dismiss(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: BulkFormIds = None,
+    reason: Annotated[str, Form(max_length=500)] = "",
+) -> Response:
+    """Dismiss every person reviewed, or none."""
+    ids = _bulk_ids(user_id)
+    if refused := _no_selection(request, ids):
+        return refused
+    try:
+        with session.begin_nested():
+            done = bulk.dismiss_users(session, ids, actor=principal.user, reason=reason.strip() or None)
+    except errors.BulkRefused as exc:
+        return bulk_review_page(
+            request,
+            principal,
+            session,
+            BulkAction.DISMISS,
+            ids,
+            reason=reason,
+            error=_stale(exc, BulkAction.DISMISS),
+            status_code=exc.status,
+        )
+    except errors.RosterError as exc:
+        problems = {"reason": exc.detail} if exc.extra.get("field") == "reason" else {}
+        return bulk_review_page(
+            request,
+            principal,
+            session,
+            BulkAction.DISMISS,
+            ids,
+            reason=reason,
+            error="" if problems else exc.detail,
+            field_errors=problems,
+            status_code=exc.status,
+        )
+    n = len(done)
+    return redirect(
+        _bulk_done_url(BulkAction.DISMISS, done),
+        request,
+        f"{n} {'person is' if n == 1 else 'people are'} dismissed and signed out everywhere. "
+        "Their seats are free; their work stays.",
+    )
+
+
+@router.get("/people/bulk/delete")
+def bulk_delete_review(
+    request: Request, principal: WebAdmin, session: DB, user_id: BulkIds = None
+) -> Response:
+    """Review a deletion of the people chosen on the list: what it touches, where it goes, and the
+    number to type (changes nothing)."""
+    ids = _bulk_ids(user_id)
+    if refused := _no_selection(request, ids):
+        return refused
+    return bulk_review_page(request, principal, session, BulkAction.DELETE, ids)
+
+
+@router.post("/people/bulk/delete")
+def bulk_delete(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    user_id: BulkFormIds = None,
+    confirm: Annotated[str, Form(max_length=20)] = "",
+    default: Annotated[str, Form(max_length=20)] = "system_user",
+    successor_id: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Delete every person reviewed (each restorable on their own), or none."""
+    ids = _bulk_ids(user_id)
+    if refused := _no_selection(request, ids):
+        return refused
+
+    def review(
+        *, error: str = "", problems: dict[str, str] | None = None, status_code: int, typed: str = confirm
+    ) -> Response:
+        return bulk_review_page(
+            request,
+            principal,
+            session,
+            BulkAction.DELETE,
+            ids,
+            confirm=typed,
+            default=default,
+            successor_id=successor_id,
+            error=error,
+            field_errors=problems,
+            status_code=status_code,
+        )
+
+    if default not in ("system_user", "successor"):
+        return review(problems={"default": "Choose the System User or one successor."}, status_code=422)
+    if default == "successor" and parse_uuid(successor_id) is None:
+        return review(
+            problems={
+                "successor_id": "Pick the colleague who takes over their work, or choose the System User."
+            },
+            status_code=422,
+        )
+    successor = parse_uuid(successor_id) if default == "successor" else None
+    plan = deletion.DispositionPlan(default=Disposition(default), successor_id=successor)
+    try:
+        with session.begin_nested():
+            done = bulk.delete_users(session, ids, actor=principal.user, confirm=confirm, disposition=plan)
+    except errors.ConfirmationMismatch:
+        return review(
+            problems={"confirm": f"Type {len(ids)} to confirm: the number of people being deleted."},
+            status_code=422,
+        )
+    except errors.BulkRefused as exc:
+        # The number to type has changed with the people left out.
+        return review(error=_stale(exc, BulkAction.DELETE), status_code=exc.status, typed="")
+    except errors.RosterError as exc:
+        if exc.extra.get("field") == "disposition.successor_id":
+            return review(problems={"successor_id": exc.detail}, status_code=exc.status)
+        return review(error=exc.detail, status_code=exc.status)
+    n = len(done)
+    return redirect(
+        _bulk_done_url(BulkAction.DELETE, [r.user for r in done]),
+        request,
+        f"{n} {'person is' if n == 1 else 'people are'} deleted; each can be restored on their own from "
+        "the Deleted tab.",
+    )
+
+
+def _bulk_done_url(action: BulkAction, people: list[User]) -> str:
+    return "/people/bulk/done?" + urlencode(
+        [("action", action.value)] + [("user_id", str(u.id)) for u in people]
+    )
+
+
+@router.get("/people/bulk/done")
+def bulk_done(
+    request: Request,
+    principal: WebAdmin,
+    session: DB,
+    action: str = "",
+    user_id: BulkIds = None,
+) -> Response:
+    """After a bulk action: each person it acted on, as they are now, with a link to their card."""
+    ids = _bulk_ids(user_id)[: bulk.MAX_BULK_USERS]
+    found = (
+        {
+            u.id: u
+            for u in session.scalars(select(User).where(User.org_id == principal.org_id, User.id.in_(ids)))
+        }
+        if ids
+        else {}
+    )
+    people = [found[i] for i in ids if i in found and not found[i].is_system]
+    if not people or action not in ("dismiss", "delete"):
+        return redirect("/people", request)
+    return render(
+        request,
+        "people/bulk_done.html",
+        {"section": "people", "action": action, "past": BULK_PAST[BulkAction(action)], "people": people},
+        principal=principal,
+        session=session,
+    )
 
 
 @router.get("/people/{user_id}")

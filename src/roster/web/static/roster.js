@@ -388,6 +388,30 @@
     });
   }
 
+  /* A list's "select all" and how many are chosen; without a script the boxes and buttons work alone. */
+  function initBulk(form) {
+    var boxes = form.querySelectorAll("input[type=checkbox][name=user_id]");
+    var all = form.querySelector("[data-bulk-all]");
+    var count = form.querySelector("[data-bulk-count]");
+    function update() {
+      var n = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
+      if (count) count.textContent = n ? n + (n === 1 ? " person selected" : " people selected") : "";
+      if (all) {
+        all.checked = n > 0 && n === boxes.length;
+        all.indeterminate = n > 0 && n < boxes.length;
+      }
+    }
+    if (all && boxes.length) {
+      all.closest("label").hidden = false;
+      all.addEventListener("change", function () {
+        Array.prototype.forEach.call(boxes, function (b) { b.checked = all.checked; });
+        update();
+      });
+    }
+    Array.prototype.forEach.call(boxes, function (b) { b.addEventListener("change", update); });
+    update();
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-nav-menu]").forEach(initNavMenu);
     document.querySelectorAll("table.table").forEach(labelCells);
@@ -398,6 +422,7 @@
     document.querySelectorAll("[data-confirm-match]").forEach(initTypeToConfirm);
     document.querySelectorAll("input[data-photo-preview]").forEach(initPhotoPreview);
     document.querySelectorAll("[data-counter]").forEach(initCounter);
+    document.querySelectorAll("form[data-bulk]").forEach(initBulk);
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (e) {
         if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
