@@ -1151,6 +1151,16 @@ def test_at_phone_width_the_menu_folds_and_every_row_and_choice_is_within_reach(
     assert page.locator(".tabs a", has_text="Deleted").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") == 390
     shot(page, "phone-people")
+    # A row's card is named by the person, after its selection box: no column name above them.
+    row = page.locator("tbody tr", has=page.locator("input[name=user_id]")).first
+    assert row.locator("td").nth(1).get_attribute("data-label") is None
+    assert row.locator("td").nth(2).get_attribute("data-label") == "Email"
+    # The bar of the selected people's buttons stays in view when a box far down is ticked.
+    last = page.locator("input[name=user_id]").last
+    last.check()
+    bar = page.locator(".bulk-bar").bounding_box()
+    assert page.evaluate("window.scrollY") > 0 and 0 <= bar["y"] < 5, bar
+    last.uncheck()
 
     for path in ("/admin/audit", "/tasks", "/admin/settings", "/people/invited"):
         page.goto(site.url + path)

@@ -377,11 +377,14 @@
   function labelCells(table) {
     var heads = table.querySelectorAll("thead th");
     if (!heads.length) return;
+    /* The first column names the row, after any column of selection boxes. */
+    var naming = 0;
+    while (heads[naming] && heads[naming].classList.contains("check")) naming++;
     Array.prototype.forEach.call(table.querySelectorAll("tbody tr"), function (row) {
       Array.prototype.forEach.call(row.children, function (cell, i) {
         var head = heads[i];
-        /* The first column names the row; a column whose name is only for screen readers (actions) needs none. */
-        if (i === 0 || !head || head.querySelector(".visually-hidden")) return;
+        /* The naming column needs no name; nor does a column named only for screen readers (actions, boxes). */
+        if (i === naming || !head || head.querySelector(".visually-hidden")) return;
         var label = head.textContent.trim();
         if (label && !cell.hasAttribute("data-label")) cell.setAttribute("data-label", label);
       });
