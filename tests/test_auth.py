@@ -133,6 +133,49 @@ def test_personal_access_tokens_work_and_can_be_revoked(client: TestClient, db: 
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {pat}"}).status_code == 401
 
 
+def _token_events(db: Session, org_id: object) -> list[tuple[str, object, object, dict[str, object]]]:
+    from roster.lifecycle.models import AuditEvent
+
+    rows = db.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.org_id == org_id, AuditEvent.action == "personal_token.revoked")
+        .order_by(AuditEvent.seq)
+    )
+    return [(e.action, e.actor_id, e.subject_id, e.details) for e in rows]
+
+
+def test_revoking_a_personal_token_is_audited_without_its_secret_and_twice_is_a_404(
+    client: TestClient, db: Session
+) -> None:
+    """A department deleted twice answers 404 on the API, and so does a token revoked twice: its
+    row is gone, so the answer is the one for an id that was never the caller's."""
+    o = make_org(db, slug="acme")
+    headers = auth(db, o.admin)
+    created = client.post("/api/v1/me/tokens", json={"name": "script"}, headers=headers).json()
+    assert client.delete(f"/api/v1/me/tokens/{created['id']}", headers=headers).status_code == 204
+    events = _token_events(db, o.org.id)
+    assert events == [
+        ("personal_token.revoked", o.admin.id, o.admin.id, {"token_id": created["id"], "name": "script"})
+    ]
+    assert created["token"] not in str(events)
+    again = client.delete(f"/api/v1/me/tokens/{created['id']}", headers=headers)
+    assert (again.status_code, again.json()["code"]) == (404, "not_found")
+    assert len(_token_events(db, o.org.id)) == 1
+
+
+def test_signing_out_with_a_personal_token_revokes_it_on_the_record(client: TestClient, db: Session) -> None:
+    o = make_org(db, slug="acme")
+    issued = accounts.issue_token(db, o.admin, kind="pat", name="cron job")
+    pat = {"Authorization": f"Bearer {issued.secret}"}
+    assert client.post("/api/v1/auth/logout", headers=pat).status_code == 204
+    assert client.get("/api/v1/me", headers=pat).status_code == 401
+    details = {"token_id": str(issued.token.id), "name": "cron job"}
+    assert _token_events(db, o.org.id) == [("personal_token.revoked", o.admin.id, o.admin.id, details)]
+    # A browser session or a login token ends without an entry: only personal tokens are recorded.
+    assert client.post("/api/v1/auth/logout", headers=auth(db, o.admin)).status_code == 204
+    assert len(_token_events(db, o.org.id)) == 1
+
+
 def test_too_many_sign_in_attempts_answer_429_with_retry_after(
     connection: Connection, db: Session, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -1385,3 +1385,44 @@ def test_an_admin_selects_two_people_and_deletes_them_in_one_step(site: Site, br
             select(User.status).where(User.email.in_(["hiro@acme.test", "grace@acme.test"]))
         ).all()
     assert statuses == ["deleted", "deleted"]
+
+
+def test_on_a_phone_a_refused_restore_offers_the_way_back_and_the_way_out_side_by_side(
+    site: Site, browser: object
+) -> None:
+    """A restore refused because a newcomer took the address: the message leads back to the person
+    and to whoever holds the address now, both within a phone's width."""
+    from roster.lifecycle.deletion import delete_user
+
+    with site.session() as db:
+        admin = db.scalars(select(User).where(User.email == site.admin_email)).one()
+        grace = db.scalars(select(User).where(User.email == "grace@acme.test")).one()
+        delete_user(db, grace, actor=admin, confirm="grace@acme.test")
+        newcomer = provision_user(
+            db,
+            admin.org_id,
+            actor=admin,
+            email="grace@acme.test",
+            first_name="Grace",
+            last_name="Newell",
+            via="test",
+        )
+        grace_id, newcomer_id = grace.id, newcomer.id
+        db.commit()
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, site, site.admin_email)
+    page.goto(site.url + "/people/deleted")
+    page.click("button:has-text('Restore Grace Okafor')")
+    page.wait_for_load_state()
+    message = page.locator(".flashes .alert", has_text="Grace Okafor was not restored")
+    back = message.locator("a", has_text="Back to Grace Okafor")
+    holder = message.locator("a", has_text="Open their page")
+    assert back.is_visible() and holder.is_visible()
+    assert back.get_attribute("href") == f"/people/{grace_id}"
+    assert holder.get_attribute("href") == f"/people/{newcomer_id}"
+    shot(page, "phone-restore-refused")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    back.click()
+    page.wait_for_url(f"**/people/{grace_id}")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from roster.accounts.security import hash_secret, new_secret, split_secret
+from roster.domain import errors
 from roster.domain.plans import Plan, seat_limit
 from roster.domain.users import password_problem
 from roster.ids import new_id
@@ -66,3 +69,26 @@ def test_control_characters_are_exactly_unicodes_category_cc() -> None:
     found = [c for c in range(sys.maxunicode + 1) if has_control_characters(chr(c))]
     assert found == [c for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"]
     assert has_control_characters("name\x00") and not has_control_characters("Zoë Ørsted \u202e")
+
+
+def test_field_refusals_raise_the_first_with_every_field_listed() -> None:
+    def refuse(error: errors.RosterError) -> str:
+        raise error
+
+    refusals = errors.FieldRefusals()
+    assert refusals.check(str.upper, "kept") == "KEPT"
+    refusals.raise_any()  # nothing refused: nothing raised
+    assert refusals.check(refuse, errors.EmptyText("Write a title.", field="title")) is None
+    assert refusals.check(refuse, errors.InactiveUser("Gone.", field="responsible_id", user_id="u1")) is None
+    with pytest.raises(errors.EmptyText) as raised:
+        refusals.raise_any()
+    assert raised.value.extra == {
+        "field": "title",
+        "errors": [
+            {"field": "title", "code": "empty_text", "message": "Write a title."},
+            {"field": "responsible_id", "code": "inactive_user", "message": "Gone.", "user_id": "u1"},
+        ],
+    }
+    # A refusal about no field is not one of the form's: it is raised at once.
+    with pytest.raises(errors.Forbidden):
+        errors.FieldRefusals().check(refuse, errors.Forbidden("No."))

@@ -351,6 +351,74 @@ def test_a_refused_patch_changes_nothing(client: TestClient, db: Session) -> Non
     assert after["observers"] == []
 
 
+def test_a_change_naming_people_who_left_in_several_fields_is_refused_with_every_field_at_once(
+    client: TestClient, db: Session
+) -> None:
+    """A stale form's change: a new responsible person and two new observers, all gone since. The
+    answer is the first field's refusal, as before, with ``errors`` naming every field at fault."""
+    from roster.lifecycle.deletion import delete_user
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    a, b, kept = make_user(db, o.org), make_user(db, o.org), make_user(db, o.org)
+    x, y, z = make_user(db, o.org), make_user(db, o.org), make_user(db, o.org)
+    headers = auth(db, o.admin)
+    task = _create(client, headers, title="Stable", responsible_id=str(a.id), observer_ids=[str(kept.id)])
+    url = f"{API}/tasks/{task['id']}"
+    dismiss_user(db, x, actor=o.admin)
+    dismiss_user(db, y, actor=o.admin)
+    delete_user(db, z, actor=o.admin, confirm=z.email)
+    db.flush()
+
+    answer = client.patch(
+        url,
+        json={
+            "title": "Changed",
+            "responsible_id": str(x.id),
+            "participant_ids": [str(b.id)],
+            "observer_ids": [str(kept.id), str(y.id), str(z.id)],
+        },
+        headers=headers,
+    )
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert (body["code"], body["field"], body["user_id"]) == ("inactive_user", "responsible_id", str(x.id))
+    assert body["errors"] == [
+        {
+            "field": "responsible_id",
+            "code": "inactive_user",
+            "message": "That person is no longer active: choose someone else.",
+            "user_id": str(x.id),
+            "user_ids": [str(x.id)],
+        },
+        {
+            "field": "observer_ids",
+            "code": "inactive_user",
+            "message": "2 of the people chosen can no longer be chosen: remove them or choose others.",
+            "user_id": str(y.id),
+            "user_ids": [str(y.id), str(z.id)],
+        },
+    ]
+    after = client.get(url, headers=headers).json()
+    assert (after["title"], after["responsible"]["id"], after["participants"]) == ("Stable", str(a.id), [])
+    assert [p["id"] for p in after["observers"]] == [str(kept.id)]
+
+    # A new task too: every field at fault, the title's among them, and nothing written.
+    answer = client.post(
+        f"{API}/tasks",
+        json={"title": " ", "responsible_id": str(x.id), "observer_ids": [str(uuid.uuid4())]},
+        headers=headers,
+    )
+    assert answer.status_code == 422
+    assert [(e["field"], e["code"]) for e in answer.json()["errors"]] == [
+        ("title", "empty_text"),
+        ("responsible_id", "inactive_user"),
+        ("observer_ids", "unknown_user"),
+    ]
+    assert answer.json()["code"] == "empty_text"
+    assert _count(db, Task) == 1
+
+
 def test_a_dismissed_participant_stays_when_others_change(client: TestClient, db: Session) -> None:
     o = make_org(db)
     a, b, c = (make_user(db, o.org) for _ in range(3))

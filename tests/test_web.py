@@ -2164,6 +2164,35 @@ def test_people_make_list_and_revoke_their_personal_access_tokens_on_their_profi
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
 
 
+def test_a_personal_token_revoked_twice_says_it_was_revoked_already_and_by_whom(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Sent again (a second tab, Back and the button), the revoke says what the audit log recorded,
+    not a 404 page; someone else's token, revoked or not, stays 404."""
+    from zoneinfo import ZoneInfo
+
+    o = make_org(db)
+    employee = make_user(db, o.org, first_name="Ema", last_name="Ployee")
+    employee.timezone = "Asia/Kolkata"  # the time is said in the reader's zone
+    other = make_user(db, o.org)
+    theirs = accounts.issue_token(db, other, kind="pat", name="their script").token
+    mine = accounts.issue_token(db, employee, kind="pat", name="backup script").token
+    db.flush()
+    csrf = sign_in(client, db, settings, employee)
+    revoked = post(client, f"/profile/tokens/{mine.id}/revoke", csrf)
+    assert revoked.status_code == 200 and "The token “backup script” is revoked" in revoked.text
+    event = accounts.find_personal_token_revocation(db, employee, mine.id)
+    assert event is not None and event.details == {"token_id": str(mine.id), "name": "backup script"}
+    when = event.created_at.astimezone(ZoneInfo("Asia/Kolkata")).strftime("%d %b %Y, %H:%M")
+    twice = post(client, f"/profile/tokens/{mine.id}/revoke", csrf)
+    assert twice.status_code == 200 and twice.url.path == "/profile"
+    said = f"The token “backup script” was revoked already. It was revoked on {when} by Ema Ployee."
+    assert said in twice.text
+    accounts.revoke_personal_token(db, theirs, actor=other)
+    assert post(client, f"/profile/tokens/{theirs.id}/revoke", csrf).status_code == 404
+    assert post(client, f"/profile/tokens/{uuid.uuid4()}/revoke", csrf).status_code == 404
+
+
 def test_admins_reach_the_system_users_records_from_the_pages(
     client: TestClient, db: Session, settings: Settings
 ) -> None:

@@ -193,9 +193,82 @@ def test_a_restore_refused_for_a_taken_address_links_to_whoever_holds_it(
         f'<a class="btn btn-secondary btn-sm alert-action" href="/people/{newcomer.id}">Open their page</a>'
         in (refused.text)
     )
+    # The refusal leads back to the person as well as to whoever holds the address.
+    assert _back_to(leaver.id, "Lee Leaver") in refused.text
     refused = post(client, f"/people/{invited.id}/restore", csrf)
     assert "Ivy Invited was not restored" in refused.text and "(a pending invitation)" in refused.text
     assert 'href="/people/invited">See pending invitations</a>' in refused.text
+    assert _back_to(invited.id, "Ivy Invited") in refused.text
+
+
+def _back_to(user_id: object, name: str) -> str:
+    """A refusal's link back to the page of the person it refused to act on."""
+    return f'href="/people/{user_id}">Back to {name}</a>'
+
+
+def test_a_restore_refused_for_someone_not_deleted_leads_back_to_them(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    erin = make_user(db, o.org, first_name="Erin", last_name="Early")
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = post(client, f"/people/{erin.id}/restore", csrf)
+    assert refused.url.path == "/people/deleted" and "Erin Early was not restored" in refused.text
+    assert (
+        f'<a class="btn btn-secondary btn-sm alert-action" href="/people/{erin.id}">Back to Erin Early</a>'
+        in refused.text
+    )
+
+
+def test_refusing_an_action_on_a_person_leads_back_to_their_page(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """Deleting, merging, erasing or dismissing oneself or the System User, editing them or someone
+    deleted: each refusal (an error page, or the form again) links back to the person's page."""
+    from roster.accounts.service import get_system_user
+    from roster.lifecycle.deletion import delete_user
+
+    o = make_org(db)
+    erin = make_user(db, o.org, first_name="Erin", last_name="Early")
+    gone = make_user(db, o.org, first_name="Gus", last_name="Gone")
+    delete_user(db, gone, actor=o.admin, confirm=gone.email)
+    system = get_system_user(db, o.org.id)
+    db.flush()
+    csrf = sign_in(client, db, settings, o.admin)
+    me = (o.admin.id, "Ada Admin")
+    error_pages = [
+        (f"/people/{o.admin.id}/{action}", me, "You cannot delete, merge or erase your own account")
+        for action in ("delete", "delete/review", "merge", "erase")
+    ] + [
+        (f"/people/{system.id}/{action}", (system.id, system.display_name), "The System User cannot be")
+        for action in ("delete", "merge", "erase", "dismiss")
+    ]
+    error_pages += [
+        (f"/people/{o.admin.id}/dismiss", me, "You cannot dismiss your own account"),
+        (f"/people/{system.id}/edit", (system.id, system.display_name), "profile cannot be changed"),
+        (f"/people/{gone.id}/edit", (gone.id, "Gus Gone"), "Gus Gone is deleted; restore them"),
+    ]
+    for path, (user_id, name), said in error_pages:
+        page = client.get(path, headers=HTML)
+        assert page.status_code == 409 and said in page.text.replace("&#39;", "'"), path
+        assert f'<a class="btn" href="/people/{user_id}">Back to {name}</a>' in page.text, path
+    sent = post(client, f"/people/{gone.id}/edit", csrf, {"email": "gus@x.test"})
+    assert sent.status_code == 409 and _back_to(gone.id, "Gus Gone") in sent.text
+    # A refusal after the form was sent shows the form again, under the person's breadcrumb.
+    for path, data, user_id in (
+        (f"/people/{erin.id}/merge", {"into_id": str(erin.id), "confirm": erin.email}, erin.id),
+        (f"/people/{o.admin.id}/dismiss", {}, o.admin.id),
+        (f"/people/{o.admin.id}/delete", {"confirm": o.admin.email}, o.admin.id),
+        (f"/people/{system.id}/dismiss", {}, system.id),
+    ):
+        page = post(client, path, csrf, data)
+        assert page.status_code in (409, 422) and f'<a href="/people/{user_id}">' in page.text, path
+    # What does not read HTML gets the refusal as the API answers it, and no page.
+    answer = client.get(f"/people/{o.admin.id}/dismiss", headers={"Accept": "application/json"})
+    assert (answer.status_code, answer.json()["code"]) == (409, "cannot_act_on_self")
+    db.expire_all()
+    for user_id in (erin.id, o.admin.id):
+        assert db.get(User, (o.org.id, user_id)).status == "active"  # type: ignore[union-attr]
 
 
 # --- 2. Pickers never offer the person acted on, and tell namesakes apart -----------------------

@@ -201,6 +201,82 @@ def test_someone_who_left_stays_in_their_own_place_on_a_task_and_is_offered_in_n
     assert str(leaver.id) not in _offered(form, "observer_ids")
 
 
+def _field_error(page: str, name: str) -> str | None:
+    found = re.search(rf'<div class="field-error" id="e-{name}">([^<]*)</div>', page)
+    return found.group(1).replace("&#39;", "'") if found else None
+
+
+def test_a_stale_task_form_naming_several_people_who_left_marks_each_field_and_saves_nothing(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """The form was loaded, then the responsible person picked and an observer picked left: both
+    fields are marked at once, the observer stays picked beside the error (not dropped unseen, to be
+    left off on the next save), and the task is as it was."""
+    from roster.lifecycle.deletion import delete_user
+    from roster.lifecycle.users import dismiss_user
+
+    o = make_org(db)
+    owner = make_user(db, o.org)
+    watcher = make_user(db, o.org, first_name="Wanda", last_name="Watcher")
+    xavier = make_user(db, o.org, first_name="Xavier", last_name="Exit")
+    yvonne = make_user(db, o.org, first_name="Yvonne", last_name="Gone")
+    task = tasks.create_task(
+        db, actor=owner, title="Order chairs", responsible_id=owner.id, observer_ids=[watcher.id]
+    )
+    db.flush()
+    csrf = sign_in(client, db, settings, owner)
+    assert client.get(f"/tasks/{task.id}/edit", headers=HTML).status_code == 200
+    dismiss_user(db, xavier, actor=o.admin)
+    delete_user(db, yvonne, actor=o.admin, confirm=yvonne.email)
+    db.flush()
+
+    sent = {
+        "title": "Order desks",
+        "responsible_id": str(xavier.id),
+        "observer_ids": [str(watcher.id), str(yvonne.id)],
+    }
+    refused = post(client, f"/tasks/{task.id}/edit", csrf, sent)
+    assert refused.status_code == 422
+    assert (
+        _field_error(refused.text, "responsible_id")
+        == "That person is no longer active: choose someone else."
+    )
+    assert (
+        _field_error(refused.text, "observer_ids")
+        == "That person's account was deleted: choose someone else."
+    )
+    observers = _offered(refused.text, "observer_ids")
+    assert f'<option value="{yvonne.id}" selected>' in observers
+    assert f'<option value="{watcher.id}" selected>' in observers
+    assert 'value="Order desks"' in refused.text
+    saved = _task(db, o.org.id, task.id)
+    assert saved is not None and (saved.title, saved.responsible_id) == ("Order chairs", owner.id)
+    people = tasks.load_people(db, o.org.id, [saved])
+    assert people.observers[task.id] == [watcher.id]
+
+    # The form for a new task, too, keeps such a pick beside its error rather than losing it.
+    refused = post(client, "/tasks", csrf, {**sent, "title": "New chairs"})
+    assert refused.status_code == 422
+    assert _field_error(refused.text, "responsible_id") and _field_error(refused.text, "observer_ids")
+    assert f'<option value="{yvonne.id}" selected>' in _offered(refused.text, "observer_ids")
+    assert str(yvonne.id) not in _offered(refused.text, "participant_ids")
+    assert db.scalars(select(Task).where(Task.title == "New chairs")).first() is None
+
+
+def test_a_task_form_missing_its_responsible_person_and_with_a_bad_deadline_marks_both(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    o = make_org(db)
+    csrf = sign_in(client, db, settings, o.admin)
+    refused = post(
+        client, "/tasks", csrf, {"title": "Order chairs", "responsible_id": "", "deadline": "soon"}
+    )
+    assert refused.status_code == 422
+    assert _field_error(refused.text, "responsible_id") == "Pick who is responsible."
+    assert _field_error(refused.text, "deadline") == "Enter the deadline as a date, such as 2027-03-31."
+    assert db.scalars(select(Task).where(Task.org_id == o.org.id)).first() is None
+
+
 # --- Deleting a task or a lead ------------------------------------------------------------------
 
 

@@ -160,10 +160,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         },
         "errors": {
             "type": "array",
-            "description": "With `validation_failed`: each invalid field and why.",
+            "description": "Each invalid field and why: with `validation_failed` from schema checks, and "
+            "with a refusal of several fields at once (a task's), where each entry has its own `code` "
+            "and the people it names.",
             "items": {
                 "type": "object",
-                "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}},
+                "properties": {
+                    "field": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                    "code": {"type": "string"},
+                    "user_id": {"type": "string"},
+                    "user_ids": {"type": "array", "items": {"type": "string"}},
+                },
                 "required": ["field", "message"],
             },
         },

@@ -46,8 +46,8 @@ def login(body: LoginIn, request: Request, session: DB, settings: AppSettings) -
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(principal: CurrentUser, session: DB) -> Response:
-    """End the session or token used for this request."""
-    service.revoke_token(session, principal.token)
+    """End the session or token used for this request (a personal access token's end is audited)."""
+    service.end_credential(session, principal.token, actor=principal.user)
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie("roster_session", path="/")
     return response
@@ -113,7 +113,10 @@ def create_token(body: PersonalTokenIn, principal: CurrentUser, session: DB) -> 
 
 @router.delete("/me/tokens/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_token(token_id: uuid.UUID, principal: CurrentUser, session: DB) -> Response:
-    service.revoke_token(session, service.get_personal_token(session, principal.user, token_id))
+    """Revoke one of one's personal access tokens (audited). Revoked already, it is 404, as a
+    department deleted twice is: the route answers the same for an id that was never the caller's."""
+    token = service.get_personal_token(session, principal.user, token_id)
+    service.revoke_personal_token(session, token, actor=principal.user)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import bindparam, delete, select, true, update
@@ -36,6 +36,9 @@ from roster.domain.text import has_control_characters, refuse_control_characters
 from roster.domain.users import Role, UserStatus, password_problem
 from roster.mail.service import queue_mail
 from roster.settings import Settings
+
+if TYPE_CHECKING:
+    from roster.lifecycle.models import AuditEvent
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 SYSTEM_USER_NAME = "System User"
@@ -462,6 +465,53 @@ def get_personal_token(session: Session, user: User, token_id: uuid.UUID) -> Aut
     if token is None or token.user_id != user.id or token.kind != "pat":
         raise errors.NotFound("No such token.")
     return token
+
+
+def revoke_personal_token(session: Session, token: AuthToken, *, actor: User) -> None:
+    """Revoke one personal access token (its row goes, so scripts using it are refused at once),
+    recorded in the audit log as ``personal_token.revoked`` with its id and name, never its secret."""
+    from roster.lifecycle.audit import record_event
+
+    owner = session.get(User, (token.org_id, token.user_id))
+    details = {"token_id": str(token.id), "name": token.name}
+    revoke_token(session, token)
+    record_event(
+        session,
+        org_id=token.org_id,
+        action="personal_token.revoked",
+        actor=actor,
+        subject=owner,
+        details=details,
+    )
+
+
+def end_credential(session: Session, token: AuthToken, *, actor: User) -> None:
+    """End the credential a request was made with (sign-out): a session or login token goes
+    quietly, a personal access token as ``revoke_personal_token`` revokes it."""
+    if token.kind == "pat":
+        revoke_personal_token(session, token, actor=actor)
+    else:
+        revoke_token(session, token)
+
+
+def find_personal_token_revocation(session: Session, user: User, token_id: uuid.UUID) -> AuditEvent | None:
+    """The audit event that recorded the revocation of this personal access token of ``user`` (the
+    newest), or None: how a revoke sent twice tells "revoked already" from "never theirs". A revoked
+    token's row is gone, so only the log still knows whose it was; another person's or another
+    organization's token finds nothing."""
+    from roster.lifecycle.models import AuditEvent
+
+    return session.scalars(
+        select(AuditEvent)
+        .where(
+            AuditEvent.org_id == user.org_id,
+            AuditEvent.action == "personal_token.revoked",
+            AuditEvent.subject_id == user.id,
+            AuditEvent.details["token_id"].as_string() == str(token_id),
+        )
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
 
 
 def request_password_reset(session: Session, settings: Settings, *, organization: str, email: str) -> None:

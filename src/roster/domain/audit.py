@@ -41,6 +41,7 @@ AUDIT_ACTIONS: dict[str, str] = {
     "settings.changed": "Settings changed",
     "scim_token.created": "SCIM token created",
     "scim_token.revoked": "SCIM token revoked",
+    "personal_token.revoked": "Personal access token revoked",
     "audit.redacted": "Names removed from the log (erasure)",
     # The trash (roster.trash): <kind>.deleted, .restored and .purged for every kind it keeps.
     "post.deleted": "Post moved to the trash",
@@ -71,6 +72,7 @@ AUDIT_FAMILIES: dict[str, str] = {
     "plan": "Plan",
     "settings": "Settings",
     "scim_token": "SCIM tokens",
+    "personal_token": "Personal access tokens",
     "audit": "Audit log",
     "post": "Posts",
     "comment": "Comments",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class RosterError(Exception):
@@ -216,3 +220,44 @@ class BulkRefused(Conflict):
     own code and detail, and nothing was changed."""
 
     code, title = "bulk_refused", "Some of these people cannot be acted on"
+
+
+class FieldRefusals:
+    """The refusals of a request's fields, gathered so that one answer names every field at fault
+    (a stale form naming two people who have left since), not only the first one checked.
+
+    ``raise_any`` raises the first refusal, so the answer's ``code``, ``field`` and ``detail`` are
+    the ones a single refusal has, and adds ``errors``: one entry per field at fault, each with its
+    ``field``, ``code``, ``message`` and the people it names (``user_id``, ``user_ids``)."""
+
+    NAMED = ("user_id", "user_ids")
+
+    def __init__(self) -> None:
+        self.refusals: list[RosterError] = []
+
+    def check(self, check: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T | None:
+        """``check(*args, **kwargs)``, or None when it refuses a field (the refusal is kept for
+        ``raise_any``); a refusal that names no field is raised at once."""
+        try:
+            return check(*args, **kwargs)
+        except RosterError as exc:
+            if exc.extra.get("field") is None:
+                raise
+            self.refusals.append(exc)
+            return None
+
+    def raise_any(self) -> None:
+        """Raise the first refusal kept, listing every one in its ``errors``; nothing if none."""
+        if not self.refusals:
+            return
+        first = self.refusals[0]
+        first.extra["errors"] = [
+            {
+                "field": r.extra["field"],
+                "code": r.code,
+                "message": r.detail,
+                **{k: r.extra[k] for k in self.NAMED if k in r.extra},
+            }
+            for r in self.refusals
+        ]
+        raise first

@@ -58,7 +58,8 @@ def active_users(
     """The users, each of whom must be active, in one query (order kept, repeats dropped).
 
     Unknown ids (and other organizations' ids) are ``unknown_user``; dismissed, deleted and System
-    users are ``inactive_user``, as :func:`roster.accounts.service.require_active_user` rules.
+    users are ``inactive_user``, as :func:`roster.accounts.service.require_active_user` rules. The
+    refusal is about the first one at fault and lists every one of the field's (``user_ids``).
     """
     wanted = list(dict.fromkeys(user_ids))
     if len(wanted) > PEOPLE_LIMIT:
@@ -66,15 +67,22 @@ def active_users(
     if not wanted:
         return []
     found = accounts.load_users_to_reference(session, org_id, set(wanted))  # against a racing deletion
-    users = []
-    for user_id in wanted:
-        user = found.get(user_id)
-        if user is None:
-            raise errors.UnknownUser("No such user in this organization.", field=field, user_id=str(user_id))
-        if not user.is_active:
-            raise accounts.inactive_user(user, field=field)
-        users.append(user)
-    return users
+    at_fault = [i for i in wanted if i not in found or not found[i].is_active]
+    if at_fault:
+        first = found.get(at_fault[0])
+        named = [str(i) for i in at_fault]
+        if len(at_fault) > 1:
+            several = (
+                f"{len(at_fault)} of the people chosen can no longer be chosen: remove them or choose others."
+            )
+            refusal = errors.UnknownUser if first is None else errors.InactiveUser
+            raise refusal(several, field=field, user_id=named[0], user_ids=named)
+        if first is None:
+            raise errors.UnknownUser(
+                "No such user in this organization.", field=field, user_id=named[0], user_ids=named
+            )
+        raise accounts.inactive_user(first, field=field, user_ids=named)
+    return [found[i] for i in wanted]
 
 
 def _clean_title(title: str) -> str:
@@ -105,30 +113,39 @@ def create_task(
     deadline: datetime | None = None,
     description: str = "",
 ) -> Task:
-    """Create a task; every person named must be an active user of the actor's organization."""
-    title = _clean_title(title)
-    description = _clean_description(description)
+    """Create a task; every person named must be an active user of the actor's organization. A
+    refusal names every field at fault (``errors``), and nothing is written."""
     accounts.require_live_actor(session, actor)
-    (responsible,) = active_users(session, actor.org_id, [responsible_id], field="responsible_id")
-    participants = active_users(session, actor.org_id, participant_ids, field="participant_ids")
-    observers = active_users(session, actor.org_id, observer_ids, field="observer_ids")
+    refusals = errors.FieldRefusals()
+    clean_title = refusals.check(_clean_title, title)
+    clean_description = refusals.check(_clean_description, description)
+    responsible = refusals.check(
+        active_users, session, actor.org_id, [responsible_id], field="responsible_id"
+    )
+    participants = refusals.check(
+        active_users, session, actor.org_id, participant_ids, field="participant_ids"
+    )
+    observers = refusals.check(active_users, session, actor.org_id, observer_ids, field="observer_ids")
+    due = refusals.check(_deadline_in_utc, deadline)
+    refusals.raise_any()
+    assert clean_title is not None and clean_description is not None and responsible is not None
     now = clock.now()
     task = Task(
         org_id=actor.org_id,
-        title=title,
-        description=description,
+        title=clean_title,
+        description=clean_description,
         status=TaskStatus.OPEN.value,
-        deadline=_deadline_in_utc(deadline),
+        deadline=due,
         creator_id=actor.id,
-        responsible_id=responsible.id,
+        responsible_id=responsible[0].id,
         created_at=now,
         updated_at=now,
     )
     session.add(task)
     session.flush()
-    for user in participants:
+    for user in participants or ():
         session.add(TaskParticipant(org_id=task.org_id, task_id=task.id, user_id=user.id, added_at=now))
-    for user in observers:
+    for user in observers or ():
         session.add(TaskObserver(org_id=task.org_id, task_id=task.id, user_id=user.id, added_at=now))
     session.flush()
     return task
@@ -347,15 +364,17 @@ def update_task(
     participant_ids: Sequence[uuid.UUID] | None = None,
     observer_ids: Sequence[uuid.UUID] | None = None,
 ) -> Task:
-    """Change a task (creator, responsible person or admin); a refused change writes nothing."""
+    """Change a task (creator, responsible person or admin); a refused change writes nothing and
+    names every field at fault (``errors``), not only the first."""
     require_can_change_task(actor, task)
     # Validate everything before the first write, so a refusal leaves the task as it was.
-    new_title = _clean_title(title) if title is not None else None
-    new_description = _clean_description(description) if description is not None else None
+    refusals = errors.FieldRefusals()
+    new_title = refusals.check(_clean_title, title) if title is not None else None
+    new_description = refusals.check(_clean_description, description) if description is not None else None
     if deadline is not UNSET and deadline is not None:
-        deadline = _deadline_in_utc(deadline)
+        deadline = refusals.check(_deadline_in_utc, deadline)
     if responsible_id is not None and responsible_id != task.responsible_id:
-        active_users(session, task.org_id, [responsible_id], field="responsible_id")
+        refusals.check(active_users, session, task.org_id, [responsible_id], field="responsible_id")
     for ids, table, name in (
         (participant_ids, TaskParticipant, "participant_ids"),
         (observer_ids, TaskObserver, "observer_ids"),
@@ -368,7 +387,10 @@ def update_task(
                     )
                 )
             )
-            active_users(session, task.org_id, [i for i in ids if i not in current], field=name)
+            refusals.check(
+                active_users, session, task.org_id, [i for i in ids if i not in current], field=name
+            )
+    refusals.raise_any()
 
     changed = False
     if new_title is not None and new_title != task.title:

@@ -22,6 +22,7 @@ from roster.middleware import ResponseHeaders
 from roster.web.core import (
     CONTENT_SECURITY_POLICY,
     WEB_DIR,
+    RefusedFor,
     login_url,
     redirect,
     referring_page,
@@ -44,17 +45,25 @@ _TITLES = {
 
 
 def error_page(
-    request: Request, status: int, detail: str, csrf_failed: bool = False, admin_only: bool = False
+    request: Request,
+    status: int,
+    detail: str,
+    csrf_failed: bool = False,
+    admin_only: bool = False,
+    person: RefusedFor | None = None,
 ) -> Response:
     """An error written for people: what happened and where to go next (``admin_only``: the page
-    is for administrators, so ask one)."""
-    context = {
+    is for administrators, so ask one; ``person``: the refusal of an action on someone, whose page
+    it leads back to)."""
+    context: dict[str, Any] = {
         "status": status,
         "title": _TITLES.get(status, "Something went wrong"),
         "detail": detail,
         "csrf_failed": csrf_failed,
         "admin_only": admin_only,
     }
+    if person is not None:
+        context["person"] = {"url": f"/people/{person.person_id}", "name": person.person_name}
     if csrf_failed:
         # Nothing is refused to the person, only to the stale form: say so, and lead back to it.
         context["title"] = "This form has expired"
@@ -128,6 +137,12 @@ def install(app: FastAPI) -> None:
             admin_only=isinstance(exc, errors.AdminOnly),
         )
 
+    async def refused_for(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RefusedFor)
+        if not wants_html(request):
+            return await _call(api_roster_error, request, exc.refusal)
+        return error_page(request, exc.refusal.status, exc.refusal.detail, person=exc)
+
     async def http_error(request: Request, exc: Exception) -> Response:
         if not wants_html(request) or not isinstance(exc, StarletteHTTPException):
             return await _call(api_http_error, request, exc)
@@ -157,6 +172,7 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(errors.RosterError, roster_error)
+    app.add_exception_handler(RefusedFor, refused_for)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 

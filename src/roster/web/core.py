@@ -15,6 +15,7 @@ import hmac
 import json
 import secrets
 import uuid
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
@@ -314,6 +315,22 @@ WebAdmin = Annotated[Principal, Depends(_web_admin)]
 AnonymousCsrf = Annotated[None, Depends(check_anonymous_csrf)]
 
 
+# --- Refusals ----------------------------------------------------------------------------------
+
+
+class RefusedFor(Exception):
+    """A page's refusal of an action on a person (dismissing oneself, editing the System User):
+    shown as the error page with a link back to that person's page. A request that does not read
+    HTML gets ``refusal`` as problem+json, as from the API. The person's id and name are kept as
+    plain values, since the request's session is gone by the time the page is made."""
+
+    def __init__(self, refusal: errors.RosterError, person: User) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
+        self.person_id = person.id
+        self.person_name = person.display_name
+
+
 # --- Flash messages -----------------------------------------------------------------------------
 
 
@@ -332,18 +349,24 @@ class FlashAction:
     method: str = "post"
 
 
+FlashActions = FlashAction | Sequence[FlashAction] | None
+
+
 def flash(
     response: Response,
     request: Request,
     message: str,
     kind: str = "success",
-    action: FlashAction | None = None,
+    action: FlashActions = None,
 ) -> Response:
-    """Show ``message`` once on the next page (success, error, info), with an optional button."""
+    """Show ``message`` once on the next page (success, error, info), with optional buttons (one
+    ``FlashAction``, or several in order)."""
     existing = read_flashes(request)
     entry: dict[str, Any] = {"kind": kind, "message": message}
-    if action is not None and _is_local_path(action.url):
-        entry["action"] = {"label": action.label, "url": action.url, "method": action.method}
+    chosen = [action] if isinstance(action, FlashAction) else list(action or ())
+    actions = [{"label": a.label, "url": a.url, "method": a.method} for a in chosen if _is_local_path(a.url)]
+    if actions:
+        entry["actions"] = actions
     existing.append(entry)
     payload = base64.urlsafe_b64encode(json.dumps(existing[-3:]).encode())
     value = payload.decode() + "." + _sign(payload, app_settings(request).resolved_secret_key)
@@ -361,7 +384,7 @@ def _flash_action(raw: object) -> dict[str, str] | None:
 
 
 def read_flashes(request: Request) -> list[dict[str, Any]]:
-    """The signed flash messages the cookie carries; an action is kept only if it is well formed."""
+    """The signed flash messages the cookie carries; a button is kept only if it is well formed."""
     raw = request.cookies.get(FLASH_COOKIE, "")
     payload, _, signature = raw.partition(".")
     if not payload or not hmac.compare_digest(
@@ -379,9 +402,10 @@ def read_flashes(request: Request) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             continue
         entry: dict[str, Any] = {"kind": item.get("kind"), "message": item.get("message")}
-        action = _flash_action(item.get("action"))
-        if action is not None:
-            entry["action"] = action
+        listed = item.get("actions")
+        actions = [a for a in map(_flash_action, listed if isinstance(listed, list) else []) if a is not None]
+        if actions:
+            entry["actions"] = actions
         flashes.append(entry)
     return flashes
 
@@ -391,9 +415,9 @@ def redirect(
     request: Request | None = None,
     message: str = "",
     kind: str = "success",
-    action: FlashAction | None = None,
+    action: FlashActions = None,
 ) -> Response:
-    """303 See Other (the post/redirect/get pattern), with an optional flash message and button."""
+    """303 See Other (the post/redirect/get pattern), with an optional flash message and buttons."""
     response = RedirectResponse(url, status_code=303)
     if message and request is not None:
         flash(response, request, message, kind, action)

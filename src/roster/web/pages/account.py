@@ -107,7 +107,7 @@ def login(
 @router.post("/logout")
 def logout(request: Request, principal: WebUser, session: DB) -> Response:
     """End this browser's session."""
-    accounts.revoke_token(session, principal.token)
+    accounts.end_credential(session, principal.token, actor=principal.user)
     response = redirect("/login", request, "You are signed out. See you soon.", "info")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -20,7 +20,7 @@ from roster.domain import errors
 from roster.lifecycle import deletion
 from roster.lifecycle.deletion_models import OperationKind
 from roster.references import Disposition, Meaning, get_reference
-from roster.web.core import FlashAction, WebAdmin, page_count, parse_uuid, redirect, render
+from roster.web.core import FlashAction, RefusedFor, WebAdmin, page_count, parse_uuid, redirect, render
 from roster.web.pages.moved_items import describe_moved
 from roster.web.pages.shared import names_apart, picker_people
 
@@ -45,10 +45,15 @@ def _removable(session: Session, principal: Principal, user_id: uuid.UUID) -> Us
     on: transfer)."""
     user = _target(session, principal, user_id)
     if user.is_system:
-        raise errors.SystemUserImmutable("The System User cannot be deleted, merged or erased.")
+        raise RefusedFor(
+            errors.SystemUserImmutable("The System User cannot be deleted, merged or erased."), user
+        )
     if user.id == principal.user.id:
-        raise errors.CannotActOnSelf(
-            "You cannot delete, merge or erase your own account; ask another administrator."
+        raise RefusedFor(
+            errors.CannotActOnSelf(
+                "You cannot delete, merge or erase your own account; ask another administrator."
+            ),
+            user,
         )
     return user
 
@@ -357,16 +362,20 @@ def restore(request: Request, principal: WebAdmin, session: DB, user_id: uuid.UU
         with session.begin_nested():
             result = deletion.restore_user(session, user, actor=principal.user)
     except errors.RosterError as exc:
-        action = None
+        # Back to the person, and, for an address taken since, the way out: whoever holds it now.
+        actions = [FlashAction(f"Back to {user.display_name}", f"/people/{user.id}", method="get")]
         if isinstance(exc, errors.EmailInUse):
-            # The way out: the person or the invitation holding the address now.
             holder = parse_uuid(str(exc.extra.get("user_id", "")))
             if holder is not None:
-                action = FlashAction("Open their page", f"/people/{holder}", method="get")
+                actions.append(FlashAction("Open their page", f"/people/{holder}", method="get"))
             elif exc.extra.get("invitation_id"):
-                action = FlashAction("See pending invitations", "/people/invited", method="get")
+                actions.append(FlashAction("See pending invitations", "/people/invited", method="get"))
         return redirect(
-            "/people/deleted", request, f"{user.display_name} was not restored: {exc.detail}", "error", action
+            "/people/deleted",
+            request,
+            f"{user.display_name} was not restored: {exc.detail}",
+            "error",
+            actions,
         )
     count = sum(result.restored.values())
     # What the deletion set to "Delete" is back too: say so beside the moves, counted as the

@@ -36,6 +36,7 @@ from roster.lifecycle.seats import SeatLedger, get_seat_ledger
 from roster.lifecycle.users import dismiss_user, rehire_user
 from roster.references import Disposition
 from roster.web.core import (
+    RefusedFor,
     WebAdmin,
     WebUser,
     app_settings,
@@ -913,10 +914,13 @@ def _editable(session: Session, principal: Principal, user_id: uuid.UUID) -> Use
     """The person an admin's edit form is for: not the System User, not someone deleted."""
     user = _target(session, principal, user_id)
     if user.is_system:
-        raise errors.SystemUserImmutable("The System User's profile cannot be changed.")
+        raise RefusedFor(errors.SystemUserImmutable("The System User's profile cannot be changed."), user)
     if user.status == "deleted":
-        raise errors.InvalidTransition(
-            f"{user.display_name} is deleted; restore them before changing their profile."
+        raise RefusedFor(
+            errors.InvalidTransition(
+                f"{user.display_name} is deleted; restore them before changing their profile."
+            ),
+            user,
         )
     return user
 
@@ -1060,9 +1064,11 @@ def dismiss_form(request: Request, principal: WebAdmin, session: DB, user_id: uu
     user = _target(session, principal, user_id)
     # Forms that could only end in a refusal are refused at once.
     if user.is_system:
-        raise errors.SystemUserImmutable("The System User cannot be dismissed.")
+        raise RefusedFor(errors.SystemUserImmutable("The System User cannot be dismissed."), user)
     if user.id == principal.user.id:
-        raise errors.CannotActOnSelf("You cannot dismiss your own account; ask another administrator.")
+        raise RefusedFor(
+            errors.CannotActOnSelf("You cannot dismiss your own account; ask another administrator."), user
+        )
     if user.status != UserStatus.ACTIVE.value:
         # Back after dismissing (or a second tab) comes here: say so, rather than offer it again.
         return redirect(

@@ -16,7 +16,7 @@ from roster.accounts.ratelimit import client_address
 from roster.directory import photos
 from roster.directory.service import update_profile
 from roster.domain import errors
-from roster.web.core import WebUser, redirect, render, show_secret_once, take_secret
+from roster.web.core import WebUser, redirect, render, show_secret_once, take_secret, zone_for
 from roster.web.pages.shared import unchanged_display_name_left_out
 
 router = APIRouter(include_in_schema=False)
@@ -185,7 +185,21 @@ def create_token(
 
 @router.post("/profile/tokens/{token_id}/revoke")
 def revoke_token(request: Request, principal: WebUser, session: DB, token_id: uuid.UUID) -> Response:
-    token = accounts.get_personal_token(session, principal.user, token_id)
+    """Revoke one of one's tokens. Sent twice (a second tab, Back and the button again), it says the
+    token was revoked already, when and by whom, from the audit log; a token that was never the
+    caller's stays 404."""
+    try:
+        token = accounts.get_personal_token(session, principal.user, token_id)
+    except errors.NotFound:
+        event = accounts.find_personal_token_revocation(session, principal.user, token_id)
+        if event is None:
+            raise
+        when = event.created_at.astimezone(zone_for(session, principal)).strftime("%d %b %Y, %H:%M")
+        who = f" by {event.actor_display}" if event.actor_display else ""
+        message = (
+            f"The token “{event.details.get('name', '')}” was revoked already. It was revoked on {when}{who}."
+        )
+        return redirect("/profile", request, message, "info")
     name = token.name
-    accounts.revoke_token(session, token)
+    accounts.revoke_personal_token(session, token, actor=principal.user)
     return redirect("/profile", request, f"The token “{name}” is revoked: scripts using it are refused now.")

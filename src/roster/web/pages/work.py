@@ -73,6 +73,8 @@ def tasks_page(
         per_page=PER_PAGE,
     )
     roles = tasks.list_task_roles(principal.user)
+    values = values or {"responsible_id": str(principal.user.id)}
+    offered, field_people = _task_pickers(session, principal, values)
     people = tasks.load_people(session, principal.org_id, items)
     named = as_content_names(session, principal, people.users)
     now = clock.now()
@@ -103,9 +105,10 @@ def tasks_page(
             "roles": [r.value for r in roles if r is not tasks.TaskRole.EVERYONE],
             "may_list_everyone": tasks.TaskRole.EVERYONE in roles,
             "statuses": TASK_STATUS_LABELS,
-            "values": values or {"responsible_id": str(principal.user.id)},
+            "values": values,
             "field_errors": field_errors or {},
-            "picker_people": picker_people(session, principal),
+            "picker_people": offered,
+            "field_people": field_people,
             "notes": authorship_notes(session, principal, "tasks.task.responsible", [t.id for t in items]),
             "creator_notes": authorship_notes(
                 session, principal, "tasks.task.creator", [t.id for t in items]
@@ -219,13 +222,23 @@ def _saved(
     done: str,
 ) -> Response:
     """``save`` the parsed fields of a form and go back to the ``listing`` with ``done``; on a
-    refusal nothing is kept and the form is shown ``again``, the reason beside its field."""
+    refusal nothing is kept and the form is shown ``again``, each reason beside its field (every
+    field the service refused, ``errors``, not only the first)."""
     try:
         with session.begin_nested():
             save(fields)
     except errors.RosterError as exc:
-        return again({str(exc.extra.get("field") or "title"): exc.detail}, exc.status)
+        return again(_marked(exc), exc.status)
     return redirect(listing, request, done)
+
+
+def _marked(exc: errors.RosterError) -> dict[str, str]:
+    """A refusal as a form marks it: the reason of each field at fault beside it (the title's
+    when the refusal names no field)."""
+    listed = exc.extra.get("errors")
+    if isinstance(listed, list) and listed:
+        return {str(e["field"]): str(e["message"]) for e in listed if isinstance(e, dict) and e.get("field")}
+    return {str(exc.extra.get("field") or "title"): exc.detail}
 
 
 def _submit_task(
@@ -244,11 +257,14 @@ def _submit_task(
     task may have a deadline already past (work being recorded late); ``past_deadline_note`` says so
     when it is saved, in case the date was a slip."""
     responsible = parse_uuid(values["responsible_id"])
-    if responsible is None:
-        return again({"responsible_id": "Pick who is responsible."}, 422)
     deadline = _deadline(values["deadline"], zone)
+    problems = {}
+    if responsible is None:
+        problems["responsible_id"] = "Pick who is responsible."
     if deadline is None and values["deadline"].strip():
-        return again({"deadline": "Enter the deadline as a date, such as 2027-03-31."}, 422)
+        problems["deadline"] = "Enter the deadline as a date, such as 2027-03-31."
+    if problems or responsible is None:
+        return again(problems, 422)
     fields = {
         "title": values["title"],
         "responsible_id": responsible,
@@ -300,6 +316,24 @@ def _unlisted(session: Session, principal: Principal, ids: set[uuid.UUID]) -> li
     return sorted(people.values(), key=lambda u: u.display_name)
 
 
+def _task_pickers(
+    session: Session, principal: Principal, values: dict[str, Any]
+) -> tuple[list[User], dict[str, list[User | UserRef]]]:
+    """The active people a task form's pickers offer, and whom each picker lists: those, and after
+    them the people its field names whom they are not (someone on the task who left since, who
+    stays offered where they are and so stays on it; or, on a form shown again after a refusal, a
+    pick who left since the form was loaded, kept beside its error rather than dropped unseen).
+    Only there: someone who left is no choice for another part of the task."""
+    named = {
+        "responsible_id": set(_ids([values.get("responsible_id", "")])),
+        "participant_ids": set(_ids(values.get("participant_ids", []))),
+        "observer_ids": set(_ids(values.get("observer_ids", []))),
+    }
+    offered = picker_people(session, principal)
+    kept = _unlisted(session, principal, set().union(*named.values()) - {p.id for p in offered})
+    return offered, {field: [*offered, *(p for p in kept if p.id in ids)] for field, ids in named.items()}
+
+
 def task_edit_page(
     request: Request,
     principal: Principal,
@@ -322,16 +356,7 @@ def task_edit_page(
             else "",
             "description": task.description,
         }
-    # People already on the task stay offered where they are (and so stay on it) even if they have
-    # left since, but only there: someone who left is no choice for another part of the task.
-    named = {
-        "responsible_id": set(_ids([values["responsible_id"]])),
-        "participant_ids": set(_ids(values["participant_ids"])),
-        "observer_ids": set(_ids(values["observer_ids"])),
-    }
-    offered = picker_people(session, principal)
-    kept = _unlisted(session, principal, set().union(*named.values()) - {p.id for p in offered})
-    field_people = {field: [*offered, *(p for p in kept if p.id in ids)] for field, ids in named.items()}
+    offered, field_people = _task_pickers(session, principal, values)
     return render(
         request,
         "intranet/task_edit.html",
