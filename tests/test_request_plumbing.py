@@ -8,6 +8,7 @@ import contextvars
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -782,6 +783,29 @@ def test_a_server_process_importing_the_asgi_entry_point_logs_its_requests(
     assert done.returncode == 0, done.stderr
     assert "INFO roster.requests" in done.stderr and '"path": "/healthz"' in done.stderr, done.stderr
     assert "INFO roster Roster" in done.stderr and "started (database:" in done.stderr
+
+
+def test_a_server_importing_the_asgi_entry_point_with_a_bad_setting_says_so_in_one_line(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    """``uvicorn roster.asgi:app`` (or a worker process) with a short key: the one line every command
+    says, not pydantic's report, which would print the key into the server's log."""
+    key = "short-" + secrets.token_hex(4)
+    env = {
+        **os.environ,
+        "ROSTER_DATABASE_URL": databases.new_database(),
+        "ROSTER_DATA_DIR": str(tmp_path / "var"),
+        "ROSTER_SECRET_KEY": key,
+        "ROSTER_SMTP_PORT": "not-a-port",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import roster.asgi"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("Roster cannot start: ROSTER_SECRET_KEY: must be at least 32 characters"), line
+    assert "ROSTER_SMTP_PORT:" in line and "'not-a-port'" in line
+    assert key not in done.stderr
 
 
 def test_the_access_log_leaves_out_the_secrets_of_links(

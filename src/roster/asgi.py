@@ -7,8 +7,17 @@ Where logging is set up already (``roster serve``'s own process), this changes n
 
 import logging
 
-from roster.app import create_app
-from roster.settings import LOG_FORMAT, get_settings
+from pydantic import ValidationError
 
-logging.basicConfig(level=get_settings().log_level, format=LOG_FORMAT)
+from roster.app import create_app
+from roster.settings import LOG_FORMAT, get_settings, settings_problems
+
+try:
+    settings = get_settings()
+except ValidationError as exc:
+    # One line naming the variable, as every command says it, not pydantic's report (which would
+    # print a short secret key it refused into the server's log).
+    raise SystemExit(f"Roster cannot start: {settings_problems(exc)}") from None
+
+logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
 app = create_app()

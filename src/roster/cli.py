@@ -30,6 +30,7 @@ from roster.settings import (
     base_url_is_set,
     get_settings,
     is_wildcard_host,
+    settings_problems,
 )
 
 if TYPE_CHECKING:
@@ -64,20 +65,8 @@ def check_settings() -> None:
     try:
         get_settings()
     except ValidationError as exc:
-        error("settings_invalid", _settings_problems(exc))
+        error("settings_invalid", settings_problems(exc))
         raise typer.Exit(code=1) from None
-
-
-def _settings_problems(exc: ValidationError) -> str:
-    problems = []
-    for problem in exc.errors():
-        name = "ROSTER_" + "_".join(str(part) for part in problem["loc"]).upper()
-        if problem["type"] == "value_error":  # our own validators' messages name the value
-            message = str(problem["ctx"]["error"])
-        else:
-            message = f"{problem['msg']} (got {problem['input']!r})"
-        problems.append(f"{name}: {message}")
-    return "; ".join(problems)
 
 
 def database_url() -> str:
@@ -567,8 +556,9 @@ def purge() -> None:
     with transaction(factory) as session:
         due = count_purgeable(session)
     purged = 0
-    # The bar only when there is something to show it for (the count is taken before the loop).
-    with Progress(console=console, disable=not due) as progress:
+    # The bar only when there is something to show it for (the count is taken before the loop), and
+    # only on a terminal: in a script, a pipe or a log its last state would stay, and a blank line.
+    with Progress(console=console, disable=not due or not console.is_interactive) as progress:
         task = progress.add_task("purging deleted users", total=due)
         while True:
             # One deletion per transaction: a long purge never holds locks for long.

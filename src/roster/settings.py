@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -17,6 +17,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # The shortest ROSTER_SECRET_KEY taken (32 characters of secrets.token_urlsafe are 192 random bits).
 MIN_SECRET_KEY_LENGTH = 32
+# Settings whose values are never shown in an error (they go to terminals and logs).
+SECRET_SETTINGS = frozenset({"ROSTER_SECRET_KEY", "ROSTER_SMTP_PASSWORD", "ROSTER_DATABASE_URL"})
 MAKE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 
 
@@ -190,6 +192,23 @@ def _create_once(path: Path, content: str) -> None:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A settings error in one line, naming each variable at fault: what every command, and a
+    server importing ``roster.asgi``, says instead of pydantic's report. A secret's value is never
+    repeated (it goes to terminals and logs)."""
+    problems = []
+    for problem in exc.errors():
+        name = "ROSTER_" + "_".join(str(part) for part in problem["loc"]).upper()
+        if problem["type"] == "value_error":  # our own validators' messages say what is wrong
+            message = str(problem["ctx"]["error"])
+        elif name in SECRET_SETTINGS:
+            message = problem["msg"]
+        else:
+            message = f"{problem['msg']} (got {problem['input']!r})"
+        problems.append(f"{name}: {message}")
+    return "; ".join(problems)
 
 
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", "[::]", ""})  # noqa: S104 (recognised, not bound)
