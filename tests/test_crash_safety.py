@@ -330,3 +330,47 @@ def test_bulk_invitations_survive_sigkill_without_losing_or_doubling_mail(world:
             assert created == 60, "an answered success must have been stored"
     record("bulk-invite", outcomes)
     assert sum(outcomes.values()) == TRIALS
+
+
+def test_bulk_delete_survives_sigkill_all_or_none(world: World) -> None:
+    """Six people deleted in one request, the heavy user among them: after a kill at any moment
+    either all six are deleted, each with their own restorable operation, or none is."""
+    ds = world.dataset
+    path = f"/api/v1/users/{ds.heavy_id}"
+    if check_invariants(world) == "deleted":
+        timed(world, "POST", path + "/restore", {})
+    people = [ds.heavy_id, *(generated_id(USERS_PREFIX, n) for n in range(100, 105))]
+    body = {"user_ids": [str(p) for p in people], "confirm": str(len(people))}
+
+    def statuses() -> set[str]:
+        with Session(world.engine) as session:
+            return set(
+                session.scalars(select(User.status).where(User.org_id == ds.org_id, User.id.in_(people)))
+            )
+
+    def restore_all() -> None:
+        for person in people:
+            timed(world, "POST", f"/api/v1/users/{person}/restore", {})
+
+    seconds = timed(world, "POST", "/api/v1/users/bulk/delete", body)
+    assert check_invariants(world) == "deleted" and statuses() == {"deleted"}
+    restore_all()
+    rng = random.Random(13)
+    outcomes: Counter[str] = Counter()
+    for _ in range(TRIALS):
+        assert check_invariants(world) != "deleted" and "deleted" not in statuses()
+        status = fire_and_kill(
+            world, "POST", "/api/v1/users/bulk/delete", body, rng.uniform(0.0, seconds * 2.0)
+        )
+        world.restart()
+        after = check_invariants(world)
+        found = statuses()
+        assert found == {"deleted"} or "deleted" not in found, f"a bulk deletion was half done: {found}"
+        if after == "deleted":
+            outcomes["committed"] += 1
+            restore_all()
+        else:
+            assert status != 200, "an answered success must have been stored"
+            outcomes["rolled back"] += 1
+    record("bulk-delete", outcomes)
+    assert sum(outcomes.values()) == TRIALS
