@@ -510,6 +510,72 @@ def test_a_lifecycle_action_in_progress_holds_up_only_references_to_its_person(l
         deletion.rollback()
 
 
+def test_overlapping_bulk_deletions_and_a_single_one_delete_each_person_once(live: Live) -> None:
+    """Two admins delete {A, B, C} and {B, C, D} in bulk while a third deletes C alone: every
+    request is all or none, each person is deleted once (one operation, one event), and a bulk
+    request answered 200 deleted all of its people."""
+
+    def build(db: Session) -> tuple[uuid.UUID, list[str], list[list[uuid.UUID]]]:
+        o = make_org(db, plan="enterprise")
+        admins = [o.admin] + [make_user(db, o.org, role=Role.ADMIN, first_name=f"Bulk{n}") for n in range(2)]
+        o.org.seats_used += 2
+        rounds = [[_busy_person(db, o, f"R{r}P{n}").id for n in range(4)] for r in range(ROUNDS)]
+        return o.org.id, [token_for(db, a) for a in admins], rounds
+
+    org_id, tokens, rounds = live.setup(build)
+    base = f"{live.server.url}/api/v1/users"
+    for a, b, c, d in rounds:
+        first, second = [a, b, c], [b, c, d]
+        answers = race(
+            [
+                post_json(f"{base}/bulk/delete", {"user_ids": [str(p) for p in first], "confirm": "3"}, tokens[0]),
+                post_json(f"{base}/bulk/delete", {"user_ids": [str(p) for p in second], "confirm": "3"}, tokens[1]),
+                post_json(f"{base}/{c}/delete", {"confirm": _email_of(live, org_id, c)}, tokens[2]),
+            ]
+        )  # fmt: skip
+        bulk_one, bulk_two, single = answers
+        for answer in (bulk_one, bulk_two):
+            assert answer.status_code in (200, 409), answer.text
+            if answer.status_code == 409:
+                assert answer.json()["code"] == "bulk_refused", answer.text
+        assert single.status_code in (200, 409), single.text
+        # B and C are in both bulk requests: at most one of them can have been done.
+        assert (bulk_one.status_code, bulk_two.status_code) != (200, 200)
+        with live.session() as session:
+            status = {p: session.get(User, (org_id, p)).status for p in (a, b, c, d)}  # type: ignore[union-attr]
+            assert (status[a] == "deleted") == (bulk_one.status_code == 200), status
+            assert (status[d] == "deleted") == (bulk_two.status_code == 200), status
+            assert status[c] == "deleted"  # the single deletion or a bulk one: C went either way
+            for person in (a, b, c, d):
+                ops = session.scalar(
+                    select(func.count())
+                    .select_from(LifecycleOperation)
+                    .where(LifecycleOperation.org_id == org_id, LifecycleOperation.user_id == person)
+                )
+                events = session.scalar(
+                    select(func.count())
+                    .select_from(AuditEvent)
+                    .where(
+                        AuditEvent.org_id == org_id,
+                        AuditEvent.subject_id == person,
+                        AuditEvent.action == "user.deleted",
+                    )
+                )
+                expected = 1 if status[person] == "deleted" else 0
+                assert (ops, events) == (expected, expected), (person, ops, events)
+            used, rows = seats_agree_with_rows(session, org_id)
+            assert used == rows
+    with live.session() as session:
+        audit_chain_verifies(session, org_id)
+
+
+def _email_of(live: Live, org_id: uuid.UUID, user_id: uuid.UUID) -> str:
+    with live.session() as session:
+        person = session.get(User, (org_id, user_id))
+        assert person is not None
+        return str(person.email)
+
+
 def test_the_race_server_logged_no_errors(live: Live) -> None:
     log = live.server.log()
     assert "Traceback" not in log, log[-3000:]
