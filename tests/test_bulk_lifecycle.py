@@ -60,6 +60,29 @@ def test_dismiss_users_dismisses_each_with_the_single_actions_event(db: Session)
     assert tokens == 0
 
 
+def test_the_counts_of_several_people_at_once_are_the_sums_of_their_previews(
+    client: TestClient, db: Session
+) -> None:
+    """What a bulk deletion's review shows: one statement for everyone, each kind's count the sum
+    of what each person's own preview says."""
+    o, (ann, ben, cat, dan) = _team(db)
+    make_busy(client, db, ann, [ben, cat], rounds=2)
+    make_busy(client, db, ben, [ann, dan])
+    db.expire_all()
+    people = [ann, ben, cat]
+    summed = {
+        i.kind: (i.count, i.in_trash, i.open)
+        for i in deletion.reference_counts(db, o.org.id, [p.id for p in people])
+    }
+    alone = [deletion.preview_deletion(db, p).references for p in people]
+    for kind, (count, in_trash, still_open) in summed.items():
+        each = [next(i for i in items if i.kind == kind) for items in alone]
+        assert count == sum(i.count for i in each), kind
+        assert in_trash == sum(i.in_trash for i in each), kind
+        assert still_open == (None if each[0].open is None else sum(i.open or 0 for i in each)), kind
+    assert sum(count for count, _, _ in summed.values()) > 0
+
+
 def test_a_bulk_dismissal_names_everyone_it_refuses_and_changes_nothing(db: Session) -> None:
     o, (ann, ben, cat, _dan) = _team(db)
     other = make_org(db)

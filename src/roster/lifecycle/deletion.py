@@ -617,13 +617,28 @@ def preview_deletion(session: Session, user: User) -> DeletionPreview:
     ``trash_items`` row neither restored nor purged): deletion moves those as well, and they stay in
     the trash. Rows hidden by a lifecycle operation (an earlier deletion or merge) are in neither.
     """
+    items = reference_counts(session, user.org_id, [user.id])
+    return DeletionPreview(
+        user=user,
+        references=items,
+        total=sum(i.count for i in items),
+        total_in_trash=sum(i.in_trash for i in items),
+    )
+
+
+def reference_counts(session: Session, org_id: uuid.UUID, user_ids: Sequence[uuid.UUID]) -> list[PreviewItem]:
+    """``preview_deletion``'s items for several people of one organization at once, each count
+    summed over them (a row names one person per kind), in one statement: what a bulk deletion
+    touches."""
     refs = content_references()
     trash = Base.metadata.tables["trash_items"]
     selects = []
     for ref in refs:
         table = _table(ref)
         hide = _hide_column(ref, table)
-        where = [table.c.org_id == user.org_id, table.c[ref.column] == user.id]
+        column = table.c[ref.column]
+        named = column == user_ids[0] if len(user_ids) == 1 else column.in_(user_ids)
+        where = [table.c.org_id == org_id, named]
         kind = literal(ref.kind, String()).label("kind")
         still_open = _still_open(ref, table)
         if still_open is None:
@@ -669,12 +684,7 @@ def preview_deletion(session: Session, user: User) -> DeletionPreview:
                 open=(opened or 0) if ref.open_when is not None else None,
             )
         )
-    return DeletionPreview(
-        user=user,
-        references=items,
-        total=sum(i.count for i in items),
-        total_in_trash=sum(i.in_trash for i in items),
-    )
+    return items
 
 
 # --------------------------------------------------------------------------------------------

@@ -571,14 +571,15 @@ def _no_selection(request: Request, ids: list[uuid.UUID]) -> Response | None:
 
 
 def _summed_preview(session: Session, people: list[User]) -> list[dict[str, Any]]:
-    """What deleting all of ``people`` touches, per kind, summed over their previews."""
-    totals: dict[str, dict[str, Any]] = {}
-    for user in people:
-        for item in deletion.preview_deletion(session, user).references:
-            row = totals.setdefault(item.kind, {"label": item.label, "count": 0, "in_trash": 0})
-            row["count"] += item.count
-            row["in_trash"] += item.in_trash
-    return [row for row in totals.values() if row["count"] or row["in_trash"]]
+    """What deleting all of ``people`` touches, per kind, summed over them."""
+    if not people:
+        return []
+    items = deletion.reference_counts(session, people[0].org_id, [user.id for user in people])
+    return [
+        {"label": item.label, "count": item.count, "in_trash": item.in_trash}
+        for item in items
+        if item.count or item.in_trash
+    ]
 
 
 def bulk_review_page(
