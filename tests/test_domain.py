@@ -5,8 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from roster.accounts.security import hash_secret, new_secret, split_secret
+from roster.accounts.service import normalize_email
 from roster.domain import errors
 from roster.domain.plans import Plan, seat_limit
 from roster.domain.users import password_problem
@@ -92,3 +96,60 @@ def test_field_refusals_raise_the_first_with_every_field_listed() -> None:
     # A refusal about no field is not one of the form's: it is raised at once.
     with pytest.raises(errors.Forbidden):
         errors.FieldRefusals().check(refuse, errors.Forbidden("No."))
+
+
+def _validator_says(address: str) -> str:
+    """What email-validator makes of an address: its normalized form, or its refusal."""
+    try:
+        return str(validate_email(address, check_deliverability=False, test_environment=True).normalized)
+    except EmailNotValidError as exc:
+        return f"refused: {exc}"
+
+
+def _roster_says(address: str) -> str:
+    try:
+        return normalize_email(address)
+    except errors.InvalidEmail as exc:
+        return f"refused: {exc.detail}"
+
+
+_LOCAL_CHARACTERS = "aZ09._-+!#$%&'*/=?^`{|}~\"(),:;<>[]\\ @éß"
+_DOMAINS = [
+    "example.com",
+    "Example.COM",
+    "bench.test",
+    "sub.example.co.uk",
+    "xn--bcher-kva.example",
+    "bücher.example",
+    "localhost",
+    "host.local",
+    "example.invalid",
+    "example",
+    "-bad.example",
+    "bad-.example",
+    "a..example.com",
+    "example.com.",
+    ".example.com",
+    "123.456",
+    "[127.0.0.1]",
+    "exa mple.com",
+    "exa_mple.com",
+    ("a" * 63 + ".") * 3 + "a" * 60 + ".com",
+    ("a" * 63 + ".") * 3 + "a" * 57 + ".com",
+    ("a" * 63 + ".") * 3 + "a" * 44 + ".com",  # 240 characters: 13 before the @-sign fit, 14 do not
+    "a" * 64 + ".com",
+    "",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    local=st.text(alphabet=_LOCAL_CHARACTERS, min_size=0, max_size=70)
+    | st.sampled_from(["postmaster", "Abuse", "a" * 13, "a" * 14, "a" * 64, "a" * 65, "first.last", "x"]),
+    domain=st.sampled_from(_DOMAINS) | st.text(alphabet="aZ09.-_é[]", min_size=0, max_size=20),
+)
+def test_an_address_is_normalized_or_refused_exactly_as_email_validator_does(local: str, domain: str) -> None:
+    # normalize_email checks a plain address's domain once per domain; what it answers must be
+    # what email-validator answers for the whole address, refusals (and their words) included.
+    address = f"{local}@{domain}"
+    assert _roster_says(address) == _validator_says(address.strip())
