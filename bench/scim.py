@@ -131,6 +131,25 @@ def bare_server(workdir: Path) -> Iterator[Server]:
         )
 
 
+@contextmanager
+def rules_server(workdir: Path) -> Iterator[Server]:
+    """The bare server doing, besides, what Roster's rules require of a create, with Roster's own
+    functions (``bench.scim_bare.RulesServer``): the most any implementation of Roster's create
+    can reach on this HTTP server and database."""
+    from bench.scim_bare import serve_bare
+
+    with serve_bare(workdir, rules=True) as (base, token, pid):
+        yield Server(
+            "rules",
+            base,
+            token,
+            "the bare server with Roster's rules for a create (token, body checks, search keys, "
+            "audit hashes, the answer rendered), nothing else",
+            pid,
+            pages=False,
+        )
+
+
 def user_body(i: int, run: str) -> dict[str, Any]:
     """A SCIM User for person ``i`` of a run: the number is in every name and address."""
     name = f"user{i}.{run}@bench.test"
@@ -458,12 +477,14 @@ def run(scale: float = 0.01) -> dict[str, Any]:
             roster_server(workdir) as roster,
             reference_server(workdir) as reference,
             bare_server(workdir / "bare") as bare,
+            rules_server(workdir / "rules") as rules,
         ):
-            results = measure([roster, reference, bare], **counts)
+            results = measure([roster, reference, bare, rules], **counts)
             from bench.scim_bare import people_written
 
-            if people_written(workdir / "bare") != counts["creates"] + 1:  # and the captured one
-                raise RuntimeError("the bare server did not write every person it answered for")
+            for name in ("bare", "rules"):
+                if people_written(workdir / name) != counts["creates"] + 1:  # and the captured one
+                    raise RuntimeError(f"the {name} server did not write every person it answered for")
             results["roster"]["floor"] = roster_floor(roster, max(300, counts["lookups"] // 5))
             from bench import scim_floor  # it builds its requests with this module's helpers
 
@@ -503,7 +524,7 @@ def run(scale: float = 0.01) -> dict[str, Any]:
             "counts": counts,
             "client": "one http.client keep-alive connection per server, sequential requests, loopback",
             "interleaving": "the servers up at once; each kind of request in turns of 50 per server "
-            "(pages: 5; the bare server serves none), the order of the turns alternating",
+            "(pages: 5; the bare servers serve none), the order of the turns alternating",
             "nproc": os.cpu_count(),
         },
         "sqlite": results,
@@ -532,11 +553,17 @@ def run(scale: float = 0.01) -> dict[str, Any]:
                 roster["page_of_100_ms_median"] / reference["page_of_100_ms_median"], 2
             ),
         },
-        # The bare server's rates against the peer's, and Roster's against the bare server's.
+        # The bare servers' rates against the peer's, and Roster's against theirs.
         "ratios_bare": {
             f"{key}_{mine}_over_{theirs}": round(results[mine][key] / results[theirs][key], 2)
             for key in ("creates_per_second", "user_name_lookups_per_second")
-            for mine, theirs in (("bare", "scim2-server"), ("roster", "bare"))
+            for mine, theirs in (
+                ("bare", "scim2-server"),
+                ("roster", "bare"),
+                ("rules", "scim2-server"),
+                ("roster", "rules"),
+                ("rules", "bare"),
+            )
         },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -556,11 +583,12 @@ def table(payload: dict[str, Any]) -> str:
         ("server CPU ms per page", "page_server_cpu_ms"),
     ]
     servers = payload["sqlite"]
-    bare = servers.get("bare", {})
-    lines = [f"{'':28}{'Roster (SQLite)':>18}{'scim2-server':>16}{'bare':>10}", "-" * 72]
+    bare, rules = servers.get("bare", {}), servers.get("rules", {})
+    lines = [f"{'':28}{'Roster (SQLite)':>18}{'scim2-server':>16}{'bare':>10}{'rules':>10}", "-" * 82]
     for label, key in rows:
         lines.append(
-            f"{label:28}{servers['roster'][key]:>18}{servers['scim2-server'][key]:>16}{bare.get(key, ''):>10}"
+            f"{label:28}{servers['roster'][key]:>18}{servers['scim2-server'][key]:>16}"
+            f"{bare.get(key, ''):>10}{rules.get(key, ''):>10}"
         )
     concurrent = payload.get("concurrent")
     if concurrent:

@@ -119,18 +119,26 @@ class Replayer:
         self.captured = captured
         self.org_hex = org_hex
         self.count = 0
+        # Which of each statement's values are ids the request made and which name its person,
+        # found once here rather than by matching every value of every replay.
+        self._plans = {
+            tuple(params): [
+                (i, "id" if _HEX_ID.match(value) and value != org_hex else "text")
+                for i, value in enumerate(params)
+                if isinstance(value, str)
+                and ((_HEX_ID.match(value) and value != org_hex) or captured.marker in value)
+            ]
+            for _sql, params in captured.statements
+        }
 
     def _values(
         self, params: tuple[Any, ...], ids: dict[str, str], rename: Callable[[str], str]
     ) -> list[Any]:
-        values = []
-        for value in params:
-            if isinstance(value, str):
-                if _HEX_ID.match(value) and value != self.org_hex:
-                    value = ids.setdefault(value, uuid.uuid4().hex)  # an id this request made
-                elif self.captured.marker in value:
-                    value = rename(value)
-            values.append(value)
+        values = list(params)
+        for i, kind in self._plans[tuple(params)]:
+            value = params[i]
+            # an id this request made gets a new one; a text naming the person, the new person
+            values[i] = ids.setdefault(value, uuid.uuid4().hex) if kind == "id" else rename(value)
         return values
 
     def once(self, connection: sqlite3.Connection, rename: Callable[[str], str] | None = None) -> list[int]:

@@ -153,3 +153,54 @@ def test_the_bare_scim_server_writes_and_finds_each_requests_own_person(tmp_path
             assert created["userName"] == "user7.y@bench.test"
             assert created["name"] == {"givenName": "Given7", "familyName": "Family7"}
     assert people_written(tmp_path / "bare") == 1 + 4  # the captured person, and one per create
+
+
+@pytest.mark.sqlite_only  # like the bare server, it replays through Python's sqlite3 module
+def test_the_rules_scim_server_checks_and_answers_as_roster_and_writes_a_chain_roster_verifies(
+    tmp_path: Path,
+) -> None:
+    # The most any implementation of Roster's create can reach is measured on this server: it
+    # must do Roster's own checks (the token, the body) and write what Roster writes, the audit
+    # chain included, or its rate would promise more than Roster's rules allow.
+    from bench.scim_bare import people_written
+    from sqlalchemy import select
+
+    from roster.accounts.models import Organization
+    from roster.db.engine import make_engine, make_sessionmaker, transaction
+    from roster.lifecycle.audit import verify_chain
+    from roster.lifecycle.models import AuditEvent
+
+    with scim_bench.rules_server(tmp_path / "rules") as rules:
+        assert rules.pages is False
+        with Client(rules.base_url, {"Authorization": "Bearer roster_0_not-a-token-at-all-1234"}) as refused:
+            assert refused.post("/Users", json_body=scim_bench.user_body(1, "x")).status == 401
+        with scim_bench.connected(rules) as client:
+            side = scim_bench.Side(rules, client)
+            for i in range(3):
+                side.create(i)
+            for name in side.names:
+                side.lookup(name)
+            answer = client.post("/Users", json_body=scim_bench.user_body(7, "y"))
+            created = answer.json()
+            assert answer.status == 201
+            assert created["userName"] == "user7.y@bench.test"
+            assert created["emails"] == [{"value": "user7.y@bench.test", "type": "work"}]
+            assert answer.headers["etag"] == created["meta"]["version"]
+            assert answer.headers["location"] == created["meta"]["location"].rstrip("/")
+            assert created["meta"]["location"].endswith(f"/Users/{created['id']}")
+    assert people_written(tmp_path / "rules") == 1 + 4
+    engine = make_engine(f"sqlite:///{tmp_path / 'rules' / 'bare.db'}")
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            org_id = session.scalars(select(Organization.id).where(Organization.slug == "bench")).one()
+            verified = verify_chain(session, org_id)
+            provisioned = session.scalars(
+                select(AuditEvent.details)
+                .where(AuditEvent.action == "user.provisioned")
+                .order_by(AuditEvent.seq)
+            ).all()
+    finally:
+        engine.dispose()
+    assert verified.ok, verified.problems
+    assert len(provisioned) == 1 + 4  # the captured person's event, and one per create
+    assert provisioned[-1]["email"] == "user7.y@bench.test"
