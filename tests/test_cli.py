@@ -32,7 +32,7 @@ from roster.domain import errors
 from roster.lifecycle.audit import verify_chain
 from roster.lifecycle.models import AuditEvent
 from roster.mail.models import OutboxMessage
-from roster.settings import Settings, get_settings
+from roster.settings import SecretKeyFileInvalid, Settings, get_settings
 from tests.dbutil import DatabaseFactory
 from tests.liveserver import free_port
 
@@ -366,6 +366,33 @@ def test_a_short_secret_key_is_refused_saying_how_to_make_one_without_showing_it
     assert Settings(data_dir=tmp_path, secret_key="k" * 32).resolved_secret_key == "k" * 32
     # Left empty it is unset: a key is generated, as the README says.
     assert len(Settings(data_dir=tmp_path, secret_key="").resolved_secret_key) >= 64
+
+
+@pytest.mark.parametrize("stored", ["", "\n", "written-by-hand-2026\n"])
+def test_a_key_file_too_short_to_sign_with_stops_the_server_in_one_line_without_showing_it(
+    stored: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ROSTER_SECRET_KEY", raising=False)  # the key is read from the file
+    # An emptied or hand-written data_dir/secret_key would sign every form with a key anyone could
+    # guess (an empty one with none at all): the server does not start, and says what to do.
+    (tmp_path / "secret_key").write_text(stored)
+    with pytest.raises(SecretKeyFileInvalid, match=f"holds a key of {len(stored.strip())} characters"):
+        Settings(data_dir=tmp_path, secret_key=None).resolved_secret_key  # noqa: B018
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert roster(url, "db", "upgrade", tmp_path=tmp_path).returncode == 0  # other commands sign nothing
+    served = roster(url, "serve", "--port", str(free_port()), tmp_path=tmp_path)
+    assert served.returncode == 1 and served.stdout == ""
+    assert served.stderr.startswith("error (secret_key_invalid): ") and len(served.stderr.splitlines()) == 1
+    assert "delete it to have Roster generate one" in served.stderr
+    env = {**os.environ, "ROSTER_DATABASE_URL": url, "ROSTER_DATA_DIR": str(tmp_path)}
+    imported = subprocess.run(
+        [sys.executable, "-c", "import roster.asgi"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert imported.returncode == 1 and "Traceback" not in imported.stderr
+    assert imported.stderr.startswith("Roster cannot start: ") and len(imported.stderr.splitlines()) == 1
+    if stored.strip():
+        assert stored.strip() not in served.stderr + imported.stderr
+    assert (tmp_path / "secret_key").read_text() == stored  # left as it was, for its owner to mend
 
 
 def test_a_log_level_is_taken_in_any_case() -> None:

@@ -10,7 +10,7 @@ import logging
 from pydantic import ValidationError
 
 from roster.app import create_app
-from roster.settings import LOG_FORMAT, get_settings, settings_problems
+from roster.settings import LOG_FORMAT, SecretKeyFileInvalid, get_settings, settings_problems
 
 try:
     settings = get_settings()
@@ -20,4 +20,7 @@ except ValidationError as exc:
     raise SystemExit(f"Roster cannot start: {settings_problems(exc)}") from None
 
 logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
-app = create_app()
+try:
+    app = create_app()
+except SecretKeyFileInvalid as exc:
+    raise SystemExit(f"Roster cannot start: {exc}") from None

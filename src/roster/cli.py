@@ -25,6 +25,7 @@ from roster.db.migrate import DatabaseBehind, DatabaseNewer, check_revision, dat
 from roster.domain.errors import RosterError
 from roster.settings import (
     LOG_FORMAT,
+    SecretKeyFileInvalid,
     Settings,
     base_url_for,
     base_url_is_set,
@@ -355,6 +356,11 @@ def serve(
 
     settings = get_settings()
     database_url()
+    try:  # read (or made) here, so that a bad key file is one line before anything listens
+        settings.resolved_secret_key  # noqa: B018
+    except SecretKeyFileInvalid as exc:
+        error("secret_key_invalid", str(exc))
+        raise typer.Exit(code=1) from None
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
     # Mailed links name this server unless ROSTER_BASE_URL says otherwise (also for worker processes).
     os.environ["ROSTER_BASE_URL"] = links_base(settings, host, port)

@@ -162,8 +162,19 @@ class Settings(BaseSettings):
             self.data_dir.mkdir(parents=True, exist_ok=True)
             _create_once(path, secrets.token_urlsafe(48))
         key = path.read_text().strip()
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            # Written by hand, or emptied: an empty key would sign every form with no secret at all.
+            raise SecretKeyFileInvalid(
+                f"{path} holds a key of {len(key)} characters, not the {MIN_SECRET_KEY_LENGTH} or more a "
+                f"key needs; write one made with {MAKE_SECRET_KEY} into it, or delete it to have Roster "
+                "generate one (links already mailed and forms already open then stop working)"
+            )
         self.secret_key = key
         return key
+
+
+class SecretKeyFileInvalid(ValueError):
+    """The data directory's ``secret_key`` file holds no usable key (the message never repeats it)."""
 
 
 def _create_once(path: Path, content: str) -> None:
