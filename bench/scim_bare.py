@@ -43,6 +43,7 @@ from urllib.parse import parse_qs
 
 from bench.server import ROOT, free_port, stop, wait_until_up
 from roster import accounts, clock
+from roster.accounts.security import hash_secret, split_secret
 from roster.directory.keys import search_key_values
 from roster.lifecycle import audit
 from roster.scim import service
@@ -160,8 +161,6 @@ class RulesServer(BareServer):
 
     def _token(self, scope: dict[str, Any]) -> str | None:
         """The id of the live token the request presents (as ``roster.scim.api._token`` finds it)."""
-        from roster.accounts.security import hash_secret, split_secret
-
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         kind, _, secret = header.partition(" ")
         org_id = split_secret(secret.strip()) if kind.lower() == "bearer" else None
@@ -223,7 +222,7 @@ class RulesServer(BareServer):
         org_id = uuid.UUID(hex=self.create.org_hex)
         made: dict[str, Any] = {}
 
-        def fill(i: int, values: list[Any], ids: dict[str, str]) -> None:
+        def fill(i: int, values: list[Any], ids: dict[str, str], chain: tuple[int, str]) -> None:
             columns = self.columns.get(i)
             sql = self.writes[i][0]
             if columns is not None and sql.startswith("INSERT INTO users "):
@@ -232,7 +231,7 @@ class RulesServer(BareServer):
                 values[:] = row.values()
             elif columns is not None and sql.startswith("INSERT INTO audit_events "):
                 row = dict(zip(columns, values, strict=True))
-                seq, prev = self._chain
+                seq, prev = chain
                 plain = audit._plain(details)
                 personal = audit.personal_digest_of("System", display, plain)
                 digest = audit.event_hash(
@@ -292,18 +291,23 @@ class RulesServer(BareServer):
         return 201, json.dumps(resource, ensure_ascii=False, separators=(",", ":")).encode(), headers
 
     def _replay_create(
-        self, rename: Callable[[str], str], fill: Callable[[int, list[Any], dict[str, str]], None]
+        self,
+        rename: Callable[[str], str],
+        fill: Callable[[int, list[Any], dict[str, str], tuple[int, str]], None],
     ) -> dict[str, str]:
-        """The create's writes in one transaction; the ids it made (captured id -> new one)."""
+        """The create's writes in one transaction, ``fill`` putting each statement's own values in
+        (given the audit chain's next number and head, once its UPDATE has handed them out); the
+        ids it made (captured id -> new one)."""
         ids: dict[str, str] = {}
+        chain = (0, audit.GENESIS)
         self.connection.execute("BEGIN IMMEDIATE")
         try:
             for i, (sql, params) in enumerate(self.writes):
                 values = self.create._values(params, ids, rename)
-                fill(i, values, ids)
+                fill(i, values, ids, chain)
                 answered = self.connection.execute(sql, values).fetchall()
                 if "RETURNING audit_seq" in sql:
-                    self._chain = (int(answered[0][0]), answered[0][1] or audit.GENESIS)
+                    chain = (int(answered[0][0]), answered[0][1] or audit.GENESIS)
             self.connection.execute("COMMIT")
         except BaseException:
             self.connection.execute("ROLLBACK")
