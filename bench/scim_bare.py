@@ -110,9 +110,13 @@ class BareServer:
             message = await receive()
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        status, answer = self.answer(scope, body)
-        await send({"type": "http.response.start", "status": status, "headers": _HEADERS})
+        status, answer, headers = self.respond(scope, body)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})
+
+    def respond(self, scope: dict[str, Any], body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        """The status, body and headers of the answer to one request."""
+        return (*self.answer(scope, body), _HEADERS)
 
     def answer(self, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
         if dict(scope["headers"]).get(b"authorization") != self.authorization:
@@ -168,9 +172,6 @@ class RulesServer(BareServer):
             return None
         row = self.connection.execute(self.token_read, (org_id.hex, hash_secret(secret.strip()))).fetchone()
         return None if row is None else str(uuid.UUID(hex=row[0]))
-
-    def answer(self, scope: dict[str, Any], body: bytes) -> tuple[int, bytes]:
-        return self.respond(scope, body)[:2]
 
     def respond(self, scope: dict[str, Any], body: bytes) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
         token_id = self._token(scope)
@@ -313,20 +314,6 @@ class RulesServer(BareServer):
             self.connection.execute("ROLLBACK")
             raise
         return ids
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            await super().__call__(scope, receive, send)
-            return
-        body = b""
-        more = True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        status, answer, headers = self.respond(scope, body)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
 
 
 def people_written(workdir: Path) -> int:
