@@ -114,6 +114,10 @@ def _roster_says(address: str) -> str:
 
 
 _LOCAL_CHARACTERS = "aZ09._-+!#$%&'*/=?^`{|}~\"(),:;<>[]\\ @éß"
+_LONG_DOMAIN = ("a" * 63 + ".") * 3 + "a" * 44 + ".com"  # 240 characters
+_LONG_IDNA_DOMAIN = "xn--bcher-kva." + ("a" * 63 + ".") * 3 + "a" * 30 + ".com"  # 240, "bücher" in Unicode
+
+
 _DOMAINS = [
     "example.com",
     "Example.COM",
@@ -136,10 +140,30 @@ _DOMAINS = [
     "exa_mple.com",
     ("a" * 63 + ".") * 3 + "a" * 60 + ".com",
     ("a" * 63 + ".") * 3 + "a" * 57 + ".com",
-    ("a" * 63 + ".") * 3 + "a" * 44 + ".com",  # 240 characters: 13 before the @-sign fit, 14 do not
+    _LONG_DOMAIN,  # 13 characters before the @-sign fit, 14 do not
+    _LONG_IDNA_DOMAIN,
     "a" * 64 + ".com",
     "",
 ]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a" * 13 + "@" + _LONG_DOMAIN,  # 254 characters: the most an address may have
+        "a" * 14 + "@" + _LONG_DOMAIN,
+        "a" * 13 + "@" + _LONG_IDNA_DOMAIN,
+        "a" * 14 + "@" + _LONG_IDNA_DOMAIN,  # too long as sent, though shorter once normalized
+        "first.last@xn--bcher-kva.example",
+        "Postmaster@Example.COM",
+        "first..last@example.com",
+        "first.last@example.com.",
+        "first.last@localhost",
+        "José@example.com",
+    ],
+)
+def test_addresses_at_email_validators_edges_are_answered_as_it_answers_them(address: str) -> None:
+    assert _roster_says(address) == _validator_says(address)
 
 
 @settings(max_examples=1500, deadline=None)

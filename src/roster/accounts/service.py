@@ -78,7 +78,9 @@ def _normalized(address: str) -> str:
         except EmailNotValidError:
             pass  # refused below, in email-validator's own words for the whole address
         else:
-            if len(normalized) <= EMAIL_MAX_LENGTH:
+            # An IDNA domain (xn--) is written in Unicode, shorter than the address as sent, which
+            # email-validator measures too: such an address goes to it whole.
+            if normalized.isascii() and len(normalized) <= EMAIL_MAX_LENGTH:
                 return normalized
     return str(validate_email(address, check_deliverability=False, test_environment=True).normalized)
 
